@@ -1,0 +1,47 @@
+"""The ``tinyjax`` command line.
+
+Each feature registers its subcommands from its own module (``tinyjax/_cli_<feature>.py``), which
+defines ``register(subparsers)``; every subcommand sets ``func`` (args -> exit code) with
+``parser.set_defaults(func=...)``. Add the module's name to ``_COMMAND_MODULES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+_COMMAND_MODULES = (
+    "tinyjax._cli_irt",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  from tinyjax._version import __version__
+
+  parser = argparse.ArgumentParser(
+      prog="tinyjax",
+      description="Evaluate LLMs at a fraction of the cost: IRT fits, tiny benchmarks, bandit evaluation, forecasting.",
+  )
+  parser.add_argument("--version", action="version", version=f"tinyjax {__version__}")
+  subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+  for name in _COMMAND_MODULES:
+    importlib.import_module(name).register(subparsers)
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = build_parser()
+  args = parser.parse_args(argv)
+  if getattr(args, "func", None) is None:
+    parser.print_help()
+    return 2
+  try:
+    return int(args.func(args) or 0)
+  except (ValueError, FileNotFoundError, KeyError) as err:
+    print(f"tinyjax {args.command}: error: {err}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())

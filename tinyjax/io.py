@@ -1,0 +1,136 @@
+"""Versioned, self-describing artifact files: arrays plus JSON metadata in one .npz, no pickle.
+
+Layout of a file: every array under its own name, plus ``__tinyjax_meta__``, a 0-d unicode array
+holding JSON: ``{"format": "tinyjax", "format_version": 1, "kind": ..., "library_version": ...,
+"arrays": {name: {"shape": [...], "dtype": "...", "sha256": "..."}}, "meta": {...}}``. The checksums
+detect a corrupt or edited file; ``kind`` tells ``tinyjax.load`` which class to rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from tinyjax._version import __version__
+
+FORMAT = "tinyjax"
+FORMAT_VERSION = 1
+_META_KEY = "__tinyjax_meta__"
+
+
+class ArtifactError(ValueError):
+  """A tinyjax file is corrupt, of another kind, or from an incompatible format version."""
+
+
+def _digest(array: np.ndarray) -> str:
+  return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def save_artifact(path: str | os.PathLike, kind: str, arrays: dict[str, np.ndarray],
+                  meta: dict[str, Any]) -> pathlib.Path:
+  """Writes ``arrays`` and JSON-serialisable ``meta`` to ``path`` (a .npz file).
+
+  Args:
+    path: destination. Written exactly as given (numpy's implicit ".npz" suffix is not added).
+    kind: artifact kind, e.g. "irt_model" or "tiny_benchmark".
+    arrays: name -> numeric or unicode array (object arrays are refused: no pickle).
+    meta: JSON-serialisable metadata.
+
+  Returns:
+    The path written.
+  """
+  path = pathlib.Path(path)
+  arrays = {k: np.asarray(v) for k, v in arrays.items()}
+  for name, arr in arrays.items():
+    if name == _META_KEY:
+      raise ValueError(f"array name {_META_KEY!r} is reserved")
+    if arr.dtype == object:
+      raise ValueError(f"array {name!r} has dtype object; store strings as a unicode array")
+  header = {
+      "format": FORMAT,
+      "format_version": FORMAT_VERSION,
+      "kind": kind,
+      "library_version": __version__,
+      "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.str, "sha256": _digest(v)}
+                 for k, v in arrays.items()},
+      "meta": meta,
+  }
+  payload = dict(arrays)
+  payload[_META_KEY] = np.array(json.dumps(header))
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with open(path, "wb") as f:
+    np.savez(f, **payload)
+  return path
+
+
+def load_artifact(path: str | os.PathLike, expected_kind: str | None = None
+                  ) -> tuple[str, dict[str, np.ndarray], dict[str, Any]]:
+  """Reads a file written by :func:`save_artifact` and checks it.
+
+  Args:
+    path: the file.
+    expected_kind: if given, the artifact must be of this kind.
+
+  Returns:
+    ``(kind, arrays, meta)``.
+
+  Raises:
+    FileNotFoundError: no such file.
+    ArtifactError: not a tinyjax file, corrupt (bad zip, checksum mismatch, missing array), another kind,
+      or a newer format version.
+  """
+  path = pathlib.Path(path)
+  if not path.exists():
+    raise FileNotFoundError(f"no such file: {path}")
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      if _META_KEY not in data.files:
+        raise ArtifactError(f"{path} is not a tinyjax artifact (no {_META_KEY} entry)")
+      header = json.loads(str(data[_META_KEY][()]))
+      arrays = {k: data[k] for k in data.files if k != _META_KEY}
+  except ArtifactError:
+    raise
+  except (zipfile.BadZipFile, OSError, ValueError, EOFError, json.JSONDecodeError) as err:
+    raise ArtifactError(f"{path} is not a readable tinyjax artifact (corrupt or truncated): {err}") from err
+  if header.get("format") != FORMAT:
+    raise ArtifactError(f"{path} is not a tinyjax artifact (format={header.get('format')!r})")
+  version = header.get("format_version")
+  if not isinstance(version, int) or version > FORMAT_VERSION:
+    raise ArtifactError(
+        f"{path} has format version {version}, newer than this tinyjax ({__version__}) reads "
+        f"(<= {FORMAT_VERSION}); upgrade tinyjax")
+  kind = header.get("kind")
+  if expected_kind is not None and kind != expected_kind:
+    raise ArtifactError(f"{path} holds a {kind!r}, not a {expected_kind!r}")
+  declared = header.get("arrays", {})
+  if set(declared) != set(arrays):
+    raise ArtifactError(f"{path} is corrupt: arrays {sorted(arrays)} do not match the header {sorted(declared)}")
+  for name, info in declared.items():
+    if _digest(arrays[name]) != info["sha256"] or list(arrays[name].shape) != info["shape"]:
+      raise ArtifactError(f"{path} is corrupt: array {name!r} fails its checksum")
+  return kind, arrays, header.get("meta", {})
+
+
+_LOADERS = {
+    "irt_model": ("tinyjax.irt", "IRTModel"),
+    "tiny_benchmark": ("tinyjax.tiny", "TinyBenchmark"),
+    "leaderboard": ("tinyjax.tiny", "Leaderboard"),
+    "bandit_state": ("tinyjax.bandit", "BanditEvaluator"),
+}
+
+
+def load(path: str | os.PathLike):
+  """Loads any tinyjax artifact (IRT model, tiny benchmark, leaderboard, bandit state) by its kind."""
+  import importlib
+
+  kind, arrays, meta = load_artifact(path)
+  if kind not in _LOADERS:
+    raise ArtifactError(f"{path} holds an artifact of unknown kind {kind!r}")
+  module, cls = _LOADERS[kind]
+  return getattr(importlib.import_module(module), cls)._from_artifact(arrays, meta)

@@ -32,6 +32,7 @@ _LAZY_NAMES = {
     "fit_irt": "tinyjax.irt",
     "select_dim": "tinyjax.irt",
     "load": "tinyjax.io",
+    "enable_x64": "tinyjax._dtypes",
     "TinyBenchmark": "tinyjax.tiny",
     "Leaderboard": "tinyjax.tiny",
 }
@@ -56,6 +57,7 @@ __all__ = (
     "Leaderboard",
     "TinyBenchmark",
     "__version__",
+    "enable_x64",
     "estimate_ability",
     "fit_irt",
     "load",

@@ -1,0 +1,655 @@
+"""IRT models: fit (MAP), predict, batched ability estimation, dimension selection, save/load.
+
+The model is the slope-intercept form P(correct) = c_i + (1 - c_i) * sigmoid(a_i . theta_j - b_i).
+Conversion to the a(theta - beta) form that mirt, girth and py-irt use, for one dimension:
+``discrimination = a``, ``difficulty beta = b / a`` (see :meth:`IRTModel.to_classical`). For D > 1 the
+usual summaries are MDISC = ||a_i|| and MDIFF = b_i / ||a_i||.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tinyjax import kernels
+from tinyjax._dtypes import resolve_dtype
+
+KINDS = ("1pl", "2pl", "3pl")
+METHODS = ("mle", "map", "eap")
+
+
+@dataclasses.dataclass(frozen=True)
+class IRTPriors:
+  """Priors of the MAP fit.
+
+  Attributes:
+    theta_sd: abilities ~ N(0, theta_sd^2) in each dimension.
+    b_mean, b_sd: intercept-form difficulties b ~ N(b_mean, b_sd^2).
+    a_prior: "lognormal" (log a ~ N(a_mean, a_sd^2): positive slopes), "normal" (a ~ N(a_mean,
+      a_sd^2)), or "auto": lognormal for dim 1, normal for dim > 1.
+    a_mean, a_sd: slope prior location and scale; None picks 0 and 0.5 (lognormal) or 0 and 1.0
+      (normal). With a normal prior and dim > 1 the fit is rotation-invariant up to the prior.
+    c_logit_sd: sd of logit(c) around logit(1/n_choices) when the 3PL asymptote is learned.
+    hierarchical: learn the means and sds of the b and a priors (with N(0, hyper_sd^2) hyperpriors).
+    hyper_sd: hyperprior scale.
+    scale: prior strength multiplier applied to every log-prior term. "auto" (the default) grows
+      it with the number of models as max(1, sqrt(n_models / 250)), which keeps discriminations
+      from running off on leaderboards with thousands of models; a number fixes it.
+  """
+
+  theta_sd: float = 1.0
+  b_mean: float = 0.0
+  b_sd: float = 3.0
+  a_prior: str = "auto"
+  a_mean: float | None = None
+  a_sd: float | None = None
+  c_logit_sd: float = 0.5
+  hierarchical: bool = False
+  hyper_sd: float = 2.0
+  scale: float | str = "auto"
+
+  def resolve(self, kind: str, dim: int, n_models: int, c_mode: str, c_center: float) -> kernels.IRTPriorConfig:
+    a_prior = self.a_prior if self.a_prior != "auto" else ("lognormal" if dim == 1 else "normal")
+    if a_prior not in ("lognormal", "normal"):
+      raise ValueError(f"a_prior must be 'lognormal', 'normal' or 'auto', got {self.a_prior!r}")
+    a_mean = 0.0 if self.a_mean is None else float(self.a_mean)
+    a_sd = (0.5 if a_prior == "lognormal" else 1.0) if self.a_sd is None else float(self.a_sd)
+    scale = max(1.0, math.sqrt(n_models / 250.0)) if self.scale == "auto" else float(self.scale)
+    for name, v in (("theta_sd", self.theta_sd), ("b_sd", self.b_sd), ("a_sd", a_sd),
+                    ("c_logit_sd", self.c_logit_sd), ("hyper_sd", self.hyper_sd), ("scale", scale)):
+      if not (v > 0 and math.isfinite(v)):
+        raise ValueError(f"prior {name} must be positive and finite, got {v}")
+    return kernels.IRTPriorConfig(
+        kind=kind, dim=dim, theta_sd=float(self.theta_sd), b_mean=float(self.b_mean),
+        b_sd=float(self.b_sd), a_prior=a_prior, a_mean=a_mean, a_sd=a_sd, c_mode=c_mode,
+        c_logit_mean=float(math.log(c_center / (1 - c_center))), c_logit_sd=float(self.c_logit_sd),
+        hierarchical=bool(self.hierarchical), hyper_sd=float(self.hyper_sd), prior_scale=scale)
+
+
+@dataclasses.dataclass(frozen=True)
+class FitInfo:
+  """How a fit ended.
+
+  Attributes:
+    n_iter: L-BFGS iterations run.
+    objective: final negative log posterior per observed entry.
+    converged: whether the convergence criterion was met before ``max_iter``.
+    grad_norm: final max-abs gradient of the objective.
+    seconds: wall time of the fit, compilation included.
+    prior_scale: the prior strength used.
+  """
+
+  n_iter: int
+  objective: float
+  converged: bool
+  grad_norm: float
+  seconds: float
+  prior_scale: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Ability:
+  """Batched ability estimates.
+
+  Attributes:
+    theta: [n, dim] estimates (+-inf where the MLE diverged).
+    se: [n, dim] standard errors (inf where the MLE diverged).
+    converged: [n] bool.
+    diverged: [n] bool, MLE only: all answers right or all wrong, or the iterates ran off.
+    n_iter: [n] iterations.
+    method: "mle", "map" or "eap".
+  """
+
+  theta: np.ndarray
+  se: np.ndarray
+  converged: np.ndarray
+  diverged: np.ndarray
+  n_iter: np.ndarray
+  method: str
+
+
+# ---------------------------------------------------------------------------------------------
+# jitted kernels, built once.
+
+_fit_init_jit = jax.jit(
+    lambda key, y, m, config, c_init: kernels.irt_fit_init(
+        kernels.irt_init_params(key, y, m, config, c_init), y, m, config),
+    static_argnames=("config",))
+_fit_chunk_jit = jax.jit(kernels.irt_fit_chunk, static_argnames=("config", "patience"))
+
+
+@jax.jit
+def _prob_jit(theta, a, b, c):
+  return kernels.irt_prob(theta, a, b, c)
+
+
+@functools.partial(jax.jit, static_argnames=("max_iter",))
+def _newton_batched(y, m, a, b, c, mean, prec, max_iter):
+  f = lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec, max_iter=max_iter)
+  return jax.vmap(f)(y, m)
+
+
+@jax.jit
+def _eap_grid_batched(y, m, a, b, c, mean, prec, nodes):
+  f = lambda yy, mm: kernels.ability_eap_grid(yy, mm, a, b, c, mean, prec, nodes)
+  return jax.vmap(f)(y, m)
+
+
+@jax.jit
+def _eap_is_batched(y, m, a, b, c, mean, prec, draws):
+  f = lambda yy, mm: kernels.ability_eap_importance(yy, mm, a, b, c, mean, prec, draws)
+  return jax.vmap(f)(y, m)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class IRTModel:
+  """A fitted IRT model.
+
+  Attributes:
+    kind: "1pl", "2pl" or "3pl".
+    dim: latent dimension.
+    a: [n_items, dim] slopes.
+    b: [n_items] intercept-form difficulties.
+    c: [n_items] lower asymptotes (zeros for 1PL/2PL).
+    theta: [n_models, dim] abilities of the training models.
+    item_ids, model_ids: ids of the columns and rows the model was fitted on.
+    priors: the :class:`IRTPriors` used; ``config`` the resolved kernel config.
+    likelihood: "bernoulli" (0/1 or fractional scores) or "binarize"; ``threshold`` for the latter.
+    fit_info: :class:`FitInfo`.
+  """
+
+  def __init__(self, *, kind: str, dim: int, a, b, c, theta, item_ids: Sequence[str],
+               model_ids: Sequence[str], priors: IRTPriors, config: kernels.IRTPriorConfig,
+               likelihood: str = "bernoulli", threshold: float = 0.5, fit_info: FitInfo | None = None):
+    self.kind = kind
+    self.dim = int(dim)
+    self.a = np.asarray(a)
+    self.b = np.asarray(b)
+    self.c = np.asarray(c)
+    self.theta = np.asarray(theta)
+    self.item_ids = list(item_ids)
+    self.model_ids = list(model_ids)
+    self.priors = priors
+    self.config = config
+    self.likelihood = likelihood
+    self.threshold = float(threshold)
+    self.fit_info = fit_info
+
+  @property
+  def n_items(self) -> int:
+    return int(self.b.shape[0])
+
+  def __repr__(self) -> str:
+    info = "" if self.fit_info is None else (
+        f", n_iter={self.fit_info.n_iter}, objective={self.fit_info.objective:.5f}, "
+        f"converged={self.fit_info.converged}")
+    return (f"IRTModel(kind={self.kind!r}, dim={self.dim}, n_items={self.n_items}, "
+            f"n_models={len(self.model_ids)}{info})")
+
+  def _items(self, items) -> np.ndarray:
+    if items is None:
+      return np.arange(self.n_items)
+    idx = np.asarray(items)
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+      raise ValueError(f"items must be a 1-D array of integer item indices, got dtype {idx.dtype} shape {idx.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= self.n_items):
+      raise ValueError(f"item indices must lie in [0, {self.n_items}), got range [{idx.min()}, {idx.max()}]")
+    return idx
+
+  def _theta(self, theta) -> np.ndarray:
+    t = np.asarray(theta, dtype=self.a.dtype)
+    if t.ndim == 1 and self.dim == 1:
+      t = t[:, None]
+    if t.ndim != 2 or t.shape[1] != self.dim:
+      raise ValueError(f"theta must have shape (n, {self.dim}), got {np.shape(theta)}")
+    if not np.all(np.isfinite(t)):
+      raise ValueError("theta holds non-finite values (a diverged MLE?); use method='map' or 'eap'")
+    return t
+
+  def predict_proba(self, theta, items=None) -> np.ndarray:
+    """Probability of a correct answer.
+
+    Args:
+      theta: [n, dim] abilities (a 1-D array is accepted when dim == 1).
+      items: optional item indices [k]; all items if None.
+
+    Returns:
+      [n, k] probabilities (k = n_items when ``items`` is None).
+    """
+    idx = self._items(items)
+    t = self._theta(theta)
+    return np.asarray(_prob_jit(t, self.a[idx], self.b[idx], self.c[idx]))
+
+  def predict_logits(self, theta, items=None) -> np.ndarray:
+    """Slope-intercept logits a . theta - b, [n, k]."""
+    idx = self._items(items)
+    return self._theta(theta) @ self.a[idx].T - self.b[idx][None, :]
+
+  def subset(self, items) -> "IRTModel":
+    """The model restricted to item indices ``items`` (in that order)."""
+    idx = self._items(items)
+    return _replace(self, a=self.a[idx], b=self.b[idx], c=self.c[idx],
+                    item_ids=[self.item_ids[i] for i in idx])
+
+  def to_classical(self) -> dict[str, np.ndarray]:
+    """Item parameters in the a(theta - beta) form of mirt/girth/py-irt.
+
+    Returns:
+      For dim 1: ``{"discrimination": [I], "difficulty": [I] (= b / a), "guessing": [I]}``.
+      For dim > 1: ``{"discrimination": [I, D] (= a), "mdisc": [I] (= ||a||), "mdiff": [I]
+      (= b / ||a||), "guessing": [I]}``.
+    """
+    if self.dim == 1:
+      a = self.a[:, 0]
+      return {"discrimination": a, "difficulty": self.b / a, "guessing": self.c}
+    norm = np.linalg.norm(self.a, axis=1)
+    return {"discrimination": self.a, "mdisc": norm, "mdiff": self.b / norm, "guessing": self.c}
+
+  # --- persistence -------------------------------------------------------------------------
+  def _to_artifact(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    arrays = {"a": self.a, "b": self.b, "c": self.c, "theta": self.theta,
+              "item_ids": np.asarray(self.item_ids, dtype=str),
+              "model_ids": np.asarray(self.model_ids, dtype=str)}
+    meta = {"kind": self.kind, "dim": self.dim, "priors": dataclasses.asdict(self.priors),
+            "config": self.config._asdict(), "likelihood": self.likelihood,
+            "threshold": self.threshold,
+            "fit_info": None if self.fit_info is None else dataclasses.asdict(self.fit_info)}
+    return arrays, meta
+
+  @classmethod
+  def _from_artifact(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "IRTModel":
+    from tinyjax.io import ArtifactError
+    try:
+      model = cls(kind=meta["kind"], dim=meta["dim"], a=arrays["a"], b=arrays["b"], c=arrays["c"],
+                  theta=arrays["theta"], item_ids=[str(s) for s in arrays["item_ids"]],
+                  model_ids=[str(s) for s in arrays["model_ids"]],
+                  priors=IRTPriors(**meta["priors"]), config=kernels.IRTPriorConfig(**meta["config"]),
+                  likelihood=meta["likelihood"], threshold=meta["threshold"],
+                  fit_info=None if meta["fit_info"] is None else FitInfo(**meta["fit_info"]))
+    except (KeyError, TypeError) as err:
+      raise ArtifactError(f"IRT model file is missing or has a malformed field: {err}") from err
+    if model.a.shape != (model.n_items, model.dim) or model.c.shape != (model.n_items,) or \
+        len(model.item_ids) != model.n_items:
+      raise ArtifactError(
+          f"IRT model file is inconsistent: a {model.a.shape}, b {model.b.shape}, c {model.c.shape}, "
+          f"{len(model.item_ids)} item ids, dim {model.dim}")
+    return model
+
+  def save(self, path) -> None:
+    """Saves to a versioned .npz artifact (arrays + JSON metadata); ``tinyjax.load`` reads it."""
+    from tinyjax.io import save_artifact
+    arrays, meta = self._to_artifact()
+    save_artifact(path, "irt_model", arrays, meta)
+
+  @classmethod
+  def load(cls, path) -> "IRTModel":
+    from tinyjax.io import load_artifact
+    _, arrays, meta = load_artifact(path, expected_kind="irt_model")
+    return cls._from_artifact(arrays, meta)
+
+
+def _replace(model: IRTModel, **changes) -> IRTModel:
+  fields = dict(kind=model.kind, dim=model.dim, a=model.a, b=model.b, c=model.c, theta=model.theta,
+                item_ids=model.item_ids, model_ids=model.model_ids, priors=model.priors,
+                config=model.config, likelihood=model.likelihood, threshold=model.threshold,
+                fit_info=model.fit_info)
+  fields.update(changes)
+  return IRTModel(**fields)
+
+
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _prepare_responses(Y, likelihood: str, threshold: float, model_ids=None, item_ids=None):
+  """Validated float64 matrix [N, I], mask [N, I], ids."""
+  from tinyjax import data
+
+  r = data.load_responses(Y, model_ids=model_ids, item_ids=item_ids)
+  values = np.asarray(r.values, dtype=np.float64)
+  if likelihood == "binarize":
+    if not 0.0 < threshold < 1.0:
+      raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+    values = np.where(np.isnan(values), np.nan, (values >= threshold).astype(np.float64))
+  elif likelihood != "bernoulli":
+    raise ValueError(f"likelihood must be 'bernoulli' or 'binarize', got {likelihood!r}")
+  return values, list(r.model_ids), list(r.item_ids)
+
+
+def _c_setup(kind: str, guess, n_choices, n_items: int):
+  """(c_mode, c_init [I] or None, prior centre)."""
+  if kind != "3pl":
+    if guess is not None:
+      raise ValueError(f"guess applies to kind='3pl' only, got kind={kind!r}")
+    return "none", None, 0.2
+  if n_choices is not None:
+    if int(n_choices) < 2:
+      raise ValueError(f"n_choices must be >= 2, got {n_choices}")
+    centre = 1.0 / int(n_choices)
+  else:
+    centre = 0.2
+  if guess is None or guess == "learned":
+    return "learned", np.full(n_items, centre), centre
+  c = np.broadcast_to(np.asarray(guess, dtype=np.float64), (n_items,)).copy()
+  if not np.all((c >= 0) & (c < 1)):
+    raise ValueError("fixed guess (lower asymptote) values must lie in [0, 1)")
+  return "fixed", c, centre
+
+
+def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, seed: int = 0, *, priors: IRTPriors | None = None,
+            guess=None, n_choices: int | None = None, likelihood: str = "bernoulli",
+            threshold: float = 0.5, dtype=None, mesh: jax.sharding.Mesh | None = None,
+            mesh_axes: tuple[str | None, str | None] = ("models", None), max_iter: int = 3000,
+            ftol: float | None = None, gtol: float = 1e-9, chunk: int = 50, progress: bool | None = None,
+            model_ids=None, item_ids=None, dims: Sequence[int] = (1, 2, 3, 5),
+            prior_scales: Sequence[float] | None = None, holdout: float = 0.1) -> IRTModel:
+  """Fits an IRT model by MAP (L-BFGS, jit-compiled).
+
+  Args:
+    Y: [n_models, n_items] responses: numpy array, DataFrame (index = model ids, columns = item
+      ids), file path, ``datasets.Dataset`` or :class:`tinyjax.data.Responses`. 0/1 or scores in
+      [0, 1]; NaN = missing.
+    kind: "1pl", "2pl" or "3pl".
+    dim: latent dimension, or "auto" to pick dimension and prior strength by held-out
+      log-likelihood on masked entries (see :func:`select_dim`).
+    seed: seed of the start's jitter (and of the held-out mask with ``dim="auto"``). The same seed
+      gives the same result.
+    priors: :class:`IRTPriors`; defaults if None.
+    guess: 3PL lower asymptote: None/"learned" (fitted, prior centred at 1/n_choices), or a fixed
+      scalar or [n_items] array (e.g. 1/n_choices).
+    n_choices: number of answer options, centring the learned asymptote's prior (3PL).
+    likelihood: "bernoulli" (0/1, or fractional Bernoulli for scores in [0, 1]) or "binarize"
+      (scores >= ``threshold`` count as correct).
+    threshold: binarization threshold.
+    dtype: "float32" (default) or "float64" (needs jax_enable_x64).
+    mesh: optional ``jax.sharding.Mesh``; the response matrix and abilities are sharded over
+      ``mesh_axes[0]`` (models) and, if given, items over ``mesh_axes[1]``.
+    mesh_axes: mesh axis names for the models and items dimensions (None = replicated).
+    max_iter: iteration cap.
+    ftol: relative objective tolerance (default 1e-6 in float32, 1e-10 in float64).
+    gtol: max-abs gradient tolerance.
+    chunk: iterations per compiled chunk (the progress bar updates between chunks).
+    progress: True shows a progress bar, False never, None shows one when the fit runs over 2 s.
+    model_ids, item_ids: ids for array input.
+    dims, prior_scales, holdout: search grid and held-out fraction for ``dim="auto"``.
+
+  Returns:
+    :class:`IRTModel`; ``model.fit_info`` reports iterations, objective and convergence.
+  """
+  kind = kind.lower()
+  if kind == "mirt":
+    kind = "2pl"
+  if kind not in KINDS:
+    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+  values, mids, iids = _prepare_responses(Y, likelihood, threshold, model_ids, item_ids)
+  if isinstance(dim, str):
+    if dim != "auto":
+      raise ValueError(f"dim must be a positive int or 'auto', got {dim!r}")
+    sel = select_dim(values, kind=kind, dims=dims, prior_scales=prior_scales, holdout=holdout, seed=seed,
+                     priors=priors, guess=guess, n_choices=n_choices, dtype=dtype, max_iter=max_iter,
+                     progress=progress)
+    priors = dataclasses.replace(priors or IRTPriors(), scale=sel.prior_scale)
+    dim = sel.dim
+  dim = int(dim)
+  if dim < 1:
+    raise ValueError(f"dim must be >= 1, got {dim}")
+  if kind == "1pl" and dim != 1:
+    raise ValueError("kind='1pl' is unidimensional; use kind='2pl' with dim > 1 for a multidimensional model")
+  if max_iter < 1 or chunk < 1:
+    raise ValueError("max_iter and chunk must be >= 1")
+  priors = priors or IRTPriors()
+  n, i = values.shape
+  c_mode, c_init, c_centre = _c_setup(kind, guess, n_choices, i)
+  config = priors.resolve(kind, dim, n, c_mode, c_centre)
+  dt = resolve_dtype(dtype)
+  if ftol is None:
+    ftol = 1e-6 if dt == np.float32 else 1e-10
+  mask = ~np.isnan(values)
+  y = np.where(mask, values, 0.0).astype(dt)
+  if mesh is not None:
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    row_ax, col_ax = mesh_axes
+    y_dev = jax.device_put(y, NamedSharding(mesh, P(row_ax, col_ax)))
+    m_dev = jax.device_put(mask, NamedSharding(mesh, P(row_ax, col_ax)))
+  else:
+    y_dev, m_dev = jnp.asarray(y), jnp.asarray(mask)
+  c_arr = None if c_init is None else jnp.asarray(c_init, dt)
+  t0 = time.perf_counter()
+  state = _fit_init_jit(jax.random.key(seed), y_dev, m_dev, config, c_arr)
+  bar = None
+  if progress is not False:
+    from tqdm.auto import tqdm
+    bar = tqdm(total=max_iter, desc=f"fit {kind} dim={dim}", unit="it", delay=0 if progress else 2.0,
+               leave=False, disable=False)
+  info = None
+  done = 0
+  try:
+    while done < max_iter:
+      steps = min(chunk, max_iter - done)
+      state, info = _fit_chunk_jit(state, y_dev, m_dev, config, steps, ftol, gtol)
+      new_done = int(state.step)
+      if bar is not None:
+        bar.update(new_done - done)
+        bar.set_postfix(objective=f"{float(info.value):.5f}")
+      done = new_done
+      if bool(state.converged) or not bool(info.is_finite):
+        break
+  finally:
+    if bar is not None:
+      bar.close()
+  if not bool(info.is_finite):
+    raise FloatingPointError(
+        f"the IRT fit produced non-finite values after {done} iterations; try dtype='float64', a stronger "
+        "prior (IRTPriors(scale=...)), or check the data")
+  p = jax.device_get(state.params)
+  a = np.asarray(kernels.slopes(p, config))
+  c = np.asarray(kernels.asymptotes(p, config))
+  fit_info = FitInfo(n_iter=done, objective=float(info.value), converged=bool(state.converged),
+                     grad_norm=float(info.grad_norm), seconds=time.perf_counter() - t0,
+                     prior_scale=config.prior_scale)
+  return IRTModel(kind=kind, dim=dim, a=a, b=np.asarray(p.b), c=c, theta=np.asarray(p.theta),
+                  item_ids=iids, model_ids=mids, priors=priors, config=config, likelihood=likelihood,
+                  threshold=threshold, fit_info=fit_info)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _prepare_answers(model: IRTModel, Y_new, items):
+  idx = model._items(items)
+  arr = np.asarray(Y_new.values if hasattr(Y_new, "values") and not isinstance(Y_new, np.ndarray) else Y_new)
+  if arr.ndim == 1:
+    arr = arr[None, :]
+  if arr.ndim != 2:
+    raise ValueError(f"Y_new must be (n_models, n_answered_items), got shape {arr.shape}")
+  if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+    raise ValueError(f"Y_new must be numeric, got dtype {arr.dtype}")
+  arr = arr.astype(np.float64)
+  if arr.shape[1] != idx.size:
+    raise ValueError(
+        f"Y_new has {arr.shape[1]} columns but {idx.size} items are given "
+        f"({'all model items' if items is None else 'items'}); pass items= to match the columns")
+  if np.any(np.isinf(arr)):
+    raise ValueError("Y_new holds infinite values")
+  obs = ~np.isnan(arr)
+  bad = obs & ((arr < 0) | (arr > 1))
+  if bad.any():
+    r, k = np.argwhere(bad)[0]
+    raise ValueError(f"Y_new values must lie in [0, 1] (NaN = not answered); row {r}, column {k} is {arr[r, k]}")
+  empty = ~obs.any(1)
+  if empty.any():
+    rows = np.flatnonzero(empty)
+    raise ValueError(f"{rows.size} row(s) of Y_new have no answered item (first: {rows[:5].tolist()}); "
+                     "an ability needs at least one answer")
+  if model.likelihood == "binarize":
+    arr = np.where(obs, (arr >= model.threshold).astype(np.float64), np.nan)
+  return idx, np.where(obs, arr, 0.0), obs
+
+
+def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *, prior: str = "fit",
+                     max_iter: int = 50, eap_points: int | None = None, seed: int = 0,
+                     batch_size: int | None = None) -> Ability:
+  """Estimates abilities of many models at once (vmapped), with standard errors.
+
+  Args:
+    model: a fitted :class:`IRTModel`.
+    Y_new: [n, k] answers on item indices ``items`` (all the model's items if None); NaN = not
+      answered, so each row may cover a different subset. A 1-D array is one model.
+    items: [k] item indices into the model's items, or None.
+    method: "mle" (Fisher scoring; rows with all answers right or all wrong diverge and are flagged
+      in ``diverged`` with theta = +-inf), "map" (Gaussian prior, always finite) or "eap"
+      (posterior mean on a quadrature grid for dim <= 2, importance sampling otherwise).
+    prior: "fit" uses the fit's N(0, theta_sd^2) prior; "empirical" uses the mean and covariance of
+      the training models' abilities.
+    max_iter: Newton iteration cap (MLE/MAP).
+    eap_points: grid points per dimension (dim <= 2, default 61 / 41) or importance draws (dim > 2,
+      default 2000).
+    seed: seed of the importance-sampling draws (EAP with dim > 2).
+    batch_size: models per compiled call (None: all at once).
+
+  Returns:
+    :class:`Ability` with theta [n, dim], se [n, dim], converged [n], diverged [n], n_iter [n].
+  """
+  if method not in METHODS:
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+  idx, y, obs = _prepare_answers(model, Y_new, items)
+  dt = model.a.dtype
+  a, b, c = (jnp.asarray(x[idx], dt) for x in (model.a, model.b, model.c))
+  d = model.dim
+  if prior == "fit":
+    mean = np.zeros(d)
+    cov = np.eye(d) * model.config.theta_sd ** 2
+  elif prior == "empirical":
+    mean = model.theta.mean(0)
+    cov = np.atleast_2d(np.cov(model.theta, rowvar=False)) + 1e-6 * np.eye(d)
+  else:
+    raise ValueError(f"prior must be 'fit' or 'empirical', got {prior!r}")
+  prec = np.linalg.inv(cov)
+  mean_j, prec_j = jnp.asarray(mean, dt), jnp.asarray(prec, dt)
+  n = y.shape[0]
+  bs = n if batch_size is None else int(batch_size)
+  outs = []
+  for start in range(0, n, bs):
+    yy = jnp.asarray(y[start:start + bs], dt)
+    mm = jnp.asarray(obs[start:start + bs])
+    if method in ("mle", "map"):
+      p = jnp.zeros_like(prec_j) if method == "mle" else prec_j
+      res = _newton_batched(yy, mm, a, b, c, mean_j, p, max_iter)
+    elif d <= 2:
+      q = eap_points or (61 if d == 1 else 41)
+      z = np.linspace(-6.0, 6.0, q)
+      nodes = np.stack(np.meshgrid(*([z] * d), indexing="ij"), -1).reshape(-1, d)
+      res = _eap_grid_batched(yy, mm, a, b, c, mean_j, prec_j, jnp.asarray(nodes, dt))
+    else:
+      draws = jax.random.normal(jax.random.key(seed), (eap_points or 2000, d), dt)
+      res = _eap_is_batched(yy, mm, a, b, c, mean_j, prec_j, draws)
+    outs.append(jax.device_get(res))
+  cat = lambda f: np.concatenate([getattr(o, f) for o in outs])
+  return Ability(theta=cat("theta"), se=cat("se"), converged=cat("converged"), diverged=cat("diverged"),
+                 n_iter=cat("n_iter"), method=method)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DimSelection:
+  """Result of :func:`select_dim`.
+
+  Attributes:
+    dim: chosen dimension.
+    prior_scale: chosen prior strength.
+    table: list of dicts (dim, prior_scale, heldout_logloss, n_iter, converged), one per candidate.
+  """
+
+  dim: int
+  prior_scale: float
+  table: list
+
+
+def heldout_logloss(model: IRTModel, values: np.ndarray, heldout: np.ndarray, rows=None) -> float:
+  """Mean Bernoulli log-loss of the model on entries ``heldout`` [N, I] of ``values`` [N, I].
+
+  Uses the training abilities ``model.theta`` (rows of ``values`` must be the training models).
+  """
+  p = model.predict_proba(model.theta if rows is None else model.theta[rows])
+  p = np.clip(p, 1e-7, 1 - 1e-7)
+  y = values[heldout]
+  pp = p[heldout]
+  return float(-np.mean(y * np.log(pp) + (1 - y) * np.log1p(-pp)))
+
+
+def holdout_mask(values: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+  """A seeded boolean mask [N, I] over observed entries, keeping every row and column observed."""
+  if not 0.0 < fraction < 0.5:
+    raise ValueError(f"holdout fraction must lie in (0, 0.5), got {fraction}")
+  obs = ~np.isnan(values)
+  rng = np.random.default_rng(seed)
+  held = obs & (rng.random(values.shape) < fraction)
+  # Never hold out a row's or column's last observation.
+  for axis in (0, 1):
+    left = (obs & ~held).sum(axis)
+    empty = np.flatnonzero(left == 0)
+    for e in empty:
+      sl = (slice(None), e) if axis == 0 else (e, slice(None))
+      first = np.flatnonzero(held[sl])[0]
+      if axis == 0:
+        held[first, e] = False
+      else:
+        held[e, first] = False
+  return held
+
+
+def select_dim(Y, kind: str = "2pl", dims: Sequence[int] = (1, 2, 3, 5),
+               prior_scales: Sequence[float] | None = None, holdout: float = 0.1, seed: int = 0,
+               priors: IRTPriors | None = None, verbose: bool = False, **fit_kwargs) -> DimSelection:
+  """Chooses the dimension and prior strength by held-out log-likelihood on masked entries.
+
+  A seeded ``holdout`` fraction of the observed entries is hidden, each candidate (dim, prior
+  scale) is fitted on the rest, and the one with the lowest mean held-out log-loss wins.
+
+  Args:
+    Y: responses as for :func:`fit_irt`.
+    kind: model kind.
+    dims: candidate dimensions.
+    prior_scales: candidate prior strengths; None tries only the default ("auto") strength.
+    holdout: fraction of observed entries hidden.
+    seed: seed of the mask and of the fits.
+    priors: base priors.
+    verbose: print each candidate's score.
+    **fit_kwargs: passed to :func:`fit_irt`.
+
+  Returns:
+    :class:`DimSelection`.
+  """
+  values, _, _ = _prepare_responses(Y, fit_kwargs.pop("likelihood", "bernoulli"),
+                                    fit_kwargs.pop("threshold", 0.5))
+  held = holdout_mask(values, holdout, seed)
+  train = np.where(held, np.nan, values)
+  base = priors or IRTPriors()
+  scales = [base.scale] if prior_scales is None else list(prior_scales)
+  table = []
+  for d in dims:
+    if kind == "1pl" and d != 1:
+      continue
+    for s in scales:
+      m = fit_irt(train, kind=kind, dim=int(d), seed=seed, priors=dataclasses.replace(base, scale=s),
+                  **fit_kwargs)
+      ll = heldout_logloss(m, values, held)
+      row = {"dim": int(d), "prior_scale": m.fit_info.prior_scale, "heldout_logloss": ll,
+             "n_iter": m.fit_info.n_iter, "converged": m.fit_info.converged}
+      table.append(row)
+      if verbose:
+        print(f"  dim={d} prior_scale={row['prior_scale']:.3g}: held-out log-loss {ll:.5f}")
+  best = min(table, key=lambda r: r["heldout_logloss"])
+  return DimSelection(dim=best["dim"], prior_scale=best["prior_scale"], table=table)

@@ -1,0 +1,399 @@
+"""tinyjax.scoring: lm-eval request semantics, closed-form log-likelihoods, batching, errors, compilations, hook."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from tinyjax import kernels, scoring
+from tinyjax.scoring.models import GPT2, GPT2Config
+
+# --------------------------------------------------------------------------------------------------------------
+# Fixtures: a character tokenizer + bigram lookup-table model (closed-form log-probs), a BPE tokenizer, a tiny GPT-2
+
+
+class CharTokenizer:
+  """One token per character: id = ord(c) - 31 for printable ASCII and newline -> 96; 0 is BOS."""
+
+  bos_token_id = 0
+
+  def encode(self, text):
+    return [96 if c == "\n" else ord(c) - 31 for c in text]
+
+
+VOCAB = 97
+
+
+@pytest.fixture(scope="module")
+def bigram():
+  rng = np.random.default_rng(0)
+  table = rng.normal(size=(VOCAB, VOCAB)).astype(np.float32) * 2.0
+  logp = table - np.log(np.exp(table.astype(np.float64)).sum(1, keepdims=True))   # [prev, next]
+
+  def apply_fn(params, tokens):
+    return params["table"][tokens]                                                  # [B, L, V]
+  return apply_fn, {"table": jnp.asarray(table)}, logp
+
+
+def closed_form(logp, tok, context, continuation):
+  """Reference: lm-eval encode rules written out directly, then sum of bigram log-probs."""
+  if context == "":
+    ctx, cont = [tok.bos_token_id], tok.encode(continuation)
+  else:
+    n = len(context) - len(context.rstrip())
+    if n:
+      context, continuation = context[:-n], context[-n:] + continuation
+    ctx = tok.encode(context)
+    cont = tok.encode(context + continuation)[len(ctx):]
+  ids = ctx + cont
+  return float(sum(logp[ids[k - 1], ids[k]] for k in range(len(ids) - len(cont), len(ids))))
+
+
+@pytest.fixture(scope="module")
+def bpe():
+  from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+  tok = Tokenizer(models.BPE())
+  tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+  tok.decoder = decoders.ByteLevel()
+  trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+  corpus = ["Question: what is two plus two?\nAnswer: four", "The cat sat on the mat.",
+            "Paris is the capital of France.", "capital letters and capitalism", "The dog ran to the park."] * 30
+  tok.train_from_iterator(corpus, trainer)
+  return tok
+
+
+@pytest.fixture(scope="module")
+def gpt2(bpe):
+  cfg = GPT2Config(vocab_size=bpe.get_vocab_size(), n_positions=64, n_embd=32, n_layer=2, n_head=4)
+  return GPT2(cfg, rngs=nnx.Rngs(1))
+
+
+ITEMS_TEXT = [
+    ("Question: 2+2=?\nAnswer:", ["4", "5", "four"], 2),
+    ("The cat sat on the", ["mat", "dog", "capital of France"], 0),
+    ("Paris is the ", ["capital", "cat"], 0),                    # trailing space moves to the continuation
+    ("", ["The dog ran.", "The cat sat."], 1),                 # empty context -> BOS prefix
+    ("Paris is the cap", ["ital of France.", "ital"], 0),      # BPE merge across the boundary
+]
+
+
+def make_items():
+  return [scoring.MultipleChoice(context=c, choices=ch, gold=g) for c, ch, g in ITEMS_TEXT]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Closed-form checks
+
+
+def test_loglik_acc_acc_norm_closed_form(bigram):
+  apply_fn, params, logp = bigram
+  tok = CharTokenizer()
+  items = make_items() + [scoring.MultipleChoice("Pick: ", ["a", "bb", "ccc", "dddd"], gold=3)]
+  res = scoring.score(apply_fn, params, tok, items, batch_size=4, max_length=64)
+  assert res.loglik.shape == (len(items), 4) and res.loglik.dtype == np.float32
+  for i, it in enumerate(items):
+    ref = [closed_form(logp, tok, it.context, " " + c) for c in it.choices]
+    np.testing.assert_allclose(res.loglik[i, :len(ref)], ref, rtol=1e-5, atol=1e-4)
+    assert np.all(np.isneginf(res.loglik[i, len(ref):]))
+    assert res.acc[i] == float(np.argmax(ref) == it.gold)
+    assert res.acc_norm[i] == float(np.argmax(np.array(ref) / [len(c) for c in it.choices]) == it.gold)
+    assert res.acc_bytes[i] == res.acc_norm[i]  # ASCII: bytes == characters
+
+
+def test_acc_norm_differs_from_acc():
+  # A hand-made table where the long choice wins only after length normalisation.
+  tok = CharTokenizer()
+  table = np.full((VOCAB, VOCAB), -5.0, np.float32)
+  a, b = tok.encode("a")[0], tok.encode("b")[0]
+  space = tok.encode(" ")[0]
+  table[space, a] = 0.0          # " a": cheap first token
+  table[a, a] = -1.0
+  table[space, b] = 1.0          # " b": one very likely token
+
+  def apply_fn(params, tokens):
+    return params[tokens]
+  item = scoring.MultipleChoice("x", ["aaaaaa", "b"], gold=0)
+  res = scoring.score(apply_fn, jnp.asarray(table), tok, [item], max_length=16)
+  lp = table - np.log(np.exp(table.astype(np.float64)).sum(1, keepdims=True))
+  long_ll = lp[tok.encode("x")[0], space] + lp[space, a] + 5 * lp[a, a]
+  short_ll = lp[tok.encode("x")[0], space] + lp[space, b]
+  np.testing.assert_allclose(res.loglik[0], [long_ll, short_ll], rtol=1e-5)
+  assert short_ll > long_ll and long_ll / 6 > short_ll / 1
+  assert res.acc[0] == 0.0 and res.acc_norm[0] == 1.0
+
+
+def test_mutual_info_and_mc2(bigram):
+  apply_fn, params, logp = bigram
+  tok = CharTokenizer()
+  # No delimiter, so that the first continuation token's log-prob depends on the context (bigram model).
+  items = [scoring.MultipleChoice("Q: sky?", ["blue", "green", "red"], gold=0, labels=[1, 1, 0],
+                                  target_delimiter=""),
+           scoring.MultipleChoice("Q: 1+1", ["2", "3", "x", "y", "z"], gold=0, target_delimiter="")]
+  res = scoring.score(apply_fn, params, tok, items, mutual_info=True, max_length=32)
+  n_right = 0
+  for i, it in enumerate(items):
+    cond = np.array([closed_form(logp, tok, it.context, c) for c in it.choices])
+    unc = np.array([closed_form(logp, tok, "", c) for c in it.choices])
+    np.testing.assert_allclose(res.loglik_unconditional[i, :len(unc)], unc, rtol=1e-5, atol=1e-4)
+    mi = cond - unc
+    assert np.sort(mi)[-1] - np.sort(mi)[-2] > 1e-3  # no near-tie
+    assert res.acc_mutual_info[i] == float(np.argmax(mi) == it.gold)
+    n_right += res.acc_mutual_info[i] != res.acc[i]
+  # TruthfulQA-mc2 as lm-eval computes it: true answers first, split at the first false one.
+  ll = res.loglik[0, :3].astype(np.float64)
+  p_true, p_false = np.exp(ll[:2]), np.exp(ll[2:])
+  np.testing.assert_allclose(res.mc2[0], p_true.sum() / (p_true.sum() + p_false.sum()), rtol=1e-6)
+  assert np.isnan(res.mc2[1])
+
+
+def test_fewshot_context():
+  ctx = scoring.fewshot_context("Q: 3+3?\nA:", [("Q: 1+1?\nA:", "2"), ("Q: 2+2?\nA:", "4")],
+                                description="Arithmetic.\n\n")
+  assert ctx == "Arithmetic.\n\nQ: 1+1?\nA: 2\n\nQ: 2+2?\nA: 4\n\nQ: 3+3?\nA:"
+  assert scoring.fewshot_context("Q", []) == "Q"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tokenization split cases
+
+
+def _lm_eval_pair(tok, context, continuation):
+  n = len(context) - len(context.rstrip())
+  if n:
+    context, continuation = context[:-n], context[-n:] + continuation
+  whole = tok.encode(context + continuation, add_special_tokens=False).ids
+  ctx = tok.encode(context, add_special_tokens=False).ids
+  return ctx, whole[len(ctx):]
+
+
+def test_encode_pair_bpe_cases(bpe):
+  adapter = scoring.as_tokenizer(bpe)
+  eot = bpe.token_to_id("<|endoftext|>")
+  assert adapter.prefix_token_id == eot
+  # Trailing whitespace moves into the continuation.
+  ctx, cont = scoring.encode_pair(adapter.encode, "Paris is the ", " capital", adapter.prefix_token_id)
+  assert ctx == bpe.encode("Paris is the", add_special_tokens=False).ids
+  assert (ctx, cont) == _lm_eval_pair(bpe, "Paris is the ", " capital")
+  assert bpe.decode(cont) == "  capital"
+  # A BPE merge across the boundary: the joint encoding differs from encoding the parts separately.
+  ctx, cont = scoring.encode_pair(adapter.encode, "Paris is the cap", "ital", adapter.prefix_token_id)
+  separate = bpe.encode("Paris is the cap", add_special_tokens=False).ids + bpe.encode("ital").ids
+  joint = bpe.encode("Paris is the capital", add_special_tokens=False).ids
+  assert joint != separate, "the corpus should make 'capital' one merge"
+  assert (ctx, cont) == _lm_eval_pair(bpe, "Paris is the cap", "ital")
+  assert cont == joint[len(ctx):]  # the model reads ctx + cont, which is not the joint encoding here
+  assert ctx + cont != joint
+  # Empty context: the continuation is encoded alone after the prefix token.
+  ctx, cont = scoring.encode_pair(adapter.encode, "", " The cat", adapter.prefix_token_id)
+  assert ctx == [eot] and cont == bpe.encode(" The cat").ids
+
+
+def test_transformers_tokenizer_adapter(bpe, tmp_path):
+  transformers = pytest.importorskip("transformers")
+  fast = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>",
+                                              eos_token="<|endoftext|>")
+  fast.save_pretrained(tmp_path)
+  loaded = scoring.load_tokenizer(tmp_path)
+  assert loaded.prefix_token_id == bpe.token_to_id("<|endoftext|>")
+  text = "Question: what is two plus two?"
+  assert loaded.encode(text) == bpe.encode(text, add_special_tokens=False).ids
+
+
+def test_left_truncation_matches_harness(bigram):
+  apply_fn, params, logp = bigram
+  tok = CharTokenizer()
+  ctx_ids, cont_ids = list(range(1, 40)), [41, 42, 43]
+  ids, n_cont = scoring.truncate_left(ctx_ids, cont_ids, max_length=10)
+  assert ids == (ctx_ids + cont_ids)[-11:] and n_cont == 3
+  context = "The quick brown fox jumps over the lazy dog"
+  res = scoring.score(apply_fn, params, tok, [scoring.MultipleChoice(context, ["cat", "dog"])], max_length=12)
+  for j, choice in enumerate(["cat", "dog"]):
+    full = tok.encode(context + " " + choice)[-13:]        # (context + continuation)[-(max_length + 1):]
+    ref = sum(logp[full[k - 1], full[k]] for k in range(len(full) - 4, len(full)))
+    np.testing.assert_allclose(res.loglik[0, j], ref, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Bad input
+
+
+def test_bad_input_errors(bigram):
+  apply_fn, params, _ = bigram
+  tok = CharTokenizer()
+  with pytest.raises(ValueError, match="gold index 2 is out of range"):
+    scoring.MultipleChoice("q", ["a", "b"], gold=2)
+  with pytest.raises(ValueError, match="choices is empty"):
+    scoring.MultipleChoice("q", [], gold=0)
+  with pytest.raises(TypeError, match="sequence of strings"):
+    scoring.MultipleChoice("q", "ab", gold=0)
+  with pytest.raises(ValueError, match="truncate=False"):
+    scoring.score(apply_fn, params, tok, [scoring.MultipleChoice("x" * 40, ["a"])], max_length=16, truncate=False)
+  with pytest.raises(ValueError, match="more than the model window"):
+    scoring.score(apply_fn, params, tok, [scoring.MultipleChoice("x", ["a" * 40])], max_length=16)
+  with pytest.raises(ValueError, match="items is empty"):
+    scoring.score(apply_fn, params, tok, [], max_length=16)
+  with pytest.raises(TypeError, match="encode"):
+    scoring.as_tokenizer(object())
+  with pytest.raises(ValueError, match="batch_size"):
+    scoring.Scorer(apply_fn, tok, batch_size=0)
+
+
+def test_token_outside_vocab_is_an_error(bigram):
+  apply_fn, params, _ = bigram
+
+  class SmallVocab:  # an apply_fn that declares its vocabulary, as the NNX ports do
+    vocab_size = 50
+
+    def __call__(self, p, tokens):
+      return apply_fn(p, tokens)
+  with pytest.raises(ValueError, match="outside the model vocabulary of 50"):
+    scoring.score(SmallVocab(), params, CharTokenizer(), [scoring.MultipleChoice("zz", ["y"])], max_length=8)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Batching: padded / bucketed / packed results equal one-at-a-time unpadded scoring; compilations
+
+
+def _np_gpt2_logits(model, ids):
+  """Independent numpy GPT-2 forward pass on one unpadded sequence [T] -> [T, V] (float64)."""
+  def val(v):
+    return np.asarray(v.get_value(), np.float64)
+
+  def ln(x, m):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + 1e-5) * val(m.scale) + val(m.bias)
+
+  def lin(x, m):
+    return x @ val(m.kernel) + val(m.bias)
+  t = len(ids)
+  x = val(model.wte.embedding)[ids] + val(model.wpe.embedding)[np.arange(t)]
+  for blk in model.h:
+    q, k, v = np.split(lin(ln(x, blk.ln_1), blk.c_attn), 3, axis=-1)
+    h = blk.n_head
+    q, k, v = (a.reshape(t, h, -1).transpose(1, 0, 2) for a in (q, k, v))
+    s = q @ k.transpose(0, 2, 1) / np.sqrt(q.shape[-1]) + np.where(np.tri(t, dtype=bool), 0.0, -np.inf)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    a = (w / w.sum(-1, keepdims=True)) @ v
+    x = x + lin(a.transpose(1, 0, 2).reshape(t, -1), blk.c_proj)
+    f = lin(ln(x, blk.ln_2), blk.c_fc)
+    f = 0.5 * f * (1 + np.tanh(np.sqrt(2 / np.pi) * (f + 0.044715 * f ** 3)))
+    x = x + lin(f, blk.mlp_proj)
+  return ln(x, model.ln_f) @ val(model.wte.embedding).T
+
+
+def _one_at_a_time(model, adapter, items, max_length=64):
+  out = []
+  for it in items:
+    row = []
+    for ctx, cont in it.requests():
+      c, x = scoring.encode_pair(adapter.encode, ctx, cont, adapter.prefix_token_id)
+      ids, n = scoring.truncate_left(c, x, max_length)
+      logits = _np_gpt2_logits(model, np.asarray(ids[:-1]))
+      m = logits.max(-1, keepdims=True)
+      logp = logits - m - np.log(np.exp(logits - m).sum(-1, keepdims=True))
+      tgt = np.asarray(ids[1:])
+      row.append(logp[np.arange(len(tgt)), tgt][-n:].sum())
+    out.append(row)
+  return out
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_batched_equals_one_at_a_time(gpt2, bpe, pack):
+  items = make_items()
+  scorer = scoring.Scorer(gpt2, bpe, batch_size=4, pack=pack, buckets=(16, 32, 64))
+  res = scorer.score(items)
+  ref = _one_at_a_time(gpt2, scorer.tokenizer, items)
+  for i, r in enumerate(ref):
+    np.testing.assert_allclose(res.loglik[i, :len(r)], r, rtol=1e-5, atol=1e-5)
+  assert 0.0 <= res.padding_fraction < 1.0
+
+
+def test_plan_batches_layout():
+  reqs = [scoring.EncodedRequest(tuple(range(n + 1)), 2) for n in (3, 9, 5, 17, 2)]
+  plan = scoring.plan_batches(reqs, batch_size=2, buckets=(4, 8, 16, 32))
+  assert plan.shapes == ((2, 4), (2, 8), (2, 16), (2, 32))   # 3, 2 -> 4; 5 -> 8; 9 -> 16; 17 -> 32
+  assert plan.num_real_tokens == 3 + 9 + 5 + 17 + 2
+  assert plan.num_slot_tokens == 2 * 4 + 2 * 8 + 2 * 16 + 2 * 32
+  np.testing.assert_allclose(plan.padding_fraction, 1 - 36 / 120)
+  seen = sorted(int(i) for b in plan.batches for i in b.request_index.ravel() if i >= 0)
+  assert seen == [0, 1, 2, 3, 4]
+  for b in plan.batches:
+    assert b.score_mask.sum() == 2 * (b.request_index[:, 0] >= 0).sum()
+  packed = scoring.plan_batches(reqs, batch_size=2, buckets=(4, 8, 16, 32), pack=True, max_segments=4)
+  assert packed.shapes == ((2, 32),)
+  assert packed.padding_fraction < plan.padding_fraction
+  seen = sorted(int(i) for b in packed.batches for i in b.request_index.ravel() if i >= 0)
+  assert seen == [0, 1, 2, 3, 4]
+
+
+def test_one_compilation_per_bucket(gpt2, bpe):
+  scorer = scoring.Scorer(gpt2, bpe, batch_size=2, pack=False, buckets=(16, 32, 64))
+  items = make_items()
+  scorer.score(items)
+  shapes = scorer.last_plan.shapes
+  assert len(shapes) >= 2
+  assert scorer.compilations == len(shapes)
+  state = nnx.state(gpt2)
+  moved = jax.tree.map(lambda x: x * 1.01, state)
+  for _ in range(3):
+    scorer.score(items, params=moved)
+  scorer.score(items[:2])
+  assert scorer.compilations == len(shapes)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Kernel: numpy reference, size-1 edge cases, float64, no retrace
+
+
+@pytest.mark.parametrize("b,t,v,s", [(1, 1, 1, 1), (3, 7, 11, 2), (2, 16, 5, 4)])
+def test_segment_logprobs_numpy_reference(b, t, v, s):
+  rng = np.random.default_rng(b * 100 + t)
+  logits = rng.normal(size=(b, t, v)).astype(np.float32)
+  targets = rng.integers(0, v, (b, t))
+  seg = rng.integers(0, s + 1, (b, t))
+  mask = rng.random((b, t)) < 0.7
+  out = kernels.segment_logprobs(jnp.asarray(logits), jnp.asarray(targets), jnp.asarray(seg), jnp.asarray(mask), s)
+  lp = logits - np.log(np.exp(logits.astype(np.float64)).sum(-1, keepdims=True))
+  for i in range(b):
+    for k in range(1, s + 1):
+      sel = (seg[i] == k) & mask[i]
+      picked = lp[i, np.arange(t), targets[i]][sel]
+      np.testing.assert_allclose(out.logprob[i, k - 1], picked.sum(), rtol=1e-5, atol=1e-5)
+      assert out.num_tokens[i, k - 1] == sel.sum()
+      assert bool(out.is_greedy[i, k - 1]) == bool(np.all(logits[i].argmax(-1)[sel] == targets[i][sel]))
+  assert out.logprob.dtype == jnp.float32
+
+
+def test_segment_logprobs_bf16_in_float32_out_and_float64():
+  logits = jnp.ones((1, 3, 4), jnp.bfloat16)
+  out = kernels.segment_logprobs(logits, jnp.zeros((1, 3), jnp.int32), jnp.ones((1, 3), jnp.int32),
+                                 jnp.ones((1, 3), bool), 1)
+  assert out.logprob.dtype == jnp.float32
+  np.testing.assert_allclose(out.logprob, [[3 * np.log(0.25)]], rtol=1e-6)
+  with jax.enable_x64(True):
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 2, 3)))
+    out64 = kernels.segment_logprobs(x, jnp.zeros((1, 2), jnp.int32), jnp.ones((1, 2), jnp.int32),
+                                     jnp.ones((1, 2), bool), 1)
+    assert out64.logprob.dtype == jnp.float64
+    xn = np.asarray(x)
+    ref = (xn[0, :, 0] - np.log(np.exp(xn[0]).sum(-1))).sum()
+    np.testing.assert_allclose(out64.logprob[0, 0], ref, rtol=1e-12)
+
+
+def test_segment_logprobs_no_retrace():
+  traces = 0
+
+  def counted(*args):
+    nonlocal traces
+    traces += 1
+    return kernels.segment_logprobs(*args, 2)
+  f = jax.jit(counted)
+  for seed in range(3):
+    x = jnp.asarray(np.random.default_rng(seed).normal(size=(2, 3, 5)), jnp.float32)
+    f(x, jnp.zeros((2, 3), jnp.int32), jnp.ones((2, 3), jnp.int32), jnp.ones((2, 3), bool))
+  assert traces == 1

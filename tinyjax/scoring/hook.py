@@ -1,0 +1,144 @@
+"""Tiny evaluation inside a training loop: score the anchor items of TinyBenchmarks every N steps.
+
+    hook = scoring.TinyEvalHook({"mmlu": tb}, {"mmlu": anchor_items}, tokenizer, apply_fn=model, every=200)
+    for step in range(num_steps):
+      state = train_step(state, batch)
+      metrics = hook(step, params)          # {} except every 200 steps
+      logger.log(metrics, step=step)        # any logger that takes a dict
+
+The hook tokenizes all anchor requests once, at construction, and keeps one :class:`Scorer`, so the whole run
+compiles one scoring function per length bucket, however many times the hook fires.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from tinyjax.scoring.requests import MultipleChoice
+from tinyjax.scoring.scorer import Scorer, _check_items
+
+_METRICS = ("acc", "acc_norm", "acc_bytes")
+
+
+def _num_items(tb) -> int | None:
+  for name in ("n_items", "num_items"):
+    value = getattr(tb, name, None)
+    if isinstance(value, (int, np.integer)):
+      return int(value)
+  return None
+
+
+class TinyEvalHook:
+  """Scores the anchor items of several tiny benchmarks and returns their estimates as a metrics dict.
+
+  Args:
+    benchmarks: ``{name: TinyBenchmark}``; each has ``anchors`` [A] (item indices) and ``estimate(Y_anchor)``
+      returning ``naive``, ``pirt``, ``gpirt``, ``lo``, ``hi`` (each [n_models]).
+    items: ``{name: [MultipleChoice, ...]}``, either the A anchor items in the order of ``tb.anchors``, or all
+      the benchmark's items (then the anchors are picked by index).
+    tokenizer: anything :func:`tinyjax.scoring.tokenizers.as_tokenizer` accepts.
+    apply_fn: ``apply_fn(params, tokens) -> logits`` or an NNX module (then ``params`` may be its state).
+    every: fire when ``step % every == 0``.
+    metric: which correctness feeds the estimate: "acc", "acc_norm" or "acc_bytes" (or a dict per benchmark).
+    prefix: metric name prefix.
+    **scorer_kwargs: passed to :class:`Scorer` (mesh, batch_size, max_length, pack, ...).
+  """
+
+  def __init__(self, benchmarks: Mapping, items: Mapping[str, Sequence[MultipleChoice]], tokenizer,
+               apply_fn=None, *, every: int = 100, metric: str | Mapping[str, str] = "acc",
+               prefix: str = "tinyjax", **scorer_kwargs):
+    if apply_fn is None:
+      raise ValueError("apply_fn is required (an apply_fn(params, tokens) or an nnx.Module)")
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+      raise ValueError(f"every must be a positive int, got {every!r}")
+    if not benchmarks:
+      raise ValueError("benchmarks is empty")
+    if set(benchmarks) != set(items):
+      raise ValueError(f"benchmarks {sorted(benchmarks)} and items {sorted(items)} name different benchmarks")
+    self.every = int(every)
+    self.prefix = prefix
+    self.benchmarks = dict(benchmarks)
+    self.metric = {b: (metric[b] if isinstance(metric, Mapping) else metric) for b in self.benchmarks}
+    for b, m in self.metric.items():
+      if m not in _METRICS:
+        raise ValueError(f"metric for {b!r} must be one of {_METRICS}, got {m!r}")
+    self.items: dict[str, list[MultipleChoice]] = {}
+    for name, tb in self.benchmarks.items():
+      anchors = np.asarray(tb.anchors).reshape(-1)
+      its = _check_items(items[name])
+      if len(its) == anchors.size:
+        self.items[name] = its
+      elif len(its) > anchors.size and (_num_items(tb) in (None, len(its))):
+        if anchors.size and (anchors.min() < 0 or anchors.max() >= len(its)):
+          raise ValueError(f"{name}: anchor indices run outside the {len(its)} items given")
+        self.items[name] = [its[int(a)] for a in anchors]
+      else:
+        raise ValueError(f"{name}: {len(its)} items given, expected the {anchors.size} anchor items or all "
+                         f"{_num_items(tb) or 'the benchmark'} items")
+    self.scorer = Scorer(apply_fn, tokenizer, **scorer_kwargs)
+    # Tokenize once: the requests never change during training.
+    self._all_items = [it for name in self.benchmarks for it in self.items[name]]
+    self._spans = {}
+    start = 0
+    for name in self.benchmarks:
+      self._spans[name] = (start, start + len(self.items[name]))
+      start += len(self.items[name])
+    self._encoded = [self.scorer.encode(c, x) for it in self._all_items for c, x in it.requests()]
+    self.calls = 0
+    self.last_seconds = float("nan")
+
+  @property
+  def compilations(self) -> int:
+    """How many times the scoring function was compiled (traced) so far."""
+    return self.scorer.compilations
+
+  def should_run(self, step: int) -> bool:
+    return int(step) % self.every == 0
+
+  def __call__(self, step: int, params=None, *, force: bool = False) -> dict:
+    """Returns ``{}`` unless ``step % every == 0`` (or ``force``); else the metrics dict.
+
+    Keys, for each benchmark ``b``: ``{prefix}/{b}/raw_acc`` (mean anchor correctness), ``.../naive``,
+    ``.../pirt``, ``.../estimate`` (gp-IRT), ``.../estimate_lo``, ``.../estimate_hi`` (its interval) and
+    ``.../correct`` ([A] float32 0/1 per anchor item); plus ``{prefix}/eval_seconds`` and
+    ``{prefix}/padding_fraction``.
+    """
+    if not force and not self.should_run(step):
+      return {}
+    t0 = time.perf_counter()
+    ll, _ = self.scorer.score_encoded(self._encoded, params)
+    n = len(self._all_items)
+    c_max = max(len(it.choices) for it in self._all_items)
+    loglik = np.full((n, c_max), -np.inf)
+    k = 0
+    for i, it in enumerate(self._all_items):
+      loglik[i, :len(it.choices)] = ll[k:k + len(it.choices)]
+      k += len(it.choices)
+    gold = np.array([it.gold for it in self._all_items])
+    denom = {"acc": np.ones((n, c_max)), "acc_norm": np.ones((n, c_max)), "acc_bytes": np.ones((n, c_max))}
+    for i, it in enumerate(self._all_items):
+      denom["acc_norm"][i, :len(it.choices)] = [len(c) for c in it.choices]
+      denom["acc_bytes"][i, :len(it.choices)] = [len(c.encode("utf-8")) for c in it.choices]
+    metrics: dict = {}
+    for name, tb in self.benchmarks.items():
+      lo_i, hi_i = self._spans[name]
+      with np.errstate(divide="ignore", invalid="ignore"):
+        values = loglik[lo_i:hi_i] / denom[self.metric[name]][lo_i:hi_i]
+      correct = (np.argmax(values, axis=1) == gold[lo_i:hi_i]).astype(np.float32)
+      est = tb.estimate(correct[None, :])
+      key = f"{self.prefix}/{name}"
+      metrics[f"{key}/raw_acc"] = float(correct.mean())
+      metrics[f"{key}/naive"] = float(np.asarray(est.naive).reshape(-1)[0])
+      metrics[f"{key}/pirt"] = float(np.asarray(est.pirt).reshape(-1)[0])
+      metrics[f"{key}/estimate"] = float(np.asarray(est.gpirt).reshape(-1)[0])
+      metrics[f"{key}/estimate_lo"] = float(np.asarray(est.lo).reshape(-1)[0])
+      metrics[f"{key}/estimate_hi"] = float(np.asarray(est.hi).reshape(-1)[0])
+      metrics[f"{key}/correct"] = correct
+    self.calls += 1
+    self.last_seconds = time.perf_counter() - t0
+    metrics[f"{self.prefix}/eval_seconds"] = self.last_seconds
+    metrics[f"{self.prefix}/padding_fraction"] = self.scorer.last_plan.padding_fraction
+    return metrics

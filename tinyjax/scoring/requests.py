@@ -1,0 +1,163 @@
+"""Requests with lm-evaluation-harness semantics: multiple-choice items, few-shot contexts, context/continuation encoding.
+
+The rules follow EleutherAI's lm-evaluation-harness (``lm_eval/api/task.py``, ``lm_eval/api/model.py``):
+
+* a multiple-choice item becomes one ``(context, target_delimiter + choice)`` log-likelihood request per choice,
+  with the target delimiter ``" "`` by default;
+* trailing whitespace of the context moves to the front of the continuation;
+* the continuation tokens are the tail of the *joint* encoding of context + continuation after the first
+  ``len(encode(context))`` tokens, so BPE merges across the boundary go to the continuation;
+* an empty context is replaced by a single prefix token (BOS, else EOS) and the continuation is encoded alone;
+* a request longer than the model window keeps its last ``max_length + 1`` tokens (left truncation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipleChoice:
+  """One multiple-choice item.
+
+  Attributes:
+    context: the prompt (few-shot examples included), e.g. ``"Question: 2+2=?\\nAnswer:"``.
+    choices: the answer strings, without the target delimiter.
+    gold: index of the correct choice.
+    target_delimiter: put between context and each choice (lm-eval default ``" "``).
+    labels: optional 0/1 per choice, the true answers for TruthfulQA-mc2 style scoring (``ScoreResult.mc2``).
+  """
+
+  context: str
+  choices: Sequence[str]
+  gold: int = 0
+  target_delimiter: str = " "
+  labels: Sequence[int] | None = None
+
+  def __post_init__(self):
+    if not isinstance(self.context, str):
+      raise TypeError(f"context must be a str, got {type(self.context).__name__}")
+    if isinstance(self.choices, str):
+      raise TypeError("choices must be a sequence of strings, not one string")
+    choices = tuple(self.choices)
+    if not choices:
+      raise ValueError("choices is empty: a multiple-choice item needs at least one choice")
+    for c in choices:
+      if not isinstance(c, str):
+        raise TypeError(f"every choice must be a str, got {type(c).__name__}")
+    object.__setattr__(self, "choices", choices)
+    if isinstance(self.gold, bool) or not isinstance(self.gold, (int, np.integer)):
+      raise TypeError(f"gold must be an int index, got {self.gold!r}")
+    if not 0 <= int(self.gold) < len(choices):
+      raise ValueError(f"gold index {self.gold} is out of range for {len(choices)} choices")
+    object.__setattr__(self, "gold", int(self.gold))
+    if self.labels is not None:
+      labels = tuple(int(x) for x in self.labels)
+      if len(labels) != len(choices) or any(x not in (0, 1) for x in labels):
+        raise ValueError(f"labels must be 0/1, one per choice ({len(choices)}), got {self.labels!r}")
+      if not any(labels):
+        raise ValueError("labels mark no true answer")
+      object.__setattr__(self, "labels", labels)
+
+  def requests(self) -> list[tuple[str, str]]:
+    """The ``(context, continuation)`` pairs, one per choice, as lm-eval builds them."""
+    return [(self.context, self.target_delimiter + c) for c in self.choices]
+
+  def unconditional_requests(self) -> list[tuple[str, str]]:
+    """The ``("", continuation)`` pairs used by acc_mutual_info."""
+    return [("", self.target_delimiter + c) for c in self.choices]
+
+
+def fewshot_context(query: str, examples: Sequence[tuple[str, str]] = (), *, description: str = "",
+                    target_delimiter: str = " ", fewshot_delimiter: str = "\n\n") -> str:
+  """Builds a few-shot prompt the way lm-eval does.
+
+  The result is ``description + ex_1 + fewshot_delimiter + ... + ex_k + fewshot_delimiter + query``, where each
+  example ``(text, target)`` is written ``text + target_delimiter + target``.
+
+  Args:
+    query: the text of the item being asked (its ``doc_to_text``).
+    examples: ``(text, target)`` pairs of solved examples, in order.
+    description: optional task description put first.
+    target_delimiter: between an example's text and its answer.
+    fewshot_delimiter: between examples and before the query.
+  """
+  parts = [f"{text}{target_delimiter}{target}" for text, target in examples]
+  shots = fewshot_delimiter.join(parts)
+  return description + (shots + fewshot_delimiter if parts else "") + query
+
+
+def encode_pair(encode, context: str, continuation: str, prefix_token_id: int | None) -> tuple[list[int], list[int]]:
+  """Tokenizes one (context, continuation) request with lm-eval rules.
+
+  Args:
+    encode: ``str -> list[int]``, without special tokens.
+    context: the context string (may be empty).
+    continuation: the continuation string; must be non-empty.
+    prefix_token_id: the token put in front when the context is empty (BOS or EOS).
+
+  Returns:
+    ``(context_ids, continuation_ids)``.
+  """
+  if continuation == "":
+    raise ValueError("the continuation is empty: there is nothing to score")
+  if context == "":
+    if prefix_token_id is None:
+      raise ValueError("an empty context needs a prefix token (BOS/EOS), but the tokenizer has none: "
+                       "pass prefix_token_id=")
+    return [int(prefix_token_id)], [int(t) for t in encode(continuation)]
+  n_spaces = len(context) - len(context.rstrip())
+  if n_spaces > 0:
+    continuation = context[-n_spaces:] + continuation
+    context = context[:-n_spaces]
+  whole = [int(t) for t in encode(context + continuation)]
+  ctx = [int(t) for t in encode(context)]
+  return ctx, whole[len(ctx):]
+
+
+def truncate_left(context_ids: Sequence[int], continuation_ids: Sequence[int], max_length: int,
+                  truncate: bool = True) -> tuple[list[int], int]:
+  """Joins and left-truncates a request to ``max_length + 1`` tokens, as lm-eval's HF model does.
+
+  Args:
+    context_ids, continuation_ids: token ids.
+    max_length: the model window (number of input positions).
+    truncate: if False, raise instead of truncating.
+
+  Returns:
+    ``(ids, n_cont)``: the kept ids (at most ``max_length + 1``) and the number of continuation tokens; the
+    model reads ``ids[:-1]`` and the last ``n_cont`` targets are scored.
+  """
+  ids = list(context_ids) + list(continuation_ids)
+  n_cont = len(continuation_ids)
+  if n_cont == 0:
+    raise ValueError("the continuation encodes to zero tokens: there is nothing to score")
+  if n_cont > max_length:
+    raise ValueError(f"the continuation has {n_cont} tokens, more than the model window {max_length}")
+  if len(ids) > max_length + 1:
+    if not truncate:
+      raise ValueError(f"a request has {len(ids)} tokens, longer than the model window {max_length} + 1 and "
+                       "truncate=False")
+    ids = ids[-(max_length + 1):]
+  return ids, n_cont
+
+
+def mc2(loglik: np.ndarray, labels: Sequence[int]) -> float:
+  """TruthfulQA-mc2: the normalised probability mass on the true answers.
+
+  Args:
+    loglik: [C] log-likelihoods of the choices.
+    labels: [C] 0/1, 1 for true answers.
+
+  Returns:
+    ``sum(p[true]) / sum(p)`` with ``p = exp(loglik)``, computed stably.
+  """
+  ll = np.asarray(loglik, dtype=np.float64)
+  lab = np.asarray(labels, dtype=bool)
+  if ll.shape != lab.shape or ll.ndim != 1:
+    raise ValueError(f"loglik and labels must be [C] of the same length, got {ll.shape} and {lab.shape}")
+  p = np.exp(ll - ll.max())
+  return float(p[lab].sum() / p.sum())

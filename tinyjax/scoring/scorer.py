@@ -1,0 +1,320 @@
+"""Batched, bucketed, optionally sharded log-likelihood scoring of multiple-choice items.
+
+:class:`Scorer` keeps one jitted function for its whole life, so each distinct batch shape (one per length
+bucket) is compiled once per training run, however often it is called. :func:`score` is the one-call form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from tinyjax import kernels
+from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, power_of_two_buckets
+from tinyjax.scoring.requests import MultipleChoice, encode_pair, mc2, truncate_left
+from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer
+
+DEFAULT_MAX_LENGTH = 2048  # lm-eval's default window when the model does not say
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreResult:
+  """Scores of N multiple-choice items with at most C choices.
+
+  Attributes:
+    loglik: [N, C] float32 log-likelihood of each choice's continuation, -inf where an item has fewer choices.
+    is_greedy: [N, C] bool, every continuation token is the model's argmax (False for missing choices).
+    num_choices: [N] int, choices per item.
+    gold: [N] int, the gold index.
+    acc: [N] 0/1, argmax loglik == gold (ties go to the first choice, as np.argmax in lm-eval).
+    acc_norm: [N] 0/1, argmax of loglik / len(choice) in characters.
+    acc_bytes: [N] 0/1, argmax of loglik / len(choice) in UTF-8 bytes.
+    acc_mutual_info: [N] 0/1, argmax of loglik - loglik_unconditional, or None when not requested.
+    loglik_unconditional: [N, C] log-likelihood of the continuations after an empty context, or None.
+    mc2: [N] TruthfulQA-mc2 normalised probability of the true answers, NaN for items without ``labels``.
+    num_tokens: real model input positions of the unique requests scored.
+    padding_fraction: share of the positions sent to the model that were padding (dummy rows included).
+    num_requests: unique requests scored (identical requests are scored once).
+  """
+
+  loglik: np.ndarray
+  is_greedy: np.ndarray
+  num_choices: np.ndarray
+  gold: np.ndarray
+  acc: np.ndarray
+  acc_norm: np.ndarray
+  acc_bytes: np.ndarray
+  acc_mutual_info: np.ndarray | None
+  loglik_unconditional: np.ndarray | None
+  mc2: np.ndarray
+  num_tokens: int
+  padding_fraction: float
+  num_requests: int
+
+
+def _argmax_acc(values: np.ndarray, gold: np.ndarray) -> np.ndarray:
+  return (np.argmax(values, axis=1) == gold).astype(np.float32)
+
+
+class Scorer:
+  """Scores log-likelihood requests with a causal LM, one compilation per batch shape for its whole life.
+
+  Args:
+    model: an ``apply_fn(params, tokens) -> logits`` ([B, L] int32 -> [B, L, V]), or a Flax NNX module called
+      as ``module(tokens)``. A module (or apply_fn used with ``pack=True``) that sets ``supports_packing = True``
+      is called as ``f(tokens, segment_ids=..., positions=...)`` so that several requests share a row.
+    tokenizer: see :func:`tinyjax.scoring.tokenizers.as_tokenizer` (``encode(text) -> list[int]``,
+      ``tokenizers.Tokenizer``, transformers tokenizer, or a local folder).
+    mesh: optional ``jax.sharding.Mesh`` (Auto axes); batches are sharded along ``data_axis`` and the
+      parameters keep whatever sharding the caller gave them.
+    batch_size: rows per batch; rounded up to a multiple of the data-axis size.
+    max_length: model window; default ``model.max_length`` or ``DEFAULT_MAX_LENGTH`` (2048).
+    truncate: left-truncate long requests to ``max_length + 1`` tokens as lm-eval does; if False, raise.
+    pack: pack short requests into shared rows (default: when the model supports it).
+    pack_length: row length when packing (default: smallest bucket holding the longest request).
+    buckets: allowed row lengths (default powers of two from 16 up to ``max_length``).
+    max_segments: most requests in one packed row.
+    data_axis: the mesh axis of the batch.
+    prefix_token_id: token put before an empty context (default: the tokenizer's BOS, else EOS).
+    dtype: float dtype of returned log-likelihoods (float32 default; float64 needs jax_enable_x64).
+  """
+
+  def __init__(self, model, tokenizer, *, mesh: jax.sharding.Mesh | None = None, batch_size: int = 8,
+               max_length: int | None = None, truncate: bool = True, pack: bool | None = None,
+               pack_length: int | None = None, buckets: Sequence[int] | None = None, max_segments: int = 16,
+               data_axis: str = "data", prefix_token_id: int | None = None, dtype=None):
+    from tinyjax._dtypes import resolve_dtype
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+      raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    self.tokenizer: TokenizerAdapter = as_tokenizer(tokenizer, prefix_token_id)
+    self.mesh = mesh
+    self.data_axis = data_axis
+    n_data = 1
+    if mesh is not None:
+      if data_axis not in mesh.axis_names:
+        raise ValueError(f"mesh has axes {mesh.axis_names}, no data axis {data_axis!r}")
+      n_data = int(mesh.shape[data_axis])
+    self.batch_size = -(-int(batch_size) // n_data) * n_data
+    self.dtype = resolve_dtype(dtype)
+    if isinstance(model, nnx.Module):
+      self._module = model
+      self._graphdef, _ = nnx.split(model)
+      self.apply_fn = None
+      supports = bool(getattr(model, "supports_packing", False))
+    elif callable(model):
+      self._module = None
+      self.apply_fn = model
+      supports = bool(getattr(model, "supports_packing", False))
+    else:
+      raise TypeError(f"model must be an apply_fn(params, tokens) or an nnx.Module, got {type(model).__name__}")
+    self.pack = supports if pack is None else bool(pack)
+    if max_length is None:
+      max_length = getattr(model, "max_length", None) or DEFAULT_MAX_LENGTH
+    if int(max_length) < 1:
+      raise ValueError(f"max_length must be >= 1, got {max_length}")
+    self.max_length = int(max_length)
+    self.truncate = bool(truncate)
+    self.buckets = tuple(sorted(buckets)) if buckets is not None else power_of_two_buckets(self.max_length)
+    if self.buckets[-1] < self.max_length and truncate:
+      raise ValueError(f"the largest bucket {self.buckets[-1]} is below max_length {self.max_length}")
+    self.pack_length = pack_length
+    self.max_segments = int(max_segments) if self.pack else 1
+    self.vocab_size = getattr(model, "vocab_size", None)
+    self.compilations = 0  # traces of the jitted scoring function (one per distinct batch shape)
+    self.last_plan: BatchPlan | None = None
+    self._jitted = jax.jit(self._forward)
+
+  # -- device side ------------------------------------------------------------------------------------------
+  def _logits(self, params, tokens, segment_ids, positions):
+    if self._module is not None:
+      module = nnx.merge(self._graphdef, params)
+      if self.pack:
+        return module(tokens, segment_ids=segment_ids, positions=positions)
+      return module(tokens)
+    if self.pack:
+      return self.apply_fn(params, tokens, segment_ids=segment_ids, positions=positions)
+    return self.apply_fn(params, tokens)
+
+  def _forward(self, params, tokens, targets, segment_ids, positions, score_mask):
+    self.compilations += 1  # runs once per trace, i.e. per compilation
+    logits = self._logits(params, tokens, segment_ids, positions)
+    if logits.ndim != 3 or logits.shape[:2] != tokens.shape:
+      raise ValueError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
+    out = kernels.segment_logprobs(logits, targets, segment_ids, score_mask, self.max_segments,
+                                   dtype=self.dtype)
+    if self.mesh is not None:  # replicate the small outputs so every process can read them (multi-host)
+      out = jax.lax.with_sharding_constraint(out, NamedSharding(self.mesh, P()))
+    return out
+
+  def _put(self, x: np.ndarray):
+    if self.mesh is None:
+      return jnp.asarray(x)
+    sharding = NamedSharding(self.mesh, P(self.data_axis, *([None] * (x.ndim - 1))))
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+  def _params(self, params):
+    if self._module is None:
+      if params is None:
+        raise ValueError("params is None but the model is an apply_fn: pass its parameters")
+      return params
+    if params is None:
+      return nnx.state(self._module)
+    if isinstance(params, nnx.Module):
+      return nnx.state(params)
+    return params
+
+  # -- host side --------------------------------------------------------------------------------------------
+  def encode(self, context: str, continuation: str) -> EncodedRequest:
+    """Tokenizes one request with lm-eval rules and left-truncates it to the model window."""
+    ctx, cont = encode_pair(self.tokenizer.encode, context, continuation, self.tokenizer.prefix_token_id)
+    ids, n_cont = truncate_left(ctx, cont, self.max_length, self.truncate)
+    if len(ids) < 2:
+      raise ValueError(f"request ({context!r}, {continuation!r}) has fewer than 2 tokens")
+    return EncodedRequest(tuple(ids), n_cont)
+
+  def loglikelihood(self, requests: Sequence[tuple[str, str]], params=None) -> tuple[np.ndarray, np.ndarray]:
+    """lm-eval's ``loglikelihood``: for each ``(context, continuation)``, ``log p(continuation | context)``.
+
+    Returns:
+      ``(loglik, is_greedy)``: [R] float and [R] bool.
+    """
+    encoded = [self.encode(c, x) for c, x in requests]
+    return self.score_encoded(encoded, params)
+
+  def score_encoded(self, encoded: Sequence[EncodedRequest], params=None) -> tuple[np.ndarray, np.ndarray]:
+    """Scores already tokenized requests; identical requests are computed once. Returns [R] loglik, [R] greedy."""
+    params = self._params(params)
+    unique: dict[EncodedRequest, int] = {}
+    where = np.empty(len(encoded), np.int64)
+    for i, req in enumerate(encoded):
+      where[i] = unique.setdefault(req, len(unique))
+    reqs = list(unique)
+    self.last_num_unique = len(reqs)
+    if self.vocab_size is not None and reqs:
+      top = max(max(r.ids) for r in reqs)
+      if top >= self.vocab_size:
+        raise ValueError(f"token id {top} is outside the model vocabulary of {self.vocab_size}")
+    plan = plan_batches(reqs, batch_size=self.batch_size, buckets=self.buckets, pack=self.pack,
+                        pack_length=self.pack_length, max_segments=self.max_segments)
+    self.last_plan = plan
+    logprob = np.zeros(len(reqs), np.dtype(self.dtype))
+    greedy = np.zeros(len(reqs), bool)
+    pending = []
+    for batch in plan.batches:  # dispatch all batches first, then read back (keeps the device busy)
+      out = self._jitted(params, *(self._put(a) for a in (batch.tokens, batch.targets, batch.segment_ids,
+                                                          batch.positions, batch.score_mask)))
+      pending.append((batch.request_index, out))
+    for index, out in pending:
+      lp, gr = np.asarray(out.logprob), np.asarray(out.is_greedy)
+      ok = index >= 0
+      logprob[index[ok]] = lp[ok]
+      greedy[index[ok]] = gr[ok]
+    return logprob[where], greedy[where]
+
+  def score(self, items: Sequence[MultipleChoice], params=None, *, mutual_info: bool = False) -> ScoreResult:
+    """Scores multiple-choice items (see :class:`ScoreResult`).
+
+    Args:
+      items: the items.
+      params: the model parameters (for an apply_fn), or the module's state / the module itself (for an NNX
+        module; default: the module's current state).
+      mutual_info: also score each continuation after an empty context and report acc_mutual_info.
+    """
+    items = _check_items(items)
+    n = len(items)
+    c_max = max(len(it.choices) for it in items)
+    pairs, slots = [], []
+    for i, it in enumerate(items):
+      for j, (ctx, cont) in enumerate(it.requests()):
+        pairs.append((ctx, cont))
+        slots.append((i, j))
+    if mutual_info:
+      for i, it in enumerate(items):
+        for j, (ctx, cont) in enumerate(it.unconditional_requests()):
+          pairs.append((ctx, cont))
+          slots.append((i, j))
+    encoded = [self.encode(c, x) for c, x in pairs]
+    ll, gr = self.score_encoded(encoded, params)
+    plan = self.last_plan
+    loglik = np.full((n, c_max), -np.inf, np.dtype(self.dtype))
+    greedy = np.zeros((n, c_max), bool)
+    uncond = np.full((n, c_max), -np.inf, np.dtype(self.dtype)) if mutual_info else None
+    n_cond = sum(len(it.choices) for it in items)
+    for k, (i, j) in enumerate(slots):
+      if k < n_cond:
+        loglik[i, j], greedy[i, j] = ll[k], gr[k]
+      else:
+        uncond[i, j] = ll[k]
+    gold = np.array([it.gold for it in items], np.int64)
+    num_choices = np.array([len(it.choices) for it in items], np.int64)
+    chars = np.ones((n, c_max))
+    nbytes = np.ones((n, c_max))
+    for i, it in enumerate(items):
+      chars[i, :len(it.choices)] = [len(c) for c in it.choices]
+      nbytes[i, :len(it.choices)] = [len(c.encode("utf-8")) for c in it.choices]
+    with np.errstate(divide="ignore", invalid="ignore"):
+      ll64 = loglik.astype(np.float64)
+      acc_norm = _argmax_acc(ll64 / chars, gold)
+      acc_bytes = _argmax_acc(ll64 / nbytes, gold)
+    acc_mi = None
+    if mutual_info:
+      with np.errstate(invalid="ignore"):
+        mi = np.where(np.isfinite(loglik), loglik.astype(np.float64) - uncond, -np.inf)
+      acc_mi = _argmax_acc(mi, gold)
+    mc2_scores = np.full(n, np.nan)
+    for i, it in enumerate(items):
+      if it.labels is not None:
+        mc2_scores[i] = mc2(loglik[i, :len(it.choices)], it.labels)
+    return ScoreResult(loglik=loglik, is_greedy=greedy, num_choices=num_choices, gold=gold,
+                       acc=_argmax_acc(loglik, gold), acc_norm=acc_norm, acc_bytes=acc_bytes,
+                       acc_mutual_info=acc_mi, loglik_unconditional=uncond, mc2=mc2_scores,
+                       num_tokens=plan.num_real_tokens, padding_fraction=plan.padding_fraction,
+                       num_requests=self.last_num_unique)
+
+
+def _check_items(items) -> list[MultipleChoice]:
+  items = list(items)
+  if not items:
+    raise ValueError("items is empty")
+  for k, it in enumerate(items):
+    if not isinstance(it, MultipleChoice):
+      raise TypeError(f"items[{k}] is a {type(it).__name__}, expected scoring.MultipleChoice")
+  return items
+
+
+_SCORERS: dict = {}
+
+
+def score(apply_fn: Callable | nnx.Module, params, tokenizer, items: Sequence[MultipleChoice], mesh=None,
+          batch_size: int = 8, **kwargs) -> ScoreResult:
+  """Scores multiple-choice items with lm-eval semantics (see :class:`Scorer` for the keyword arguments).
+
+  Scorers are cached by (model, tokenizer, mesh, settings), so repeated calls reuse their compilations.
+
+  Args:
+    apply_fn: ``apply_fn(params, tokens [B, L] int32) -> logits [B, L, V]``, or an NNX module.
+    params: the parameters of ``apply_fn``; for a module, None (its current state), its state, or a module.
+    tokenizer: anything :func:`tinyjax.scoring.tokenizers.as_tokenizer` accepts.
+    items: the multiple-choice items.
+    mesh: optional Mesh; the batch is sharded along its ``"data"`` axis.
+    batch_size: rows per batch.
+
+  Returns:
+    A ScoreResult (``loglik`` [N, C], ``acc``, ``acc_norm``, ``acc_bytes``, ``mc2``, ...).
+  """
+  mutual_info = kwargs.pop("mutual_info", False)
+  key = (id(apply_fn), id(tokenizer), id(mesh), batch_size, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+  entry = _SCORERS.get(key)
+  if entry is None or entry[0] is not apply_fn or entry[1] is not tokenizer:
+    if len(_SCORERS) >= 16:
+      _SCORERS.pop(next(iter(_SCORERS)))
+    entry = (apply_fn, tokenizer, Scorer(apply_fn, tokenizer, mesh=mesh, batch_size=batch_size, **kwargs))
+    _SCORERS[key] = entry
+  return entry[2].score(items, params, mutual_info=mutual_info)

@@ -1,0 +1,95 @@
+"""Anchor strategies: indices, weights, clustering behaviour, group balance."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+from tinyjax import anchors as A
+
+
+def test_group_balance_weights():
+  np.testing.assert_allclose(A.group_balance_weights(["a", "a", "b"]), [0.25, 0.25, 0.5])
+  Y = np.random.default_rng(0).random((4, 6))
+  g = np.array([0, 0, 0, 1, 1, 2])
+  by_group = np.mean([Y[:, g == k].mean(1) for k in range(3)], axis=0)
+  np.testing.assert_allclose(Y @ A.group_balance_weights(g), by_group)
+
+
+def test_random_is_deterministic_and_normalised():
+  Y = np.zeros((3, 50))
+  a1 = A.select_anchors(Y, 10, "random", seed=3)
+  a2 = A.select_anchors(Y, 10, "random", seed=3)
+  np.testing.assert_array_equal(a1.indices, a2.indices)
+  assert len(set(a1.indices.tolist())) == 10 and np.all(np.diff(a1.indices) > 0)
+  np.testing.assert_allclose(a1.weights, 0.1)
+  assert not np.array_equal(a1.indices, A.select_anchors(Y, 10, "random", seed=4).indices)
+
+
+def test_stratified_balances_groups():
+  groups = np.array(["a"] * 8 + ["b"] * 2)
+  mass = A.group_balance_weights(groups)
+  anc = A.select_anchors(np.zeros((2, 10)), 4, "stratified", seed=0, groups=groups, item_weights=mass)
+  chosen = groups[anc.indices]
+  assert (chosen == "a").sum() == 2 and (chosen == "b").sum() == 2
+  np.testing.assert_allclose(anc.weights, 0.25)
+  # Every group gets an anchor even when its mass share is small (uniform mass: a=.8, b=.2 of K=3).
+  anc = A.select_anchors(np.zeros((2, 10)), 3, "stratified", seed=0, groups=groups)
+  assert set(groups[anc.indices]) == {"a", "b"}
+  np.testing.assert_allclose(anc.weights[groups[anc.indices] == "b"], 0.2)
+  with pytest.raises(ValueError, match="groups"):
+    A.select_anchors(np.zeros((2, 10)), 3, "stratified")
+
+
+def test_correctness_clusters_blocks():
+  """Three blocks of near-identical items: one anchor per block, weight = block share, anchor = block centre."""
+  rng = np.random.default_rng(0)
+  protos = (rng.random((40, 3)) < 0.5).astype(float)
+  sizes = [10, 6, 4]
+  cols = np.concatenate([np.repeat(protos[:, [j]], s, axis=1) for j, s in enumerate(sizes)], axis=1)
+  block = np.repeat(np.arange(3), sizes)
+  Y = cols.copy()
+  flip = rng.random(Y.shape) < 0.03
+  Y[flip] = 1 - Y[flip]
+  anc = A.select_anchors(Y, 3, "correctness", seed=0)
+  assert sorted(block[anc.indices].tolist()) == [0, 1, 2]
+  got = dict(zip(block[anc.indices].tolist(), anc.weights.tolist()))
+  np.testing.assert_allclose([got[0], got[1], got[2]], [0.5, 0.3, 0.2])
+  for i, c in zip(anc.indices, anc.labels[anc.indices]):
+    members = np.flatnonzero(anc.labels == c)
+    centre = Y[:, members].mean(1)
+    d = ((Y[:, members] - centre[:, None]) ** 2).sum(0)
+    assert d[members.tolist().index(i)] == pytest.approx(d.min())
+
+
+def test_duplicates_still_give_k_distinct_anchors():
+  Y = np.concatenate([np.zeros((5, 6)), np.ones((5, 6))], axis=0)   # every column identical
+  Y[:, 3:] = 1 - Y[:, 3:]                                          # two distinct columns
+  anc = A.select_anchors(Y, 4, "correctness", seed=0)
+  assert len(set(anc.indices.tolist())) == 4
+  np.testing.assert_allclose(anc.weights.sum(), 1.0)
+  np.testing.assert_allclose(anc.weights, 0.25)                    # two clusters of mass .5, two anchors each
+
+
+def test_irt_strategy_uses_item_parameters():
+  a = np.concatenate([np.full((5, 1), 0.5), np.full((5, 1), 2.0)])
+  b = np.concatenate([np.full(5, -2.0), np.full(5, 2.0)])
+  model = types.SimpleNamespace(a=a + 0.01 * np.arange(10)[:, None], b=b, c=np.zeros(10))
+  anc = A.select_anchors(np.zeros((3, 10)), 2, "irt", seed=0, irt_model=model)
+  assert sorted((anc.indices >= 5).tolist()) == [False, True]
+  np.testing.assert_allclose(anc.weights, 0.5)
+  with pytest.raises(ValueError, match="irt_model"):
+    A.select_anchors(np.zeros((3, 10)), 2, "irt")
+
+
+def test_validation():
+  with pytest.raises(ValueError, match="strategy"):
+    A.select_anchors(np.zeros((2, 5)), 2, "nope")
+  with pytest.raises(ValueError, match="n_anchors"):
+    A.select_anchors(np.zeros((2, 5)), 6, "random")
+  with pytest.raises(ValueError, match="no observed"):
+    A.select_anchors(np.array([[np.nan, 1.0], [np.nan, 0.0]]), 1, "correctness")
+  with pytest.raises(ValueError, match="item_weights"):
+    A.select_anchors(np.zeros((2, 5)), 2, "random", item_weights=-np.ones(5))

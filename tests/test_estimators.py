@@ -1,0 +1,70 @@
+"""Estimators against hand-computed values on small matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinyjax import estimators as E
+
+NAN = np.nan
+
+
+def test_naive_hand_computed():
+  Y = np.array([[1.0, 0.0, 1.0], [NAN, 1.0, 0.0]])
+  w = np.array([0.5, 0.25, 0.25])
+  # row 0: .5*1 + .25*0 + .25*1 = .75; row 1: renormalised over the two observed anchors: (.25*1)/(.5).
+  np.testing.assert_allclose(E.naive_estimate(Y, w), [0.75, 0.5])
+
+
+def test_pirt_hand_computed():
+  mass = np.array([0.1, 0.2, 0.3, 0.4])
+  anchors = np.array([0, 2])
+  Y = np.array([[1.0, 0.0], [NAN, 1.0]])
+  p = np.array([[0.5, 0.5, 0.5, 0.5], [0.2, 0.4, 0.6, 0.8]])
+  # row 0: seen .1*1 + .3*0, unseen .2*.5 + .4*.5            -> 0.4
+  # row 1: anchor 0 unanswered -> predicted .1*.2; seen .3*1; unseen .2*.4 + .4*.8 -> 0.72
+  np.testing.assert_allclose(E.pirt_estimate(Y, anchors, mass, p), [0.4, 0.72], rtol=1e-6)
+
+
+def test_pirt_matches_reference_lambda_form():
+  """With uniform mass, p-IRT = lam * anchor mean + (1 - lam) * mean prediction on unseen, lam = K / I."""
+  rng = np.random.default_rng(0)
+  n_items, k = 30, 7
+  anchors = rng.choice(n_items, k, replace=False)
+  Y = (rng.random((5, k)) < 0.6).astype(float)
+  p = rng.uniform(0.05, 0.95, (5, n_items))
+  unseen = np.setdiff1d(np.arange(n_items), anchors)
+  lam = k / n_items
+  ref = lam * Y.mean(1) + (1 - lam) * p[:, unseen].mean(1)
+  got = E.pirt_estimate(Y, anchors, np.full(n_items, 1 / n_items), p)
+  np.testing.assert_allclose(got, ref, rtol=1e-5)
+
+
+def test_gpirt_and_lambda():
+  assert E.gpirt_lambda(naive_mse=0.01, pirt_mse=0.03) == pytest.approx(0.75)
+  assert E.gpirt_lambda(0.0, 0.0) == 0.5
+  np.testing.assert_allclose(E.gpirt_estimate([0.2, 0.6], [0.4, 0.2], 0.25), [0.35, 0.3])
+  # Reference weight: b = 0.02, v = 0.2 / (4 * 10) = 0.005 -> 0.0004 / 0.0054.
+  assert E.reference_gpirt_lambda(0.02, 0.2, 10, clustered=True) == pytest.approx(0.0004 / 0.0054)
+  with pytest.raises(ValueError):
+    E.gpirt_estimate([0.1], [0.2], 1.5)
+
+
+def test_conformal_quantile():
+  s = np.arange(1.0, 11.0)
+  assert E.conformal_quantile(s, 0.9) == 10.0    # ceil(11 * .9) = 10th smallest
+  assert E.conformal_quantile(s, 0.5) == 6.0     # ceil(5.5) = 6
+  assert E.conformal_quantile(s[:5], 0.9) == np.inf
+  np.testing.assert_allclose(E.bernoulli_scale(np.array([[0.5, 0.5]]), np.array([0.5, 0.5])), [0.5])
+
+
+def test_validation_errors():
+  with pytest.raises(ValueError, match="answered no anchor"):
+    E.naive_estimate(np.array([[NAN, NAN]]), [0.5, 0.5])
+  with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    E.naive_estimate(np.array([[2.0, 0.0]]), [0.5, 0.5])
+  with pytest.raises(ValueError, match="one column per anchor"):
+    E.naive_estimate(np.zeros((2, 3)), [0.5, 0.5])
+  with pytest.raises(ValueError, match="p must be"):
+    E.pirt_estimate(np.zeros((2, 1)), [0], np.ones(3) / 3, np.zeros((2, 2)))

@@ -1,0 +1,249 @@
+"""Anchor selection: pick a few items (and weights) whose weighted mean tracks the full benchmark score.
+
+Strategies, on a train matrix ``Y`` of models x items:
+
+- ``"random"``: items drawn uniformly without replacement; weight = the item's share of the chosen
+  items' mass.
+- ``"stratified"``: anchors shared out between item groups (e.g. MMLU subjects) in proportion to each
+  group's mass, drawn at random inside each group; weight = group mass / anchors in the group.
+- ``"correctness"``: weighted k-means on the items' correctness vectors across the train models
+  (tinyBenchmarks' "anchor points").
+- ``"irt"``: weighted k-means on the fitted IRT item parameters (slopes, intercept and, for 3PL, the
+  lower asymptote).
+
+For the clustering strategies, each anchor is the cluster member nearest its centroid, and its weight is
+the cluster's share of the item mass. The item mass defaults to uniform; ``group_balance_weights``
+makes every group count equally, so that the full score is the mean over groups (as an MMLU score is the
+mean over its subjects). Weights always sum to 1, so ``Y[:, anchors] @ weights`` estimates
+``Y @ item_mass``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tinyjax import kernels
+from tinyjax._dtypes import default_float_dtype
+
+STRATEGIES = ("random", "stratified", "correctness", "irt")
+
+
+class Anchors(NamedTuple):
+  """A chosen anchor set."""
+
+  indices: np.ndarray   # [K] int64 item indices (columns of the train matrix)
+  weights: np.ndarray   # [K] float64, non-negative, sums to 1
+  labels: np.ndarray    # [I] int64 cluster / stratum of every item (-1 where the strategy has none)
+  strategy: str
+
+
+def group_balance_weights(groups) -> np.ndarray:
+  """Item mass that gives every group the same total weight.
+
+  Args:
+    groups: [I] group label of each item (any hashable values).
+
+  Returns:
+    [I] float64 mass summing to 1, ``1 / (n_groups * n_items_in_group)`` for each item, so that
+    ``Y @ mass`` is the mean over groups of the within-group accuracy.
+  """
+  groups = np.asarray(groups)
+  if groups.ndim != 1 or groups.size == 0:
+    raise ValueError(f"groups must be a non-empty 1-D array of labels, got shape {groups.shape}")
+  _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+  return 1.0 / (len(counts) * counts[inverse].astype(np.float64))
+
+
+def _check_item_mass(item_weights, n_items: int) -> np.ndarray:
+  if item_weights is None:
+    return np.full(n_items, 1.0 / n_items)
+  m = np.asarray(item_weights, dtype=np.float64)
+  if m.shape != (n_items,):
+    raise ValueError(f"item_weights must have shape ({n_items},), got {m.shape}")
+  if not np.all(np.isfinite(m)) or np.any(m < 0) or m.sum() <= 0:
+    raise ValueError("item_weights must be finite, non-negative and not all zero")
+  return m / m.sum()
+
+
+@functools.partial(jax.jit, static_argnames=("num_clusters", "max_iter"))
+def _kmeans_restarts(keys, points, weights, tol, *, num_clusters, max_iter):
+  run = lambda k: kernels.kmeans(k, points, weights, num_clusters, max_iter, tol)
+  return jax.vmap(run)(keys)
+
+
+def kmeans(points, num_clusters: int, *, seed: int = 0, weights=None, num_restarts: int = 8,
+           max_iter: int = 100, tol: float = 1e-6):
+  """Weighted k-means with k-means++ seeding; restarts run in parallel (vmap) and the best is kept.
+
+  Args:
+    points: [N, D] array.
+    num_clusters: 1 <= C <= N.
+    seed: seed of the restarts' keys.
+    weights: [N] non-negative point weights (default ones).
+    num_restarts: number of independent seedings.
+    max_iter: the most Lloyd steps per restart.
+    tol: relative convergence tolerance on the squared centre shift.
+
+  Returns:
+    ``(centers [C, D] np.ndarray, labels [N] np.ndarray, inertia float)`` of the restart with the
+    lowest inertia.
+  """
+  x = np.asarray(points, dtype=np.float64)
+  if x.ndim != 2 or x.shape[0] == 0:
+    raise ValueError(f"points must be a non-empty [N, D] array, got shape {x.shape}")
+  if not np.all(np.isfinite(x)):
+    raise ValueError("points contain NaN or inf")
+  n = x.shape[0]
+  if not 1 <= int(num_clusters) <= n:
+    raise ValueError(f"num_clusters must be in [1, {n}], got {num_clusters}")
+  if num_restarts < 1 or max_iter < 1:
+    raise ValueError("num_restarts and max_iter must be >= 1")
+  w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+  if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+    raise ValueError(f"weights must be [N]={n} finite, non-negative, not all zero")
+  dtype = default_float_dtype()
+  keys = jax.random.split(jax.random.key(seed), num_restarts)
+  state, _ = _kmeans_restarts(keys, jnp.asarray(x, dtype), jnp.asarray(w / w.max(), dtype),
+                              jnp.asarray(tol, dtype), num_clusters=int(num_clusters), max_iter=int(max_iter))
+  best = int(np.argmin(np.asarray(state.inertia)))
+  return (np.asarray(state.centers[best], np.float64), np.asarray(state.labels[best], np.int64),
+          float(state.inertia[best]))
+
+
+def _anchors_from_clusters(points: np.ndarray, centers: np.ndarray, labels: np.ndarray, mass: np.ndarray,
+                           n_anchors: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+  """Anchor = member nearest its centre; weight = cluster mass. Empty clusters (duplicate points) are
+  made up by extra members of the heaviest clusters, which then share their cluster's mass equally."""
+  chosen: list[int] = []
+  owner: list[int] = []
+  for c in range(centers.shape[0]):
+    members = np.flatnonzero(labels == c)
+    if members.size == 0:
+      continue
+    d2 = np.sum((points[members] - centers[c]) ** 2, axis=1)
+    chosen.append(int(members[np.argmin(d2)]))
+    owner.append(c)
+  cluster_mass = np.bincount(labels, weights=mass, minlength=centers.shape[0])
+  while len(chosen) < n_anchors:
+    # Take the next member of the cluster with the most mass per anchor that still has unused members.
+    counts = np.bincount(np.asarray(owner), minlength=centers.shape[0])
+    free = np.array([np.setdiff1d(np.flatnonzero(labels == c), chosen).size for c in range(centers.shape[0])])
+    score = np.where(free > 0, cluster_mass / np.maximum(counts, 1), -np.inf)
+    c = int(np.argmax(score))
+    pool = np.setdiff1d(np.flatnonzero(labels == c), chosen)
+    chosen.append(int(rng.choice(pool)))
+    owner.append(c)
+  owner_arr = np.asarray(owner)
+  counts = np.bincount(owner_arr, minlength=centers.shape[0])
+  weights = cluster_mass[owner_arr] / counts[owner_arr]
+  return np.asarray(chosen, np.int64), weights / weights.sum()
+
+
+def _fill_nan_by_item_mean(Y: np.ndarray) -> np.ndarray:
+  col = np.nanmean(Y, axis=0)
+  return np.where(np.isnan(Y), col[None, :], Y)
+
+
+def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: int = 0, item_weights=None,
+                   groups=None, irt_model=None, num_restarts: int = 8, max_iter: int = 100) -> Anchors:
+  """Chooses ``n_anchors`` items of a train matrix and their weights.
+
+  Args:
+    Y: [N, I] train responses (models x items), values in [0, 1], NaN = missing. Only needed for
+      ``"correctness"`` (the clustering features); for the other strategies only its width is used.
+    n_anchors: 1 <= K <= I.
+    strategy: "random" | "stratified" | "correctness" | "irt".
+    seed: seed of all randomness (draws, k-means restarts).
+    item_weights: [I] item mass (defaults to uniform); see :func:`group_balance_weights`.
+    groups: [I] item group labels; required by "stratified".
+    irt_model: fitted IRT model (with ``a`` [I, d], ``b`` [I], ``c`` [I]); required by "irt".
+    num_restarts: k-means restarts (run in parallel).
+    max_iter: the most Lloyd steps per restart.
+
+  Returns:
+    :class:`Anchors` with indices [K], weights [K] summing to 1, and labels [I].
+  """
+  Y = np.asarray(Y, dtype=np.float64)
+  if Y.ndim != 2:
+    raise ValueError(f"Y must be [n_models, n_items], got shape {Y.shape}")
+  n_items = Y.shape[1]
+  if strategy not in STRATEGIES:
+    raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+  if not isinstance(n_anchors, (int, np.integer)) or not 1 <= n_anchors <= n_items:
+    raise ValueError(f"n_anchors must be an int in [1, {n_items}], got {n_anchors!r}")
+  n_anchors = int(n_anchors)
+  mass = _check_item_mass(item_weights, n_items)
+  rng = np.random.default_rng(seed)
+
+  if strategy == "random":
+    idx = np.sort(rng.choice(n_items, size=n_anchors, replace=False))
+    w = mass[idx]
+    if w.sum() <= 0:
+      w = np.ones(n_anchors)
+    return Anchors(idx.astype(np.int64), w / w.sum(), np.full(n_items, -1, np.int64), strategy)
+
+  if strategy == "stratified":
+    if groups is None:
+      raise ValueError('strategy="stratified" needs groups (one label per item)')
+    groups = np.asarray(groups)
+    if groups.shape != (n_items,):
+      raise ValueError(f"groups must have shape ({n_items},), got {groups.shape}")
+    names, labels = np.unique(groups, return_inverse=True)
+    gmass = np.bincount(labels, weights=mass, minlength=len(names))
+    gsize = np.bincount(labels, minlength=len(names))
+    alloc = _allocate(n_anchors, gmass, gsize)
+    idx, w = [], []
+    for g in range(len(names)):
+      if alloc[g] == 0:
+        continue
+      pick = rng.choice(np.flatnonzero(labels == g), size=alloc[g], replace=False)
+      pm = mass[pick]
+      pm = pm / pm.sum() if pm.sum() > 0 else np.full(alloc[g], 1.0 / alloc[g])
+      idx.extend(pick.tolist())
+      w.extend((gmass[g] * pm).tolist())
+    idx, w = np.asarray(idx, np.int64), np.asarray(w)
+    order = np.argsort(idx)
+    return Anchors(idx[order], w[order] / w.sum(), labels.astype(np.int64), strategy)
+
+  if strategy == "correctness":
+    if np.any(np.all(np.isnan(Y), axis=0)):
+      raise ValueError("some items have no observed response; drop them before selecting anchors")
+    feats = _fill_nan_by_item_mean(Y).T                           # [I, N]
+  else:
+    if irt_model is None:
+      raise ValueError('strategy="irt" needs a fitted irt_model')
+    a = np.asarray(irt_model.a, np.float64).reshape(n_items, -1) if np.asarray(irt_model.a).shape[0] == n_items \
+        else None
+    if a is None:
+      raise ValueError(f"irt_model has {np.asarray(irt_model.a).shape[0]} items, Y has {n_items}")
+    parts = [a, np.asarray(irt_model.b, np.float64).reshape(n_items, 1)]
+    c = getattr(irt_model, "c", None)
+    if c is not None and np.any(np.asarray(c) != 0):
+      parts.append(np.asarray(c, np.float64).reshape(n_items, 1))
+    feats = np.concatenate(parts, axis=1)
+  centers, labels, _ = kmeans(feats, n_anchors, seed=seed, weights=np.maximum(mass, 1e-12),
+                              num_restarts=num_restarts, max_iter=max_iter)
+  idx, w = _anchors_from_clusters(feats, centers, labels, mass, n_anchors, rng)
+  return Anchors(idx, w, labels, strategy)
+
+
+def _allocate(k: int, gmass: np.ndarray, gsize: np.ndarray) -> np.ndarray:
+  """Largest-remainder share of ``k`` anchors over groups by mass, capped by group size; at least one
+  anchor per group while there are enough anchors."""
+  n_groups = len(gmass)
+  alloc = np.zeros(n_groups, np.int64)
+  if k >= n_groups:
+    alloc[:] = 1
+  left = k - alloc.sum()
+  while left > 0:
+    share = gmass / gmass.sum() * k - alloc
+    share = np.where(alloc < gsize, share, -np.inf)
+    g = int(np.argmax(share))
+    alloc[g] += 1
+    left -= 1
+  return alloc

@@ -1,0 +1,170 @@
+"""Full-benchmark score estimators from a model's answers on a few anchor items, batched over models.
+
+Notation: ``m`` [I] is the item mass (sums to 1; the full score of a model is ``sum_i m_i y_i``),
+anchors are item indices ``S`` [K] with weights ``w`` [K] (sum to 1), ``p`` [M, I] are IRT-predicted
+probabilities of a correct answer at each model's fitted ability.
+
+- naive: the weighted anchor mean, ``sum_k w_k y_k`` over the observed anchors (weights renormalised
+  over the observed ones when some answers are NaN).
+- p-IRT (Maia Polo et al. 2024): observed anchors count for their own mass and every other item for
+  its predicted probability, ``sum_{i in S, observed} m_i y_i + sum_{i otherwise} m_i p_i``. With uniform
+  mass this is ``lam * mean(anchor answers) + (1 - lam) * mean(predictions on unseen items)`` with
+  ``lam = K / I``, the reference definition.
+- gp-IRT: ``lam * naive + (1 - lam) * pirt`` with ``lam = b2 / (b2 + v)``, where ``b2`` is the
+  mean squared error of p-IRT (the IRT model's bias) and ``v`` that of the naive estimator (the anchor
+  sampling variance), both measured on validation models. The reference code takes ``b`` as the
+  validation error of the IRT part and ``v`` as the mean per-model item variance divided by K (random
+  anchors) or 4K (clustered anchors); :func:`reference_gpirt_lambda` gives that variant.
+
+Every function here takes and returns numpy arrays; the per-model work is one jitted matrix expression.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tinyjax._dtypes import default_float_dtype
+
+
+class Estimates(NamedTuple):
+  """Estimated full-benchmark scores of M models, in [0, 1]."""
+
+  naive: np.ndarray      # [M] weighted anchor mean
+  pirt: np.ndarray       # [M] p-IRT
+  gpirt: np.ndarray      # [M] gp-IRT (the recommended estimate)
+  lo: np.ndarray         # [M] lower end of the gp-IRT interval
+  hi: np.ndarray         # [M] upper end of the gp-IRT interval
+  level: float           # nominal coverage of [lo, hi]
+  theta: np.ndarray      # [M, d] fitted abilities
+  lam: float             # gp-IRT weight on the naive estimate
+
+
+def _check_answers(Y_anchor, n_anchors: int) -> np.ndarray:
+  Y = np.asarray(Y_anchor, dtype=np.float64)
+  if Y.ndim == 1:
+    Y = Y[None, :]
+  if Y.ndim != 2 or Y.shape[1] != n_anchors:
+    raise ValueError(f"answers must be [n_models, {n_anchors}] (one column per anchor, in order), got shape "
+                     f"{np.shape(Y_anchor)}")
+  finite = Y[~np.isnan(Y)]
+  if np.any(~np.isfinite(finite)) or np.any((finite < 0) | (finite > 1)):
+    raise ValueError("answers must be in [0, 1] (NaN = not answered)")
+  empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
+  if empty.size:
+    raise ValueError(f"models {empty[:10].tolist()} answered no anchor item; nothing to estimate from")
+  return Y
+
+
+def naive_estimate(Y_anchor, weights) -> np.ndarray:
+  """Weighted anchor mean.
+
+  Args:
+    Y_anchor: [M, K] answers on the anchors (NaN = not answered).
+    weights: [K] anchor weights (non-negative).
+
+  Returns:
+    [M] ``sum_k w_k y_k / sum_k w_k`` over each row's observed anchors.
+  """
+  w = np.asarray(weights, dtype=np.float64)
+  Y = _check_answers(Y_anchor, w.shape[0])
+  if w.ndim != 1 or np.any(w < 0) or not np.all(np.isfinite(w)):
+    raise ValueError("weights must be a finite, non-negative [K] vector")
+  obs = ~np.isnan(Y)
+  ww = np.where(obs, w[None, :], 0.0)
+  tot = ww.sum(axis=1)
+  if np.any(tot <= 0):
+    raise ValueError("some models answered only anchors of zero weight")
+  return np.nansum(np.where(obs, Y, 0.0) * ww, axis=1) / tot
+
+
+@jax.jit
+def _pirt_core(y, obs, p, mass, anchors):
+  # y, obs: [M, K]; p: [M, I]; mass: [I]; anchors: [K] int
+  base = p @ mass                                              # [M]
+  correction = jnp.sum(jnp.where(obs, (y - p[:, anchors]) * mass[anchors][None, :], 0.0), axis=1)
+  return base + correction
+
+
+def pirt_estimate(Y_anchor, anchors, item_mass, p) -> np.ndarray:
+  """p-IRT: observed anchors for themselves, IRT predictions for every other item.
+
+  Args:
+    Y_anchor: [M, K] answers on the anchors (NaN = not answered, then predicted like any unseen item).
+    anchors: [K] item indices.
+    item_mass: [I] item mass summing to 1.
+    p: [M, I] predicted probability of a correct answer on every item.
+
+  Returns:
+    [M] ``sum_{observed anchors} m_i y_i + sum_{other items} m_i p_i``.
+  """
+  anchors = np.asarray(anchors, dtype=np.int64)
+  Y = _check_answers(Y_anchor, anchors.shape[0])
+  p = np.asarray(p, dtype=np.float64)
+  m = np.asarray(item_mass, dtype=np.float64)
+  if p.ndim != 2 or p.shape[0] != Y.shape[0] or p.shape[1] != m.shape[0]:
+    raise ValueError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
+  if np.any(anchors < 0) or np.any(anchors >= m.shape[0]):
+    raise ValueError("anchor index out of range")
+  dt = default_float_dtype()
+  obs = ~np.isnan(Y)
+  out = _pirt_core(jnp.asarray(np.nan_to_num(Y), dt), jnp.asarray(obs), jnp.asarray(p, dt),
+                   jnp.asarray(m, dt), jnp.asarray(anchors))
+  return np.clip(np.asarray(out, np.float64), 0.0, 1.0)
+
+
+def gpirt_estimate(naive, pirt, lam: float) -> np.ndarray:
+  """gp-IRT: ``lam * naive + (1 - lam) * pirt`` with ``0 <= lam <= 1``."""
+  if not 0.0 <= float(lam) <= 1.0:
+    raise ValueError(f"lam must be in [0, 1], got {lam}")
+  return float(lam) * np.asarray(naive, np.float64) + (1.0 - float(lam)) * np.asarray(pirt, np.float64)
+
+
+def gpirt_lambda(naive_mse: float, pirt_mse: float) -> float:
+  """Mixing weight on the naive estimate, ``pirt_mse / (pirt_mse + naive_mse)``.
+
+  The inverse-MSE weighting of two estimates: the one with the smaller validation error gets more weight.
+
+  Args:
+    naive_mse: validation mean squared error of the naive estimate (the anchors' sampling variance).
+    pirt_mse: validation mean squared error of p-IRT (the IRT model's squared bias).
+  """
+  v, b2 = float(naive_mse), float(pirt_mse)
+  if v < 0 or b2 < 0 or not np.isfinite(v + b2):
+    raise ValueError("mean squared errors must be finite and non-negative")
+  if v + b2 == 0:
+    return 0.5
+  return b2 / (b2 + v)
+
+
+def reference_gpirt_lambda(irt_val_mae: float, item_variance: float, n_anchors: int, clustered: bool) -> float:
+  """The reference code's weight: ``b^2 / (b^2 + v)`` with ``b`` the IRT validation absolute error and
+  ``v = item_variance / (c K)``, ``c = 4`` for clustered anchors and 1 for random ones."""
+  v = float(item_variance) / ((4.0 if clustered else 1.0) * int(n_anchors))
+  return gpirt_lambda(v, float(irt_val_mae) ** 2)
+
+
+def conformal_quantile(scores, level: float) -> float:
+  """Split-conformal quantile: the ceil((n + 1) level)-th smallest of ``scores`` (inf if n is too small).
+
+  Args:
+    scores: [n] non-negative nonconformity scores of validation models.
+    level: nominal coverage in (0, 1).
+  """
+  s = np.sort(np.asarray(scores, dtype=np.float64))
+  if not 0.0 < level < 1.0:
+    raise ValueError(f"level must be in (0, 1), got {level}")
+  n = s.shape[0]
+  r = int(np.ceil((n + 1) * level))
+  if n == 0 or r > n:
+    return float("inf")
+  return float(s[r - 1])
+
+
+def bernoulli_scale(p, item_mass) -> np.ndarray:
+  """Per-model spread ``sqrt(sum_i m_i p_i (1 - p_i))`` [M], the scale used to normalise interval widths."""
+  p = np.asarray(p, np.float64)
+  return np.sqrt(np.maximum(p * (1 - p) @ np.asarray(item_mass, np.float64), 1e-12))

@@ -28,7 +28,8 @@ def _num_items(tb) -> int | None:
     value = getattr(tb, name, None)
     if isinstance(value, (int, np.integer)):
       return int(value)
-  return None
+  ids = getattr(tb, "item_ids", None)
+  return len(ids) if ids is not None else None
 
 
 class TinyEvalHook:

@@ -148,7 +148,7 @@ def _collision_probability(r: float) -> float:
   return 1.0 - 2.0 * phi - 2.0 / math.sqrt(2.0 * math.pi) * r * (1.0 - math.exp(-1.0 / (2.0 * r * r)))
 
 
-def equivalent_gaussian_bandwidth(bucket_width: float, num_hashes: int = 2, level: float = 2.0) -> float:
+def equivalent_gaussian_bandwidth(bucket_width: float, num_hashes: int = 4, level: float = 2.0) -> float:
   """The Gaussian-kernel bandwidth h whose kernel falls to ``exp(-level)`` where the sketch's kernel does.
 
   The sketch's kernel is ``p(c / w)^K`` (see ``kernels.lsh_collision_probability``); the Gaussian kernel
@@ -178,7 +178,7 @@ def equivalent_gaussian_bandwidth(bucket_width: float, num_hashes: int = 2, leve
 
 
 def default_bucket_width(embeddings: Any, *, column: str | None = None, sample_size: int = 1000,
-                         scale: float = 0.5) -> float:
+                         scale: float = 1.0) -> float:
   """The default bucket width: ``scale`` times the median pairwise distance of an evenly spaced sample.
 
   Args:
@@ -256,7 +256,7 @@ class DensitySketch:
     dtype: float dtype of the projections (None: float32, or float64 under jax_enable_x64).
   """
 
-  def __init__(self, dim: int, *, bucket_width: float, num_rows: int = 128, num_hashes: int = 2,
+  def __init__(self, dim: int, *, bucket_width: float, num_rows: int = 128, num_hashes: int = 4,
                num_buckets: int = 2**16, chunk_size: int = 4096, seed: int = 0, dtype=None):
     self.dim = _check_count(dim, "dim")
     _check_positive(bucket_width, "bucket_width")
@@ -310,7 +310,7 @@ class DensitySketch:
 
 
 def density_scores(embeddings: Any, *, bucket_width: float | None = None, num_rows: int = 128,
-                   num_hashes: int = 2, num_buckets: int = 2**16, chunk_size: int = 4096, seed: int = 0,
+                   num_hashes: int = 4, num_buckets: int = 2**16, chunk_size: int = 4096, seed: int = 0,
                    column: str | None = None, dtype=None) -> np.ndarray:
   """Density score of every example from a Gaussian-LSH count sketch, in two streaming passes.
 
@@ -321,8 +321,8 @@ def density_scores(embeddings: Any, *, bucket_width: float | None = None, num_ro
     embeddings: [N, D] embeddings: a path to a ``.npy`` file (read chunk by chunk, never loaded whole), a
       numpy array or memory map (``np.load(path, mmap_mode="r")``), or a ``datasets.Dataset`` whose
       ``column`` holds fixed-length vectors.
-    bucket_width: LSH bucket width w > 0, the bandwidth. None: :func:`default_bucket_width` (half the
-      median pairwise distance of 1000 evenly spaced rows).
+    bucket_width: LSH bucket width w > 0, the bandwidth. None: :func:`default_bucket_width` (the median
+      pairwise distance of 1000 evenly spaced rows).
     num_rows, num_hashes, num_buckets, chunk_size, seed, dtype: see :class:`DensitySketch`. The chunk
       size is capped at N.
     column: the embedding column when ``embeddings`` is a ``datasets.Dataset``.
@@ -336,7 +336,7 @@ def density_scores(embeddings: Any, *, bucket_width: float | None = None, num_ro
   source = _Source(embeddings, column)
   n, dim = source.shape
   if bucket_width is None:
-    bucket_width = _default_width(source, 1000, 0.5)
+    bucket_width = _default_width(source, 1000, 1.0)
   chunk_size = min(_check_count(chunk_size, "chunk_size"), n)
   sketch = DensitySketch(dim, bucket_width=bucket_width, num_rows=num_rows, num_hashes=num_hashes,
                          num_buckets=num_buckets, chunk_size=chunk_size, seed=seed, dtype=dtype)

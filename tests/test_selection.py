@@ -1,0 +1,307 @@
+"""Tests for tinyjax.selection: LSH count-sketch density, exact KDE, inverse-density sampling, Ask-LLM."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tinyjax import kernels
+from tinyjax import selection as sel
+from tinyjax._dtypes import enable_x64
+
+# Small shared shapes so that the jitted kernels compile once for the whole file.
+ROWS, BUCKETS, CHUNK = 256, 2**14, 512
+
+
+def mixture(sizes, dim, *, seed, sep=6.0, spread=(1.0, 1.0)):
+  """A Gaussian mixture with the given cluster sizes; returns (points [N, D] float32, labels [N])."""
+  rng = np.random.default_rng(seed)
+  centers = rng.normal(size=(len(sizes), dim)) * sep * dim**0.25 / math.sqrt(2)
+  sd = rng.uniform(*spread, len(sizes))
+  labels = np.repeat(np.arange(len(sizes)), sizes)
+  x = centers[labels] + rng.normal(size=(labels.size, dim)) * sd[labels, None]
+  return x.astype(np.float32), labels
+
+
+def spearman(a, b):
+  ra = np.argsort(np.argsort(a)).astype(float)
+  rb = np.argsort(np.argsort(b)).astype(float)
+  return float(np.corrcoef(ra, rb)[0, 1])
+
+
+# ------------------------------------------------------------------------------------------------
+# Kernels against numpy references.
+# ------------------------------------------------------------------------------------------------
+
+
+def _numpy_buckets(params, x, num_buckets):
+  proj = np.asarray(x, np.float64) @ np.asarray(params.projections, np.float64) + np.asarray(params.offsets)
+  codes = np.floor(proj / float(params.width)).astype(np.int64)
+  L, K = params.mixers.shape
+  codes = (codes.reshape(len(x), L, K) & 0xFFFFFFFF).astype(np.uint64)
+  mixed = (codes * np.asarray(params.mixers, np.uint64)[None]).sum(-1) & 0xFFFFFFFF
+  h = mixed
+  h ^= h >> 16
+  h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+  h ^= h >> 13
+  h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+  h ^= h >> 16
+  return (h % num_buckets).astype(np.int64)
+
+
+@pytest.mark.parametrize("n,dim,rows,hashes", [(1, 1, 1, 1), (50, 16, 32, 3)])
+def test_sketch_kernels_match_numpy(n, dim, rows, hashes):
+  rng = np.random.default_rng(n)
+  x = rng.normal(size=(n, dim))
+  with enable_x64():
+    params = jax.jit(kernels.lsh_init, static_argnums=(1, 2, 3))(jax.random.key(n), dim, rows, hashes,
+                                                                 jnp.asarray(0.7, jnp.float64))
+    buckets = np.asarray(jax.jit(kernels.lsh_buckets, static_argnums=2)(params, jnp.asarray(x), 64))
+    expected = _numpy_buckets(params, x, 64)
+    np.testing.assert_array_equal(buckets, expected)
+    mask = np.ones(n, bool)
+    mask[-1] = n == 1                     # the last row is padding (unless it is the only one)
+    counts = jax.jit(kernels.sketch_add)(jnp.zeros(rows * 64, jnp.int32), params, jnp.asarray(x), jnp.asarray(mask))
+    ref = np.zeros((rows, 64), np.int64)
+    for i in np.flatnonzero(mask):
+      ref[np.arange(rows), expected[i]] += 1
+    np.testing.assert_array_equal(np.asarray(counts), ref.reshape(-1))
+    score = np.asarray(jax.jit(kernels.sketch_query)(counts, params, jnp.asarray(x)))
+    np.testing.assert_allclose(score, ref[np.arange(rows)[None], expected].mean(1))
+    assert score.dtype == np.float64
+
+
+def test_collision_probability_closed_form_and_monte_carlo():
+  r = np.array([0.0, 0.1, 0.5, 1.0, 2.0, 5.0])
+  got = np.asarray(kernels.lsh_collision_probability(jnp.asarray(r, jnp.float32), 1.0))
+  np.testing.assert_allclose(got, [sel._collision_probability(v) for v in r], rtol=1e-5)
+  # Monte Carlo: two points at distance 1 (w = 1) share a code with probability p(1) ~= 0.3687.
+  pair = jnp.asarray([[0.0, 0, 0, 0], [0.6, 0.8, 0, 0]], jnp.float32)
+  codes = np.asarray(jax.jit(lambda key: kernels.lsh_codes(kernels.lsh_init(key, 4, 20000, 1, jnp.float32(1.0)),
+                                                           pair))(jax.random.key(3)))
+  freq = np.mean(codes[0] == codes[1])
+  assert abs(freq - 0.36875) < 4 * math.sqrt(0.37 * 0.63 / 20000)
+
+
+def test_sketch_estimates_its_own_kernel_sum():
+  x, _ = mixture([150, 100, 50], 8, seed=1)
+  w = 3.0
+  scores = sel.density_scores(x, bucket_width=w, num_rows=2048, num_hashes=2, num_buckets=2**15,
+                              chunk_size=300)
+  d = np.sqrt(((x[:, None].astype(np.float64) - x[None]) ** 2).sum(-1))
+  expected = (np.vectorize(sel._collision_probability)(d / w) ** 2).sum(1)
+  rel = np.abs(scores - expected) / expected
+  assert rel.mean() < 0.03, rel.mean()
+  assert np.corrcoef(scores, expected)[0, 1] > 0.99
+
+
+def test_exact_kde_matches_numpy():
+  rng = np.random.default_rng(2)
+  x, q = rng.normal(size=(40, 3)), rng.normal(size=(7, 3))
+  h = 0.8
+  d2 = ((q[:, None] - x[None]) ** 2).sum(-1)
+  expected = np.log(np.mean(np.exp(-d2 / (2 * h * h)), 1)) - 1.5 * np.log(2 * np.pi * h * h)
+  got = sel.exact_kde_log_density(x, h, queries=q, block_size=3)
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+  with enable_x64():
+    got64 = sel.exact_kde_log_density(x, h, queries=q, block_size=3, dtype="float64")
+  assert got64.dtype == np.float64
+  np.testing.assert_allclose(got64, expected, rtol=1e-10)
+
+
+# ------------------------------------------------------------------------------------------------
+# The sketch against the exact Gaussian KDE.
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dim", [2, 16, 64])
+def test_sketch_ranks_like_exact_gaussian_kde(dim):
+  x, _ = mixture([500, 350, 250, 150, 50], dim, seed=0, spread=(0.8, 1.25))
+  w = sel.default_bucket_width(x)
+  scores = sel.density_scores(x, bucket_width=w, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
+  exact = sel.exact_kde_log_density(x, sel.equivalent_gaussian_bandwidth(w, 4))
+  rho = spearman(scores, exact)
+  assert rho >= 0.9, rho
+
+
+# ------------------------------------------------------------------------------------------------
+# Streaming.
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stream_data():
+  x, _ = mixture([400, 200, 100], 8, seed=5)
+  return x
+
+
+def test_streaming_equals_in_memory(stream_data, tmp_path):
+  import datasets
+
+  x = stream_data
+  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=128, seed=3)
+  in_memory = sel.density_scores(x, **kw)
+  path = tmp_path / "emb.npy"
+  np.save(path, x)
+  from_path = sel.density_scores(path, **kw)
+  from_str = sel.density_scores(str(path), **kw)
+  from_memmap = sel.density_scores(np.load(path, mmap_mode="r"), **kw)
+  ds = datasets.Dataset.from_dict({"emb": x.tolist(), "text": [str(i) for i in range(len(x))]})
+  from_dataset = sel.density_scores(ds, column="emb", **kw)
+  for other in (from_path, from_str, from_memmap, from_dataset):
+    np.testing.assert_array_equal(other, in_memory)
+  # Pass 1 over uneven chunks and pass 2 in another order give the same scores as well.
+  sketch = sel.DensitySketch(8, bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=128, seed=3)
+  for start, stop in [(0, 5), (5, 300), (300, 700)]:
+    sketch.add(x[start:stop])
+  assert sketch.num_added == len(x)
+  np.testing.assert_array_equal(np.concatenate([sketch.score(x[:128]), sketch.score(x[128:])]), in_memory)
+  # One big chunk instead of 128-row chunks: the same counts up to float rounding at bucket edges.
+  one_chunk = sel.density_scores(x, **{**kw, "chunk_size": len(x)})
+  assert np.mean(one_chunk == in_memory) > 0.99
+
+
+def test_sketch_compiles_once_for_any_chunk_length(stream_data):
+  x = stream_data
+  sketch = sel.DensitySketch(8, bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=100)
+  sketch.add(x[:100])
+  before = sel._sketch_add._cache_size()
+  for stop in (130, 177, 410):
+    sketch.add(x[100:stop])
+  assert sel._sketch_add._cache_size() == before
+
+
+def test_float64_scores(stream_data):
+  x = stream_data
+  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
+  s32 = sel.density_scores(x, **kw)
+  with enable_x64():
+    s64 = sel.density_scores(x, dtype="float64", **kw)
+  assert s32.dtype == np.float32 and s64.dtype == np.float64
+  assert spearman(s32, s64) > 0.95        # the two dtypes draw different hash functions
+  with pytest.raises(ValueError, match="jax_enable_x64"):
+    sel.density_scores(x, dtype="float64", **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# Sampling.
+# ------------------------------------------------------------------------------------------------
+
+
+def _shares(labels, index, num_clusters):
+  return np.bincount(labels[index], minlength=num_clusters) / len(index)
+
+
+def test_inverse_density_sampling_balances_an_imbalanced_mixture():
+  sizes = [5000, 50, 50, 50, 50]           # one cluster 100x larger than each of the others
+  x, labels = mixture(sizes, 8, seed=11)
+  # A bandwidth wider than a cluster (twice the median distance, i.e. about twice a within-cluster distance),
+  # so that each example's density reflects the size of its cluster.
+  w = sel.default_bucket_width(x, scale=2.0)
+  scores = sel.density_scores(x, bucket_width=w, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
+  k, uniform = 50, np.full(5, 0.2)
+  rng = np.random.default_rng(0)
+  tv_inverse, tv_random = [], []
+  for seed in range(5):
+    index = sel.inverse_density_sample(scores, k, seed=seed)
+    assert len(np.unique(index)) == k
+    tv_inverse.append(0.5 * np.abs(_shares(labels, index, 5) - uniform).sum())
+    tv_random.append(0.5 * np.abs(_shares(labels, rng.choice(len(x), k, replace=False), 5) - uniform).sum())
+  tv_inverse, tv_random = np.mean(tv_inverse), np.mean(tv_random)
+  # Random sampling gives the big cluster ~96% of the sample (TV ~0.76); inverse density ~20% each.
+  assert tv_random > 0.6, tv_random
+  assert tv_inverse < 0.15, tv_inverse
+  assert tv_inverse < 0.2 * tv_random
+  # The baselines: top-k takes only the big cluster, bottom-k only the small ones.
+  assert set(labels[sel.top_k(scores, k)]) == {0}
+  assert 0 not in set(labels[sel.bottom_k(scores, k)])
+
+
+def test_gumbel_top_k_is_sampling_without_replacement():
+  w = np.array([0.1, 0.2, 0.3, 0.4])
+  keys = jax.random.split(jax.random.key(0), 40000)
+  draws = np.asarray(jax.jit(jax.vmap(lambda k: kernels.gumbel_top_k(k, jnp.log(jnp.asarray(w, jnp.float32)), 2)))(keys))
+  assert (draws[:, 0] != draws[:, 1]).all()
+  first = np.bincount(draws[:, 0], minlength=4) / len(draws)
+  np.testing.assert_allclose(first, w, atol=4 * math.sqrt(0.25 / len(draws)))
+  # Second draw: P(j second) = sum_{i != j} w_i * w_j / (1 - w_i).
+  second = np.bincount(draws[:, 1], minlength=4) / len(draws)
+  expected = [sum(w[i] * w[j] / (1 - w[i]) for i in range(4) if i != j) for j in range(4)]
+  np.testing.assert_allclose(second, expected, atol=4 * math.sqrt(0.25 / len(draws)))
+
+
+def test_sampling_is_seeded_and_power_zero_is_uniform():
+  scores = np.arange(1.0, 201.0)
+  a = sel.inverse_density_sample(scores, 20, seed=4)
+  np.testing.assert_array_equal(a, sel.inverse_density_sample(scores, 20, seed=4))
+  assert not np.array_equal(a, sel.inverse_density_sample(scores, 20, seed=5))
+  # power=1 favours low-density items; power=0 ignores the scores.
+  low = np.mean([np.mean(sel.inverse_density_sample(scores, 20, seed=s)) for s in range(10)])
+  flat = np.mean([np.mean(sel.inverse_density_sample(scores, 20, seed=s, power=0.0)) for s in range(10)])
+  assert low < 60 and 80 < flat < 120
+
+
+def test_top_and_bottom_k_match_argsort():
+  s = np.array([3.0, 1.0, 3.0, 2.0, 5.0])
+  np.testing.assert_array_equal(sel.top_k(s, 3), [4, 0, 2])
+  np.testing.assert_array_equal(sel.bottom_k(s, 2), [1, 3])
+  np.testing.assert_array_equal(sel.top_k(s, 5), np.argsort(-s, kind="stable"))
+
+
+def test_density_sample_methods(stream_data):
+  x = stream_data
+  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK, seed=2)
+  scores = sel.density_scores(x, **kw)
+  np.testing.assert_array_equal(sel.density_sample(x, 10, method="top", **kw), sel.top_k(scores, 10))
+  np.testing.assert_array_equal(sel.density_sample(x, 10, method="bottom", **kw), sel.bottom_k(scores, 10))
+  np.testing.assert_array_equal(sel.density_sample(x, 10, **kw), sel.inverse_density_sample(scores, 10, seed=2))
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad input.
+# ------------------------------------------------------------------------------------------------
+
+
+def test_bad_input_errors(tmp_path, stream_data):
+  x = stream_data.copy()
+  kw = dict(num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
+  x[123, 4] = np.nan
+  with pytest.raises(ValueError, match="NaN or inf.*row 123"):
+    sel.density_scores(x, bucket_width=1.0, **kw)
+  np.save(tmp_path / "nan.npy", x)
+  with pytest.raises(ValueError, match="NaN or inf.*row 123"):
+    sel.density_scores(tmp_path / "nan.npy", bucket_width=1.0, **kw)
+  good = stream_data
+  with pytest.raises(ValueError, match="k=701 is larger than the number of examples N=700"):
+    sel.density_sample(good, 701, bucket_width=1.0, **kw)
+  with pytest.raises(ValueError, match="k=4 is larger"):
+    sel.inverse_density_sample(np.ones(3), 4)
+  for width in (0.0, -1.0, float("nan")):
+    with pytest.raises(ValueError, match="bucket_width must be a positive finite number"):
+      sel.density_scores(good, bucket_width=width, **kw)
+  with pytest.raises(ValueError, match="2-D"):
+    sel.density_scores(good[0], bucket_width=1.0)
+  with pytest.raises(ValueError, match="empty"):
+    sel.density_scores(np.zeros((0, 3)), bucket_width=1.0)
+  with pytest.raises(ValueError, match="real numeric"):
+    sel.density_scores(np.array([["a", "b"]]), bucket_width=1.0)
+  with pytest.raises(ValueError, match="identical"):
+    sel.density_scores(np.ones((10, 3)))
+  with pytest.raises(ValueError, match="must be > 0"):
+    sel.inverse_density_sample(np.array([1.0, 0.0, 2.0]), 1)
+  with pytest.raises(ValueError, match="NaN or inf"):
+    sel.top_k(np.array([1.0, np.nan]), 1)
+  with pytest.raises(ValueError, match="k must be >= 1"):
+    sel.top_k(np.ones(3), 0)
+  with pytest.raises(ValueError, match="method"):
+    sel.density_sample(good, 3, method="middle")
+  with pytest.raises(FileNotFoundError):
+    sel.density_scores(tmp_path / "missing.npy")
+  with pytest.raises(ValueError, match=r"chunk must be \[n, 8\]"):
+    sel.DensitySketch(8, bucket_width=1.0).add(np.ones((3, 5)))
+  with pytest.raises(ValueError, match="empty"):
+    sel.DensitySketch(8, bucket_width=1.0, num_buckets=8).score(np.ones((3, 8)))

@@ -1,0 +1,99 @@
+"""TinyBenchmark / Leaderboard: estimates consistent with the estimator formulas, save/load round trips,
+and (with ../shared/data) the real-data error bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyjax as tj
+from tinyjax import synthetic
+
+Y_ALL, THETA, A_TRUE, B_TRUE = synthetic.simulate_2pl(150, 60, dim=1, seed=0)
+TRAIN, TEST = Y_ALL[:120], Y_ALL[120:]
+P_TRUE = 1 / (1 + np.exp(-(THETA @ A_TRUE.T - B_TRUE)))
+
+
+@pytest.fixture(scope="module")
+def tb():
+  return tj.TinyBenchmark.fit(TRAIN, n_anchors=15, strategy="irt", dim=1, n_folds=3, seed=0)
+
+
+def test_fit_shapes_and_estimate_formulas(tb):
+  assert tb.anchors.shape == (15,) and tb.weights.shape == (15,)
+  assert len(set(tb.anchors.tolist())) == 15
+  np.testing.assert_allclose(tb.weights.sum(), 1.0)
+  assert tb.anchor_ids == [f"item_{i}" for i in tb.anchors]
+  assert 0.0 <= tb.lam <= 1.0 and np.isfinite(tb.interval_q)
+  ya = TEST[:, tb.anchors]
+  est = tb.estimate(ya)
+  for f in ("naive", "pirt", "gpirt", "lo", "hi"):
+    v = getattr(est, f)
+    assert v.shape == (30,) and np.all((v >= 0) & (v <= 1))
+  np.testing.assert_allclose(est.naive, ya @ tb.weights, rtol=1e-6)
+  p = tb.irt_model.predict_proba(est.theta)
+  unseen = np.setdiff1d(np.arange(60), tb.anchors)
+  ref_pirt = (ya.sum(1) + p[:, unseen].sum(1)) / 60
+  np.testing.assert_allclose(est.pirt, ref_pirt, rtol=1e-4)
+  np.testing.assert_allclose(est.gpirt, tb.lam * est.naive + (1 - tb.lam) * est.pirt, rtol=1e-6)
+  assert np.all(est.lo <= est.gpirt) and np.all(est.gpirt <= est.hi)
+  assert est.level == 0.9
+  # IRT-based estimates track the true expected score better than the 15-item naive mean.
+  truth = P_TRUE[120:].mean(1)
+  assert np.mean(np.abs(est.gpirt - truth)) < np.mean(np.abs(est.naive - truth))
+
+
+def test_nan_answers_and_validation(tb):
+  ya = TEST[:, tb.anchors].copy()
+  ya[0, :5] = np.nan
+  est = tb.estimate(ya)
+  assert np.all(np.isfinite(est.gpirt))
+  np.testing.assert_allclose(est.naive[0], ya[0, 5:] @ tb.weights[5:] / tb.weights[5:].sum(), rtol=1e-6)
+  with pytest.raises(ValueError, match="one column per anchor"):
+    tb.estimate(TEST[:, :3])
+  ya[1] = np.nan
+  with pytest.raises(ValueError, match="answered no anchor"):
+    tb.estimate(ya)
+  with pytest.raises(ValueError, match="strategy"):
+    tj.TinyBenchmark.fit(TRAIN, n_anchors=5, strategy="bogus")
+  with pytest.raises(ValueError, match="n_anchors"):
+    tj.TinyBenchmark.fit(TRAIN, n_anchors=61)
+
+
+def test_save_load_round_trip(tb, tmp_path):
+  path = tmp_path / "tiny.npz"
+  tb.save(path)
+  for loaded in (tj.TinyBenchmark.load(path), tj.load(path)):
+    assert isinstance(loaded, tj.TinyBenchmark)
+    np.testing.assert_array_equal(loaded.anchors, tb.anchors)
+    np.testing.assert_array_equal(loaded.weights, tb.weights)
+    assert loaded.anchor_ids == tb.anchor_ids and loaded.lam == tb.lam and loaded.strategy == tb.strategy
+    a, b = tb.estimate(TEST[:, tb.anchors]), loaded.estimate(TEST[:, tb.anchors])
+    for f in ("naive", "pirt", "gpirt", "lo", "hi"):
+      np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+  from tinyjax.io import ArtifactError
+  raw = bytearray(path.read_bytes())
+  raw[len(raw) // 2] ^= 0xFF
+  bad = tmp_path / "bad.npz"
+  bad.write_bytes(bytes(raw))
+  with pytest.raises(ArtifactError):
+    tj.TinyBenchmark.load(bad)
+
+
+def test_leaderboard_shares_one_ability(tmp_path):
+  names = np.array(["first"] * 30 + ["second"] * 30)
+  lb = tj.Leaderboard.fit(TRAIN, names, n_anchors={"first": 8, "second": 6}, strategy="random", dim=1,
+                          n_folds=3, seed=1)
+  assert lb.benchmarks == ["first", "second"]
+  assert lb.anchors["first"].shape == (8,) and np.all(lb.anchors["second"] >= 30)
+  ya = TEST[:, lb.all_anchors]
+  est = lb.estimate(ya)
+  assert set(est.gpirt) == {"first", "second"} and est.theta.shape == (30, 1)
+  np.testing.assert_allclose(est.naive["second"], ya[:, 8:] @ lb.weights["second"], rtol=1e-6)
+  # One joint ability: the same as estimating it from all anchors directly.
+  ab = tj.estimate_ability(lb.irt_model, ya, items=lb.all_anchors)
+  np.testing.assert_allclose(est.theta, ab.theta, rtol=1e-5)
+  lb.save(tmp_path / "lb.npz")
+  lb2 = tj.load(tmp_path / "lb.npz")
+  assert isinstance(lb2, tj.Leaderboard)
+  np.testing.assert_array_equal(lb2.estimate(ya).gpirt["first"], est.gpirt["first"])

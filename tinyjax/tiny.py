@@ -1,0 +1,511 @@
+"""Tiny benchmarks: a fitted IRT model + anchor items + estimator settings, saved as one artifact.
+
+``TinyBenchmark.fit`` on a train matrix (models x items):
+
+1. fits an IRT model (dimension chosen on held-out entries by default);
+2. picks anchors with the chosen strategy (``tinyjax.anchors``);
+3. runs the same pipeline on validation folds of the train models (fit on the rest, pick anchors,
+   estimate the held-out models) to measure the naive and p-IRT errors. Their mean squared errors set
+   the gp-IRT weight (``tinyjax.estimators.gpirt_lambda``), and the gp-IRT residuals, divided by each
+   model's Bernoulli spread, give a split-conformal interval half-width.
+
+``Leaderboard`` does the same for several benchmarks that share one ability: one IRT model on all
+items, one anchor set per benchmark, one joint ability from all anchors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+
+from tinyjax import anchors as _anchors
+from tinyjax import estimators as _est
+
+DEFAULT_STRATEGY = "irt"
+DEFAULT_DIMS = (1, 2, 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Bench:
+  name: str
+  cols: np.ndarray         # [I_b] global item indices of this benchmark
+  mass: np.ndarray         # [I_b] item mass within the benchmark (sums to 1)
+  groups: np.ndarray | None  # [I_b] sub-group labels (for "stratified"), or None
+  n_anchors: int
+
+
+@dataclasses.dataclass
+class _Calib:
+  lam: float
+  q: float
+  naive_mse: float
+  pirt_mse: float
+  gpirt_mae: float
+  n_val: int
+
+
+def _responses(Y, model_ids=None, item_ids=None):
+  from tinyjax import data
+  r = data.load_responses(Y, model_ids=model_ids, item_ids=item_ids)
+  return np.asarray(r.values, np.float64), list(r.model_ids), list(r.item_ids)
+
+
+def _true_scores(Y: np.ndarray, mass: np.ndarray) -> np.ndarray:
+  """[N] mass-weighted mean over each row's observed entries."""
+  obs = ~np.isnan(Y)
+  w = np.where(obs, mass[None, :], 0.0)
+  return np.sum(np.where(obs, Y, 0.0) * w, axis=1) / np.maximum(w.sum(axis=1), 1e-300)
+
+
+def _folds(n: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+  """Validation folds of equal size (so every fold fit has the same shape and compiles once)."""
+  rng = np.random.default_rng(seed + 7919)
+  perm = rng.permutation(n)
+  if n_folds == 1:
+    k = max(2, int(round(0.2 * n)))
+    return [(np.sort(perm[k:]), np.sort(perm[:k]))]
+  k = n // n_folds
+  out = []
+  for f in range(n_folds):
+    val = perm[f * k:(f + 1) * k]
+    out.append((np.sort(np.setdiff1d(perm, val)), np.sort(val)))
+  return out
+
+
+def _fit_irt(Y, kind, dim, seed, priors, dims, progress):
+  import tinyjax as tj
+  kw = {} if priors is None else {"priors": priors}
+  if dim == "auto":
+    return tj.fit_irt(Y, kind=kind, dim="auto", dims=dims, seed=seed, progress=progress, **kw)
+  return tj.fit_irt(Y, kind=kind, dim=int(dim), seed=seed, progress=progress, **kw)
+
+
+def _select(Y: np.ndarray, model, benches: Sequence[_Bench], strategy: str, seed: int,
+            num_restarts: int) -> list[_anchors.Anchors]:
+  out = []
+  for j, bench in enumerate(benches):
+    sub = model.subset(bench.cols) if model is not None else None
+    out.append(_anchors.select_anchors(Y[:, bench.cols], bench.n_anchors, strategy, seed=seed + 1009 * j,
+                                       item_weights=bench.mass, groups=bench.groups, irt_model=sub,
+                                       num_restarts=num_restarts))
+  return out
+
+
+def _estimate_raw(model, benches: Sequence[_Bench], anchor_sets: Sequence[_anchors.Anchors], Y_anchor: np.ndarray,
+                  method: str, batch_size: int | None):
+  """Naive [M, B], p-IRT [M, B], spread [M, B], theta [M, d] from answers on all anchors concatenated."""
+  import tinyjax as tj
+  glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anchor_sets)])
+  ab = tj.estimate_ability(model, Y_anchor, items=glob, method=method, batch_size=batch_size)
+  M = Y_anchor.shape[0]
+  naive = np.empty((M, len(benches)))
+  pirt = np.empty((M, len(benches)))
+  spread = np.empty((M, len(benches)))
+  start = 0
+  for j, (bench, anc) in enumerate(zip(benches, anchor_sets)):
+    k = anc.indices.shape[0]
+    ya = Y_anchor[:, start:start + k]
+    start += k
+    p = model.predict_proba(ab.theta, items=bench.cols)
+    obs_any = ~np.all(np.isnan(ya), axis=1)
+    nv = np.full(M, np.nan)
+    pv = p @ bench.mass
+    if obs_any.any():
+      nv[obs_any] = _est.naive_estimate(ya[obs_any], anc.weights)
+      pv[obs_any] = _est.pirt_estimate(ya[obs_any], anc.indices, bench.mass, p[obs_any])
+    naive[:, j] = np.where(obs_any, nv, pv)   # no anchor answered in this benchmark: IRT prediction only
+    pirt[:, j] = pv
+    spread[:, j] = _est.bernoulli_scale(p, bench.mass)
+  return naive, pirt, spread, ab.theta
+
+
+def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_restarts, level, method,
+               progress, cache=None) -> list[_Calib]:
+  n = Y.shape[0]
+  if n_folds is None:
+    n_folds = 5 if n < 500 else 1
+  naive_r, pirt_r, spread_r = [], [], []
+  for tr, va in _folds(n, n_folds, seed):
+    key = (kind, dim, seed, tr.tobytes())
+    if cache is not None and key in cache:
+      m = cache[key]
+    else:
+      m = _fit_irt(Y[tr], kind, dim, seed, priors, None, progress)
+      if cache is not None:
+        cache[key] = m
+    anc = _select(Y[tr], m, benches, strategy, seed, num_restarts)
+    glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anc)])
+    ya = Y[va][:, glob]
+    keep = ~np.all(np.isnan(ya), axis=1)
+    nv, pv, sp, _ = _estimate_raw(m, benches, anc, ya[keep], method, None)
+    truth = np.stack([_true_scores(Y[va][keep][:, b.cols], b.mass) for b in benches], axis=1)
+    naive_r.append(nv - truth)
+    pirt_r.append(pv - truth)
+    spread_r.append(sp)
+  naive_r, pirt_r, spread_r = (np.concatenate(x) for x in (naive_r, pirt_r, spread_r))
+  out = []
+  for j in range(len(benches)):
+    nm, pm = float(np.mean(naive_r[:, j] ** 2)), float(np.mean(pirt_r[:, j] ** 2))
+    lam = _est.gpirt_lambda(nm, pm)
+    g = lam * naive_r[:, j] + (1 - lam) * pirt_r[:, j]
+    q = _est.conformal_quantile(np.abs(g) / spread_r[:, j], level)
+    out.append(_Calib(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g))),
+                      n_val=int(g.shape[0])))
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkEstimates:
+  """Estimates for several benchmarks (a :class:`Leaderboard`): dicts name -> [M] arrays."""
+
+  naive: dict
+  pirt: dict
+  gpirt: dict
+  lo: dict
+  hi: dict
+  level: float
+  theta: np.ndarray
+
+
+class _Base:
+  """Shared machinery of TinyBenchmark and Leaderboard."""
+
+  kind_name = ""
+
+  def __init__(self, *, irt_model, benches: list[_Bench], anchor_sets: list[_anchors.Anchors],
+               calib: list[_Calib], strategy: str, level: float, seed: int, method: str,
+               item_ids: list[str]):
+    self.irt_model = irt_model
+    self._benches = benches
+    self._anchor_sets = anchor_sets
+    self._calib = calib
+    self.strategy = strategy
+    self.level = float(level)
+    self.seed = int(seed)
+    self.method = method
+    self.item_ids = list(item_ids)
+
+  @classmethod
+  def _build(cls, Y, benches: list[_Bench], *, strategy, seed, kind, dim, dims, priors, level, n_folds,
+             num_restarts, method, item_ids, progress, irt_model=None, cache=None):
+    if strategy not in _anchors.STRATEGIES:
+      raise ValueError(f"strategy must be one of {_anchors.STRATEGIES}, got {strategy!r}")
+    if not 0.0 < level < 1.0:
+      raise ValueError(f"level must be in (0, 1), got {level}")
+    if method not in ("map", "eap"):
+      raise ValueError(f"method must be 'map' or 'eap', got {method!r}")
+    if n_folds is not None and (not isinstance(n_folds, (int, np.integer)) or n_folds < 1):
+      raise ValueError(f"n_folds must be a positive int or None, got {n_folds!r}")
+    if Y.shape[0] < 10:
+      raise ValueError(f"need at least 10 train models to fit and validate a tiny benchmark, got {Y.shape[0]}")
+    model = irt_model if irt_model is not None else _fit_irt(Y, kind, dim, seed, priors, dims, progress)
+    if model.n_items != Y.shape[1]:
+      raise ValueError(f"irt_model has {model.n_items} items, Y has {Y.shape[1]}")
+    anchor_sets = _select(Y, model, benches, strategy, seed, num_restarts)
+    calib = _calibrate(Y, benches, strategy, seed, model.kind, model.dim,
+                       getattr(model, "priors", None), n_folds, num_restarts, level, method, progress, cache)
+    return dict(irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=calib, strategy=strategy,
+                level=level, seed=seed, method=method, item_ids=item_ids)
+
+  # --- estimation -----------------------------------------------------------------------------
+  @property
+  def _global_anchors(self) -> np.ndarray:
+    return np.concatenate([b.cols[a.indices] for b, a in zip(self._benches, self._anchor_sets)])
+
+  def _estimate_all(self, Y_anchor, batch_size=None):
+    Y = np.asarray(getattr(Y_anchor, "values", Y_anchor) if not isinstance(Y_anchor, np.ndarray) else Y_anchor,
+                   dtype=np.float64)
+    if Y.ndim == 1:
+      Y = Y[None, :]
+    k = self._global_anchors.shape[0]
+    if Y.ndim != 2 or Y.shape[1] != k:
+      raise ValueError(f"answers must be [n_models, {k}] (one column per anchor, in the order of .anchors), "
+                       f"got shape {Y.shape}")
+    fin = Y[~np.isnan(Y)]
+    if np.any(~np.isfinite(fin)) or np.any((fin < 0) | (fin > 1)):
+      raise ValueError("answers must lie in [0, 1] (NaN = not answered)")
+    empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
+    if empty.size:
+      raise ValueError(f"models {empty[:10].tolist()} answered no anchor item; nothing to estimate from")
+    naive, pirt, spread, theta = _estimate_raw(self.irt_model, self._benches, self._anchor_sets, Y, self.method,
+                                               batch_size)
+    lam = np.array([c.lam for c in self._calib])
+    q = np.array([c.q for c in self._calib])
+    gp = lam * naive + (1 - lam) * pirt
+    lo = np.clip(gp - q * spread, 0.0, 1.0)
+    hi = np.clip(gp + q * spread, 0.0, 1.0)
+    return np.clip(naive, 0, 1), np.clip(pirt, 0, 1), np.clip(gp, 0, 1), lo, hi, theta
+
+  # --- persistence ----------------------------------------------------------------------------
+  def _to_artifact(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    irt_arrays, irt_meta = self.irt_model._to_artifact()
+    arrays = {f"irt__{k}": v for k, v in irt_arrays.items()}
+    arrays["item_ids"] = np.asarray(self.item_ids, dtype=str)
+    benches = []
+    for j, (b, a, c) in enumerate(zip(self._benches, self._anchor_sets, self._calib)):
+      arrays[f"b{j}__cols"] = b.cols.astype(np.int64)
+      arrays[f"b{j}__mass"] = b.mass.astype(np.float64)
+      arrays[f"b{j}__anchors"] = a.indices.astype(np.int64)
+      arrays[f"b{j}__weights"] = a.weights.astype(np.float64)
+      arrays[f"b{j}__labels"] = a.labels.astype(np.int64)
+      if b.groups is not None:
+        arrays[f"b{j}__groups"] = np.asarray(b.groups).astype(str)
+      benches.append({"name": b.name, "n_anchors": b.n_anchors, "calib": dataclasses.asdict(c)})
+    meta = {"irt": irt_meta, "benches": benches, "strategy": self.strategy, "level": self.level,
+            "seed": self.seed, "method": self.method}
+    return arrays, meta
+
+  @classmethod
+  def _from_artifact(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]):
+    from tinyjax.io import ArtifactError
+    from tinyjax.irt import IRTModel
+    try:
+      model = IRTModel._from_artifact({k[5:]: v for k, v in arrays.items() if k.startswith("irt__")}, meta["irt"])
+      benches, anchor_sets, calib = [], [], []
+      for j, bm in enumerate(meta["benches"]):
+        groups = arrays.get(f"b{j}__groups")
+        benches.append(_Bench(bm["name"], arrays[f"b{j}__cols"], arrays[f"b{j}__mass"],
+                              None if groups is None else groups, int(bm["n_anchors"])))
+        anchor_sets.append(_anchors.Anchors(arrays[f"b{j}__anchors"], arrays[f"b{j}__weights"],
+                                            arrays[f"b{j}__labels"], meta["strategy"]))
+        c = dict(bm["calib"])
+        calib.append(_Calib(**c))
+      obj = cls.__new__(cls)
+      _Base.__init__(obj, irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=calib,
+                     strategy=meta["strategy"], level=meta["level"], seed=meta["seed"], method=meta["method"],
+                     item_ids=[str(s) for s in arrays["item_ids"]])
+    except (KeyError, TypeError) as err:
+      raise ArtifactError(f"tiny benchmark file is missing or has a malformed field: {err}") from err
+    for b, a in zip(benches, anchor_sets):
+      if a.indices.shape != a.weights.shape or np.any(a.indices >= b.cols.shape[0]) or \
+          np.any(b.cols >= model.n_items):
+        raise ArtifactError("tiny benchmark file is inconsistent: anchor indices out of range")
+    return obj
+
+  def save(self, path) -> None:
+    """Saves to a versioned .npz artifact (arrays + JSON metadata); ``tinyjax.load`` reads it."""
+    from tinyjax.io import save_artifact
+    arrays, meta = self._to_artifact()
+    save_artifact(path, self.kind_name, arrays, meta)
+
+  @classmethod
+  def load(cls, path):
+    from tinyjax.io import load_artifact
+    _, arrays, meta = load_artifact(path, expected_kind=cls.kind_name)
+    return cls._from_artifact(arrays, meta)
+
+
+def _check_train(Y, model_ids, item_ids):
+  values, mids, iids = _responses(Y, model_ids, item_ids)
+  return values, mids, iids
+
+
+class TinyBenchmark(_Base):
+  """A tiny version of one benchmark: anchors, their weights, the IRT model and calibrated estimators.
+
+  Attributes:
+    anchors: [K] item indices into the train matrix's columns.
+    weights: [K] anchor weights (sum to 1; the naive estimate is ``answers @ weights``).
+    anchor_ids: the K anchors' item ids (the questions to run).
+    item_mass: [I] weight of each item in the full score (sums to 1).
+    lam: gp-IRT weight on the naive estimate. interval_q: conformal half-width multiplier.
+    level: nominal coverage of the gp-IRT interval.
+    irt_model: the fitted :class:`tinyjax.IRTModel`.
+  """
+
+  kind_name = "tiny_benchmark"
+
+  @classmethod
+  def fit(cls, Y_train, n_anchors: int = 100, strategy: str = DEFAULT_STRATEGY, seed: int = 0, *,
+          groups=None, item_weights=None, balance_groups: bool = True, kind: str = "2pl",
+          dim: int | str = "auto", dims: Sequence[int] = DEFAULT_DIMS, priors=None, level: float = 0.9,
+          n_folds: int | None = None, num_restarts: int = 8, method: str = "map", irt_model=None,
+          model_ids=None, item_ids=None, progress: bool | None = False, _cache: dict | None = None
+          ) -> "TinyBenchmark":
+    """Builds a tiny benchmark from a train matrix.
+
+    Args:
+      Y_train: [N, I] responses of the train models (0/1 or scores in [0, 1], NaN = missing): array,
+        DataFrame, path, ``datasets.Dataset`` (anything ``tinyjax.data.load_responses`` reads).
+      n_anchors: number of anchor items K (1 <= K <= I).
+      strategy: "random" | "stratified" | "correctness" | "irt" (see ``tinyjax.anchors``).
+      seed: seed of every random choice (fits, folds, anchor draws, k-means restarts).
+      groups: [I] item group labels (e.g. MMLU subjects); needed by "stratified".
+      item_weights: [I] item mass in the full score; overrides ``balance_groups``.
+      balance_groups: with ``groups``, weight items so that every group counts equally.
+      kind: IRT model kind ("1pl", "2pl", "3pl").
+      dim: IRT dimension, or "auto" (chosen among ``dims`` by held-out log-likelihood).
+      dims: candidate dimensions for ``dim="auto"``.
+      priors: ``tinyjax.IRTPriors`` or None.
+      level: nominal coverage of the gp-IRT interval.
+      n_folds: validation folds (None: 5 below 500 train models, else one 20% holdout).
+      num_restarts: k-means restarts.
+      method: ability estimator for new models ("map" or "eap").
+      irt_model: an already fitted IRT model on ``Y_train`` (skips the main fit).
+      model_ids, item_ids: ids for array input.
+      progress: show fit progress bars.
+
+    Returns:
+      A fitted :class:`TinyBenchmark`.
+    """
+    Y, _, iids = _check_train(Y_train, model_ids, item_ids)
+    n_items = Y.shape[1]
+    if not isinstance(n_anchors, (int, np.integer)) or not 1 <= n_anchors <= n_items:
+      raise ValueError(f"n_anchors must be an int in [1, {n_items}], got {n_anchors!r}")
+    mass, g = _item_mass(n_items, groups, item_weights, balance_groups)
+    bench = _Bench("benchmark", np.arange(n_items), mass, g, int(n_anchors))
+    kw = cls._build(Y, [bench], strategy=strategy, seed=seed, kind=kind, dim=dim, dims=dims, priors=priors,
+                    level=level, n_folds=n_folds, num_restarts=num_restarts, method=method, item_ids=iids,
+                    progress=progress, irt_model=irt_model, cache=_cache)
+    obj = cls.__new__(cls)
+    _Base.__init__(obj, **kw)
+    return obj
+
+  @property
+  def anchors(self) -> np.ndarray:
+    return self._anchor_sets[0].indices.copy()
+
+  @property
+  def weights(self) -> np.ndarray:
+    return self._anchor_sets[0].weights.copy()
+
+  @property
+  def anchor_ids(self) -> list[str]:
+    return [self.item_ids[i] for i in self.anchors]
+
+  @property
+  def item_mass(self) -> np.ndarray:
+    return self._benches[0].mass.copy()
+
+  @property
+  def lam(self) -> float:
+    return self._calib[0].lam
+
+  @property
+  def interval_q(self) -> float:
+    return self._calib[0].q
+
+  @property
+  def validation(self) -> dict:
+    """What the validation folds measured: lam, q, naive/p-IRT MSE, gp-IRT MAE, number of models."""
+    return dataclasses.asdict(self._calib[0])
+
+  def __repr__(self) -> str:
+    return (f"TinyBenchmark(n_anchors={self.anchors.shape[0]}, n_items={len(self.item_ids)}, "
+            f"strategy={self.strategy!r}, irt={self.irt_model.kind} dim={self.irt_model.dim}, lam={self.lam:.3f})")
+
+  def estimate(self, Y_anchor, *, batch_size: int | None = None) -> _est.Estimates:
+    """Estimates the full-benchmark score of new models from their answers on the anchors.
+
+    Args:
+      Y_anchor: [M, K] answers on ``self.anchors`` in that order (0/1 or scores in [0, 1], NaN = not
+        answered). A 1-D array is one model.
+      batch_size: models per compiled ability call (None: all at once).
+
+    Returns:
+      :class:`tinyjax.estimators.Estimates` with naive, pirt, gpirt, lo, hi [M] in [0, 1], level,
+      theta [M, d] and lam.
+    """
+    naive, pirt, gp, lo, hi, theta = self._estimate_all(Y_anchor, batch_size)
+    return _est.Estimates(naive=naive[:, 0], pirt=pirt[:, 0], gpirt=gp[:, 0], lo=lo[:, 0], hi=hi[:, 0],
+                          level=self.level, theta=theta, lam=self.lam)
+
+
+def _item_mass(n_items, groups, item_weights, balance_groups):
+  g = None
+  if groups is not None:
+    g = np.asarray(groups).astype(str)
+    if g.shape != (n_items,):
+      raise ValueError(f"groups must have one label per item ({n_items}), got shape {g.shape}")
+  if item_weights is not None:
+    mass = _anchors._check_item_mass(item_weights, n_items)
+  elif g is not None and balance_groups:
+    mass = _anchors.group_balance_weights(g)
+  else:
+    mass = np.full(n_items, 1.0 / n_items)
+  return mass, g
+
+
+class Leaderboard(_Base):
+  """Several benchmarks sharing one ability (e.g. the Open LLM Leaderboard's six).
+
+  One IRT model is fitted on all items; each benchmark gets its own anchors; a new model's ability
+  is estimated once from all its anchor answers, and each benchmark's p-IRT / gp-IRT uses it.
+  """
+
+  kind_name = "leaderboard"
+
+  @classmethod
+  def fit(cls, Y_train, benchmarks, n_anchors: int | dict = 100, strategy: str = DEFAULT_STRATEGY,
+          seed: int = 0, *, groups=None, kind: str = "2pl", dim: int | str = "auto",
+          dims: Sequence[int] = DEFAULT_DIMS, priors=None, level: float = 0.9, n_folds: int | None = None,
+          num_restarts: int = 8, method: str = "map", irt_model=None, model_ids=None, item_ids=None,
+          progress: bool | None = False) -> "Leaderboard":
+    """Builds a tiny leaderboard.
+
+    Args:
+      Y_train: [N, I] responses over the items of all benchmarks.
+      benchmarks: [I] benchmark name of every item.
+      n_anchors: anchors per benchmark (an int, or a dict name -> int).
+      groups: [I] optional sub-group labels inside benchmarks (e.g. MMLU subjects), balanced within
+        each benchmark and used by "stratified".
+      Other arguments: as for :meth:`TinyBenchmark.fit`.
+    """
+    Y, _, iids = _check_train(Y_train, model_ids, item_ids)
+    names = np.asarray(benchmarks).astype(str)
+    if names.shape != (Y.shape[1],):
+      raise ValueError(f"benchmarks must give one name per item ({Y.shape[1]}), got shape {names.shape}")
+    g_all = None if groups is None else np.asarray(groups).astype(str)
+    if g_all is not None and g_all.shape != names.shape:
+      raise ValueError(f"groups must have one label per item ({Y.shape[1]}), got shape {g_all.shape}")
+    benches = []
+    for name in dict.fromkeys(names.tolist()):
+      cols = np.flatnonzero(names == name)
+      k = n_anchors.get(name) if isinstance(n_anchors, dict) else n_anchors
+      if k is None:
+        raise ValueError(f"n_anchors has no entry for benchmark {name!r}")
+      if not isinstance(k, (int, np.integer)) or not 1 <= k <= cols.size:
+        raise ValueError(f"n_anchors for {name!r} must be an int in [1, {cols.size}], got {k!r}")
+      mass, g = _item_mass(cols.size, None if g_all is None else g_all[cols], None, True)
+      benches.append(_Bench(name, cols, mass, g, int(k)))
+    kw = cls._build(Y, benches, strategy=strategy, seed=seed, kind=kind, dim=dim, dims=dims, priors=priors,
+                    level=level, n_folds=n_folds, num_restarts=num_restarts, method=method, item_ids=iids,
+                    progress=progress, irt_model=irt_model)
+    obj = cls.__new__(cls)
+    _Base.__init__(obj, **kw)
+    return obj
+
+  @property
+  def benchmarks(self) -> list[str]:
+    return [b.name for b in self._benches]
+
+  @property
+  def anchors(self) -> dict:
+    """name -> [K_b] global item indices (columns of the train matrix) of that benchmark's anchors."""
+    return {b.name: b.cols[a.indices] for b, a in zip(self._benches, self._anchor_sets)}
+
+  @property
+  def all_anchors(self) -> np.ndarray:
+    """[sum K_b] all anchors in the order ``estimate`` expects (benchmark by benchmark)."""
+    return self._global_anchors
+
+  @property
+  def weights(self) -> dict:
+    return {b.name: a.weights.copy() for b, a in zip(self._benches, self._anchor_sets)}
+
+  @property
+  def lam(self) -> dict:
+    return {b.name: c.lam for b, c in zip(self._benches, self._calib)}
+
+  def __repr__(self) -> str:
+    return (f"Leaderboard(benchmarks={self.benchmarks}, n_anchors={self.all_anchors.shape[0]}, "
+            f"strategy={self.strategy!r}, irt={self.irt_model.kind} dim={self.irt_model.dim})")
+
+  def estimate(self, Y_anchor, *, batch_size: int | None = None) -> BenchmarkEstimates:
+    """Estimates every benchmark's score from answers on ``all_anchors`` [M, sum K_b] (NaN allowed)."""
+    naive, pirt, gp, lo, hi, theta = self._estimate_all(Y_anchor, batch_size)
+    d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}
+    return BenchmarkEstimates(naive=d(naive), pirt=d(pirt), gpirt=d(gp), lo=d(lo), hi=d(hi), level=self.level,
+                              theta=theta)

@@ -305,3 +305,112 @@ def test_bad_input_errors(tmp_path, stream_data):
     sel.DensitySketch(8, bucket_width=1.0).add(np.ones((3, 5)))
   with pytest.raises(ValueError, match="empty"):
     sel.DensitySketch(8, bucket_width=1.0, num_buckets=8).score(np.ones((3, 8)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Ask-LLM with a lookup-table "model": the logits at a position are a fixed row of a table, indexed by the
+# token at that position, so P("yes" | prompt) = softmax(table[last prompt token])[yes] in closed form.
+# ------------------------------------------------------------------------------------------------
+
+TEXTS = [
+    "The mitochondria is the powerhouse of the cell.",
+    "buy cheap pills now now now",
+    "Paris is the capital of France and its largest city.",
+    "lol",
+    "Water boils at one hundred degrees Celsius at sea level.",
+    "click here click here",
+    "The Pythagorean theorem relates the sides of a right triangle.",
+]
+
+
+@pytest.fixture(scope="module")
+def ask_setup():
+  from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+  tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+  tok.pre_tokenizer = pre_tokenizers.Whitespace()
+  trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["[UNK]", "<s>"], show_progress=False)
+  corpus = [sel.ASK_LLM_TEMPLATE.replace("{example}", t) for t in TEXTS] * 3 + ["yes Yes no Rate"] * 20
+  tok.train_from_iterator(corpus, trainer)
+  vocab = tok.get_vocab_size()
+  table = np.random.default_rng(0).normal(size=(vocab, vocab)) * 2.0
+  logp = table - np.log(np.exp(table).sum(1, keepdims=True))                 # [current token, next token]
+
+  def apply_fn(params, tokens):
+    return params["table"][tokens]                                           # [B, L, V]
+  return tok, apply_fn, {"table": jnp.asarray(table, jnp.float32)}, logp
+
+
+def _ids(tok, text):
+  return tok.encode(text, add_special_tokens=False).ids
+
+
+def test_ask_llm_template_is_the_papers():
+  t = sel.ASK_LLM_TEMPLATE
+  assert t.startswith("###\n{example}\n###\n")
+  assert ("Does the previous paragraph demarcated within ### and ### contain informative signal for "
+          "pre-training a large-language model?") in t
+  assert t.endswith("OPTIONS:\n- yes\n- no\n")
+
+
+def test_ask_llm_closed_form_default_template(ask_setup):
+  tok, apply_fn, params, logp = ask_setup
+  yes = tok.token_to_id("yes")
+  assert _ids(tok, "yes") == [yes]
+  for text in TEXTS:  # the three-piece tokenization equals the joint one for this tokenizer
+    assert sel.ask_llm_prompt_ids(tok, text) == _ids(tok, sel.ASK_LLM_TEMPLATE.replace("{example}", text))
+  scores = sel.ask_llm_scores(apply_fn, params, tok, TEXTS, batch_size=4)
+  # The default prompt always ends with the token "no", so every example gets P(yes | "no").
+  last = _ids(tok, sel.ASK_LLM_TEMPLATE)[-1]
+  assert last == tok.token_to_id("no")
+  np.testing.assert_allclose(scores, np.full(len(TEXTS), np.exp(logp[last, yes])), rtol=1e-5)
+
+
+def test_ask_llm_closed_form_per_example_and_truncation(ask_setup):
+  tok, apply_fn, params, logp = ask_setup
+  yes, cap_yes = tok.token_to_id("yes"), tok.token_to_id("Yes")
+  template = "Rate: {example}"
+  long_text = " ".join(TEXTS)                       # longer than the 12-token window below
+  texts = TEXTS + [long_text]
+  scores = sel.ask_llm_scores(apply_fn, params, tok, texts, template=template, yes_tokens=("yes", "Yes"),
+                              batch_size=4, max_length=12, buckets=(8, 12))
+  expected = []
+  for text in texts:
+    ids = (_ids(tok, "Rate: ") + _ids(tok, text))[:12]
+    expected.append(np.exp(logp[ids[-1], yes]) + np.exp(logp[ids[-1], cap_yes]))
+  np.testing.assert_allclose(scores, expected, rtol=1e-5)
+  assert len(set(np.round(scores, 6))) > 3          # the scores do depend on the example
+  assert len(sel.ask_llm_prompt_ids(tok, long_text, template=template, max_length=12)) == 12
+
+
+def test_ask_llm_dataset_column_and_top_k(ask_setup):
+  import datasets
+
+  tok, apply_fn, params, logp = ask_setup
+  ds = datasets.Dataset.from_dict({"text": TEXTS, "id": list(range(len(TEXTS)))})
+  kw = dict(template="Rate: {example}", batch_size=4)
+  scored = sel.add_ask_llm_column(ds, apply_fn, params, tok, rows_per_call=3, **kw)
+  direct = sel.ask_llm_scores(apply_fn, params, tok, TEXTS, **kw)
+  np.testing.assert_allclose(np.asarray(scored["ask_llm_score"]), direct, rtol=1e-6)
+  best = sel.select_top_k(scored, 3)
+  assert best["id"] == list(np.argsort(-direct, kind="stable")[:3])
+  with pytest.raises(ValueError, match="already has a column"):
+    sel.add_ask_llm_column(scored, apply_fn, params, tok)
+  with pytest.raises(ValueError, match="k=8 is larger"):
+    sel.select_top_k(scored, 8)
+
+
+def test_ask_llm_bad_input(ask_setup):
+  tok, apply_fn, params, _ = ask_setup
+  with pytest.raises(ValueError, match="exactly once"):
+    sel.ask_llm_scores(apply_fn, params, tok, TEXTS, template="no placeholder")
+  with pytest.raises(ValueError, match="must be one token"):
+    sel.ask_llm_scores(apply_fn, params, tok, TEXTS, yes_tokens=("yes no",))
+  with pytest.raises(TypeError, match="not one string"):
+    sel.ask_llm_scores(apply_fn, params, tok, "a single string")
+  with pytest.raises(ValueError, match="empty"):
+    sel.ask_llm_scores(apply_fn, params, tok, [])
+  with pytest.raises(TypeError, match=r"texts\[1\]"):
+    sel.ask_llm_scores(apply_fn, params, tok, ["ok", 3])
+  with pytest.raises(ValueError, match="leaves no room"):
+    sel.ask_llm_prompt_ids(tok, "x", max_length=10)

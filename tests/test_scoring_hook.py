@@ -1,0 +1,113 @@
+"""TinyEvalHook inside a jitted optax training loop, with a real TinyBenchmark fitted on a synthetic leaderboard."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import tinyjax as tj
+from tinyjax import scoring
+from tinyjax.scoring.models import GPT2, GPT2Config
+
+
+class Chars:
+  bos_token_id = 0
+
+  def encode(self, text):
+    return [96 if c == "\n" else ord(c) - 31 for c in text]
+
+
+FACTS = [("sky", "blue"), ("grass", "green"), ("snow", "white"), ("coal", "black"), ("sun", "yellow"),
+         ("blood", "red")]
+COLORS = sorted({c for _, c in FACTS})
+
+
+def make_items(n):
+  rng = np.random.default_rng(0)
+  items = []
+  for k in range(n):
+    thing, color = FACTS[k % len(FACTS)]
+    others = [c for c in COLORS if c != color]
+    wrong = list(rng.choice(others, size=1 + k % 3, replace=False))
+    choices = [color] + wrong
+    order = rng.permutation(len(choices))
+    items.append(scoring.MultipleChoice(f"The {thing} is", [choices[i] for i in order],
+                                        gold=int(np.flatnonzero(order == 0)[0])))
+  return items
+
+
+N_ITEMS, N_ANCHORS = 24, 6
+
+
+@pytest.fixture(scope="module")
+def tiny_bench():
+  rng = np.random.default_rng(1)
+  theta, b = rng.normal(size=30), rng.normal(size=N_ITEMS)
+  Y = (rng.random((30, N_ITEMS)) < 1 / (1 + np.exp(-(theta[:, None] - b)))).astype(float)
+  return tj.TinyBenchmark.fit(Y, n_anchors=N_ANCHORS, strategy="random", seed=0, kind="1pl", dim=1, n_folds=2,
+                              num_restarts=1)
+
+
+def test_hook_in_jitted_training_loop(tiny_bench):
+  tok = Chars()
+  items = make_items(N_ITEMS)
+  model = GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=32, n_layer=2, n_head=4), rngs=nnx.Rngs(0))
+  graphdef, state = nnx.split(model)
+  opt = optax.adam(3e-3)
+  opt_state = opt.init(state)
+  text = " ".join(f"The {t} is {c}." for t, c in FACTS) * 4
+  ids = np.asarray(tok.encode(text))
+  batch = jnp.asarray(np.stack([ids[i:i + 25] for i in range(0, 8 * 7, 7)]))   # [8, 25]
+
+  def loss_fn(st, x):
+    logits = nnx.merge(graphdef, st)(x[:, :-1])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:]).mean()
+
+  @jax.jit
+  def train_step(st, os_, x):
+    loss, grads = jax.value_and_grad(loss_fn)(st, x)
+    updates, os_ = opt.update(grads, os_, st)
+    return optax.apply_updates(st, updates), os_, loss
+
+  hook = scoring.TinyEvalHook({"colors": tiny_bench}, {"colors": items}, tok, apply_fn=model, every=3,
+                              batch_size=4)
+  assert hook.items["colors"] == [items[i] for i in tiny_bench.anchors]
+  fired = []
+  for step in range(7):
+    state, opt_state, _ = train_step(state, opt_state, batch)
+    metrics = hook(step, state)
+    if step % 3:
+      assert metrics == {}
+      continue
+    fired.append((step, metrics))
+    correct = metrics["tinyjax/colors/correct"]
+    assert correct.shape == (N_ANCHORS,) and set(np.unique(correct)) <= {0.0, 1.0}
+    assert metrics["tinyjax/colors/raw_acc"] == pytest.approx(correct.mean())
+    est = tiny_bench.estimate(correct[None, :])
+    assert metrics["tinyjax/colors/estimate"] == pytest.approx(float(est.gpirt[0]))
+    assert metrics["tinyjax/colors/estimate_lo"] <= metrics["tinyjax/colors/estimate"] \
+        <= metrics["tinyjax/colors/estimate_hi"]
+    # The hook's correctness equals scoring the anchor items directly with the same parameters.
+    direct = scoring.score(model, state, tok, hook.items["colors"], batch_size=4)
+    np.testing.assert_array_equal(correct, direct.acc)
+  assert [s for s, _ in fired] == [0, 3, 6]
+  # One compilation per bucket for the whole run, however often the hook fires.
+  assert hook.compilations == len(hook.scorer.last_plan.shapes) == 1
+  assert hook.calls == 3
+
+
+def test_hook_bad_input(tiny_bench):
+  items = make_items(N_ITEMS)
+  model = GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=8, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="name different benchmarks"):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"b": items}, Chars(), apply_fn=model)
+  with pytest.raises(ValueError, match="expected the 6 anchor items or all"):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items[:10]}, Chars(), apply_fn=model)
+  with pytest.raises(ValueError, match="every must be a positive int"):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, every=0)
+  with pytest.raises(ValueError, match="metric"):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, metric="f1")

@@ -414,3 +414,92 @@ def test_ask_llm_bad_input(ask_setup):
     sel.ask_llm_scores(apply_fn, params, tok, ["ok", 3])
   with pytest.raises(ValueError, match="leaves no room"):
     sel.ask_llm_prompt_ids(tok, "x", max_length=10)
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI.
+# ------------------------------------------------------------------------------------------------
+
+
+def test_cli_select_density(stream_data, tmp_path, capsys):
+  from tinyjax.cli import main
+  from tinyjax.io import load_artifact
+
+  x = stream_data
+  path = tmp_path / "emb.npy"
+  np.save(path, x)
+  opts = ["--rows", str(ROWS), "--buckets", str(BUCKETS), "--chunk-size", str(CHUNK), "--bucket-width", "2.5",
+          "--seed", "2"]
+  out = tmp_path / "sel.npz"
+  assert main(["select", "density", str(path), "--k", "10", "--out", str(out), *opts]) == 0
+  kind, arrays, meta = load_artifact(out)
+  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK, seed=2)
+  assert kind == "data_selection" and meta["method"] == "inverse" and meta["n"] == len(x)
+  np.testing.assert_array_equal(arrays["indices"], sel.density_sample(x, 10, **kw))
+  np.testing.assert_array_equal(arrays["scores"], sel.density_scores(x, **kw))
+  capsys.readouterr()
+  assert main(["select", "density", str(path), "--k", "4", "--method", "bottom", *opts]) == 0
+  printed = [int(v) for v in capsys.readouterr().out.split()]
+  assert printed == list(sel.bottom_k(arrays["scores"], 4))
+  assert main(["select", "density", str(path), "--k", "701", *opts]) == 1
+  assert "k=701 is larger than the number of examples N=700" in capsys.readouterr().err
+
+
+def test_cli_help_in_subprocess(tmp_path):
+  import subprocess
+  import sys
+
+  out = subprocess.run([sys.executable, "-m", "tinyjax.cli", "select", "density", "--help"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+  assert out.returncode == 0, out.stderr
+  for option in ("--k", "--method", "--bucket-width", "--rows", "--hashes", "--buckets", "--chunk-size", "--out"):
+    assert option in out.stdout
+
+
+def _write_gpt2_checkpoint(folder, tok, bias):
+  """A 1-layer GPT-2 folder whose final LayerNorm has scale 0, so logits = wte @ bias at every position."""
+  import json
+
+  from safetensors.numpy import save_file
+
+  vocab, dim, ctx = tok.get_vocab_size(), 8, 256
+  rng = np.random.default_rng(1)
+  w = lambda *s: (rng.normal(size=s) * 0.2).astype(np.float32)
+  tensors = {"wte.weight": w(vocab, dim), "wpe.weight": w(ctx, dim), "ln_f.weight": np.zeros(dim, np.float32),
+             "ln_f.bias": bias.astype(np.float32)}
+  for name, shape in (("ln_1", (dim,)), ("ln_2", (dim,))):
+    tensors[f"h.0.{name}.weight"], tensors[f"h.0.{name}.bias"] = np.ones(shape, np.float32), w(*shape)
+  for name, (i, o) in (("attn.c_attn", (dim, 3 * dim)), ("attn.c_proj", (dim, dim)), ("mlp.c_fc", (dim, 4 * dim)),
+                       ("mlp.c_proj", (4 * dim, dim))):
+    tensors[f"h.0.{name}.weight"], tensors[f"h.0.{name}.bias"] = w(i, o), w(o)
+  folder.mkdir()
+  save_file(tensors, str(folder / "model.safetensors"))
+  (folder / "config.json").write_text(json.dumps(
+      {"model_type": "gpt2", "vocab_size": vocab, "n_positions": ctx, "n_embd": dim, "n_layer": 1, "n_head": 2}))
+  tok.save(str(folder / "tokenizer.json"))
+  return tensors["wte.weight"]
+
+
+def test_cli_select_ask_llm(ask_setup, tmp_path, capsys):
+  import datasets
+
+  from tinyjax.cli import main
+  from tinyjax.io import load_artifact
+
+  tok = ask_setup[0]
+  bias = np.random.default_rng(2).normal(size=8)
+  wte = _write_gpt2_checkpoint(tmp_path / "model", tok, bias)
+  logits = wte.astype(np.float64) @ bias.astype(np.float32).astype(np.float64)
+  p_yes = np.exp(logits[tok.token_to_id("yes")] - np.log(np.exp(logits).sum()))
+  data = tmp_path / "data.jsonl"
+  data.write_text("".join(f'{{"text": "{t}", "id": {i}}}\n' for i, t in enumerate(TEXTS)))
+  out = tmp_path / "ask.npz"
+  keep = tmp_path / "best"
+  assert main(["select", "ask-llm", str(data), "--model", str(tmp_path / "model"), "--k", "3", "--out", str(out),
+               "--save-dataset", str(keep), "--batch-size", "4"]) == 0
+  _, arrays, meta = load_artifact(out)
+  np.testing.assert_allclose(arrays["scores"], np.full(len(TEXTS), p_yes), rtol=1e-4)
+  assert meta["method"] == "ask-llm" and len(arrays["indices"]) == 3
+  best = datasets.load_from_disk(str(keep))
+  assert len(best) == 3 and "ask_llm_score" in best.column_names
+  assert main(["select", "ask-llm", str(tmp_path / "nothing.jsonl"), "--model", str(tmp_path / "model")]) == 1

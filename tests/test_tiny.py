@@ -97,3 +97,28 @@ def test_leaderboard_shares_one_ability(tmp_path):
   lb2 = tj.load(tmp_path / "lb.npz")
   assert isinstance(lb2, tj.Leaderboard)
   np.testing.assert_array_equal(lb2.estimate(ya).gpirt["first"], est.gpirt["first"])
+
+
+def test_cli_build_and_estimate(tb, tmp_path, capsys):
+  import pandas as pd
+  from tinyjax import cli
+
+  cols = [f"q{i}" for i in range(60)]
+  pd.DataFrame(TRAIN, index=[f"m{i}" for i in range(120)], columns=cols).to_csv(tmp_path / "train.csv")
+  out = tmp_path / "tiny.npz"
+  rc = cli.main(["build", str(tmp_path / "train.csv"), "--anchors", "15", "--strategy", "irt", "--dim", "1",
+                 "--folds", "3", "--out", str(out), "--anchors-out", str(tmp_path / "anchors.txt")])
+  assert rc == 0
+  built = tj.TinyBenchmark.load(out)
+  # Same data, settings and seed as the fixture: the same anchors.
+  np.testing.assert_array_equal(built.anchors, tb.anchors)
+  assert (tmp_path / "anchors.txt").read_text().split() == [f"q{i}" for i in tb.anchors]
+  # Answers given as the full matrix with item ids: the anchor columns are picked by id.
+  pd.DataFrame(TEST, index=[f"t{i}" for i in range(30)], columns=cols).to_csv(tmp_path / "answers.csv")
+  capsys.readouterr()
+  rc = cli.main(["estimate", str(out), str(tmp_path / "answers.csv"), "--out", str(tmp_path / "est.csv")])
+  assert rc == 0
+  assert "gp-IRT" in capsys.readouterr().out
+  got = pd.read_csv(tmp_path / "est.csv")
+  np.testing.assert_allclose(got["gpirt"].to_numpy(), tb.estimate(TEST[:, tb.anchors]).gpirt, rtol=1e-6)
+  assert cli.main(["build", str(tmp_path / "train.csv"), "--anchors", "500", "--out", str(out)]) == 1

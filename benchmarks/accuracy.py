@@ -1,0 +1,194 @@
+"""Accuracy of tiny benchmarks on the real matrices in ../shared/data/irt (the tables of docs/accuracy.md).
+
+For every matrix, split (iid: a random 25% of models held out; top25: the strongest 25% held out),
+and seed, it fits one IRT model on the train models (shared by the strategies), builds a
+TinyBenchmark for each anchor strategy, and measures on the held-out models the mean absolute error
+(in points) of naive, p-IRT and gp-IRT and the coverage of the gp-IRT interval. openllm_v1 also gets
+the RMSE of predicting each model's FULL benchmark score (a cubic fit on the train models).
+
+Usage:
+  python benchmarks/accuracy.py [--matrices helm_lite/gsm,...] [--seeds 5] [--out results.json]
+  python benchmarks/accuracy.py --report results.json      # print the markdown tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DATA = pathlib.Path(os.environ.get("TINYJAX_SHARED_DATA", ROOT.parent / "shared" / "data")) / "irt"
+
+FULL_ITEM = ["helm_lite/commonsense", "helm_lite/gsm", "helm_lite/math", "helm_lite/med_qa",
+             "openllm_v2/arc_challenge", "openllm_v2/musr", "alpaca_eval2/win_prob"]
+V1 = ["openllm_v1/arc", "openllm_v1/gsm8k", "openllm_v1/truthfulqa"]
+STRATEGIES = ("random", "correctness", "irt")
+ESTIMATORS = ("naive", "pirt", "gpirt")
+
+
+def load_matrix(name: str):
+  """(Y [N, I] float64, full_scores [N] or None)."""
+  import pandas as pd
+  group, base = name.split("/")
+  if group == "alpaca_eval2":
+    df = pd.read_parquet(DATA / group / "win_prob.parquet")
+    models = pd.read_csv(DATA / group / "models.csv")
+    Y = df.to_numpy(dtype=float)
+    ids = [str(x) for x in df.index]
+    if "NullModel" in ids:
+      Y = Y[[i for i, m in enumerate(ids) if m != "NullModel"]]
+    del models
+    return Y, None
+  if group == "openllm_v1":
+    Y = pd.read_parquet(DATA / group / f"{base}.responses.parquet").to_numpy(dtype=float)
+    full = pd.read_csv(DATA / group / f"{base}.full_scores.csv")["full_benchmark_score_pct"].to_numpy(float)
+    return Y, full
+  return np.load(DATA / group / f"{base}.npy").astype(float), None
+
+
+def splits(Y: np.ndarray, seed: int):
+  n = Y.shape[0]
+  n_test = max(5, int(round(0.25 * n)))
+  score = np.nanmean(Y, axis=1)
+  rng = np.random.default_rng(seed)
+  iid = rng.permutation(n)[:n_test]
+  top = np.argsort(-score, kind="stable")[:n_test]
+  return {"iid": np.sort(iid), "top25": np.sort(top)}
+
+
+def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log) -> list[dict]:
+  import tinyjax as tj
+  from tinyjax.tiny import _true_scores
+
+  Y, full = load_matrix(name)
+  mass = np.full(Y.shape[1], 1.0 / Y.shape[1])
+  rows = []
+  for split_name in ("iid", "top25"):
+    for seed in range(seeds):
+      test = splits(Y, seed)[split_name]
+      train = np.setdiff1d(np.arange(Y.shape[0]), test)
+      Ytr, Yte = Y[train], Y[test]
+      truth = _true_scores(Yte, mass)
+      t0 = time.time()
+      model = tj.fit_irt(Ytr, dim="auto", dims=(1, 2, 3), seed=seed, progress=False)
+      cache: dict = {}
+      for strategy in STRATEGIES:
+        t1 = time.time()
+        tb = tj.TinyBenchmark.fit(Ytr, n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
+                                  level=level, _cache=cache)
+        est = tb.estimate(Yte[:, tb.anchors])
+        row = {"matrix": name, "split": split_name, "seed": seed, "strategy": strategy,
+               "n_train": int(train.size), "n_test": int(test.size), "n_items": int(Y.shape[1]),
+               "n_anchors": n_anchors, "dim": int(model.dim), "lam": tb.lam,
+               "seconds": time.time() - t1}
+        for e in ESTIMATORS:
+          row[f"mae_{e}"] = float(100 * np.mean(np.abs(getattr(est, e) - truth)))
+        row["coverage"] = float(np.mean((truth >= est.lo) & (truth <= est.hi)))
+        row["width"] = float(100 * np.mean(est.hi - est.lo))
+        if full is not None:
+          # Full benchmark score from the item score: cubic fit on the train models.
+          ftr, fte = full[train], full[test]
+          ok_tr, ok_te = np.isfinite(ftr), np.isfinite(fte)
+          coef_all = np.polyfit(_true_scores(Ytr, mass)[ok_tr], ftr[ok_tr], 3)
+          row["full_rmse_all_items"] = float(np.sqrt(np.mean((np.polyval(coef_all, truth[ok_te]) - fte[ok_te]) ** 2)))
+          row["full_rmse_gpirt"] = float(np.sqrt(np.mean((np.polyval(coef_all, est.gpirt[ok_te]) - fte[ok_te]) ** 2)))
+        rows.append(row)
+        log(f"{name} {split_name} seed={seed} {strategy:12s} dim={model.dim} lam={tb.lam:.2f} "
+            + " ".join(f"{e}={row['mae_' + e]:.2f}" for e in ESTIMATORS)
+            + f" cov={row['coverage']:.2f} ({time.time() - t1:.0f}s, fit {t1 - t0:.0f}s)")
+  return rows
+
+
+def _mean(rows, key):
+  return float(np.mean([r[key] for r in rows]))
+
+
+def report(rows: list[dict]) -> str:
+  out = []
+  mats = list(dict.fromkeys(r["matrix"] for r in rows))
+  for split_name in ("iid", "top25"):
+    out.append(f"\n### Split: {split_name} (MAE in points, mean over seeds; coverage of the gp-IRT interval)\n")
+    head = "| matrix | K | dim | " + " | ".join(f"{s} {e}" for s in STRATEGIES for e in ESTIMATORS) + \
+        " | best / random-naive | gp-IRT coverage |"
+    out.append(head)
+    out.append("|" + "---|" * (head.count("|") - 1))
+    for m in mats:
+      rs = [r for r in rows if r["matrix"] == m and r["split"] == split_name]
+      if not rs:
+        continue
+      cells, vals = [], {}
+      for s in STRATEGIES:
+        for e in ESTIMATORS:
+          v = _mean([r for r in rs if r["strategy"] == s], f"mae_{e}")
+          vals[(s, e)] = v
+          cells.append(f"{v:.2f}")
+      best = min(vals.values())
+      base = vals[("random", "naive")]
+      cov = _mean([r for r in rs if r["strategy"] == "irt"], "coverage")
+      dims = sorted({r["dim"] for r in rs})
+      out.append(f"| {m} | {rs[0]['n_anchors']} | {','.join(map(str, dims))} | " + " | ".join(cells)
+                 + f" | {best / base:.2f} | {cov:.2f} |")
+    full = [r for r in rows if r["split"] == split_name and not r["matrix"].startswith("openllm_v1")]
+    if full:
+      out.append("")
+      for s in STRATEGIES:
+        for e in ESTIMATORS:
+          per = [_mean([r for r in full if r["matrix"] == m and r["strategy"] == s], f"mae_{e}")
+                 for m in mats if not m.startswith("openllm_v1")]
+          out.append(f"- full-item matrices, {s} {e}: mean MAE {np.mean(per):.2f} points")
+      covs = {s: _mean([r for r in full if r["strategy"] == s], "coverage") for s in STRATEGIES}
+      out.append("- gp-IRT interval coverage (nominal %.2f): " % rows[0].get("level", 0.9)
+                 + ", ".join(f"{s} {c:.3f}" for s, c in covs.items()))
+  v1 = [r for r in rows if "full_rmse_gpirt" in r]
+  if v1:
+    out.append("\n### openllm_v1: RMSE (points) of the FULL benchmark score\n")
+    out.append("| matrix | split | all items (cubic fit) | gp-IRT from K anchors, irt strategy |")
+    out.append("|---|---|---|---|")
+    for m in dict.fromkeys(r["matrix"] for r in v1):
+      for split_name in ("iid", "top25"):
+        rs = [r for r in v1 if r["matrix"] == m and r["split"] == split_name and r["strategy"] == "irt"]
+        if rs:
+          out.append(f"| {m} | {split_name} | {_mean(rs, 'full_rmse_all_items'):.2f} | {_mean(rs, 'full_rmse_gpirt'):.2f} |")
+  return "\n".join(out)
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--matrices", default=",".join(FULL_ITEM + V1), help="comma-separated matrix names")
+  p.add_argument("--seeds", type=int, default=5, help="number of seeds (splits and anchor draws)")
+  p.add_argument("--level", type=float, default=0.9, help="nominal interval coverage")
+  p.add_argument("--out", default="accuracy_results.json", help="where to write (append) the raw rows")
+  p.add_argument("--report", default=None, help="only print the tables of this results file")
+  args = p.parse_args(argv)
+  if args.report:
+    rows = json.loads(pathlib.Path(args.report).read_text())
+    print(report(rows))
+    return 0
+  import jax
+  jax.config.update("jax_compilation_cache_dir", os.environ.get("TINYJAX_JAX_CACHE", "/tmp/tinyjax_jax_cache"))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  if not DATA.is_dir():
+    print(f"no data at {DATA}", file=sys.stderr)
+    return 1
+  out = pathlib.Path(args.out)
+  rows = json.loads(out.read_text()) if out.exists() else []
+  log = lambda s: print(s, flush=True)
+  for name in args.matrices.split(","):
+    k = 25 if name.startswith("openllm_v1") else 100
+    new = run_matrix(name, args.seeds, k, args.level, log)
+    for r in new:
+      r["level"] = args.level
+    rows = [r for r in rows if r["matrix"] != name] + new
+    out.write_text(json.dumps(rows, indent=1))
+  print(report(rows))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

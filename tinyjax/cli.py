@@ -13,6 +13,7 @@ import sys
 
 _COMMAND_MODULES = (
     "tinyjax._cli_irt",
+    "tinyjax._cli_tiny",
     "tinyjax._cli_select",
 )
 

@@ -89,7 +89,10 @@ def load_artifact(path: str | os.PathLike, expected_kind: str | None = None
   if not path.exists():
     raise FileNotFoundError(f"no such file: {path}")
   try:
-    with np.load(path, allow_pickle=False) as data:
+    data = np.load(path, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+      raise ArtifactError(f"{path} is not a tinyjax artifact (a plain array file, not an .npz archive)")
+    with data:
       if _META_KEY not in data.files:
         raise ArtifactError(f"{path} is not a tinyjax artifact (no {_META_KEY} entry)")
       header = json.loads(str(data[_META_KEY][()]))

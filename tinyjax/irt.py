@@ -376,7 +376,7 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, seed: int = 0, *, priors: 
       ``mesh_axes[0]`` (models) and, if given, items over ``mesh_axes[1]``.
     mesh_axes: mesh axis names for the models and items dimensions (None = replicated).
     max_iter: iteration cap.
-    ftol: relative objective tolerance (default 1e-6 in float32, 1e-10 in float64).
+    ftol: relative objective tolerance (default 1e-5 in float32, 1e-9 in float64).
     gtol: max-abs gradient tolerance.
     chunk: iterations per compiled chunk (the progress bar updates between chunks).
     progress: True shows a progress bar, False never, None shows one when the fit runs over 2 s.
@@ -413,7 +413,7 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, seed: int = 0, *, priors: 
   config = priors.resolve(kind, dim, n, c_mode, c_centre)
   dt = resolve_dtype(dtype)
   if ftol is None:
-    ftol = 1e-6 if dt == np.float32 else 1e-10
+    ftol = 1e-5 if dt == np.float32 else 1e-9
   mask = ~np.isnan(values)
   y = np.where(mask, values, 0.0).astype(dt)
   if mesh is not None:

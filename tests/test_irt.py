@@ -1,0 +1,276 @@
+"""IRT engine: likelihood vs numpy, recovery, ability vs scipy, save/load, errors, real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import jax
+import jax.numpy as jnp
+from scipy import optimize, special
+
+import tinyjax as tj
+from tinyjax import kernels
+from tinyjax.io import ArtifactError
+from tinyjax.synthetic import simulate_2pl
+
+
+# ------------------------------------------------------------------ likelihood vs numpy
+
+
+def _np_loglik(theta, a, b, c, y, m):
+  p = c + (1 - c) * special.expit(theta @ a.T - b)
+  return np.sum(np.where(m, y * np.log(p) + (1 - y) * np.log1p(-p), 0.0))
+
+
+@pytest.mark.parametrize("n,i,d,use_c", [(1, 1, 1, False), (7, 13, 1, True), (20, 30, 3, False), (5, 9, 2, True)])
+def test_loglik_and_grad_match_numpy(n, i, d, use_c):
+  rng = np.random.default_rng(n * 100 + i)
+  theta, a, b = rng.normal(size=(n, d)), rng.uniform(0.3, 2.0, (i, d)), rng.normal(size=i)
+  c = rng.uniform(0.05, 0.3, i) if use_c else np.zeros(i)
+  y = rng.random((n, i))                                    # fractional scores exercise the general form
+  y[: n // 2] = (y[: n // 2] > 0.5)
+  m = rng.random((n, i)) < 0.8
+  expected = _np_loglik(theta, a, b, c, y, m)
+  f = lambda t, aa, bb: kernels.irt_log_likelihood(t, aa, bb, jnp.asarray(c) if use_c else None,
+                                                   jnp.asarray(y), jnp.asarray(m))
+  got = f(*map(jnp.asarray, (theta, a, b)))
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+  # Analytic gradient wrt theta: sum_i m (y - p) / (p (1 - p)) * dp/dz * a_i.
+  z = theta @ a.T - b
+  s = special.expit(z)
+  p = c + (1 - c) * s
+  r = np.where(m, (y - p) / (p * (1 - p)) * (1 - c) * s * (1 - s), 0.0)
+  g_theta = jax.grad(f, argnums=0)(*map(jnp.asarray, (theta, a, b)))
+  np.testing.assert_allclose(g_theta, r @ a, rtol=2e-3, atol=2e-4)
+  g_b = jax.grad(f, argnums=2)(*map(jnp.asarray, (theta, a, b)))
+  np.testing.assert_allclose(g_b, -r.sum(0), rtol=2e-3, atol=2e-4)
+
+
+def test_prob_and_classical_conversion():
+  rng = np.random.default_rng(1)
+  theta = rng.normal(size=(4, 1))
+  a, b = rng.uniform(0.5, 2, (6, 1)), rng.normal(size=6)
+  c = np.full(6, 0.25)
+  p = np.asarray(kernels.irt_prob(*map(jnp.asarray, (theta, a, b, c))))
+  beta = b / a[:, 0]
+  np.testing.assert_allclose(p, c + (1 - c) * special.expit(a[:, 0] * (theta - beta)), rtol=1e-5)
+
+
+# ------------------------------------------------------------------ recovery
+
+
+@pytest.fixture(scope="module")
+def sim():
+  return simulate_2pl(300, 200, dim=1, missing=0.1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def fitted(sim):
+  return tj.fit_irt(sim[0], kind="2pl", dim=1, seed=0, progress=False)
+
+
+def test_recovery_2pl(sim, fitted):
+  _, theta, a, b = sim
+  m = fitted
+  assert m.fit_info.converged and m.fit_info.n_iter > 1
+  assert np.corrcoef(m.theta[:, 0], theta[:, 0])[0, 1] > 0.95
+  assert np.corrcoef(m.a[:, 0], a[:, 0])[0, 1] > 0.75
+  assert np.corrcoef(m.b, b)[0, 1] > 0.95
+
+
+def test_same_seed_same_result(sim, fitted):
+  again = tj.fit_irt(sim[0], kind="2pl", dim=1, seed=0, progress=False)
+  np.testing.assert_array_equal(again.a, fitted.a)
+  np.testing.assert_array_equal(again.theta, fitted.theta)
+
+
+def test_fit_reports_nonconvergence(sim):
+  m = tj.fit_irt(sim[0], kind="2pl", dim=1, seed=0, progress=False, max_iter=2, chunk=50)
+  assert not m.fit_info.converged and m.fit_info.n_iter == 2
+
+
+def test_3pl_fixed_and_learned_and_1pl():
+  rng = np.random.default_rng(5)
+  n, i = 300, 60
+  theta = rng.normal(size=(n, 1))
+  a, b, c = rng.lognormal(0.3, 0.3, (i, 1)), rng.normal(size=i), np.full(i, 0.25)
+  p = c + (1 - c) * special.expit(theta @ a.T - b)
+  y = (rng.random(p.shape) < p).astype(float)
+  fixed = tj.fit_irt(y, kind="3pl", guess=0.25, progress=False)
+  np.testing.assert_allclose(fixed.c, 0.25)
+  learned = tj.fit_irt(y, kind="3pl", n_choices=4, progress=False)
+  assert 0.1 < learned.c.mean() < 0.4
+  assert np.corrcoef(fixed.theta[:, 0], theta[:, 0])[0, 1] > 0.9
+  rasch = tj.fit_irt(y, kind="1pl", progress=False)
+  np.testing.assert_allclose(rasch.a, 1.0)
+  assert np.corrcoef(rasch.theta[:, 0], theta[:, 0])[0, 1] > 0.9
+
+
+def test_fractional_and_binarize():
+  rng = np.random.default_rng(2)
+  y = np.clip(rng.beta(2, 2, size=(40, 25)), 0, 1)
+  frac = tj.fit_irt(y, likelihood="bernoulli", progress=False)
+  binz = tj.fit_irt(y, likelihood="binarize", threshold=0.5, progress=False)
+  assert frac.fit_info.converged and binz.fit_info.converged
+  assert not np.allclose(frac.b, binz.b)
+
+
+def test_float64_fit(sim):
+  with tj.enable_x64():
+    m = tj.fit_irt(sim[0][:60, :40], dtype="float64", progress=False)
+    assert m.a.dtype == np.float64 and m.fit_info.converged
+  with pytest.raises(ValueError, match="jax_enable_x64"):
+    tj.fit_irt(sim[0][:60, :40], dtype="float64", progress=False)
+
+
+# ------------------------------------------------------------------ ability
+
+
+def test_ability_map_matches_scipy(fitted, sim):
+  y = sim[0][:12]
+  ab = tj.estimate_ability(fitted, y, method="map")
+  a, b = fitted.a[:, 0], fitted.b
+  for j in range(12):
+    m = ~np.isnan(y[j])
+    yy = np.nan_to_num(y[j])
+
+    def nlp(t):
+      z = a * t[0] - b
+      return -(np.sum(m * (yy * z - np.logaddexp(0, z))) - 0.5 * t[0] ** 2)
+
+    ref = optimize.minimize(nlp, np.zeros(1), method="BFGS", options={"gtol": 1e-8})
+    np.testing.assert_allclose(ab.theta[j, 0], ref.x[0], atol=2e-3)
+    p = special.expit(a * ref.x[0] - b)
+    se = 1 / np.sqrt(np.sum(m * a ** 2 * p * (1 - p)) + 1.0)
+    np.testing.assert_allclose(ab.se[j, 0], se, rtol=1e-2)
+
+
+def test_ability_subset_and_eap(fitted, sim):
+  items = np.arange(0, 200, 4)
+  y = sim[0][:20, items]
+  mle = tj.estimate_ability(fitted, y, items=items, method="mle")
+  eap = tj.estimate_ability(fitted, y, items=items, method="eap")
+  # EAP vs a brute-force posterior on a fine grid.
+  grid = np.linspace(-6, 6, 4001)
+  a, b = fitted.a[items, 0], fitted.b[items]
+  for j in range(3):
+    m = ~np.isnan(y[j])
+    z = grid[:, None] * a - b
+    lp = np.sum(m * (np.nan_to_num(y[j]) * z - np.logaddexp(0, z)), 1) - 0.5 * grid ** 2
+    w = np.exp(lp - lp.max())
+    w /= w.sum()
+    mean = w @ grid
+    np.testing.assert_allclose(eap.theta[j, 0], mean, atol=5e-3)
+    np.testing.assert_allclose(eap.se[j, 0], np.sqrt(w @ (grid - mean) ** 2), rtol=3e-2)
+  assert mle.converged[~mle.diverged].all()
+
+
+def test_extreme_rows_mle_diverges_map_finite(fitted):
+  y = np.vstack([np.ones(fitted.n_items), np.zeros(fitted.n_items), np.full(fitted.n_items, np.nan)])
+  y[2, :3] = [1, 0, 1]
+  mle = tj.estimate_ability(fitted, y, method="mle")
+  assert mle.diverged.tolist() == [True, True, False]
+  assert mle.theta[0, 0] == np.inf and mle.theta[1, 0] == -np.inf and np.isinf(mle.se[:2]).all()
+  for method in ("map", "eap"):
+    r = tj.estimate_ability(fitted, y, method=method)
+    assert np.isfinite(r.theta).all() and np.isfinite(r.se).all() and not r.diverged.any()
+    assert r.theta[0, 0] > 1.5 and r.theta[1, 0] < -1.5
+
+
+def test_multidim_ability_importance_eap():
+  y, theta, a, b = simulate_2pl(80, 60, dim=3, seed=4)
+  m = tj.fit_irt(y, kind="2pl", dim=3, progress=False)
+  mp = tj.estimate_ability(m, y[:10], method="map")
+  ep = tj.estimate_ability(m, y[:10], method="eap", seed=0)
+  assert mp.theta.shape == (10, 3) and ep.se.shape == (10, 3)
+  np.testing.assert_allclose(ep.theta, mp.theta, atol=0.35)
+  ep2 = tj.estimate_ability(m, y[:10], method="eap", seed=0)
+  np.testing.assert_array_equal(ep.theta, ep2.theta)
+  p = m.predict_proba(m.theta)
+  assert p.shape == (80, 60)
+
+
+def test_ability_errors(fitted):
+  with pytest.raises(ValueError, match="columns"):
+    tj.estimate_ability(fitted, np.ones((2, 5)))
+  with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    tj.estimate_ability(fitted, np.full((1, 3), 2.0), items=[0, 1, 2])
+  with pytest.raises(ValueError, match="no answered item"):
+    tj.estimate_ability(fitted, np.full((2, 3), np.nan), items=[0, 1, 2])
+  with pytest.raises(ValueError, match="item indices"):
+    tj.estimate_ability(fitted, np.ones((1, 2)), items=[0, 10_000])
+  with pytest.raises(ValueError, match="method"):
+    tj.estimate_ability(fitted, np.ones((1, 2)), items=[0, 1], method="bayes")
+
+
+# ------------------------------------------------------------------ save / load
+
+
+def test_save_load_roundtrip(tmp_path, fitted):
+  path = tmp_path / "m.tjx"
+  fitted.save(path)
+  m2 = tj.load(path)
+  assert isinstance(m2, tj.IRTModel) and m2.item_ids == fitted.item_ids and m2.kind == "2pl"
+  theta = np.linspace(-2, 2, 7)[:, None]
+  np.testing.assert_array_equal(m2.predict_proba(theta), fitted.predict_proba(theta))
+  assert m2.fit_info == fitted.fit_info
+  # Corrupt: flip bytes in the middle of the file.
+  raw = bytearray(path.read_bytes())
+  raw[len(raw) // 2: len(raw) // 2 + 16] = b"\x00" * 16
+  bad = tmp_path / "bad.tjx"
+  bad.write_bytes(bytes(raw))
+  with pytest.raises(ArtifactError):
+    tj.load(bad)
+  np.save(tmp_path / "x.npy", np.ones(3))
+  with pytest.raises(ArtifactError):
+    tj.load(tmp_path / "x.npy")
+  with pytest.raises(FileNotFoundError):
+    tj.load(tmp_path / "missing.tjx")
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.ones(5), "2-D|shape"),
+    (np.array([[0.0, 2.0], [1.0, 0.0]]), r"\[0, 1\]"),
+    (np.array([[np.nan, 1.0], [np.nan, 0.0]]), "no observ"),
+    (np.array([["a", "b"], ["c", "d"]]), "numeric"),
+])
+def test_fit_bad_input(bad, match):
+  with pytest.raises(ValueError, match=match):
+    tj.fit_irt(bad, progress=False)
+
+
+def test_fit_bad_options(sim):
+  with pytest.raises(ValueError, match="kind"):
+    tj.fit_irt(sim[0], kind="4pl")
+  with pytest.raises(ValueError, match="1pl"):
+    tj.fit_irt(sim[0], kind="1pl", dim=2)
+  with pytest.raises(ValueError, match="guess"):
+    tj.fit_irt(sim[0], kind="2pl", guess=0.25)
+  with pytest.raises(ValueError, match="likelihood"):
+    tj.fit_irt(sim[0], likelihood="probit")
+
+
+# ------------------------------------------------------------------ real data
+
+
+@pytest.mark.realdata
+def test_musr_heldout(shared_data):
+  from tinyjax.irt import heldout_logloss, holdout_mask
+
+  values = np.load(shared_data / "irt" / "openllm_v2" / "musr.npy").astype(float)
+  held = holdout_mask(values, 0.1, seed=0)
+  train = np.where(held, np.nan, values)
+  item_mean = np.nanmean(train, 0)
+  p = np.clip(np.broadcast_to(item_mean, values.shape)[held], 1e-7, 1 - 1e-7)
+  y = values[held]
+  base = -np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))
+  two = tj.fit_irt(train, kind="2pl", dim=1, progress=False)
+  ll2 = heldout_logloss(two, values, held)
+  assert ll2 < base - 0.01, (ll2, base)
+  sel = tj.select_dim(train, dims=(1, 2, 3), seed=1)
+  multi = tj.fit_irt(train, kind="2pl", dim=sel.dim, priors=tj.IRTPriors(scale=sel.prior_scale), progress=False)
+  llm = heldout_logloss(multi, values, held)
+  assert llm <= ll2 + 1e-3, (sel, llm, ll2)

@@ -297,6 +297,10 @@ class DensitySketch:
   def add(self, chunk: Any) -> DensitySketch:
     """Pass 1: adds the rows of an [n, D] chunk to the counts. Returns self."""
     for x, mask, m in self._padded(chunk):
+      # Wait for the previous update before dispatching this one: at most one chunk is in flight, so memory
+      # stays flat however fast chunks arrive (JAX would otherwise queue every chunk), while the caller can
+      # still read the next chunk during this update.
+      self.counts.block_until_ready()
       self.counts = _sketch_add(self.counts, self.params, x, mask)
       self.num_added += m
     return self

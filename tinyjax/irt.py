@@ -419,8 +419,16 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, seed: int = 0, *, priors: 
   if mesh is not None:
     from jax.sharding import NamedSharding, PartitionSpec as P
     row_ax, col_ax = mesh_axes
-    y_dev = jax.device_put(y, NamedSharding(mesh, P(row_ax, col_ax)))
-    m_dev = jax.device_put(mask, NamedSharding(mesh, P(row_ax, col_ax)))
+    # Pad rows/columns to a multiple of the shard count with unobserved entries: they add nothing to
+    # the likelihood, and their own parameters (sliced off below) only see the prior.
+    pad_n = -n % (mesh.shape[row_ax] if row_ax else 1)
+    pad_i = -i % (mesh.shape[col_ax] if col_ax else 1)
+    y = np.pad(y, ((0, pad_n), (0, pad_i)))
+    mask = np.pad(mask, ((0, pad_n), (0, pad_i)))
+    if c_init is not None:
+      c_init = np.pad(c_init, (0, pad_i), constant_values=c_centre)
+    sharding = NamedSharding(mesh, P(row_ax, col_ax))
+    y_dev, m_dev = jax.device_put(y, sharding), jax.device_put(mask, sharding)
   else:
     y_dev, m_dev = jnp.asarray(y), jnp.asarray(mask)
   c_arr = None if c_init is None else jnp.asarray(c_init, dt)
@@ -452,12 +460,12 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, seed: int = 0, *, priors: 
         f"the IRT fit produced non-finite values after {done} iterations; try dtype='float64', a stronger "
         "prior (IRTPriors(scale=...)), or check the data")
   p = jax.device_get(state.params)
-  a = np.asarray(kernels.slopes(p, config))
-  c = np.asarray(kernels.asymptotes(p, config))
+  a = np.asarray(kernels.slopes(p, config))[:i]
+  c = np.asarray(kernels.asymptotes(p, config))[:i]
   fit_info = FitInfo(n_iter=done, objective=float(info.value), converged=bool(state.converged),
                      grad_norm=float(info.grad_norm), seconds=time.perf_counter() - t0,
                      prior_scale=config.prior_scale)
-  return IRTModel(kind=kind, dim=dim, a=a, b=np.asarray(p.b), c=c, theta=np.asarray(p.theta),
+  return IRTModel(kind=kind, dim=dim, a=a, b=np.asarray(p.b)[:i], c=c, theta=np.asarray(p.theta)[:n],
                   item_ids=iids, model_ids=mids, priors=priors, config=config, likelihood=likelihood,
                   threshold=threshold, fit_info=fit_info)
 

@@ -90,6 +90,9 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log) -> list
         for e in ESTIMATORS:
           row[f"mae_{e}"] = float(100 * np.mean(np.abs(getattr(est, e) - truth)))
         row["coverage"] = float(np.mean((truth >= est.lo) & (truth <= est.hi)))
+        alt = tb.estimate(Yte[:, tb.anchors], lam_mode="model")
+        row["mae_gpirt_model"] = float(100 * np.mean(np.abs(alt.gpirt - truth)))
+        row["coverage_model"] = float(np.mean((truth >= alt.lo) & (truth <= alt.hi)))
         row["width"] = float(100 * np.mean(est.hi - est.lo))
         if full is not None:
           # Full benchmark score from the item score: cubic fit on the train models.
@@ -105,16 +108,55 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log) -> list
   return rows
 
 
+def run_adaptive(name: str, seeds: int, n_anchors: int, log) -> list[dict]:
+  """Adaptive testing (Fisher information, p-IRT estimate) against static anchors at the same budget."""
+  import tinyjax as tj
+  from tinyjax.tiny import _true_scores
+
+  Y, _ = load_matrix(name)
+  mass = np.full(Y.shape[1], 1.0 / Y.shape[1])
+  rows = []
+  for seed in range(seeds):
+    test = splits(Y, seed)["iid"]
+    train = np.setdiff1d(np.arange(Y.shape[0]), test)
+    truth = _true_scores(Y[test], mass)
+    model = tj.fit_irt(Y[train], dim="auto", dims=(1, 2, 3), seed=seed, progress=False)
+    res = tj.adaptive.simulate(model, Y[test], budget=n_anchors)
+    row = {"matrix": name, "seed": seed, "budget": n_anchors, "dim": int(model.dim),
+           "mae_adaptive_pirt": float(100 * np.mean(np.abs(res.estimate - truth)))}
+    for strategy in ("random", "irt"):
+      tb = tj.TinyBenchmark.fit(Y[train], n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
+                                n_folds=2)
+      est = tb.estimate(Y[test][:, tb.anchors])
+      row[f"mae_{strategy}_pirt"] = float(100 * np.mean(np.abs(est.pirt - truth)))
+      row[f"mae_{strategy}_naive"] = float(100 * np.mean(np.abs(est.naive - truth)))
+    rows.append(row)
+    log(f"adaptive {name} seed={seed} " + " ".join(f"{k}={v:.2f}" for k, v in row.items() if k.startswith("mae")))
+  return rows
+
+
+def report_adaptive(rows: list[dict]) -> str:
+  out = ["\n### Adaptive testing vs static anchors at the same budget (iid split, MAE in points)\n",
+         "| matrix | budget | adaptive p-IRT | irt anchors p-IRT | random anchors p-IRT | random anchors naive |",
+         "|---|---|---|---|---|---|"]
+  for m in dict.fromkeys(r["matrix"] for r in rows):
+    rs = [r for r in rows if r["matrix"] == m]
+    out.append(f"| {m} | {rs[0]['budget']} | {_mean(rs, 'mae_adaptive_pirt'):.2f} | {_mean(rs, 'mae_irt_pirt'):.2f} | "
+               f"{_mean(rs, 'mae_random_pirt'):.2f} | {_mean(rs, 'mae_random_naive'):.2f} |")
+  return "\n".join(out)
+
+
 def _mean(rows, key):
   return float(np.mean([r[key] for r in rows]))
 
 
 def report(rows: list[dict]) -> str:
   out = []
+  ests = ESTIMATORS + (("gpirt_model",) if all("mae_gpirt_model" in r for r in rows) else ())
   mats = list(dict.fromkeys(r["matrix"] for r in rows))
   for split_name in ("iid", "top25"):
     out.append(f"\n### Split: {split_name} (MAE in points, mean over seeds; coverage of the gp-IRT interval)\n")
-    head = "| matrix | K | dim | " + " | ".join(f"{s} {e}" for s in STRATEGIES for e in ESTIMATORS) + \
+    head = "| matrix | K | dim | " + " | ".join(f"{s} {e}" for s in STRATEGIES for e in ests) + \
         " | best / random-naive | gp-IRT coverage |"
     out.append(head)
     out.append("|" + "---|" * (head.count("|") - 1))
@@ -124,7 +166,7 @@ def report(rows: list[dict]) -> str:
         continue
       cells, vals = [], {}
       for s in STRATEGIES:
-        for e in ESTIMATORS:
+        for e in ests:
           v = _mean([r for r in rs if r["strategy"] == s], f"mae_{e}")
           vals[(s, e)] = v
           cells.append(f"{v:.2f}")
@@ -138,13 +180,17 @@ def report(rows: list[dict]) -> str:
     if full:
       out.append("")
       for s in STRATEGIES:
-        for e in ESTIMATORS:
+        for e in ests:
           per = [_mean([r for r in full if r["matrix"] == m and r["strategy"] == s], f"mae_{e}")
                  for m in mats if not m.startswith("openllm_v1")]
           out.append(f"- full-item matrices, {s} {e}: mean MAE {np.mean(per):.2f} points")
       covs = {s: _mean([r for r in full if r["strategy"] == s], "coverage") for s in STRATEGIES}
       out.append("- gp-IRT interval coverage (nominal %.2f): " % rows[0].get("level", 0.9)
                  + ", ".join(f"{s} {c:.3f}" for s, c in covs.items()))
+      if "gpirt_model" in ests:
+        covs = {s: _mean([r for r in full if r["strategy"] == s], "coverage_model") for s in STRATEGIES}
+        out.append("- gp-IRT (per-model weight) interval coverage: "
+                   + ", ".join(f"{s} {c:.3f}" for s, c in covs.items()))
   v1 = [r for r in rows if "full_rmse_gpirt" in r]
   if v1:
     out.append("\n### openllm_v1: RMSE (points) of the FULL benchmark score\n")
@@ -165,10 +211,12 @@ def main(argv=None) -> int:
   p.add_argument("--level", type=float, default=0.9, help="nominal interval coverage")
   p.add_argument("--out", default="accuracy_results.json", help="where to write (append) the raw rows")
   p.add_argument("--report", default=None, help="only print the tables of this results file")
+  p.add_argument("--adaptive", action="store_true",
+                 help="run the adaptive-vs-static comparison instead (iid split) and print its table")
   args = p.parse_args(argv)
   if args.report:
     rows = json.loads(pathlib.Path(args.report).read_text())
-    print(report(rows))
+    print(report_adaptive(rows) if rows and "mae_adaptive_pirt" in rows[0] else report(rows))
     return 0
   import jax
   jax.config.update("jax_compilation_cache_dir", os.environ.get("TINYJAX_JAX_CACHE", "/tmp/tinyjax_jax_cache"))
@@ -179,6 +227,14 @@ def main(argv=None) -> int:
   out = pathlib.Path(args.out)
   rows = json.loads(out.read_text()) if out.exists() else []
   log = lambda s: print(s, flush=True)
+  if args.adaptive:
+    for name in args.matrices.split(","):
+      k = 25 if name.startswith("openllm_v1") else 100
+      new = run_adaptive(name, args.seeds, k, log)
+      rows = [r for r in rows if r["matrix"] != name] + new
+      out.write_text(json.dumps(rows, indent=1))
+    print(report_adaptive(rows))
+    return 0
   for name in args.matrices.split(","):
     k = 25 if name.startswith("openllm_v1") else 100
     new = run_matrix(name, args.seeds, k, args.level, log)

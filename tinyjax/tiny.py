@@ -25,6 +25,7 @@ from tinyjax import estimators as _est
 
 DEFAULT_STRATEGY = "irt"
 DEFAULT_DIMS = (1, 2, 3)
+DEFAULT_LAM_MODE = "global"   # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,12 +39,15 @@ class _Bench:
 
 @dataclasses.dataclass
 class _Calib:
-  lam: float
-  q: float
+  lam: float               # global gp-IRT weight on naive
+  q: float                 # conformal multiplier of the global-weight interval
   naive_mse: float
   pirt_mse: float
   gpirt_mae: float
   n_val: int
+  design: float = 1.0      # naive MSE / mean model-wise Bernoulli variance of the naive estimate
+  q_model: float = float("inf")   # conformal multiplier of the per-model-weight interval
+  gpirt_model_mae: float = float("nan")
 
 
 def _responses(Y, model_ids=None, item_ids=None):
@@ -103,6 +107,7 @@ def _estimate_raw(model, benches: Sequence[_Bench], anchor_sets: Sequence[_ancho
   naive = np.empty((M, len(benches)))
   pirt = np.empty((M, len(benches)))
   spread = np.empty((M, len(benches)))
+  nvar = np.empty((M, len(benches)))
   start = 0
   for j, (bench, anc) in enumerate(zip(benches, anchor_sets)):
     k = anc.indices.shape[0]
@@ -118,7 +123,19 @@ def _estimate_raw(model, benches: Sequence[_Bench], anchor_sets: Sequence[_ancho
     naive[:, j] = np.where(obs_any, nv, pv)   # no anchor answered in this benchmark: IRT prediction only
     pirt[:, j] = pv
     spread[:, j] = _est.bernoulli_scale(p, bench.mass)
-  return naive, pirt, spread, ab.theta
+    # Model-wise Bernoulli variance of the naive estimate: sum_k w_k^2 p_k (1 - p_k) over answered anchors.
+    pa = p[:, anc.indices]
+    w = np.where(np.isnan(ya), 0.0, anc.weights[None, :])
+    w = w / np.maximum(w.sum(1, keepdims=True), 1e-300)
+    nvar[:, j] = np.sum(w ** 2 * pa * (1 - pa), axis=1)
+  return naive, pirt, spread, nvar, ab.theta
+
+
+def _model_lambda(pirt_mse: float, naive_var: np.ndarray) -> np.ndarray:
+  """Per-model gp-IRT weight on naive, ``b2 / (b2 + v_j)`` with the model's own naive variance ``v_j``."""
+  v = np.maximum(np.asarray(naive_var, np.float64), 0.0)
+  den = pirt_mse + v
+  return np.where(den > 0, pirt_mse / np.where(den > 0, den, 1.0), 0.5)
 
 
 def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_restarts, level, method,
@@ -126,7 +143,7 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
   n = Y.shape[0]
   if n_folds is None:
     n_folds = 5 if n < 500 else 1
-  naive_r, pirt_r, spread_r = [], [], []
+  naive_r, pirt_r, spread_r, nvar_r = [], [], [], []
   for tr, va in _folds(n, n_folds, seed):
     key = (kind, dim, seed, tr.tobytes())
     if cache is not None and key in cache:
@@ -139,20 +156,26 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
     glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anc)])
     ya = Y[va][:, glob]
     keep = ~np.all(np.isnan(ya), axis=1)
-    nv, pv, sp, _ = _estimate_raw(m, benches, anc, ya[keep], method, None)
+    nv, pv, sp, var, _ = _estimate_raw(m, benches, anc, ya[keep], method, None)
     truth = np.stack([_true_scores(Y[va][keep][:, b.cols], b.mass) for b in benches], axis=1)
     naive_r.append(nv - truth)
     pirt_r.append(pv - truth)
     spread_r.append(sp)
-  naive_r, pirt_r, spread_r = (np.concatenate(x) for x in (naive_r, pirt_r, spread_r))
+    nvar_r.append(var)
+  naive_r, pirt_r, spread_r, nvar_r = (np.concatenate(x) for x in (naive_r, pirt_r, spread_r, nvar_r))
   out = []
   for j in range(len(benches)):
     nm, pm = float(np.mean(naive_r[:, j] ** 2)), float(np.mean(pirt_r[:, j] ** 2))
     lam = _est.gpirt_lambda(nm, pm)
     g = lam * naive_r[:, j] + (1 - lam) * pirt_r[:, j]
     q = _est.conformal_quantile(np.abs(g) / spread_r[:, j], level)
+    design = nm / max(float(np.mean(nvar_r[:, j])), 1e-12)
+    lam_m = _model_lambda(pm, design * nvar_r[:, j])
+    gm = lam_m * naive_r[:, j] + (1 - lam_m) * pirt_r[:, j]
+    q_m = _est.conformal_quantile(np.abs(gm) / spread_r[:, j], level)
     out.append(_Calib(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g))),
-                      n_val=int(g.shape[0])))
+                      n_val=int(g.shape[0]), design=float(design), q_model=q_m,
+                      gpirt_model_mae=float(np.mean(np.abs(gm)))))
   return out
 
 
@@ -214,7 +237,7 @@ class _Base:
   def _global_anchors(self) -> np.ndarray:
     return np.concatenate([b.cols[a.indices] for b, a in zip(self._benches, self._anchor_sets)])
 
-  def _estimate_all(self, Y_anchor, batch_size=None):
+  def _estimate_all(self, Y_anchor, batch_size=None, lam_mode=None):
     Y = np.asarray(getattr(Y_anchor, "values", Y_anchor) if not isinstance(Y_anchor, np.ndarray) else Y_anchor,
                    dtype=np.float64)
     if Y.ndim == 1:
@@ -229,14 +252,22 @@ class _Base:
     empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
     if empty.size:
       raise ValueError(f"models {empty[:10].tolist()} answered no anchor item; nothing to estimate from")
-    naive, pirt, spread, theta = _estimate_raw(self.irt_model, self._benches, self._anchor_sets, Y, self.method,
-                                               batch_size)
-    lam = np.array([c.lam for c in self._calib])
-    q = np.array([c.q for c in self._calib])
+    naive, pirt, spread, nvar, theta = _estimate_raw(self.irt_model, self._benches, self._anchor_sets, Y,
+                                                     self.method, batch_size)
+    if lam_mode is None:
+      lam_mode = DEFAULT_LAM_MODE
+    if lam_mode == "global":
+      lam = np.array([c.lam for c in self._calib])[None, :]
+      q = np.array([c.q for c in self._calib])
+    elif lam_mode == "model":
+      lam = np.stack([_model_lambda(c.pirt_mse, c.design * nvar[:, j]) for j, c in enumerate(self._calib)], 1)
+      q = np.array([c.q_model for c in self._calib])
+    else:
+      raise ValueError(f"lam_mode must be 'global' or 'model', got {lam_mode!r}")
     gp = lam * naive + (1 - lam) * pirt
     lo = np.clip(gp - q * spread, 0.0, 1.0)
     hi = np.clip(gp + q * spread, 0.0, 1.0)
-    return np.clip(naive, 0, 1), np.clip(pirt, 0, 1), np.clip(gp, 0, 1), lo, hi, theta
+    return np.clip(naive, 0, 1), np.clip(pirt, 0, 1), np.clip(gp, 0, 1), lo, hi, theta, lam
 
   # --- persistence ----------------------------------------------------------------------------
   def _to_artifact(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -396,19 +427,22 @@ class TinyBenchmark(_Base):
     return (f"TinyBenchmark(n_anchors={self.anchors.shape[0]}, n_items={len(self.item_ids)}, "
             f"strategy={self.strategy!r}, irt={self.irt_model.kind} dim={self.irt_model.dim}, lam={self.lam:.3f})")
 
-  def estimate(self, Y_anchor, *, batch_size: int | None = None) -> _est.Estimates:
+  def estimate(self, Y_anchor, *, batch_size: int | None = None, lam_mode: str | None = None) -> _est.Estimates:
     """Estimates the full-benchmark score of new models from their answers on the anchors.
 
     Args:
       Y_anchor: [M, K] answers on ``self.anchors`` in that order (0/1 or scores in [0, 1], NaN = not
         answered). A 1-D array is one model.
       batch_size: models per compiled ability call (None: all at once).
+      lam_mode: gp-IRT weighting: "global" (the validation weight ``self.lam`` for every model) or
+        "model" (``b2 / (b2 + v_j)`` with model j's own naive variance ``v_j``, which leans on the anchors
+        for models near 0 or 100%). None: the library default.
 
     Returns:
       :class:`tinyjax.estimators.Estimates` with naive, pirt, gpirt, lo, hi [M] in [0, 1], level,
-      theta [M, d] and lam.
+      theta [M, d] and lam (the global weight).
     """
-    naive, pirt, gp, lo, hi, theta = self._estimate_all(Y_anchor, batch_size)
+    naive, pirt, gp, lo, hi, theta, _ = self._estimate_all(Y_anchor, batch_size, lam_mode)
     return _est.Estimates(naive=naive[:, 0], pirt=pirt[:, 0], gpirt=gp[:, 0], lo=lo[:, 0], hi=hi[:, 0],
                           level=self.level, theta=theta, lam=self.lam)
 
@@ -503,9 +537,10 @@ class Leaderboard(_Base):
     return (f"Leaderboard(benchmarks={self.benchmarks}, n_anchors={self.all_anchors.shape[0]}, "
             f"strategy={self.strategy!r}, irt={self.irt_model.kind} dim={self.irt_model.dim})")
 
-  def estimate(self, Y_anchor, *, batch_size: int | None = None) -> BenchmarkEstimates:
-    """Estimates every benchmark's score from answers on ``all_anchors`` [M, sum K_b] (NaN allowed)."""
-    naive, pirt, gp, lo, hi, theta = self._estimate_all(Y_anchor, batch_size)
+  def estimate(self, Y_anchor, *, batch_size: int | None = None, lam_mode: str | None = None) -> BenchmarkEstimates:
+    """Estimates every benchmark's score from answers on ``all_anchors`` [M, sum K_b] (NaN allowed);
+    ``lam_mode`` as for :meth:`TinyBenchmark.estimate`."""
+    naive, pirt, gp, lo, hi, theta, _ = self._estimate_all(Y_anchor, batch_size, lam_mode)
     d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}
     return BenchmarkEstimates(naive=d(naive), pirt=d(pirt), gpirt=d(gp), lo=d(lo), hi=d(hi), level=self.level,
                               theta=theta)

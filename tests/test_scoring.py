@@ -302,10 +302,10 @@ def _one_at_a_time(model, adapter, items, max_length=64):
   return out
 
 
-@pytest.mark.parametrize("pack", [False, True])
-def test_batched_equals_one_at_a_time(gpt2, bpe, pack):
+@pytest.mark.parametrize("pack,share", [(False, False), (True, False), (True, True)])
+def test_batched_equals_one_at_a_time(gpt2, bpe, pack, share):
   items = make_items()
-  scorer = scoring.Scorer(gpt2, bpe, batch_size=4, pack=pack, buckets=(16, 32, 64))
+  scorer = scoring.Scorer(gpt2, bpe, batch_size=4, pack=pack, share_prefix=share, buckets=(16, 32, 64))
   res = scorer.score(items)
   ref = _one_at_a_time(gpt2, scorer.tokenizer, items)
   for i, r in enumerate(ref):
@@ -329,6 +329,26 @@ def test_plan_batches_layout():
   assert packed.padding_fraction < plan.padding_fraction
   seen = sorted(int(i) for b in packed.batches for i in b.request_index.ravel() if i >= 0)
   assert seen == [0, 1, 2, 3, 4]
+
+
+def test_shared_prefix_layout():
+  ctx = (5, 6, 7, 8)
+  reqs = [scoring.EncodedRequest(ctx + (9,), 1), scoring.EncodedRequest(ctx + (10, 11), 2),
+          scoring.EncodedRequest((1, 2, 3), 1)]
+  plan = scoring.plan_batches(reqs, batch_size=1, buckets=(16,), pack=True, share_prefix=True)
+  assert len(plan.batches) == 1
+  b = plan.batches[0]
+  # Row: shared prefix 5 6 7 | branch 1: 8 -> 9 | branch 2: 8 10 -> 10 11 | second unit: 1 2 -> 2 3 (scored 3)
+  n = 3 + 1 + 2 + 2
+  assert b.tokens[0, :n].tolist() == [5, 6, 7, 8, 8, 10, 1, 2]
+  assert b.targets[0, :n].tolist() == [6, 7, 8, 9, 10, 11, 2, 3]
+  assert b.branch_ids[0, :n].tolist() == [0, 0, 0, 1, 2, 2, 0, 3]
+  assert b.segment_ids[0, :n].tolist() == [1, 1, 1, 1, 1, 1, 2, 2]
+  assert b.positions[0, :n].tolist() == [0, 1, 2, 3, 3, 4, 0, 1]
+  assert b.score_mask[0, :n].tolist() == [False] * 3 + [True] * 3 + [False, True]
+  assert b.request_index[0, :3].tolist() == [0, 1, 2]
+  assert plan.num_real_tokens == 4 + 5 + 2 and plan.num_fed_tokens == n
+  np.testing.assert_allclose(plan.padding_fraction, 1 - n / 16)
 
 
 def test_one_compilation_per_bucket(gpt2, bpe):

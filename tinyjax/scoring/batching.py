@@ -35,10 +35,15 @@ class Batch:
 
   tokens: np.ndarray       # [B, L] int32 model inputs
   targets: np.ndarray      # [B, L] int32 next tokens
-  segment_ids: np.ndarray  # [B, L] int32, 0 = padding, k >= 1 = k-th request of the row
-  positions: np.ndarray    # [B, L] int32 position within the request (restarts at 0 for each segment)
+  segment_ids: np.ndarray  # [B, L] int32 attention group: 0 = padding, g >= 1 = g-th packed unit of the row
+  branch_ids: np.ndarray   # [B, L] int32 request slot k >= 1 of the row; 0 on shared prefixes and padding
+  positions: np.ndarray    # [B, L] int32 position within the request
   score_mask: np.ndarray   # [B, L] bool, True where the target is a continuation token
-  request_index: np.ndarray  # [B, S] int64, the request in (row, segment k-1), or -1
+  request_index: np.ndarray  # [B, S] int64, the request in slot k (column k - 1), or -1
+  score_index: np.ndarray  # [B, K] int32 positions of the scored targets in the row (0 where unused)
+  score_targets: np.ndarray  # [B, K] int32 the scored target tokens
+  score_slots: np.ndarray  # [B, K] int32 their request slot (0 where unused)
+  score_valid: np.ndarray  # [B, K] bool
 
 
 @dataclasses.dataclass
@@ -46,14 +51,21 @@ class BatchPlan:
   """The batches for a list of requests and their padding statistics."""
 
   batches: list[Batch]
-  num_real_tokens: int    # input positions that belong to a request
-  num_slot_tokens: int    # all input positions sent to the model (B * L summed over batches)
+  num_real_tokens: int    # input positions of the requests (each request counted in full, as lm-eval feeds them)
+  num_fed_tokens: int     # non-padding positions sent to the model (fewer than real when prefixes are shared)
+  num_slot_tokens: int    # all positions sent to the model (B * L summed over batches)
   shapes: tuple[tuple[int, int], ...]  # the distinct (B, L) shapes, one compilation each
 
   @property
   def padding_fraction(self) -> float:
-    """Share of the input positions sent to the model that are padding (dummy rows included)."""
-    return 1.0 - self.num_real_tokens / self.num_slot_tokens if self.num_slot_tokens else 0.0
+    """Share of the positions sent to the model that are padding (dummy rows included)."""
+    return 1.0 - self.num_fed_tokens / self.num_slot_tokens if self.num_slot_tokens else 0.0
+
+  @property
+  def row_padding_fraction(self) -> float:
+    """Padding inside the rows that hold requests (the dummy rows that fill the last batch left out)."""
+    used = sum(int(np.count_nonzero(b.request_index[:, 0] >= 0)) * b.tokens.shape[1] for b in self.batches)
+    return 1.0 - self.num_fed_tokens / used if used else 0.0
 
 
 def power_of_two_buckets(max_length: int, min_length: int = 16) -> tuple[int, ...]:
@@ -68,30 +80,96 @@ def power_of_two_buckets(max_length: int, min_length: int = 16) -> tuple[int, ..
   return tuple(out)
 
 
-def _bucket_of(length: int, buckets: Sequence[int]) -> int:
+def score_budget(length: int, score_fraction: float) -> int:
+  """K: the scored positions a row of ``length`` may hold (the logits are only computed there)."""
+  return max(1, int(np.ceil(length * score_fraction)))
+
+
+def _bucket_of(length: int, buckets: Sequence[int], n_cont: int = 0, score_fraction: float = 1.0) -> int:
   for b in buckets:
-    if length <= b:
+    if length <= b and n_cont <= score_budget(b, score_fraction):
       return b
-  raise ValueError(f"a request has {length} input tokens, more than the largest bucket {buckets[-1]}")
+  raise ValueError(f"a request has {length} input tokens ({n_cont} scored), more than the largest bucket "
+                   f"{buckets[-1]} holds")
 
 
-def _fill_row(row: int, reqs: Sequence[tuple[int, EncodedRequest]], arrays: dict, pad_id: int):
-  start = 0
-  for k, (index, req) in enumerate(reqs, start=1):
-    n = req.length
-    ids = np.asarray(req.ids, dtype=np.int32)
-    sl = slice(start, start + n)
-    arrays["tokens"][row, sl] = ids[:-1]
-    arrays["targets"][row, sl] = ids[1:]
-    arrays["segment_ids"][row, sl] = k
-    arrays["positions"][row, sl] = np.arange(n, dtype=np.int32)
-    arrays["score_mask"][row, start + n - req.n_cont:start + n] = True
-    arrays["request_index"][row, k - 1] = index
-    start += n
-  del pad_id
+class _Unit:
+  """A shared context prefix and the requests (branches) that continue it; laid out contiguously in one row.
+
+  A request ``ids`` with ``n`` continuation tokens and context ``c = ids[:-n]`` is fed as the prefix ``c[:-1]``
+  (not scored) and the branch ``ids[len(c) - 1:-1]`` whose targets ``ids[len(c):]`` are all scored. Branches see
+  the prefix and themselves, never each other, so a unit scores exactly what separate rows would.
+  """
+
+  __slots__ = ("prefix", "branches")
+
+  def __init__(self, prefix: tuple[int, ...], branches: list[tuple[int, EncodedRequest]]):
+    self.prefix = prefix
+    self.branches = branches
+
+  @property
+  def length(self) -> int:
+    return len(self.prefix) - 1 + self.scored
+
+  @property
+  def scored(self) -> int:
+    return sum(r.n_cont for _, r in self.branches)
 
 
-def _make_batches(rows: list[list[tuple[int, EncodedRequest]]], length: int, batch_size: int, num_segments: int,
+def _units(requests: Sequence[EncodedRequest], share_prefix: bool, length_cap: int, slot_cap: int,
+           score_cap: int) -> list[_Unit]:
+  if not share_prefix:
+    return [_Unit(r.ids[:len(r.ids) - r.n_cont], [(i, r)]) for i, r in enumerate(requests)]
+  groups: dict[tuple[int, ...], list[tuple[int, EncodedRequest]]] = {}
+  for i, r in enumerate(requests):
+    groups.setdefault(r.ids[:len(r.ids) - r.n_cont], []).append((i, r))
+  units = []
+  for prefix, members in groups.items():
+    current = _Unit(prefix, [])
+    for i, r in members:
+      if current.branches and (current.length + r.n_cont > length_cap or len(current.branches) >= slot_cap
+                               or current.scored + r.n_cont > score_cap):
+        units.append(current)
+        current = _Unit(prefix, [])
+      current.branches.append((i, r))
+    units.append(current)
+  return units
+
+
+def _fill_row(row: int, units: Sequence[_Unit], arrays: dict):
+  start, slot, k = 0, 0, 0
+  for g, unit in enumerate(units, start=1):
+    c = len(unit.prefix)
+    p = c - 1                                             # shared prefix positions: ids[0 .. c-2]
+    if p > 0:
+      ids = np.asarray(unit.prefix, np.int32)
+      sl = slice(start, start + p)
+      arrays["tokens"][row, sl] = ids[:-1]
+      arrays["targets"][row, sl] = ids[1:]
+      arrays["segment_ids"][row, sl] = g
+      arrays["positions"][row, sl] = np.arange(p, dtype=np.int32)
+      start += p
+    for index, req in unit.branches:
+      slot += 1
+      ids = np.asarray(req.ids, np.int32)
+      n = req.n_cont
+      sl = slice(start, start + n)
+      arrays["tokens"][row, sl] = ids[c - 1:-1]
+      arrays["targets"][row, sl] = ids[c:]
+      arrays["segment_ids"][row, sl] = g
+      arrays["branch_ids"][row, sl] = slot
+      arrays["positions"][row, sl] = np.arange(p, p + n, dtype=np.int32)
+      arrays["score_mask"][row, sl] = True
+      arrays["request_index"][row, slot - 1] = index
+      arrays["score_index"][row, k:k + n] = np.arange(start, start + n, dtype=np.int32)
+      arrays["score_targets"][row, k:k + n] = ids[c:]
+      arrays["score_slots"][row, k:k + n] = slot
+      arrays["score_valid"][row, k:k + n] = True
+      start += n
+      k += n
+
+
+def _make_batches(rows: list[list[_Unit]], length: int, batch_size: int, num_slots: int, num_scored: int,
                   pad_id: int) -> list[Batch]:
   batches = []
   for first in range(0, len(rows), batch_size):
@@ -100,34 +178,43 @@ def _make_batches(rows: list[list[tuple[int, EncodedRequest]]], length: int, bat
         "tokens": np.full((batch_size, length), pad_id, np.int32),
         "targets": np.full((batch_size, length), pad_id, np.int32),
         "segment_ids": np.zeros((batch_size, length), np.int32),
+        "branch_ids": np.zeros((batch_size, length), np.int32),
         "positions": np.zeros((batch_size, length), np.int32),
         "score_mask": np.zeros((batch_size, length), bool),
-        "request_index": np.full((batch_size, num_segments), -1, np.int64),
+        "request_index": np.full((batch_size, num_slots), -1, np.int64),
+        "score_index": np.zeros((batch_size, num_scored), np.int32),
+        "score_targets": np.zeros((batch_size, num_scored), np.int32),
+        "score_slots": np.zeros((batch_size, num_scored), np.int32),
+        "score_valid": np.zeros((batch_size, num_scored), bool),
     }
-    for r, reqs in enumerate(chunk):
-      _fill_row(r, reqs, arrays, pad_id)
+    for r, units in enumerate(chunk):
+      _fill_row(r, units, arrays)
     batches.append(Batch(**arrays))
   return batches
 
 
 def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets: Sequence[int],
-                 pack: bool = False, pack_length: int | None = None, max_segments: int = 16,
-                 pad_id: int = 0) -> BatchPlan:
+                 pack: bool = False, pack_length: int | None = None, max_segments: int = 32,
+                 share_prefix: bool = False, score_fraction: float = 1.0, pad_id: int = 0) -> BatchPlan:
   """Groups requests into padded batches of fixed shape.
 
-  Without packing, each request goes to the smallest bucket that holds its input length, requests are sorted by
-  length (longest first, ties by index) inside a bucket, and each bucket is cut into batches of ``batch_size``
-  rows; the last one is filled with dummy rows. With packing, requests are packed first-fit-decreasing into
-  rows of ``pack_length`` positions (default: the smallest bucket that holds the longest request), at most
-  ``max_segments`` requests a row; a packed request never spans two rows.
+  Without packing, each request gets its own row in the smallest bucket that holds its input length; requests
+  are sorted by length (longest first, ties by index) inside a bucket, each bucket is cut into batches of
+  ``batch_size`` rows, and the last one is filled with dummy rows. With packing, units (a request, or with
+  ``share_prefix`` all requests with the same context tokens, which then share one copy of the context) are
+  packed first-fit-decreasing into rows of ``pack_length`` positions (default: the smallest bucket that holds
+  the longest request), at most ``max_segments`` requests a row; a unit never spans two rows.
 
   Args:
     requests: the tokenized requests.
     batch_size: rows per batch (B).
     buckets: increasing row lengths allowed (L); each distinct (B, L) is one compilation.
-    pack: pack several requests per row.
+    pack: pack several requests per row (the model must take ``segment_ids``, ``branch_ids``, ``positions``).
     pack_length: row length when packing; must be one of ``buckets``.
     max_segments: S, the most requests in one packed row (the width of the per-row result).
+    share_prefix: with ``pack``, feed a context shared by several requests once.
+    score_fraction: a row of length L holds at most K = ceil(L * score_fraction) scored positions; the logits
+      are gathered (or, for models with a ``head``, computed) at those K positions only.
     pad_id: token id written in padding positions (never scored).
 
   Returns:
@@ -138,39 +225,61 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
   buckets = tuple(sorted(int(b) for b in buckets))
   if not buckets or buckets[0] < 1:
     raise ValueError(f"buckets must be positive lengths, got {buckets}")
-  order = sorted(range(len(requests)), key=lambda i: (-requests[i].length, i))
-  num_real = sum(r.length for r in requests)
-  batches: list[Batch] = []
+  if share_prefix and not pack:
+    raise ValueError("share_prefix needs pack=True")
+  if not 0.0 < score_fraction <= 1.0:
+    raise ValueError(f"score_fraction must be in (0, 1], got {score_fraction}")
   if not requests:
-    return BatchPlan([], 0, 0, ())
+    return BatchPlan([], 0, 0, 0, ())
+  num_real = sum(r.length for r in requests)
+  longest = max(r.length for r in requests)
   if pack:
     if max_segments < 1:
       raise ValueError(f"max_segments must be >= 1, got {max_segments}")
-    longest = requests[order[0]].length
-    length = _bucket_of(longest, buckets) if pack_length is None else int(pack_length)
+    most_scored = max(r.n_cont for r in requests)
+    if pack_length is None:
+      length = _bucket_of(longest, buckets, most_scored, score_fraction)
+    else:
+      length = int(pack_length)
     if length not in buckets:
       raise ValueError(f"pack_length {length} is not one of the buckets {buckets}")
-    if longest > length:
-      raise ValueError(f"a request has {longest} input tokens, more than pack_length {length}")
-    rows: list[list[tuple[int, EncodedRequest]]] = []
+    budget = score_budget(length, score_fraction)
+    if longest > length or most_scored > budget:
+      raise ValueError(f"a request has {longest} input tokens ({most_scored} scored), more than pack_length "
+                       f"{length} holds")
+    units = _units(requests, share_prefix, length, max_segments, budget)
+    units.sort(key=lambda u: (-u.length, u.branches[0][0]))
+    rows: list[list[_Unit]] = []
     free: list[int] = []
-    for i in order:
-      n = requests[i].length
-      for r, room in enumerate(free):
-        if n <= room and len(rows[r]) < max_segments:
-          rows[r].append((i, requests[i]))
+    slots: list[int] = []
+    room: list[int] = []
+    for u in units:
+      n, k, m = u.length, len(u.branches), u.scored
+      for r in range(len(rows)):
+        if n <= free[r] and slots[r] + k <= max_segments and m <= room[r]:
+          rows[r].append(u)
           free[r] -= n
+          slots[r] += k
+          room[r] -= m
           break
       else:
-        rows.append([(i, requests[i])])
+        rows.append([u])
         free.append(length - n)
-    batches = _make_batches(rows, length, batch_size, max_segments, pad_id)
+        slots.append(k)
+        room.append(budget - m)
+    batches = _make_batches(rows, length, batch_size, max_segments, budget, pad_id)
+    num_fed = sum(length - f for f in free)
   else:
-    groups: dict[int, list[list[tuple[int, EncodedRequest]]]] = {}
-    for i in order:
-      groups.setdefault(_bucket_of(requests[i].length, buckets), []).append([(i, requests[i])])
+    units = _units(requests, False, longest, 1, longest)
+    units.sort(key=lambda u: (-u.length, u.branches[0][0]))
+    groups: dict[int, list[list[_Unit]]] = {}
+    for u in units:
+      groups.setdefault(_bucket_of(u.length, buckets, u.scored, score_fraction), []).append([u])
+    batches = []
     for length in sorted(groups):
-      batches.extend(_make_batches(groups[length], length, batch_size, 1, pad_id))
+      batches.extend(_make_batches(groups[length], length, batch_size, 1, score_budget(length, score_fraction),
+                                   pad_id))
+    num_fed = num_real
   num_slots = sum(b.tokens.size for b in batches)
   shapes = tuple(sorted({b.tokens.shape for b in batches}))
-  return BatchPlan(batches, num_real, num_slots, shapes)
+  return BatchPlan(batches, num_real, num_fed, num_slots, shapes)

@@ -7,6 +7,7 @@ bucket) is compiled once per training run, however often it is called. :func:`sc
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import jax
@@ -68,8 +69,10 @@ class Scorer:
 
   Args:
     model: an ``apply_fn(params, tokens) -> logits`` ([B, L] int32 -> [B, L, V]), or a Flax NNX module called
-      as ``module(tokens)``. A module (or apply_fn used with ``pack=True``) that sets ``supports_packing = True``
-      is called as ``f(tokens, segment_ids=..., positions=...)`` so that several requests share a row.
+      as ``module(tokens)``. A module (or apply_fn) that sets ``supports_packing = True`` is called as
+      ``f(tokens, segment_ids=, positions=, branch_ids=)`` so that several requests share a row: position q may
+      attend to position k <= q when ``segment_ids`` match and ``branch_ids[k]`` is 0 or equal to
+      ``branch_ids[q]``; ``positions`` restart for each packed unit.
     tokenizer: see :func:`tinyjax.scoring.tokenizers.as_tokenizer` (``encode(text) -> list[int]``,
       ``tokenizers.Tokenizer``, transformers tokenizer, or a local folder).
     mesh: optional ``jax.sharding.Mesh`` (Auto axes); batches are sharded along ``data_axis`` and the
@@ -81,14 +84,20 @@ class Scorer:
     pack_length: row length when packing (default: smallest bucket holding the longest request).
     buckets: allowed row lengths (default powers of two from 16 up to ``max_length``).
     max_segments: most requests in one packed row.
+    share_prefix: with packing, feed a context once for all the requests that continue it (default True);
+      each continuation attends to the shared context and itself only, so results are unchanged.
     data_axis: the mesh axis of the batch.
     prefix_token_id: token put before an empty context (default: the tokenizer's BOS, else EOS).
+    score_fraction: at most this share of a row's positions are scored (continuation tokens); the logits are
+      computed only there when the module has ``hidden``/``head`` methods (the NNX ports do), else gathered.
+      Requests whose continuation is longer go to a longer bucket.
     dtype: float dtype of returned log-likelihoods (float32 default; float64 needs jax_enable_x64).
   """
 
   def __init__(self, model, tokenizer, *, mesh: jax.sharding.Mesh | None = None, batch_size: int = 8,
                max_length: int | None = None, truncate: bool = True, pack: bool | None = None,
-               pack_length: int | None = None, buckets: Sequence[int] | None = None, max_segments: int = 16,
+               pack_length: int | None = None, buckets: Sequence[int] | None = None, max_segments: int = 32,
+               share_prefix: bool | None = None, score_fraction: float = 0.5,
                data_axis: str = "data", prefix_token_id: int | None = None, dtype=None):
     from tinyjax._dtypes import resolve_dtype
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -126,28 +135,36 @@ class Scorer:
       raise ValueError(f"the largest bucket {self.buckets[-1]} is below max_length {self.max_length}")
     self.pack_length = pack_length
     self.max_segments = int(max_segments) if self.pack else 1
+    self.share_prefix = self.pack and (True if share_prefix is None else bool(share_prefix))
+    if share_prefix and not self.pack:
+      raise ValueError("share_prefix needs packing (a model with supports_packing, or pack=True)")
     self.vocab_size = getattr(model, "vocab_size", None)
+    self.score_fraction = float(score_fraction)
+    if not 0.0 < self.score_fraction <= 1.0:
+      raise ValueError(f"score_fraction must be in (0, 1], got {score_fraction}")
+    self._has_head = callable(getattr(model, "hidden", None)) and callable(getattr(model, "head", None))
     self.compilations = 0  # traces of the jitted scoring function (one per distinct batch shape)
     self.last_plan: BatchPlan | None = None
     self._jitted = jax.jit(self._forward)
 
   # -- device side ------------------------------------------------------------------------------------------
-  def _logits(self, params, tokens, segment_ids, positions):
-    if self._module is not None:
-      module = nnx.merge(self._graphdef, params)
-      if self.pack:
-        return module(tokens, segment_ids=segment_ids, positions=positions)
-      return module(tokens)
-    if self.pack:
-      return self.apply_fn(params, tokens, segment_ids=segment_ids, positions=positions)
-    return self.apply_fn(params, tokens)
-
-  def _forward(self, params, tokens, targets, segment_ids, positions, score_mask):
-    self.compilations += 1  # runs once per trace, i.e. per compilation
-    logits = self._logits(params, tokens, segment_ids, positions)
+  def _scored_logits(self, params, tokens, segment_ids, branch_ids, positions, score_index):
+    """Logits [B, K, V] at the scored positions only."""
+    f = nnx.merge(self._graphdef, params) if self._module is not None else functools.partial(self.apply_fn, params)
+    packing = dict(segment_ids=segment_ids, positions=positions, branch_ids=branch_ids) if self.pack else {}
+    if self._module is not None and self._has_head:  # the output projection only where it is needed
+      h = f.hidden(tokens, **packing)
+      return f.head(jnp.take_along_axis(h, score_index[..., None], axis=1))
+    logits = f(tokens, **packing)
     if logits.ndim != 3 or logits.shape[:2] != tokens.shape:
       raise ValueError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
-    out = kernels.segment_logprobs(logits, targets, segment_ids, score_mask, self.max_segments,
+    return jnp.take_along_axis(logits, score_index[..., None], axis=1)
+
+  def _forward(self, params, tokens, segment_ids, branch_ids, positions, score_index, score_targets, score_slots,
+               score_valid):
+    self.compilations += 1  # runs once per trace, i.e. per compilation
+    logits = self._scored_logits(params, tokens, segment_ids, branch_ids, positions, score_index)
+    out = kernels.segment_logprobs(logits, score_targets, score_slots, score_valid, self.max_segments,
                                    dtype=self.dtype)
     if self.mesh is not None:  # replicate the small outputs so every process can read them (multi-host)
       out = jax.lax.with_sharding_constraint(out, NamedSharding(self.mesh, P()))
@@ -175,8 +192,8 @@ class Scorer:
     """Tokenizes one request with lm-eval rules and left-truncates it to the model window."""
     ctx, cont = encode_pair(self.tokenizer.encode, context, continuation, self.tokenizer.prefix_token_id)
     ids, n_cont = truncate_left(ctx, cont, self.max_length, self.truncate)
-    if len(ids) < 2:
-      raise ValueError(f"request ({context!r}, {continuation!r}) has fewer than 2 tokens")
+    if len(ids) - n_cont < 1:
+      raise ValueError(f"the context of request ({context!r}, {continuation!r}) encodes to no token")
     return EncodedRequest(tuple(ids), n_cont)
 
   def loglikelihood(self, requests: Sequence[tuple[str, str]], params=None) -> tuple[np.ndarray, np.ndarray]:
@@ -202,14 +219,16 @@ class Scorer:
       if top >= self.vocab_size:
         raise ValueError(f"token id {top} is outside the model vocabulary of {self.vocab_size}")
     plan = plan_batches(reqs, batch_size=self.batch_size, buckets=self.buckets, pack=self.pack,
-                        pack_length=self.pack_length, max_segments=self.max_segments)
+                        pack_length=self.pack_length, max_segments=self.max_segments,
+                        share_prefix=self.share_prefix, score_fraction=self.score_fraction)
     self.last_plan = plan
     logprob = np.zeros(len(reqs), np.dtype(self.dtype))
     greedy = np.zeros(len(reqs), bool)
     pending = []
     for batch in plan.batches:  # dispatch all batches first, then read back (keeps the device busy)
-      out = self._jitted(params, *(self._put(a) for a in (batch.tokens, batch.targets, batch.segment_ids,
-                                                          batch.positions, batch.score_mask)))
+      arrays = (batch.tokens, batch.segment_ids, batch.branch_ids, batch.positions, batch.score_index,
+                batch.score_targets, batch.score_slots, batch.score_valid)
+      out = self._jitted(params, *(self._put(a) for a in arrays))
       pending.append((batch.request_index, out))
     for index, out in pending:
       lp, gr = np.asarray(out.logprob), np.asarray(out.is_greedy)

@@ -8,13 +8,16 @@ import jax
 import jax.numpy as jnp
 
 
-def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array | None = None) -> jax.Array:
+def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array | None = None,
+                     branch_ids: jax.Array | None = None) -> jax.Array:
   """Causal softmax attention, with grouped key/value heads and optional packed segments.
 
   Args:
     q: [B, T, H, D] queries.
     k, v: [B, T, K, D] keys and values, K divides H (K < H is grouped-query attention).
     segment_ids: optional [B, T] int; a position attends only to earlier positions of the same segment.
+    branch_ids: optional [B, T] int; position q attends to k only if ``branch_ids[k]`` is 0 (a shared prefix) or
+      equals ``branch_ids[q]``, so continuations packed after one shared context do not see each other.
 
   Returns:
     [B, T, H, D]; softmax in float32, result in q's dtype.
@@ -30,6 +33,9 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.
   mask = jnp.tril(jnp.ones((t, t), bool))[None, None]
   if segment_ids is not None:
     mask = mask & (segment_ids[:, None, :, None] == segment_ids[:, None, None, :])
+  if branch_ids is not None:
+    bk = branch_ids[:, None, None, :]
+    mask = mask & ((bk == 0) | (bk == branch_ids[:, None, :, None]))
   scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
   weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
   return jnp.einsum("bhts,bshd->bthd", weights, v)

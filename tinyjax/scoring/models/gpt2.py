@@ -1,7 +1,7 @@
 """GPT-2 in Flax NNX, numerically matching Hugging Face ``GPT2LMHeadModel``.
 
-Supports packed rows: ``model(tokens, segment_ids=..., positions=...)`` masks attention across segments and
-restarts the learned position embeddings at each segment start.
+Supports packed rows: ``model(tokens, segment_ids=..., positions=..., branch_ids=...)`` masks attention across
+segments and between continuation branches, and takes the learned position embeddings at the given positions.
 """
 
 from __future__ import annotations
@@ -70,11 +70,11 @@ class GPT2Block(nnx.Module):
     self.c_fc = nnx.Linear(d, inner, **lin)
     self.mlp_proj = nnx.Linear(inner, d, **lin)
 
-  def __call__(self, x, segment_ids=None):
+  def __call__(self, x, segment_ids=None, branch_ids=None):
     b, t, d = x.shape
     q, k, v = jnp.split(self.c_attn(self.ln_1(x)), 3, axis=-1)
     shape = (b, t, self.n_head, d // self.n_head)
-    a = causal_attention(q.reshape(shape), k.reshape(shape), v.reshape(shape), segment_ids)
+    a = causal_attention(q.reshape(shape), k.reshape(shape), v.reshape(shape), segment_ids, branch_ids)
     x = x + self.c_proj(a.reshape(b, t, d))
     return x + self.mlp_proj(_ACTIVATIONS[self.act](self.c_fc(self.ln_2(x))))
 
@@ -107,13 +107,29 @@ class GPT2(nnx.Module):
         param_dtype=param_dtype, rngs=rngs)
 
   def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None = None,
-               positions: jax.Array | None = None) -> jax.Array:
+               positions: jax.Array | None = None, branch_ids: jax.Array | None = None) -> jax.Array:
+    """Logits [B, T, V] for tokens [B, T]; see :meth:`hidden` for the packing arguments."""
+    return self.head(self.hidden(tokens, segment_ids, positions, branch_ids))
+
+  def head(self, x: jax.Array) -> jax.Array:
+    """The output projection: final hidden states [..., D] -> logits [..., V]."""
+    if self.lm_head is None:
+      return self.wte.attend(x)
+    return self.lm_head(x)
+
+  def hidden(self, tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None,
+             branch_ids: jax.Array | None = None) -> jax.Array:
+    """Final (normalised) hidden states [B, T, D].
+
+    Args:
+      tokens: [B, T] int token ids.
+      segment_ids: optional [B, T] int; attention stays inside a segment (packed rows).
+      positions: optional [B, T] int positions (default 0..T-1).
+      branch_ids: optional [B, T] int; continuations that share a context prefix (branch 0) do not see each other.
+    """
     if positions is None:
       positions = default_positions(tokens)
     x = self.wte(tokens) + self.wpe(positions)
     for block in self.h:
-      x = block(x, segment_ids)
-    x = self.ln_f(x)
-    if self.lm_head is None:
-      return self.wte.attend(x)
-    return self.lm_head(x)
+      x = block(x, segment_ids, branch_ids)
+    return self.ln_f(x)

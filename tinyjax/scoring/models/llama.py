@@ -93,13 +93,13 @@ class LlamaBlock(nnx.Module):
     self.up_proj = nnx.Linear(d, cfg.intermediate_size, use_bias=cfg.mlp_bias, **lin)
     self.down_proj = nnx.Linear(cfg.intermediate_size, d, use_bias=cfg.mlp_bias, **lin)
 
-  def __call__(self, x, positions, inv_freq, segment_ids=None):
+  def __call__(self, x, positions, inv_freq, segment_ids=None, branch_ids=None):
     b, t, _ = x.shape
     h = self.input_layernorm(x)
     q = apply_rope(self.q_proj(h).reshape(b, t, self.n_heads, self.head_dim), positions, inv_freq)
     k = apply_rope(self.k_proj(h).reshape(b, t, self.n_kv, self.head_dim), positions, inv_freq)
     v = self.v_proj(h).reshape(b, t, self.n_kv, self.head_dim)
-    a = causal_attention(q, k, v, segment_ids)
+    a = causal_attention(q, k, v, segment_ids, branch_ids)
     x = x + self.o_proj(a.reshape(b, t, self.n_heads * self.head_dim))
     h = self.post_attention_layernorm(x)
     return x + self.down_proj(jax.nn.silu(self.gate_proj(h)) * self.up_proj(h))
@@ -132,14 +132,30 @@ class Llama(nnx.Module):
         param_dtype=param_dtype, rngs=rngs)
 
   def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None = None,
-               positions: jax.Array | None = None) -> jax.Array:
+               positions: jax.Array | None = None, branch_ids: jax.Array | None = None) -> jax.Array:
+    """Logits [B, T, V] for tokens [B, T]; see :meth:`hidden` for the packing arguments."""
+    return self.head(self.hidden(tokens, segment_ids, positions, branch_ids))
+
+  def head(self, x: jax.Array) -> jax.Array:
+    """The output projection: final hidden states [..., D] -> logits [..., V]."""
+    if self.lm_head is None:
+      return self.embed_tokens.attend(x)
+    return self.lm_head(x)
+
+  def hidden(self, tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None,
+             branch_ids: jax.Array | None = None) -> jax.Array:
+    """Final (normalised) hidden states [B, T, D].
+
+    Args:
+      tokens: [B, T] int token ids.
+      segment_ids: optional [B, T] int; attention stays inside a segment (packed rows).
+      positions: optional [B, T] int positions (default 0..T-1).
+      branch_ids: optional [B, T] int; continuations that share a context prefix (branch 0) do not see each other.
+    """
     if positions is None:
       positions = default_positions(tokens)
     inv_freq = rope_inv_freq(self.config.head_size, self.config.rope_theta, self.config.scaling)
     x = self.embed_tokens(tokens)
     for layer in self.layers:
-      x = layer(x, positions, inv_freq, segment_ids)
-    x = self.norm(x)
-    if self.lm_head is None:
-      return self.embed_tokens.attend(x)
-    return self.lm_head(x)
+      x = layer(x, positions, inv_freq, segment_ids, branch_ids)
+    return self.norm(x)

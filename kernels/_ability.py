@@ -125,7 +125,7 @@ def ability_newton(responses: jax.Array, mask: jax.Array, a: jax.Array, b: jax.A
     theta, it, _, _ = carry
     g, info = grad_info(theta)
     h = info + prior_prec + 1e-9 * eye
-    step = jnp.linalg.solve(h, g)
+    step = _solve(h, g)
     norm = jnp.linalg.norm(step)
     step = step * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-30))
     done = jnp.max(jnp.abs(step)) < tol
@@ -135,7 +135,7 @@ def ability_newton(responses: jax.Array, mask: jax.Array, a: jax.Array, b: jax.A
   theta, n_iter, done, _ = jax.lax.while_loop(
       cond, body, (theta0, jnp.zeros((), jnp.int32), jnp.zeros((), bool), jnp.zeros((), dtype)))
   _, info = grad_info(theta)
-  cov = jnp.linalg.inv(info + prior_prec + 1e-12 * eye)
+  cov = _inv(info + prior_prec + 1e-12 * eye)
   se = jnp.sqrt(jnp.clip(jnp.diagonal(cov), 0.0))
   ran_off = jnp.max(jnp.abs(theta)) >= max_abs
   diverged = is_mle & (extreme | ran_off)
@@ -144,6 +144,25 @@ def ability_newton(responses: jax.Array, mask: jax.Array, a: jax.Array, b: jax.A
   theta = jnp.where(diverged, direction, theta)
   se = jnp.where(diverged, jnp.inf, se)
   return AbilityResult(theta, se, n_iter, done & ~diverged, diverged)
+
+
+def _solve(h, g):
+  """h^-1 g for a [D, D] system; a division when D = 1 (batched LU is slow on CPU)."""
+  if h.shape[0] == 1:
+    return g / h[0, 0]
+  return jnp.linalg.solve(h, g)
+
+
+def _inv(h):
+  if h.shape[0] == 1:
+    return 1.0 / h
+  return jnp.linalg.inv(h)
+
+
+def _chol(cov):
+  if cov.shape[0] == 1:
+    return jnp.sqrt(cov)
+  return jnp.linalg.cholesky(cov)
 
 
 def _posterior_moments(log_w, points):
@@ -160,7 +179,7 @@ def _laplace(responses, mask, a, b, c, prior_mean, prior_prec, max_iter):
   _, p, dp = _prob_and_slope(mode.theta, a, b, c)
   w = mask * jnp.square(dp) / jnp.clip(p * (1.0 - p), 1e-30)
   h = (a * w[:, None]).T @ a + prior_prec
-  chol = jnp.linalg.cholesky(jnp.linalg.inv(h + 1e-12 * jnp.eye(d, dtype=a.dtype)))
+  chol = _chol(_inv(h + 1e-12 * jnp.eye(d, dtype=a.dtype)))
   return mode, chol
 
 

@@ -253,6 +253,14 @@ def test_token_outside_vocab_is_an_error(bigram):
   with pytest.raises(ValueError, match="outside the model vocabulary of 50"):
     scoring.score(SmallVocab(), params, CharTokenizer(), [scoring.MultipleChoice("zz", ["y"])], max_length=8)
 
+  class Big:  # ids beyond the bigram table's 97 rows; a plain apply_fn reveals its vocabulary when traced
+    bos_token_id = 0
+
+    def encode(self, text):
+      return [200 if c == "y" else 5 for c in text]
+  with pytest.raises(ValueError, match="outside the model vocabulary of 97"):
+    scoring.Scorer(apply_fn, Big(), max_length=8).score([scoring.MultipleChoice("zz", ["y"])], params)
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Batching: padded / bucketed / packed results equal one-at-a-time unpadded scoring; compilations

@@ -111,3 +111,6 @@ def test_hook_bad_input(tiny_bench):
     scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, every=0)
   with pytest.raises(ValueError, match="metric"):
     scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, metric="f1")
+  anchors_only = [items[i] for i in tiny_bench.anchors]
+  hook = scoring.TinyEvalHook({"a": tiny_bench}, {"a": anchors_only}, Chars(), apply_fn=model, every=5)
+  assert hook.items["a"] == anchors_only and hook(3, None) == {}

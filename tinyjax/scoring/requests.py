@@ -1,4 +1,4 @@
-"""Requests with lm-evaluation-harness semantics: multiple-choice items, few-shot contexts, context/continuation encoding.
+"""Requests with lm-evaluation-harness semantics: multiple-choice items, few-shot contexts, pair encoding.
 
 The rules follow EleutherAI's lm-evaluation-harness (``lm_eval/api/task.py``, ``lm_eval/api/model.py``):
 

@@ -142,6 +142,7 @@ class Scorer:
     self.score_fraction = float(score_fraction)
     if not 0.0 < self.score_fraction <= 1.0:
       raise ValueError(f"score_fraction must be in (0, 1], got {score_fraction}")
+    self._traced_vocab = None
     self._has_head = callable(getattr(model, "hidden", None)) and callable(getattr(model, "head", None))
     self.compilations = 0  # traces of the jitted scoring function (one per distinct batch shape)
     self.last_plan: BatchPlan | None = None
@@ -158,6 +159,7 @@ class Scorer:
     logits = f(tokens, **packing)
     if logits.ndim != 3 or logits.shape[:2] != tokens.shape:
       raise ValueError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
+    self._traced_vocab = int(logits.shape[-1])  # trace-time record, to check token ids on the host
     return jnp.take_along_axis(logits, score_index[..., None], axis=1)
 
   def _forward(self, params, tokens, segment_ids, branch_ids, positions, score_index, score_targets, score_slots,
@@ -187,6 +189,11 @@ class Scorer:
       return nnx.state(params)
     return params
 
+  def _check_vocab(self, top: int):
+    vocab = self.vocab_size if self.vocab_size is not None else self._traced_vocab
+    if vocab is not None and top >= vocab:
+      raise ValueError(f"token id {top} is outside the model vocabulary of {vocab}")
+
   # -- host side --------------------------------------------------------------------------------------------
   def encode(self, context: str, continuation: str) -> EncodedRequest:
     """Tokenizes one request with lm-eval rules and left-truncates it to the model window."""
@@ -214,10 +221,10 @@ class Scorer:
       where[i] = unique.setdefault(req, len(unique))
     reqs = list(unique)
     self.last_num_unique = len(reqs)
-    if self.vocab_size is not None and reqs:
-      top = max(max(r.ids) for r in reqs)
-      if top >= self.vocab_size:
-        raise ValueError(f"token id {top} is outside the model vocabulary of {self.vocab_size}")
+    top = max((max(r.ids) for r in reqs), default=-1)
+    if reqs and min(min(r.ids) for r in reqs) < 0:
+      raise ValueError("negative token id: the tokenizer returned an id below 0")
+    self._check_vocab(top)
     plan = plan_batches(reqs, batch_size=self.batch_size, buckets=self.buckets, pack=self.pack,
                         pack_length=self.pack_length, max_segments=self.max_segments,
                         share_prefix=self.share_prefix, score_fraction=self.score_fraction)
@@ -230,6 +237,7 @@ class Scorer:
                 batch.score_targets, batch.score_slots, batch.score_valid)
       out = self._jitted(params, *(self._put(a) for a in arrays))
       pending.append((batch.request_index, out))
+    self._check_vocab(top)  # the first call of an apply_fn reveals its vocabulary only when traced
     for index, out in pending:
       lp, gr = np.asarray(out.logprob), np.asarray(out.is_greedy)
       ok = index >= 0

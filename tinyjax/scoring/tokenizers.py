@@ -1,4 +1,4 @@
-"""Tokenizer adapters: anything with ``encode(text) -> list[int]``, a ``tokenizers.Tokenizer``, or a transformers tokenizer.
+"""Tokenizer adapters: ``encode(text) -> list[int]`` objects, ``tokenizers.Tokenizer``, transformers tokenizers.
 
 Every adapter encodes *without* special tokens (lm-eval adds none for causal models; the empty-context prefix
 token is added by the request encoder instead) and exposes ``prefix_token_id`` (BOS if known, else EOS).

@@ -4,6 +4,7 @@ Usage:
   python benchmarks/bench_selection.py            # 1M x 768 file (3.1 GB in /tmp), 50k exact-KDE subset
   python benchmarks/bench_selection.py --quick    # 100k x 768, 10k subset
   python benchmarks/bench_selection.py --dir /tmp/tj_sel --keep   # reuse / keep the generated files
+  python benchmarks/bench_selection.py --figures docs/img          # only the docs/selection.md figures
 
 What it measures, all in this run:
 1. Sketch throughput: ``tinyjax.selection.density_scores`` on an [N, 768] float32 ``.npy`` file on disk
@@ -93,15 +94,101 @@ def spearman(a, b) -> float:
   return float(np.corrcoef(ra, rb)[0, 1])
 
 
+def figures(out_dir: str) -> None:
+  """Draws the docs/selection.md figures (synthetic data, fixed seeds) into ``out_dir``."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  from tinyjax import selection
+
+  out = pathlib.Path(out_dir)
+  out.mkdir(parents=True, exist_ok=True)
+
+  def mixture(sizes, dim, seed, sep=6.0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(len(sizes), dim)) * sep * dim**0.25 / np.sqrt(2)
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    return (centers[labels] + rng.normal(size=(labels.size, dim))).astype(np.float32), labels
+
+  # 1. Coverage in 2-D: one big cluster and four small ones.
+  sizes = [5000, 50, 50, 50, 50]
+  x, labels = mixture(sizes, 2, seed=3, sep=5.0)
+  w = selection.default_bucket_width(x, scale=2.0)
+  scores = selection.density_scores(x, bucket_width=w)
+  k = 100
+  picks = {
+      "random": np.random.default_rng(0).choice(len(x), k, replace=False),
+      "inverse density": selection.inverse_density_sample(scores, k, seed=0),
+      "top-k density": selection.top_k(scores, k),
+      "bottom-k density": selection.bottom_k(scores, k),
+  }
+  fig, axes = plt.subplots(1, 5, figsize=(19, 4), sharex=True, sharey=True)
+  sc = axes[0].scatter(x[:, 0], x[:, 1], c=np.log(scores), s=3, cmap="viridis")
+  axes[0].set_title("log sketch density (5000 + 4 x 50 points)")
+  fig.colorbar(sc, ax=axes[0], fraction=0.046)
+  for ax, (name, idx) in zip(axes[1:], picks.items()):
+    ax.scatter(x[:, 0], x[:, 1], c="0.85", s=2)
+    ax.scatter(x[idx, 0], x[idx, 1], c="C3", s=8)
+    share = np.bincount(labels[idx], minlength=5) / k
+    ax.set_title(f"{name}, k={k}\nbig-cluster share {share[0]:.0%}")
+  fig.tight_layout()
+  fig.savefig(out / "selection_coverage_2d.png", dpi=90)
+  plt.close(fig)
+
+  # 2. Per-cluster shares in 8-D (the test's setting), averaged over 20 seeds.
+  x8, lab8 = mixture(sizes, 8, seed=11)
+  s8 = selection.density_scores(x8, bucket_width=selection.default_bucket_width(x8, scale=2.0))
+  rng = np.random.default_rng(0)
+  inv = np.mean([np.bincount(lab8[selection.inverse_density_sample(s8, 50, seed=s)], minlength=5) / 50
+                 for s in range(20)], axis=0)
+  rnd = np.mean([np.bincount(lab8[rng.choice(len(x8), 50, replace=False)], minlength=5) / 50
+                 for _ in range(20)], axis=0)
+  fig, ax = plt.subplots(figsize=(6.5, 3.6))
+  pos = np.arange(5)
+  ax.bar(pos - 0.2, rnd, 0.4, label=f"random (TV to uniform {0.5 * np.abs(rnd - 0.2).sum():.2f})")
+  ax.bar(pos + 0.2, inv, 0.4, label=f"inverse density (TV {0.5 * np.abs(inv - 0.2).sum():.2f})")
+  ax.axhline(0.2, color="k", ls="--", lw=1, label="uniform over clusters")
+  ax.set_xticks(pos, ["big (5000)", "small 1 (50)", "small 2 (50)", "small 3 (50)", "small 4 (50)"])
+  ax.set_ylabel("share of a k=50 sample")
+  ax.set_title("8-D mixture, one cluster 100x larger (mean of 20 seeds)")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out / "selection_cluster_shares.png", dpi=90)
+  plt.close(fig)
+
+  # 3. Sketch against the exact Gaussian KDE, 16-D mixture of unequal clusters.
+  x16, _ = mixture([500, 350, 250, 150, 50], 16, seed=0)
+  w16 = selection.default_bucket_width(x16)
+  s16 = selection.density_scores(x16, bucket_width=w16)
+  e16 = selection.exact_kde_log_density(x16, selection.equivalent_gaussian_bandwidth(w16, 4))
+  rho = spearman(s16, e16)
+  fig, ax = plt.subplots(figsize=(5, 4))
+  ax.scatter(e16, np.log(s16), s=4)
+  ax.set_xlabel("exact Gaussian KDE, log density (matched bandwidth)")
+  ax.set_ylabel("log sketch score (128 rows x 4 hashes)")
+  ax.set_title(f"16-D mixture, n=1300: Spearman {rho:.3f}")
+  fig.tight_layout()
+  fig.savefig(out / "selection_sketch_vs_exact.png", dpi=90)
+  plt.close(fig)
+  print(f"figures written to {out}: coverage_2d, cluster_shares (TV random {0.5 * np.abs(rnd - 0.2).sum():.3f}, "
+        f"inverse {0.5 * np.abs(inv - 0.2).sum():.3f}), sketch_vs_exact (Spearman {rho:.3f})")
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--quick", action="store_true", help="100k rows, 10k exact subset, 2k sklearn subset")
   parser.add_argument("--dir", default="/tmp/tinyjax_bench_selection", help="where the .npy files go (not the repo)")
   parser.add_argument("--keep", action="store_true", help="keep the generated files")
+  parser.add_argument("--figures", default=None, metavar="DIR",
+                      help="only draw the docs/selection.md figures into DIR (e.g. docs/img) and exit")
   parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
     worker(args.worker)
+    return
+  if args.figures:
+    figures(args.figures)
     return
 
   import jax

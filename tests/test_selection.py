@@ -90,10 +90,12 @@ def test_collision_probability_closed_form_and_monte_carlo():
 def test_sketch_estimates_its_own_kernel_sum():
   x, _ = mixture([150, 100, 50], 8, seed=1)
   w = 3.0
-  scores = sel.density_scores(x, bucket_width=w, num_rows=2048, num_hashes=2, num_buckets=2**15,
+  buckets = 4096
+  scores = sel.density_scores(x, bucket_width=w, num_rows=1024, num_hashes=2, num_buckets=buckets,
                               chunk_size=300)
   d = np.sqrt(((x[:, None].astype(np.float64) - x[None]) ** 2).sum(-1))
-  expected = (np.vectorize(sel._collision_probability)(d / w) ** 2).sum(1)
+  q = np.vectorize(sel._collision_probability)(d / w) ** 2      # same codes in a row: p(d / w)^K
+  expected = (q + (1 - q) / buckets).sum(1)                      # + different codes hashed to one bucket
   rel = np.abs(scores - expected) / expected
   assert rel.mean() < 0.03, rel.mean()
   assert np.corrcoef(scores, expected)[0, 1] > 0.99

@@ -145,8 +145,8 @@ def test_streaming_equals_in_memory(stream_data, tmp_path):
   import datasets
 
   x = stream_data
-  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=128, seed=3)
-  in_memory = sel.density_scores(x, **kw)
+  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK, seed=3)
+  in_memory = sel.density_scores(x, **kw)                          # 700 rows: two chunks, the second padded
   path = tmp_path / "emb.npy"
   np.save(path, x)
   from_path = sel.density_scores(path, **kw)
@@ -157,22 +157,22 @@ def test_streaming_equals_in_memory(stream_data, tmp_path):
   for other in (from_path, from_str, from_memmap, from_dataset):
     np.testing.assert_array_equal(other, in_memory)
   # Pass 1 over uneven chunks and pass 2 in another order give the same scores as well.
-  sketch = sel.DensitySketch(8, bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=128, seed=3)
+  sketch = sel.DensitySketch(8, bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK, seed=3)
   for start, stop in [(0, 5), (5, 300), (300, 700)]:
     sketch.add(x[start:stop])
   assert sketch.num_added == len(x)
-  np.testing.assert_array_equal(np.concatenate([sketch.score(x[:128]), sketch.score(x[128:])]), in_memory)
-  # One big chunk instead of 128-row chunks: the same counts up to float rounding at bucket edges.
+  np.testing.assert_array_equal(np.concatenate([sketch.score(x[:CHUNK]), sketch.score(x[CHUNK:])]), in_memory)
+  # One 700-row chunk instead of 512-row chunks: the same counts up to float rounding at bucket edges.
   one_chunk = sel.density_scores(x, **{**kw, "chunk_size": len(x)})
   assert np.mean(one_chunk == in_memory) > 0.99
 
 
 def test_sketch_compiles_once_for_any_chunk_length(stream_data):
   x = stream_data
-  sketch = sel.DensitySketch(8, bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=100)
+  sketch = sel.DensitySketch(8, bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
   sketch.add(x[:100])
   before = sel._sketch_add._cache_size()
-  for stop in (130, 177, 410):
+  for stop in (130, 177, 700):
     sketch.add(x[100:stop])
   assert sel._sketch_add._cache_size() == before
 
@@ -447,15 +447,20 @@ def test_cli_select_density(stream_data, tmp_path, capsys):
   assert "k=701 is larger than the number of examples N=700" in capsys.readouterr().err
 
 
-def test_cli_help_in_subprocess(tmp_path):
-  import subprocess
-  import sys
+def test_cli_help_explains_every_option(capsys):
+  from tinyjax.cli import main
 
-  out = subprocess.run([sys.executable, "-m", "tinyjax.cli", "select", "density", "--help"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
-  assert out.returncode == 0, out.stderr
-  for option in ("--k", "--method", "--bucket-width", "--rows", "--hashes", "--buckets", "--chunk-size", "--out"):
-    assert option in out.stdout
+  for method, options in (("density", ("--k", "--method", "--bucket-width", "--rows", "--hashes", "--buckets",
+                                       "--chunk-size", "--power", "--column", "--out")),
+                          ("ask-llm", ("--model", "--tokenizer", "--column", "--k", "--yes-token", "--template-file",
+                                       "--add-bos", "--batch-size", "--max-length", "--save-dataset", "--out"))):
+    with pytest.raises(SystemExit) as exit_info:
+      main(["select", method, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in options:
+      assert option in text, (method, option)
+    assert text.count("default") >= 3
 
 
 def _write_gpt2_checkpoint(folder, tok, bias):

@@ -1,0 +1,37 @@
+"""tinyjax.kernels: the numerical core of tinyjax.
+
+Pure JAX functions and NamedTuple pytrees: no I/O, no global state, no jit inside. Every function can
+be jitted, vmapped and sharded by the caller (the ``tinyjax`` API layer). Each topic lives in a
+private module ``_<topic>.py``; this file only re-exports it. Each topic adds its own block of imports.
+"""
+
+# k-means (issue 3: anchor selection)
+from tinyjax.kernels._kmeans import KMeansInfo, KMeansState, kmeans, kmeans_plusplus_init, lloyd_step, squared_distances
+
+# scoring (issue 5): token log-probabilities and per-segment sums
+from tinyjax.kernels._loglik import SegmentScores, segment_logprobs, token_logprobs
+
+# IRT: log-likelihood, priors, MAP fit loop (kernels/_irt.py).
+from tinyjax.kernels._irt import IRTFitInfo, IRTFitState, IRTParams, IRTPriorConfig
+from tinyjax.kernels._irt import asymptotes, irt_fit_chunk, irt_fit_init, irt_init_params
+from tinyjax.kernels._irt import irt_log_likelihood, irt_log_prior, irt_logits, irt_objective, irt_prob, slopes
+# Ability estimation for one examinee; vmap over models in the caller (kernels/_ability.py).
+from tinyjax.kernels._ability import AbilityResult, ability_eap_grid, ability_eap_importance, ability_newton
+from tinyjax.kernels._ability import fisher_information, log_likelihood_one
+
+# training-data selection (issue 7): LSH count-sketch density, exact Gaussian KDE, Gumbel top-k (kernels/_kde.py)
+from tinyjax.kernels._kde import LSHParams, gaussian_kde_log_density, gumbel_top_k, lsh_buckets, lsh_codes
+from tinyjax.kernels._kde import lsh_collision_probability, lsh_init, sketch_add, sketch_query
+
+# bandits (issue 4): ensemble ALS and batched best-arm identification
+from tinyjax.kernels._als import ALSState, als_init, als_moments, als_row_moments, als_sweep, dropout_keep
+from tinyjax.kernels._bandit import (ALGORITHMS as BANDIT_ALGORITHMS, Batch, BanditConfig, BanditInfo,
+                                     BanditState, bandit_estimate, bandit_init, bandit_refit, bandit_reveal,
+                                     bandit_recommend, bandit_select, cell_order, random_argmax, random_top_k, ucb_bounds)
+
+# forecasting (issue 6): scaling-law forms, Huber objective, L-BFGS / LM optimisers, pass@k, OSCA, early stopping
+from tinyjax.kernels._laws import (AllocationInfo, EarlyStopResult, MinimizeInfo, adaptive_weighted_consistency,
+                                   allocate_samples, allocation_coverage, chinchilla_huber_objective,
+                                   chinchilla_log_loss, coverage_log, early_stop_best_of_n, huber, lbfgs_minimize,
+                                   levenberg_marquardt, log_pass_fail_ratio, loss_to_error, overtrained_loss,
+                                   pass_at_k_per_problem, reducible_power_law)

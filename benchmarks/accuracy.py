@@ -29,7 +29,8 @@ FULL_ITEM = ["helm_lite/commonsense", "helm_lite/gsm", "helm_lite/math", "helm_l
              "openllm_v2/arc_challenge", "openllm_v2/musr", "alpaca_eval2/win_prob"]
 V1 = ["openllm_v1/arc", "openllm_v1/gsm8k", "openllm_v1/truthfulqa"]
 STRATEGIES = ("random", "correctness", "irt")
-ESTIMATORS = ("naive", "pirt", "gpirt")
+ESTIMATORS = ("naive", "pirt", "gpirt", "diff")
+METHODS = ("map", "mle")
 
 
 def load_matrix(name: str):
@@ -79,32 +80,36 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log) -> list
       model = tj.fit_irt(Ytr, dim="auto", dims=(1, 2, 3), seed=seed, progress=False)
       cache: dict = {}
       for strategy in STRATEGIES:
-        t1 = time.time()
-        tb = tj.TinyBenchmark.fit(Ytr, n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
-                                  level=level, _cache=cache)
-        est = tb.estimate(Yte[:, tb.anchors])
-        row = {"matrix": name, "split": split_name, "seed": seed, "strategy": strategy,
-               "n_train": int(train.size), "n_test": int(test.size), "n_items": int(Y.shape[1]),
-               "n_anchors": n_anchors, "dim": int(model.dim), "lam": tb.lam,
-               "seconds": time.time() - t1}
-        for e in ESTIMATORS:
-          row[f"mae_{e}"] = float(100 * np.mean(np.abs(getattr(est, e) - truth)))
-        row["coverage"] = float(np.mean((truth >= est.lo) & (truth <= est.hi)))
-        alt = tb.estimate(Yte[:, tb.anchors], lam_mode="model")
-        row["mae_gpirt_model"] = float(100 * np.mean(np.abs(alt.gpirt - truth)))
-        row["coverage_model"] = float(np.mean((truth >= alt.lo) & (truth <= alt.hi)))
-        row["width"] = float(100 * np.mean(est.hi - est.lo))
-        if full is not None:
-          # Full benchmark score from the item score: cubic fit on the train models.
-          ftr, fte = full[train], full[test]
-          ok_tr, ok_te = np.isfinite(ftr), np.isfinite(fte)
-          coef_all = np.polyfit(_true_scores(Ytr, mass)[ok_tr], ftr[ok_tr], 3)
-          row["full_rmse_all_items"] = float(np.sqrt(np.mean((np.polyval(coef_all, truth[ok_te]) - fte[ok_te]) ** 2)))
-          row["full_rmse_gpirt"] = float(np.sqrt(np.mean((np.polyval(coef_all, est.gpirt[ok_te]) - fte[ok_te]) ** 2)))
-        rows.append(row)
-        log(f"{name} {split_name} seed={seed} {strategy:12s} dim={model.dim} lam={tb.lam:.2f} "
-            + " ".join(f"{e}={row['mae_' + e]:.2f}" for e in ESTIMATORS)
-            + f" cov={row['coverage']:.2f} ({time.time() - t1:.0f}s, fit {t1 - t0:.0f}s)")
+        for method in METHODS:
+          t1 = time.time()
+          tb = tj.TinyBenchmark.fit(Ytr, n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
+                                    level=level, method=method, _cache=cache)
+          est = tb.estimate(Yte[:, tb.anchors])
+          row = {"matrix": name, "split": split_name, "seed": seed, "strategy": strategy, "method": method,
+                 "n_train": int(train.size), "n_test": int(test.size), "n_items": int(Y.shape[1]),
+                 "n_anchors": n_anchors, "dim": int(model.dim), "lam": tb.lam,
+                 "seconds": time.time() - t1}
+          for e in ESTIMATORS:
+            v = getattr(est, e)
+            row[f"mae_{e}"] = float(100 * np.mean(np.abs(v - truth)))
+            lo, hi = est.intervals[e]
+            row[f"cov_{e}"] = float(np.mean((truth >= lo) & (truth <= hi)))
+            row[f"width_{e}"] = float(100 * np.mean(hi - lo))
+          row["coverage"] = row["cov_gpirt"]
+          alt = tb.estimate(Yte[:, tb.anchors], lam_mode="model")
+          row["mae_gpirt_model"] = float(100 * np.mean(np.abs(alt.gpirt - truth)))
+          if full is not None:
+            # Full benchmark score from the item score: cubic fit on the train models.
+            ftr, fte = full[train], full[test]
+            ok_tr, ok_te = np.isfinite(ftr), np.isfinite(fte)
+            coef_all = np.polyfit(_true_scores(Ytr, mass)[ok_tr], ftr[ok_tr], 3)
+            row["full_rmse_all_items"] = float(np.sqrt(np.mean((np.polyval(coef_all, truth[ok_te]) - fte[ok_te]) ** 2)))
+            for e in ESTIMATORS:
+              row[f"full_rmse_{e}"] = float(np.sqrt(np.mean((np.polyval(coef_all, getattr(est, e)[ok_te]) - fte[ok_te]) ** 2)))
+          rows.append(row)
+          log(f"{name} {split_name} seed={seed} {strategy:12s} {method} dim={model.dim} lam={tb.lam:.2f} "
+              + " ".join(f"{e}={row['mae_' + e]:.2f}" for e in ESTIMATORS)
+              + f" cov={row['coverage']:.2f} ({time.time() - t1:.0f}s, fit {t1 - t0:.0f}s)")
   return rows
 
 

@@ -83,7 +83,7 @@ def test_save_load_round_trip(tb, tmp_path):
 def test_leaderboard_shares_one_ability(tmp_path):
   names = np.array(["first"] * 30 + ["second"] * 30)
   lb = tj.Leaderboard.fit(TRAIN, names, n_anchors={"first": 8, "second": 6}, strategy="random", dim=1,
-                          n_folds=3, seed=1)
+                          n_folds=3, seed=1, method="map")
   assert lb.benchmarks == ["first", "second"]
   assert lb.anchors["first"].shape == (8,) and np.all(lb.anchors["second"] >= 30)
   ya = TEST[:, lb.all_anchors]

@@ -188,20 +188,20 @@ def _demo(args) -> int:
                               irt_model=model, _cache=cache)
     est = tb.estimate(Y[test][:, tb.anchors])
     fitted[s] = (tb, est)
-    err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in ("naive", "pirt", "gpirt")}
+    err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in ("naive", "pirt", "gpirt", "diff")}
     cov = np.mean((truth >= est.lo) & (truth <= est.hi))
     rows.append((s, err, cov))
   base = next(err["naive"] for s, err, _ in rows if s == "random")
   print(f"\nmean absolute error on the {test.size} held-out models, in points (full score = "
         f"{'mean over benchmarks' if groups is not None else 'mean over items'}):")
-  print(f"{'strategy':12s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'vs random naive':>16s} "
+  print(f"{'strategy':12s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'diff':>7s} {'best vs random naive':>21s} "
         f"{'coverage':>9s}")
   for s, err, cov in rows:
     best = min(err.values())
-    print(f"{s:12s} {err['naive']:7.2f} {err['pirt']:7.2f} {err['gpirt']:7.2f} {best / base:15.2f}x "
-          f"{100 * cov:8.0f}%")
-  print(f"\n(coverage: share of held-out models whose true score lies in the {int(100 * fitted[strategies[0]][1].level)}%"
-        " gp-IRT interval)")
+    print(f"{s:12s} {err['naive']:7.2f} {err['pirt']:7.2f} {err['gpirt']:7.2f} {err['diff']:7.2f} "
+          f"{best / base:20.2f}x {100 * cov:8.0f}%")
+  print(f"\n(diff = IRT difference estimator; coverage: share of held-out models whose true score lies in the "
+        f"{int(100 * fitted[strategies[0]][1].level)}% gp-IRT interval)")
   if args.plot:
     _plot(args, Y, train, test, truth, mass, groups, model, fitted, cache)
   return 0

@@ -41,6 +41,8 @@ class Estimates(NamedTuple):
   level: float           # nominal coverage of [lo, hi]
   theta: np.ndarray      # [M, d] fitted abilities
   lam: float             # gp-IRT weight on the naive estimate
+  diff: np.ndarray | None = None        # [M] IRT difference estimator (see ``difference_estimate``)
+  intervals: dict | None = None         # estimator name -> (lo [M], hi [M]) at ``level``
 
 
 def _check_answers(Y_anchor, n_anchors: int) -> np.ndarray:
@@ -114,6 +116,36 @@ def pirt_estimate(Y_anchor, anchors, item_mass, p) -> np.ndarray:
   out = _pirt_core(jnp.asarray(np.nan_to_num(Y), dt), jnp.asarray(obs), jnp.asarray(p, dt),
                    jnp.asarray(m, dt), jnp.asarray(anchors))
   return np.clip(np.asarray(out, np.float64), 0.0, 1.0)
+
+
+def difference_estimate(Y_anchor, anchors, weights, item_mass, p) -> np.ndarray:
+  """IRT difference estimator: the naive anchor mean corrected by the IRT-predicted gap between all items
+  and the anchors, ``sum_i m_i p_i + sum_k w_k (y_k - p_k)`` (weights renormalised over answered anchors).
+
+  This is the model-assisted (difference) estimator of survey sampling: the anchors' mean residual is
+  assumed to carry over to the unseen items, so a biased IRT prediction cancels out instead of entering the
+  estimate (p-IRT assumes the unseen residuals are zero). It stays close to the naive estimate when the IRT
+  model extrapolates badly, and improves on it when the model explains the differences between items.
+
+  Args:
+    Y_anchor: [M, K] answers (NaN = not answered). anchors: [K] item indices. weights: [K] anchor weights.
+    item_mass: [I] item mass summing to 1. p: [M, I] predicted probabilities.
+
+  Returns:
+    [M] estimates, clipped to [0, 1].
+  """
+  anchors = np.asarray(anchors, dtype=np.int64)
+  Y = _check_answers(Y_anchor, anchors.shape[0])
+  p = np.asarray(p, dtype=np.float64)
+  m = np.asarray(item_mass, dtype=np.float64)
+  w = np.asarray(weights, dtype=np.float64)
+  if p.shape != (Y.shape[0], m.shape[0]):
+    raise ValueError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
+  obs = ~np.isnan(Y)
+  ww = np.where(obs, w[None, :], 0.0)
+  ww = ww / np.maximum(ww.sum(1, keepdims=True), 1e-300)
+  resid = np.where(obs, np.nan_to_num(Y) - p[:, anchors], 0.0)
+  return np.clip(p @ m + np.sum(ww * resid, axis=1), 0.0, 1.0)
 
 
 def gpirt_estimate(naive, pirt, lam: float) -> np.ndarray:

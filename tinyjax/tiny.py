@@ -25,6 +25,7 @@ from tinyjax import estimators as _est
 
 DEFAULT_STRATEGY = "irt"
 DEFAULT_DIMS = (1, 2, 3)
+DEFAULT_METHOD = "mle"        # ability of new models: MLE (MAP fallback), measured best in docs/accuracy.md
 DEFAULT_LAM_MODE = "global"   # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
 
 
@@ -48,6 +49,8 @@ class _Calib:
   design: float = 1.0      # naive MSE / mean model-wise Bernoulli variance of the naive estimate
   q_model: float = float("inf")   # conformal multiplier of the per-model-weight interval
   gpirt_model_mae: float = float("nan")
+  qs: dict = dataclasses.field(default_factory=dict)     # estimator -> conformal multiplier
+  maes: dict = dataclasses.field(default_factory=dict)   # estimator -> validation MAE
 
 
 def _responses(Y, model_ids=None, item_ids=None):
@@ -97,38 +100,52 @@ def _select(Y: np.ndarray, model, benches: Sequence[_Bench], strategy: str, seed
   return out
 
 
-def _estimate_raw(model, benches: Sequence[_Bench], anchor_sets: Sequence[_anchors.Anchors], Y_anchor: np.ndarray,
-                  method: str, batch_size: int | None):
-  """Naive [M, B], p-IRT [M, B], spread [M, B], theta [M, d] from answers on all anchors concatenated."""
+def _ability(model, Y_anchor, items, method, batch_size):
   import tinyjax as tj
+  if method != "mle":
+    return tj.estimate_ability(model, Y_anchor, items=items, method=method, batch_size=batch_size).theta
+  # MLE (no shrinkage towards the train mean, which biases p-IRT for extreme models); rows whose MLE
+  # diverges (all anchors right or all wrong) fall back to MAP.
+  ab = tj.estimate_ability(model, Y_anchor, items=items, method="mle", batch_size=batch_size)
+  theta = np.array(ab.theta, dtype=np.float64)
+  bad = np.asarray(ab.diverged, bool) | ~np.all(np.isfinite(theta), axis=1)
+  if bad.any():
+    theta[bad] = tj.estimate_ability(model, Y_anchor[bad], items=items, method="map").theta
+  return theta
+
+
+ESTIMATORS = ("naive", "pirt", "diff")
+
+
+def _estimate_raw(model, benches: Sequence[_Bench], anchor_sets: Sequence[_anchors.Anchors], Y_anchor: np.ndarray,
+                  method: str, batch_size: int | None) -> dict:
+  """From answers on all anchors concatenated: naive, pirt, diff, spread, nvar [M, B] and theta [M, d]."""
   glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anchor_sets)])
-  ab = tj.estimate_ability(model, Y_anchor, items=glob, method=method, batch_size=batch_size)
+  theta = _ability(model, Y_anchor, glob, method, batch_size)
   M = Y_anchor.shape[0]
-  naive = np.empty((M, len(benches)))
-  pirt = np.empty((M, len(benches)))
-  spread = np.empty((M, len(benches)))
-  nvar = np.empty((M, len(benches)))
+  out = {k: np.empty((M, len(benches))) for k in ESTIMATORS + ("spread", "nvar")}
   start = 0
   for j, (bench, anc) in enumerate(zip(benches, anchor_sets)):
     k = anc.indices.shape[0]
     ya = Y_anchor[:, start:start + k]
     start += k
-    p = model.predict_proba(ab.theta, items=bench.cols)
+    p = model.predict_proba(theta, items=bench.cols)
     obs_any = ~np.all(np.isnan(ya), axis=1)
-    nv = np.full(M, np.nan)
-    pv = p @ bench.mass
+    pred = p @ bench.mass
+    nv, pv, dv = pred.copy(), pred.copy(), pred.copy()   # no anchor answered here: IRT prediction only
     if obs_any.any():
       nv[obs_any] = _est.naive_estimate(ya[obs_any], anc.weights)
       pv[obs_any] = _est.pirt_estimate(ya[obs_any], anc.indices, bench.mass, p[obs_any])
-    naive[:, j] = np.where(obs_any, nv, pv)   # no anchor answered in this benchmark: IRT prediction only
-    pirt[:, j] = pv
-    spread[:, j] = _est.bernoulli_scale(p, bench.mass)
+      dv[obs_any] = _est.difference_estimate(ya[obs_any], anc.indices, anc.weights, bench.mass, p[obs_any])
+    out["naive"][:, j], out["pirt"][:, j], out["diff"][:, j] = nv, pv, dv
+    out["spread"][:, j] = _est.bernoulli_scale(p, bench.mass)
     # Model-wise Bernoulli variance of the naive estimate: sum_k w_k^2 p_k (1 - p_k) over answered anchors.
     pa = p[:, anc.indices]
     w = np.where(np.isnan(ya), 0.0, anc.weights[None, :])
     w = w / np.maximum(w.sum(1, keepdims=True), 1e-300)
-    nvar[:, j] = np.sum(w ** 2 * pa * (1 - pa), axis=1)
-  return naive, pirt, spread, nvar, ab.theta
+    out["nvar"][:, j] = np.sum(w ** 2 * pa * (1 - pa), axis=1)
+  out["theta"] = theta
+  return out
 
 
 def _model_lambda(pirt_mse: float, naive_var: np.ndarray) -> np.ndarray:
@@ -143,7 +160,7 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
   n = Y.shape[0]
   if n_folds is None:
     n_folds = 5 if n < 500 else 1
-  naive_r, pirt_r, spread_r, nvar_r = [], [], [], []
+  res = {k: [] for k in ESTIMATORS + ("spread", "nvar")}
   for tr, va in _folds(n, n_folds, seed):
     key = (kind, dim, seed, tr.tobytes())
     if cache is not None and key in cache:
@@ -156,26 +173,29 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
     glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anc)])
     ya = Y[va][:, glob]
     keep = ~np.all(np.isnan(ya), axis=1)
-    nv, pv, sp, var, _ = _estimate_raw(m, benches, anc, ya[keep], method, None)
+    raw = _estimate_raw(m, benches, anc, ya[keep], method, None)
     truth = np.stack([_true_scores(Y[va][keep][:, b.cols], b.mass) for b in benches], axis=1)
-    naive_r.append(nv - truth)
-    pirt_r.append(pv - truth)
-    spread_r.append(sp)
-    nvar_r.append(var)
-  naive_r, pirt_r, spread_r, nvar_r = (np.concatenate(x) for x in (naive_r, pirt_r, spread_r, nvar_r))
+    for k in ESTIMATORS:
+      res[k].append(raw[k] - truth)
+    res["spread"].append(raw["spread"])
+    res["nvar"].append(raw["nvar"])
+  res = {k: np.concatenate(v) for k, v in res.items()}
   out = []
   for j in range(len(benches)):
-    nm, pm = float(np.mean(naive_r[:, j] ** 2)), float(np.mean(pirt_r[:, j] ** 2))
+    r = {k: res[k][:, j] for k in res}
+    nm, pm = float(np.mean(r["naive"] ** 2)), float(np.mean(r["pirt"] ** 2))
     lam = _est.gpirt_lambda(nm, pm)
-    g = lam * naive_r[:, j] + (1 - lam) * pirt_r[:, j]
-    q = _est.conformal_quantile(np.abs(g) / spread_r[:, j], level)
-    design = nm / max(float(np.mean(nvar_r[:, j])), 1e-12)
-    lam_m = _model_lambda(pm, design * nvar_r[:, j])
-    gm = lam_m * naive_r[:, j] + (1 - lam_m) * pirt_r[:, j]
-    q_m = _est.conformal_quantile(np.abs(gm) / spread_r[:, j], level)
+    g = lam * r["naive"] + (1 - lam) * r["pirt"]
+    q = _est.conformal_quantile(np.abs(g) / r["spread"], level)
+    design = nm / max(float(np.mean(r["nvar"])), 1e-12)
+    lam_m = _model_lambda(pm, design * r["nvar"])
+    gm = lam_m * r["naive"] + (1 - lam_m) * r["pirt"]
+    q_m = _est.conformal_quantile(np.abs(gm) / r["spread"], level)
+    qs = {k: _est.conformal_quantile(np.abs(r[k]) / r["spread"], level) for k in ESTIMATORS}
+    maes = {k: float(np.mean(np.abs(r[k]))) for k in ESTIMATORS}
     out.append(_Calib(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g))),
                       n_val=int(g.shape[0]), design=float(design), q_model=q_m,
-                      gpirt_model_mae=float(np.mean(np.abs(gm)))))
+                      gpirt_model_mae=float(np.mean(np.abs(gm))), qs=qs, maes=maes))
   return out
 
 
@@ -190,6 +210,7 @@ class BenchmarkEstimates:
   hi: dict
   level: float
   theta: np.ndarray
+  diff: dict | None = None
 
 
 class _Base:
@@ -217,8 +238,8 @@ class _Base:
       raise ValueError(f"strategy must be one of {_anchors.STRATEGIES}, got {strategy!r}")
     if not 0.0 < level < 1.0:
       raise ValueError(f"level must be in (0, 1), got {level}")
-    if method not in ("map", "eap"):
-      raise ValueError(f"method must be 'map' or 'eap', got {method!r}")
+    if method not in ("map", "eap", "mle"):
+      raise ValueError(f"method must be 'mle', 'map' or 'eap', got {method!r}")
     if n_folds is not None and (not isinstance(n_folds, (int, np.integer)) or n_folds < 1):
       raise ValueError(f"n_folds must be a positive int or None, got {n_folds!r}")
     if Y.shape[0] < 10:
@@ -252,8 +273,8 @@ class _Base:
     empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
     if empty.size:
       raise ValueError(f"models {empty[:10].tolist()} answered no anchor item; nothing to estimate from")
-    naive, pirt, spread, nvar, theta = _estimate_raw(self.irt_model, self._benches, self._anchor_sets, Y,
-                                                     self.method, batch_size)
+    raw = _estimate_raw(self.irt_model, self._benches, self._anchor_sets, Y, self.method, batch_size)
+    naive, pirt, spread, nvar = raw["naive"], raw["pirt"], raw["spread"], raw["nvar"]
     if lam_mode is None:
       lam_mode = DEFAULT_LAM_MODE
     if lam_mode == "global":
@@ -265,9 +286,13 @@ class _Base:
     else:
       raise ValueError(f"lam_mode must be 'global' or 'model', got {lam_mode!r}")
     gp = lam * naive + (1 - lam) * pirt
-    lo = np.clip(gp - q * spread, 0.0, 1.0)
-    hi = np.clip(gp + q * spread, 0.0, 1.0)
-    return np.clip(naive, 0, 1), np.clip(pirt, 0, 1), np.clip(gp, 0, 1), lo, hi, theta, lam
+    est = {k: np.clip(raw[k], 0.0, 1.0) for k in ESTIMATORS}
+    est["gpirt"] = np.clip(gp, 0.0, 1.0)
+    intervals = {}
+    for k in ESTIMATORS + ("gpirt",):
+      qk = q if k == "gpirt" else np.array([c.qs.get(k, np.inf) for c in self._calib])
+      intervals[k] = (np.clip(est[k] - qk * spread, 0.0, 1.0), np.clip(est[k] + qk * spread, 0.0, 1.0))
+    return est, intervals, raw["theta"]
 
   # --- persistence ----------------------------------------------------------------------------
   def _to_artifact(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -352,7 +377,7 @@ class TinyBenchmark(_Base):
   def fit(cls, Y_train, n_anchors: int = 100, strategy: str = DEFAULT_STRATEGY, seed: int = 0, *,
           groups=None, item_weights=None, balance_groups: bool = True, kind: str = "2pl",
           dim: int | str = "auto", dims: Sequence[int] = DEFAULT_DIMS, priors=None, level: float = 0.9,
-          n_folds: int | None = None, num_restarts: int = 8, method: str = "map", irt_model=None,
+          n_folds: int | None = None, num_restarts: int = 8, method: str = DEFAULT_METHOD, irt_model=None,
           model_ids=None, item_ids=None, progress: bool | None = False, _cache: dict | None = None
           ) -> "TinyBenchmark":
     """Builds a tiny benchmark from a train matrix.
@@ -373,7 +398,7 @@ class TinyBenchmark(_Base):
       level: nominal coverage of the gp-IRT interval.
       n_folds: validation folds (None: 5 below 500 train models, else one 20% holdout).
       num_restarts: k-means restarts.
-      method: ability estimator for new models ("map" or "eap").
+      method: ability estimator for new models: "mle" (MAP where the MLE diverges), "map" or "eap".
       irt_model: an already fitted IRT model on ``Y_train`` (skips the main fit).
       model_ids, item_ids: ids for array input.
       progress: show fit progress bars.
@@ -442,9 +467,11 @@ class TinyBenchmark(_Base):
       :class:`tinyjax.estimators.Estimates` with naive, pirt, gpirt, lo, hi [M] in [0, 1], level,
       theta [M, d] and lam (the global weight).
     """
-    naive, pirt, gp, lo, hi, theta, _ = self._estimate_all(Y_anchor, batch_size, lam_mode)
-    return _est.Estimates(naive=naive[:, 0], pirt=pirt[:, 0], gpirt=gp[:, 0], lo=lo[:, 0], hi=hi[:, 0],
-                          level=self.level, theta=theta, lam=self.lam)
+    est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
+    return _est.Estimates(naive=est["naive"][:, 0], pirt=est["pirt"][:, 0], gpirt=est["gpirt"][:, 0],
+                          lo=iv["gpirt"][0][:, 0], hi=iv["gpirt"][1][:, 0], level=self.level, theta=theta,
+                          lam=self.lam, diff=est["diff"][:, 0],
+                          intervals={k: (lo[:, 0], hi[:, 0]) for k, (lo, hi) in iv.items()})
 
 
 def _item_mass(n_items, groups, item_weights, balance_groups):
@@ -475,7 +502,7 @@ class Leaderboard(_Base):
   def fit(cls, Y_train, benchmarks, n_anchors: int | dict = 100, strategy: str = DEFAULT_STRATEGY,
           seed: int = 0, *, groups=None, kind: str = "2pl", dim: int | str = "auto",
           dims: Sequence[int] = DEFAULT_DIMS, priors=None, level: float = 0.9, n_folds: int | None = None,
-          num_restarts: int = 8, method: str = "map", irt_model=None, model_ids=None, item_ids=None,
+          num_restarts: int = 8, method: str = DEFAULT_METHOD, irt_model=None, model_ids=None, item_ids=None,
           progress: bool | None = False) -> "Leaderboard":
     """Builds a tiny leaderboard.
 
@@ -540,7 +567,8 @@ class Leaderboard(_Base):
   def estimate(self, Y_anchor, *, batch_size: int | None = None, lam_mode: str | None = None) -> BenchmarkEstimates:
     """Estimates every benchmark's score from answers on ``all_anchors`` [M, sum K_b] (NaN allowed);
     ``lam_mode`` as for :meth:`TinyBenchmark.estimate`."""
-    naive, pirt, gp, lo, hi, theta, _ = self._estimate_all(Y_anchor, batch_size, lam_mode)
+    est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
     d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}
-    return BenchmarkEstimates(naive=d(naive), pirt=d(pirt), gpirt=d(gp), lo=d(lo), hi=d(hi), level=self.level,
-                              theta=theta)
+    return BenchmarkEstimates(naive=d(est["naive"]), pirt=d(est["pirt"]), gpirt=d(est["gpirt"]),
+                              lo=d(iv["gpirt"][0]), hi=d(iv["gpirt"][1]), level=self.level, theta=theta,
+                              diff=d(est["diff"]))

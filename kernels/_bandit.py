@@ -1,0 +1,375 @@
+"""Best-arm identification over a methods x examples score matrix: one step of a batched bandit.
+
+An arm is a method (a row); pulling it reveals the score of one (method, example) cell. Every step
+picks up to ``batch_size`` unrevealed cells (``bandit_select``) and the caller reveals their scores
+(``bandit_reveal``): from the full matrix in an offline simulation, from real model calls online. The
+algorithms are:
+
+- ``uniform``: cells uniformly at random among the unrevealed ones.
+- ``ucbe``: UCB-E (Audibert et al. 2010): the method with the highest ``mean_i + sqrt(a / n_i)``
+  (infinite while ``n_i = 0``) gets a batch of its unrevealed examples, drawn at random.
+- ``ucbe-lrf``: UCB-E with a low-rank factorization (Zhou et al. 2024). After a uniform warm-up, an
+  ensemble of rank-R factorizations with entry dropout (``tinyjax.kernels._als``) predicts every unrevealed
+  cell; its spread is the uncertainty. A method's bound is the mean over its row of the revealed scores
+  and of ``prediction + eta * spread`` for the unrevealed cells; the method with the highest bound gets
+  its most uncertain unrevealed cells (uncertainty per unit cost when cells have costs). The estimate
+  of a method's mean fills its unrevealed cells with the ensemble's mean prediction.
+- ``successive-rejects`` (Audibert et al. 2010): phases k = 1..M-1; in phase k every surviving method
+  is evaluated on ``n_k = ceil((n - M) / (logbar(M) (M + 1 - k)))`` cells in total, then the one with the
+  lowest mean is dropped. ``n`` is the budget in cells.
+
+All ties (equal bounds, equal means, equal uncertainties) are broken uniformly at random, so the order
+of the rows does not matter. Shapes: ``M`` methods, ``N`` examples, ``B`` batch size, ``E`` members.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tinyjax.kernels._als import ALSState, als_init, als_moments, als_sweep
+
+ALGORITHMS = ("uniform", "ucbe", "ucbe-lrf", "successive-rejects")
+
+
+class BanditConfig(NamedTuple):
+  """Static settings of a bandit run (hashable: pass it as a static jit argument)."""
+  algorithm: str = "ucbe-lrf"
+  batch_size: int = 32           # B cells per step
+  a: float = 1.0                 # UCB-E exploration weight: bonus sqrt(a / n_i)
+  rank: int = 1                  # R of the factorization
+  ensemble_size: int = 8         # E members
+  l2: float = 0.1                # ridge penalty of every ALS solve
+  drop_probability: float = 0.05  # entry dropout of each member
+  warmup: float = 0.01           # fraction of all cells revealed uniformly before the LRF bound is used
+  eta: float = 1.0               # weight of the ensemble spread in the LRF bound
+  sweeps: int = 1                # ALS sweeps per step (warm-started)
+
+
+class BanditState(NamedTuple):
+  """Everything the next step needs."""
+  values: jax.Array         # [M, N] revealed scores, 0 where not revealed
+  observed: jax.Array       # [M, N] bool, revealed cells
+  spent: jax.Array          # [] float, cost spent so far (cells when all costs are 1)
+  n_evaluated: jax.Array    # [] int32, revealed cells
+  step: jax.Array           # [] int32, steps taken
+  last_revealed: jax.Array  # [] int32, cells revealed by the last step (-1 before the first)
+  factors: ALSState         # ensemble factors (ucbe-lrf; carried by every algorithm, unused otherwise)
+  active: jax.Array         # [M] bool, surviving methods (successive rejects)
+  phase: jax.Array          # [] int32, current phase k >= 1 (successive rejects)
+
+
+class Batch(NamedTuple):
+  """Cells chosen by one step; only the ``valid`` ones are to be evaluated."""
+  rows: jax.Array    # [B] int32 method index
+  cols: jax.Array    # [B] int32 example index
+  valid: jax.Array   # [B] bool
+
+
+class BanditInfo(NamedTuple):
+  """The current recommendation, computed before the step's batch is revealed."""
+  best: jax.Array    # [] int32 recommended method
+  means: jax.Array   # [M] estimated mean score (NaN for a method with no revealed cell, except ucbe-lrf)
+
+
+def bandit_init(key: jax.Array, config: BanditConfig, num_rows: int, num_cols: int,
+                dtype=jnp.float32) -> BanditState:
+  """Empty state: nothing revealed, random ensemble factors.
+
+  Args:
+    key: PRNG key for the factor initialisation.
+    config: static settings. num_rows, num_cols: M, N. dtype: float dtype of scores and factors.
+
+  Returns:
+    BanditState.
+  """
+  return BanditState(
+      values=jnp.zeros((num_rows, num_cols), dtype),
+      observed=jnp.zeros((num_rows, num_cols), bool),
+      spent=jnp.zeros((), dtype),
+      n_evaluated=jnp.zeros((), jnp.int32),
+      step=jnp.zeros((), jnp.int32),
+      last_revealed=jnp.full((), -1, jnp.int32),
+      factors=als_init(key, num_rows, num_cols, config.rank, config.ensemble_size, dtype),
+      active=jnp.ones((num_rows,), bool),
+      phase=jnp.ones((), jnp.int32),
+  )
+
+
+def random_argmax(key: jax.Array, x: jax.Array) -> jax.Array:
+  """Index of the maximum of ``x`` [K], ties broken uniformly at random. Returns [] int32."""
+  is_max = x == jnp.max(x)
+  return jnp.argmax(jnp.where(is_max, jax.random.uniform(key, x.shape), -1.0)).astype(jnp.int32)
+
+
+def random_top_k(key: jax.Array, x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+  """The ``k`` largest entries of ``x`` [K], equal values ordered at random.
+
+  Returns:
+    ``(values [k], indices [k] int32)``, largest first.
+  """
+  perm = jax.random.permutation(key, x.shape[0])
+  vals, idx = jax.lax.top_k(x[perm], k)          # top_k keeps the lower (permuted) index first on ties
+  return vals, perm[idx].astype(jnp.int32)
+
+
+def empirical_means(state: BanditState) -> tuple[jax.Array, jax.Array]:
+  """Row means of the revealed cells [M] (NaN where none) and revealed counts [M] int32."""
+  counts = jnp.sum(state.observed, axis=1).astype(jnp.int32)
+  sums = jnp.sum(jnp.where(state.observed, state.values, 0.0), axis=1)
+  means = jnp.where(counts > 0, sums / jnp.maximum(counts, 1).astype(sums.dtype), jnp.nan)
+  return means, counts
+
+
+def ucb_bounds(state: BanditState, a) -> jax.Array:
+  """UCB-E bounds [M]: ``mean + sqrt(a / n)``, +inf with no revealed cell, -inf for a full row."""
+  means, counts = empirical_means(state)
+  num_cols = state.values.shape[1]
+  bonus = jnp.sqrt(jnp.asarray(a, state.values.dtype) / jnp.maximum(counts, 1).astype(state.values.dtype))
+  bounds = jnp.where(counts > 0, means + bonus, jnp.inf)
+  return jnp.where(counts >= num_cols, -jnp.inf, bounds)
+
+
+def _budget_cut(rows, cols, valid, cost, remaining):
+  """Keeps the longest prefix of the valid candidates whose cost fits in ``remaining``."""
+  cell_cost = jnp.where(valid, cost[rows, cols], 0.0)
+  return valid & (jnp.cumsum(cell_cost) <= remaining)
+
+
+def _uniform_cells(order, observed, start, batch_size):
+  """The next ``batch_size`` cells of the random cell order ``order`` [M*N], from position ``start``.
+
+  Uniform sampling without replacement: every cell revealed so far came from this order, so the next
+  cells are unrevealed (checked anyway) and the cost is O(B) per step instead of a top-k over M*N.
+  """
+  num_cells = order.shape[0]
+  num_cols = observed.shape[1]
+  pos = start + jnp.arange(batch_size, dtype=jnp.int32)
+  flat = order[jnp.minimum(pos, num_cells - 1)]
+  rows, cols = (flat // num_cols).astype(jnp.int32), (flat % num_cols).astype(jnp.int32)
+  return rows, cols, (pos < num_cells) & ~observed[rows, cols]
+
+
+def _row_cells(key, observed_row, score_row, batch_size):
+  """The ``batch_size`` unrevealed cells of one row with the highest score (ties at random)."""
+  score = jnp.where(observed_row, -jnp.inf, score_row)
+  vals, cols = random_top_k(key, score, batch_size)
+  return cols, vals > -jnp.inf
+
+
+def _logbar(num_arms: int) -> float:
+  return 0.5 + sum(1.0 / i for i in range(2, num_arms + 1))
+
+
+def _sr_target(phase, num_arms: int, total_cells):
+  """Cells per surviving arm at the end of ``phase`` (successive rejects), at least 1."""
+  total = jnp.asarray(total_cells, jnp.float32)
+  denom = _logbar(num_arms) * (num_arms + 1 - phase).astype(jnp.float32)
+  n_k = jnp.ceil(jnp.maximum(total - num_arms, 0.0) / jnp.maximum(denom, 1e-6))
+  return jnp.maximum(n_k, 1.0).astype(jnp.int32)
+
+
+def _sr_advance(key, state: BanditState, total_cells):
+  """Rejects methods until some survivor still needs cells in the current phase."""
+  num_rows, num_cols = state.values.shape
+  means, counts = empirical_means(state)
+  full = counts >= num_cols
+
+  def phase_done(carry):
+    active, phase, _ = carry
+    target = _sr_target(phase, num_rows, total_cells)
+    need = active & (counts < target) & ~full
+    return (jnp.sum(active) > 1) & ~jnp.any(need)
+
+  def reject(carry):
+    active, phase, k = carry
+    k, sub = jax.random.split(k)
+    score = jnp.where(active, -jnp.nan_to_num(means, nan=-jnp.inf), -jnp.inf)
+    worst = random_argmax(sub, score)
+    return active.at[worst].set(False), phase + 1, k
+
+  active, phase, _ = jax.lax.while_loop(phase_done, reject, (state.active, state.phase, key))
+  return active, phase
+
+
+def bandit_estimate(config: BanditConfig, state: BanditState, key: jax.Array,
+                    factors: ALSState | None = None) -> BanditInfo:
+  """The recommendation from ``state`` (for ucbe-lrf, from ``factors``, default ``state.factors``).
+
+  Args:
+    config: static settings. state: current state. key: PRNG key for tie-breaking.
+    factors: ensemble factors to impute unrevealed cells with (ucbe-lrf only).
+
+  Returns:
+    BanditInfo: best [] int32, means [M].
+  """
+  if config.algorithm == "ucbe-lrf":
+    factors = state.factors if factors is None else factors
+    mean, _ = lrf_moments(state, factors)
+    means = jnp.mean(jnp.where(state.observed, state.values, mean), axis=1)
+    return BanditInfo(random_argmax(key, means), means)
+  means, _ = empirical_means(state)
+  score = jnp.nan_to_num(means, nan=-jnp.inf)
+  if config.algorithm == "successive-rejects":
+    score = jnp.where(state.active, score, -jnp.inf)
+  return BanditInfo(random_argmax(key, score), means)
+
+
+def _centered(state: BanditState) -> tuple[jax.Array, jax.Array]:
+  """Row means of the revealed cells [M] (0 where none) and the revealed values minus them [M, N]."""
+  means, _ = empirical_means(state)
+  means = jnp.nan_to_num(means, nan=0.0)
+  return means, jnp.where(state.observed, state.values - means[:, None], 0.0)
+
+
+def lrf_moments(state: BanditState, factors: ALSState) -> tuple[jax.Array, jax.Array]:
+  """Predicted mean and ensemble variance of every cell, [M, N] each (ucbe-lrf).
+
+  The factorization models each method's deviation from its own revealed mean, so a cell's prediction
+  is ``row mean + (U V^T)_ij``: with no information about a column the prediction falls back to the
+  method's mean (the UCB-E estimate), and well-revealed columns correct it (a paired comparison).
+  """
+  means, _ = _centered(state)
+  mean, var = als_moments(factors)
+  return means[:, None] + mean, var
+
+
+def bandit_refit(config: BanditConfig, state: BanditState, keep: jax.Array) -> ALSState:
+  """``config.sweeps`` warm-started ALS sweeps on the revealed cells (ucbe-lrf), else the factors as-is.
+
+  The fitted values are the revealed scores minus their row mean (see :func:`lrf_moments`).
+
+  Args:
+    keep: [E, M, N] bool dropout masks (``dropout_keep``).
+  """
+  if config.algorithm != "ucbe-lrf":
+    return state.factors
+  weights = state.observed[None] & keep
+  _, centered = _centered(state)
+  factors = state.factors
+  for _ in range(config.sweeps):
+    factors = als_sweep(factors, centered, weights, config.l2)
+  return factors
+
+
+def cell_order(key: jax.Array, num_rows: int, num_cols: int) -> jax.Array:
+  """A uniformly random order of all cells (flat indices ``row * N + col``), [M*N] int32."""
+  return jax.random.permutation(key, num_rows * num_cols).astype(jnp.int32)
+
+
+def bandit_select(config: BanditConfig, state: BanditState, key: jax.Array, keep: jax.Array,
+                  cost: jax.Array, budget, total_cells, order: jax.Array) -> tuple[BanditState, Batch, BanditInfo]:
+  """One step: refit (ucbe-lrf), recommend, and choose the next batch of cells.
+
+  Args:
+    config: static settings.
+    state: current state.
+    key: PRNG key of this step (e.g. ``fold_in(seed_key, state.step)``).
+    keep: [E, M, N] bool dropout masks (ignored unless ucbe-lrf).
+    cost: [M, N] positive cost of each cell (ones for "budget = number of cells").
+    budget: [] total budget in cost units; the batch never makes ``spent`` exceed it.
+    total_cells: [] budget in cells, used by successive rejects for its phase lengths.
+    order: [M*N] int32 random cell order (``cell_order``), used by uniform sampling and the ucbe-lrf warm-up
+      (which reveal cells in this order); any [1] array for the other algorithms.
+
+  Returns:
+    ``(state, batch, info)``: the state with refitted factors and updated survivors (nothing revealed
+    yet), the batch ([B] rows, cols, valid), and the recommendation before this batch.
+  """
+  num_rows, num_cols = state.values.shape
+  batch_size = config.batch_size
+  key_pick, key_cells, key_best, key_sr, key_warm = jax.random.split(key, 5)
+  factors = bandit_refit(config, state, keep)
+  state = state._replace(factors=factors)
+  alg = config.algorithm
+
+  if alg == "uniform":
+    rows, cols, valid = _uniform_cells(order, state.observed, state.n_evaluated, batch_size)
+  elif alg == "ucbe":
+    row = random_argmax(key_pick, ucb_bounds(state, config.a))
+    cols, valid = _row_cells(key_cells, state.observed[row], jax.random.uniform(key_cells, (num_cols,)),
+                             batch_size)
+    rows = jnp.full((batch_size,), row, jnp.int32)
+  elif alg == "ucbe-lrf":
+    mean, var = lrf_moments(state, factors)
+    std = jnp.sqrt(var)
+    entry_ucb = jnp.where(state.observed, state.values, mean + config.eta * std)
+    _, counts = empirical_means(state)
+    n = jnp.maximum(counts, 1).astype(mean.dtype)
+    # UCB-E bonus for the uncertainty of the row mean itself (shared by all members), scaled by the
+    # unrevealed fraction of the row (finite-population correction).
+    bonus = jnp.sqrt(jnp.asarray(config.a, mean.dtype) / n) * (1.0 - n / num_cols)
+    bounds = jnp.where(counts > 0, jnp.mean(entry_ucb, axis=1) + bonus, jnp.inf)
+    bounds = jnp.where(counts >= num_cols, -jnp.inf, bounds)
+    row = random_argmax(key_pick, bounds)
+    cols, valid = _row_cells(key_cells, state.observed[row], std[row] / cost[row], batch_size)
+    rows = jnp.full((batch_size,), row, jnp.int32)
+    warm_rows, warm_cols, warm_valid = _uniform_cells(order, state.observed, state.n_evaluated, batch_size)
+    warming = state.n_evaluated < jnp.ceil(config.warmup * num_rows * num_cols).astype(jnp.int32)
+    rows = jnp.where(warming, warm_rows, rows)
+    cols = jnp.where(warming, warm_cols, cols)
+    valid = jnp.where(warming, warm_valid, valid)
+  elif alg == "successive-rejects":
+    active, phase = _sr_advance(key_sr, state, total_cells)
+    state = state._replace(active=active, phase=phase)
+    _, counts = empirical_means(state)
+    target = _sr_target(phase, num_rows, total_cells)
+    need = active & (counts < target) & (counts < num_cols) & (jnp.sum(active) > 1)
+    row = random_argmax(key_pick, jnp.where(need, -counts.astype(jnp.float32), -jnp.inf))
+    cols, valid = _row_cells(key_cells, state.observed[row], jax.random.uniform(key_cells, (num_cols,)),
+                             batch_size)
+    valid = valid & need[row] & (jnp.arange(batch_size) < target - counts[row])
+    rows = jnp.full((batch_size,), row, jnp.int32)
+  else:
+    raise ValueError(f"unknown algorithm {alg!r}; expected one of {ALGORITHMS}")
+
+  valid = _budget_cut(rows, cols, valid, cost, jnp.asarray(budget, cost.dtype) - state.spent)
+  info = bandit_estimate(config, state, key_best)
+  return state, Batch(rows, cols, valid), info
+
+
+def bandit_reveal(state: BanditState, batch: Batch, scores: jax.Array, cost: jax.Array) -> BanditState:
+  """Writes the scores of the valid cells of ``batch`` into the state and advances the step.
+
+  Args:
+    state: the state returned by :func:`bandit_select`.
+    batch: its batch.
+    scores: [B] scores of the batch's cells (ignored where not valid).
+    cost: [M, N] cell costs.
+
+  Returns:
+    The new state.
+  """
+  valid = batch.valid
+  # Invalid slots are routed to an out-of-bounds row and dropped by the scatter.
+  rows = jnp.where(valid, batch.rows, state.values.shape[0])
+  values = state.values.at[rows, batch.cols].set(scores.astype(state.values.dtype), mode="drop")
+  observed = state.observed.at[rows, batch.cols].set(True, mode="drop")
+  n_new = jnp.sum(valid).astype(jnp.int32)
+  return state._replace(
+      values=values, observed=observed,
+      spent=state.spent + jnp.sum(jnp.where(valid, cost[batch.rows, batch.cols], 0.0)).astype(state.spent.dtype),
+      n_evaluated=state.n_evaluated + n_new, step=state.step + 1, last_revealed=n_new)
+
+
+def bandit_recommend(config: BanditConfig, state: BanditState, key: jax.Array, keep: jax.Array,
+                     total_cells) -> BanditInfo:
+  """The final recommendation: refit (ucbe-lrf) or finish the pending rejections (successive rejects).
+
+  Does not change ``state``: recommending does not alter the next step's choice.
+
+  Args:
+    config: static settings. state: current state. key: PRNG key. keep: [E, M, N] dropout masks.
+    total_cells: [] budget in cells (successive rejects).
+
+  Returns:
+    BanditInfo.
+  """
+  key_best, key_sr = jax.random.split(key)
+  factors = bandit_refit(config, state, keep)
+  if config.algorithm == "successive-rejects":
+    active, phase = _sr_advance(key_sr, state, total_cells)
+    state = state._replace(active=active, phase=phase)
+  return bandit_estimate(config, state, key_best, factors)

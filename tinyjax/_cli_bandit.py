@@ -1,0 +1,114 @@
+"""``tinyjax bandit``: offline bandit simulation on a full methods x examples score matrix."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+import numpy as np
+
+
+def _load_matrix(path: str, drop_rows: list[str], drop_nan_columns: bool) -> tuple[np.ndarray, list[str]]:
+  p = pathlib.Path(path)
+  if not p.exists():
+    raise FileNotFoundError(f"no such file: {p}")
+  suffix = p.suffix.lower()
+  if suffix == ".npy":
+    arr = np.load(p, allow_pickle=False)
+    names = [str(i) for i in range(arr.shape[0])] if arr.ndim == 2 else []
+  elif suffix in (".csv", ".parquet"):
+    import pandas as pd
+
+    df = pd.read_parquet(p) if suffix == ".parquet" else pd.read_csv(p, index_col=0)
+    arr, names = df.to_numpy(dtype=float), [str(i) for i in df.index]
+  else:
+    raise ValueError(f"SCORES must be a .npy, .csv or .parquet file, got {p.name}")
+  if arr.ndim != 2:
+    raise ValueError(f"SCORES must hold a 2-D (methods, examples) matrix, got shape {arr.shape}")
+  if drop_rows:
+    missing = [r for r in drop_rows if r not in names]
+    if missing:
+      raise ValueError(f"--drop-row: no row named {missing}")
+    keep = [i for i, n in enumerate(names) if n not in set(drop_rows)]
+    arr, names = arr[keep], [names[i] for i in keep]
+  if drop_nan_columns:
+    arr = arr[:, ~np.isnan(arr).any(0)]
+  return np.asarray(arr, float), names
+
+
+def _cmd(args: argparse.Namespace) -> int:
+  from tinyjax import bandit
+
+  scores, names = _load_matrix(args.scores, args.drop_row, args.drop_nan_columns)
+  params = {k: v for k, v in dict(batch_size=args.batch_size, a=args.a, rank=args.rank,
+                                   ensemble_size=args.ensemble_size, l2=args.l2, drop_probability=args.drop_probability,
+                                   warmup=args.warmup, eta=args.eta, sweeps=args.sweeps).items() if v is not None}
+  budgets = sorted({args.budget, *args.extra_budgets})
+  sim = bandit.simulate(scores, budgets=budgets, algorithm=args.algorithm, seeds=args.seeds,
+                        shuffle_rows=not args.no_shuffle, k=args.k, **params)
+  true = scores.mean(1)
+  order = np.argsort(-true)
+  gap = 100 * (true[order[0]] - true[order[1]])
+  print(f"{args.scores}: {scores.shape[0]} methods x {scores.shape[1]} examples; best {names[order[0]]} "
+        f"({100 * true[order[0]]:.2f}), top-two gap {gap:.2f} pt")
+  print(f"algorithm {args.algorithm}, {len(sim.seeds)} seeds, {sim.seconds:.2f} s (+{sim.compile_seconds:.2f} s first call)")
+  print(f"{'budget':>8} {'cells':>8} {'precision':>10} {'ndcg@' + str(args.k):>8} {'regret(pt)':>11}")
+  s = sim.summary()
+  for j, b in enumerate(sim.budgets):
+    print(f"{b:8.3f} {int(sim.n_evaluated[:, j].mean()):8d} {s['precision'][j]:10.3f} {s['ndcg'][j]:8.3f} "
+          f"{s['regret'][j]:11.3f}")
+  if args.plot:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.unique(np.concatenate([np.linspace(0.02, max(0.3, max(budgets)), 8), budgets]))
+    curve = sim if args.algorithm == "successive-rejects" and len(grid) == len(budgets) else \
+        bandit.simulate(scores, budgets=grid, algorithm=args.algorithm, seeds=args.seeds,
+                        shuffle_rows=not args.no_shuffle, k=args.k, **params)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(100 * curve.budgets, curve.precision.mean(0), marker="o")
+    ax.set_xlabel("budget (% of cells)")
+    ax.set_ylabel("top-1 precision")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{pathlib.Path(args.scores).name}: {args.algorithm}, {len(curve.seeds)} seeds")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(args.plot, dpi=120)
+    print(f"wrote {args.plot}")
+  return 0
+
+
+def register(subparsers) -> None:
+  p = subparsers.add_parser(
+      "bandit", help="simulate bandit best-method search on a full score matrix",
+      description="Offline simulation of best-method identification: reveals cells of a full methods x examples "
+                  "score matrix as the algorithm asks, over many seeds, and prints top-1 precision, NDCG@k and "
+                  "regret (points) at each budget.")
+  p.add_argument("scores", metavar="SCORES", help="full score matrix, rows = methods: .npy, .csv (first column = "
+                                                  "row names) or .parquet (index = row names)")
+  p.add_argument("--budget", type=float, default=0.1, help="fraction of the cells to reveal, in (0, 1] (default 0.1)")
+  p.add_argument("--extra-budgets", type=float, nargs="*", default=[], metavar="B",
+                 help="more budgets to report in the same run (e.g. 0.05 0.2)")
+  p.add_argument("--algorithm", default="ucbe-lrf", choices=["uniform", "ucbe", "ucbe-lrf", "successive-rejects"],
+                 help="search algorithm (default ucbe-lrf)")
+  p.add_argument("--seeds", type=int, default=20, help="number of seeds, run together (default 20)")
+  p.add_argument("--no-shuffle", action="store_true", help="do not shuffle the rows per seed")
+  p.add_argument("--k", type=int, default=10, help="NDCG cut-off (default 10)")
+  p.add_argument("--drop-row", action="append", default=[], metavar="NAME",
+                 help="drop the row with this name (repeatable; e.g. NullModel for alpaca_eval2)")
+  p.add_argument("--drop-nan-columns", action="store_true",
+                 help="drop the examples (columns) that have a NaN in any row (offline runs need a full matrix)")
+  p.add_argument("--plot", metavar="PNG", help="also write a precision-vs-budget plot to this file")
+  g = p.add_argument_group("algorithm settings (defaults: see tinyjax.bandit.make_config)")
+  g.add_argument("--batch-size", type=int, help="cells revealed per step (default 32)")
+  g.add_argument("--a", type=float, help="UCB-E exploration weight, bonus sqrt(a / n) (default 1.0)")
+  g.add_argument("--rank", type=int, help="rank of the factorization (ucbe-lrf, default 1)")
+  g.add_argument("--ensemble-size", type=int, help="factorizations in the ensemble (ucbe-lrf)")
+  g.add_argument("--l2", type=float, help="ridge penalty of the ALS solves (ucbe-lrf)")
+  g.add_argument("--drop-probability", type=float, help="entry dropout of each ensemble member (ucbe-lrf)")
+  g.add_argument("--warmup", type=float, help="fraction of all cells revealed uniformly before the LRF bound (ucbe-lrf)")
+  g.add_argument("--eta", type=float, help="weight of the ensemble spread in the LRF bound (ucbe-lrf)")
+  g.add_argument("--sweeps", type=int, help="warm-started ALS sweeps per step (ucbe-lrf)")
+  p.set_defaults(func=_cmd)

@@ -107,7 +107,7 @@ def _pass_gammaln(n, c, k):
   n, c, k = (x.astype(jnp.float64) for x in (n[:, None], c[:, None], k[None, :]))
   g = jax.scipy.special.gammaln
   log_ratio = g(n - c + 1) - g(n - c - k + 1) - g(n + 1) + g(n - k + 1)
-  return jnp.where(c + k > n, 1.0, jnp.where(c == 0, 0.0, -jnp.expm1(log_ratio))))
+  return jnp.where(c + k > n, 1.0, jnp.where(c == 0, 0.0, -jnp.expm1(log_ratio)))
 
 
 _pass_product = jax.jit(kernels.pass_at_k_per_problem, static_argnums=3)
@@ -349,7 +349,7 @@ def allocate(rates, budget: float, *, costs=None, max_climb_steps: int = 10_000)
     raise ValueError(f"budget must be at least the cheapest sample cost {costs.min()}, got {budget}")
   max_greedy = int(np.floor(budget / costs.min())) + 1
   # Round the static step cap up to a power of two so that nearby budgets share one compilation.
-  max_greedy = 1 << (max_greedy - 1).bit_length()
+  max_greedy = max(64, 1 << (max_greedy - 1).bit_length())
   with enable_x64():
     counts, info = _allocate_jit(jnp.log1p(-jnp.asarray(p)), jnp.asarray(costs), jnp.asarray(float(budget)),
                                  max_greedy, int(max_climb_steps))

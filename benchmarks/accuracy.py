@@ -155,57 +155,79 @@ def _mean(rows, key):
   return float(np.mean([r[key] for r in rows]))
 
 
-def report(rows: list[dict]) -> str:
+def _cell(rows, matrix, split, strategy, method, key):
+  rs = [r for r in rows if r["matrix"] == matrix and r["split"] == split and r["strategy"] == strategy
+        and r.get("method", "map") == method]
+  return _mean(rs, key) if rs else float("nan")
+
+
+def report(rows: list[dict], method: str = "mle") -> str:
+  """Markdown tables: per split, MAE of every strategy x estimator (ability ``method``), the best one against
+  random-anchor naive, and interval coverage; then MAP vs MLE; then openllm_v1 full-score RMSE."""
   out = []
-  ests = ESTIMATORS + (("gpirt_model",) if all("mae_gpirt_model" in r for r in rows) else ())
   mats = list(dict.fromkeys(r["matrix"] for r in rows))
+  full_mats = [m for m in mats if not m.startswith("openllm_v1")]
+  level = rows[0].get("level", 0.9)
   for split_name in ("iid", "top25"):
-    out.append(f"\n### Split: {split_name} (MAE in points, mean over seeds; coverage of the gp-IRT interval)\n")
-    head = "| matrix | K | dim | " + " | ".join(f"{s} {e}" for s in STRATEGIES for e in ests) + \
-        " | best / random-naive | gp-IRT coverage |"
+    out.append(f"\n### Split: {split_name} — MAE in points (mean over seeds), ability by {method.upper()}\n")
+    head = ("| matrix | K | seeds | dim | " + " | ".join(f"{s} {e}" for s in STRATEGIES for e in ESTIMATORS)
+            + " | best | best / random-naive |")
     out.append(head)
     out.append("|" + "---|" * (head.count("|") - 1))
+    bests, ratios = {}, {}
     for m in mats:
       rs = [r for r in rows if r["matrix"] == m and r["split"] == split_name]
       if not rs:
         continue
-      cells, vals = [], {}
-      for s in STRATEGIES:
-        for e in ests:
-          v = _mean([r for r in rs if r["strategy"] == s], f"mae_{e}")
-          vals[(s, e)] = v
-          cells.append(f"{v:.2f}")
-      best = min(vals.values())
+      vals = {(s, e): _cell(rows, m, split_name, s, method, f"mae_{e}") for s in STRATEGIES for e in ESTIMATORS}
+      (bs, be), best = min(vals.items(), key=lambda kv: kv[1])
       base = vals[("random", "naive")]
-      cov = _mean([r for r in rs if r["strategy"] == "irt"], "coverage")
+      bests[m], ratios[m] = best, best / base
       dims = sorted({r["dim"] for r in rs})
-      out.append(f"| {m} | {rs[0]['n_anchors']} | {','.join(map(str, dims))} | " + " | ".join(cells)
-                 + f" | {best / base:.2f} | {cov:.2f} |")
-    full = [r for r in rows if r["split"] == split_name and not r["matrix"].startswith("openllm_v1")]
-    if full:
+      seeds = len({r["seed"] for r in rs})
+      out.append(f"| {m} | {rs[0]['n_anchors']} | {seeds} | {','.join(map(str, dims))} | "
+                 + " | ".join(f"{vals[(s, e)]:.2f}" for s in STRATEGIES for e in ESTIMATORS)
+                 + f" | {best:.2f} ({bs} {be}) | {best / base:.2f} |")
+    fm = [m for m in full_mats if m in bests]
+    if fm:
       out.append("")
+      out.append(f"Full-item matrices ({len(fm)}): best estimator per matrix, mean MAE "
+                 f"{np.mean([bests[m] for m in fm]):.2f} points; mean ratio to random-naive "
+                 f"{np.mean([ratios[m] for m in fm]):.2f}; worst ratio {max(ratios[m] for m in fm):.2f}.")
       for s in STRATEGIES:
-        for e in ests:
-          per = [_mean([r for r in full if r["matrix"] == m and r["strategy"] == s], f"mae_{e}")
-                 for m in mats if not m.startswith("openllm_v1")]
-          out.append(f"- full-item matrices, {s} {e}: mean MAE {np.mean(per):.2f} points")
-      covs = {s: _mean([r for r in full if r["strategy"] == s], "coverage") for s in STRATEGIES}
-      out.append("- gp-IRT interval coverage (nominal %.2f): " % rows[0].get("level", 0.9)
-                 + ", ".join(f"{s} {c:.3f}" for s, c in covs.items()))
-      if "gpirt_model" in ests:
-        covs = {s: _mean([r for r in full if r["strategy"] == s], "coverage_model") for s in STRATEGIES}
-        out.append("- gp-IRT (per-model weight) interval coverage: "
-                   + ", ".join(f"{s} {c:.3f}" for s, c in covs.items()))
-  v1 = [r for r in rows if "full_rmse_gpirt" in r]
+        line = []
+        for e in ESTIMATORS:
+          per = [_cell(rows, m, split_name, s, method, f"mae_{e}") for m in fm]
+          line.append(f"{e} {np.mean(per):.2f}")
+        out.append(f"- {s} anchors, mean MAE over the full-item matrices: " + ", ".join(line))
+      out.append("")
+      out.append(f"Interval coverage (nominal {level:.2f}), mean over the full-item matrices, seeds and test models:")
+      for s in STRATEGIES:
+        covs = [np.mean([_cell(rows, m, split_name, s, method, f"cov_{e}") for m in fm]) for e in ESTIMATORS]
+        out.append(f"- {s} anchors: " + ", ".join(f"{e} {c:.3f}" for e, c in zip(ESTIMATORS, covs)))
+  out.append("\n### Ability estimate of new models: MAP vs MLE (mean MAE over all matrices and strategies)\n")
+  out.append("| split | estimator | MAP | MLE |")
+  out.append("|---|---|---|---|")
+  for split_name in ("iid", "top25"):
+    for e in ("pirt", "gpirt", "diff"):
+      v = {me: np.nanmean([_cell(rows, m, split_name, s, me, f"mae_{e}") for m in mats for s in STRATEGIES])
+           for me in METHODS}
+      out.append(f"| {split_name} | {e} | {v['map']:.2f} | {v['mle']:.2f} |")
+  v1 = [r for r in rows if "full_rmse_all_items" in r and r.get("method", "map") == method]
   if v1:
-    out.append("\n### openllm_v1: RMSE (points) of the FULL benchmark score\n")
-    out.append("| matrix | split | all items (cubic fit) | gp-IRT from K anchors, irt strategy |")
-    out.append("|---|---|---|---|")
+    out.append("\n### openllm_v1: RMSE (points) of each model's FULL benchmark score\n")
+    out.append("| matrix | split | all matrix items | " + " | ".join(f"K anchors ({s}), {e}" for s in ("random", "irt")
+                                                               for e in ("naive", "gpirt", "diff")) + " |")
+    out.append("|---|---|---|" + "---|" * 6)
     for m in dict.fromkeys(r["matrix"] for r in v1):
       for split_name in ("iid", "top25"):
-        rs = [r for r in v1 if r["matrix"] == m and r["split"] == split_name and r["strategy"] == "irt"]
-        if rs:
-          out.append(f"| {m} | {split_name} | {_mean(rs, 'full_rmse_all_items'):.2f} | {_mean(rs, 'full_rmse_gpirt'):.2f} |")
+        rs = [r for r in v1 if r["matrix"] == m and r["split"] == split_name]
+        if not rs:
+          continue
+        cells = [_mean([r for r in rs if r["strategy"] == s], f"full_rmse_{e}") for s in ("random", "irt")
+                 for e in ("naive", "gpirt", "diff")]
+        out.append(f"| {m} | {split_name} | {_mean([r for r in rs if r['strategy'] == 'irt'], 'full_rmse_all_items'):.2f} | "
+                   + " | ".join(f"{c:.2f}" for c in cells) + " |")
   return "\n".join(out)
 
 
@@ -215,12 +237,14 @@ def main(argv=None) -> int:
   p.add_argument("--seeds", type=int, default=5, help="number of seeds (splits and anchor draws)")
   p.add_argument("--level", type=float, default=0.9, help="nominal interval coverage")
   p.add_argument("--out", default="accuracy_results.json", help="where to write (append) the raw rows")
-  p.add_argument("--report", default=None, help="only print the tables of this results file")
+  p.add_argument("--report", default=None, help="only print the tables of these results files (comma-separated)")
   p.add_argument("--adaptive", action="store_true",
                  help="run the adaptive-vs-static comparison instead (iid split) and print its table")
   args = p.parse_args(argv)
   if args.report:
-    rows = json.loads(pathlib.Path(args.report).read_text())
+    rows = []
+    for f in args.report.split(","):
+      rows += json.loads(pathlib.Path(f).read_text())
     print(report_adaptive(rows) if rows and "mae_adaptive_pirt" in rows[0] else report(rows))
     return 0
   import jax

@@ -68,3 +68,17 @@ def test_validation_errors():
     E.naive_estimate(np.zeros((2, 3)), [0.5, 0.5])
   with pytest.raises(ValueError, match="p must be"):
     E.pirt_estimate(np.zeros((2, 1)), [0], np.ones(3) / 3, np.zeros((2, 2)))
+
+
+def test_difference_estimator_hand_computed():
+  mass = np.array([0.1, 0.2, 0.3, 0.4])
+  anchors = np.array([0, 2])
+  w = np.array([0.5, 0.5])
+  Y = np.array([[1.0, 0.0], [NAN, 0.8]])
+  p = np.array([[0.5, 0.5, 0.5, 0.5], [0.2, 0.4, 0.6, 0.8]])
+  # row 0: p @ m = .5, residuals +.5 and -.5 cancel            -> .5
+  # row 1: p @ m = .6, only anchor 2 answered (weight 1): .8 - .6 -> .8
+  np.testing.assert_allclose(E.difference_estimate(Y, anchors, w, mass, p), [0.5, 0.8], rtol=1e-12)
+  # A constant IRT bias cancels: shifting every prediction by the same amount changes nothing.
+  np.testing.assert_allclose(E.difference_estimate(Y, anchors, w, mass, p - 0.1),
+                             E.difference_estimate(Y, anchors, w, mass, p), rtol=1e-12)

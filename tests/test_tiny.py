@@ -148,3 +148,14 @@ def test_real_data_error_bounds(shared_data):
   assert np.mean(errs_gp) < 3.0
   assert np.mean(errs_gp) < np.mean(errs_rand)
   assert np.mean(cover) > 0.75
+
+
+def test_recommended_score_is_the_difference_estimator(tb):
+  est = tb.estimate(TEST[:, tb.anchors])
+  np.testing.assert_array_equal(est.score, est.diff)
+  p = tb.irt_model.predict_proba(est.theta)
+  ya = TEST[:, tb.anchors]
+  ref = p.mean(1) + (ya - p[:, tb.anchors]) @ tb.weights
+  np.testing.assert_allclose(est.diff, np.clip(ref, 0, 1), rtol=1e-5)
+  lo, hi = est.score_interval
+  assert np.all(lo <= est.diff) and np.all(est.diff <= hi)

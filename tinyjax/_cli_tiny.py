@@ -47,7 +47,7 @@ def register(subparsers) -> None:
                   "Its columns are matched to the anchors by item id when the ids match (extra columns, "
                   "e.g. a full response matrix, are ignored); otherwise it must have exactly one column per "
                   "anchor, in the anchors' order. Prints naive, p-IRT and gp-IRT estimates with the gp-IRT "
-                  "interval, in percent.")
+                  "interval, in percent, plus the IRT difference estimate (the recommended one) with its interval.")
   p.add_argument("tiny", metavar="TINY", help="tiny benchmark file written by `tinyjax build`")
   p.add_argument("answers", metavar="ANSWERS", help="answers matrix (same formats as for build); NaN = not answered")
   p.add_argument("--out", default=None, metavar="CSV", help="also write the estimates to this CSV file")
@@ -134,15 +134,17 @@ def _estimate(args) -> int:
   r = data.load_responses(args.answers)
   est = tb.estimate(_answers_for(tb, r))
   pct = int(round(100 * est.level))
-  header = f"{'model':32s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s}   {pct}% interval"
-  print(header)
+  lo, hi = est.score_interval
+  print(f"{'model':32s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'diff':>7s}   {pct}% interval of {est.recommended} "
+        f"(recommended)")
   for k, mid in enumerate(r.model_ids):
-    print(f"{mid[:32]:32s} {100 * est.naive[k]:7.2f} {100 * est.pirt[k]:7.2f} {100 * est.gpirt[k]:7.2f}   "
-          f"[{100 * est.lo[k]:.2f}, {100 * est.hi[k]:.2f}]")
+    print(f"{mid[:32]:32s} {100 * est.naive[k]:7.2f} {100 * est.pirt[k]:7.2f} {100 * est.gpirt[k]:7.2f} "
+          f"{100 * est.diff[k]:7.2f}   [{100 * lo[k]:.2f}, {100 * hi[k]:.2f}]")
   if args.out:
     import pandas as pd
     pd.DataFrame({"model": r.model_ids, "naive": est.naive, "pirt": est.pirt, "gpirt": est.gpirt,
-                  "lo": est.lo, "hi": est.hi}).to_csv(args.out, index=False)
+                  "gpirt_lo": est.lo, "gpirt_hi": est.hi, "diff": est.diff, "diff_lo": lo, "diff_hi": hi}
+                 ).to_csv(args.out, index=False)
     print(f"written to {args.out}")
   return 0
 
@@ -221,7 +223,7 @@ def _plot(args, Y, train, test, truth, mass, groups, model, fitted, cache) -> No
   tb, est = fitted[strat]
   fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
   ax1.plot(100 * truth, 100 * fitted["random"][1].naive, "o", alpha=0.5, label="random anchors, naive")
-  ax1.plot(100 * truth, 100 * est.gpirt, "o", alpha=0.7, label=f"{strat} anchors, gp-IRT")
+  ax1.plot(100 * truth, 100 * est.score, "o", alpha=0.7, label=f"{strat} anchors, {est.recommended} (recommended)")
   lim = [100 * truth.min() - 2, 100 * truth.max() + 2]
   ax1.plot(lim, lim, "k--", lw=1)
   ax1.set_xlabel("true score (%)")
@@ -237,9 +239,9 @@ def _plot(args, Y, train, test, truth, mass, groups, model, fitted, cache) -> No
     b = tj.TinyBenchmark.fit(Y[train], n_anchors=k, strategy=strat, seed=args.seed, groups=groups,
                              irt_model=model, _cache=cache)
     err_rand.append(100 * np.mean(np.abs(r.estimate(Y[test][:, r.anchors]).naive - truth)))
-    err_best.append(100 * np.mean(np.abs(b.estimate(Y[test][:, b.anchors]).gpirt - truth)))
+    err_best.append(100 * np.mean(np.abs(b.estimate(Y[test][:, b.anchors]).score - truth)))
   ax2.plot(ks, err_rand, "o-", label="random anchors, naive")
-  ax2.plot(ks, err_best, "o-", label=f"{strat} anchors, gp-IRT")
+  ax2.plot(ks, err_best, "o-", label=f"{strat} anchors, {est.recommended} (recommended)")
   ax2.set_xscale("log")
   ax2.set_xlabel("number of anchors")
   ax2.set_ylabel("mean absolute error (points)")

@@ -43,6 +43,19 @@ class Estimates(NamedTuple):
   lam: float             # gp-IRT weight on the naive estimate
   diff: np.ndarray | None = None        # [M] IRT difference estimator (see ``difference_estimate``)
   intervals: dict | None = None         # estimator name -> (lo [M], hi [M]) at ``level``
+  recommended: str = "diff"             # the estimator that measured best on real data (docs/accuracy.md)
+
+  @property
+  def score(self) -> np.ndarray:
+    """[M] the recommended estimate (``recommended``; the IRT difference estimator by default)."""
+    return getattr(self, self.recommended)
+
+  @property
+  def score_interval(self) -> tuple[np.ndarray, np.ndarray]:
+    """(lo [M], hi [M]) interval of :attr:`score` at ``level``."""
+    if self.intervals is None or self.recommended not in self.intervals:
+      return self.lo, self.hi
+    return self.intervals[self.recommended]
 
 
 def _check_answers(Y_anchor, n_anchors: int) -> np.ndarray:

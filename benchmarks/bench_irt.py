@@ -82,6 +82,9 @@ def worker(job: dict) -> dict:
   elif method == "pyirt":
     import py_irt.training  # noqa: F401
     import torch
+
+    if job.get("torch_threads"):
+      torch.set_num_threads(int(job["torch_threads"]))
     out["torch_threads"] = torch.get_num_threads()
   elif method == "girth":
     import girth  # noqa: F401
@@ -302,6 +305,9 @@ def main(argv=None) -> int:
                   help="comma-separated scenarios: fit2pl, mdim5, musr, ability (default: all; with --quick: "
                        "fit2pl,ability)")
   ap.add_argument("--skip", default="", help="comma-separated methods to leave out (e.g. pyirt,catsim)")
+  ap.add_argument("--pyirt-threads", type=int, default=None,
+                  help="torch threads for py-irt (default: torch's own, one per core); 1 avoids the slowdown of "
+                       "torch's spinning worker threads on a shared, oversubscribed machine")
   ap.add_argument("--json", default=None, help="write all raw results to this JSON file")
   ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
   args = ap.parse_args(argv)
@@ -364,7 +370,7 @@ def main(argv=None) -> int:
         if m in skip:
           continue
         job = {"name": name, "method": m, "kind": "fit", "data": str(work / name), "dim": dim,
-               "epochs": list(epochs), "warm": True}
+               "epochs": list(epochs), "warm": True, "torch_threads": args.pyirt_threads}
         if m == "tinyjax_cached":  # prime a fresh persistent compilation cache, then measure a new process
           job.update(jax_cache=str(work / f"jaxcache_{name}"), warm=False)
           run_job(job, work, timeout)
@@ -373,7 +379,8 @@ def main(argv=None) -> int:
         r["label"] = {"tinyjax": f"tinyjax MAP (L-BFGS), dim {dim}",
                       "tinyjax_cached": "tinyjax, new process, JAX compilation cache primed",
                       "mirt": "mirt EM (MML, 21 quad pts) + EAP",
-                      "pyirt": f"py-irt multidim_2pl hierarchical, dims {dim}, lr 0.1"}[m]
+                      "pyirt": f"py-irt multidim_2pl hierarchical, dims {dim}, lr 0.1"
+                               + (f", {args.pyirt_threads} torch thread(s)" if args.pyirt_threads else "")}[m]
         rows.append(r)
         print(f"  {m}: " + json.dumps({k: v for k, v in r.items() if k not in ("label",)}), flush=True)
       ref = next((r for r in rows if r["method"] == "tinyjax"), None)

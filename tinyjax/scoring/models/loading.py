@@ -8,7 +8,6 @@ import pathlib
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from tinyjax.scoring.models.gpt2 import GPT2, GPT2Config
@@ -152,4 +151,3 @@ def load_model(path: str | os.PathLike, **kwargs) -> GPT2 | Llama:
   raise NotImplementedError(f"model_type {kind!r} is not supported (gpt2, {', '.join(LLAMA_LIKE)} are)")
 
 
-del np

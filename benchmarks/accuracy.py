@@ -205,6 +205,25 @@ def report(rows: list[dict], method: str = "mle") -> str:
       for s in STRATEGIES:
         covs = [np.mean([_cell(rows, m, split_name, s, method, f"cov_{e}") for m in fm]) for e in ESTIMATORS]
         out.append(f"- {s} anchors: " + ", ".join(f"{e} {c:.3f}" for e, c in zip(ESTIMATORS, covs)))
+  out.append("\n### The defaults (random anchors, MLE ability, recommended estimate = diff) vs random-anchor naive\n")
+  out.append("| matrix | split | random naive | default (diff) | ratio | default interval coverage | gp-IRT (random) | gp-IRT coverage |")
+  out.append("|---|---|---|---|---|---|---|---|")
+  for split_name in ("iid", "top25"):
+    ratios = []
+    for m in mats:
+      base = _cell(rows, m, split_name, "random", method, "mae_naive")
+      d = _cell(rows, m, split_name, "random", method, "mae_diff")
+      if np.isnan(base):
+        continue
+      if not m.startswith("openllm_v1"):
+        ratios.append(d / base)
+      out.append(f"| {m} | {split_name} | {base:.2f} | {d:.2f} | {d / base:.2f} | "
+                 f"{_cell(rows, m, split_name, 'random', method, 'cov_diff'):.2f} | "
+                 f"{_cell(rows, m, split_name, 'random', method, 'mae_gpirt'):.2f} | "
+                 f"{_cell(rows, m, split_name, 'random', method, 'cov_gpirt'):.2f} |")
+    if ratios:
+      dm = [_cell(rows, m, split_name, "random", method, "mae_diff") for m in full_mats]
+      out.append(f"| full-item mean | {split_name} | | {np.nanmean(dm):.2f} | {np.mean(ratios):.2f} | | | |")
   out.append("\n### Ability estimate of new models: MAP vs MLE (mean MAE over all matrices and strategies)\n")
   out.append("| split | estimator | MAP | MLE |")
   out.append("|---|---|---|---|")

@@ -8,6 +8,8 @@ import pathlib
 import pytest
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Keep tests hermetic: the CLI's persistent compilation cache stays off unless a test turns it on.
+os.environ.setdefault("TINYJAX_CACHE_DIR", "off")
 
 
 def shared_data_dir() -> pathlib.Path | None:

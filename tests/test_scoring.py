@@ -337,6 +337,10 @@ def test_plan_batches_layout():
   assert packed.padding_fraction < plan.padding_fraction
   seen = sorted(int(i) for b in packed.batches for i in b.request_index.ravel() if i >= 0)
   assert seen == [0, 1, 2, 3, 4]
+  # The default pack length is the candidate bucket needing the fewest positions: 2 rows of 24 (48) beat 2 of 32.
+  auto = scoring.plan_batches(reqs, batch_size=2, buckets=(4, 8, 16, 24, 32), pack=True)
+  assert auto.shapes == ((2, 24),) and auto.num_slot_tokens == 48
+  assert scoring.power_of_two_buckets(100, half_steps=True) == (16, 24, 32, 48, 64, 96, 100)
 
 
 def test_shared_prefix_layout():

@@ -68,13 +68,18 @@ class BatchPlan:
     return 1.0 - self.num_fed_tokens / used if used else 0.0
 
 
-def power_of_two_buckets(max_length: int, min_length: int = 16) -> tuple[int, ...]:
-  """``(16, 32, 64, ..., max_length)``: powers of two below ``max_length``, then ``max_length`` itself."""
+def power_of_two_buckets(max_length: int, min_length: int = 16, half_steps: bool = False) -> tuple[int, ...]:
+  """``(16, 32, 64, ..., max_length)``: powers of two below ``max_length``, then ``max_length`` itself.
+
+  With ``half_steps``, 1.5 times each power of two is added too (16, 24, 32, 48, 64, 96, ...).
+  """
   if max_length < 1:
     raise ValueError(f"max_length must be >= 1, got {max_length}")
   out, b = [], max(1, min_length)
   while b < max_length:
     out.append(b)
+    if half_steps and b % 2 == 0 and b * 3 // 2 < max_length:
+      out.append(b * 3 // 2)
     b *= 2
   out.append(max_length)
   return tuple(out)
@@ -193,6 +198,32 @@ def _make_batches(rows: list[list[_Unit]], length: int, batch_size: int, num_slo
   return batches
 
 
+def _pack(requests, length, batch_size, max_segments, share_prefix, score_fraction, pad_id):
+  """First-fit-decreasing packing of units into rows of ``length``; returns (batches, fed positions)."""
+  budget = score_budget(length, score_fraction)
+  units = _units(requests, share_prefix, length, max_segments, budget)
+  units.sort(key=lambda u: (-u.length, u.branches[0][0]))
+  rows: list[list[_Unit]] = []
+  free: list[int] = []
+  slots: list[int] = []
+  room: list[int] = []
+  for u in units:
+    n, k, m = u.length, len(u.branches), u.scored
+    for r in range(len(rows)):
+      if n <= free[r] and slots[r] + k <= max_segments and m <= room[r]:
+        rows[r].append(u)
+        free[r] -= n
+        slots[r] += k
+        room[r] -= m
+        break
+    else:
+      rows.append([u])
+      free.append(length - n)
+      slots.append(k)
+      room.append(budget - m)
+  return _make_batches(rows, length, batch_size, max_segments, budget, pad_id), sum(length - f for f in free)
+
+
 def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets: Sequence[int],
                  pack: bool = False, pack_length: int | None = None, max_segments: int = 32,
                  share_prefix: bool = False, score_fraction: float = 1.0, pad_id: int = 0) -> BatchPlan:
@@ -237,38 +268,21 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
     if max_segments < 1:
       raise ValueError(f"max_segments must be >= 1, got {max_segments}")
     most_scored = max(r.n_cont for r in requests)
-    if pack_length is None:
-      length = _bucket_of(longest, buckets, most_scored, score_fraction)
+    if pack_length is None:  # the row length (among the next few buckets) that needs the fewest positions
+      fits = [b for b in buckets if b >= longest and most_scored <= score_budget(b, score_fraction)]
+      if not fits:
+        raise ValueError(f"a request has {longest} input tokens ({most_scored} scored), more than the largest "
+                         f"bucket {buckets[-1]} holds")
+      plans = [_pack(requests, b, batch_size, max_segments, share_prefix, score_fraction, pad_id) for b in fits[:4]]
+      batches, num_fed = min(plans, key=lambda pl: (sum(x.tokens.size for x in pl[0]), pl[0][0].tokens.shape[1]))
     else:
       length = int(pack_length)
-    if length not in buckets:
-      raise ValueError(f"pack_length {length} is not one of the buckets {buckets}")
-    budget = score_budget(length, score_fraction)
-    if longest > length or most_scored > budget:
-      raise ValueError(f"a request has {longest} input tokens ({most_scored} scored), more than pack_length "
-                       f"{length} holds")
-    units = _units(requests, share_prefix, length, max_segments, budget)
-    units.sort(key=lambda u: (-u.length, u.branches[0][0]))
-    rows: list[list[_Unit]] = []
-    free: list[int] = []
-    slots: list[int] = []
-    room: list[int] = []
-    for u in units:
-      n, k, m = u.length, len(u.branches), u.scored
-      for r in range(len(rows)):
-        if n <= free[r] and slots[r] + k <= max_segments and m <= room[r]:
-          rows[r].append(u)
-          free[r] -= n
-          slots[r] += k
-          room[r] -= m
-          break
-      else:
-        rows.append([u])
-        free.append(length - n)
-        slots.append(k)
-        room.append(budget - m)
-    batches = _make_batches(rows, length, batch_size, max_segments, budget, pad_id)
-    num_fed = sum(length - f for f in free)
+      if length not in buckets:
+        raise ValueError(f"pack_length {length} is not one of the buckets {buckets}")
+      if longest > length or most_scored > score_budget(length, score_fraction):
+        raise ValueError(f"a request has {longest} input tokens ({most_scored} scored), more than pack_length "
+                         f"{length} holds")
+      batches, num_fed = _pack(requests, length, batch_size, max_segments, share_prefix, score_fraction, pad_id)
   else:
     units = _units(requests, False, longest, 1, longest)
     units.sort(key=lambda u: (-u.length, u.branches[0][0]))

@@ -82,7 +82,8 @@ class Scorer:
     truncate: left-truncate long requests to ``max_length + 1`` tokens as lm-eval does; if False, raise.
     pack: pack short requests into shared rows (default: when the model supports it).
     pack_length: row length when packing (default: smallest bucket holding the longest request).
-    buckets: allowed row lengths (default powers of two from 16 up to ``max_length``).
+    buckets: allowed row lengths (default 16, 24, 32, 48, 64, ... up to ``max_length``: powers of two and 1.5x
+      powers of two).
     max_segments: most requests in one packed row.
     share_prefix: with packing, feed a context once for all the requests that continue it (default True);
       each continuation attends to the shared context and itself only, so results are unchanged.
@@ -130,7 +131,8 @@ class Scorer:
       raise ValueError(f"max_length must be >= 1, got {max_length}")
     self.max_length = int(max_length)
     self.truncate = bool(truncate)
-    self.buckets = tuple(sorted(buckets)) if buckets is not None else power_of_two_buckets(self.max_length)
+    self.buckets = (tuple(sorted(buckets)) if buckets is not None
+                    else power_of_two_buckets(self.max_length, half_steps=True))
     if self.buckets[-1] < self.max_length and truncate:
       raise ValueError(f"the largest bucket {self.buckets[-1]} is below max_length {self.max_length}")
     self.pack_length = pack_length

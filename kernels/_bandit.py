@@ -8,12 +8,14 @@ algorithms are:
 - ``uniform``: cells uniformly at random among the unrevealed ones.
 - ``ucbe``: UCB-E (Audibert et al. 2010): the method with the highest ``mean_i + sqrt(a / n_i)``
   (infinite while ``n_i = 0``) gets a batch of its unrevealed examples, drawn at random.
-- ``ucbe-lrf``: UCB-E with a low-rank factorization (Zhou et al. 2024). After a uniform warm-up, an
-  ensemble of rank-R factorizations with entry dropout (``tinyjax.kernels._als``) predicts every unrevealed
-  cell; its spread is the uncertainty. A method's bound is the mean over its row of the revealed scores
-  and of ``prediction + eta * spread`` for the unrevealed cells; the method with the highest bound gets
-  its most uncertain unrevealed cells (uncertainty per unit cost when cells have costs). The estimate
-  of a method's mean fills its unrevealed cells with the ensemble's mean prediction.
+- ``ucbe-lrf``: UCB-E with a low-rank factorization (after Zhou et al. 2024). After a uniform warm-up, an
+  ensemble of rank-R factorizations with entry dropout (``tinyjax.kernels._als``) models each method's
+  deviation from its own revealed mean, so a cell's prediction is ``row mean + (U V^T)_ij``; the members'
+  spread is the cell's uncertainty. A method's bound is the mean over its row of the revealed scores and
+  of ``prediction + eta * spread`` for the unrevealed cells, plus ``sqrt(a / n_i)`` times the unrevealed
+  fraction of the row; the method with the highest bound gets its most uncertain unrevealed cells
+  (uncertainty per unit cost when cells have costs). The estimate of a method's mean fills its unrevealed
+  cells with the ensemble's mean prediction.
 - ``successive-rejects`` (Audibert et al. 2010): phases k = 1..M-1; in phase k every surviving method
   is evaluated on ``n_k = ceil((n - M) / (logbar(M) (M + 1 - k)))`` cells in total, then the one with the
   lowest mean is dropped. ``n`` is the budget in cells.

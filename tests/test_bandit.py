@@ -18,6 +18,7 @@ from tinyjax.bandit import BanditEvaluator
 
 M, N = 6, 40
 SMALL = dict(batch_size=4, ensemble_size=4, warmup=0.05)
+SEEDS = 8   # every simulate() call uses 8 seeds and one budget, so the vmapped loop compiles once
 
 
 @pytest.fixture(scope="module")
@@ -190,9 +191,9 @@ def test_full_budget_finds_the_best(scores):
 
 
 def test_simulate_matches_run_for_same_seed(scores):
-  sim = tj.bandit.simulate(scores, budgets=[0.3], algorithm="ucbe-lrf", seeds=[2, 5], shuffle_rows=False, **SMALL)
-  for j, s in enumerate([2, 5]):
-    res = tj.bandit.run(scores, budget=0.3, algorithm="ucbe-lrf", seed=s, **SMALL)
+  sim = tj.bandit.simulate(scores, budgets=[0.3], algorithm="ucbe-lrf", seeds=SEEDS, shuffle_rows=False, **SMALL)
+  for j in (2, 5):
+    res = tj.bandit.run(scores, budget=0.3, algorithm="ucbe-lrf", seed=j, **SMALL)
     assert sim.best[j, 0] == res.best
   true = scores.mean(1)
   np.testing.assert_allclose(sim.regret[:, 0], 100 * (true.max() - true[sim.best[:, 0]]))
@@ -201,7 +202,7 @@ def test_simulate_matches_run_for_same_seed(scores):
 def test_row_order_does_not_matter_for_ties():
   """Identical rows: the pick must not always be the lowest index."""
   same = np.tile((np.arange(N) % 3 == 0).astype(float), (M, 1))
-  sim = tj.bandit.simulate(same, budgets=[0.3], algorithm="ucbe-lrf", seeds=8, shuffle_rows=False, **SMALL)
+  sim = tj.bandit.simulate(same, budgets=[0.3], algorithm="ucbe-lrf", seeds=SEEDS, shuffle_rows=False, **SMALL)
   assert len(set(sim.best[:, 0].tolist())) > 1
 
 
@@ -287,7 +288,7 @@ def test_cli_prints_metrics(scores, tmp_path, capsys):
   from tinyjax.cli import main
 
   np.save(tmp_path / "s.npy", scores)
-  rc = main(["bandit", str(tmp_path / "s.npy"), "--budget", "0.3", "--algorithm", "ucbe-lrf", "--seeds", "2",
+  rc = main(["bandit", str(tmp_path / "s.npy"), "--budget", "0.3", "--algorithm", "ucbe-lrf", "--seeds", "8",
              "--batch-size", "4", "--ensemble-size", "4", "--warmup", "0.05", "--plot", str(tmp_path / "p.png")])
   out = capsys.readouterr().out
   assert rc == 0
@@ -301,9 +302,13 @@ def test_cli_prints_metrics(scores, tmp_path, capsys):
 
 @pytest.mark.realdata
 def test_real_data_precision_and_regret(shared_data):
-  """helm_lite/med_qa (83 x 1000, top-two gap 0.8 pt): at 10% the default finds the best in most seeds."""
-  S = np.load(shared_data / "irt" / "helm_lite" / "med_qa.npy")
+  """helm_lite/gsm (80 x 1000, top-two gap 0.7 pt) at 10% of the cells, default algorithm.
+
+  Measured with 20 seeds (docs/bandit.md): precision 0.85, regret 0.11 pt; uniform sampling: 0.45 and 1.37 pt.
+  Four seeds here, with margin.
+  """
+  S = np.load(shared_data / "irt" / "helm_lite" / "gsm.npy")
   sim = tj.bandit.simulate(S, budgets=[0.1], seeds=4)
-  uni = tj.bandit.simulate(S, budgets=[0.1], algorithm="uniform", seeds=4)
-  assert sim.precision.mean() >= 0.75
-  assert sim.regret.mean() <= 0.5 * uni.regret.mean() + 1e-9
+  assert (sim.n_evaluated <= 0.1 * S.size).all()
+  assert sim.precision.mean() >= 0.5
+  assert sim.regret.mean() <= 0.75

@@ -44,7 +44,11 @@ def _cmd(args: argparse.Namespace) -> int:
                                    ensemble_size=args.ensemble_size, l2=args.l2, drop_probability=args.drop_probability,
                                    warmup=args.warmup, eta=args.eta, sweeps=args.sweeps).items() if v is not None}
   budgets = sorted({args.budget, *args.extra_budgets})
-  sim = bandit.simulate(scores, budgets=budgets, algorithm=args.algorithm, seeds=args.seeds,
+  run_budgets = budgets
+  if args.plot:   # one simulation serves the table and the plot
+    grid = np.round(np.linspace(0.02, max(0.3, max(budgets)), 8), 4)
+    run_budgets = sorted({*budgets, *[float(g) for g in grid if g <= 1.0]})
+  sim = bandit.simulate(scores, budgets=run_budgets, algorithm=args.algorithm, seeds=args.seeds,
                         shuffle_rows=not args.no_shuffle, k=args.k, **params)
   true = scores.mean(1)
   order = np.argsort(-true)
@@ -55,6 +59,8 @@ def _cmd(args: argparse.Namespace) -> int:
   print(f"{'budget':>8} {'cells':>8} {'precision':>10} {'ndcg@' + str(args.k):>8} {'regret(pt)':>11}")
   s = sim.summary()
   for j, b in enumerate(sim.budgets):
+    if b not in budgets:
+      continue
     print(f"{b:8.3f} {int(sim.n_evaluated[:, j].mean()):8d} {s['precision'][j]:10.3f} {s['ndcg'][j]:8.3f} "
           f"{s['regret'][j]:11.3f}")
   if args.plot:
@@ -63,10 +69,7 @@ def _cmd(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grid = np.unique(np.concatenate([np.linspace(0.02, max(0.3, max(budgets)), 8), budgets]))
-    curve = sim if args.algorithm == "successive-rejects" and len(grid) == len(budgets) else \
-        bandit.simulate(scores, budgets=grid, algorithm=args.algorithm, seeds=args.seeds,
-                        shuffle_rows=not args.no_shuffle, k=args.k, **params)
+    curve = sim
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(100 * curve.budgets, curve.precision.mean(0), marker="o")
     ax.set_xlabel("budget (% of cells)")

@@ -37,9 +37,10 @@ class IRTPriorConfig(NamedTuple):
     c_mode: "none" (c = 0), "fixed" (c given per item, not fitted) or "learned"
       (c = sigmoid(c_raw), c_raw ~ N(c_logit_mean, c_logit_sd^2)).
     c_logit_mean, c_logit_sd: prior of the learned asymptote on the logit scale.
-    hierarchical: if True, the means and log-sds of b and of a_raw are fitted too (hyperparameters
-      with N(0, hyper_sd^2) hyperpriors) instead of fixed at b_mean/b_sd and a_mean/a_sd.
-    hyper_sd: scale of the hyperpriors.
+    hierarchical: if True, the means and sds of b and of a_raw are fitted too instead of fixed at
+      b_mean/b_sd and a_mean/a_sd: means ~ N(configured mean, hyper_sd^2), variances ~
+      inverse-gamma(2, 2 * sd^2) (mode at the configured sd; it keeps MAP from collapsing them).
+    hyper_sd: scale of the hyperprior on the means.
     prior_scale: multiplies every log-prior term (1 = the priors as stated; > 1 = stronger).
   """
 
@@ -205,7 +206,14 @@ def irt_log_prior(params: IRTParams, config: IRTPriorConfig) -> jax.Array:
   if config.hierarchical:
     mu_b, log_sd_b, mu_a, log_sd_a = params.hyper
     sd_b, sd_a = jnp.exp(log_sd_b), jnp.exp(log_sd_a)
-    lp += jnp.sum(_normal_logpdf(params.hyper, 0.0, jnp.asarray(config.hyper_sd, dtype)))
+    # Means: N(configured mean, hyper_sd^2). Variances: inverse-gamma(2, 2 * sd0^2), written on the
+    # log-sd scale (Jacobian included), whose mode is the configured sd0. Unlike a Gaussian on log sd,
+    # its -beta / var term keeps the joint MAP from collapsing a variance to zero.
+    hs = jnp.asarray(config.hyper_sd, dtype)
+    lp += _normal_logpdf(mu_b, config.b_mean, hs) + _normal_logpdf(mu_a, config.a_mean, hs)
+    for log_sd, sd0 in ((log_sd_b, config.b_sd), (log_sd_a, config.a_sd)):
+      var = jnp.exp(2.0 * log_sd)
+      lp += -2.0 * jnp.log(var) - 2.0 * sd0 ** 2 / var
   else:
     mu_b, sd_b = jnp.asarray(config.b_mean, dtype), jnp.asarray(config.b_sd, dtype)
     mu_a, sd_a = jnp.asarray(config.a_mean, dtype), jnp.asarray(config.a_sd, dtype)

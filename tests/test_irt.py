@@ -274,3 +274,15 @@ def test_musr_heldout(shared_data):
   multi = tj.fit_irt(train, kind="2pl", dim=sel.dim, priors=tj.IRTPriors(scale=sel.prior_scale), progress=False)
   llm = heldout_logloss(multi, values, held)
   assert llm <= ll2 + 1e-3, (sel, llm, ll2)
+
+
+def test_hierarchical_prior_and_progress_bar(capsys):
+  y, theta, _, _ = simulate_2pl(60, 40, seed=9)
+  flat = tj.fit_irt(y, progress=False)
+  hier = tj.fit_irt(y, priors=tj.IRTPriors(hierarchical=True), progress=True)
+  assert hier.fit_info.converged and hier.priors.hierarchical
+  # Learned hyperparameters change the solution, but both recover the abilities.
+  assert not np.allclose(hier.b, flat.b)
+  r_hier = np.corrcoef(hier.theta[:, 0], theta[:, 0])[0, 1]
+  assert r_hier > 0.7 and r_hier > np.corrcoef(flat.theta[:, 0], theta[:, 0])[0, 1] - 0.05
+  assert "fit 2pl dim=1" in capsys.readouterr().err

@@ -128,25 +128,26 @@ def test_cli_build_and_estimate(tb, tmp_path, capsys):
 def test_real_data_error_bounds(shared_data):
   """helm_lite/commonsense (HELM Lite per-instance scores), 100 anchors, iid split of the models, 3 seeds.
 
-  Bounds measured by benchmarks/accuracy.py (docs/accuracy.md), with a margin: gp-IRT with IRT-clustered
-  anchors must beat random-anchor naive and stay within 3 points; its 90% interval must cover most models.
+  Bounds measured by benchmarks/accuracy.py (docs/accuracy.md: default estimate 1.79 points against 2.48 for
+  random-anchor naive, coverage 0.92), with a margin: the default estimate (random anchors, est.score) must
+  beat the naive mean of the same anchors and stay within 3 points; its 90% interval must cover most models.
   """
   Y = np.load(shared_data / "irt" / "helm_lite" / "commonsense.npy").astype(float)
   n = Y.shape[0]
-  errs_gp, errs_rand, cover = [], [], []
+  errs, errs_naive, cover = [], [], []
   for seed in range(3):
     test = np.sort(np.random.default_rng(seed).permutation(n)[:n // 4])
     train = np.setdiff1d(np.arange(n), test)
     truth = Y[test].mean(1)
     model = tj.fit_irt(Y[train], dim=1, seed=seed, progress=False)
-    tb = tj.TinyBenchmark.fit(Y[train], n_anchors=100, strategy="irt", seed=seed, irt_model=model)
-    rnd = tj.TinyBenchmark.fit(Y[train], n_anchors=100, strategy="random", seed=seed, irt_model=model)
+    tb = tj.TinyBenchmark.fit(Y[train], n_anchors=100, seed=seed, irt_model=model)
     est = tb.estimate(Y[test][:, tb.anchors])
-    errs_gp.append(100 * np.mean(np.abs(est.gpirt - truth)))
-    errs_rand.append(100 * np.mean(np.abs(rnd.estimate(Y[test][:, rnd.anchors]).naive - truth)))
-    cover.append(np.mean((truth >= est.lo) & (truth <= est.hi)))
-  assert np.mean(errs_gp) < 3.0
-  assert np.mean(errs_gp) < np.mean(errs_rand)
+    lo, hi = est.score_interval
+    errs.append(100 * np.mean(np.abs(est.score - truth)))
+    errs_naive.append(100 * np.mean(np.abs(est.naive - truth)))
+    cover.append(np.mean((truth >= lo) & (truth <= hi)))
+  assert np.mean(errs) < 3.0
+  assert np.mean(errs) < np.mean(errs_naive)
   assert np.mean(cover) > 0.75
 
 

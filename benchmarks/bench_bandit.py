@@ -77,6 +77,8 @@ def peer_run(scores: np.ndarray, algorithm: str, seed: int, budgets=BUDGETS, max
     with warnings.catch_warnings():
       warnings.simplefilter("ignore")
       _, mus = step(obs.clone(), return_mus=True, batch_size=BATCH)
+    if mus is None:        # banditeval's UCB-E-LRF gives no estimate while still in its warm-up
+      return None
     mus = torch.nan_to_num(mus, nan=-float("inf")).numpy()
     return int(np.argmax(mus)), mus  # torch/np argmax: lowest index on ties, as banditeval's users get
 
@@ -93,7 +95,9 @@ def peer_run(scores: np.ndarray, algorithm: str, seed: int, budgets=BUDGETS, max
       revealed += len(rows)
       if max_seconds is not None and time.perf_counter() - t_start > max_seconds:
         return out, times, True       # budgets reached so far are in ``out``
-    out[b] = recommend()
+    rec = recommend()
+    if rec is not None:
+      out[b] = rec
   return out, times, False
 
 

@@ -50,7 +50,6 @@ def register(subparsers) -> None:
                  help="mle (diverges on all-right/all-wrong rows, which are flagged), map or eap (default: map)")
   q.add_argument("--out", default=None, help="write a CSV here instead of printing it")
   q.set_defaults(func=_ability)
-  register_demo(subparsers)
 
 
 def _fit(args) -> int:
@@ -115,46 +114,3 @@ def _ability(args) -> int:
           "use --method map or eap", file=sys.stderr)
   return 0
 
-
-def register_demo(subparsers) -> None:
-  p = subparsers.add_parser(
-      "demo", help="fit IRT to the built-in synthetic leaderboard and print recovery and held-out figures",
-      description="Interim demo of the IRT engine on the seeded synthetic leaderboard.")
-  p.add_argument("--seed", type=int, default=0, help="seed of the leaderboard and the splits (default: 0)")
-  p.set_defaults(func=_demo)
-
-
-def _demo(args) -> int:
-  import tinyjax as tj
-  from tinyjax.irt import heldout_logloss, holdout_mask
-  from tinyjax.synthetic import make_leaderboard
-
-  lb = make_leaderboard(seed=args.seed)
-  y = lb.responses
-  n = y.shape[0]
-  rng = np.random.default_rng(args.seed)
-  order = rng.permutation(n)
-  test, train = order[: n // 5], order[n // 5:]
-  print(f"synthetic leaderboard: {n} models x {y.shape[1]} items, {len(lb.benchmarks)} benchmarks, "
-        f"{lb.theta.shape[1]} skills, {100 * np.isnan(y).mean():.1f}% missing")
-  held = holdout_mask(y[train], 0.1, args.seed)
-  ytr = np.where(held, np.nan, y[train])
-  base = np.clip(np.nanmean(ytr, 0), 1e-7, 1 - 1e-7)
-  yy = y[train][held]
-  pb = np.broadcast_to(base, held.shape)[held]
-  print(f"held-out log-loss (10% of train entries): item-mean baseline {-np.mean(yy * np.log(pb) + (1 - yy) * np.log1p(-pb)):.4f}")
-  true_score = lb.true_scores()
-  for dim in (1, 4):
-    m = tj.fit_irt(ytr, kind="2pl", dim=dim, seed=args.seed)
-    info = m.fit_info
-    ll = heldout_logloss(m, y[train], held)
-    items = rng.choice(y.shape[1], 100, replace=False)
-    ab = tj.estimate_ability(m, y[test][:, items], items=items, method="map")
-    est = m.predict_proba(ab.theta).mean(1)
-    mae = 100 * np.mean(np.abs(est - true_score[test]))
-    naive = 100 * np.mean(np.abs(np.nanmean(y[test][:, items], 1) - true_score[test]))
-    g = np.corrcoef(m.theta[:, 0], lb.theta[train].mean(1))[0, 1]
-    print(f"2PL dim={dim}: {info.n_iter} it, converged={info.converged}, {info.seconds:.1f} s | held-out log-loss "
-          f"{ll:.4f} | corr(theta_1, true mean skill) {abs(g):.3f} | held-out models, 100 random items: "
-          f"score MAE {mae:.2f} pt (naive mean {naive:.2f} pt)")
-  return 0

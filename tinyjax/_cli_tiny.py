@@ -52,10 +52,11 @@ def register(subparsers) -> None:
   p.add_argument("answers", metavar="ANSWERS", help="answers matrix (same formats as for build); NaN = not answered")
   p.add_argument("--out", default=None, metavar="CSV", help="also write the estimates to this CSV file")
   p.set_defaults(func=_estimate)
+  register_demo(subparsers)
 
 
 def register_demo(subparsers) -> None:
-  """Registers ``tinyjax demo`` (kept apart from :func:`register` until it replaces the interim IRT demo)."""
+  """Registers ``tinyjax demo``, the README's main command."""
   p = subparsers.add_parser(
       "demo", help="tiny benchmarks end to end on a synthetic leaderboard (or --data)",
       description="Builds tiny benchmarks with every anchor strategy on the train models of the embedded "

@@ -6,6 +6,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 
 def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array | None = None,
@@ -76,3 +77,22 @@ def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: jax.Array) -> jax.A
 def default_positions(tokens: jax.Array) -> jax.Array:
   """[B, T] positions 0..T-1."""
   return jnp.broadcast_to(jnp.arange(tokens.shape[1], dtype=jnp.int32), tokens.shape)
+
+
+class CausalLM(nnx.Module):
+  """The output side shared by the NNX ports.
+
+  Subclasses define ``hidden(tokens, segment_ids, positions, branch_ids) -> [B, T, D]``, an
+  ``lm_head`` (None when the input embedding is tied) and the ``token_embedding`` property.
+  """
+
+  def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None = None,
+               positions: jax.Array | None = None, branch_ids: jax.Array | None = None) -> jax.Array:
+    """Logits [B, T, V] for tokens [B, T]; see ``hidden`` for the packing arguments."""
+    return self.head(self.hidden(tokens, segment_ids, positions, branch_ids))
+
+  def head(self, x: jax.Array) -> jax.Array:
+    """The output projection: final hidden states [..., D] -> logits [..., V]."""
+    if self.lm_head is None:
+      return self.token_embedding.attend(x)
+    return self.lm_head(x)

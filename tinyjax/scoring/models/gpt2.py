@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from tinyjax.scoring.models.common import causal_attention, default_positions
+from tinyjax.scoring.models.common import CausalLM, causal_attention, default_positions
 
 _ACTIVATIONS = {
     "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
@@ -79,7 +79,7 @@ class GPT2Block(nnx.Module):
     return x + self.mlp_proj(_ACTIVATIONS[self.act](self.c_fc(self.ln_2(x))))
 
 
-class GPT2(nnx.Module):
+class GPT2(CausalLM):
   """GPT-2 causal LM: ``model(tokens [B, T] int) -> logits [B, T, vocab_size]``.
 
   Args:
@@ -106,16 +106,9 @@ class GPT2(nnx.Module):
         config.n_embd, config.vocab_size, use_bias=False, kernel_init=_init(), dtype=dtype,
         param_dtype=param_dtype, rngs=rngs)
 
-  def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None = None,
-               positions: jax.Array | None = None, branch_ids: jax.Array | None = None) -> jax.Array:
-    """Logits [B, T, V] for tokens [B, T]; see :meth:`hidden` for the packing arguments."""
-    return self.head(self.hidden(tokens, segment_ids, positions, branch_ids))
-
-  def head(self, x: jax.Array) -> jax.Array:
-    """The output projection: final hidden states [..., D] -> logits [..., V]."""
-    if self.lm_head is None:
-      return self.wte.attend(x)
-    return self.lm_head(x)
+  @property
+  def token_embedding(self) -> nnx.Embed:
+    return self.wte
 
   def hidden(self, tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None,
              branch_ids: jax.Array | None = None) -> jax.Array:

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from tinyjax.scoring.models.common import apply_rope, causal_attention, default_positions, rope_inv_freq
+from tinyjax.scoring.models.common import CausalLM, apply_rope, causal_attention, default_positions, rope_inv_freq
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +105,7 @@ class LlamaBlock(nnx.Module):
     return x + self.down_proj(jax.nn.silu(self.gate_proj(h)) * self.up_proj(h))
 
 
-class Llama(nnx.Module):
+class Llama(CausalLM):
   """Llama causal LM: ``model(tokens [B, T] int) -> logits [B, T, vocab_size]``.
 
   Args:
@@ -131,16 +131,9 @@ class Llama(nnx.Module):
         config.hidden_size, config.vocab_size, use_bias=False, kernel_init=_init(), dtype=dtype,
         param_dtype=param_dtype, rngs=rngs)
 
-  def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None = None,
-               positions: jax.Array | None = None, branch_ids: jax.Array | None = None) -> jax.Array:
-    """Logits [B, T, V] for tokens [B, T]; see :meth:`hidden` for the packing arguments."""
-    return self.head(self.hidden(tokens, segment_ids, positions, branch_ids))
-
-  def head(self, x: jax.Array) -> jax.Array:
-    """The output projection: final hidden states [..., D] -> logits [..., V]."""
-    if self.lm_head is None:
-      return self.embed_tokens.attend(x)
-    return self.lm_head(x)
+  @property
+  def token_embedding(self) -> nnx.Embed:
+    return self.embed_tokens
 
   def hidden(self, tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None,
              branch_ids: jax.Array | None = None) -> jax.Array:

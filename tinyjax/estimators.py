@@ -58,12 +58,16 @@ class Estimates(NamedTuple):
     return self.intervals[self.recommended]
 
 
-def _check_answers(Y_anchor, n_anchors: int) -> np.ndarray:
+def check_answers(Y_anchor, n_anchors: int) -> np.ndarray:
+  """Validated answers on the anchors as float64 [M, n_anchors] (a 1-D row or a DataFrame is accepted)."""
+  if not isinstance(Y_anchor, np.ndarray):
+    Y_anchor = getattr(Y_anchor, "values", Y_anchor)
   Y = np.asarray(Y_anchor, dtype=np.float64)
   if Y.ndim == 1:
     Y = Y[None, :]
   if Y.ndim != 2 or Y.shape[1] != n_anchors:
-    raise ValueError(f"answers must be [n_models, {n_anchors}] (one column per anchor, in order), got shape "
+    raise ValueError(f"answers must be [n_models, {n_anchors}] (one column per anchor, in the order of the "
+                     f"anchors), got shape "
                      f"{np.shape(Y_anchor)}")
   finite = Y[~np.isnan(Y)]
   if np.any(~np.isfinite(finite)) or np.any((finite < 0) | (finite > 1)):
@@ -85,7 +89,7 @@ def naive_estimate(Y_anchor, weights) -> np.ndarray:
     [M] ``sum_k w_k y_k / sum_k w_k`` over each row's observed anchors.
   """
   w = np.asarray(weights, dtype=np.float64)
-  Y = _check_answers(Y_anchor, w.shape[0])
+  Y = check_answers(Y_anchor, w.shape[0])
   if w.ndim != 1 or np.any(w < 0) or not np.all(np.isfinite(w)):
     raise ValueError("weights must be a finite, non-negative [K] vector")
   obs = ~np.isnan(Y)
@@ -117,7 +121,7 @@ def pirt_estimate(Y_anchor, anchors, item_mass, p) -> np.ndarray:
     [M] ``sum_{observed anchors} m_i y_i + sum_{other items} m_i p_i``.
   """
   anchors = np.asarray(anchors, dtype=np.int64)
-  Y = _check_answers(Y_anchor, anchors.shape[0])
+  Y = check_answers(Y_anchor, anchors.shape[0])
   p = np.asarray(p, dtype=np.float64)
   m = np.asarray(item_mass, dtype=np.float64)
   if p.ndim != 2 or p.shape[0] != Y.shape[0] or p.shape[1] != m.shape[0]:
@@ -148,7 +152,7 @@ def difference_estimate(Y_anchor, anchors, weights, item_mass, p) -> np.ndarray:
     [M] estimates, clipped to [0, 1].
   """
   anchors = np.asarray(anchors, dtype=np.int64)
-  Y = _check_answers(Y_anchor, anchors.shape[0])
+  Y = check_answers(Y_anchor, anchors.shape[0])
   p = np.asarray(p, dtype=np.float64)
   m = np.asarray(item_mass, dtype=np.float64)
   w = np.asarray(weights, dtype=np.float64)

@@ -259,20 +259,7 @@ class _Base:
     return np.concatenate([b.cols[a.indices] for b, a in zip(self._benches, self._anchor_sets)])
 
   def _estimate_all(self, Y_anchor, batch_size=None, lam_mode=None):
-    Y = np.asarray(getattr(Y_anchor, "values", Y_anchor) if not isinstance(Y_anchor, np.ndarray) else Y_anchor,
-                   dtype=np.float64)
-    if Y.ndim == 1:
-      Y = Y[None, :]
-    k = self._global_anchors.shape[0]
-    if Y.ndim != 2 or Y.shape[1] != k:
-      raise ValueError(f"answers must be [n_models, {k}] (one column per anchor, in the order of .anchors), "
-                       f"got shape {Y.shape}")
-    fin = Y[~np.isnan(Y)]
-    if np.any(~np.isfinite(fin)) or np.any((fin < 0) | (fin > 1)):
-      raise ValueError("answers must lie in [0, 1] (NaN = not answered)")
-    empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
-    if empty.size:
-      raise ValueError(f"models {empty[:10].tolist()} answered no anchor item; nothing to estimate from")
+    Y = _est.check_answers(Y_anchor, self._global_anchors.shape[0])
     raw = _estimate_raw(self.irt_model, self._benches, self._anchor_sets, Y, self.method, batch_size)
     naive, pirt, spread, nvar = raw["naive"], raw["pirt"], raw["spread"], raw["nvar"]
     if lam_mode is None:

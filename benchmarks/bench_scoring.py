@@ -7,8 +7,11 @@ Part 1 (throughput). Requests follow a realistic lm-eval length mix (ARC, HellaS
 6-shot prompt, Winogrande partial scoring), with random token ids. tinyjax scores them all with the Scorer (packed
 rows, shared contexts, fixed batch); the peer loops over requests one at a time with a jitted batch-1 forward
 whose input is padded to a power of two (so it also compiles once per length bucket, and compilation is excluded
-from both timings). The peer is timed on the first ``--peer-requests`` requests (a random subset); both rates are
-in request tokens per second, i.e. the input positions lm-eval would feed (context + continuation - 1 each).
+from both timings). The timings are interleaved: each of ``--repeats`` rounds times tinyjax on all requests and
+the peer on one stratified part of them (whole items, the same task mix), alternating which goes first, so both
+see the same background load and the peer covers every request once. Rates are in request tokens per second,
+i.e. the input positions lm-eval would feed (context + continuation - 1 each); the ratio is reported per round
+(median and range) and as total peer time over total tinyjax time.
 
 Part 2 (hook). A TinyBenchmark fitted on a synthetic leaderboard, a small GPT-2 trained with optax, and
 TinyEvalHook called 10 times with changing parameters: compilations, seconds per hook call, and the overhead as a
@@ -40,15 +43,20 @@ TASKS = {
 }
 
 
-def make_requests(n_requests: int, vocab: int, max_length: int, seed: int = 0) -> list[scoring.EncodedRequest]:
-  """Random-token requests with a realistic length mix (each item's choices in a row, as lm-eval issues them)."""
+def make_requests(n_requests: int, vocab: int, max_length: int, seed: int = 0, with_items: bool = False):
+  """Random-token requests with a realistic length mix (each item's choices in a row, as lm-eval issues them).
+
+  With ``with_items``, also returns, per request, its item number and its task name.
+  """
   rng = np.random.default_rng(seed)
-  out = []
+  out, item_of, task_of = [], [], []
   names = list(TASKS)
   while len(out) < n_requests:
-    ctx_len, cont_len, n_choices, shared = TASKS[names[rng.integers(len(names))]]
+    task = names[rng.integers(len(names))]
+    ctx_len, cont_len, n_choices, shared = TASKS[task]
     ctx = rng.integers(0, vocab, max(4, int(ctx_len(rng)))).tolist()
     cont_shared = rng.integers(0, vocab, int(cont_len(rng))).tolist()
+    item = len(set(item_of))
     for _ in range(n_choices):
       if shared:
         c, x = ctx, rng.integers(0, vocab, int(cont_len(rng))).tolist()
@@ -56,7 +64,27 @@ def make_requests(n_requests: int, vocab: int, max_length: int, seed: int = 0) -
         c, x = ctx + rng.integers(0, vocab, 2).tolist(), cont_shared
       ids, n = scoring.truncate_left(c, x, max_length)
       out.append(scoring.EncodedRequest(tuple(ids), n))
+      item_of.append(item)
+      task_of.append(task)
+  if with_items:
+    return out[:n_requests], item_of[:n_requests], task_of[:n_requests]
   return out[:n_requests]
+
+
+def stratified_parts(item_of: list[int], task_of: list[str], parts: int) -> list[np.ndarray]:
+  """Splits the requests into ``parts`` disjoint sets of whole items with the same task mix.
+
+  Within each task, items are dealt in turn to the parts (item k of a task goes to part k mod parts).
+  """
+  seen: dict[str, list[int]] = {}
+  part_of_item = {}
+  for item, task in zip(item_of, task_of):
+    if item not in part_of_item:
+      lst = seen.setdefault(task, [])
+      part_of_item[item] = len(lst) % parts
+      lst.append(item)
+  part = np.array([part_of_item[i] for i in item_of])
+  return [np.flatnonzero(part == p) for p in range(parts)]
 
 
 def peer_loop(model, requests, buckets):
@@ -96,9 +124,10 @@ def part_throughput(args):
   print(f"model: GPT-2 d={cfg.n_embd} layers={cfg.n_layer} vocab={cfg.vocab_size} "
         f"({sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))) / 1e6:.1f}M params, "
         f"init {time.perf_counter() - t0:.1f}s)")
-  reqs = make_requests(args.requests, cfg.vocab_size, cfg.n_positions, seed=0)
+  reqs, item_of, task_of = make_requests(args.requests, cfg.vocab_size, cfg.n_positions, seed=0, with_items=True)
   real = sum(r.length for r in reqs)
-  print(f"requests: {len(reqs)}, request tokens: {real}, mean length {real / len(reqs):.1f}, "
+  mix = {t: task_of.count(t) for t in TASKS}
+  print(f"requests: {len(reqs)} ({mix}), request tokens: {real}, mean length {real / len(reqs):.1f}, "
         f"max {max(r.length for r in reqs)}")
 
   variants = [("tinyjax packed+shared-prefix", dict(pack=True, share_prefix=True))]
@@ -110,45 +139,68 @@ def part_throughput(args):
     scorer = scoring.Scorer(model, _NoTokenizer(), batch_size=args.batch_size, **kw)
     t0 = time.perf_counter()
     scorer.score_encoded(reqs)                      # compiles once per bucket
-    scorers[name] = (scorer, time.perf_counter() - t0)
-    print(f"  first call of {name} (with compilation): {scorers[name][1]:.1f}s", flush=True)
-
-  buckets = scoring.power_of_two_buckets(cfg.n_positions)
-  peer = peer_loop(model, reqs, buckets)
-  sub = reqs[:args.peer_requests]
-  sub_lengths = sorted({next(b for b in buckets if b >= r.length) for r in sub})
-  warm = [next(r for r in sub if next(b for b in buckets if b >= r.length) == L) for L in sub_lengths]
-  t0 = time.perf_counter()
-  peer(warm)                                        # compile every bucket the subset needs
-  peer_compile = time.perf_counter() - t0
-  sub_real = sum(r.length for r in sub)
-
-  # Alternate the timed runs so that both sides see the same background load; keep the best of each.
-  best = {name: float("inf") for name in scorers}
-  best_peer = float("inf")
-  for _ in range(args.repeats):
-    for name in list(scorers):
-      scorer, first = scorers[name][:2]
-      t0 = time.perf_counter()
-      ll, _ = scorer.score_encoded(reqs)
-      best[name] = min(best[name], time.perf_counter() - t0)
-      scorers[name] = (scorer, first, ll)
-      print(f"  timed {name}: {time.perf_counter() - t0:.1f}s", flush=True)
-    t0 = time.perf_counter()
-    peer_ll = peer(sub)
-    best_peer = min(best_peer, time.perf_counter() - t0)
-    print(f"  timed peer: {time.perf_counter() - t0:.1f}s", flush=True)
-  peer_rate = sub_real / best_peer
-  print(f"{'peer: one-at-a-time jit loop':34s} {peer_rate:8.1f} tok/s  (best of {args.repeats}: {best_peer:.1f}s "
-        f"on the first {len(sub)} requests, {sub_real} tokens; {peer_compile:.1f}s compiling {len(sub_lengths)} buckets)")
-  for name, (scorer, first, ll) in scorers.items():
+    scorers[name] = [scorer, time.perf_counter() - t0, None, []]
     plan = scorer.last_plan
-    rate = real / best[name]
-    diff = np.max(np.abs(ll[:len(sub)] - peer_ll))
-    print(f"{name:34s} {rate:8.1f} tok/s  (best of {args.repeats}: {best[name]:.1f}s; first call with compile "
-          f"{first:.1f}s) = {rate / peer_rate:.2f}x the peer")
+    print(f"  first call of {name} (with compilation): {scorers[name][1]:.1f}s; shapes {plan.shapes}, "
+          f"score_fraction {scorer.score_fraction}, group_rows {scorer.group_rows}, "
+          f"logits at {plan.num_score_slots} positions", flush=True)
+
+  # The peer covers all requests: one stratified part (whole items, same task mix) per repeat.
+  buckets = scoring.power_of_two_buckets(cfg.n_positions)
+  bucket = lambda r: next(b for b in buckets if b >= r.length)  # noqa: E731
+  peer = peer_loop(model, reqs, buckets)
+  parts = stratified_parts(item_of, task_of, args.repeats)
+  warm = [next(r for r in reqs if bucket(r) == L) for L in sorted({bucket(r) for r in reqs})]
+  t0 = time.perf_counter()
+  peer(warm)                                        # compile every bucket the requests need
+  peer_compile = time.perf_counter() - t0
+  peer_slots = sum(bucket(r) for r in reqs)
+  print(f"  peer: {len(warm)} buckets compiled in {peer_compile:.1f}s; {peer_slots} padded positions for all "
+        f"requests; parts of {[len(p) for p in parts]} requests", flush=True)
+
+  # Interleave: each repeat times every tinyjax variant on all requests and the peer on one part, alternating
+  # which goes first, so that both see the same background load.
+  peer_ll = np.zeros(len(reqs))
+  peer_rates, peer_secs = [], 0.0
+  for rep, part in enumerate(parts):
+    load = os.getloadavg()[0]
+    sub = [reqs[i] for i in part]
+    order = ["peer"] + list(scorers) if rep % 2 else list(scorers) + ["peer"]
+    line = []
+    for name in order:
+      t0 = time.perf_counter()
+      if name == "peer":
+        peer_ll[part] = peer(sub)
+        dt = time.perf_counter() - t0
+        peer_secs += dt
+        peer_rates.append(sum(r.length for r in sub) / dt)
+        line.append(f"peer {dt:.1f}s on {len(sub)} requests ({peer_rates[-1]:.1f} tok/s)")
+      else:
+        ll, _ = scorers[name][0].score_encoded(reqs)
+        dt = time.perf_counter() - t0
+        scorers[name][2] = ll
+        scorers[name][3].append(real / dt)
+        line.append(f"{name} {dt:.1f}s ({real / dt:.1f} tok/s)")
+    print(f"  repeat {rep + 1}/{len(parts)} (load {load:.2f}): " + "; ".join(line), flush=True)
+
+  peer_rates = np.array(peer_rates)
+  peer_total = real / peer_secs
+  print(f"{'peer: one-at-a-time jit loop':34s} {peer_total:8.1f} tok/s over all {len(reqs)} requests "
+        f"({peer_secs:.1f}s; per part median {np.median(peer_rates):.1f}, range {peer_rates.min():.1f}-"
+        f"{peer_rates.max():.1f}); {peer_slots / peer_secs:.1f} padded positions/s")
+  for name, (scorer, first, ll, rates) in scorers.items():
+    plan = scorer.last_plan
+    rates = np.array(rates)
+    ratio = rates / peer_rates
+    diff = np.max(np.abs(ll - peer_ll))
+    print(f"{name:34s} median {np.median(rates):8.1f} tok/s (range {rates.min():.1f}-{rates.max():.1f}; first call "
+          f"with compile {first:.1f}s); {np.median(rates) * plan.num_slot_tokens / real:.1f} positions/s")
+    print(f"{'':34s} ratio to the peer per repeat: {', '.join(f'{x:.2f}' for x in ratio)}; median "
+          f"{np.median(ratio):.2f}x (range {ratio.min():.2f}-{ratio.max():.2f}); peer time on all requests / "
+          f"mean tinyjax time: {peer_secs / np.mean(real / rates):.2f}x")
     print(f"{'':34s} padding {plan.padding_fraction:.1%} ({plan.row_padding_fraction:.1%} without the dummy rows "
-          f"of the last batch), positions fed {plan.num_fed_tokens} for {real} request tokens, shapes "
+          f"of the last batch), positions fed {plan.num_fed_tokens} for {real} request tokens, slots "
+          f"{plan.num_slot_tokens} (peer {peer_slots}), logits at {plan.num_score_slots} positions, shapes "
           f"{plan.shapes}, compilations {scorer.compilations}, max |loglik - peer| {diff:.1e}")
 
 
@@ -238,10 +290,11 @@ def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--quick", action="store_true", help="small 2-layer model instead of GPT-2 small")
   p.add_argument("--requests", type=int, default=96, help="log-likelihood requests scored by tinyjax")
-  p.add_argument("--peer-requests", type=int, default=32, help="requests timed for the one-at-a-time peer")
   p.add_argument("--batch-size", type=int, default=8, help="rows per batch")
   p.add_argument("--ablations", action="store_true", help="also time packing without prefix sharing, no packing")
-  p.add_argument("--repeats", type=int, default=2, help="timed runs of each side (alternated; best kept)")
+  p.add_argument("--repeats", type=int, default=4,
+                 help="interleaved timed runs; each times tinyjax on all requests and the peer on 1/repeats of them "
+                      "(stratified by task), so the peer covers every request once")
   p.add_argument("--anchors", type=int, default=25, help="anchor items of the hook's TinyBenchmark")
   p.add_argument("--every", type=int, default=100, help="hook period used for the overhead fraction")
   p.add_argument("--train-batch", type=int, default=8, help="training batch rows (128 tokens each)")

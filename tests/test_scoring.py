@@ -363,6 +363,86 @@ def test_shared_prefix_layout():
   np.testing.assert_allclose(plan.padding_fraction, 1 - n / 16)
 
 
+def test_group_rows_share_one_score_budget():
+  # Rows with many scored positions share a group's budget with rows that have few.
+  rng = np.random.default_rng(3)
+  reqs = [scoring.EncodedRequest(tuple(rng.integers(1, 50, 20 + 3 * (k % 4)).tolist()), 1 + 7 * (k % 2))
+          for k in range(13)]
+  per_row = scoring.plan_batches(reqs, batch_size=4, buckets=(32,), pack=True, max_segments=4, score_fraction=0.25)
+  grouped = scoring.plan_batches(reqs, batch_size=4, buckets=(32,), pack=True, max_segments=4, score_fraction=0.25,
+                                 group_rows=4)
+  assert per_row.batches[0].score_index.shape == (4, 8) and grouped.batches[0].score_index.shape == (1, 32)
+  assert grouped.num_slot_tokens <= per_row.num_slot_tokens
+  for plan in (per_row, grouped):
+    seen = []
+    for b in plan.batches:
+      g, k = b.score_index.shape
+      r = b.tokens.shape[0] // g
+      for grp in range(g):
+        valid = b.score_valid[grp]
+        assert valid.sum() <= k
+        idx, slots = b.score_index[grp][valid], b.score_slots[grp][valid]
+        rows, cols = grp * r + idx // 32, idx % 32
+        # every scored entry points at a scored position of its row, with that position's target and slot
+        assert b.score_mask[rows, cols].all()
+        np.testing.assert_array_equal(b.targets[rows, cols], b.score_targets[grp][valid])
+        np.testing.assert_array_equal(b.branch_ids[rows, cols], slots - (idx // 32) * 4)
+        assert valid.sum() == b.score_mask[grp * r:(grp + 1) * r].sum()
+      seen += [int(i) for i in b.request_index.ravel() if i >= 0]
+    assert sorted(seen) == list(range(len(reqs)))
+  with pytest.raises(ValueError, match="group_rows"):
+    scoring.plan_batches(reqs, batch_size=4, buckets=(32,), pack=True, group_rows=3)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_hidden_at_query_index_equals_gathered(gpt2, groups):
+  # The last layer run only at the queries gives the full forward's hidden states there.
+  rng = np.random.default_rng(groups)
+  b, t = 4, 12
+  tokens = jnp.asarray(rng.integers(0, 100, (b, t)), jnp.int32)
+  seg = jnp.asarray(np.sort(rng.integers(0, 3, (b, t)), axis=1)[:, ::-1].copy(), jnp.int32)
+  branch = jnp.asarray(rng.integers(0, 3, (b, t)) * (np.arange(t) > 5), jnp.int32)
+  pos = jnp.asarray(np.tile(np.arange(t), (b, 1)), jnp.int32)
+  full = np.asarray(gpt2.hidden(tokens, seg, pos, branch)).reshape(groups, -1, 32)
+  query = jnp.asarray(np.sort(rng.choice(b // groups * t, (groups, 5), replace=True), axis=1), jnp.int32)
+  part = gpt2.hidden(tokens, seg, pos, branch, query_index=query)
+  np.testing.assert_allclose(part, np.take_along_axis(full, np.asarray(query)[..., None], axis=1), atol=2e-5)
+
+
+def test_llama_hidden_at_query_index_equals_gathered():
+  from tinyjax.scoring.models import Llama, LlamaConfig
+  cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, max_position_embeddings=64)
+  model = Llama(cfg, rngs=nnx.Rngs(0))
+  rng = np.random.default_rng(0)
+  tokens = jnp.asarray(rng.integers(0, 64, (2, 10)), jnp.int32)
+  seg = jnp.asarray([[1] * 6 + [2] * 4, [1] * 10], jnp.int32)
+  pos = jnp.asarray([list(range(6)) + list(range(4)), list(range(10))], jnp.int32)
+  full = np.asarray(model.hidden(tokens, seg, pos)).reshape(1, 20, 32)
+  query = jnp.asarray([[3, 5, 7, 9, 12, 19]], jnp.int32)
+  part = model.hidden(tokens, seg, pos, query_index=query)
+  np.testing.assert_allclose(part, np.take_along_axis(full, np.asarray(query)[..., None], axis=1), atol=2e-5)
+
+
+def test_score_fraction_choice_is_kept(gpt2, bpe):
+  # The default score_fraction is chosen on the first call and kept: later calls reuse the compilation.
+  scorer = scoring.Scorer(gpt2, bpe, batch_size=4, buckets=(16, 32, 64))
+  items = make_items()
+  first = scorer.score(items)
+  fraction, rows = scorer.score_fraction, scorer.group_rows
+  assert fraction in (0.25, 0.5, 1.0) and rows * fraction <= 1.0 and 4 % rows == 0
+  again = scorer.score(items)
+  np.testing.assert_array_equal(first.loglik, again.loglik)
+  assert (scorer.score_fraction, scorer.group_rows) == (fraction, rows)
+  assert scorer.compilations == len(scorer.last_plan.shapes) == 1
+  fixed = scoring.Scorer(gpt2, bpe, batch_size=4, buckets=(16, 32, 64), score_fraction=1.0, group_rows=1)
+  np.testing.assert_allclose(fixed.score(items).loglik, first.loglik, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="group_rows"):
+    scoring.Scorer(gpt2, bpe, batch_size=4, group_rows=3)
+  with pytest.raises(ValueError, match="score_fraction"):
+    scoring.Scorer(gpt2, bpe, batch_size=4, score_fraction=0.0)
+
+
 def test_one_compilation_per_bucket(gpt2, bpe):
   scorer = scoring.Scorer(gpt2, bpe, batch_size=2, pack=False, buckets=(16, 32, 64))
   items = make_items()

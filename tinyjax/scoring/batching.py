@@ -40,10 +40,12 @@ class Batch:
   positions: np.ndarray    # [B, L] int32 position within the request
   score_mask: np.ndarray   # [B, L] bool, True where the target is a continuation token
   request_index: np.ndarray  # [B, S] int64, the request in slot k (column k - 1), or -1
-  score_index: np.ndarray  # [B, K] int32 positions of the scored targets in the row (0 where unused)
-  score_targets: np.ndarray  # [B, K] int32 the scored target tokens
-  score_slots: np.ndarray  # [B, K] int32 their request slot (0 where unused)
-  score_valid: np.ndarray  # [B, K] bool
+  # The scored targets, K per group of R = B // G consecutive rows (the group is read as one flat sequence of
+  # R * L positions: row j, column t -> j * L + t). With R = 1 (G = B) these are per-row positions.
+  score_index: np.ndarray  # [G, K] int32 flat positions of the scored targets in their group (0 where unused)
+  score_targets: np.ndarray  # [G, K] int32 the scored target tokens
+  score_slots: np.ndarray  # [G, K] int32 j * S + k for the request in slot k of row j of the group (0 unused)
+  score_valid: np.ndarray  # [G, K] bool
 
 
 @dataclasses.dataclass
@@ -60,6 +62,11 @@ class BatchPlan:
   def padding_fraction(self) -> float:
     """Share of the positions sent to the model that are padding (dummy rows included)."""
     return 1.0 - self.num_fed_tokens / self.num_slot_tokens if self.num_slot_tokens else 0.0
+
+  @property
+  def num_score_slots(self) -> int:
+    """Positions where the logits are computed (G * K summed over batches)."""
+    return sum(b.score_index.size for b in self.batches)
 
   @property
   def row_padding_fraction(self) -> float:
@@ -90,9 +97,10 @@ def score_budget(length: int, score_fraction: float) -> int:
   return max(1, int(np.ceil(length * score_fraction)))
 
 
-def _bucket_of(length: int, buckets: Sequence[int], n_cont: int = 0, score_fraction: float = 1.0) -> int:
+def _bucket_of(length: int, buckets: Sequence[int], n_cont: int = 0, score_fraction: float = 1.0,
+               group_rows: int = 1) -> int:
   for b in buckets:
-    if length <= b and n_cont <= score_budget(b, score_fraction):
+    if length <= b and n_cont <= score_budget(group_rows * b, score_fraction):
       return b
   raise ValueError(f"a request has {length} input tokens ({n_cont} scored), more than the largest bucket "
                    f"{buckets[-1]} holds")
@@ -141,8 +149,10 @@ def _units(requests: Sequence[EncodedRequest], share_prefix: bool, length_cap: i
   return units
 
 
-def _fill_row(row: int, units: Sequence[_Unit], arrays: dict):
-  start, slot, k = 0, 0, 0
+def _fill_row(row: int, units: Sequence[_Unit], arrays: dict, group: int, j: int, k: int) -> int:
+  """Writes the units of row ``row`` (row ``j`` of score group ``group``, scored entries from ``k`` on)."""
+  length, num_slots = arrays["tokens"].shape[1], arrays["request_index"].shape[1]
+  start, slot = 0, 0
   for g, unit in enumerate(units, start=1):
     c = len(unit.prefix)
     p = c - 1                                             # shared prefix positions: ids[0 .. c-2]
@@ -166,19 +176,46 @@ def _fill_row(row: int, units: Sequence[_Unit], arrays: dict):
       arrays["positions"][row, sl] = np.arange(p, p + n, dtype=np.int32)
       arrays["score_mask"][row, sl] = True
       arrays["request_index"][row, slot - 1] = index
-      arrays["score_index"][row, k:k + n] = np.arange(start, start + n, dtype=np.int32)
-      arrays["score_targets"][row, k:k + n] = ids[c:]
-      arrays["score_slots"][row, k:k + n] = slot
-      arrays["score_valid"][row, k:k + n] = True
+      arrays["score_index"][group, k:k + n] = j * length + np.arange(start, start + n, dtype=np.int32)
+      arrays["score_targets"][group, k:k + n] = ids[c:]
+      arrays["score_slots"][group, k:k + n] = j * num_slots + slot
+      arrays["score_valid"][group, k:k + n] = True
       start += n
       k += n
+  return k
 
 
-def _make_batches(rows: list[list[_Unit]], length: int, batch_size: int, num_slots: int, num_scored: int,
-                  pad_id: int) -> list[Batch]:
+def _assign_groups(rows: list[list[_Unit]], group_rows: int, groups_per_batch: int, budget: int) -> list[list[int]]:
+  """Spreads rows over score groups of ``group_rows`` rows and at most ``budget`` scored positions each.
+
+  Rows go in decreasing order of scored positions (ties by row order) to the least loaded group that still has a
+  free row and room; new batches of groups are opened only when none has. Deterministic.
+  """
+  scored = [sum(u.scored for u in row) for row in rows]
+  n_groups = -(-len(rows) // group_rows)
+  n_groups = -(-n_groups // groups_per_batch) * groups_per_batch
+  members: list[list[int]] = [[] for _ in range(n_groups)]
+  load = [0] * n_groups
+  for r in sorted(range(len(rows)), key=lambda r: (-scored[r], r)):
+    best = -1
+    for g in range(len(members)):
+      if len(members[g]) < group_rows and load[g] + scored[r] <= budget and (best < 0 or load[g] < load[best]):
+        best = g
+    if best < 0:
+      best = len(members)
+      members.extend([] for _ in range(groups_per_batch))
+      load.extend([0] * groups_per_batch)
+    members[best].append(r)
+    load[best] += scored[r]
+  return [sorted(m) for m in members]
+
+
+def _make_batches(rows: list[list[_Unit]], length: int, batch_size: int, num_slots: int, group_rows: int,
+                  budget: int, pad_id: int) -> list[Batch]:
+  groups_per_batch = batch_size // group_rows
+  groups = _assign_groups(rows, group_rows, groups_per_batch, budget)
   batches = []
-  for first in range(0, len(rows), batch_size):
-    chunk = rows[first:first + batch_size]
+  for first in range(0, len(groups), groups_per_batch):
     arrays = {
         "tokens": np.full((batch_size, length), pad_id, np.int32),
         "targets": np.full((batch_size, length), pad_id, np.int32),
@@ -187,20 +224,22 @@ def _make_batches(rows: list[list[_Unit]], length: int, batch_size: int, num_slo
         "positions": np.zeros((batch_size, length), np.int32),
         "score_mask": np.zeros((batch_size, length), bool),
         "request_index": np.full((batch_size, num_slots), -1, np.int64),
-        "score_index": np.zeros((batch_size, num_scored), np.int32),
-        "score_targets": np.zeros((batch_size, num_scored), np.int32),
-        "score_slots": np.zeros((batch_size, num_scored), np.int32),
-        "score_valid": np.zeros((batch_size, num_scored), bool),
+        "score_index": np.zeros((groups_per_batch, budget), np.int32),
+        "score_targets": np.zeros((groups_per_batch, budget), np.int32),
+        "score_slots": np.zeros((groups_per_batch, budget), np.int32),
+        "score_valid": np.zeros((groups_per_batch, budget), bool),
     }
-    for r, units in enumerate(chunk):
-      _fill_row(r, units, arrays)
+    for g, members in enumerate(groups[first:first + groups_per_batch]):
+      k = 0
+      for j, r in enumerate(members):
+        k = _fill_row(g * group_rows + j, rows[r], arrays, g, j, k)
     batches.append(Batch(**arrays))
   return batches
 
 
-def _pack(requests, length, batch_size, max_segments, share_prefix, score_fraction, pad_id):
+def _pack(requests, length, batch_size, max_segments, share_prefix, score_fraction, pad_id, group_rows):
   """First-fit-decreasing packing of units into rows of ``length``; returns (batches, fed positions)."""
-  budget = score_budget(length, score_fraction)
+  budget = score_budget(group_rows * length, score_fraction)
   units = _units(requests, share_prefix, length, max_segments, budget)
   units.sort(key=lambda u: (-u.length, u.branches[0][0]))
   rows: list[list[_Unit]] = []
@@ -221,12 +260,14 @@ def _pack(requests, length, batch_size, max_segments, share_prefix, score_fracti
       free.append(length - n)
       slots.append(k)
       room.append(budget - m)
-  return _make_batches(rows, length, batch_size, max_segments, budget, pad_id), sum(length - f for f in free)
+  batches = _make_batches(rows, length, batch_size, max_segments, group_rows, budget, pad_id)
+  return batches, sum(length - f for f in free)
 
 
 def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets: Sequence[int],
                  pack: bool = False, pack_length: int | None = None, max_segments: int = 32,
-                 share_prefix: bool = False, score_fraction: float = 1.0, pad_id: int = 0) -> BatchPlan:
+                 share_prefix: bool = False, score_fraction: float = 1.0, pad_id: int = 0,
+                 group_rows: int = 1) -> BatchPlan:
   """Groups requests into padded batches of fixed shape.
 
   Without packing, each request gets its own row in the smallest bucket that holds its input length; requests
@@ -244,15 +285,20 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
     pack_length: row length when packing; must be one of ``buckets``.
     max_segments: S, the most requests in one packed row (the width of the per-row result).
     share_prefix: with ``pack``, feed a context shared by several requests once.
-    score_fraction: a row of length L holds at most K = ceil(L * score_fraction) scored positions; the logits
-      are gathered (or, for models with a ``head``, computed) at those K positions only.
+    score_fraction: each group of ``group_rows`` rows of length L holds at most
+      K = ceil(group_rows * L * score_fraction) scored positions; the logits are gathered (or, for models with a
+      ``head``, computed) at those K positions only.
     pad_id: token id written in padding positions (never scored).
+    group_rows: R, rows that share one budget of K scored positions (R must divide ``batch_size``). Rows are
+      spread over the groups so that rows with many scored positions sit next to rows with few.
 
   Returns:
     A BatchPlan.
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  if group_rows < 1 or batch_size % group_rows:
+    raise ValueError(f"group_rows must be a positive divisor of batch_size {batch_size}, got {group_rows}")
   buckets = tuple(sorted(int(b) for b in buckets))
   if not buckets or buckets[0] < 1:
     raise ValueError(f"buckets must be positive lengths, got {buckets}")
@@ -269,30 +315,33 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
       raise ValueError(f"max_segments must be >= 1, got {max_segments}")
     most_scored = max(r.n_cont for r in requests)
     if pack_length is None:  # the row length (among the next few buckets) that needs the fewest positions
-      fits = [b for b in buckets if b >= longest and most_scored <= score_budget(b, score_fraction)]
+      fits = [b for b in buckets if b >= longest and most_scored <= score_budget(group_rows * b, score_fraction)]
       if not fits:
         raise ValueError(f"a request has {longest} input tokens ({most_scored} scored), more than the largest "
                          f"bucket {buckets[-1]} holds")
-      plans = [_pack(requests, b, batch_size, max_segments, share_prefix, score_fraction, pad_id) for b in fits[:4]]
+      plans = [_pack(requests, b, batch_size, max_segments, share_prefix, score_fraction, pad_id, group_rows)
+               for b in fits[:4]]
       batches, num_fed = min(plans, key=lambda pl: (sum(x.tokens.size for x in pl[0]), pl[0][0].tokens.shape[1]))
     else:
       length = int(pack_length)
       if length not in buckets:
         raise ValueError(f"pack_length {length} is not one of the buckets {buckets}")
-      if longest > length or most_scored > score_budget(length, score_fraction):
+      if longest > length or most_scored > score_budget(group_rows * length, score_fraction):
         raise ValueError(f"a request has {longest} input tokens ({most_scored} scored), more than pack_length "
                          f"{length} holds")
-      batches, num_fed = _pack(requests, length, batch_size, max_segments, share_prefix, score_fraction, pad_id)
+      batches, num_fed = _pack(requests, length, batch_size, max_segments, share_prefix, score_fraction, pad_id,
+                               group_rows)
   else:
     units = _units(requests, False, longest, 1, longest)
     units.sort(key=lambda u: (-u.length, u.branches[0][0]))
     groups: dict[int, list[list[_Unit]]] = {}
     for u in units:
-      groups.setdefault(_bucket_of(u.length, buckets, u.scored, score_fraction), []).append([u])
+      length = _bucket_of(u.length, buckets, u.scored, score_fraction, group_rows)
+      groups.setdefault(length, []).append([u])
     batches = []
     for length in sorted(groups):
-      batches.extend(_make_batches(groups[length], length, batch_size, 1, score_budget(length, score_fraction),
-                                   pad_id))
+      batches.extend(_make_batches(groups[length], length, batch_size, 1, group_rows,
+                                   score_budget(group_rows * length, score_fraction), pad_id))
     num_fed = num_real
   num_slots = sum(b.tokens.size for b in batches)
   shapes = tuple(sorted({b.tokens.shape for b in batches}))

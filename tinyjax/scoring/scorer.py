@@ -60,6 +60,27 @@ class ScoreResult:
   num_requests: int
 
 
+_FRACTIONS = (0.25, 0.5, 1.0)  # candidate score fractions, tried in this order (ties keep the first)
+
+
+def _head_weight(model) -> float:
+  """Work of the output projection at one position relative to the rest of the model (parameter counts).
+
+  A position costs about two FLOPs per parameter it uses: the transformer body uses all parameters but the
+  embedding tables, the output projection uses the vocabulary matrix. GPT-2 small: 38.6M / 85.0M = 0.45.
+  """
+  if not isinstance(model, nnx.Module):
+    return 0.0
+  try:
+    total = sum(int(x.size) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    tables = sum(int(m.embedding.size) for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Embed))
+    head = model.token_embedding.embedding.size if model.lm_head is None else model.lm_head.kernel.size
+    body = total - tables - (0 if model.lm_head is None else int(head))
+    return float(head) / max(1, body)
+  except AttributeError:
+    return 0.0
+
+
 def _argmax_acc(values: np.ndarray, gold: np.ndarray) -> np.ndarray:
   return (np.argmax(values, axis=1) == gold).astype(np.float32)
 
@@ -89,16 +110,23 @@ class Scorer:
       each continuation attends to the shared context and itself only, so results are unchanged.
     data_axis: the mesh axis of the batch.
     prefix_token_id: token put before an empty context (default: the tokenizer's BOS, else EOS).
-    score_fraction: at most this share of a row's positions are scored (continuation tokens); the logits are
-      computed only there when the module has ``hidden``/``head`` methods (the NNX ports do), else gathered.
-      Requests whose continuation is longer go to a longer bucket.
+    score_fraction: at most this share of the positions of a batch are scored (continuation tokens): K =
+      ceil(group_rows * L * score_fraction) per group of ``group_rows`` rows. The logits are computed only there
+      when the module has ``hidden``/``head`` methods (the NNX ports do; they also run their last layer only
+      there), else gathered. Requests whose continuation is longer go to a longer bucket. Default (None): on the
+      first call, the cheapest of 1/4, 1/2 and 1 for that call's requests (positions fed plus the output
+      projection's share of the work at the scored positions); it is then kept for the Scorer's life, so later
+      calls reuse the compilations.
+    group_rows: rows that share one budget of scored positions (default: the largest divisor of the per-device
+      rows with ``group_rows * score_fraction <= 1``, so the last layer's attention costs no more than another
+      layer's). Rows with long continuations then sit next to rows with short ones.
     dtype: float dtype of returned log-likelihoods (float32 default; float64 needs jax_enable_x64).
   """
 
   def __init__(self, model, tokenizer, *, mesh: jax.sharding.Mesh | None = None, batch_size: int = 8,
                max_length: int | None = None, truncate: bool = True, pack: bool | None = None,
                pack_length: int | None = None, buckets: Sequence[int] | None = None, max_segments: int = 32,
-               share_prefix: bool | None = None, score_fraction: float = 0.5,
+               share_prefix: bool | None = None, score_fraction: float | None = None, group_rows: int | None = None,
                data_axis: str = "data", prefix_token_id: int | None = None, dtype=None):
     from tinyjax._dtypes import resolve_dtype
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -141,35 +169,83 @@ class Scorer:
     if share_prefix and not self.pack:
       raise ValueError("share_prefix needs packing (a model with supports_packing, or pack=True)")
     self.vocab_size = getattr(model, "vocab_size", None)
-    self.score_fraction = float(score_fraction)
-    if not 0.0 < self.score_fraction <= 1.0:
+    if score_fraction is not None and not 0.0 < float(score_fraction) <= 1.0:
       raise ValueError(f"score_fraction must be in (0, 1], got {score_fraction}")
+    self._per_device = self.batch_size // n_data
+    if group_rows is not None and (isinstance(group_rows, bool) or not isinstance(group_rows, (int, np.integer))
+                                   or group_rows < 1 or self._per_device % group_rows):
+      raise ValueError(f"group_rows must be a positive divisor of the rows per device ({self._per_device}), "
+                       f"got {group_rows!r}")
+    self._group_rows_arg = group_rows
+    self.score_fraction: float | None = None   # fixed by the first plan when not given
+    self.group_rows: int | None = None
+    if score_fraction is not None:
+      self._fix_fraction(float(score_fraction))
     self._traced_vocab = None
     self._has_head = callable(getattr(model, "hidden", None)) and callable(getattr(model, "head", None))
+    self._query_index = self._has_head and bool(getattr(model, "supports_query_index", False))
+    self._head_weight = _head_weight(model) if self._has_head else 0.0
     self.compilations = 0  # traces of the jitted scoring function (one per distinct batch shape)
     self.last_plan: BatchPlan | None = None
     self._jitted = jax.jit(self._forward)
 
+  def _fix_fraction(self, fraction: float):
+    self.score_fraction = fraction
+    if self._group_rows_arg is not None:
+      self.group_rows = int(self._group_rows_arg)
+    else:
+      per = self._per_device
+      self.group_rows = max(r for r in range(1, per + 1) if per % r == 0 and (r == 1 or r * fraction <= 1.0))
+
+  def _plan(self, reqs: Sequence[EncodedRequest]) -> BatchPlan:
+    """The batch plan; the first call fixes ``score_fraction`` (when not given) for the Scorer's life."""
+    def plan(fraction, rows):
+      return plan_batches(reqs, batch_size=self.batch_size, buckets=self.buckets, pack=self.pack,
+                          pack_length=self.pack_length, max_segments=self.max_segments,
+                          share_prefix=self.share_prefix, score_fraction=fraction, group_rows=rows)
+    if self.score_fraction is None and reqs:
+      best = None
+      for fraction in _FRACTIONS:
+        self._fix_fraction(fraction)
+        try:
+          candidate = plan(fraction, self.group_rows)
+        except ValueError:
+          continue
+        cost = candidate.num_slot_tokens + self._head_weight * candidate.num_score_slots
+        if best is None or cost < best[0]:
+          best = (cost, fraction, candidate)
+      if best is None:
+        self.score_fraction = None
+        return plan(1.0, 1)   # raises the planner's error
+      self._fix_fraction(best[1])
+      return best[2]
+    return plan(self.score_fraction or 1.0, self.group_rows or 1)
+
   # -- device side ------------------------------------------------------------------------------------------
   def _scored_logits(self, params, tokens, segment_ids, branch_ids, positions, score_index):
-    """Logits [B, K, V] at the scored positions only."""
+    """Logits [G, K, V] at the scored positions (``score_index`` [G, K] indexes each row group's flat view)."""
     f = nnx.merge(self._graphdef, params) if self._module is not None else functools.partial(self.apply_fn, params)
     packing = dict(segment_ids=segment_ids, positions=positions, branch_ids=branch_ids) if self.pack else {}
+    g = score_index.shape[0]
+    take = lambda x: jnp.take_along_axis(x.reshape(g, -1, x.shape[-1]), score_index[..., None], axis=1)  # noqa
     if self._module is not None and self._has_head:  # the output projection only where it is needed
-      h = f.hidden(tokens, **packing)
-      return f.head(jnp.take_along_axis(h, score_index[..., None], axis=1))
+      if self._query_index:                          # and the last layer too
+        return f.head(f.hidden(tokens, **packing, query_index=score_index))
+      return f.head(take(f.hidden(tokens, **packing)))
     logits = f(tokens, **packing)
     if logits.ndim != 3 or logits.shape[:2] != tokens.shape:
       raise ValueError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
     self._traced_vocab = int(logits.shape[-1])  # trace-time record, to check token ids on the host
-    return jnp.take_along_axis(logits, score_index[..., None], axis=1)
+    return take(logits)
 
   def _forward(self, params, tokens, segment_ids, branch_ids, positions, score_index, score_targets, score_slots,
                score_valid):
     self.compilations += 1  # runs once per trace, i.e. per compilation
     logits = self._scored_logits(params, tokens, segment_ids, branch_ids, positions, score_index)
-    out = kernels.segment_logprobs(logits, score_targets, score_slots, score_valid, self.max_segments,
+    rows = tokens.shape[0] // score_index.shape[0]   # rows per score group
+    out = kernels.segment_logprobs(logits, score_targets, score_slots, score_valid, rows * self.max_segments,
                                    dtype=self.dtype)
+    out = jax.tree.map(lambda a: a.reshape(tokens.shape[0], self.max_segments), out)  # [G, R * S] -> [B, S]
     if self.mesh is not None:  # replicate the small outputs so every process can read them (multi-host)
       out = jax.lax.with_sharding_constraint(out, NamedSharding(self.mesh, P()))
     return out
@@ -227,9 +303,7 @@ class Scorer:
     if reqs and min(min(r.ids) for r in reqs) < 0:
       raise ValueError("negative token id: the tokenizer returned an id below 0")
     self._check_vocab(top)
-    plan = plan_batches(reqs, batch_size=self.batch_size, buckets=self.buckets, pack=self.pack,
-                        pack_length=self.pack_length, max_segments=self.max_segments,
-                        share_prefix=self.share_prefix, score_fraction=self.score_fraction)
+    plan = self._plan(reqs)
     self.last_plan = plan
     logprob = np.zeros(len(reqs), np.dtype(self.dtype))
     greedy = np.zeros(len(reqs), bool)

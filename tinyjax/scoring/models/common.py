@@ -3,25 +3,58 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 
+def attention_mask(q_index: jax.Array, k_index: jax.Array, q_segment: jax.Array | None = None,
+                   k_segment: jax.Array | None = None, q_branch: jax.Array | None = None,
+                   k_branch: jax.Array | None = None) -> jax.Array:
+  """Boolean attention mask [B, 1, Tq, Tk], built once per forward pass and shared by all layers and heads.
+
+  Query q may attend to key k when ``k_index <= q_index`` (causal), the segment ids match, and ``k_branch`` is
+  0 (a shared prefix) or equals ``q_branch``.
+
+  Args:
+    q_index, k_index: [B, Tq] and [B, Tk] int, the order of the positions in the row (or in a group of rows laid
+      end to end; the segment ids must then differ between rows).
+    q_segment, k_segment: optional [B, Tq] / [B, Tk] int segment ids (packed rows).
+    q_branch, k_branch: optional [B, Tq] / [B, Tk] int branch ids (continuations of a shared context).
+  """
+  mask = k_index[:, None, None, :] <= q_index[:, None, :, None]
+  if q_segment is not None:
+    mask = mask & (k_segment[:, None, None, :] == q_segment[:, None, :, None])
+  if q_branch is not None:
+    bk = k_branch[:, None, None, :]
+    mask = mask & ((bk == 0) | (bk == q_branch[:, None, :, None]))
+  return mask
+
+
+def packed_mask(tokens: jax.Array, segment_ids: jax.Array | None = None,
+                branch_ids: jax.Array | None = None) -> jax.Array:
+  """:func:`attention_mask` [B, 1, T, T] of rows [B, T] with optional segment and branch ids."""
+  idx = default_positions(tokens)
+  return attention_mask(idx, idx, segment_ids, segment_ids, branch_ids, branch_ids)
+
+
 def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array | None = None,
-                     branch_ids: jax.Array | None = None) -> jax.Array:
+                     branch_ids: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
   """Causal softmax attention, with grouped key/value heads and optional packed segments.
 
   Args:
-    q: [B, T, H, D] queries.
+    q: [B, Tq, H, D] queries.
     k, v: [B, T, K, D] keys and values, K divides H (K < H is grouped-query attention).
     segment_ids: optional [B, T] int; a position attends only to earlier positions of the same segment.
     branch_ids: optional [B, T] int; position q attends to k only if ``branch_ids[k]`` is 0 (a shared prefix) or
       equals ``branch_ids[q]``, so continuations packed after one shared context do not see each other.
+    mask: optional precomputed boolean mask [B, 1, Tq, T] (see :func:`attention_mask`); it replaces the causal,
+      segment and branch masks, and is the only way to pass queries that are a subset of the keys.
 
   Returns:
-    [B, T, H, D]; softmax in float32, result in q's dtype.
+    [B, Tq, H, D]; softmax in float32, result in q's dtype.
   """
   b, t, h, d = q.shape
   kv = k.shape[2]
@@ -30,16 +63,65 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.
   if kv != h:
     k = jnp.repeat(k, h // kv, axis=2)
     v = jnp.repeat(v, h // kv, axis=2)
+  if mask is None:
+    mask = packed_mask(k[..., 0, 0], segment_ids, branch_ids)
   scores = jnp.einsum("bthd,bshd->bhts", q, k, preferred_element_type=jnp.float32) / math.sqrt(d)
-  mask = jnp.tril(jnp.ones((t, t), bool))[None, None]
-  if segment_ids is not None:
-    mask = mask & (segment_ids[:, None, :, None] == segment_ids[:, None, None, :])
-  if branch_ids is not None:
-    bk = branch_ids[:, None, None, :]
-    mask = mask & ((bk == 0) | (bk == branch_ids[:, None, :, None]))
   scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
   weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
   return jnp.einsum("bhts,bshd->bthd", weights, v)
+
+
+class QuerySet(NamedTuple):
+  """Where a forward pass computes its last layer: ``index`` [G, K] positions in a row group.
+
+  The B rows of the batch form G groups of R = B // G consecutive rows; a group is read as one flat sequence of
+  R * T positions (row j, column t -> j * T + t). The last transformer layer then runs its attention queries, its
+  output projection and its MLP at these K positions per group only (keys and values still cover every position).
+  """
+
+  index: jax.Array        # [G, K] int positions in the group's flat view
+  mask: jax.Array         # [G, 1, K, R * T] bool attention mask of the queries
+  positions: jax.Array    # [G, K] int model positions of the queries (for RoPE)
+
+
+def query_set(query_index: jax.Array, tokens: jax.Array, segment_ids: jax.Array | None,
+              positions: jax.Array, branch_ids: jax.Array | None) -> QuerySet:
+  """Builds the :class:`QuerySet` of ``query_index`` [G, K] for rows ``tokens`` [B, T] (G divides B)."""
+  b, t = tokens.shape
+  g = query_index.shape[0]
+  if query_index.ndim != 2 or b % g:
+    raise ValueError(f"query_index must be [G, K] with G dividing the batch {b}, got {query_index.shape}")
+  r = b // g
+  flat = lambda a: a.reshape(g, r * t)  # noqa: E731
+  k_index = jnp.broadcast_to(jnp.arange(r * t, dtype=jnp.int32), (g, r * t))
+  row = k_index // t                       # rows of a group never see each other: fold the row into the segment
+  seg = row if segment_ids is None else row * (jnp.max(segment_ids) + 1) + flat(segment_ids)
+  take = lambda a: jnp.take_along_axis(a, query_index, axis=1)  # noqa: E731
+  br = None if branch_ids is None else flat(branch_ids)
+  mask = attention_mask(query_index, k_index, take(seg), seg, None if br is None else take(br), br)
+  return QuerySet(query_index, mask, take(flat(positions)))
+
+
+def take_queries(x: jax.Array, query: QuerySet) -> jax.Array:
+  """x [B, T, ...] -> [G, K, ...] at the query positions."""
+  g = query.index.shape[0]
+  flat = x.reshape(g, -1, *x.shape[2:])
+  idx = query.index.reshape(query.index.shape + (1,) * (x.ndim - 2))
+  return jnp.take_along_axis(flat, idx, axis=1)
+
+
+def group_rows(x: jax.Array, query: QuerySet) -> jax.Array:
+  """x [B, T, ...] -> [G, R * T, ...], the flat view of each row group."""
+  return x.reshape(query.index.shape[0], -1, *x.shape[2:])
+
+
+def linear_columns(layer: nnx.Linear, x: jax.Array, start: int, stop: int) -> jax.Array:
+  """``layer(x)[..., start:stop]`` computed with only those output columns of the kernel (same dtype rules)."""
+  kernel = layer.kernel[...][:, start:stop]
+  bias = layer.bias[...][start:stop] if layer.bias is not None else None
+  x, kernel, bias = layer.promote_dtype((x, kernel, bias), dtype=layer.dtype)
+  y = layer.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=layer.precision)
+  return y if bias is None else y + bias
 
 
 def rope_inv_freq(head_dim: int, theta: float, scaling: dict | None = None) -> jax.Array:
@@ -82,9 +164,12 @@ def default_positions(tokens: jax.Array) -> jax.Array:
 class CausalLM(nnx.Module):
   """The output side shared by the NNX ports.
 
-  Subclasses define ``hidden(tokens, segment_ids, positions, branch_ids) -> [B, T, D]``, an
-  ``lm_head`` (None when the input embedding is tied) and the ``token_embedding`` property.
+  Subclasses define ``hidden(tokens, segment_ids, positions, branch_ids, query_index) -> [B, T, D]`` (or
+  [G, K, D] at ``query_index``), an ``lm_head`` (None when the input embedding is tied) and the
+  ``token_embedding`` property.
   """
+
+  supports_query_index = True  # ``hidden(..., query_index=)`` runs the last layer at those positions only
 
   def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None = None,
                positions: jax.Array | None = None, branch_ids: jax.Array | None = None) -> jax.Array:

@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from tinyjax.scoring.models.common import CausalLM, causal_attention, default_positions
+from tinyjax.scoring.models.common import (CausalLM, QuerySet, causal_attention, default_positions, group_rows,
+                                           linear_columns, packed_mask, query_set, take_queries)
 
 _ACTIVATIONS = {
     "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
@@ -70,12 +71,21 @@ class GPT2Block(nnx.Module):
     self.c_fc = nnx.Linear(d, inner, **lin)
     self.mlp_proj = nnx.Linear(inner, d, **lin)
 
-  def __call__(self, x, segment_ids=None, branch_ids=None):
+  def __call__(self, x, mask, query: QuerySet | None = None):
+    """x [B, T, D] -> [B, T, D]; with ``query``, the output [G, K, D] at the query positions only."""
     b, t, d = x.shape
-    q, k, v = jnp.split(self.c_attn(self.ln_1(x)), 3, axis=-1)
     shape = (b, t, self.n_head, d // self.n_head)
-    a = causal_attention(q.reshape(shape), k.reshape(shape), v.reshape(shape), segment_ids, branch_ids)
-    x = x + self.c_proj(a.reshape(b, t, d))
+    h = self.ln_1(x)
+    if query is None:
+      q, k, v = (y.reshape(shape) for y in jnp.split(self.c_attn(h), 3, axis=-1))
+    else:  # keys and values at every position; queries, and all that follows, at the query positions only
+      kv = jnp.split(linear_columns(self.c_attn, h, d, 3 * d), 2, axis=-1)
+      k, v = (group_rows(y.reshape(shape), query) for y in kv)
+      q = linear_columns(self.c_attn, take_queries(h, query), 0, d)
+      q = q.reshape(q.shape[:2] + shape[2:])
+      x, mask = take_queries(x, query), query.mask
+    a = causal_attention(q, k, v, mask=mask)
+    x = x + self.c_proj(a.reshape(x.shape))
     return x + self.mlp_proj(_ACTIVATIONS[self.act](self.c_fc(self.ln_2(x))))
 
 
@@ -111,18 +121,26 @@ class GPT2(CausalLM):
     return self.wte
 
   def hidden(self, tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None,
-             branch_ids: jax.Array | None = None) -> jax.Array:
-    """Final (normalised) hidden states [B, T, D].
+             branch_ids: jax.Array | None = None, query_index: jax.Array | None = None) -> jax.Array:
+    """Final (normalised) hidden states [B, T, D], or [G, K, D] at ``query_index``.
 
     Args:
       tokens: [B, T] int token ids.
       segment_ids: optional [B, T] int; attention stays inside a segment (packed rows).
       positions: optional [B, T] int positions (default 0..T-1).
       branch_ids: optional [B, T] int; continuations that share a context prefix (branch 0) do not see each other.
+      query_index: optional [G, K] int (G divides B): positions in the flat view of each group of B // G rows
+        (row j, column t -> j * T + t). The last layer then runs only there (see ``common.QuerySet``), which
+        gives the same values as ``hidden(...)`` gathered at those positions, for less compute.
     """
     if positions is None:
       positions = default_positions(tokens)
+    mask = packed_mask(tokens, segment_ids, branch_ids)       # built once, shared by every layer
+    query = None if query_index is None else query_set(query_index, tokens, segment_ids, positions, branch_ids)
     x = self.wte(tokens) + self.wpe(positions)
-    for block in self.h:
-      x = block(x, segment_ids, branch_ids)
+    last = len(self.h) - 1
+    for i, block in enumerate(self.h):
+      x = block(x, mask, query if i == last else None)
+    if query is not None and last < 0:
+      x = take_queries(x, query)
     return self.ln_f(x)

@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from tinyjax.scoring.models.common import CausalLM, apply_rope, causal_attention, default_positions, rope_inv_freq
+from tinyjax.scoring.models.common import (CausalLM, QuerySet, apply_rope, causal_attention, default_positions,
+                                           group_rows, packed_mask, query_set, rope_inv_freq, take_queries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,14 +94,19 @@ class LlamaBlock(nnx.Module):
     self.up_proj = nnx.Linear(d, cfg.intermediate_size, use_bias=cfg.mlp_bias, **lin)
     self.down_proj = nnx.Linear(cfg.intermediate_size, d, use_bias=cfg.mlp_bias, **lin)
 
-  def __call__(self, x, positions, inv_freq, segment_ids=None, branch_ids=None):
+  def __call__(self, x, positions, inv_freq, mask, query: QuerySet | None = None):
+    """x [B, T, D] -> [B, T, D]; with ``query``, the output [G, K, D] at the query positions only."""
     b, t, _ = x.shape
     h = self.input_layernorm(x)
-    q = apply_rope(self.q_proj(h).reshape(b, t, self.n_heads, self.head_dim), positions, inv_freq)
     k = apply_rope(self.k_proj(h).reshape(b, t, self.n_kv, self.head_dim), positions, inv_freq)
     v = self.v_proj(h).reshape(b, t, self.n_kv, self.head_dim)
-    a = causal_attention(q, k, v, segment_ids, branch_ids)
-    x = x + self.o_proj(a.reshape(b, t, self.n_heads * self.head_dim))
+    if query is not None:  # keys and values at every position; queries, and all that follows, at the queries only
+      k, v, mask = group_rows(k, query), group_rows(v, query), query.mask
+      x, h, positions = take_queries(x, query), take_queries(h, query), query.positions
+    q = self.q_proj(h)
+    q = apply_rope(q.reshape(q.shape[:2] + (self.n_heads, self.head_dim)), positions, inv_freq)
+    a = causal_attention(q, k, v, mask=mask)
+    x = x + self.o_proj(a.reshape(x.shape[:2] + (self.n_heads * self.head_dim,)))
     h = self.post_attention_layernorm(x)
     return x + self.down_proj(jax.nn.silu(self.gate_proj(h)) * self.up_proj(h))
 
@@ -136,19 +142,26 @@ class Llama(CausalLM):
     return self.embed_tokens
 
   def hidden(self, tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None,
-             branch_ids: jax.Array | None = None) -> jax.Array:
-    """Final (normalised) hidden states [B, T, D].
+             branch_ids: jax.Array | None = None, query_index: jax.Array | None = None) -> jax.Array:
+    """Final (normalised) hidden states [B, T, D], or [G, K, D] at ``query_index``.
 
     Args:
       tokens: [B, T] int token ids.
       segment_ids: optional [B, T] int; attention stays inside a segment (packed rows).
       positions: optional [B, T] int positions (default 0..T-1).
       branch_ids: optional [B, T] int; continuations that share a context prefix (branch 0) do not see each other.
+      query_index: optional [G, K] int (G divides B): positions in the flat view of each group of B // G rows
+        (row j, column t -> j * T + t). The last layer then runs only there (see ``common.QuerySet``).
     """
     if positions is None:
       positions = default_positions(tokens)
     inv_freq = rope_inv_freq(self.config.head_size, self.config.rope_theta, self.config.scaling)
+    mask = packed_mask(tokens, segment_ids, branch_ids)       # built once, shared by every layer
+    query = None if query_index is None else query_set(query_index, tokens, segment_ids, positions, branch_ids)
     x = self.embed_tokens(tokens)
-    for layer in self.layers:
-      x = layer(x, positions, inv_freq, segment_ids, branch_ids)
+    last = len(self.layers) - 1
+    for i, layer in enumerate(self.layers):
+      x = layer(x, positions, inv_freq, mask, query if i == last else None)
+    if query is not None and last < 0:
+      x = take_queries(x, query)
     return self.norm(x)

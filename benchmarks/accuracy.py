@@ -28,8 +28,8 @@ DATA = pathlib.Path(os.environ.get("TINYJAX_SHARED_DATA", ROOT.parent / "shared"
 FULL_ITEM = ["helm_lite/commonsense", "helm_lite/gsm", "helm_lite/math", "helm_lite/med_qa",
              "openllm_v2/arc_challenge", "openllm_v2/musr", "alpaca_eval2/win_prob"]
 V1 = ["openllm_v1/arc", "openllm_v1/gsm8k", "openllm_v1/truthfulqa"]
-STRATEGIES = ("random", "correctness", "irt")
-ESTIMATORS = ("naive", "pirt", "gpirt", "diff")
+STRATEGIES = ("random", "difficulty", "correctness", "irt")
+ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "ridge", "blend")
 METHODS = ("map", "mle")
 
 
@@ -63,7 +63,7 @@ def splits(Y: np.ndarray, seed: int):
   return {"iid": np.sort(iid), "top25": np.sort(top)}
 
 
-def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log) -> list[dict]:
+def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods=("mle",)) -> list[dict]:
   import tinyjax as tj
   from tinyjax.tiny import _true_scores
 
@@ -80,7 +80,7 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log) -> list
       model = tj.fit_irt(Ytr, dim="auto", dims=(1, 2, 3), seed=seed, progress=False)
       cache: dict = {}
       for strategy in STRATEGIES:
-        for method in METHODS:
+        for method in methods:
           t1 = time.time()
           tb = tj.TinyBenchmark.fit(Ytr, n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
                                     level=level, method=method, _cache=cache)
@@ -96,6 +96,8 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log) -> list
             row[f"cov_{e}"] = float(np.mean((truth >= lo) & (truth <= hi)))
             row[f"width_{e}"] = float(100 * np.mean(hi - lo))
           row["coverage"] = row["cov_gpirt"]
+          row["exterior"] = float(np.mean(est.exterior))
+          row["blend_w"] = [list(w) for w in tb._calib[0].blend_w]
           alt = tb.estimate(Yte[:, tb.anchors], lam_mode="model")
           row["mae_gpirt_model"] = float(100 * np.mean(np.abs(alt.gpirt - truth)))
           if full is not None:
@@ -163,15 +165,18 @@ def _cell(rows, matrix, split, strategy, method, key):
 
 def report(rows: list[dict], method: str = "mle") -> str:
   """Markdown tables: per split, MAE of every strategy x estimator (ability ``method``), the best one against
-  random-anchor naive, and interval coverage; then MAP vs MLE; then openllm_v1 full-score RMSE."""
+  random-anchor naive, and interval coverage; then the defaults; then openllm_v1 full-score RMSE."""
+  from tinyjax.tiny import DEFAULT_STRATEGY, RECOMMENDED
+
   out = []
   mats = list(dict.fromkeys(r["matrix"] for r in rows))
   full_mats = [m for m in mats if not m.startswith("openllm_v1")]
   level = rows[0].get("level", 0.9)
+  strategies = [s for s in STRATEGIES if any(r["strategy"] == s for r in rows)]
+  ests = [e for e in ESTIMATORS if f"mae_{e}" in rows[0]]
   for split_name in ("iid", "top25"):
     out.append(f"\n### Split: {split_name} — MAE in points (mean over seeds), ability by {method.upper()}\n")
-    head = ("| matrix | K | seeds | dim | " + " | ".join(f"{s} {e}" for s in STRATEGIES for e in ESTIMATORS)
-            + " | best | best / random-naive |")
+    head = "| matrix | K | seeds | dim | strategy | " + " | ".join(ests) + " | coverage of " + RECOMMENDED + " |"
     out.append(head)
     out.append("|" + "---|" * (head.count("|") - 1))
     bests, ratios = {}, {}
@@ -179,64 +184,70 @@ def report(rows: list[dict], method: str = "mle") -> str:
       rs = [r for r in rows if r["matrix"] == m and r["split"] == split_name]
       if not rs:
         continue
-      vals = {(s, e): _cell(rows, m, split_name, s, method, f"mae_{e}") for s in STRATEGIES for e in ESTIMATORS}
+      vals = {(s, e): _cell(rows, m, split_name, s, method, f"mae_{e}") for s in strategies for e in ests}
       (bs, be), best = min(vals.items(), key=lambda kv: kv[1])
       base = vals[("random", "naive")]
-      bests[m], ratios[m] = best, best / base
+      bests[m], ratios[m] = (best, bs, be), best / base
       dims = sorted({r["dim"] for r in rs})
       seeds = len({r["seed"] for r in rs})
-      out.append(f"| {m} | {rs[0]['n_anchors']} | {seeds} | {','.join(map(str, dims))} | "
-                 + " | ".join(f"{vals[(s, e)]:.2f}" for s in STRATEGIES for e in ESTIMATORS)
-                 + f" | {best:.2f} ({bs} {be}) | {best / base:.2f} |")
+      for s in strategies:
+        out.append(f"| {m} | {rs[0]['n_anchors']} | {seeds} | {','.join(map(str, dims))} | {s} | "
+                   + " | ".join(f"{vals[(s, e)]:.2f}" for e in ests)
+                   + f" | {_cell(rows, m, split_name, s, method, 'cov_' + RECOMMENDED):.2f} |")
     fm = [m for m in full_mats if m in bests]
     if fm:
       out.append("")
-      out.append(f"Full-item matrices ({len(fm)}): best estimator per matrix, mean MAE "
-                 f"{np.mean([bests[m] for m in fm]):.2f} points; mean ratio to random-naive "
+      out.append(f"Best cell per full-item matrix ({len(fm)}): "
+                 + "; ".join(f"{m} {bests[m][0]:.2f} ({bests[m][1]} {bests[m][2]})" for m in fm)
+                 + f". Mean {np.mean([bests[m][0] for m in fm]):.2f} points; mean ratio to random-naive "
                  f"{np.mean([ratios[m] for m in fm]):.2f}; worst ratio {max(ratios[m] for m in fm):.2f}.")
-      for s in STRATEGIES:
-        line = []
-        for e in ESTIMATORS:
-          per = [_cell(rows, m, split_name, s, method, f"mae_{e}") for m in fm]
-          line.append(f"{e} {np.mean(per):.2f}")
-        out.append(f"- {s} anchors, mean MAE over the full-item matrices: " + ", ".join(line))
+      out.append("")
+      out.append("Mean MAE over the full-item matrices:")
+      for s in strategies:
+        line = [f"{e} {np.mean([_cell(rows, m, split_name, s, method, f'mae_{e}') for m in fm]):.2f}" for e in ests]
+        out.append(f"- {s} anchors: " + ", ".join(line))
       out.append("")
       out.append(f"Interval coverage (nominal {level:.2f}), mean over the full-item matrices, seeds and test models:")
-      for s in STRATEGIES:
-        covs = [np.mean([_cell(rows, m, split_name, s, method, f"cov_{e}") for m in fm]) for e in ESTIMATORS]
-        out.append(f"- {s} anchors: " + ", ".join(f"{e} {c:.3f}" for e, c in zip(ESTIMATORS, covs)))
-  out.append("\n### The defaults (random anchors, MLE ability, recommended estimate = diff) vs random-anchor naive\n")
-  out.append("| matrix | split | random naive | default (diff) | ratio | default interval coverage | gp-IRT (random) | gp-IRT coverage |")
+      for s in strategies:
+        covs = [np.mean([_cell(rows, m, split_name, s, method, f"cov_{e}") for m in fm]) for e in ests]
+        out.append(f"- {s} anchors: " + ", ".join(f"{e} {c:.3f}" for e, c in zip(ests, covs)))
+  ds = DEFAULT_STRATEGY
+  out.append(f"\n### The defaults ({ds} anchors, {method.upper()} ability, est.score = {RECOMMENDED}) vs "
+             "random-anchor naive\n")
+  out.append("| matrix | split | random naive | default | ratio | default coverage | gp-IRT (random) | gp-IRT coverage |")
   out.append("|---|---|---|---|---|---|---|---|")
   for split_name in ("iid", "top25"):
-    ratios = []
+    ratios, covs = [], []
     for m in mats:
       base = _cell(rows, m, split_name, "random", method, "mae_naive")
-      d = _cell(rows, m, split_name, "random", method, "mae_diff")
+      d = _cell(rows, m, split_name, ds, method, f"mae_{RECOMMENDED}")
       if np.isnan(base):
         continue
+      c = _cell(rows, m, split_name, ds, method, f"cov_{RECOMMENDED}")
       if not m.startswith("openllm_v1"):
         ratios.append(d / base)
-      out.append(f"| {m} | {split_name} | {base:.2f} | {d:.2f} | {d / base:.2f} | "
-                 f"{_cell(rows, m, split_name, 'random', method, 'cov_diff'):.2f} | "
+        covs.append(c)
+      out.append(f"| {m} | {split_name} | {base:.2f} | {d:.2f} | {d / base:.2f} | {c:.2f} | "
                  f"{_cell(rows, m, split_name, 'random', method, 'mae_gpirt'):.2f} | "
                  f"{_cell(rows, m, split_name, 'random', method, 'cov_gpirt'):.2f} |")
     if ratios:
-      dm = [_cell(rows, m, split_name, "random", method, "mae_diff") for m in full_mats]
-      out.append(f"| full-item mean | {split_name} | | {np.nanmean(dm):.2f} | {np.mean(ratios):.2f} | | | |")
-  out.append("\n### Ability estimate of new models: MAP vs MLE (mean MAE over all matrices and strategies)\n")
-  out.append("| split | estimator | MAP | MLE |")
-  out.append("|---|---|---|---|")
-  for split_name in ("iid", "top25"):
-    for e in ("pirt", "gpirt", "diff"):
-      v = {me: np.nanmean([_cell(rows, m, split_name, s, me, f"mae_{e}") for m in mats for s in STRATEGIES])
-           for me in METHODS}
-      out.append(f"| {split_name} | {e} | {v['map']:.2f} | {v['mle']:.2f} |")
+      dm = [_cell(rows, m, split_name, ds, method, f"mae_{RECOMMENDED}") for m in full_mats]
+      out.append(f"| full-item mean | {split_name} | | {np.nanmean(dm):.2f} | {np.mean(ratios):.2f} | "
+                 f"{np.mean(covs):.2f} | | |")
+  if any(r.get("method") == "map" for r in rows):
+    out.append("\n### Ability estimate of new models: MAP vs MLE (mean MAE over all matrices and strategies)\n")
+    out.append("| split | estimator | MAP | MLE |")
+    out.append("|---|---|---|---|")
+    for split_name in ("iid", "top25"):
+      for e in ("pirt", "gpirt", "diff"):
+        v = {me: np.nanmean([_cell(rows, m, split_name, s, me, f"mae_{e}") for m in mats for s in strategies])
+             for me in METHODS}
+        out.append(f"| {split_name} | {e} | {v['map']:.2f} | {v['mle']:.2f} |")
   v1 = [r for r in rows if "full_rmse_all_items" in r and r.get("method", "map") == method]
   if v1:
     out.append("\n### openllm_v1: RMSE (points) of each model's FULL benchmark score\n")
     out.append("| matrix | split | all matrix items | " + " | ".join(f"K anchors ({s}), {e}" for s in ("random", "irt")
-                                                               for e in ("naive", "gpirt", "diff")) + " |")
+                                                               for e in ("naive", "gpirt", "blend")) + " |")
     out.append("|---|---|---|" + "---|" * 6)
     for m in dict.fromkeys(r["matrix"] for r in v1):
       for split_name in ("iid", "top25"):
@@ -244,7 +255,7 @@ def report(rows: list[dict], method: str = "mle") -> str:
         if not rs:
           continue
         cells = [_mean([r for r in rs if r["strategy"] == s], f"full_rmse_{e}") for s in ("random", "irt")
-                 for e in ("naive", "gpirt", "diff")]
+                 for e in ("naive", "gpirt", "blend")]
         out.append(f"| {m} | {split_name} | {_mean([r for r in rs if r['strategy'] == 'irt'], 'full_rmse_all_items'):.2f} | "
                    + " | ".join(f"{c:.2f}" for c in cells) + " |")
   return "\n".join(out)
@@ -257,6 +268,12 @@ def main(argv=None) -> int:
   p.add_argument("--level", type=float, default=0.9, help="nominal interval coverage")
   p.add_argument("--out", default="accuracy_results.json", help="where to write (append) the raw rows")
   p.add_argument("--report", default=None, help="only print the tables of these results files (comma-separated)")
+  p.add_argument("--tail-fraction", type=float, default=None,
+                 help="experiment knob: override tinyjax.tiny.TAIL_FRACTION (share of train models per side in the "
+                      "tail fold)")
+  p.add_argument("--range-q", type=float, default=None,
+                 help="experiment knob: override tinyjax.tiny.RANGE_QUANTILES with (q, 1 - q)")
+  p.add_argument("--methods", default="mle", help="ability methods for new models, comma-separated (mle,map)")
   p.add_argument("--adaptive", action="store_true",
                  help="run the adaptive-vs-static comparison instead (iid split) and print its table")
   args = p.parse_args(argv)
@@ -272,6 +289,11 @@ def main(argv=None) -> int:
   if not DATA.is_dir():
     print(f"no data at {DATA}", file=sys.stderr)
     return 1
+  import tinyjax.tiny as tiny
+  if args.tail_fraction is not None:
+    tiny.TAIL_FRACTION = args.tail_fraction
+  if args.range_q is not None:
+    tiny.RANGE_QUANTILES = (args.range_q, 1.0 - args.range_q)
   out = pathlib.Path(args.out)
   rows = json.loads(out.read_text()) if out.exists() else []
   log = lambda s: print(s, flush=True)
@@ -285,7 +307,7 @@ def main(argv=None) -> int:
     return 0
   for name in args.matrices.split(","):
     k = 25 if name.startswith("openllm_v1") else 100
-    new = run_matrix(name, args.seeds, k, args.level, log)
+    new = run_matrix(name, args.seeds, k, args.level, log, tuple(args.methods.split(",")))
     for r in new:
       r["level"] = args.level
     rows = [r for r in rows if r["matrix"] != name] + new

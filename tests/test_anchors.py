@@ -93,3 +93,41 @@ def test_validation():
     A.select_anchors(np.array([[np.nan, 1.0], [np.nan, 0.0]]), 1, "correctness")
   with pytest.raises(ValueError, match="item_weights"):
     A.select_anchors(np.zeros((2, 5)), 2, "random", item_weights=-np.ones(5))
+
+
+def test_difficulty_strata_are_equal_mass_and_unbiased():
+  rng = np.random.default_rng(0)
+  Y = (rng.random((40, 90)) < np.linspace(0.05, 0.95, 90)[None, :]).astype(float)
+  mass = rng.random(90) + 0.5
+  mass /= mass.sum()
+  a = A.select_anchors(Y, 9, "difficulty", seed=1, item_weights=mass)
+  assert a.indices.shape == (9,) and len(set(a.indices.tolist())) == 9
+  # Strata are contiguous in item easiness, one anchor in each, weight = the stratum's mass.
+  easiness = Y.mean(0)
+  order = np.argsort(easiness, kind="stable")
+  assert np.all(np.diff(a.labels[order]) >= 0) and set(a.labels.tolist()) == set(range(9))
+  strata_mass = np.bincount(a.labels, weights=mass)
+  np.testing.assert_allclose(a.weights, strata_mass[a.labels[a.indices]] / strata_mass.sum())
+  assert np.ptp(strata_mass) < 2.5 * mass.max()       # near-equal mass: boundaries move by one item at most
+  # Design-unbiased: the expectation of the weighted anchor mean over the draws is the full score.
+  # Inside a stratum an item is drawn with probability m_i / W_h, so E = sum_h W_h sum_i (m_i / W_h) y_i.
+  expect = sum(strata_mass[h] * (Y[:, a.labels == h] @ (mass[a.labels == h] / strata_mass[h])) for h in range(9))
+  np.testing.assert_allclose(expect, Y @ mass, rtol=1e-12)
+  draws = np.mean([Y[:, b.indices] @ b.weights for b in
+                   (A.select_anchors(Y, 9, "difficulty", seed=s, item_weights=mass) for s in range(400))], axis=0)
+  assert np.max(np.abs(draws - Y @ mass)) < 0.03
+
+
+def test_difficulty_with_groups_allocates_by_group():
+  rng = np.random.default_rng(1)
+  Y = rng.integers(0, 2, (20, 30)).astype(float)
+  groups = np.array(["a"] * 10 + ["b"] * 20)
+  a = A.select_anchors(Y, 6, "difficulty", seed=0, groups=groups, item_weights=A.group_balance_weights(groups))
+  # Equal group mass: 3 anchors per group, each group's weights summing to one half.
+  in_a = a.indices < 10
+  assert in_a.sum() == 3
+  np.testing.assert_allclose(a.weights[in_a].sum(), 0.5)
+  with pytest.raises(ValueError, match="no observed response"):
+    Y2 = Y.copy()
+    Y2[:, 4] = np.nan
+    A.select_anchors(Y2, 5, "difficulty")

@@ -82,3 +82,31 @@ def test_difference_estimator_hand_computed():
   # A constant IRT bias cancels: shifting every prediction by the same amount changes nothing.
   np.testing.assert_allclose(E.difference_estimate(Y, anchors, w, mass, p - 0.1),
                              E.difference_estimate(Y, anchors, w, mass, p), rtol=1e-12)
+
+
+def test_score_regression_matches_ridge_and_brute_force_loo():
+  rng = np.random.default_rng(0)
+  X = rng.integers(0, 2, (14, 5)).astype(float)
+  y = X @ np.array([0.3, -0.1, 0.2, 0.0, 0.1]) + 0.05 * rng.standard_normal(14)
+  alphas = (0.01, 0.3, 3.0, 30.0)
+
+  def ridge(Xt, yt, a):
+    mu, ym = Xt.mean(0), yt.mean()
+    beta = np.linalg.solve((Xt - mu).T @ (Xt - mu) + a * np.eye(Xt.shape[1]), (Xt - mu).T @ (yt - ym))
+    return lambda Z: ym + (Z - mu) @ beta, beta
+
+  # Brute-force leave-one-out (refitting the centring too) picks the penalty.
+  loo = []
+  for a in alphas:
+    errs = [y[i] - ridge(np.delete(X, i, 0), np.delete(y, i), a)[0](X[i:i + 1])[0] for i in range(14)]
+    loo.append(np.mean(np.square(errs)))
+  reg = E.fit_score_regression(X, y, alphas)
+  assert reg.alpha == alphas[int(np.argmin(loo))]
+  f, beta = ridge(X, y, reg.alpha)
+  np.testing.assert_allclose(reg.coef, beta, rtol=1e-8, atol=1e-12)
+  Z = rng.integers(0, 2, (3, 5)).astype(float)
+  np.testing.assert_allclose(E.regression_estimate(Z, reg), f(Z), rtol=1e-10)
+  with pytest.raises(ValueError, match="finite"):
+    E.fit_score_regression(np.where(X > 0, NAN, X), y)
+  with pytest.raises(ValueError, match=r"\[M, 5\]"):
+    E.regression_estimate(Z[:, :4], reg)

@@ -69,8 +69,9 @@ def test_save_load_round_trip(tb, tmp_path):
     np.testing.assert_array_equal(loaded.weights, tb.weights)
     assert loaded.anchor_ids == tb.anchor_ids and loaded.lam == tb.lam and loaded.strategy == tb.strategy
     a, b = tb.estimate(TEST[:, tb.anchors]), loaded.estimate(TEST[:, tb.anchors])
-    for f in ("naive", "pirt", "gpirt", "lo", "hi"):
+    for f in ("naive", "pirt", "gpirt", "lo", "hi", "diff", "ridge", "blend", "exterior"):
       np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert loaded._calib[0].blend_w == tb._calib[0].blend_w
   from tinyjax.io import ArtifactError
   raw = bytearray(path.read_bytes())
   raw[len(raw) // 2] ^= 0xFF
@@ -151,12 +152,57 @@ def test_real_data_error_bounds(shared_data):
   assert np.mean(cover) > 0.75
 
 
-def test_recommended_score_is_the_difference_estimator(tb):
+def test_difference_estimator_formula(tb):
   est = tb.estimate(TEST[:, tb.anchors])
-  np.testing.assert_array_equal(est.score, est.diff)
   p = tb.irt_model.predict_proba(est.theta)
   ya = TEST[:, tb.anchors]
   ref = p.mean(1) + (ya - p[:, tb.anchors]) @ tb.weights
   np.testing.assert_allclose(est.diff, np.clip(ref, 0, 1), rtol=1e-5)
-  lo, hi = est.score_interval
+  lo, hi = est.intervals["diff"]
   assert np.all(lo <= est.diff) and np.all(est.diff <= hi)
+
+
+def test_recommended_score_is_the_regime_blend(tb):
+  from tinyjax import estimators as E
+  from tinyjax import tiny
+
+  ya = TEST[:, tb.anchors]
+  est = tb.estimate(ya)
+  assert est.recommended == "blend"
+  np.testing.assert_array_equal(est.score, est.blend)
+  # ridge: the closed-form ridge regression of the train models' full scores on their anchor answers.
+  reg = E.fit_score_regression(TRAIN[:, tb.anchors], TRAIN.mean(1))
+  np.testing.assert_allclose(est.ridge, np.clip(E.regression_estimate(ya, reg), 0, 1), rtol=1e-8)
+  # exterior: the difference estimate outside the 10-90% range of the train scores.
+  lo_q, hi_q = np.quantile(TRAIN.mean(1), tiny.RANGE_QUANTILES)
+  np.testing.assert_array_equal(est.exterior, (est.diff < lo_q) | (est.diff > hi_q))
+  # blend: the calibrated convex weights of (p-IRT, diff, ridge) of each model's regime.
+  c = tb._calib[0]
+  w = np.where(est.exterior[:, None], np.array(c.blend_w[1])[None], np.array(c.blend_w[0])[None])
+  np.testing.assert_allclose(w.sum(1), 1.0)
+  parts = np.stack([est.pirt, est.diff, est.ridge], 1)
+  np.testing.assert_allclose(est.blend, np.clip(np.sum(w * parts, 1), 0, 1), atol=1e-6)
+  lo, hi = est.score_interval
+  assert np.all(lo <= est.blend) and np.all(est.blend <= hi)
+  # A model beyond every train model (all anchors right) is exterior and gets a wider interval.
+  top = tb.estimate(np.ones((1, 15)))
+  assert top.exterior[0] and top.score_interval[1][0] - top.score_interval[0][0] > 0
+
+
+def test_tail_fold_and_blend_weights():
+  from tinyjax import tiny
+
+  truth = np.arange(30.0)[::-1]
+  tr, va = tiny._tail_fold(truth, 0.2)
+  np.testing.assert_array_equal(np.sort(truth[va]), [0, 1, 2, 3, 4, 5, 24, 25, 26, 27, 28, 29])
+  assert np.intersect1d(tr, va).size == 0 and tr.size + va.size == 30
+  # The grid minimiser of the validation MSE over the simplex, against brute force on the same grid.
+  rng = np.random.default_rng(0)
+  res = rng.standard_normal((50, 3)) * [0.02, 0.03, 0.05] + [0.01, -0.005, 0.0]
+  w = tiny._blend_weights(res)
+  grid = [(i / 20, j / 20, 1 - (i + j) / 20) for i in range(21) for j in range(21 - i)]
+  best = min(grid, key=lambda g: np.mean((res @ np.array(g)) ** 2))
+  np.testing.assert_allclose(w, best, atol=1e-12)
+  # A part without a regression (NaN residuals) gets weight 0.
+  res[:, 2] = np.nan
+  assert tiny._blend_weights(res)[2] == 0.0

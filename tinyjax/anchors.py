@@ -6,6 +6,13 @@ Strategies, on a train matrix ``Y`` of models x items:
   items' mass.
 - ``"stratified"``: anchors shared out between item groups (e.g. MMLU subjects) in proportion to each
   group's mass, drawn at random inside each group; weight = group mass / anchors in the group.
+- ``"difficulty"``: stratified random sampling on item difficulty. Items are sorted by their mean
+  correctness over the train models and cut into K strata of equal mass; one anchor is drawn from each
+  stratum (with probability proportional to item mass), and its weight is its stratum's mass. The
+  weighted anchor mean is then an unbiased estimate of the full score for ANY model (a random design,
+  like "random"), with the between-strata part of the sampling variance removed. With ``groups``, the
+  anchors are first shared out between groups as in "stratified", then stratified by difficulty inside
+  each group.
 - ``"correctness"``: weighted k-means on the items' correctness vectors across the train models
   (tinyBenchmarks' "anchor points").
 - ``"irt"``: weighted k-means on the fitted IRT item parameters (slopes, intercept and, for 3PL, the
@@ -30,7 +37,7 @@ import numpy as np
 from tinyjax import kernels
 from tinyjax._dtypes import default_float_dtype
 
-STRATEGIES = ("random", "stratified", "correctness", "irt")
+STRATEGIES = ("random", "difficulty", "stratified", "correctness", "irt")
 
 
 class Anchors(NamedTuple):
@@ -154,10 +161,11 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
   """Chooses ``n_anchors`` items of a train matrix and their weights.
 
   Args:
-    Y: [N, I] train responses (models x items), values in [0, 1], NaN = missing. Only needed for
-      ``"correctness"`` (the clustering features); for the other strategies only its width is used.
+    Y: [N, I] train responses (models x items), values in [0, 1], NaN = missing. Used by
+      ``"correctness"`` (the clustering features) and ``"difficulty"`` (item mean correctness); for the
+      other strategies only its width is used.
     n_anchors: 1 <= K <= I.
-    strategy: "random" | "stratified" | "correctness" | "irt".
+    strategy: "random" | "difficulty" | "stratified" | "correctness" | "irt".
     seed: seed of all randomness (draws, k-means restarts).
     item_weights: [I] item mass (defaults to uniform); see :func:`group_balance_weights`.
     groups: [I] item group labels; required by "stratified".
@@ -186,6 +194,31 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
     if w.sum() <= 0:
       w = np.ones(n_anchors)
     return Anchors(idx.astype(np.int64), w / w.sum(), np.full(n_items, -1, np.int64), strategy)
+
+  if strategy == "difficulty":
+    if np.any(np.all(np.isnan(Y), axis=0)):
+      raise ValueError("some items have no observed response; drop them before selecting anchors")
+    easiness = np.nanmean(Y, axis=0)
+    if groups is None:
+      idx, w, labels = _difficulty_strata(easiness, mass, np.arange(n_items), n_anchors, rng)
+    else:
+      groups = np.asarray(groups)
+      if groups.shape != (n_items,):
+        raise ValueError(f"groups must have shape ({n_items},), got {groups.shape}")
+      _, glab = np.unique(groups, return_inverse=True)
+      gmass = np.bincount(glab, weights=mass)
+      alloc = _allocate(n_anchors, gmass, np.bincount(glab))
+      parts, labels, offset = [], np.full(n_items, -1, np.int64), 0
+      for g in np.flatnonzero(alloc):
+        cols = np.flatnonzero(glab == g)
+        gi, gw, gl = _difficulty_strata(easiness[cols], mass[cols], cols, int(alloc[g]), rng)
+        parts.append((gi, gw))
+        labels[cols] = np.where(gl >= 0, gl + offset, -1)
+        offset += int(alloc[g])
+      idx = np.concatenate([p[0] for p in parts])
+      w = np.concatenate([p[1] for p in parts])
+    order = np.argsort(idx)
+    return Anchors(idx[order].astype(np.int64), w[order] / w.sum(), labels, strategy)
 
   if strategy == "stratified":
     if groups is None:
@@ -230,6 +263,41 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
                               num_restarts=num_restarts, max_iter=max_iter)
   idx, w = _anchors_from_clusters(feats, centers, labels, mass, n_anchors, rng)
   return Anchors(idx, w, labels, strategy)
+
+
+def _difficulty_strata(easiness: np.ndarray, mass: np.ndarray, cols: np.ndarray, k: int,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """One draw per stratum of (near-)equal mass along the items sorted by easiness.
+
+  Args:
+    easiness: [n] mean train correctness of the items. mass: [n] their item mass. cols: [n] their
+      indices in the full matrix. k: strata (= anchors), 1 <= k <= n. rng: numpy generator.
+
+  Returns:
+    (indices [k] into the full matrix, weights [k] = stratum masses, labels [n] stratum of each item).
+  """
+  n = easiness.shape[0]
+  order = np.argsort(easiness, kind="stable")
+  m = mass[order]
+  cum = np.cumsum(m)
+  tot = cum[-1]
+  if tot <= 0:
+    m = np.ones(n)
+    cum, tot = np.cumsum(m), float(n)
+  # Stratum boundaries in the sorted order: equal mass, each stratum non-empty.
+  bounds = np.concatenate([[0], np.searchsorted(cum, np.arange(1, k) * tot / k, side="left") + 1, [n]])
+  for h in range(1, k):
+    bounds[h] = min(max(bounds[h], bounds[h - 1] + 1), n - (k - h))
+  labels_sorted = np.repeat(np.arange(k), np.diff(bounds))
+  idx, w = np.empty(k, np.int64), np.empty(k)
+  for h in range(k):
+    members = order[bounds[h]:bounds[h + 1]]
+    mm = m[bounds[h]:bounds[h + 1]]
+    pick = rng.choice(members.shape[0], p=mm / mm.sum()) if mm.sum() > 0 else rng.integers(members.shape[0])
+    idx[h], w[h] = cols[members[pick]], mm.sum()
+  labels = np.empty(n, np.int64)
+  labels[order] = labels_sorted
+  return idx, w, labels
 
 
 def _allocate(k: int, gmass: np.ndarray, gsize: np.ndarray) -> np.ndarray:

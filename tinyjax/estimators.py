@@ -35,7 +35,7 @@ class Estimates(NamedTuple):
 
   naive: np.ndarray      # [M] weighted anchor mean
   pirt: np.ndarray       # [M] p-IRT
-  gpirt: np.ndarray      # [M] gp-IRT (the recommended estimate)
+  gpirt: np.ndarray      # [M] gp-IRT (tinyBenchmarks' estimator)
   lo: np.ndarray         # [M] lower end of the gp-IRT interval
   hi: np.ndarray         # [M] upper end of the gp-IRT interval
   level: float           # nominal coverage of [lo, hi]
@@ -44,10 +44,13 @@ class Estimates(NamedTuple):
   diff: np.ndarray | None = None        # [M] IRT difference estimator (see ``difference_estimate``)
   intervals: dict | None = None         # estimator name -> (lo [M], hi [M]) at ``level``
   recommended: str = "diff"             # the estimator that measured best on real data (docs/accuracy.md)
+  blend: np.ndarray | None = None       # [M] regime-calibrated blend of p-IRT, diff and ridge (TinyBenchmark)
+  exterior: np.ndarray | None = None    # [M] bool, model outside the train models' score range
+  ridge: np.ndarray | None = None       # [M] ridge regression of the full score on the anchor answers
 
   @property
   def score(self) -> np.ndarray:
-    """[M] the recommended estimate (``recommended``; the IRT difference estimator by default)."""
+    """[M] the recommended estimate (``recommended``: ``blend`` for a TinyBenchmark)."""
     return getattr(self, self.recommended)
 
   @property
@@ -217,3 +220,61 @@ def bernoulli_scale(p, item_mass) -> np.ndarray:
   """Per-model spread ``sqrt(sum_i m_i p_i (1 - p_i))`` [M], the scale used to normalise interval widths."""
   p = np.asarray(p, np.float64)
   return np.sqrt(np.maximum(p * (1 - p) @ np.asarray(item_mass, np.float64), 1e-12))
+
+
+DEFAULT_RIDGE_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
+
+
+class ScoreRegression(NamedTuple):
+  """Ridge regression of the full score on the anchor answers, fitted on the train models."""
+
+  mean: np.ndarray     # [K] feature means of the train models
+  coef: np.ndarray     # [K] coefficients on centred answers
+  intercept: float     # mean full score of the train models
+  alpha: float         # ridge penalty chosen by leave-one-out error
+
+
+def fit_score_regression(X, y, alphas=DEFAULT_RIDGE_ALPHAS) -> ScoreRegression:
+  """Fits ``y ~ intercept + (X - mean) @ coef`` by ridge regression, the penalty chosen by exact
+  leave-one-out error (closed form from one SVD of the centred features).
+
+  This is the regression estimator of the full score (as in metabench and "anchor points" follow-ups): it
+  learns from the train models which anchors predict the full score, without an IRT model. It has no
+  guarantee outside the range of the train models (it extrapolates linearly), which is why
+  :class:`tinyjax.TinyBenchmark` only blends it in with a weight measured on validation folds.
+
+  Args:
+    X: [N, K] anchor answers of the train models (no NaN: fill missing answers before).
+    y: [N] their full scores.
+    alphas: candidate penalties (on the centred, unscaled answers).
+
+  Returns:
+    :class:`ScoreRegression`.
+  """
+  X = np.asarray(X, np.float64)
+  y = np.asarray(y, np.float64)
+  if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[0] < 3:
+    raise ValueError(f"X must be [N, K] and y [N] with N >= 3, got {X.shape} and {y.shape}")
+  if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+    raise ValueError("X and y must be finite (fill missing answers before fitting)")
+  mu, ym = X.mean(axis=0), float(y.mean())
+  Xc, yc = X - mu, y - ym
+  U, s, Vt = np.linalg.svd(Xc, full_matrices=False)
+  uy = U.T @ yc
+  best = None
+  for a in alphas:
+    shrink = s ** 2 / (s ** 2 + a)
+    fitted = U @ (shrink * uy)
+    lev = np.sum(U ** 2 * shrink[None, :], axis=1) + 1.0 / X.shape[0]
+    loo = float(np.mean(((yc - fitted) / np.maximum(1.0 - lev, 1e-9)) ** 2))
+    if best is None or loo < best[0]:
+      best = (loo, float(a), Vt.T @ (s / (s ** 2 + a) * uy))
+  return ScoreRegression(mean=mu, coef=best[2], intercept=ym, alpha=best[1])
+
+
+def regression_estimate(X, reg: ScoreRegression) -> np.ndarray:
+  """[M] full-score estimates ``intercept + (X - mean) @ coef`` from [M, K] answers (no NaN), unclipped."""
+  X = np.asarray(X, np.float64)
+  if X.ndim != 2 or X.shape[1] != reg.coef.shape[0]:
+    raise ValueError(f"X must be [M, {reg.coef.shape[0]}], got {X.shape}")
+  return reg.intercept + (X - reg.mean[None, :]) @ reg.coef

@@ -8,6 +8,14 @@
    estimate the held-out models) to measure the naive and p-IRT errors. Their mean squared errors set
    the gp-IRT weight (``tinyjax.estimators.gpirt_lambda``), and the gp-IRT residuals, divided by each
    model's Bernoulli spread, give a split-conformal interval half-width.
+4. adds one "tail" fold: the strongest and weakest 10% of the train models are held out and the rest
+   fit, which is the situation of a new model stronger (or weaker) than every train model. The iid
+   folds calibrate "interior" models, the tail fold "exterior" ones: for each regime separately, the
+   validation residuals set the blend weight between p-IRT and the difference estimator (``est.blend``, the recommended
+   estimate) and the conformal interval multipliers of every estimator. A new model gets the
+   calibration of its own regime, so a model beyond the train range is not given the (too narrow,
+   p-IRT-leaning) calibration measured on ordinary models. A new model is exterior when its difference
+   estimate is outside the 5-95% range of the train models' scores.
 
 ``Leaderboard`` does the same for several benchmarks that share one ability: one IRT model on all
 items, one anchor set per benchmark, one joint ability from all anchors.
@@ -26,7 +34,13 @@ from tinyjax import estimators as _est
 DEFAULT_STRATEGY = "random"   # measured best over both splits (docs/accuracy.md)
 DEFAULT_DIMS = (1, 2, 3)
 DEFAULT_METHOD = "mle"        # ability of new models: MLE (MAP fallback), measured best in docs/accuracy.md
-DEFAULT_LAM_MODE = "global"   # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
+DEFAULT_LAM_MODE = "global"
+RANGE_QUANTILES = (0.1, 0.9)   # a model outside this range of train scores is "exterior"
+TAIL_FRACTION = 0.2              # the tail fold holds out this share of the strongest and of the weakest
+TAIL_MIN = 5                     # ... and at least this many models on each side
+MIN_POOL = 10                    # fewer tail-fold models: calibrate both regimes on all validation models
+BLEND_PARTS = ("pirt", "diff", "ridge")   # what the recommended estimate blends
+RECOMMENDED = "blend"         # the estimate behind ``Estimates.score`` (measured best, docs/accuracy.md)   # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +65,15 @@ class _Calib:
   gpirt_model_mae: float = float("nan")
   qs: dict = dataclasses.field(default_factory=dict)     # estimator -> conformal multiplier
   maes: dict = dataclasses.field(default_factory=dict)   # estimator -> validation MAE
+  # Regime-aware calibration (interior, exterior). Defaults reproduce files saved before it existed:
+  # the blend is then the difference estimator and both regimes share the iid multipliers.
+  range_lo: float = -np.inf   # 5% quantile of the train scores: below it a new model is "exterior"
+  range_hi: float = np.inf    # 95% quantile of the train scores
+  blend_w: tuple = ((0.0, 1.0, 0.0), (0.0, 1.0, 0.0))  # weights on BLEND_PARTS, (interior, exterior)
+  qs_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> conformal multiplier, exterior
+  maes_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> validation MAE, exterior
+  n_ext: int = 0              # validation models in the exterior pool
+  score_sd: float = np.inf    # SD of the train scores: the unit of the extrapolation distance
 
 
 def _responses(Y, model_ids=None, item_ids=None):
@@ -79,6 +102,48 @@ def _folds(n: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray
     val = perm[f * k:(f + 1) * k]
     out.append((np.sort(np.setdiff1d(perm, val)), np.sort(val)))
   return out
+
+
+def _tail_fold(truth: np.ndarray, fraction: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """(train, val) with val = the strongest and the weakest ``fraction`` (default ``TAIL_FRACTION``) of the
+  models by ``truth`` [N]."""
+  fraction = TAIL_FRACTION if fraction is None else fraction
+  n = truth.shape[0]
+  k = max(TAIL_MIN, int(round(fraction * n)))
+  order = np.argsort(truth, kind="stable")
+  val = np.concatenate([order[:k], order[n - k:]])
+  return np.sort(np.setdiff1d(np.arange(n), val)), np.sort(val)
+
+
+def _score_range(truth: np.ndarray) -> tuple[float, float]:
+  lo, hi = np.quantile(truth, RANGE_QUANTILES)
+  return float(lo), float(hi)
+
+
+def _distance(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
+  """[M] how far each estimate lies outside the train models' score range, in SDs of their scores."""
+  lo, hi = _score_range(train_truth)
+  sd = max(float(np.std(train_truth)), 1e-6)
+  return np.maximum(np.maximum(estimate - hi, lo - estimate), 0.0) / sd
+
+
+def _simplex_grid(n_parts: int, step: float) -> np.ndarray:
+  """[G, n_parts] all weight vectors on the simplex with coordinates in multiples of ``step``."""
+  n = int(round(1 / step))
+  pts = [c for c in np.ndindex(*(n + 1,) * (n_parts - 1)) if sum(c) <= n]
+  return np.array([list(c) + [n - sum(c)] for c in pts], np.float64) / n
+
+
+_BLEND_GRID = _simplex_grid(3, 0.05)
+
+
+def _blend_weights(residuals: np.ndarray) -> tuple:
+  """Convex weights on the columns of ``residuals`` [n, P] (validation errors of p-IRT, diff, ridge) with the
+  least mean squared error, on a 0.05 grid. A column with NaN (no regression) gets weight 0."""
+  ok = np.all(np.isfinite(residuals), axis=0)
+  grid = _BLEND_GRID[np.all(_BLEND_GRID[:, ~ok] == 0, axis=1)] if not ok.all() else _BLEND_GRID
+  mse = np.mean((np.nan_to_num(residuals) @ grid.T) ** 2, axis=0)
+  return tuple(float(x) for x in grid[int(np.argmin(mse))])
 
 
 def _fit_irt(Y, kind, dim, seed, priors, dims, progress):
@@ -117,13 +182,35 @@ def _ability(model, Y_anchor, items, method, batch_size):
 ESTIMATORS = ("naive", "pirt", "diff")
 
 
+def _filled_answers(model, theta, Y_anchor: np.ndarray, glob: np.ndarray) -> np.ndarray:
+  """[M, K] answers with each missing one replaced by the model's IRT-predicted probability."""
+  if not np.isnan(Y_anchor).any():
+    return Y_anchor
+  return np.where(np.isnan(Y_anchor), model.predict_proba(theta, items=glob), Y_anchor)
+
+
+def _fit_regressions(model, Y: np.ndarray, benches: Sequence[_Bench], glob: np.ndarray) -> list:
+  """One ridge regression per benchmark of its full score on all anchor answers of the train models ``Y``."""
+  theta = getattr(model, "theta", None)
+  ya = Y[:, glob]
+  if np.isnan(ya).any():
+    if theta is not None and np.shape(theta)[0] == Y.shape[0]:
+      ya = _filled_answers(model, np.asarray(theta), ya, glob)
+    else:
+      ya = np.where(np.isnan(ya), np.nanmean(ya, axis=0)[None, :], ya)
+  return [_est.fit_score_regression(ya, _true_scores(Y[:, b.cols], b.mass)) for b in benches]
+
+
 def _estimate_raw(model, benches: Sequence[_Bench], anchor_sets: Sequence[_anchors.Anchors], Y_anchor: np.ndarray,
-                  method: str, batch_size: int | None) -> dict:
-  """From answers on all anchors concatenated: naive, pirt, diff, spread, nvar [M, B] and theta [M, d]."""
+                  method: str, batch_size: int | None, regs: Sequence | None = None) -> dict:
+  """From answers on all anchors concatenated: naive, pirt, diff, ridge, spread, nvar [M, B] and theta [M, d]."""
   glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anchor_sets)])
   theta = _ability(model, Y_anchor, glob, method, batch_size)
   M = Y_anchor.shape[0]
   out = {k: np.empty((M, len(benches))) for k in ESTIMATORS + ("spread", "nvar")}
+  filled = _filled_answers(model, theta, Y_anchor, glob) if regs is not None else None
+  out["ridge"] = np.stack([_est.regression_estimate(filled, r) if r is not None else np.full(M, np.nan)
+                           for r in (regs if regs is not None else [None] * len(benches))], axis=1)
   start = 0
   for j, (bench, anc) in enumerate(zip(benches, anchor_sets)):
     k = anc.indices.shape[0]
@@ -160,8 +247,12 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
   n = Y.shape[0]
   if n_folds is None:
     n_folds = 5 if n < 500 else 1
-  res = {k: [] for k in ESTIMATORS + ("spread", "nvar")}
-  for tr, va in _folds(n, n_folds, seed):
+  truth_all = np.stack([_true_scores(Y[:, b.cols], b.mass) for b in benches], axis=1)      # [N, B]
+  folds = [(tr, va, False) for tr, va in _folds(n, n_folds, seed)]
+  folds.append(_tail_fold(truth_all.mean(axis=1)) + (True,))
+  keys = ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist")
+  res = {k: [] for k in keys}
+  for tr, va, tail in folds:
     key = (kind, dim, seed, tr.tobytes())
     if cache is not None and key in cache:
       m = cache[key]
@@ -173,29 +264,52 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
     glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anc)])
     ya = Y[va][:, glob]
     keep = ~np.all(np.isnan(ya), axis=1)
-    raw = _estimate_raw(m, benches, anc, ya[keep], method, None)
-    truth = np.stack([_true_scores(Y[va][keep][:, b.cols], b.mass) for b in benches], axis=1)
-    for k in ESTIMATORS:
+    regs = _fit_regressions(m, Y[tr], benches, glob)
+    raw = _estimate_raw(m, benches, anc, ya[keep], method, None, regs)
+    truth = truth_all[va][keep]
+    for k in ESTIMATORS + ("ridge",):
       res[k].append(raw[k] - truth)
     res["spread"].append(raw["spread"])
     res["nvar"].append(raw["nvar"])
+    res["tail"].append(np.full(raw["diff"].shape, tail))
+    res["dist"].append(np.stack([_distance(raw["diff"][:, j], truth_all[tr, j]) for j in range(len(benches))], 1))
   res = {k: np.concatenate(v) for k, v in res.items()}
   out = []
   for j in range(len(benches)):
     r = {k: res[k][:, j] for k in res}
-    nm, pm = float(np.mean(r["naive"] ** 2)), float(np.mean(r["pirt"] ** 2))
+    iid = ~r["tail"]
+    # gp-IRT as in tinyBenchmarks: weight and interval from the iid validation folds only.
+    nm, pm = float(np.mean(r["naive"][iid] ** 2)), float(np.mean(r["pirt"][iid] ** 2))
     lam = _est.gpirt_lambda(nm, pm)
     g = lam * r["naive"] + (1 - lam) * r["pirt"]
-    q = _est.conformal_quantile(np.abs(g) / r["spread"], level)
-    design = nm / max(float(np.mean(r["nvar"])), 1e-12)
+    q = _est.conformal_quantile(np.abs(g[iid]) / r["spread"][iid], level)
+    design = nm / max(float(np.mean(r["nvar"][iid])), 1e-12)
     lam_m = _model_lambda(pm, design * r["nvar"])
     gm = lam_m * r["naive"] + (1 - lam_m) * r["pirt"]
-    q_m = _est.conformal_quantile(np.abs(gm) / r["spread"], level)
-    qs = {k: _est.conformal_quantile(np.abs(r[k]) / r["spread"], level) for k in ESTIMATORS}
-    maes = {k: float(np.mean(np.abs(r[k]))) for k in ESTIMATORS}
-    out.append(_Calib(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g))),
-                      n_val=int(g.shape[0]), design=float(design), q_model=q_m,
-                      gpirt_model_mae=float(np.mean(np.abs(gm))), qs=qs, maes=maes))
+    q_m = _est.conformal_quantile(np.abs(gm[iid]) / r["spread"][iid], level)
+    # Regime-aware calibration of the blend and of every estimator's interval.
+    # Interior calibration: the iid folds. Exterior: the tail fold, whose validation models all lie beyond
+    # the range of the models their IRT model and anchors were fitted on.
+    pools = [iid, r["tail"] if r["tail"].sum() >= MIN_POOL else np.ones_like(iid)]
+    parts = np.stack([r[k] for k in BLEND_PARTS], axis=1)                                     # [n_val, 3]
+    blend_w = tuple(_blend_weights(parts[sel]) for sel in pools)
+    r["blend"] = np.where(r["tail"], parts @ np.array(blend_w[1]), parts @ np.array(blend_w[0]))
+    names = ESTIMATORS + ("ridge", "blend")
+    # Nonconformity: |error| / (Bernoulli spread x (1 + extrapolation distance in train-score SDs)), so that
+    # intervals widen with the distance of a model beyond the train range.
+    scale = r["spread"] * (1.0 + r["dist"])
+    r["gpirt"] = g
+    qs = {k: _est.conformal_quantile(np.abs(r[k][pools[0]]) / scale[pools[0]], level) for k in names + ("gpirt",)}
+    qs_ext = {k: _est.conformal_quantile(np.abs(r[k][pools[1]]) / scale[pools[1]], level)
+              for k in names + ("gpirt",)}
+    maes = {k: float(np.mean(np.abs(r[k][iid]))) for k in names}
+    maes_ext = {k: float(np.mean(np.abs(r[k][pools[1]]))) for k in names}
+    lo, hi = _score_range(truth_all[:, j])
+    out.append(_Calib(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g[iid]))),
+                      n_val=int(iid.sum()), design=float(design), q_model=q_m,
+                      gpirt_model_mae=float(np.mean(np.abs(gm[iid]))), qs=qs, maes=maes, range_lo=lo, range_hi=hi,
+                      blend_w=blend_w, qs_ext=qs_ext, maes_ext=maes_ext, n_ext=int(pools[1].sum()),
+                      score_sd=float(np.std(truth_all[:, j]))))
   return out
 
 
@@ -211,6 +325,10 @@ class BenchmarkEstimates:
   level: float
   theta: np.ndarray
   diff: dict | None = None
+  blend: dict | None = None       # name -> [M] the recommended estimate (see Estimates.blend)
+  ridge: dict | None = None       # name -> [M] ridge-regression estimate
+  intervals: dict | None = None   # estimator -> (lo dict, hi dict)
+  exterior: dict | None = None    # name -> [M] bool, model outside the train range for that benchmark
 
 
 class _Base:
@@ -220,8 +338,9 @@ class _Base:
 
   def __init__(self, *, irt_model, benches: list[_Bench], anchor_sets: list[_anchors.Anchors],
                calib: list[_Calib], strategy: str, level: float, seed: int, method: str,
-               item_ids: list[str]):
+               item_ids: list[str], regressions: list | None = None):
     self.irt_model = irt_model
+    self._regs = regressions
     self._benches = benches
     self._anchor_sets = anchor_sets
     self._calib = calib
@@ -250,8 +369,10 @@ class _Base:
     anchor_sets = _select(Y, model, benches, strategy, seed, num_restarts)
     calib = _calibrate(Y, benches, strategy, seed, model.kind, model.dim,
                        getattr(model, "priors", None), n_folds, num_restarts, level, method, progress, cache)
+    glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anchor_sets)])
+    regs = _fit_regressions(model, Y, benches, glob)
     return dict(irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=calib, strategy=strategy,
-                level=level, seed=seed, method=method, item_ids=item_ids)
+                level=level, seed=seed, method=method, item_ids=item_ids, regressions=regs)
 
   # --- estimation -----------------------------------------------------------------------------
   @property
@@ -260,7 +381,7 @@ class _Base:
 
   def _estimate_all(self, Y_anchor, batch_size=None, lam_mode=None):
     Y = _est.check_answers(Y_anchor, self._global_anchors.shape[0])
-    raw = _estimate_raw(self.irt_model, self._benches, self._anchor_sets, Y, self.method, batch_size)
+    raw = _estimate_raw(self.irt_model, self._benches, self._anchor_sets, Y, self.method, batch_size, self._regs)
     naive, pirt, spread, nvar = raw["naive"], raw["pirt"], raw["spread"], raw["nvar"]
     if lam_mode is None:
       lam_mode = DEFAULT_LAM_MODE
@@ -273,12 +394,31 @@ class _Base:
     else:
       raise ValueError(f"lam_mode must be 'global' or 'model', got {lam_mode!r}")
     gp = lam * naive + (1 - lam) * pirt
-    est = {k: np.clip(raw[k], 0.0, 1.0) for k in ESTIMATORS}
+    # Regime of each model and benchmark: exterior when its difference estimate is outside the train range.
+    rng_lo = np.array([c.range_lo for c in self._calib])[None, :]
+    rng_hi = np.array([c.range_hi for c in self._calib])[None, :]
+    ext = (raw["diff"] < rng_lo) | (raw["diff"] > rng_hi)                                    # [M, B]
+    sd = np.array([c.score_sd for c in self._calib])[None, :]
+    dist = np.maximum(np.maximum(raw["diff"] - rng_hi, rng_lo - raw["diff"]), 0.0) / sd
+    spread = spread * (1.0 + dist)
+    bw = np.array([c.blend_w for c in self._calib], np.float64)                              # [B, 2, P]
+    w = np.where(ext[..., None], bw[None, :, 1, :], bw[None, :, 0, :])                        # [M, B, P]
+    parts = np.stack([np.nan_to_num(raw[k]) for k in BLEND_PARTS], axis=-1)                  # [M, B, P]
+    blend = np.sum(w * parts, axis=-1)
+    est = {k: np.clip(raw[k], 0.0, 1.0) for k in ESTIMATORS + ("ridge",)}
     est["gpirt"] = np.clip(gp, 0.0, 1.0)
+    est["blend"] = np.clip(blend, 0.0, 1.0)
     intervals = {}
-    for k in ESTIMATORS + ("gpirt",):
-      qk = q if k == "gpirt" else np.array([c.qs.get(k, np.inf) for c in self._calib])
+    for k in ESTIMATORS + ("ridge", "gpirt", "blend"):
+      if k == "gpirt" and lam_mode == "model":
+        qk = np.broadcast_to(q[None, :], ext.shape)
+      else:
+        q_in = np.array([c.qs.get(k, c.qs.get("diff", np.inf)) if k != "gpirt" else c.qs.get(k, c.q)
+                         for c in self._calib])
+        q_out = np.array([c.qs_ext.get(k, q_in[j]) for j, c in enumerate(self._calib)])
+        qk = np.where(ext, q_out[None, :], q_in[None, :])
       intervals[k] = (np.clip(est[k] - qk * spread, 0.0, 1.0), np.clip(est[k] + qk * spread, 0.0, 1.0))
+    est["exterior"] = ext
     return est, intervals, raw["theta"]
 
   # --- persistence ----------------------------------------------------------------------------
@@ -296,6 +436,10 @@ class _Base:
       if b.groups is not None:
         arrays[f"b{j}__groups"] = np.asarray(b.groups).astype(str)
       benches.append({"name": b.name, "n_anchors": b.n_anchors, "calib": dataclasses.asdict(c)})
+      if self._regs is not None:
+        reg = self._regs[j]
+        arrays[f"b{j}__reg_mean"], arrays[f"b{j}__reg_coef"] = reg.mean, reg.coef
+        benches[-1]["regression"] = {"intercept": reg.intercept, "alpha": reg.alpha}
     meta = {"irt": irt_meta, "benches": benches, "strategy": self.strategy, "level": self.level,
             "seed": self.seed, "method": self.method}
     return arrays, meta
@@ -306,7 +450,7 @@ class _Base:
     from tinyjax.irt import IRTModel
     try:
       model = IRTModel._from_artifact({k[5:]: v for k, v in arrays.items() if k.startswith("irt__")}, meta["irt"])
-      benches, anchor_sets, calib = [], [], []
+      benches, anchor_sets, calib, regs = [], [], [], []
       for j, bm in enumerate(meta["benches"]):
         groups = arrays.get(f"b{j}__groups")
         benches.append(_Bench(bm["name"], arrays[f"b{j}__cols"], arrays[f"b{j}__mass"],
@@ -314,11 +458,16 @@ class _Base:
         anchor_sets.append(_anchors.Anchors(arrays[f"b{j}__anchors"], arrays[f"b{j}__weights"],
                                             arrays[f"b{j}__labels"], meta["strategy"]))
         c = dict(bm["calib"])
+        c["blend_w"] = tuple(tuple(x) for x in c.get("blend_w", _Calib.blend_w))
         calib.append(_Calib(**c))
+        if "regression" in bm:
+          regs.append(_est.ScoreRegression(arrays[f"b{j}__reg_mean"], arrays[f"b{j}__reg_coef"],
+                                           float(bm["regression"]["intercept"]), float(bm["regression"]["alpha"])))
       obj = cls.__new__(cls)
       _Base.__init__(obj, irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=calib,
                      strategy=meta["strategy"], level=meta["level"], seed=meta["seed"], method=meta["method"],
-                     item_ids=[str(s) for s in arrays["item_ids"]])
+                     item_ids=[str(s) for s in arrays["item_ids"]],
+                     regressions=regs if len(regs) == len(benches) else None)
     except (KeyError, TypeError) as err:
       raise ArtifactError(f"tiny benchmark file is missing or has a malformed field: {err}") from err
     for b, a in zip(benches, anchor_sets):
@@ -458,7 +607,9 @@ class TinyBenchmark(_Base):
     return _est.Estimates(naive=est["naive"][:, 0], pirt=est["pirt"][:, 0], gpirt=est["gpirt"][:, 0],
                           lo=iv["gpirt"][0][:, 0], hi=iv["gpirt"][1][:, 0], level=self.level, theta=theta,
                           lam=self.lam, diff=est["diff"][:, 0],
-                          intervals={k: (lo[:, 0], hi[:, 0]) for k, (lo, hi) in iv.items()})
+                          intervals={k: (lo[:, 0], hi[:, 0]) for k, (lo, hi) in iv.items()},
+                          recommended=RECOMMENDED, blend=est["blend"][:, 0], exterior=est["exterior"][:, 0],
+                          ridge=est["ridge"][:, 0])
 
 
 def _item_mass(n_items, groups, item_weights, balance_groups):
@@ -558,4 +709,6 @@ class Leaderboard(_Base):
     d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}
     return BenchmarkEstimates(naive=d(est["naive"]), pirt=d(est["pirt"]), gpirt=d(est["gpirt"]),
                               lo=d(iv["gpirt"][0]), hi=d(iv["gpirt"][1]), level=self.level, theta=theta,
-                              diff=d(est["diff"]))
+                              diff=d(est["diff"]), blend=d(est["blend"]), ridge=d(est["ridge"]),
+                              intervals={k: (d(lo), d(hi)) for k, (lo, hi) in iv.items()},
+                              exterior=d(est["exterior"]))

@@ -112,6 +112,8 @@ def quality(args) -> dict:
   if args.only:
     mats = {k: v for k, v in mats.items() if k in args.only.split(",")}
   algs = ["uniform", "ucbe", "ucbe-lrf", "successive-rejects"]
+  if args.algorithms is not None:
+    algs = [a for a in args.algorithms.split(",") if a]
   results = {}
   for name, S in mats.items():
     true = S.mean(1)
@@ -128,6 +130,8 @@ def quality(args) -> dict:
       print(f"{name:26s} tinyjax {alg:18s} prec {np.round(s['precision'], 2)} regret {np.round(s['regret'], 2)} "
             f"ndcg {np.round(s['ndcg'], 2)}  {sim.seconds:.1f}s (+{sim.compile_seconds:.1f}s first)", flush=True)
     for alg, n_seeds in (("ucbe", args.peer_ucbe_seeds), ("ucbe-lrf", args.peer_seeds)):
+      if n_seeds == 0:
+        continue
       per_budget = {b: ([], []) for b in BUDGETS}
       secs, steps, step_times = [], [], []
       for s in range(n_seeds):
@@ -320,10 +324,12 @@ def main():
   p.add_argument("--plot", help="precision-vs-budget PNG (report)")
   p.add_argument("--quick", action="store_true", help="fewer seeds / steps")
   p.add_argument("--seeds", type=int, default=20)
-  p.add_argument("--peer-seeds", type=int, default=2, help="banditeval UCB-E-LRF seeds per matrix")
-  p.add_argument("--peer-ucbe-seeds", type=int, default=5, help="banditeval UCB-E seeds per matrix")
+  p.add_argument("--peer-seeds", type=int, default=2, help="banditeval UCB-E-LRF seeds per matrix (0: skip it)")
+  p.add_argument("--peer-ucbe-seeds", type=int, default=5, help="banditeval UCB-E seeds per matrix (0: skip it)")
   p.add_argument("--peer-max-seconds", type=float, default=900.0, help="give up a banditeval seed after this long")
   p.add_argument("--only", help="comma-separated matrix names (quality)")
+  p.add_argument("--algorithms", help="comma-separated tinyjax algorithms to run (quality; default all four, "
+                 "an empty string for none: banditeval only)")
   p.add_argument("--out", help="write the quality results as JSON here")
   p.add_argument("--impl"), p.add_argument("--shape")
   p.add_argument("--budget", type=float, default=0.1)

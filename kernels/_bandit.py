@@ -11,11 +11,14 @@ algorithms are:
 - ``ucbe-lrf``: UCB-E with a low-rank factorization (after Zhou et al. 2024). After a uniform warm-up, an
   ensemble of rank-R factorizations with entry dropout (``tinyjax.kernels._als``) models each method's
   deviation from its own revealed mean, so a cell's prediction is ``row mean + (U V^T)_ij``; the members'
-  spread is the cell's uncertainty. A method's bound is the mean over its row of the revealed scores and
-  of ``prediction + eta * spread`` for the unrevealed cells, plus ``sqrt(a / n_i)`` times the unrevealed
-  fraction of the row; the method with the highest bound gets its most uncertain unrevealed cells
-  (uncertainty per unit cost when cells have costs). The estimate of a method's mean fills its unrevealed
-  cells with the ensemble's mean prediction.
+  spread is the cell's uncertainty. A method's bound (:func:`lrf_bounds`) is the mean over its row of the
+  revealed scores and of ``prediction + eta * spread`` for the unrevealed cells, plus the standard error of
+  a mean of ``n_i`` cells drawn without replacement from the row, ``sqrt(a s_i^2 (1 - n_i/N) / n_i)``, which
+  is 0 once the row is fully revealed. The method with the highest bound gets a batch of its unrevealed
+  examples: first those already revealed for its rival (the other method with the highest estimated mean),
+  so the two are compared on the same examples, then the most uncertain ones (uncertainty per unit cost
+  when cells have costs). The estimate of a method's mean fills its unrevealed cells with the ensemble's
+  mean prediction.
 - ``successive-rejects`` (Audibert et al. 2010): phases k = 1..M-1; in phase k every surviving method
   is evaluated on ``n_k = ceil((n - M) / (logbar(M) (M + 1 - k)))`` cells in total, then the one with the
   lowest mean is dropped. ``n`` is the budget in cells.
@@ -34,13 +37,15 @@ import jax.numpy as jnp
 from tinyjax.kernels._als import ALSState, als_init, als_moments, als_sweep
 
 ALGORITHMS = ("uniform", "ucbe", "ucbe-lrf", "successive-rejects")
+LRF_BONUSES = ("variance", "ucbe")
+LRF_COLUMNS = ("paired", "std")
 
 
 class BanditConfig(NamedTuple):
   """Static settings of a bandit run (hashable: pass it as a static jit argument)."""
   algorithm: str = "ucbe-lrf"
   batch_size: int = 32           # B cells per step
-  a: float = 1.0                 # UCB-E exploration weight: bonus sqrt(a / n_i)
+  a: float = 1.0                 # exploration weight: ucbe bonus sqrt(a / n_i); ucbe-lrf see lrf_bounds
   rank: int = 1                  # R of the factorization
   ensemble_size: int = 8         # E members
   l2: float = 0.1                # ridge penalty of every ALS solve
@@ -48,6 +53,9 @@ class BanditConfig(NamedTuple):
   warmup: float = 0.01           # fraction of all cells revealed uniformly before the LRF bound is used
   eta: float = 1.0               # weight of the ensemble spread in the LRF bound
   sweeps: int = 1                # ALS sweeps per step (warm-started)
+  bonus: str = "variance"        # ucbe-lrf row bonus: "variance" (standard error, without replacement) or "ucbe"
+  prior_count: float = 10.0      # pseudo-cells of the pooled variance in each row's variance (bonus="variance")
+  columns: str = "paired"        # ucbe-lrf cells of the picked row: "paired" (its rival's revealed examples first) or "std"
 
 
 class BanditState(NamedTuple):
@@ -256,6 +264,51 @@ def bandit_refit(config: BanditConfig, state: BanditState, keep: jax.Array) -> A
   return factors
 
 
+def row_variances(state: BanditState, prior_count) -> jax.Array:
+  """Each row's variance of its revealed scores, shrunk to the pooled variance, [M].
+
+  ``(sum of squared deviations from the row mean + prior_count * pooled) / (n_i - 1 + prior_count)``,
+  where ``pooled`` is the variance of all revealed scores around their row means: a row with a few
+  identical scores still gets a positive variance, and a well-sampled row gets its own.
+  """
+  means, counts = _centered(state)[0], empirical_means(state)[1]
+  dev = jnp.where(state.observed, state.values - means[:, None], 0.0)
+  ss = jnp.sum(dev ** 2, axis=1)
+  dtype = state.values.dtype
+  dof = jnp.maximum(counts - 1, 0).astype(dtype)
+  pooled = jnp.sum(ss) / jnp.maximum(jnp.sum(dof), 1.0)
+  prior = jnp.asarray(prior_count, dtype)
+  return (ss + prior * pooled) / jnp.maximum(dof + prior, 1e-12)
+
+
+def lrf_bounds(config: BanditConfig, state: BanditState, mean: jax.Array, std: jax.Array) -> jax.Array:
+  """Upper bounds of the row means for ucbe-lrf, [M] (+inf for an empty row, -inf for a full one).
+
+  The bound of row i is the mean over its row of the revealed scores and of ``mean + eta * std`` for the
+  unrevealed cells, plus a bonus for the uncertainty of the row mean itself:
+
+  - ``bonus="variance"``: ``sqrt(a * s_i^2 * (1 - n_i / N) / n_i)``, the standard error of a mean of n_i
+    cells drawn without replacement from the row's N (finite-population correction), with ``s_i^2`` from
+    :func:`row_variances`. It vanishes for a fully revealed row, whose bound is then its exact mean.
+  - ``bonus="ucbe"``: ``sqrt(a / n_i) * (1 - n_i / N)`` (the earlier default).
+
+  Args:
+    mean, std: [M, N] predicted mean and ensemble spread of every cell (:func:`lrf_moments`).
+  """
+  num_cols = state.values.shape[1]
+  entry_ucb = jnp.where(state.observed, state.values, mean + config.eta * std)
+  _, counts = empirical_means(state)
+  n = jnp.maximum(counts, 1).astype(mean.dtype)
+  unrevealed = 1.0 - n / num_cols
+  a = jnp.asarray(config.a, mean.dtype)
+  if config.bonus == "variance":
+    bonus = jnp.sqrt(a * row_variances(state, config.prior_count) * unrevealed / n)
+  else:
+    bonus = jnp.sqrt(a / n) * unrevealed
+  bounds = jnp.where(counts > 0, jnp.mean(entry_ucb, axis=1) + bonus, jnp.inf)
+  return jnp.where(counts >= num_cols, -jnp.inf, bounds)
+
+
 def cell_order(key: jax.Array, num_rows: int, num_cols: int) -> jax.Array:
   """A uniformly random order of all cells (flat indices ``row * N + col``), [M*N] int32."""
   return jax.random.permutation(key, num_rows * num_cols).astype(jnp.int32)
@@ -297,16 +350,14 @@ def bandit_select(config: BanditConfig, state: BanditState, key: jax.Array, keep
   elif alg == "ucbe-lrf":
     mean, var = lrf_moments(state, factors)
     std = jnp.sqrt(var)
-    entry_ucb = jnp.where(state.observed, state.values, mean + config.eta * std)
-    _, counts = empirical_means(state)
-    n = jnp.maximum(counts, 1).astype(mean.dtype)
-    # UCB-E bonus for the uncertainty of the row mean itself (shared by all members), scaled by the
-    # unrevealed fraction of the row (finite-population correction).
-    bonus = jnp.sqrt(jnp.asarray(config.a, mean.dtype) / n) * (1.0 - n / num_cols)
-    bounds = jnp.where(counts > 0, jnp.mean(entry_ucb, axis=1) + bonus, jnp.inf)
-    bounds = jnp.where(counts >= num_cols, -jnp.inf, bounds)
+    bounds = lrf_bounds(config, state, mean, std)
     row = random_argmax(key_pick, bounds)
-    cols, valid = _row_cells(key_cells, state.observed[row], std[row] / cost[row], batch_size)
+    col_score = std[row] / cost[row]
+    if config.columns == "paired":
+      est = jnp.mean(jnp.where(state.observed, state.values, mean), axis=1)
+      rival = random_argmax(jax.random.fold_in(key_pick, 1), jnp.where(jnp.arange(num_rows) == row, -jnp.inf, est))
+      col_score = state.observed[rival].astype(std.dtype) + col_score / (1.0 + jnp.max(col_score))
+    cols, valid = _row_cells(key_cells, state.observed[row], col_score, batch_size)
     rows = jnp.full((batch_size,), row, jnp.int32)
     warm_rows, warm_cols, warm_valid = _uniform_cells(order, state.observed, state.n_evaluated, batch_size)
     warming = state.n_evaluated < jnp.ceil(config.warmup * num_rows * num_cols).astype(jnp.int32)

@@ -363,6 +363,27 @@ def test_shared_prefix_layout():
   np.testing.assert_allclose(plan.padding_fraction, 1 - n / 16)
 
 
+def test_common_context_start_is_shared():
+  # Winogrande-style: contexts that differ only at the end share their common start; each branch feeds the rest
+  # of its context unscored, then its continuation scored.
+  reqs = [scoring.EncodedRequest((5, 6, 7, 8, 9, 10), 1), scoring.EncodedRequest((5, 6, 7, 3, 10), 1),
+          scoring.EncodedRequest((1, 2), 1)]
+  plan = scoring.plan_batches(reqs, batch_size=1, buckets=(16,), pack=True, share_prefix=True)
+  b = plan.batches[0]
+  n = 2 + 3 + 2 + 1
+  # Row: shared 5 6 | branch 1: 7 8 9 -> 8 9 10 (10 scored) | branch 2: 7 3 -> 3 10 (10 scored) | unit 2: 1 -> 2
+  assert b.tokens[0, :n].tolist() == [5, 6, 7, 8, 9, 7, 3, 1]
+  assert b.targets[0, :n].tolist() == [6, 7, 8, 9, 10, 3, 10, 2]
+  assert b.branch_ids[0, :n].tolist() == [0, 0, 1, 1, 1, 2, 2, 3]
+  assert b.positions[0, :n].tolist() == [0, 1, 2, 3, 4, 2, 3, 0]
+  assert b.score_mask[0, :n].tolist() == [False, False, False, False, True, False, True, True]
+  assert plan.num_fed_tokens == n and plan.num_real_tokens == 5 + 4 + 1
+  # Contexts that share a single token are not grouped (nothing to save).
+  single = scoring.plan_batches([scoring.EncodedRequest((5, 6, 1), 1), scoring.EncodedRequest((5, 7, 1), 1)],
+                                batch_size=1, buckets=(16,), pack=True, share_prefix=True)
+  assert single.num_fed_tokens == 4 and single.batches[0].segment_ids[0, :4].tolist() == [1, 1, 2, 2]
+
+
 def test_group_rows_share_one_score_budget():
   # Rows with many scored positions share a group's budget with rows that have few.
   rng = np.random.default_rng(3)
@@ -430,7 +451,7 @@ def test_score_fraction_choice_is_kept(gpt2, bpe):
   items = make_items()
   first = scorer.score(items)
   fraction, rows = scorer.score_fraction, scorer.group_rows
-  assert fraction in (0.25, 0.5, 1.0) and rows * fraction <= 1.0 and 4 % rows == 0
+  assert fraction in (0.25, 0.375, 0.5, 1.0) and rows * fraction <= 1.0 and 4 % rows == 0
   again = scorer.score(items)
   np.testing.assert_array_equal(first.loglik, again.loglik)
   assert (scorer.score_fraction, scorer.group_rows) == (fraction, rows)

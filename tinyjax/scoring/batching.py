@@ -109,9 +109,11 @@ def _bucket_of(length: int, buckets: Sequence[int], n_cont: int = 0, score_fract
 class _Unit:
   """A shared context prefix and the requests (branches) that continue it; laid out contiguously in one row.
 
-  A request ``ids`` with ``n`` continuation tokens and context ``c = ids[:-n]`` is fed as the prefix ``c[:-1]``
-  (not scored) and the branch ``ids[len(c) - 1:-1]`` whose targets ``ids[len(c):]`` are all scored. Branches see
-  the prefix and themselves, never each other, so a unit scores exactly what separate rows would.
+  The prefix ``P`` (``c = len(P) >= 1`` tokens) is a prefix of the context of every branch. A request ``ids``
+  with ``n`` continuation tokens is fed as the shared ``P[:-1]`` (not scored) and its own branch
+  ``ids[c - 1:-1]``, whose last ``n`` targets are scored. When ``P`` is the whole context (the choices of one
+  item), the branch is just the continuation. Branches see the prefix and themselves, never each other, so a
+  unit scores exactly what separate rows would.
   """
 
   __slots__ = ("prefix", "branches")
@@ -122,26 +124,57 @@ class _Unit:
 
   @property
   def length(self) -> int:
-    return len(self.prefix) - 1 + self.scored
+    return len(self.prefix) - 1 + sum(self.branch_length(r) for _, r in self.branches)
+
+  def branch_length(self, r: EncodedRequest) -> int:
+    return len(r.ids) - len(self.prefix)
 
   @property
   def scored(self) -> int:
     return sum(r.n_cont for _, r in self.branches)
 
 
+def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+  n = min(len(a), len(b))
+  for k in range(n):
+    if a[k] != b[k]:
+      return k
+  return n
+
+
+def _prefix_groups(requests: Sequence[EncodedRequest]) -> list[tuple[tuple[int, ...], list]]:
+  """Groups requests whose contexts start with the same tokens, and the common prefix of each group.
+
+  The contexts are taken in lexicographic order (ties by request index), so contexts with long common prefixes
+  are neighbours. A request joins the current group when that feeds fewer positions: a group of g requests
+  sharing p tokens saves (g - 1) * (p - 1) positions. The choices of one item (same context) always share it;
+  contexts that differ only near their end (Winogrande-style options, or a shared few-shot prompt) share the
+  common start.
+  """
+  ctx = [r.ids[:len(r.ids) - r.n_cont] for r in requests]
+  groups: list[tuple[tuple[int, ...], list]] = []
+  for i in sorted(range(len(requests)), key=lambda i: (ctx[i], i)):
+    if groups:
+      prefix, members = groups[-1]
+      m = _common_prefix(prefix, ctx[i])
+      g = len(members)
+      if m >= 2 and g * (m - 1) > (g - 1) * (len(prefix) - 1):
+        groups[-1] = (prefix[:m], members + [(i, requests[i])])
+        continue
+    groups.append((ctx[i], [(i, requests[i])]))
+  return groups
+
+
 def _units(requests: Sequence[EncodedRequest], share_prefix: bool, length_cap: int, slot_cap: int,
            score_cap: int) -> list[_Unit]:
   if not share_prefix:
     return [_Unit(r.ids[:len(r.ids) - r.n_cont], [(i, r)]) for i, r in enumerate(requests)]
-  groups: dict[tuple[int, ...], list[tuple[int, EncodedRequest]]] = {}
-  for i, r in enumerate(requests):
-    groups.setdefault(r.ids[:len(r.ids) - r.n_cont], []).append((i, r))
   units = []
-  for prefix, members in groups.items():
+  for prefix, members in _prefix_groups(requests):
     current = _Unit(prefix, [])
-    for i, r in members:
-      if current.branches and (current.length + r.n_cont > length_cap or len(current.branches) >= slot_cap
-                               or current.scored + r.n_cont > score_cap):
+    for i, r in sorted(members):
+      if current.branches and (current.length + current.branch_length(r) > length_cap
+                               or len(current.branches) >= slot_cap or current.scored + r.n_cont > score_cap):
         units.append(current)
         current = _Unit(prefix, [])
       current.branches.append((i, r))
@@ -167,20 +200,20 @@ def _fill_row(row: int, units: Sequence[_Unit], arrays: dict, group: int, j: int
     for index, req in unit.branches:
       slot += 1
       ids = np.asarray(req.ids, np.int32)
-      n = req.n_cont
-      sl = slice(start, start + n)
+      n, m = req.n_cont, len(ids) - c                     # scored targets, branch length
+      sl = slice(start, start + m)
       arrays["tokens"][row, sl] = ids[c - 1:-1]
       arrays["targets"][row, sl] = ids[c:]
       arrays["segment_ids"][row, sl] = g
       arrays["branch_ids"][row, sl] = slot
-      arrays["positions"][row, sl] = np.arange(p, p + n, dtype=np.int32)
-      arrays["score_mask"][row, sl] = True
+      arrays["positions"][row, sl] = np.arange(p, p + m, dtype=np.int32)
+      arrays["score_mask"][row, start + m - n:start + m] = True
       arrays["request_index"][row, slot - 1] = index
-      arrays["score_index"][group, k:k + n] = j * length + np.arange(start, start + n, dtype=np.int32)
-      arrays["score_targets"][group, k:k + n] = ids[c:]
+      arrays["score_index"][group, k:k + n] = j * length + np.arange(start + m - n, start + m, dtype=np.int32)
+      arrays["score_targets"][group, k:k + n] = ids[len(ids) - n:]
       arrays["score_slots"][group, k:k + n] = j * num_slots + slot
       arrays["score_valid"][group, k:k + n] = True
-      start += n
+      start += m
       k += n
   return k
 
@@ -273,9 +306,11 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
   Without packing, each request gets its own row in the smallest bucket that holds its input length; requests
   are sorted by length (longest first, ties by index) inside a bucket, each bucket is cut into batches of
   ``batch_size`` rows, and the last one is filled with dummy rows. With packing, units (a request, or with
-  ``share_prefix`` all requests with the same context tokens, which then share one copy of the context) are
-  packed first-fit-decreasing into rows of ``pack_length`` positions (default: the smallest bucket that holds
-  the longest request), at most ``max_segments`` requests a row; a unit never spans two rows.
+  ``share_prefix`` requests whose contexts start with the same tokens, which then share one copy of that common
+  start; see ``_prefix_groups``) are packed first-fit-decreasing into rows of ``pack_length`` positions (default:
+  among the next few buckets that hold the longest request, the one that needs the fewest positions), at most
+  ``max_segments`` requests a row; a unit never spans two rows. Rows are then spread over score groups (see
+  ``group_rows``).
 
   Args:
     requests: the tokenized requests.
@@ -284,7 +319,7 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
     pack: pack several requests per row (the model must take ``segment_ids``, ``branch_ids``, ``positions``).
     pack_length: row length when packing; must be one of ``buckets``.
     max_segments: S, the most requests in one packed row (the width of the per-row result).
-    share_prefix: with ``pack``, feed a context shared by several requests once.
+    share_prefix: with ``pack``, feed a context (or the common start of several contexts) once.
     score_fraction: each group of ``group_rows`` rows of length L holds at most
       K = ceil(group_rows * L * score_fraction) scored positions; the logits are gathered (or, for models with a
       ``head``, computed) at those K positions only.

@@ -60,7 +60,7 @@ class ScoreResult:
   num_requests: int
 
 
-_FRACTIONS = (0.25, 0.5, 1.0)  # candidate score fractions, tried in this order (ties keep the first)
+_FRACTIONS = (0.25, 0.375, 0.5, 1.0)  # candidate score fractions, tried in this order (ties keep the first)
 
 
 def _head_weight(model) -> float:
@@ -114,7 +114,7 @@ class Scorer:
       ceil(group_rows * L * score_fraction) per group of ``group_rows`` rows. The logits are computed only there
       when the module has ``hidden``/``head`` methods (the NNX ports do; they also run their last layer only
       there), else gathered. Requests whose continuation is longer go to a longer bucket. Default (None): on the
-      first call, the cheapest of 1/4, 1/2 and 1 for that call's requests (positions fed plus the output
+      first call, the cheapest of 1/4, 3/8, 1/2 and 1 for that call's requests (positions fed plus the output
       projection's share of the work at the scored positions); it is then kept for the Scorer's life, so later
       calls reuse the compilations.
     group_rows: rows that share one budget of scored positions (default: the largest divisor of the per-device

@@ -415,6 +415,11 @@ def test_group_rows_share_one_score_budget():
     scoring.plan_batches(reqs, batch_size=4, buckets=(32,), pack=True, group_rows=3)
 
 
+def _jit_hidden(model):
+  graphdef, state = nnx.split(model)
+  return jax.jit(lambda *args: nnx.merge(graphdef, state).hidden(*args))
+
+
 @pytest.mark.parametrize("groups", [1, 2])
 def test_hidden_at_query_index_equals_gathered(gpt2, groups):
   # The last layer run only at the queries gives the full forward's hidden states there.
@@ -424,9 +429,10 @@ def test_hidden_at_query_index_equals_gathered(gpt2, groups):
   seg = jnp.asarray(np.sort(rng.integers(0, 3, (b, t)), axis=1)[:, ::-1].copy(), jnp.int32)
   branch = jnp.asarray(rng.integers(0, 3, (b, t)) * (np.arange(t) > 5), jnp.int32)
   pos = jnp.asarray(np.tile(np.arange(t), (b, 1)), jnp.int32)
-  full = np.asarray(gpt2.hidden(tokens, seg, pos, branch)).reshape(groups, -1, 32)
+  hidden = _jit_hidden(gpt2)
+  full = np.asarray(hidden(tokens, seg, pos, branch)).reshape(groups, -1, 32)
   query = jnp.asarray(np.sort(rng.choice(b // groups * t, (groups, 5), replace=True), axis=1), jnp.int32)
-  part = gpt2.hidden(tokens, seg, pos, branch, query_index=query)
+  part = hidden(tokens, seg, pos, branch, query)
   np.testing.assert_allclose(part, np.take_along_axis(full, np.asarray(query)[..., None], axis=1), atol=2e-5)
 
 
@@ -439,9 +445,10 @@ def test_llama_hidden_at_query_index_equals_gathered():
   tokens = jnp.asarray(rng.integers(0, 64, (2, 10)), jnp.int32)
   seg = jnp.asarray([[1] * 6 + [2] * 4, [1] * 10], jnp.int32)
   pos = jnp.asarray([list(range(6)) + list(range(4)), list(range(10))], jnp.int32)
-  full = np.asarray(model.hidden(tokens, seg, pos)).reshape(1, 20, 32)
+  hidden = _jit_hidden(model)
+  full = np.asarray(hidden(tokens, seg, pos, None)).reshape(1, 20, 32)
   query = jnp.asarray([[3, 5, 7, 9, 12, 19]], jnp.int32)
-  part = model.hidden(tokens, seg, pos, query_index=query)
+  part = hidden(tokens, seg, pos, None, query)
   np.testing.assert_allclose(part, np.take_along_axis(full, np.asarray(query)[..., None], axis=1), atol=2e-5)
 
 

@@ -86,7 +86,11 @@ class QuerySet(NamedTuple):
 
 def query_set(query_index: jax.Array, tokens: jax.Array, segment_ids: jax.Array | None,
               positions: jax.Array, branch_ids: jax.Array | None) -> QuerySet:
-  """Builds the :class:`QuerySet` of ``query_index`` [G, K] for rows ``tokens`` [B, T] (G divides B)."""
+  """Builds the :class:`QuerySet` of ``query_index`` [G, K] for rows ``tokens`` [B, T] (G divides B).
+
+  Segment ids must lie in [0, T] (packed rows number their units 1, 2, ...), so that row j's segment s becomes the
+  group-wide id ``j * (T + 1) + s`` without a reduction over the (possibly sharded) batch.
+  """
   b, t = tokens.shape
   g = query_index.shape[0]
   if query_index.ndim != 2 or b % g:
@@ -95,7 +99,7 @@ def query_set(query_index: jax.Array, tokens: jax.Array, segment_ids: jax.Array 
   flat = lambda a: a.reshape(g, r * t)  # noqa: E731
   k_index = jnp.broadcast_to(jnp.arange(r * t, dtype=jnp.int32), (g, r * t))
   row = k_index // t                       # rows of a group never see each other: fold the row into the segment
-  seg = row if segment_ids is None else row * (jnp.max(segment_ids) + 1) + flat(segment_ids)
+  seg = row if segment_ids is None else row * (t + 1) + flat(segment_ids)   # segment ids are <= T
   take = lambda a: jnp.take_along_axis(a, query_index, axis=1)  # noqa: E731
   br = None if branch_ids is None else flat(branch_ids)
   mask = attention_mask(query_index, k_index, take(seg), seg, None if br is None else take(br), br)

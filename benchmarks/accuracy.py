@@ -31,6 +31,7 @@ V1 = ["openllm_v1/arc", "openllm_v1/gsm8k", "openllm_v1/truthfulqa"]
 STRATEGIES = ("random", "difficulty", "correctness", "irt")
 ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "ridge", "blend")
 METHODS = ("map", "mle")
+RULES: tuple = ()   # --rules: extra exterior-rule quantiles to evaluate the blend under (experiment)
 
 
 def load_matrix(name: str):
@@ -98,6 +99,18 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
           row["coverage"] = row["cov_gpirt"]
           row["exterior"] = float(np.mean(est.exterior))
           row["blend_w"] = [list(w) for w in tb._calib[0].blend_w]
+          for q in RULES:
+            # The exterior rule only changes how a new model is classified (no refit): estimate again under it.
+            import tinyjax.tiny as tiny
+            saved, tiny.RANGE_QUANTILES = tiny.RANGE_QUANTILES, (q, 1.0 - q)
+            try:
+              eq = tb.estimate(Yte[:, tb.anchors])
+            finally:
+              tiny.RANGE_QUANTILES = saved
+            lo, hi = eq.score_interval
+            row[f"mae_blend_q{q:g}"] = float(100 * np.mean(np.abs(eq.blend - truth)))
+            row[f"cov_blend_q{q:g}"] = float(np.mean((truth >= lo) & (truth <= hi)))
+            row[f"ext_q{q:g}"] = float(np.mean(eq.exterior))
           alt = tb.estimate(Yte[:, tb.anchors], lam_mode="model")
           row["mae_gpirt_model"] = float(100 * np.mean(np.abs(alt.gpirt - truth)))
           if full is not None:
@@ -106,6 +119,14 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
             ok_tr, ok_te = np.isfinite(ftr), np.isfinite(fte)
             coef_all = np.polyfit(_true_scores(Ytr, mass)[ok_tr], ftr[ok_tr], 3)
             row["full_rmse_all_items"] = float(np.sqrt(np.mean((np.polyval(coef_all, truth[ok_te]) - fte[ok_te]) ** 2)))
+            # Direct regression of the FULL score on the answers (as metabench does from IRT features):
+            # ridge on the anchor answers, and on all items of the matrix, fitted on the train models.
+            from tinyjax import estimators as E
+            fill = lambda Z, ref: np.where(np.isnan(Z), np.nanmean(ref, axis=0)[None, :], Z)
+            for key, cols in (("anchors", tb.anchors), ("all", np.arange(Y.shape[1]))):
+              reg = E.fit_score_regression(fill(Ytr[ok_tr][:, cols], Ytr[:, cols]), ftr[ok_tr])
+              pred = E.regression_estimate(fill(Yte[ok_te][:, cols], Ytr[:, cols]), reg)
+              row[f"full_rmse_ridge_{key}"] = float(np.sqrt(np.mean((pred - fte[ok_te]) ** 2)))
             for e in ESTIMATORS:
               row[f"full_rmse_{e}"] = float(np.sqrt(np.mean((np.polyval(coef_all, getattr(est, e)[ok_te]) - fte[ok_te]) ** 2)))
           rows.append(row)
@@ -246,9 +267,10 @@ def report(rows: list[dict], method: str = "mle") -> str:
   v1 = [r for r in rows if "full_rmse_all_items" in r and r.get("method", "map") == method]
   if v1:
     out.append("\n### openllm_v1: RMSE (points) of each model's FULL benchmark score\n")
-    out.append("| matrix | split | all matrix items | " + " | ".join(f"K anchors ({s}), {e}" for s in ("random", "irt")
-                                                               for e in ("naive", "gpirt", "blend")) + " |")
-    out.append("|---|---|---|" + "---|" * 6)
+    out.append("| matrix | split | all matrix items (cubic map) | all matrix items (ridge) | "
+               + " | ".join(f"K anchors ({s}), {e}" for s in ("random", "irt") for e in ("naive", "gpirt", "blend"))
+               + " | K anchors (random), ridge on full score |")
+    out.append("|---|---|---|---|" + "---|" * 7)
     for m in dict.fromkeys(r["matrix"] for r in v1):
       for split_name in ("iid", "top25"):
         rs = [r for r in v1 if r["matrix"] == m and r["split"] == split_name]
@@ -256,8 +278,12 @@ def report(rows: list[dict], method: str = "mle") -> str:
           continue
         cells = [_mean([r for r in rs if r["strategy"] == s], f"full_rmse_{e}") for s in ("random", "irt")
                  for e in ("naive", "gpirt", "blend")]
+        rr = [r for r in rs if r["strategy"] == "random"]
         out.append(f"| {m} | {split_name} | {_mean([r for r in rs if r['strategy'] == 'irt'], 'full_rmse_all_items'):.2f} | "
-                   + " | ".join(f"{c:.2f}" for c in cells) + " |")
+                   + (f"{_mean(rr, 'full_rmse_ridge_all'):.2f} | " if rr and "full_rmse_ridge_all" in rr[0] else "n/a | ")
+                   + " | ".join(f"{c:.2f}" for c in cells)
+                   + (f" | {_mean(rr, 'full_rmse_ridge_anchors'):.2f} |" if rr and "full_rmse_ridge_anchors" in rr[0]
+                      else " | n/a |"))
   return "\n".join(out)
 
 
@@ -273,6 +299,9 @@ def main(argv=None) -> int:
                       "tail fold)")
   p.add_argument("--range-q", type=float, default=None,
                  help="experiment knob: override tinyjax.tiny.RANGE_QUANTILES with (q, 1 - q)")
+  p.add_argument("--rules", default="",
+                 help="experiment: comma-separated quantiles q; the blend is also evaluated with the exterior rule "
+                      "'outside the q..1-q range of the train scores' (no refit)")
   p.add_argument("--methods", default="mle", help="ability methods for new models, comma-separated (mle,map)")
   p.add_argument("--adaptive", action="store_true",
                  help="run the adaptive-vs-static comparison instead (iid split) and print its table")
@@ -290,6 +319,8 @@ def main(argv=None) -> int:
     print(f"no data at {DATA}", file=sys.stderr)
     return 1
   import tinyjax.tiny as tiny
+  global RULES
+  RULES = tuple(float(x) for x in args.rules.split(",")) if args.rules else ()
   if args.tail_fraction is not None:
     tiny.TAIL_FRACTION = args.tail_fraction
   if args.range_q is not None:

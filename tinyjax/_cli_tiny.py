@@ -136,16 +136,19 @@ def _estimate(args) -> int:
   est = tb.estimate(_answers_for(tb, r))
   pct = int(round(100 * est.level))
   lo, hi = est.score_interval
-  print(f"{'model':32s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'diff':>7s}   {pct}% interval of {est.recommended} "
-        f"(recommended)")
+  print(f"{'model':32s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'diff':>7s} {'ridge':>7s} {'blend':>7s}   "
+        f"{pct}% interval of {est.recommended} (recommended)")
   for k, mid in enumerate(r.model_ids):
+    flag = "  (beyond the train range)" if est.exterior is not None and est.exterior[k] else ""
     print(f"{mid[:32]:32s} {100 * est.naive[k]:7.2f} {100 * est.pirt[k]:7.2f} {100 * est.gpirt[k]:7.2f} "
-          f"{100 * est.diff[k]:7.2f}   [{100 * lo[k]:.2f}, {100 * hi[k]:.2f}]")
+          f"{100 * est.diff[k]:7.2f} {100 * est.ridge[k]:7.2f} {100 * est.blend[k]:7.2f}   "
+          f"[{100 * lo[k]:.2f}, {100 * hi[k]:.2f}]{flag}")
   if args.out:
     import pandas as pd
     pd.DataFrame({"model": r.model_ids, "naive": est.naive, "pirt": est.pirt, "gpirt": est.gpirt,
-                  "gpirt_lo": est.lo, "gpirt_hi": est.hi, "diff": est.diff, "diff_lo": lo, "diff_hi": hi}
-                 ).to_csv(args.out, index=False)
+                  "gpirt_lo": est.lo, "gpirt_hi": est.hi, "diff": est.diff, "ridge": est.ridge,
+                  "blend": est.blend, "score": est.score, "score_lo": lo, "score_hi": hi,
+                  "exterior": est.exterior}).to_csv(args.out, index=False)
     print(f"written to {args.out}")
   return 0
 
@@ -159,6 +162,10 @@ def _demo_data(args):
   lb = synthetic.make_leaderboard(n_models=args.models, n_items=args.items, seed=args.seed)
   return lb.responses, lb.item_groups, (f"synthetic leaderboard ({args.models} models x {args.items} items, "
                                         f"{len(lb.benchmarks)} benchmarks, seed {args.seed})")
+
+
+_DEMO_ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "ridge", "blend")
+_DEMO_NAMES = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "diff", "ridge": "ridge", "blend": "blend"}
 
 
 def _demo(args) -> int:
@@ -191,20 +198,22 @@ def _demo(args) -> int:
                               irt_model=model, _cache=cache)
     est = tb.estimate(Y[test][:, tb.anchors])
     fitted[s] = (tb, est)
-    err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in ("naive", "pirt", "gpirt", "diff")}
-    cov = np.mean((truth >= est.lo) & (truth <= est.hi))
-    rows.append((s, err, cov))
+    err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in _DEMO_ESTIMATORS}
+    lo, hi = est.score_interval
+    rows.append((s, err, np.mean((truth >= lo) & (truth <= hi))))
   base = next(err["naive"] for s, err, _ in rows if s == "random")
   print(f"\nmean absolute error on the {test.size} held-out models, in points (full score = "
         f"{'mean over benchmarks' if groups is not None else 'mean over items'}):")
-  print(f"{'strategy':12s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'diff':>7s} {'best vs random naive':>21s} "
-        f"{'coverage':>9s}")
+  print(f"{'strategy':12s} " + " ".join(f"{_DEMO_NAMES[e]:>7s}" for e in _DEMO_ESTIMATORS)
+        + f" {'best vs random naive':>21s} {'coverage':>9s}")
   for s, err, cov in rows:
     best = min(err.values())
-    print(f"{s:12s} {err['naive']:7.2f} {err['pirt']:7.2f} {err['gpirt']:7.2f} {err['diff']:7.2f} "
-          f"{best / base:20.2f}x {100 * cov:8.0f}%")
-  print(f"\n(diff = IRT difference estimator; coverage: share of held-out models whose true score lies in the "
-        f"{int(100 * fitted[strategies[0]][1].level)}% gp-IRT interval)")
+    mark = "  <- default" if s == DEFAULT_STRATEGY else ""
+    print(f"{s:12s} " + " ".join(f"{err[e]:7.2f}" for e in _DEMO_ESTIMATORS)
+          + f" {best / base:20.2f}x {100 * cov:8.0f}%{mark}")
+  print(f"\n(diff = IRT difference estimator, ridge = regression on the train models, blend = the recommended "
+        f"estimate; coverage: share of held-out models whose true score lies in the "
+        f"{int(100 * fitted[strategies[0]][1].level)}% interval of the blend)")
   if args.plot:
     _plot(args, Y, train, test, truth, mass, groups, model, fitted, cache)
   return 0

@@ -8,14 +8,15 @@
    estimate the held-out models) to measure the naive and p-IRT errors. Their mean squared errors set
    the gp-IRT weight (``tinyjax.estimators.gpirt_lambda``), and the gp-IRT residuals, divided by each
    model's Bernoulli spread, give a split-conformal interval half-width.
-4. adds one "tail" fold: the strongest and weakest 10% of the train models are held out and the rest
-   fit, which is the situation of a new model stronger (or weaker) than every train model. The iid
-   folds calibrate "interior" models, the tail fold "exterior" ones: for each regime separately, the
-   validation residuals set the blend weight between p-IRT and the difference estimator (``est.blend``, the recommended
-   estimate) and the conformal interval multipliers of every estimator. A new model gets the
-   calibration of its own regime, so a model beyond the train range is not given the (too narrow,
-   p-IRT-leaning) calibration measured on ordinary models. A new model is exterior when its difference
-   estimate is outside the 5-95% range of the train models' scores.
+4. adds one "tail" fold: the strongest and the weakest 20% of the train models are held out and the
+   rest fit, which is the situation of a new model stronger (or weaker) than every train model. The
+   iid folds calibrate "interior" models and the tail fold "exterior" ones. For each regime, the
+   validation residuals set the convex weights of the recommended estimate ``est.blend`` and the
+   conformal multipliers of every estimator's interval. Interior models blend p-IRT, the difference
+   estimator, the ridge regression and the naive mean; exterior models blend only the two
+   design-based estimates (difference and naive), which need no model to extrapolate. A new model is
+   exterior when its difference estimate lies outside the 10-90% range of the train models' scores,
+   and its interval widens with its distance beyond that range (in SDs of the train scores).
 
 ``Leaderboard`` does the same for several benchmarks that share one ability: one IRT model on all
 items, one anchor set per benchmark, one joint ability from all anchors.
@@ -24,6 +25,7 @@ items, one anchor set per benchmark, one joint ability from all anchors.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Sequence
 
 import numpy as np
@@ -39,7 +41,9 @@ RANGE_QUANTILES = (0.1, 0.9)   # a model outside this range of train scores is "
 TAIL_FRACTION = 0.2              # the tail fold holds out this share of the strongest and of the weakest
 TAIL_MIN = 5                     # ... and at least this many models on each side
 MIN_POOL = 10                    # fewer tail-fold models: calibrate both regimes on all validation models
-BLEND_PARTS = ("pirt", "diff", "ridge")   # what the recommended estimate blends
+BLEND_PARTS = ("pirt", "diff", "ridge", "naive")   # what the recommended estimate blends
+# Beyond the train range only the design-based estimates, which need no model to extrapolate, are blended.
+EXTERIOR_PARTS = ("diff", "naive")
 RECOMMENDED = "blend"         # the estimate behind ``Estimates.score`` (measured best, docs/accuracy.md)   # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
 
 
@@ -69,7 +73,7 @@ class _Calib:
   # the blend is then the difference estimator and both regimes share the iid multipliers.
   range_lo: float = -np.inf   # 5% quantile of the train scores: below it a new model is "exterior"
   range_hi: float = np.inf    # 95% quantile of the train scores
-  blend_w: tuple = ((0.0, 1.0, 0.0), (0.0, 1.0, 0.0))  # weights on BLEND_PARTS, (interior, exterior)
+  blend_w: tuple = ((0.0, 1.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0))  # weights on BLEND_PARTS, (interior, exterior)
   qs_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> conformal multiplier, exterior
   maes_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> validation MAE, exterior
   n_ext: int = 0              # validation models in the exterior pool
@@ -127,6 +131,7 @@ def _distance(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
   return np.maximum(np.maximum(estimate - hi, lo - estimate), 0.0) / sd
 
 
+@functools.lru_cache(maxsize=8)
 def _simplex_grid(n_parts: int, step: float) -> np.ndarray:
   """[G, n_parts] all weight vectors on the simplex with coordinates in multiples of ``step``."""
   n = int(round(1 / step))
@@ -134,14 +139,15 @@ def _simplex_grid(n_parts: int, step: float) -> np.ndarray:
   return np.array([list(c) + [n - sum(c)] for c in pts], np.float64) / n
 
 
-_BLEND_GRID = _simplex_grid(3, 0.05)
-
-
-def _blend_weights(residuals: np.ndarray) -> tuple:
-  """Convex weights on the columns of ``residuals`` [n, P] (validation errors of p-IRT, diff, ridge) with the
-  least mean squared error, on a 0.05 grid. A column with NaN (no regression) gets weight 0."""
+def _blend_weights(residuals: np.ndarray, allowed: np.ndarray | None = None) -> tuple:
+  """Convex weights on the columns of ``residuals`` [n, P] (validation errors of the parts) with the least
+  mean squared error, on a 0.05 grid. Columns not ``allowed`` [P] bool, or with NaN (no regression), get 0."""
+  P = residuals.shape[1]
   ok = np.all(np.isfinite(residuals), axis=0)
-  grid = _BLEND_GRID[np.all(_BLEND_GRID[:, ~ok] == 0, axis=1)] if not ok.all() else _BLEND_GRID
+  if allowed is not None:
+    ok &= np.asarray(allowed, bool)
+  grid = _simplex_grid(P, 0.05)
+  grid = grid[np.all(grid[:, ~ok] == 0, axis=1)]
   mse = np.mean((np.nan_to_num(residuals) @ grid.T) ** 2, axis=0)
   return tuple(float(x) for x in grid[int(np.argmin(mse))])
 
@@ -291,8 +297,9 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
     # Interior calibration: the iid folds. Exterior: the tail fold, whose validation models all lie beyond
     # the range of the models their IRT model and anchors were fitted on.
     pools = [iid, r["tail"] if r["tail"].sum() >= MIN_POOL else np.ones_like(iid)]
-    parts = np.stack([r[k] for k in BLEND_PARTS], axis=1)                                     # [n_val, 3]
-    blend_w = tuple(_blend_weights(parts[sel]) for sel in pools)
+    parts = np.stack([r[k] for k in BLEND_PARTS], axis=1)                                     # [n_val, P]
+    blend_w = (_blend_weights(parts[pools[0]]),
+               _blend_weights(parts[pools[1]], np.array([k in EXTERIOR_PARTS for k in BLEND_PARTS])))
     r["blend"] = np.where(r["tail"], parts @ np.array(blend_w[1]), parts @ np.array(blend_w[0]))
     names = ESTIMATORS + ("ridge", "blend")
     # Nonconformity: |error| / (Bernoulli spread x (1 + extrapolation distance in train-score SDs)), so that
@@ -338,9 +345,10 @@ class _Base:
 
   def __init__(self, *, irt_model, benches: list[_Bench], anchor_sets: list[_anchors.Anchors],
                calib: list[_Calib], strategy: str, level: float, seed: int, method: str,
-               item_ids: list[str], regressions: list | None = None):
+               item_ids: list[str], regressions: list | None = None, train_scores: list | None = None):
     self.irt_model = irt_model
     self._regs = regressions
+    self._train_scores = train_scores if train_scores is not None else [None] * len(benches)
     self._benches = benches
     self._anchor_sets = anchor_sets
     self._calib = calib
@@ -371,8 +379,9 @@ class _Base:
                        getattr(model, "priors", None), n_folds, num_restarts, level, method, progress, cache)
     glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anchor_sets)])
     regs = _fit_regressions(model, Y, benches, glob)
+    scores = [_true_scores(Y[:, b.cols], b.mass) for b in benches]
     return dict(irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=calib, strategy=strategy,
-                level=level, seed=seed, method=method, item_ids=item_ids, regressions=regs)
+                level=level, seed=seed, method=method, item_ids=item_ids, regressions=regs, train_scores=scores)
 
   # --- estimation -----------------------------------------------------------------------------
   @property
@@ -395,8 +404,9 @@ class _Base:
       raise ValueError(f"lam_mode must be 'global' or 'model', got {lam_mode!r}")
     gp = lam * naive + (1 - lam) * pirt
     # Regime of each model and benchmark: exterior when its difference estimate is outside the train range.
-    rng_lo = np.array([c.range_lo for c in self._calib])[None, :]
-    rng_hi = np.array([c.range_hi for c in self._calib])[None, :]
+    ranges = np.array([_score_range(ts) if ts is not None else (c.range_lo, c.range_hi)
+                       for ts, c in zip(self._train_scores, self._calib)])
+    rng_lo, rng_hi = ranges[None, :, 0], ranges[None, :, 1]
     ext = (raw["diff"] < rng_lo) | (raw["diff"] > rng_hi)                                    # [M, B]
     sd = np.array([c.score_sd for c in self._calib])[None, :]
     dist = np.maximum(np.maximum(raw["diff"] - rng_hi, rng_lo - raw["diff"]), 0.0) / sd
@@ -436,6 +446,8 @@ class _Base:
       if b.groups is not None:
         arrays[f"b{j}__groups"] = np.asarray(b.groups).astype(str)
       benches.append({"name": b.name, "n_anchors": b.n_anchors, "calib": dataclasses.asdict(c)})
+      if self._train_scores[j] is not None:
+        arrays[f"b{j}__train_scores"] = np.asarray(self._train_scores[j], np.float64)
       if self._regs is not None:
         reg = self._regs[j]
         arrays[f"b{j}__reg_mean"], arrays[f"b{j}__reg_coef"] = reg.mean, reg.coef
@@ -467,7 +479,8 @@ class _Base:
       _Base.__init__(obj, irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=calib,
                      strategy=meta["strategy"], level=meta["level"], seed=meta["seed"], method=meta["method"],
                      item_ids=[str(s) for s in arrays["item_ids"]],
-                     regressions=regs if len(regs) == len(benches) else None)
+                     regressions=regs if len(regs) == len(benches) else None,
+                     train_scores=[arrays.get(f"b{j}__train_scores") for j in range(len(benches))])
     except (KeyError, TypeError) as err:
       raise ArtifactError(f"tiny benchmark file is missing or has a malformed field: {err}") from err
     for b, a in zip(benches, anchor_sets):

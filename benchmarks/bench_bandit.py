@@ -49,6 +49,14 @@ def matrices() -> dict[str, np.ndarray]:
   return out
 
 
+def matrices_order() -> list[str]:
+  """Names of the quality matrices in the order of :func:`matrices`, without loading them."""
+  names = [f"{pathlib.Path(f).parent.name}/{pathlib.Path(f).stem}"
+           for f in sorted(glob.glob(str(DATA / "irt" / "helm_lite" / "*.npy")))]
+  names += [f"openllm_v2/{pathlib.Path(f).stem}" for f in sorted(glob.glob(str(DATA / "irt" / "openllm_v2" / "*.npy")))]
+  return names + ["alpaca_eval2"]
+
+
 def synthetic(rows: int, cols: int, seed: int = 0) -> np.ndarray:
   rng = np.random.default_rng(seed)
   ability, difficulty = rng.normal(size=rows), rng.normal(size=cols)
@@ -241,8 +249,16 @@ def speed(args) -> dict:
 def report(args) -> None:
   """Markdown tables (stdout) and the precision-vs-budget figure from one or more quality JSON files."""
   results = {}
-  for path in args.inp:
-    results.update(json.loads(pathlib.Path(path).read_text()))
+  for path in args.inp:   # later files add algorithms to (or replace) those of earlier files, per matrix
+    for name, entry in json.loads(pathlib.Path(path).read_text()).items():
+      into = results.setdefault(name, {"tinyjax": {}, "banditeval": {}})
+      for key, value in entry.items():
+        if key in ("tinyjax", "banditeval"):
+          into[key].update(value)
+        else:
+          into[key] = value
+  order = list(matrices_order()) if DATA.is_dir() else []
+  results = {k: results[k] for k in sorted(results, key=lambda k: order.index(k) if k in order else len(order))}
   algs = ["uniform", "ucbe", "ucbe-lrf", "successive-rejects"]
   fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
   for metric in ("regret", "precision", "ndcg"):

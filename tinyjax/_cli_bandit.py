@@ -42,7 +42,8 @@ def _cmd(args: argparse.Namespace) -> int:
   scores, names = _load_matrix(args.scores, args.drop_row, args.drop_nan_columns)
   params = {k: v for k, v in dict(batch_size=args.batch_size, a=args.a, rank=args.rank,
                                    ensemble_size=args.ensemble_size, l2=args.l2, drop_probability=args.drop_probability,
-                                   warmup=args.warmup, eta=args.eta, sweeps=args.sweeps).items() if v is not None}
+                                   warmup=args.warmup, eta=args.eta, sweeps=args.sweeps, bonus=args.bonus,
+                                   prior_count=args.prior_count, columns=args.columns).items() if v is not None}
   budgets = sorted({args.budget, *args.extra_budgets})
   run_budgets = budgets
   if args.plot:   # one simulation serves the table and the plot
@@ -106,7 +107,8 @@ def register(subparsers) -> None:
   p.add_argument("--plot", metavar="PNG", help="also write a precision-vs-budget plot to this file")
   g = p.add_argument_group("algorithm settings (defaults: see tinyjax.bandit.make_config)")
   g.add_argument("--batch-size", type=int, help="cells revealed per step (default 32)")
-  g.add_argument("--a", type=float, help="UCB-E exploration weight, bonus sqrt(a / n) (default 1.0)")
+  g.add_argument("--a", type=float, help="exploration weight (default 1.0): ucbe bonus sqrt(a / n); ucbe-lrf bonus "
+                 "sqrt(a) standard errors of the row mean")
   g.add_argument("--rank", type=int, help="rank of the factorization (ucbe-lrf, default 1)")
   g.add_argument("--ensemble-size", type=int, help="factorizations in the ensemble (ucbe-lrf)")
   g.add_argument("--l2", type=float, help="ridge penalty of the ALS solves (ucbe-lrf)")
@@ -114,4 +116,13 @@ def register(subparsers) -> None:
   g.add_argument("--warmup", type=float, help="fraction of all cells revealed uniformly before the LRF bound (ucbe-lrf)")
   g.add_argument("--eta", type=float, help="weight of the ensemble spread in the LRF bound (ucbe-lrf)")
   g.add_argument("--sweeps", type=int, help="warm-started ALS sweeps per step (ucbe-lrf)")
+  g.add_argument("--bonus", choices=["variance", "ucbe"],
+                 help="ucbe-lrf row bonus: 'variance' (default), sqrt(a s^2 (1 - n/N) / n), the standard error of a "
+                      "row mean from n of its N cells drawn without replacement (0 for a fully evaluated method); "
+                      "'ucbe', the earlier sqrt(a / n) (1 - n/N)")
+  g.add_argument("--prior-count", type=float,
+                 help="pseudo-cells of the pooled variance in each method's variance s^2 (ucbe-lrf, default 10)")
+  g.add_argument("--columns", choices=["paired", "std"],
+                 help="which examples the picked method gets (ucbe-lrf): 'paired' (default), those already "
+                      "evaluated for its closest rival first; 'std', the most uncertain first")
   p.set_defaults(func=_cmd)

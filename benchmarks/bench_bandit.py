@@ -270,7 +270,7 @@ def report(args) -> None:
     for name, e in results.items():
       cells = [f"{name} ({e['gap_pt']:.2f})"]
       for a in algs:
-        v = e["tinyjax"][a][metric]
+        v = e["tinyjax"].get(a, {}).get(metric, [None] * 3)
         cols[f"tinyjax {a}"].append(v)
         cells.append(" / ".join(fmt(x) for x in v))
       for a in ("ucbe", "ucbe-lrf"):
@@ -285,14 +285,15 @@ def report(args) -> None:
                                    for j in range(vals.shape[1])))
     print("| " + " | ".join(mean_cells) + " |")
   print("\nseeds and times\n")
-  print("| matrix | tinyjax seeds | tinyjax ucbe-lrf run (s, all seeds) | banditeval ucbe seeds | banditeval ucbe-lrf seeds "
-        "(5/10/20%) | banditeval ucbe-lrf median step (s) |")
+  print("| matrix | tinyjax seeds (uniform, ucbe, ucbe-lrf, successive-rejects) | tinyjax ucbe-lrf run (s, all seeds) | "
+        "banditeval ucbe seeds (5/10/20%) | banditeval ucbe-lrf seeds (5/10/20%) | banditeval ucbe-lrf median step (s) |")
   print("|---|---|---|---|---|---|")
   for name, e in results.items():
-    t = e["tinyjax"]["ucbe-lrf"]
+    t = e["tinyjax"].get("ucbe-lrf", {})
     b = e["banditeval"].get("ucbe-lrf", {})
     u = e["banditeval"].get("ucbe", {})
-    print(f"| {name} | {t['seeds']} | {t['seconds']:.1f} | {u.get('seeds')} | {b.get('seeds')} | "
+    seeds = ", ".join(str(e["tinyjax"].get(a, {}).get("seeds", "n/a")) for a in algs)
+    print(f"| {name} | {seeds} | {fmt(t.get('seconds'))} | {u.get('seeds')} | {b.get('seeds')} | "
           f"{fmt(b.get('median_step_s'))} |")
   if args.plot:
     import matplotlib
@@ -310,7 +311,9 @@ def report(args) -> None:
       e = results[name]
       for a in algs:
         col, mk = styles[a]
-        ax.plot(x, e["tinyjax"][a]["precision"], color=col, marker=mk, label=f"tinyjax {a}")
+        v = e["tinyjax"].get(a, {}).get("precision")
+        if v:
+          ax.plot(x, v, color=col, marker=mk, label=f"tinyjax {a}")
       for a, col in (("ucbe", "tab:cyan"), ("ucbe-lrf", "tab:orange")):
         v = e["banditeval"].get(a, {}).get("precision")
         if v:
@@ -326,7 +329,7 @@ def report(args) -> None:
     axes[len(axes) // 2].set_ylabel("top-1 precision")
     for ax in axes:
       ax.set_xlabel("budget (% of cells)", fontsize=8)
-    handles, labels = axes[0].get_legend_handles_labels()
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes), key=lambda hl: len(hl[1]))
     fig.legend(handles, labels, loc="lower right", fontsize=7, bbox_to_anchor=(0.99, 0.03))
     fig.tight_layout()
     fig.savefig(args.plot, dpi=110)

@@ -173,7 +173,7 @@ def test_recommended_score_is_the_regime_blend(tb):
   # ridge: the closed-form ridge regression of the train models' full scores on their anchor answers.
   reg = E.fit_score_regression(TRAIN[:, tb.anchors], TRAIN.mean(1))
   np.testing.assert_allclose(est.ridge, np.clip(E.regression_estimate(ya, reg), 0, 1), rtol=1e-8)
-  # exterior: the difference estimate outside the 10-90% range of the train scores.
+  # exterior: the difference estimate outside the range of the train scores (RANGE_QUANTILES).
   lo_q, hi_q = np.quantile(TRAIN.mean(1), tiny.RANGE_QUANTILES)
   np.testing.assert_array_equal(est.exterior, (est.diff < lo_q) | (est.diff > hi_q))
   # blend: the calibrated convex weights of (p-IRT, diff, ridge, naive) of each model's regime; exterior

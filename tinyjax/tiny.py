@@ -15,7 +15,7 @@
    conformal multipliers of every estimator's interval. Interior models blend p-IRT, the difference
    estimator, the ridge regression and the naive mean; exterior models blend only the two
    design-based estimates (difference and naive), which need no model to extrapolate. A new model is
-   exterior when its difference estimate lies outside the 10-90% range of the train models' scores,
+   exterior when its difference estimate lies outside the range (lowest to highest) of the train models' scores,
    and its interval widens with its distance beyond that range (in SDs of the train scores).
 
 ``Leaderboard`` does the same for several benchmarks that share one ability: one IRT model on all
@@ -36,15 +36,15 @@ from tinyjax import estimators as _est
 DEFAULT_STRATEGY = "random"   # measured best over both splits (docs/accuracy.md)
 DEFAULT_DIMS = (1, 2, 3)
 DEFAULT_METHOD = "mle"        # ability of new models: MLE (MAP fallback), measured best in docs/accuracy.md
-DEFAULT_LAM_MODE = "global"
-RANGE_QUANTILES = (0.1, 0.9)   # a model outside this range of train scores is "exterior"
+DEFAULT_LAM_MODE = "global"   # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
+RANGE_QUANTILES = (0.0, 1.0)   # a model outside this range (quantiles) of the train scores is "exterior"
 TAIL_FRACTION = 0.2              # the tail fold holds out this share of the strongest and of the weakest
 TAIL_MIN = 5                     # ... and at least this many models on each side
 MIN_POOL = 10                    # fewer tail-fold models: calibrate both regimes on all validation models
 BLEND_PARTS = ("pirt", "diff", "ridge", "naive")   # what the recommended estimate blends
 # Beyond the train range only the design-based estimates, which need no model to extrapolate, are blended.
 EXTERIOR_PARTS = ("diff", "naive")
-RECOMMENDED = "blend"         # the estimate behind ``Estimates.score`` (measured best, docs/accuracy.md)   # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
+RECOMMENDED = "blend"         # the estimate behind ``Estimates.score`` (measured best, docs/accuracy.md)
 
 
 @dataclasses.dataclass(frozen=True)

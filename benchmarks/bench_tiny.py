@@ -72,7 +72,7 @@ def main(argv=None) -> int:
   t = time.perf_counter()
   model = tj.fit_irt(train, dim=dim, seed=0, progress=False)
   fit_s = time.perf_counter() - t
-  print(f"build TinyBenchmark (fit + anchors + 1 validation fold): {cold:.2f}s first call (compiles), "
+  print(f"build TinyBenchmark (fit + anchors + 1 validation fold + tail fold + ridge): {cold:.2f}s first call (compiles), "
         f"{warm:.2f}s warm; of which one IRT fit {fit_s:.2f}s warm")
 
   feats = np.concatenate([model.a, model.b[:, None]], axis=1)
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
   t_peer, ref = _timeit(peer, repeat=1)
   peer_rate = n_peer / t_peer
   diff = np.max(np.abs(ref - est.gpirt[:n_peer]))
-  print(f"estimate {n_est} models (ability + naive/p-IRT/gp-IRT + intervals): {t_est:.3f}s = {rate:,.0f} models/s; "
+  print(f"estimate {n_est} models (ability + naive/p-IRT/gp-IRT/diff/ridge/blend + intervals): {t_est:.3f}s = {rate:,.0f} models/s; "
         f"per-model scipy loop: {peer_rate:,.0f} models/s; ratio {rate / peer_rate:.1f}x "
         f"(max |gp-IRT difference| {100 * diff:.3f} points)")
   return 0

@@ -66,6 +66,7 @@ def splits(Y: np.ndarray, seed: int):
 
 def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods=("mle",)) -> list[dict]:
   import tinyjax as tj
+  import tinyjax.tiny as tiny
   from tinyjax.tiny import _true_scores
 
   Y, full = load_matrix(name)
@@ -101,7 +102,6 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
           row["blend_w"] = [list(w) for w in tb._calib[0].blend_w]
           for q in RULES:
             # The exterior rule only changes how a new model is classified (no refit): estimate again under it.
-            import tinyjax.tiny as tiny
             saved, tiny.RANGE_QUANTILES = tiny.RANGE_QUANTILES, (q, 1.0 - q)
             try:
               eq = tb.estimate(Yte[:, tb.anchors])

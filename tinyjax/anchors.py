@@ -151,6 +151,11 @@ def _anchors_from_clusters(points: np.ndarray, centers: np.ndarray, labels: np.n
   return np.asarray(chosen, np.int64), weights / weights.sum()
 
 
+def _check_observed(Y: np.ndarray) -> None:
+  if np.any(np.all(np.isnan(Y), axis=0)):
+    raise ValueError("some items have no observed response; drop them before selecting anchors")
+
+
 def _fill_nan_by_item_mean(Y: np.ndarray) -> np.ndarray:
   col = np.nanmean(Y, axis=0)
   return np.where(np.isnan(Y), col[None, :], Y)
@@ -196,24 +201,18 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
     return Anchors(idx.astype(np.int64), w / w.sum(), np.full(n_items, -1, np.int64), strategy)
 
   if strategy == "difficulty":
-    if np.any(np.all(np.isnan(Y), axis=0)):
-      raise ValueError("some items have no observed response; drop them before selecting anchors")
+    _check_observed(Y)
     easiness = np.nanmean(Y, axis=0)
     if groups is None:
       idx, w, labels = _difficulty_strata(easiness, mass, np.arange(n_items), n_anchors, rng)
     else:
-      groups = np.asarray(groups)
-      if groups.shape != (n_items,):
-        raise ValueError(f"groups must have shape ({n_items},), got {groups.shape}")
-      _, glab = np.unique(groups, return_inverse=True)
-      gmass = np.bincount(glab, weights=mass)
-      alloc = _allocate(n_anchors, gmass, np.bincount(glab))
+      glab, gmass, alloc = _group_allocation(groups, mass, n_anchors)
       parts, labels, offset = [], np.full(n_items, -1, np.int64), 0
       for g in np.flatnonzero(alloc):
         cols = np.flatnonzero(glab == g)
         gi, gw, gl = _difficulty_strata(easiness[cols], mass[cols], cols, int(alloc[g]), rng)
         parts.append((gi, gw))
-        labels[cols] = np.where(gl >= 0, gl + offset, -1)
+        labels[cols] = gl + offset
         offset += int(alloc[g])
       idx = np.concatenate([p[0] for p in parts])
       w = np.concatenate([p[1] for p in parts])
@@ -223,15 +222,9 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
   if strategy == "stratified":
     if groups is None:
       raise ValueError('strategy="stratified" needs groups (one label per item)')
-    groups = np.asarray(groups)
-    if groups.shape != (n_items,):
-      raise ValueError(f"groups must have shape ({n_items},), got {groups.shape}")
-    names, labels = np.unique(groups, return_inverse=True)
-    gmass = np.bincount(labels, weights=mass, minlength=len(names))
-    gsize = np.bincount(labels, minlength=len(names))
-    alloc = _allocate(n_anchors, gmass, gsize)
+    labels, gmass, alloc = _group_allocation(groups, mass, n_anchors)
     idx, w = [], []
-    for g in range(len(names)):
+    for g in range(len(gmass)):
       if alloc[g] == 0:
         continue
       pick = rng.choice(np.flatnonzero(labels == g), size=alloc[g], replace=False)
@@ -244,8 +237,7 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
     return Anchors(idx[order], w[order] / w.sum(), labels.astype(np.int64), strategy)
 
   if strategy == "correctness":
-    if np.any(np.all(np.isnan(Y), axis=0)):
-      raise ValueError("some items have no observed response; drop them before selecting anchors")
+    _check_observed(Y)
     feats = _fill_nan_by_item_mean(Y).T                           # [I, N]
   else:
     if irt_model is None:
@@ -298,6 +290,16 @@ def _difficulty_strata(easiness: np.ndarray, mass: np.ndarray, cols: np.ndarray,
   labels = np.empty(n, np.int64)
   labels[order] = labels_sorted
   return idx, w, labels
+
+
+def _group_allocation(groups, mass: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Validated group labels [I] (0..G-1), group masses [G] and the anchors allotted to each group [G]."""
+  groups = np.asarray(groups)
+  if groups.shape != mass.shape:
+    raise ValueError(f"groups must have shape {mass.shape}, got {groups.shape}")
+  names, labels = np.unique(groups, return_inverse=True)
+  gmass = np.bincount(labels, weights=mass, minlength=len(names))
+  return labels, gmass, _allocate(k, gmass, np.bincount(labels, minlength=len(names)))
 
 
 def _allocate(k: int, gmass: np.ndarray, gsize: np.ndarray) -> np.ndarray:

@@ -71,13 +71,10 @@ class _Calib:
   maes: dict = dataclasses.field(default_factory=dict)   # estimator -> validation MAE
   # Regime-aware calibration (interior, exterior). Defaults reproduce files saved before it existed:
   # the blend is then the difference estimator and both regimes share the iid multipliers.
-  range_lo: float = -np.inf   # 5% quantile of the train scores: below it a new model is "exterior"
-  range_hi: float = np.inf    # 95% quantile of the train scores
   blend_w: tuple = ((0.0, 1.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0))  # weights on BLEND_PARTS, (interior, exterior)
   qs_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> conformal multiplier, exterior
   maes_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> validation MAE, exterior
   n_ext: int = 0              # validation models in the exterior pool
-  score_sd: float = np.inf    # SD of the train scores: the unit of the extrapolation distance
 
 
 def _responses(Y, model_ids=None, item_ids=None):
@@ -188,6 +185,11 @@ def _ability(model, Y_anchor, items, method, batch_size):
 ESTIMATORS = ("naive", "pirt", "diff")
 
 
+def _anchor_columns(benches: Sequence[_Bench], anchor_sets: Sequence[_anchors.Anchors]) -> np.ndarray:
+  """[sum K_b] global item indices of all anchors, benchmark by benchmark (the order answers come in)."""
+  return np.concatenate([b.cols[a.indices] for b, a in zip(benches, anchor_sets)])
+
+
 def _filled_answers(model, theta, Y_anchor: np.ndarray, glob: np.ndarray) -> np.ndarray:
   """[M, K] answers with each missing one replaced by the model's IRT-predicted probability."""
   if not np.isnan(Y_anchor).any():
@@ -210,7 +212,7 @@ def _fit_regressions(model, Y: np.ndarray, benches: Sequence[_Bench], glob: np.n
 def _estimate_raw(model, benches: Sequence[_Bench], anchor_sets: Sequence[_anchors.Anchors], Y_anchor: np.ndarray,
                   method: str, batch_size: int | None, regs: Sequence | None = None) -> dict:
   """From answers on all anchors concatenated: naive, pirt, diff, ridge, spread, nvar [M, B] and theta [M, d]."""
-  glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anchor_sets)])
+  glob = _anchor_columns(benches, anchor_sets)
   theta = _ability(model, Y_anchor, glob, method, batch_size)
   M = Y_anchor.shape[0]
   out = {k: np.empty((M, len(benches))) for k in ESTIMATORS + ("spread", "nvar")}
@@ -267,7 +269,7 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
       if cache is not None:
         cache[key] = m
     anc = _select(Y[tr], m, benches, strategy, seed, num_restarts)
-    glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anc)])
+    glob = _anchor_columns(benches, anc)
     ya = Y[va][:, glob]
     keep = ~np.all(np.isnan(ya), axis=1)
     regs = _fit_regressions(m, Y[tr], benches, glob)
@@ -311,12 +313,10 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
               for k in names + ("gpirt",)}
     maes = {k: float(np.mean(np.abs(r[k][iid]))) for k in names}
     maes_ext = {k: float(np.mean(np.abs(r[k][pools[1]]))) for k in names}
-    lo, hi = _score_range(truth_all[:, j])
     out.append(_Calib(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g[iid]))),
                       n_val=int(iid.sum()), design=float(design), q_model=q_m,
-                      gpirt_model_mae=float(np.mean(np.abs(gm[iid]))), qs=qs, maes=maes, range_lo=lo, range_hi=hi,
-                      blend_w=blend_w, qs_ext=qs_ext, maes_ext=maes_ext, n_ext=int(pools[1].sum()),
-                      score_sd=float(np.std(truth_all[:, j]))))
+                      gpirt_model_mae=float(np.mean(np.abs(gm[iid]))), qs=qs, maes=maes,
+                      blend_w=blend_w, qs_ext=qs_ext, maes_ext=maes_ext, n_ext=int(pools[1].sum())))
   return out
 
 
@@ -377,8 +377,7 @@ class _Base:
     anchor_sets = _select(Y, model, benches, strategy, seed, num_restarts)
     calib = _calibrate(Y, benches, strategy, seed, model.kind, model.dim,
                        getattr(model, "priors", None), n_folds, num_restarts, level, method, progress, cache)
-    glob = np.concatenate([b.cols[a.indices] for b, a in zip(benches, anchor_sets)])
-    regs = _fit_regressions(model, Y, benches, glob)
+    regs = _fit_regressions(model, Y, benches, _anchor_columns(benches, anchor_sets))
     scores = [_true_scores(Y[:, b.cols], b.mass) for b in benches]
     return dict(irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=calib, strategy=strategy,
                 level=level, seed=seed, method=method, item_ids=item_ids, regressions=regs, train_scores=scores)
@@ -386,7 +385,7 @@ class _Base:
   # --- estimation -----------------------------------------------------------------------------
   @property
   def _global_anchors(self) -> np.ndarray:
-    return np.concatenate([b.cols[a.indices] for b, a in zip(self._benches, self._anchor_sets)])
+    return _anchor_columns(self._benches, self._anchor_sets)
 
   def _estimate_all(self, Y_anchor, batch_size=None, lam_mode=None):
     Y = _est.check_answers(Y_anchor, self._global_anchors.shape[0])
@@ -404,12 +403,10 @@ class _Base:
       raise ValueError(f"lam_mode must be 'global' or 'model', got {lam_mode!r}")
     gp = lam * naive + (1 - lam) * pirt
     # Regime of each model and benchmark: exterior when its difference estimate is outside the train range.
-    ranges = np.array([_score_range(ts) if ts is not None else (c.range_lo, c.range_hi)
-                       for ts, c in zip(self._train_scores, self._calib)])
-    rng_lo, rng_hi = ranges[None, :, 0], ranges[None, :, 1]
-    ext = (raw["diff"] < rng_lo) | (raw["diff"] > rng_hi)                                    # [M, B]
-    sd = np.array([c.score_sd for c in self._calib])[None, :]
-    dist = np.maximum(np.maximum(raw["diff"] - rng_hi, rng_lo - raw["diff"]), 0.0) / sd
+    # (Files saved without train scores have no range: every model is interior there.)
+    dist = np.stack([_distance(raw["diff"][:, j], ts) if ts is not None else np.zeros(Y.shape[0])
+                     for j, ts in enumerate(self._train_scores)], axis=1)                     # [M, B]
+    ext = dist > 0
     spread = spread * (1.0 + dist)
     bw = np.array([c.blend_w for c in self._calib], np.float64)                              # [B, 2, P]
     w = np.where(ext[..., None], bw[None, :, 1, :], bw[None, :, 0, :])                        # [M, B, P]

@@ -166,11 +166,12 @@ def default_positions(tokens: jax.Array) -> jax.Array:
 
 
 class CausalLM(nnx.Module):
-  """The output side shared by the NNX ports.
+  """The forward pass shared by the NNX ports.
 
-  Subclasses define ``hidden(tokens, segment_ids, positions, branch_ids, query_index) -> [B, T, D]`` (or
-  [G, K, D] at ``query_index``), an ``lm_head`` (None when the input embedding is tied) and the
-  ``token_embedding`` property.
+  Subclasses define ``embed(tokens, positions) -> (x [B, T, D], extra)``, ``layer_stack()`` (the blocks),
+  ``run_layer(layer, x, extra, mask, query)``, ``final_norm(x)``, an ``lm_head`` (None when the input
+  embedding is tied) and the ``token_embedding`` property. ``extra`` is whatever the blocks need once per
+  forward (positions, RoPE frequencies).
   """
 
   supports_query_index = True  # ``hidden(..., query_index=)`` runs the last layer at those positions only
@@ -179,6 +180,32 @@ class CausalLM(nnx.Module):
                positions: jax.Array | None = None, branch_ids: jax.Array | None = None) -> jax.Array:
     """Logits [B, T, V] for tokens [B, T]; see ``hidden`` for the packing arguments."""
     return self.head(self.hidden(tokens, segment_ids, positions, branch_ids))
+
+  def hidden(self, tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None,
+             branch_ids: jax.Array | None = None, query_index: jax.Array | None = None) -> jax.Array:
+    """Final (normalised) hidden states [B, T, D], or [G, K, D] at ``query_index``.
+
+    Args:
+      tokens: [B, T] int token ids.
+      segment_ids: optional [B, T] int; attention stays inside a segment (packed rows).
+      positions: optional [B, T] int positions (default 0..T-1).
+      branch_ids: optional [B, T] int; continuations that share a context prefix (branch 0) do not see each other.
+      query_index: optional [G, K] int (G divides B): positions in the flat view of each group of B // G rows
+        (row j, column t -> j * T + t). The last layer then runs only there (see ``QuerySet``), which gives
+        the same values as ``hidden(...)`` gathered at those positions, for less compute.
+    """
+    if positions is None:
+      positions = default_positions(tokens)
+    mask = packed_mask(tokens, segment_ids, branch_ids)       # built once, shared by every layer
+    query = None if query_index is None else query_set(query_index, tokens, segment_ids, positions, branch_ids)
+    x, extra = self.embed(tokens, positions)
+    layers = self.layer_stack()
+    last = len(layers) - 1
+    for i, layer in enumerate(layers):
+      x = self.run_layer(layer, x, extra, mask, query if i == last else None)
+    if query is not None and last < 0:
+      x = take_queries(x, query)
+    return self.final_norm(x)
 
   def head(self, x: jax.Array) -> jax.Array:
     """The output projection: final hidden states [..., D] -> logits [..., V]."""

@@ -12,8 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from tinyjax.scoring.models.common import (CausalLM, QuerySet, causal_attention, default_positions, group_rows,
-                                           linear_columns, packed_mask, query_set, take_queries)
+from tinyjax.scoring.models.common import CausalLM, QuerySet, causal_attention, group_rows, linear_columns, take_queries
 
 _ACTIVATIONS = {
     "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
@@ -120,27 +119,14 @@ class GPT2(CausalLM):
   def token_embedding(self) -> nnx.Embed:
     return self.wte
 
-  def hidden(self, tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None,
-             branch_ids: jax.Array | None = None, query_index: jax.Array | None = None) -> jax.Array:
-    """Final (normalised) hidden states [B, T, D], or [G, K, D] at ``query_index``.
+  def embed(self, tokens: jax.Array, positions: jax.Array):
+    return self.wte(tokens) + self.wpe(positions), None
 
-    Args:
-      tokens: [B, T] int token ids.
-      segment_ids: optional [B, T] int; attention stays inside a segment (packed rows).
-      positions: optional [B, T] int positions (default 0..T-1).
-      branch_ids: optional [B, T] int; continuations that share a context prefix (branch 0) do not see each other.
-      query_index: optional [G, K] int (G divides B): positions in the flat view of each group of B // G rows
-        (row j, column t -> j * T + t). The last layer then runs only there (see ``common.QuerySet``), which
-        gives the same values as ``hidden(...)`` gathered at those positions, for less compute.
-    """
-    if positions is None:
-      positions = default_positions(tokens)
-    mask = packed_mask(tokens, segment_ids, branch_ids)       # built once, shared by every layer
-    query = None if query_index is None else query_set(query_index, tokens, segment_ids, positions, branch_ids)
-    x = self.wte(tokens) + self.wpe(positions)
-    last = len(self.h) - 1
-    for i, block in enumerate(self.h):
-      x = block(x, mask, query if i == last else None)
-    if query is not None and last < 0:
-      x = take_queries(x, query)
+  def layer_stack(self):
+    return self.h
+
+  def run_layer(self, layer, x, extra, mask, query):
+    return layer(x, mask, query)
+
+  def final_norm(self, x: jax.Array) -> jax.Array:
     return self.ln_f(x)

@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from tinyjax.scoring.models.common import (CausalLM, QuerySet, apply_rope, causal_attention, default_positions,
-                                           group_rows, packed_mask, query_set, rope_inv_freq, take_queries)
+from tinyjax.scoring.models.common import (CausalLM, QuerySet, apply_rope, causal_attention, group_rows,
+                                           rope_inv_freq, take_queries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,27 +141,16 @@ class Llama(CausalLM):
   def token_embedding(self) -> nnx.Embed:
     return self.embed_tokens
 
-  def hidden(self, tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None,
-             branch_ids: jax.Array | None = None, query_index: jax.Array | None = None) -> jax.Array:
-    """Final (normalised) hidden states [B, T, D], or [G, K, D] at ``query_index``.
-
-    Args:
-      tokens: [B, T] int token ids.
-      segment_ids: optional [B, T] int; attention stays inside a segment (packed rows).
-      positions: optional [B, T] int positions (default 0..T-1).
-      branch_ids: optional [B, T] int; continuations that share a context prefix (branch 0) do not see each other.
-      query_index: optional [G, K] int (G divides B): positions in the flat view of each group of B // G rows
-        (row j, column t -> j * T + t). The last layer then runs only there (see ``common.QuerySet``).
-    """
-    if positions is None:
-      positions = default_positions(tokens)
+  def embed(self, tokens: jax.Array, positions: jax.Array):
     inv_freq = rope_inv_freq(self.config.head_size, self.config.rope_theta, self.config.scaling)
-    mask = packed_mask(tokens, segment_ids, branch_ids)       # built once, shared by every layer
-    query = None if query_index is None else query_set(query_index, tokens, segment_ids, positions, branch_ids)
-    x = self.embed_tokens(tokens)
-    last = len(self.layers) - 1
-    for i, layer in enumerate(self.layers):
-      x = layer(x, positions, inv_freq, mask, query if i == last else None)
-    if query is not None and last < 0:
-      x = take_queries(x, query)
+    return self.embed_tokens(tokens), (positions, inv_freq)
+
+  def layer_stack(self):
+    return self.layers
+
+  def run_layer(self, layer, x, extra, mask, query):
+    positions, inv_freq = extra
+    return layer(x, positions, inv_freq, mask, query)
+
+  def final_norm(self, x: jax.Array) -> jax.Array:
     return self.norm(x)

@@ -34,6 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = pathlib.Path(os.environ.get("TINYJAX_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BUDGETS = (0.05, 0.1, 0.2)
 BATCH = 32
+ALGS = ("uniform", "ucbe", "ucbe-lrf", "successive-rejects", "sequential-halving")
 
 
 def matrices() -> dict[str, np.ndarray]:
@@ -119,7 +120,7 @@ def quality(args) -> dict:
   mats = matrices()
   if args.only:
     mats = {k: v for k, v in mats.items() if k in args.only.split(",")}
-  algs = ["uniform", "ucbe", "ucbe-lrf", "successive-rejects"]
+  algs = list(ALGS)
   if args.algorithms is not None:
     algs = [a for a in args.algorithms.split(",") if a]
   results = {}
@@ -259,7 +260,7 @@ def report(args) -> None:
           into[key] = value
   order = list(matrices_order()) if DATA.is_dir() else []
   results = {k: results[k] for k in sorted(results, key=lambda k: order.index(k) if k in order else len(order))}
-  algs = ["uniform", "ucbe", "ucbe-lrf", "successive-rejects"]
+  algs = list(ALGS)
   fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
   for metric in ("regret", "precision", "ndcg"):
     print(f"\n{metric} (mean over seeds) at 5% / 10% / 20% of the cells\n")
@@ -285,7 +286,7 @@ def report(args) -> None:
                                    for j in range(vals.shape[1])))
     print("| " + " | ".join(mean_cells) + " |")
   print("\nseeds and times\n")
-  print("| matrix | tinyjax seeds (uniform, ucbe, ucbe-lrf, successive-rejects) | tinyjax ucbe-lrf run (s, all seeds) | "
+  print(f"| matrix | tinyjax seeds ({', '.join(algs)}) | tinyjax ucbe-lrf run (s, all seeds) | "
         "banditeval ucbe seeds (5/10/20%) | banditeval ucbe-lrf seeds (5/10/20%) | banditeval ucbe-lrf median step (s) |")
   print("|---|---|---|---|---|---|")
   for name, e in results.items():
@@ -305,7 +306,7 @@ def report(args) -> None:
     fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(3.2 * ((len(names) + 1) // 2), 6.2), sharey=True)
     axes = np.atleast_1d(axes).ravel()
     styles = {"uniform": ("tab:gray", "o"), "ucbe": ("tab:blue", "s"), "ucbe-lrf": ("tab:red", "D"),
-              "successive-rejects": ("tab:green", "^")}
+              "successive-rejects": ("tab:green", "^"), "sequential-halving": ("tab:purple", "v")}
     x = 100 * np.asarray(BUDGETS)
     for ax, name in zip(axes, names):
       e = results[name]

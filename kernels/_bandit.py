@@ -22,6 +22,17 @@ algorithms are:
 - ``successive-rejects`` (Audibert et al. 2010): phases k = 1..M-1; in phase k every surviving method
   is evaluated on ``n_k = ceil((n - M) / (logbar(M) (M + 1 - k)))`` cells in total, then the one with the
   lowest mean is dropped. ``n`` is the budget in cells.
+- ``sequential-halving`` (Karnin et al. 2013): rounds r = 0..R-1 over ``a_0 = M`` survivors; after round r
+  only the ``a_{r+1} = ceil(keep * a_r)`` methods with the highest means survive (``keep = 1/2``: halving).
+  Every round gets the same share ``c`` of the budget, ``t_r = min(N, t_{r-1} + c / a_r)`` cells per
+  survivor, with ``c`` chosen so that the whole budget is spent once rows are full (a cap-aware version of
+  Karnin's ``n / (a_r R)``, which would leave budget unspent when late survivors' rows fill up).
+
+The two elimination algorithms evaluate every survivor on the same examples: one random order of the
+examples per run, and a survivor's first ``t`` cells are the first ``t`` examples of that order. Two
+methods' means are then compared on the same examples (a paired comparison, whose noise is their rate of
+disagreement rather than the sum of their variances), and each step serves up to ``B`` cells of several
+methods, so a run takes about ``n / B`` steps whatever the number of methods.
 
 All ties (equal bounds, equal means, equal uncertainties) are broken uniformly at random, so the order
 of the rows does not matter. Shapes: ``M`` methods, ``N`` examples, ``B`` batch size, ``E`` members.
@@ -29,6 +40,7 @@ of the rows does not matter. Shapes: ``M`` methods, ``N`` examples, ``B`` batch 
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -36,7 +48,8 @@ import jax.numpy as jnp
 
 from tinyjax.kernels._als import ALSState, als_init, als_moments, als_sweep
 
-ALGORITHMS = ("uniform", "ucbe", "ucbe-lrf", "successive-rejects")
+ALGORITHMS = ("uniform", "ucbe", "ucbe-lrf", "successive-rejects", "sequential-halving")
+ELIMINATION = ("successive-rejects", "sequential-halving")
 LRF_BONUSES = ("variance", "ucbe")
 LRF_COLUMNS = ("paired", "std")
 
@@ -56,6 +69,7 @@ class BanditConfig(NamedTuple):
   bonus: str = "variance"        # ucbe-lrf row bonus: "variance" (standard error, without replacement) or "ucbe"
   prior_count: float = 10.0      # pseudo-cells of the pooled variance in each row's variance (bonus="variance")
   columns: str = "paired"        # ucbe-lrf cells of the picked row: "paired" (its rival's revealed examples first) or "std"
+  keep: float = 0.5              # sequential halving: fraction of the survivors kept after each round
 
 
 class BanditState(NamedTuple):
@@ -67,8 +81,8 @@ class BanditState(NamedTuple):
   step: jax.Array           # [] int32, steps taken
   last_revealed: jax.Array  # [] int32, cells revealed by the last step (-1 before the first)
   factors: ALSState         # ensemble factors (ucbe-lrf; carried by every algorithm, unused otherwise)
-  active: jax.Array         # [M] bool, surviving methods (successive rejects)
-  phase: jax.Array          # [] int32, current phase k >= 1 (successive rejects)
+  active: jax.Array         # [M] bool, surviving methods (successive rejects, sequential halving)
+  phase: jax.Array          # [] int32, current phase k >= 1 (successive rejects) or round r + 1 (sequential halving)
 
 
 class Batch(NamedTuple):
@@ -181,27 +195,108 @@ def _sr_target(phase, num_arms: int, total_cells):
   return jnp.maximum(n_k, 1.0).astype(jnp.int32)
 
 
-def _sr_advance(key, state: BanditState, total_cells):
-  """Rejects methods until some survivor still needs cells in the current phase."""
+def halving_arms(num_arms: int, keep: float) -> tuple[int, ...]:
+  """Survivors at the start of each round of sequential halving: ``a_0 = M``, ``a_{r+1} = ceil(keep a_r)``.
+
+  Each round drops at least one method, so there are at most ``M - 1`` rounds. Returns a static tuple [R].
+  """
+  arms = [int(num_arms)]
+  while arms[-1] > 1:
+    arms.append(min(max(math.ceil(arms[-1] * keep - 1e-9), 1), arms[-1] - 1))
+  return tuple(arms[:-1])
+
+
+def halving_targets(num_arms: int, num_cols: int, total_cells, keep: float) -> jax.Array:
+  """Cells per survivor at the end of each round of sequential halving, [R] int32 (at least 1).
+
+  Every round gets the same budget ``c``: ``t_r = min(N, t_{r-1} + c / a_r)``, and ``c`` is the largest
+  value (found by bisection) with ``sum_r a_r (t_r - t_{r-1}) <= total_cells``, so rows that fill up early
+  leave their share to the other rounds instead of wasting it.
+  """
+  arms = jnp.asarray(halving_arms(num_arms, keep), jnp.float32)
+  total = jnp.asarray(total_cells, jnp.float32)
+
+  def targets(c):
+    def one(t, a):
+      t_new = jnp.minimum(float(num_cols), t + c / a)
+      return t_new, (t_new, a * (t_new - t))
+    _, (ts, spent) = jax.lax.scan(one, jnp.zeros((), jnp.float32), arms)
+    return ts, jnp.sum(spent)
+
+  def bisect(_, lo_hi):
+    lo, hi = lo_hi
+    mid = 0.5 * (lo + hi)
+    fits = targets(mid)[1] <= total
+    return jnp.where(fits, mid, lo), jnp.where(fits, hi, mid)
+
+  lo, _ = jax.lax.fori_loop(0, 64, bisect, (jnp.zeros((), jnp.float32), total + 1.0))
+  ts = jnp.floor(targets(lo)[0] + 1e-4)
+  return jnp.maximum(ts, 1.0).astype(jnp.int32)
+
+
+def _elim_target(config: BanditConfig, phase, num_rows: int, num_cols: int, total_cells):
+  """Cells per survivor at the end of the current phase (successive rejects) or round (halving)."""
+  if config.algorithm == "successive-rejects":
+    return _sr_target(phase, num_rows, total_cells)
+  ts = halving_targets(num_rows, num_cols, total_cells, config.keep)
+  return ts[jnp.clip(phase - 1, 0, ts.shape[0] - 1)]
+
+
+def _keep_top(key, means, active, n_keep):
+  """Mask [M] of the ``n_keep`` active methods with the highest means (ties at random)."""
+  score = jnp.where(active, jnp.nan_to_num(means, nan=-jnp.inf), -jnp.inf)
+  order = jnp.lexsort((jax.random.uniform(key, means.shape), -score))   # best first, ties in random order
+  rank = jnp.zeros_like(order).at[order].set(jnp.arange(order.shape[0], dtype=order.dtype))
+  return active & (rank < n_keep)
+
+
+def _elim_advance(config: BanditConfig, key, state: BanditState, total_cells):
+  """Drops methods (one per phase, or all but the best ``keep`` share per round) until a survivor still
+  needs cells in the current phase or round, or one survivor is left."""
   num_rows, num_cols = state.values.shape
   means, counts = empirical_means(state)
   full = counts >= num_cols
 
   def phase_done(carry):
     active, phase, _ = carry
-    target = _sr_target(phase, num_rows, total_cells)
+    target = _elim_target(config, phase, num_rows, num_cols, total_cells)
     need = active & (counts < target) & ~full
     return (jnp.sum(active) > 1) & ~jnp.any(need)
 
-  def reject(carry):
+  def drop(carry):
     active, phase, k = carry
     k, sub = jax.random.split(k)
-    score = jnp.where(active, -jnp.nan_to_num(means, nan=-jnp.inf), -jnp.inf)
-    worst = random_argmax(sub, score)
-    return active.at[worst].set(False), phase + 1, k
+    n_active = jnp.sum(active)
+    if config.algorithm == "successive-rejects":
+      n_keep = n_active - 1
+    else:
+      n_keep = jnp.clip(jnp.ceil(config.keep * n_active.astype(jnp.float32) - 1e-6).astype(n_active.dtype),
+                        1, n_active - 1)
+    return _keep_top(sub, means, active, n_keep), phase + 1, k
 
-  active, phase, _ = jax.lax.while_loop(phase_done, reject, (state.active, state.phase, key))
+  active, phase, _ = jax.lax.while_loop(phase_done, drop, (state.active, state.phase, key))
   return active, phase
+
+
+def example_order(key: jax.Array, num_cols: int) -> jax.Array:
+  """A uniformly random order of the examples, [N] int32: the elimination algorithms evaluate every
+  survivor on the first ``t`` examples of it."""
+  return jax.random.permutation(key, num_cols).astype(jnp.int32)
+
+
+def _elim_cells(key, state: BanditState, active, target, order, batch_size):
+  """Up to ``batch_size`` cells that survivors still need: earliest examples of ``order`` first, rows at random.
+
+  A cell (i, j) is needed when method i survives, is not revealed there, and example j is among the first
+  ``target`` of ``order``.
+  """
+  num_rows, num_cols = state.values.shape
+  position = jnp.zeros((num_cols,), jnp.int32).at[order].set(jnp.arange(num_cols, dtype=jnp.int32))
+  need = active[:, None] & (position[None, :] < target) & ~state.observed & (jnp.sum(active) > 1)
+  priority = -(position[None, :].astype(jnp.float32) + jax.random.uniform(key, (num_rows, num_cols)))
+  vals, flat = jax.lax.top_k(jnp.where(need, priority, -jnp.inf).reshape(-1), batch_size)
+  rows, cols = (flat // num_cols).astype(jnp.int32), (flat % num_cols).astype(jnp.int32)
+  return rows, cols, vals > -jnp.inf
 
 
 def bandit_estimate(config: BanditConfig, state: BanditState, key: jax.Array,
@@ -222,7 +317,7 @@ def bandit_estimate(config: BanditConfig, state: BanditState, key: jax.Array,
     return BanditInfo(random_argmax(key, means), means)
   means, _ = empirical_means(state)
   score = jnp.nan_to_num(means, nan=-jnp.inf)
-  if config.algorithm == "successive-rejects":
+  if config.algorithm in ELIMINATION:
     score = jnp.where(state.active, score, -jnp.inf)
   return BanditInfo(random_argmax(key, score), means)
 
@@ -325,9 +420,10 @@ def bandit_select(config: BanditConfig, state: BanditState, key: jax.Array, keep
     keep: [E, M, N] bool dropout masks (ignored unless ucbe-lrf).
     cost: [M, N] positive cost of each cell (ones for "budget = number of cells").
     budget: [] total budget in cost units; the batch never makes ``spent`` exceed it.
-    total_cells: [] budget in cells, used by successive rejects for its phase lengths.
+    total_cells: [] budget in cells, used by the elimination algorithms for their phase lengths.
     order: [M*N] int32 random cell order (``cell_order``), used by uniform sampling and the ucbe-lrf warm-up
-      (which reveal cells in this order); any [1] array for the other algorithms.
+      (which reveal cells in this order); [N] int32 random example order (``example_order``) for the
+      elimination algorithms; any [1] array for ucbe.
 
   Returns:
     ``(state, batch, info)``: the state with refitted factors and updated survivors (nothing revealed
@@ -364,17 +460,11 @@ def bandit_select(config: BanditConfig, state: BanditState, key: jax.Array, keep
     rows = jnp.where(warming, warm_rows, rows)
     cols = jnp.where(warming, warm_cols, cols)
     valid = jnp.where(warming, warm_valid, valid)
-  elif alg == "successive-rejects":
-    active, phase = _sr_advance(key_sr, state, total_cells)
+  elif alg in ELIMINATION:
+    active, phase = _elim_advance(config, key_sr, state, total_cells)
     state = state._replace(active=active, phase=phase)
-    _, counts = empirical_means(state)
-    target = _sr_target(phase, num_rows, total_cells)
-    need = active & (counts < target) & (counts < num_cols) & (jnp.sum(active) > 1)
-    row = random_argmax(key_pick, jnp.where(need, -counts.astype(jnp.float32), -jnp.inf))
-    cols, valid = _row_cells(key_cells, state.observed[row], jax.random.uniform(key_cells, (num_cols,)),
-                             batch_size)
-    valid = valid & need[row] & (jnp.arange(batch_size) < target - counts[row])
-    rows = jnp.full((batch_size,), row, jnp.int32)
+    target = _elim_target(config, phase, num_rows, num_cols, total_cells)
+    rows, cols, valid = _elim_cells(key_cells, state, active, target, order, batch_size)
   else:
     raise ValueError(f"unknown algorithm {alg!r}; expected one of {ALGORITHMS}")
 
@@ -409,20 +499,20 @@ def bandit_reveal(state: BanditState, batch: Batch, scores: jax.Array, cost: jax
 
 def bandit_recommend(config: BanditConfig, state: BanditState, key: jax.Array, keep: jax.Array,
                      total_cells) -> BanditInfo:
-  """The final recommendation: refit (ucbe-lrf) or finish the pending rejections (successive rejects).
+  """The final recommendation: refit (ucbe-lrf) or finish the pending rejections (elimination algorithms).
 
   Does not change ``state``: recommending does not alter the next step's choice.
 
   Args:
     config: static settings. state: current state. key: PRNG key. keep: [E, M, N] dropout masks.
-    total_cells: [] budget in cells (successive rejects).
+    total_cells: [] budget in cells (elimination algorithms).
 
   Returns:
     BanditInfo.
   """
   key_best, key_sr = jax.random.split(key)
   factors = bandit_refit(config, state, keep)
-  if config.algorithm == "successive-rejects":
-    active, phase = _sr_advance(key_sr, state, total_cells)
+  if config.algorithm in ELIMINATION:
+    active, phase = _elim_advance(config, key_sr, state, total_cells)
     state = state._replace(active=active, phase=phase)
   return bandit_estimate(config, state, key_best, factors)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import tinyjax as tj
 from tinyjax import kernels
 from tinyjax.bandit import BanditEvaluator
+from tinyjax.kernels import _bandit as kernels_bandit
 
 M, N = 6, 40
 SMALL = dict(batch_size=4, ensemble_size=4, warmup=0.05)
@@ -167,7 +168,7 @@ def test_no_pair_twice_and_budget_respected(scores, algorithm):
   # a pair revealed twice would count twice in n_evaluated but once in the mask
   assert res.n_evaluated == int(res.observed.sum())
   assert res.means.shape == (M,) and 0 <= res.best < M
-  if algorithm != "successive-rejects":     # anytime algorithms spend the budget exactly
+  if algorithm not in kernels_bandit.ELIMINATION:     # anytime algorithms spend the budget exactly
     assert res.n_evaluated == limit
   if algorithm == "ucbe-lrf":
     assert np.isfinite(res.means).all()
@@ -207,12 +208,86 @@ def test_row_order_does_not_matter_for_ties():
 
 
 # ----------------------------------------------------------------------------------------------------
+# elimination algorithms (successive rejects, sequential halving)
+
+
+def _waterfill_numpy(num_arms, num_cols, total, keep):
+  """numpy reference of the halving schedule: equal budget c per round, t_r = min(N, t_{r-1} + c / a_r)."""
+  arms = [num_arms]
+  while arms[-1] > 1:
+    arms.append(min(max(int(np.ceil(arms[-1] * keep - 1e-9)), 1), arms[-1] - 1))
+  arms = np.asarray(arms[:-1], float)
+
+  def plan(c):
+    t, ts, spent = 0.0, [], 0.0
+    for a in arms:
+      new = min(float(num_cols), t + c / a)
+      spent += a * (new - t)
+      t = new
+      ts.append(t)
+    return np.asarray(ts), spent
+
+  lo, hi = 0.0, total + 1.0
+  for _ in range(200):
+    mid = 0.5 * (lo + hi)
+    lo, hi = (mid, hi) if plan(mid)[1] <= total else (lo, mid)
+  return arms.astype(int), np.maximum(np.floor(plan(lo)[0] + 1e-4), 1).astype(int)
+
+
+@pytest.mark.parametrize("num_arms, num_cols, total, keep", [
+    (80, 437, 1748, 0.5), (450, 756, 34020, 0.5), (7, 40, 90, 0.5), (6, 40, 240, 0.5), (30, 100, 600, 0.7)])
+def test_halving_schedule_matches_numpy(num_arms, num_cols, total, keep):
+  arms, ts = _waterfill_numpy(num_arms, num_cols, total, keep)
+  assert kernels_bandit.halving_arms(num_arms, keep) == tuple(arms)
+  got = np.asarray(kernels_bandit.halving_targets(num_arms, num_cols, total, keep))
+  np.testing.assert_array_equal(got, ts)
+  spent = np.sum(arms * np.diff(np.concatenate([[0], got])))
+  assert spent <= total and (np.diff(got) >= 0).all() and got[-1] <= num_cols
+  if got[-1] < num_cols:           # rows not full: the schedule spends all but a rounding remainder
+    assert spent >= total - 2 * arms.sum()
+
+
+@pytest.mark.parametrize("algorithm", kernels_bandit.ELIMINATION)
+def test_elimination_pairs_examples_and_drops_lowest_means(scores, algorithm):
+  """Every method is evaluated on a prefix of one example order, and a method evaluated on t examples was
+  dropped because its mean over those t examples ranked below the kept methods' means over the same t."""
+  res = tj.bandit.run(scores, budget=0.4, algorithm=algorithm, seed=3, **SMALL)
+  counts = res.observed.sum(1)
+  order = np.argsort(-res.observed.sum(0), kind="stable")       # examples by how many methods saw them
+  for i in range(M):
+    np.testing.assert_array_equal(np.sort(np.flatnonzero(res.observed[i])), np.sort(order[:counts[i]]))
+  for t in np.unique(counts)[:-1]:                             # every round but the last
+    shared = order[:t]
+    dropped = np.flatnonzero(counts == t)
+    kept = np.flatnonzero(counts > t)
+    assert scores[np.ix_(dropped, shared)].mean(1).max() <= scores[np.ix_(kept, shared)].mean(1).min()
+  if algorithm == "sequential-halving":
+    total = np.floor(0.4 * scores.size)
+    targets = np.asarray(kernels_bandit.halving_targets(M, N, total, 0.5))
+    assert set(np.unique(counts)) <= set(targets.tolist())
+    arms = kernels_bandit.halving_arms(M, 0.5)                 # (6, 3, 2)
+    for r, t in enumerate(targets):
+      assert (counts >= t).sum() == arms[r]
+  else:
+    assert len(np.unique(counts)) >= 3                         # one method dropped per phase
+
+
+@pytest.mark.parametrize("algorithm", kernels_bandit.ELIMINATION)
+def test_elimination_with_full_rows_finds_the_best(scores, algorithm):
+  res = tj.bandit.run(scores, budget=1.0, algorithm=algorithm, seed=0, **SMALL)
+  true = scores.mean(1)
+  assert true[res.best] == true.max()
+  assert res.observed[res.best].all()
+
+
+# ----------------------------------------------------------------------------------------------------
 # online
 
 
-def test_online_matches_offline(scores):
-  res = tj.bandit.run(scores, budget=0.3, algorithm="ucbe-lrf", seed=7, **SMALL)
-  ev = BanditEvaluator(M, N, budget=0.3, algorithm="ucbe-lrf", seed=7, **SMALL)
+@pytest.mark.parametrize("algorithm", ["ucbe-lrf", "sequential-halving"])
+def test_online_matches_offline(scores, algorithm):
+  res = tj.bandit.run(scores, budget=0.3, algorithm=algorithm, seed=7, **SMALL)
+  ev = BanditEvaluator(M, N, budget=0.3, algorithm=algorithm, seed=7, **SMALL)
   calls = []
 
   def evaluate(method, examples):
@@ -227,10 +302,11 @@ def test_online_matches_offline(scores):
   assert len(told) == len(set(told)) == res.n_evaluated
 
 
-def test_save_resume_equals_uninterrupted(scores, tmp_path):
-  full = BanditEvaluator(M, N, budget=0.3, algorithm="ucbe-lrf", seed=11, **SMALL)
+@pytest.mark.parametrize("algorithm", ["ucbe-lrf", "sequential-halving"])
+def test_save_resume_equals_uninterrupted(scores, tmp_path, algorithm):
+  full = BanditEvaluator(M, N, budget=0.3, algorithm=algorithm, seed=11, **SMALL)
   ref = full.run(lambda m, xs: scores[m, xs])
-  ev = BanditEvaluator(M, N, budget=0.3, algorithm="ucbe-lrf", seed=11, **SMALL)
+  ev = BanditEvaluator(M, N, budget=0.3, algorithm=algorithm, seed=11, **SMALL)
   ev.run(lambda m, xs: scores[m, xs], max_steps=3)
   pending = ev.next_batch()                  # a pending batch is saved too
   ev.save(tmp_path / "state.npz")
@@ -302,10 +378,10 @@ def test_cli_prints_metrics(scores, tmp_path, capsys):
 
 @pytest.mark.realdata
 def test_real_data_precision_and_regret(shared_data):
-  """helm_lite/gsm (80 x 1000, top-two gap 0.7 pt) at 10% of the cells, default algorithm.
+  """helm_lite/gsm (80 x 1000, top-two gap 0.7 pt) at 10% of the cells, default algorithm (sequential halving).
 
-  Measured with 20 seeds (docs/bandit.md): precision 1.00, regret 0.00 pt (the first version of the bound: 0.85
-  and 0.11 pt); uniform sampling: 0.45 and 1.37 pt. Four seeds here, with margin.
+  Measured with 20 seeds (docs/bandit.md): precision 1.00, regret 0.00 pt (ucbe-lrf also 1.00; plain UCB-E 0.95);
+  uniform sampling: 0.45 and 1.37 pt. Four seeds here, with margin.
   """
   S = np.load(shared_data / "irt" / "helm_lite" / "gsm.npy")
   sim = tj.bandit.simulate(S, budgets=[0.1], seeds=4)

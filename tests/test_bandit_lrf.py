@@ -113,8 +113,8 @@ def top_group():
   return scores
 
 
-def test_default_screens_the_field_then_reveals_the_top_group(top_group):
-  """15% of the cells (1800 = 6 rows): the default screens the 37 weak methods cheaply and spends the rest on
+def test_lrf_screens_the_field_then_reveals_the_top_group(top_group):
+  """15% of the cells (1800 = 6 rows): ucbe-lrf screens the 37 weak methods cheaply and spends the rest on
   the top three, whose rows it reveals fully (their bonus then vanishes and their bound is their exact mean).
 
   Measured for seeds 0-3: the best is found 4/4 times, 10 of the 12 top rows are fully revealed. The earlier
@@ -124,7 +124,7 @@ def test_default_screens_the_field_then_reveals_the_top_group(top_group):
   top = np.argsort(-top_group.mean(1))[:3]
   full, found = 0, 0
   for seed in range(4):
-    res = tj.bandit.run(top_group, budget=0.15, seed=seed, batch_size=8, ensemble_size=4)
+    res = tj.bandit.run(top_group, budget=0.15, algorithm="ucbe-lrf", seed=seed, batch_size=8, ensemble_size=4)
     assert res.n_evaluated == int(0.15 * top_group.size)
     found += res.best == top[0]
     full += int(res.observed[top].all(1).sum())
@@ -133,7 +133,8 @@ def test_default_screens_the_field_then_reveals_the_top_group(top_group):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(bonus="nope"), "bonus"), (dict(columns="nope"), "columns"), (dict(prior_count=0.0), "prior_count")])
+    (dict(bonus="nope"), "bonus"), (dict(columns="nope"), "columns"), (dict(prior_count=0.0), "prior_count"),
+    (dict(keep=1.0), "keep"), (dict(keep=0.0), "keep")])
 def test_new_settings_are_validated(kwargs, match):
   with pytest.raises(ValueError, match=match):
     tj.bandit.make_config("ucbe-lrf", **kwargs)

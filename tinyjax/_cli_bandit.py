@@ -43,7 +43,8 @@ def _cmd(args: argparse.Namespace) -> int:
   params = {k: v for k, v in dict(batch_size=args.batch_size, a=args.a, rank=args.rank,
                                    ensemble_size=args.ensemble_size, l2=args.l2, drop_probability=args.drop_probability,
                                    warmup=args.warmup, eta=args.eta, sweeps=args.sweeps, bonus=args.bonus,
-                                   prior_count=args.prior_count, columns=args.columns).items() if v is not None}
+                                   prior_count=args.prior_count, columns=args.columns,
+                                   keep=args.keep).items() if v is not None}
   budgets = sorted({args.budget, *args.extra_budgets})
   run_budgets = budgets
   if args.plot:   # one simulation serves the table and the plot
@@ -95,8 +96,9 @@ def register(subparsers) -> None:
   p.add_argument("--budget", type=float, default=0.1, help="fraction of the cells to reveal, in (0, 1] (default 0.1)")
   p.add_argument("--extra-budgets", type=float, nargs="*", default=[], metavar="B",
                  help="more budgets to report in the same run (e.g. 0.05 0.2)")
-  p.add_argument("--algorithm", default="ucbe-lrf", choices=["uniform", "ucbe", "ucbe-lrf", "successive-rejects"],
-                 help="search algorithm (default ucbe-lrf)")
+  p.add_argument("--algorithm", default="sequential-halving",
+                 choices=["uniform", "ucbe", "ucbe-lrf", "successive-rejects", "sequential-halving"],
+                 help="search algorithm (default sequential-halving)")
   p.add_argument("--seeds", type=int, default=20, help="number of seeds, run together (default 20)")
   p.add_argument("--no-shuffle", action="store_true", help="do not shuffle the rows per seed")
   p.add_argument("--k", type=int, default=10, help="NDCG cut-off (default 10)")
@@ -125,4 +127,6 @@ def register(subparsers) -> None:
   g.add_argument("--columns", choices=["paired", "std"],
                  help="which examples the picked method gets (ucbe-lrf): 'paired' (default), those already "
                       "evaluated for its closest rival first; 'std', the most uncertain first")
+  g.add_argument("--keep", type=float,
+                 help="sequential-halving: fraction of the surviving methods kept after each round (default 0.5)")
   p.set_defaults(func=_cmd)

@@ -10,8 +10,8 @@ Three entry points share one jitted step (``tinyjax.kernels.bandit_select`` / ``
 
 For the same seed, settings and scores, the online and offline paths pick the same cells.
 
-Algorithms: ``"uniform"``, ``"ucbe"``, ``"ucbe-lrf"`` (the default), ``"successive-rejects"``; see
-``tinyjax/kernels/_bandit.py`` and docs/bandit.md.
+Algorithms: ``"uniform"``, ``"ucbe"``, ``"ucbe-lrf"``, ``"successive-rejects"``, ``"sequential-halving"``
+(the default: it measured best on the real leaderboards, docs/bandit.md); see ``tinyjax/kernels/_bandit.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from tinyjax.kernels import BanditConfig, BanditState, Batch
 from tinyjax.kernels import _bandit as kernels_bandit
 
 ALGORITHMS = kernels.BANDIT_ALGORITHMS
-DEFAULT_ALGORITHM = "ucbe-lrf"
+DEFAULT_ALGORITHM = "sequential-halving"
 _ARTIFACT_KIND = "bandit_state"
 _PARAM_NAMES = tuple(f for f in BanditConfig._fields if f != "algorithm")
 
@@ -57,7 +57,8 @@ def make_config(algorithm: str = DEFAULT_ALGORITHM, **params) -> BanditConfig:
       the row mean under sampling without replacement, times ``sqrt(a)``; "ucbe": the earlier
       ``sqrt(a / n_i) (1 - n_i / N)``), ``prior_count`` (pseudo-cells of the pooled variance in each row's
       variance, 10.0), ``columns`` (ucbe-lrf cells of the picked method: "paired", the examples already
-      revealed for its rival first, or "std", the most uncertain first).
+      revealed for its rival first, or "std", the most uncertain first), ``keep`` (sequential halving:
+      fraction of the survivors kept after each round, 0.5).
 
   Raises:
     ValueError: unknown algorithm or parameter, or a value out of range.
@@ -85,6 +86,8 @@ def make_config(algorithm: str = DEFAULT_ALGORITHM, **params) -> BanditConfig:
     raise ValueError(f"prior_count must be finite and > 0, got {cfg.prior_count!r}")
   if not 0.0 <= cfg.drop_probability < 1.0:
     raise ValueError(f"drop_probability must be in [0, 1), got {cfg.drop_probability!r}")
+  if not 0.0 < cfg.keep < 1.0:
+    raise ValueError(f"keep must be in (0, 1), got {cfg.keep!r}")
   if not 0.0 <= cfg.warmup <= 1.0:
     raise ValueError(f"warmup must be in [0, 1], got {cfg.warmup!r}")
   if cfg.algorithm == "ucbe-lrf" and cfg.l2 == 0:
@@ -92,7 +95,8 @@ def make_config(algorithm: str = DEFAULT_ALGORITHM, **params) -> BanditConfig:
   return cfg._replace(batch_size=int(cfg.batch_size), rank=int(cfg.rank), ensemble_size=int(cfg.ensemble_size),
                       sweeps=int(cfg.sweeps), a=float(cfg.a), l2=float(cfg.l2), eta=float(cfg.eta),
                       drop_probability=float(cfg.drop_probability), warmup=float(cfg.warmup),
-                      prior_count=float(cfg.prior_count), bonus=str(cfg.bonus), columns=str(cfg.columns))
+                      prior_count=float(cfg.prior_count), bonus=str(cfg.bonus), columns=str(cfg.columns),
+                      keep=float(cfg.keep))
 
 
 def _check_scores(scores, *, allow_nan: bool, name: str = "scores") -> np.ndarray:
@@ -151,12 +155,17 @@ def _check_config_shape(cfg: BanditConfig, num_rows: int, num_cols: int):
 
 
 def _aux(cfg: BanditConfig, key, num_rows: int, num_cols: int):
-  """Fixed per-run randomness derived from the seed: (dropout masks [E, M, N], cell order [M*N])."""
+  """Fixed per-run randomness derived from the seed: (dropout masks [E, M, N], cell order [M*N] for uniform
+  and ucbe-lrf, example order [N] for the elimination algorithms)."""
   key_drop, key_order = jax.random.split(key)
   keep = (kernels.dropout_keep(key_drop, cfg.ensemble_size, num_rows, num_cols, cfg.drop_probability)
           if cfg.algorithm == "ucbe-lrf" else jnp.ones((1, 1, 1), bool))
-  order = (kernels.cell_order(key_order, num_rows, num_cols) if cfg.algorithm in ("uniform", "ucbe-lrf")
-           else jnp.zeros((1,), jnp.int32))
+  if cfg.algorithm in ("uniform", "ucbe-lrf"):
+    order = kernels.cell_order(key_order, num_rows, num_cols)
+  elif cfg.algorithm in kernels_bandit.ELIMINATION:
+    order = kernels_bandit.example_order(key_order, num_cols)
+  else:
+    order = jnp.zeros((1,), jnp.int32)
   return keep, order
 
 
@@ -268,7 +277,7 @@ def run(scores, budget: float = 0.1, algorithm: str = DEFAULT_ALGORITHM, seed: i
   Args:
     scores: (n_methods, n_examples) full matrix, 0/1 or continuous (no NaN).
     budget: fraction of the cells (of the total cost, when ``cost`` is given) that may be revealed, in (0, 1].
-    algorithm: "uniform", "ucbe", "ucbe-lrf" or "successive-rejects".
+    algorithm: "uniform", "ucbe", "ucbe-lrf", "successive-rejects" or "sequential-halving" (the default).
     seed: random seed (ties, warm-up cells, dropout masks, initial factors).
     cost: optional (n_methods, n_examples) positive cost of each cell.
     dtype: float32 (default) or float64.
@@ -361,7 +370,7 @@ class SimulationResult:
     return {"precision": self.precision.mean(0), "ndcg": self.ndcg.mean(0), "regret": self.regret.mean(0)}
 
 
-_ANYTIME = ("uniform", "ucbe", "ucbe-lrf")
+_ANYTIME = ("uniform", "ucbe", "ucbe-lrf")   # the others plan their phases from the budget
 # Executables of the vmapped offline loop, by (config, argument shapes and dtypes): kept for the process, as
 # jit's own cache would keep them (key dtypes differ between key types, so they are part of the signature).
 _COMPILED: dict = {}
@@ -372,9 +381,10 @@ def simulate(scores, budgets: Sequence[float] = (0.05, 0.1, 0.2), algorithm: str
              dtype=None, max_parallel: int = 32, **params) -> SimulationResult:
   """Runs many seeds at once on a full matrix and scores the recommendation at each budget.
 
-  The algorithms other than successive rejects do not depend on the budget (they are anytime), so one
-  run to the largest budget serves all budgets: at budget b the recommendation is the one made at the
-  last step with at most ``b * cells`` revealed. Successive rejects runs once per budget.
+  uniform, ucbe and ucbe-lrf do not depend on the budget (they are anytime), so one run to the largest
+  budget serves all budgets: at budget b the recommendation is the one made at the last step with at most
+  ``b * cells`` revealed. The elimination algorithms (successive rejects, sequential halving) plan their
+  phases from the budget and run once per budget.
 
   Args:
     scores: (n_methods, n_examples) full matrix.

@@ -32,6 +32,7 @@ STRATEGIES = ("random", "difficulty", "correctness", "irt")
 ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "ridge", "blend")
 METHODS = ("map", "mle")
 RULES: tuple = ()   # --rules: extra exterior-rule quantiles to evaluate the blend under (experiment)
+RAW = False         # --raw: store per-model validation and test residuals (re-calibration without refitting)
 
 
 def load_matrix(name: str):
@@ -64,7 +65,26 @@ def splits(Y: np.ndarray, seed: int):
   return {"iid": np.sort(iid), "top25": np.sort(top)}
 
 
-def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods=("mle",)) -> list[dict]:
+def _raw_arrays(tb, est, truth) -> dict:
+  """Per-model arrays for re-calibration experiments: the validation residuals of ``tb``'s folds and the test
+  models' errors, Bernoulli spreads and distances beyond the train range (rounded, JSON lists)."""
+  import tinyjax.tiny as tiny
+  from tinyjax import estimators as E
+  c = tb._calib[0]
+  val = {k: np.round(np.asarray(v, float), 6).tolist() for k, v in c._val.items()}
+  p = tb.irt_model.predict_proba(est.theta, items=tb._benches[0].cols)
+  ts = tb._train_scores[0]
+  test = {"spread": E.bernoulli_scale(p, tb._benches[0].mass), "dist": tiny._distance(est.diff, ts),
+          "side": np.sign(est.diff - np.median(ts)), "z": (est.diff - np.median(ts)) / np.std(ts), "sd": np.full(truth.shape, np.std(ts)),
+          "zq": (np.quantile(ts, np.linspace(0, 1, 21)) - np.median(ts)) / np.std(ts)}
+  for e in ESTIMATORS:
+    test[f"err_{e}"] = getattr(est, e) - truth
+  return {"val": val, "test": {k: np.round(np.asarray(v, float), 6).tolist() for k, v in test.items()},
+          "qs": dict(c.qs), "qs_ext": dict(c.qs_ext)}
+
+
+def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods=("mle",),
+               strategies=STRATEGIES) -> list[dict]:
   import tinyjax as tj
   import tinyjax.tiny as tiny
   from tinyjax.tiny import _true_scores
@@ -81,7 +101,7 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
       t0 = time.time()
       model = tj.fit_irt(Ytr, dim="auto", dims=(1, 2, 3), seed=seed, progress=False)
       cache: dict = {}
-      for strategy in STRATEGIES:
+      for strategy in strategies:
         for method in methods:
           t1 = time.time()
           tb = tj.TinyBenchmark.fit(Ytr, n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
@@ -100,6 +120,9 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
           row["coverage"] = row["cov_gpirt"]
           row["exterior"] = float(np.mean(est.exterior))
           row["blend_w"] = [list(w) for w in tb._calib[0].blend_w]
+          row["dist_mean"] = float(np.mean(np.asarray(tiny._distance(est.diff, tb._train_scores[0]))))
+          if RAW:
+            row["raw"] = _raw_arrays(tb, est, truth)
           for q in RULES:
             # The exterior rule only changes how a new model is classified (no refit): estimate again under it.
             saved, tiny.RANGE_QUANTILES = tiny.RANGE_QUANTILES, (q, 1.0 - q)
@@ -255,6 +278,23 @@ def report(rows: list[dict], method: str = "mle") -> str:
       dm = [_cell(rows, m, split_name, ds, method, f"mae_{RECOMMENDED}") for m in full_mats]
       out.append(f"| full-item mean | {split_name} | | {np.nanmean(dm):.2f} | {np.mean(ratios):.2f} | "
                  f"{np.mean(covs):.2f} | | |")
+  if all("width_blend" in r for r in rows):
+    out.append(f"\n### Intervals of the {ds}-anchor estimates: coverage / mean half-width in points (nominal {level:.2f})\n")
+    ie = [e for e in ESTIMATORS if f"cov_{e}" in rows[0]]
+    out.append("| matrix | split | " + " | ".join(ie) + " |")
+    out.append("|---|---|" + "---|" * len(ie))
+    for split_name in ("iid", "top25"):
+      for m in mats:
+        if np.isnan(_cell(rows, m, split_name, ds, method, "cov_blend")):
+          continue
+        out.append(f"| {m} | {split_name} | " + " | ".join(
+            f"{_cell(rows, m, split_name, ds, method, 'cov_' + e):.2f} / {_cell(rows, m, split_name, ds, method, 'width_' + e) / 2:.1f}"
+            for e in ie) + " |")
+      fm = [m for m in full_mats if not np.isnan(_cell(rows, m, split_name, ds, method, "cov_blend"))]
+      if fm:
+        out.append(f"| full-item min coverage / mean half-width | {split_name} | " + " | ".join(
+            f"{min(_cell(rows, m, split_name, ds, method, 'cov_' + e) for m in fm):.2f} / "
+            f"{np.mean([_cell(rows, m, split_name, ds, method, 'width_' + e) for m in fm]) / 2:.1f}" for e in ie) + " |")
   if any(r.get("method") == "map" for r in rows):
     out.append("\n### Ability estimate of new models: MAP vs MLE (mean MAE over all matrices and strategies)\n")
     out.append("| split | estimator | MAP | MLE |")
@@ -302,6 +342,11 @@ def main(argv=None) -> int:
   p.add_argument("--rules", default="",
                  help="experiment: comma-separated quantiles q; the blend is also evaluated with the exterior rule "
                       "'outside the q..1-q range of the train scores' (no refit)")
+  p.add_argument("--strategies", default=",".join(STRATEGIES),
+                 help="anchor strategies to run, comma-separated (default: all four)")
+  p.add_argument("--raw", action="store_true",
+                 help="also store each run's validation residuals and the test models' errors, spreads and "
+                      "distances (for re-calibrating intervals without refitting)")
   p.add_argument("--methods", default="mle", help="ability methods for new models, comma-separated (mle,map)")
   p.add_argument("--adaptive", action="store_true",
                  help="run the adaptive-vs-static comparison instead (iid split) and print its table")
@@ -319,7 +364,8 @@ def main(argv=None) -> int:
     print(f"no data at {DATA}", file=sys.stderr)
     return 1
   import tinyjax.tiny as tiny
-  global RULES
+  global RULES, RAW
+  RAW = args.raw
   RULES = tuple(float(x) for x in args.rules.split(",")) if args.rules else ()
   if args.tail_fraction is not None:
     tiny.TAIL_FRACTION = args.tail_fraction
@@ -338,7 +384,8 @@ def main(argv=None) -> int:
     return 0
   for name in args.matrices.split(","):
     k = 25 if name.startswith("openllm_v1") else 100
-    new = run_matrix(name, args.seeds, k, args.level, log, tuple(args.methods.split(",")))
+    new = run_matrix(name, args.seeds, k, args.level, log, tuple(args.methods.split(",")),
+                     tuple(args.strategies.split(",")))
     for r in new:
       r["level"] = args.level
     rows = [r for r in rows if r["matrix"] != name] + new

@@ -211,6 +211,68 @@ def test_tail_fold_and_blend_weights():
   assert tiny._blend_weights(res)[2] == 0.0
 
 
+def _conformal_ref(scores, level):
+  """ceil((n + 1) level)-th smallest score (inf when n is too small): split-conformal quantile, by hand."""
+  s = sorted(float(x) for x in scores)
+  r = int(np.ceil((len(s) + 1) * level))
+  return float("inf") if not s or r > len(s) else s[r - 1]
+
+
+def test_edge_zone_calibration_and_intervals(tb, tmp_path):
+  from tinyjax import estimators as E
+  from tinyjax import tiny
+
+  c, level = tb._calib[0], tb.level
+  v = c._val
+  tail, dist, spread = v["tail"].astype(bool), v["dist"], v["spread"]
+  # Tail-fold models are blended as a new model would be: exterior weights only beyond their fold's range.
+  parts = np.stack([v[k] for k in ("pirt", "diff", "ridge", "naive")], 1)
+  w = np.where((tail & (dist > 0))[:, None], np.array(c.blend_w[1])[None], np.array(c.blend_w[0])[None])
+  np.testing.assert_allclose(v["blend"], np.sum(w * parts, 1), atol=1e-12)
+  # Multipliers against the by-hand conformal quantile: exterior on the tail fold with the (1 + d) scale; edge
+  # zone = the largest of interior, exterior and the tail models whose estimate fell inside their fold's range.
+  inside = tail & (dist == 0)
+  for k in ("naive", "pirt", "gpirt", "diff", "ridge", "blend"):
+    q_ext = _conformal_ref(np.abs(v[k][tail]) / (spread[tail] * (1 + dist[tail])), level)
+    assert c.qs_ext[k] == pytest.approx(q_ext, rel=1e-12)
+    q_in_range = _conformal_ref(np.abs(v[k][inside]) / spread[inside], level)
+    ref = max(c.qs[k], q_ext, q_in_range if np.isfinite(q_in_range) else -np.inf)
+    assert c.qs_edge[k] == pytest.approx(ref, rel=1e-12)
+  assert c.q_zone == pytest.approx(_conformal_ref(np.abs(v["diff"][tail]) / spread[tail], level), rel=1e-12)
+  assert c.n_edge == int(inside.sum())
+
+  # Intervals of new models, from the weakest to the strongest answer pattern (easiest anchors right first).
+  order = np.argsort(-TRAIN[:, tb.anchors].mean(0))
+  ya = np.array([[1.0 if r < n else 0.0 for r in np.argsort(order)] for n in range(16)])
+  ya = np.concatenate([ya, TEST[:, tb.anchors]])
+  est = tb.estimate(ya)
+  p = tb.irt_model.predict_proba(est.theta)
+  s = E.bernoulli_scale(p, tb.item_mass)
+  lo_r, hi_r = TRAIN.mean(1).min(), TRAIN.mean(1).max()
+  d = np.maximum(np.maximum(est.diff - hi_r, lo_r - est.diff), 0) / TRAIN.mean(1).std()
+  ext = d > 0
+  gap = np.minimum(hi_r - est.diff, est.diff - lo_r)
+  zone = ~ext & (gap < c.q_zone * s)
+  assert ext.any() and zone.any() and (~ext & ~zone).any()
+  np.testing.assert_array_equal(est.exterior, ext)
+  for k in ("diff", "blend", "naive"):
+    q = np.where(ext, c.qs_ext[k], np.where(zone, c.qs_edge[k], c.qs[k]))
+    lo, hi = est.intervals[k]
+    np.testing.assert_allclose(lo, np.clip(getattr(est, k) - q * s * (1 + d), 0, 1), atol=1e-6)
+    np.testing.assert_allclose(hi, np.clip(getattr(est, k) + q * s * (1 + d), 0, 1), atol=1e-6)
+  # A file saved before the edge zone existed loads, and its intervals follow the older rule (no zone).
+  from tinyjax.io import load_artifact
+  path = tmp_path / "tiny.npz"
+  tb.save(path)
+  _, arrays, meta = load_artifact(path)
+  for key in ("qs_edge", "q_zone", "n_edge"):
+    del meta["benches"][0]["calib"][key]
+  old = tj.TinyBenchmark._from_artifact(arrays, meta)
+  lo, hi = old.estimate(ya).intervals["diff"]
+  q = np.where(ext, c.qs_ext["diff"], c.qs["diff"])
+  np.testing.assert_allclose(hi, np.clip(est.diff + q * s * (1 + d), 0, 1), atol=1e-6)
+
+
 @pytest.mark.realdata
 def test_real_data_strongest_models(shared_data):
   """helm_lite/commonsense, the strongest 25% of the models held out (beyond every train model), 2 seeds.

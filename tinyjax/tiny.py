@@ -75,6 +75,10 @@ class _Calib:
   qs_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> conformal multiplier, exterior
   maes_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> validation MAE, exterior
   n_ext: int = 0              # validation models in the exterior pool
+  # Interior models near the range edge (defaults reproduce files saved before it existed: no edge zone).
+  qs_edge: dict = dataclasses.field(default_factory=dict)  # estimator -> conformal multiplier, edge zone
+  q_zone: float = 0.0         # edge zone: difference estimate within q_zone spreads of the train range edge
+  n_edge: int = 0             # tail-fold models whose estimate fell inside their fold's train range
 
 
 def _responses(Y, model_ids=None, item_ids=None):
@@ -126,6 +130,12 @@ def _distance(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
   lo, hi = _score_range(train_truth)
   sd = max(float(np.std(train_truth)), 1e-6)
   return np.maximum(np.maximum(estimate - hi, lo - estimate), 0.0) / sd
+
+
+def _edge_gap(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
+  """[M] how far each estimate lies inside the train models' score range, from the nearer edge (0 outside)."""
+  lo, hi = _score_range(train_truth)
+  return np.maximum(np.minimum(hi - estimate, estimate - lo), 0.0)
 
 
 @functools.lru_cache(maxsize=8)
@@ -258,7 +268,7 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
   truth_all = np.stack([_true_scores(Y[:, b.cols], b.mass) for b in benches], axis=1)      # [N, B]
   folds = [(tr, va, False) for tr, va in _folds(n, n_folds, seed)]
   folds.append(_tail_fold(truth_all.mean(axis=1)) + (True,))
-  keys = ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist")
+  keys = ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist", "side")
   res = {k: [] for k in keys}
   for tr, va, tail in folds:
     key = (kind, dim, seed, tr.tobytes())
@@ -281,6 +291,8 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
     res["nvar"].append(raw["nvar"])
     res["tail"].append(np.full(raw["diff"].shape, tail))
     res["dist"].append(np.stack([_distance(raw["diff"][:, j], truth_all[tr, j]) for j in range(len(benches))], 1))
+    res["side"].append(np.stack([np.sign(raw["diff"][:, j] - np.median(truth_all[tr, j]))
+                                 for j in range(len(benches))], 1))
   res = {k: np.concatenate(v) for k, v in res.items()}
   out = []
   for j in range(len(benches)):
@@ -302,7 +314,10 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
     parts = np.stack([r[k] for k in BLEND_PARTS], axis=1)                                     # [n_val, P]
     blend_w = (_blend_weights(parts[pools[0]]),
                _blend_weights(parts[pools[1]], np.array([k in EXTERIOR_PARTS for k in BLEND_PARTS])))
-    r["blend"] = np.where(r["tail"], parts @ np.array(blend_w[1]), parts @ np.array(blend_w[0]))
+    # Each tail-fold model is blended as a new model in its place would be: with the exterior weights when its
+    # difference estimate lies outside the range of the models its fold was fitted on (dist > 0), else with the
+    # interior weights (a model beyond the range whose estimate falls inside it).
+    r["blend"] = np.where(r["tail"] & (r["dist"] > 0), parts @ np.array(blend_w[1]), parts @ np.array(blend_w[0]))
     names = ESTIMATORS + ("ridge", "blend")
     # Nonconformity: |error| / (Bernoulli spread x (1 + extrapolation distance in train-score SDs)), so that
     # intervals widen with the distance of a model beyond the train range.
@@ -311,12 +326,26 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
     qs = {k: _est.conformal_quantile(np.abs(r[k][pools[0]]) / scale[pools[0]], level) for k in names + ("gpirt",)}
     qs_ext = {k: _est.conformal_quantile(np.abs(r[k][pools[1]]) / scale[pools[1]], level)
               for k in names + ("gpirt",)}
+    # Interior models near the edge of the train range may lie beyond it (their estimate fell inside by error,
+    # which biases it towards the range). They are calibrated on the tail fold as well: the tail models (all
+    # beyond the range of their fold's fit), and separately those whose estimate fell inside that range.
+    # Edge zone: the difference estimate lies within ``q_zone`` spreads of the range edge, with q_zone the tail
+    # fold's conformal quantile of |diff error| / spread (a model that close could be beyond the range).
+    edge_in = pools[1] & r["tail"] & (r["dist"] == 0)
+    qs_edge = {}
+    for k in names + ("gpirt",):
+      q_e = _est.conformal_quantile(np.abs(r[k][edge_in]) / r["spread"][edge_in], level)
+      qs_edge[k] = max(qs[k], qs_ext[k], q_e if np.isfinite(q_e) else -np.inf)
+    q_zone = _est.conformal_quantile(np.abs(r["diff"][pools[1]]) / r["spread"][pools[1]], level)
     maes = {k: float(np.mean(np.abs(r[k][iid]))) for k in names}
     maes_ext = {k: float(np.mean(np.abs(r[k][pools[1]]))) for k in names}
     out.append(_Calib(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g[iid]))),
                       n_val=int(iid.sum()), design=float(design), q_model=q_m,
                       gpirt_model_mae=float(np.mean(np.abs(gm[iid]))), qs=qs, maes=maes,
-                      blend_w=blend_w, qs_ext=qs_ext, maes_ext=maes_ext, n_ext=int(pools[1].sum())))
+                      blend_w=blend_w, qs_ext=qs_ext, maes_ext=maes_ext, n_ext=int(pools[1].sum()),
+                      qs_edge=qs_edge, q_zone=float(q_zone), n_edge=int(edge_in.sum())))
+    # The validation residuals themselves (not saved): for diagnostics and re-calibration experiments.
+    out[-1]._val = {k: np.asarray(r[k]) for k in names + ("gpirt", "spread", "dist", "tail", "side")}
   return out
 
 
@@ -407,6 +436,10 @@ class _Base:
     dist = np.stack([_distance(raw["diff"][:, j], ts) if ts is not None else np.zeros(Y.shape[0])
                      for j, ts in enumerate(self._train_scores)], axis=1)                     # [M, B]
     ext = dist > 0
+    # Edge zone: interior models whose difference estimate lies within q_zone spreads of the train range edge.
+    gap = np.stack([_edge_gap(raw["diff"][:, j], ts) if ts is not None else np.full(Y.shape[0], np.inf)
+                    for j, ts in enumerate(self._train_scores)], axis=1)                      # [M, B]
+    zone = ~ext & (gap < np.array([c.q_zone for c in self._calib])[None, :] * spread)
     spread = spread * (1.0 + dist)
     bw = np.array([c.blend_w for c in self._calib], np.float64)                              # [B, 2, P]
     w = np.where(ext[..., None], bw[None, :, 1, :], bw[None, :, 0, :])                        # [M, B, P]
@@ -423,7 +456,9 @@ class _Base:
         q_in = np.array([c.qs.get(k, c.qs.get("diff", np.inf)) if k != "gpirt" else c.qs.get(k, c.q)
                          for c in self._calib])
         q_out = np.array([c.qs_ext.get(k, q_in[j]) for j, c in enumerate(self._calib)])
-        qk = np.where(ext, q_out[None, :], q_in[None, :])
+        q_edge = np.array([c.qs_edge.get(k, q_in[j]) for j, c in enumerate(self._calib)])
+        qk = np.where(ext, q_out[None, :], np.where(zone, q_edge[None, :], q_in[None, :]))
+      # (For interior models, edge zone included, the distance is 0: the scale is the Bernoulli spread.)
       intervals[k] = (np.clip(est[k] - qk * spread, 0.0, 1.0), np.clip(est[k] + qk * spread, 0.0, 1.0))
     est["exterior"] = ext
     return est, intervals, raw["theta"]

@@ -238,6 +238,11 @@ def test_edge_zone_calibration_and_intervals(tb, tmp_path):
     q_in_range = _conformal_ref(np.abs(v[k][inside]) / spread[inside], level)
     ref = max(c.qs[k], q_ext, q_in_range if np.isfinite(q_in_range) else -np.inf)
     assert c.qs_edge[k] == pytest.approx(ref, rel=1e-12)
+    # Exterior, per side (below / above the range): at least the pooled multiplier and that side's tail models'.
+    for i, sgn in enumerate((-1.0, 1.0)):
+      m = tail & (v["side"] == sgn)
+      q_s = _conformal_ref(np.abs(v[k][m]) / (spread[m] * (1 + dist[m])), level)
+      assert c.qs_ext_side[k][i] == pytest.approx(max(q_ext, q_s if np.isfinite(q_s) else -np.inf), rel=1e-12)
   assert c.q_zone == pytest.approx(_conformal_ref(np.abs(v["diff"][tail]) / spread[tail], level), rel=1e-12)
   assert c.n_edge == int(inside.sum())
 
@@ -253,19 +258,21 @@ def test_edge_zone_calibration_and_intervals(tb, tmp_path):
   ext = d > 0
   gap = np.minimum(hi_r - est.diff, est.diff - lo_r)
   zone = ~ext & (gap < c.q_zone * s)
-  assert ext.any() and zone.any() and (~ext & ~zone).any()
+  assert (est.diff > hi_r).any() and (est.diff < lo_r).any() and zone.any() and (~ext & ~zone).any()
   np.testing.assert_array_equal(est.exterior, ext)
   for k in ("diff", "blend", "naive"):
-    q = np.where(ext, c.qs_ext[k], np.where(zone, c.qs_edge[k], c.qs[k]))
+    q_out = np.where(est.diff > hi_r, c.qs_ext_side[k][1], c.qs_ext_side[k][0])
+    q = np.where(ext, q_out, np.where(zone, c.qs_edge[k], c.qs[k]))
     lo, hi = est.intervals[k]
     np.testing.assert_allclose(lo, np.clip(getattr(est, k) - q * s * (1 + d), 0, 1), atol=1e-6)
     np.testing.assert_allclose(hi, np.clip(getattr(est, k) + q * s * (1 + d), 0, 1), atol=1e-6)
-  # A file saved before the edge zone existed loads, and its intervals follow the older rule (no zone).
+  # A file saved before the edge zone existed loads, and its intervals follow the older rule (no zone, one
+  # exterior multiplier for both sides).
   from tinyjax.io import load_artifact
   path = tmp_path / "tiny.npz"
   tb.save(path)
   _, arrays, meta = load_artifact(path)
-  for key in ("qs_edge", "q_zone", "n_edge"):
+  for key in ("qs_edge", "q_zone", "n_edge", "qs_ext_side"):
     del meta["benches"][0]["calib"][key]
   old = tj.TinyBenchmark._from_artifact(arrays, meta)
   lo, hi = old.estimate(ya).intervals["diff"]

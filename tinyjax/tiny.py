@@ -16,7 +16,12 @@
    estimator, the ridge regression and the naive mean; exterior models blend only the two
    design-based estimates (difference and naive), which need no model to extrapolate. A new model is
    exterior when its difference estimate lies outside the range (lowest to highest) of the train models' scores,
-   and its interval widens with its distance beyond that range (in SDs of the train scores).
+   and its interval widens with its distance beyond that range (in SDs of the train scores); its multiplier is
+   the larger of the whole tail fold's and that of the tail models on its side (above or below the range).
+   An interior model whose estimate lies near the range edge (within the tail fold's 90% |diff error|) may
+   be beyond the range all the same; it gets the largest of the interior, exterior and "beyond the range
+   but estimated inside it" (tail-fold models whose estimate fell inside their fold's range) multipliers.
+   Tail-fold models are blended and classified exactly as a new model would be.
 
 ``Leaderboard`` does the same for several benchmarks that share one ability: one IRT model on all
 items, one anchor set per benchmark, one joint ability from all anchors.
@@ -79,6 +84,8 @@ class _Calib:
   qs_edge: dict = dataclasses.field(default_factory=dict)  # estimator -> conformal multiplier, edge zone
   q_zone: float = 0.0         # edge zone: difference estimate within q_zone spreads of the train range edge
   n_edge: int = 0             # tail-fold models whose estimate fell inside their fold's train range
+  # estimator -> (below, above): exterior multiplier of models below / above the train range (older files: qs_ext)
+  qs_ext_side: dict = dataclasses.field(default_factory=dict)
 
 
 def _responses(Y, model_ids=None, item_ids=None):
@@ -337,13 +344,25 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
       q_e = _est.conformal_quantile(np.abs(r[k][edge_in]) / r["spread"][edge_in], level)
       qs_edge[k] = max(qs[k], qs_ext[k], q_e if np.isfinite(q_e) else -np.inf)
     q_zone = _est.conformal_quantile(np.abs(r["diff"][pools[1]]) / r["spread"][pools[1]], level)
+    # Exterior models on each side: the two tails differ (e.g. a long tail of weak models lies further out, which
+    # lowers its (1 + d)-scaled scores), so a model above the range also gets at least the multiplier of the tail
+    # models on the strong side (estimate above the median of their fold's fit), one below that of the weak side;
+    # the pooled multiplier stays a floor where one side has few models.
+    qs_ext_side = {}
+    for k in names + ("gpirt",):
+      qq = []
+      for sgn in (-1.0, 1.0):
+        m = pools[1] & r["tail"] & (r["side"] == sgn)
+        q_s = _est.conformal_quantile(np.abs(r[k][m]) / scale[m], level)
+        qq.append(max(qs_ext[k], q_s if np.isfinite(q_s) else -np.inf))
+      qs_ext_side[k] = tuple(qq)
     maes = {k: float(np.mean(np.abs(r[k][iid]))) for k in names}
     maes_ext = {k: float(np.mean(np.abs(r[k][pools[1]]))) for k in names}
     out.append(_Calib(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g[iid]))),
                       n_val=int(iid.sum()), design=float(design), q_model=q_m,
                       gpirt_model_mae=float(np.mean(np.abs(gm[iid]))), qs=qs, maes=maes,
                       blend_w=blend_w, qs_ext=qs_ext, maes_ext=maes_ext, n_ext=int(pools[1].sum()),
-                      qs_edge=qs_edge, q_zone=float(q_zone), n_edge=int(edge_in.sum())))
+                      qs_edge=qs_edge, q_zone=float(q_zone), n_edge=int(edge_in.sum()), qs_ext_side=qs_ext_side))
     # The validation residuals themselves (not saved): for diagnostics and re-calibration experiments.
     out[-1]._val = {k: np.asarray(r[k]) for k in names + ("gpirt", "spread", "dist", "tail", "side")}
   return out
@@ -436,6 +455,8 @@ class _Base:
     dist = np.stack([_distance(raw["diff"][:, j], ts) if ts is not None else np.zeros(Y.shape[0])
                      for j, ts in enumerate(self._train_scores)], axis=1)                     # [M, B]
     ext = dist > 0
+    above = np.stack([raw["diff"][:, j] > _score_range(ts)[1] if ts is not None else np.zeros(Y.shape[0], bool)
+                      for j, ts in enumerate(self._train_scores)], axis=1)                    # [M, B]
     # Edge zone: interior models whose difference estimate lies within q_zone spreads of the train range edge.
     gap = np.stack([_edge_gap(raw["diff"][:, j], ts) if ts is not None else np.full(Y.shape[0], np.inf)
                     for j, ts in enumerate(self._train_scores)], axis=1)                      # [M, B]
@@ -456,8 +477,10 @@ class _Base:
         q_in = np.array([c.qs.get(k, c.qs.get("diff", np.inf)) if k != "gpirt" else c.qs.get(k, c.q)
                          for c in self._calib])
         q_out = np.array([c.qs_ext.get(k, q_in[j]) for j, c in enumerate(self._calib)])
+        q_side = np.array([c.qs_ext_side.get(k, (q_out[j], q_out[j])) for j, c in enumerate(self._calib)])  # [B, 2]
+        q_out = np.where(above, q_side[None, :, 1], q_side[None, :, 0])                       # [M, B]
         q_edge = np.array([c.qs_edge.get(k, q_in[j]) for j, c in enumerate(self._calib)])
-        qk = np.where(ext, q_out[None, :], np.where(zone, q_edge[None, :], q_in[None, :]))
+        qk = np.where(ext, q_out, np.where(zone, q_edge[None, :], q_in[None, :]))
       # (For interior models, edge zone included, the distance is 0: the scale is the Bernoulli spread.)
       intervals[k] = (np.clip(est[k] - qk * spread, 0.0, 1.0), np.clip(est[k] + qk * spread, 0.0, 1.0))
     est["exterior"] = ext

@@ -191,14 +191,15 @@ def _rss_mib() -> float:
 def worker(args) -> None:
   scores = synthetic(80, 2000) if args.shape == "80x2000" else np.load(DATA / "irt" / "openllm_v2" / "musr.npy")
   budget = args.budget
-  if args.impl == "tinyjax":
+  if args.impl.startswith("tinyjax"):
     import jax
     import tinyjax as tj
 
-    tj.bandit.run(scores, budget=budget, algorithm="ucbe-lrf", seed=0)   # compile
+    alg = args.impl.split(":", 1)[1]
+    tj.bandit.run(scores, budget=budget, algorithm=alg, seed=0)   # compile
     base = _rss_mib()
     t0 = time.perf_counter()
-    res = tj.bandit.run(scores, budget=budget, algorithm="ucbe-lrf", seed=1)
+    res = tj.bandit.run(scores, budget=budget, algorithm=alg, seed=1)
     total = time.perf_counter() - t0
     steps = res.n_steps
     per_step = total / steps
@@ -230,7 +231,8 @@ def worker(args) -> None:
 def speed(args) -> dict:
   out = {}
   for shape in ("80x2000", "450x756"):
-    for impl in ("tinyjax", "banditeval"):
+    impls = [f"tinyjax:{a}" for a in args.tj_algorithms.split(",")] + ["banditeval"]
+    for impl in impls:
       cmd = [sys.executable, __file__, "worker", "--impl", impl, "--shape", shape, "--budget", str(args.budget),
              "--peer-steps", str(args.peer_steps)]
       proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -238,12 +240,15 @@ def speed(args) -> dict:
         raise RuntimeError(proc.stderr[-3000:])
       out[(shape, impl)] = json.loads(proc.stdout.strip().splitlines()[-1])
       print(shape, impl, out[(shape, impl)], flush=True)
-    t, b = out[(shape, "tinyjax")], out[(shape, "banditeval")]
-    print(f"{shape}: per step tinyjax {1e3 * t['per_step_s']:.2f} ms vs banditeval {1e3 * b['per_step_s']:.0f} ms "
-          f"({b['per_step_s'] / t['per_step_s']:.0f}x); whole run at {args.budget:.0%}: tinyjax {t['total_s']:.2f} s "
-          f"({t['steps']} steps) vs banditeval {b['total_s']:.0f} s ({b['total_s'] / t['total_s']:.0f}x); peak RSS "
-          f"above baseline tinyjax {t['peak_rss_mib'] - t['baseline_rss_mib']:.0f} MiB vs banditeval "
-          f"{b['peak_rss_mib'] - b['baseline_rss_mib']:.0f} MiB", flush=True)
+    b = out[(shape, "banditeval")]
+    for impl in impls[:-1]:
+      t = out[(shape, impl)]
+      print(f"{shape}: per step {impl} {1e3 * t['per_step_s']:.2f} ms vs banditeval ucbe-lrf "
+            f"{1e3 * b['per_step_s']:.0f} ms ({b['per_step_s'] / t['per_step_s']:.0f}x); whole run at {args.budget:.0%}: "
+            f"{impl} {t['total_s']:.2f} s ({t['steps']} steps) vs banditeval {b['total_s']:.0f} s "
+            f"({b['total_s'] / t['total_s']:.0f}x); peak RSS above baseline {impl} "
+            f"{t['peak_rss_mib'] - t['baseline_rss_mib']:.0f} MiB vs banditeval "
+            f"{b['peak_rss_mib'] - b['baseline_rss_mib']:.0f} MiB", flush=True)
   return out
 
 
@@ -348,12 +353,14 @@ def main():
   p.add_argument("--peer-ucbe-seeds", type=int, default=5, help="banditeval UCB-E seeds per matrix (0: skip it)")
   p.add_argument("--peer-max-seconds", type=float, default=900.0, help="give up a banditeval seed after this long")
   p.add_argument("--only", help="comma-separated matrix names (quality)")
-  p.add_argument("--algorithms", help="comma-separated tinyjax algorithms to run (quality; default all four, "
+  p.add_argument("--algorithms", help="comma-separated tinyjax algorithms to run (quality; default all five, "
                  "an empty string for none: banditeval only)")
   p.add_argument("--out", help="write the quality results as JSON here")
   p.add_argument("--impl"), p.add_argument("--shape")
   p.add_argument("--budget", type=float, default=0.1)
   p.add_argument("--peer-steps", type=int, default=5)
+  p.add_argument("--tj-algorithms", default="sequential-halving,ucbe-lrf",
+                 help="tinyjax algorithms timed by 'speed' against banditeval's UCB-E-LRF")
   args = p.parse_args()
   if args.quick:
     args.seeds, args.peer_seeds, args.peer_ucbe_seeds, args.peer_steps = 4, 1, 2, 3

@@ -27,8 +27,9 @@ from tinyjax.kernels._kde import lsh_collision_probability, lsh_init, sketch_add
 from tinyjax.kernels._als import ALSState, als_init, als_moments, als_row_moments, als_sweep, dropout_keep
 from tinyjax.kernels._bandit import (ALGORITHMS as BANDIT_ALGORITHMS, Batch, BanditConfig, BanditInfo,
                                      BanditState, bandit_estimate, bandit_init, bandit_refit, bandit_reveal,
-                                     bandit_recommend, bandit_select, cell_order, lrf_bounds, random_argmax,
-                                     random_top_k, row_variances, ucb_bounds)
+                                     bandit_recommend, bandit_select, cell_order, example_order, halving_arms,
+                                     halving_targets, lrf_bounds, random_argmax, random_top_k, row_variances,
+                                     ucb_bounds)
 
 # forecasting (issue 6): scaling-law forms, Huber objective, L-BFGS / LM optimisers, pass@k, OSCA, early stopping
 from tinyjax.kernels._laws import (AllocationInfo, EarlyStopResult, MinimizeInfo, adaptive_weighted_consistency,

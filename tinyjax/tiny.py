@@ -132,17 +132,26 @@ def _score_range(truth: np.ndarray) -> tuple[float, float]:
   return float(lo), float(hi)
 
 
-def _distance(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
-  """[M] how far each estimate lies outside the train models' score range, in SDs of their scores."""
+def _range_position(estimate: np.ndarray, train_truth: np.ndarray | None):
+  """Where each estimate [M] lies against the train models' score range.
+
+  Returns:
+    ``(dist, above, gap)``, [M] each: the distance outside the range in SDs of the train scores (0 inside),
+    whether the estimate is above the range, and how far it lies inside the range from the nearer edge (0
+    outside). Without train scores (files saved before they were stored) there is no range: every model is
+    inside and far from any edge.
+  """
+  if train_truth is None:
+    return np.zeros(estimate.shape), np.zeros(estimate.shape, bool), np.full(estimate.shape, np.inf)
   lo, hi = _score_range(train_truth)
   sd = max(float(np.std(train_truth)), 1e-6)
-  return np.maximum(np.maximum(estimate - hi, lo - estimate), 0.0) / sd
+  dist = np.maximum(np.maximum(estimate - hi, lo - estimate), 0.0) / sd
+  return dist, estimate > hi, np.maximum(np.minimum(hi - estimate, estimate - lo), 0.0)
 
 
-def _edge_gap(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
-  """[M] how far each estimate lies inside the train models' score range, from the nearer edge (0 outside)."""
-  lo, hi = _score_range(train_truth)
-  return np.maximum(np.minimum(hi - estimate, estimate - lo), 0.0)
+def _distance(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
+  """[M] how far each estimate lies outside the train models' score range, in SDs of their scores."""
+  return _range_position(estimate, train_truth)[0]
 
 
 @functools.lru_cache(maxsize=8)
@@ -452,14 +461,10 @@ class _Base:
     gp = lam * naive + (1 - lam) * pirt
     # Regime of each model and benchmark: exterior when its difference estimate is outside the train range.
     # (Files saved without train scores have no range: every model is interior there.)
-    dist = np.stack([_distance(raw["diff"][:, j], ts) if ts is not None else np.zeros(Y.shape[0])
-                     for j, ts in enumerate(self._train_scores)], axis=1)                     # [M, B]
+    dist, above, gap = (np.stack(x, axis=1) for x in zip(*(                                   # [M, B] each
+        _range_position(raw["diff"][:, j], ts) for j, ts in enumerate(self._train_scores))))
     ext = dist > 0
-    above = np.stack([raw["diff"][:, j] > _score_range(ts)[1] if ts is not None else np.zeros(Y.shape[0], bool)
-                      for j, ts in enumerate(self._train_scores)], axis=1)                    # [M, B]
     # Edge zone: interior models whose difference estimate lies within q_zone spreads of the train range edge.
-    gap = np.stack([_edge_gap(raw["diff"][:, j], ts) if ts is not None else np.full(Y.shape[0], np.inf)
-                    for j, ts in enumerate(self._train_scores)], axis=1)                      # [M, B]
     zone = ~ext & (gap < np.array([c.q_zone for c in self._calib])[None, :] * spread)
     spread = spread * (1.0 + dist)
     bw = np.array([c.blend_w for c in self._calib], np.float64)                              # [B, 2, P]

@@ -34,17 +34,19 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = pathlib.Path(os.environ.get("TINYJAX_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BUDGETS = (0.05, 0.1, 0.2)
 BATCH = 32
-ALGS = ("uniform", "ucbe", "ucbe-lrf", "successive-rejects", "sequential-halving")
+
+
+def _npy_matrices() -> list[tuple[str, pathlib.Path]]:
+  """(name, path) of the .npy quality matrices: helm_lite, then openllm_v2, each sorted by file name."""
+  files = sorted(glob.glob(str(DATA / "irt" / "helm_lite" / "*.npy"))) + \
+      sorted(glob.glob(str(DATA / "irt" / "openllm_v2" / "*.npy")))
+  return [(f"{p.parent.name}/{p.stem}", p) for p in map(pathlib.Path, files)]
 
 
 def matrices() -> dict[str, np.ndarray]:
   import pandas as pd
 
-  out = {}
-  for f in sorted(glob.glob(str(DATA / "irt" / "helm_lite" / "*.npy"))) + \
-      sorted(glob.glob(str(DATA / "irt" / "openllm_v2" / "*.npy"))):
-    p = pathlib.Path(f)
-    out[f"{p.parent.name}/{p.stem}"] = np.load(p)
+  out = {name: np.load(p) for name, p in _npy_matrices()}
   d = pd.read_parquet(DATA / "irt" / "alpaca_eval2" / "win_prob.parquet").drop(index="NullModel").to_numpy()
   out["alpaca_eval2"] = d[:, ~np.isnan(d).any(0)]
   return out
@@ -52,10 +54,7 @@ def matrices() -> dict[str, np.ndarray]:
 
 def matrices_order() -> list[str]:
   """Names of the quality matrices in the order of :func:`matrices`, without loading them."""
-  names = [f"{pathlib.Path(f).parent.name}/{pathlib.Path(f).stem}"
-           for f in sorted(glob.glob(str(DATA / "irt" / "helm_lite" / "*.npy")))]
-  names += [f"openllm_v2/{pathlib.Path(f).stem}" for f in sorted(glob.glob(str(DATA / "irt" / "openllm_v2" / "*.npy")))]
-  return names + ["alpaca_eval2"]
+  return [name for name, _ in _npy_matrices()] + ["alpaca_eval2"]
 
 
 def synthetic(rows: int, cols: int, seed: int = 0) -> np.ndarray:
@@ -120,7 +119,7 @@ def quality(args) -> dict:
   mats = matrices()
   if args.only:
     mats = {k: v for k, v in mats.items() if k in args.only.split(",")}
-  algs = list(ALGS)
+  algs = list(tj.bandit.ALGORITHMS)
   if args.algorithms is not None:
     algs = [a for a in args.algorithms.split(",") if a]
   results = {}
@@ -265,7 +264,9 @@ def report(args) -> None:
           into[key] = value
   order = list(matrices_order()) if DATA.is_dir() else []
   results = {k: results[k] for k in sorted(results, key=lambda k: order.index(k) if k in order else len(order))}
-  algs = list(ALGS)
+  from tinyjax.bandit import ALGORITHMS
+
+  algs = list(ALGORITHMS)
   fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
   for metric in ("regret", "precision", "ndcg"):
     print(f"\n{metric} (mean over seeds) at 5% / 10% / 20% of the cells\n")

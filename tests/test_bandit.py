@@ -372,6 +372,16 @@ def test_cli_prints_metrics(scores, tmp_path, capsys):
   assert (tmp_path / "p.png").stat().st_size > 0
 
 
+def test_cli_algorithm_choices_match_the_library():
+  """The CLI lists the algorithms literally (building the parser must not import jax): keep it in step."""
+  from tinyjax.cli import build_parser
+
+  sub = next(a for a in build_parser()._actions if a.choices and "bandit" in a.choices).choices["bandit"]
+  action = next(a for a in sub._actions if a.dest == "algorithm")
+  assert tuple(action.choices) == tuple(tj.bandit.ALGORITHMS)
+  assert action.default == tj.bandit.DEFAULT_ALGORITHM
+
+
 # ----------------------------------------------------------------------------------------------------
 # real data
 

@@ -29,7 +29,7 @@ FULL_ITEM = ["helm_lite/commonsense", "helm_lite/gsm", "helm_lite/math", "helm_l
              "openllm_v2/arc_challenge", "openllm_v2/musr", "alpaca_eval2/win_prob"]
 V1 = ["openllm_v1/arc", "openllm_v1/gsm8k", "openllm_v1/truthfulqa"]
 STRATEGIES = ("random", "difficulty", "correctness", "irt")
-ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "ridge", "blend")
+ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend")
 METHODS = ("map", "mle")
 RULES: tuple = ()   # --rules: extra exterior-rule quantiles to evaluate the blend under (experiment)
 RAW = False         # --raw: store per-model validation and test residuals (re-calibration without refitting)

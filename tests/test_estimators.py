@@ -84,6 +84,39 @@ def test_difference_estimator_hand_computed():
                              E.difference_estimate(Y, anchors, w, mass, p), rtol=1e-12)
 
 
+def test_greg_estimator_against_weighted_least_squares():
+  rng = np.random.default_rng(3)
+  I, K = 40, 12
+  mass = rng.random(I); mass /= mass.sum()
+  anchors = rng.choice(I, K, replace=False)
+  w = rng.random(K)
+  p = rng.uniform(0.05, 0.95, (3, I))
+  Y = (rng.random((3, K)) < p[:, anchors]).astype(float)
+  Y[1, :3] = np.nan
+  got = E.greg_estimate(Y, anchors, w, mass, p)
+  for j in range(3):
+    o = ~np.isnan(Y[j])
+    ww, y, x = w[o] / w[o].sum(), Y[j, o], p[j, anchors][o]
+    # weighted least squares of y on (1, x): the slope by the normal equations
+    A = np.stack([np.ones(o.sum()), x], 1)
+    b = np.clip(np.linalg.solve(A.T @ (ww[:, None] * A), A.T @ (ww * y))[1], 0, E.GREG_MAX_SLOPE)
+    ref = np.sum(ww * y) + b * (p[j] @ mass - np.sum(ww * x))
+    assert got[j] == pytest.approx(np.clip(ref, 0, 1), abs=1e-12)
+  # b = 1 is the difference estimator, b = 0 the naive mean: answers that follow the predictions exactly
+  # (y = p on the anchors) give slope 1, so greg = diff = the predicted full score.
+  Yp = p[:, anchors]
+  np.testing.assert_allclose(E.greg_estimate(Yp, anchors, w, mass, p), p @ mass, atol=1e-12)
+  np.testing.assert_allclose(E.greg_estimate(Yp, anchors, w, mass, p), E.difference_estimate(Yp, anchors, w, mass, p),
+                             atol=1e-12)
+  # Answers unrelated to the predictions (constant) give slope 0: the naive mean.
+  Yc = np.full((3, K), 0.25)
+  np.testing.assert_allclose(E.greg_estimate(Yc, anchors, w, mass, p), 0.25, atol=1e-12)
+  # All anchors with the same prediction: no slope to fit, the difference estimator.
+  pf = p.copy(); pf[:, anchors] = 0.5
+  np.testing.assert_allclose(E.greg_estimate(Y, anchors, w, mass, pf), E.difference_estimate(Y, anchors, w, mass, pf),
+                             atol=1e-12)
+
+
 def test_score_regression_matches_ridge_and_brute_force_loo():
   rng = np.random.default_rng(0)
   X = rng.integers(0, 2, (14, 5)).astype(float)

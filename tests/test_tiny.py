@@ -121,8 +121,32 @@ def test_cli_build_and_estimate(tb, tmp_path, capsys):
   assert rc == 0
   assert "gp-IRT" in capsys.readouterr().out
   got = pd.read_csv(tmp_path / "est.csv")
-  np.testing.assert_allclose(got["gpirt"].to_numpy(), tb.estimate(TEST[:, tb.anchors]).gpirt, rtol=1e-6)
+  ref = tb.estimate(TEST[:, tb.anchors])
+  np.testing.assert_allclose(got["gpirt"].to_numpy(), ref.gpirt, rtol=1e-6)
+  np.testing.assert_allclose(got["greg"].to_numpy(), ref.greg, rtol=1e-6)
   assert cli.main(["build", str(tmp_path / "train.csv"), "--anchors", "500", "--out", str(out)]) == 1
+
+
+def test_cli_demo_on_data(tmp_path, capsys):
+  """``tinyjax demo --data``: one row per strategy; the random row's naive error, recomputed by hand."""
+  from tinyjax import cli
+  from tinyjax.anchors import select_anchors
+
+  import pandas as pd
+  pd.DataFrame(Y_ALL, index=[f"m{i}" for i in range(150)], columns=[f"q{i}" for i in range(60)]).to_csv(tmp_path / "y.csv")
+  capsys.readouterr()
+  assert cli.main(["demo", "--data", str(tmp_path / "y.csv"), "--anchors", "15", "--seed", "1"]) == 0
+  out = capsys.readouterr().out
+  rows = {line.split()[0]: line.split() for line in out.splitlines()
+          if line.split() and line.split()[0] in ("random", "difficulty", "correctness", "irt", "stratified")}
+  assert sorted(rows) == ["correctness", "difficulty", "irt", "random"]      # no groups: no "stratified"
+  assert rows["random"][-2:] == ["<-", "default"]
+  n = Y_ALL.shape[0]
+  test = np.sort(np.random.default_rng(1).permutation(n)[:int(round(0.25 * n))])
+  train = np.setdiff1d(np.arange(n), test)
+  anchors = select_anchors(Y_ALL[train], 15, "random", seed=1, item_weights=np.full(60, 1 / 60)).indices
+  naive = 100 * np.mean(np.abs(Y_ALL[test][:, anchors].mean(1) - Y_ALL[test].mean(1)))
+  assert float(rows["random"][1]) == pytest.approx(naive, abs=0.006)   # printed with 2 decimals
 
 
 @pytest.mark.realdata
@@ -176,13 +200,16 @@ def test_recommended_score_is_the_regime_blend(tb):
   # exterior: the difference estimate outside the range of the train scores (RANGE_QUANTILES).
   lo_q, hi_q = np.quantile(TRAIN.mean(1), tiny.RANGE_QUANTILES)
   np.testing.assert_array_equal(est.exterior, (est.diff < lo_q) | (est.diff > hi_q))
-  # blend: the calibrated convex weights of (p-IRT, diff, ridge, naive) of each model's regime; exterior
-  # models get only the design-based parts (diff, naive).
+  # blend: interior models, the calibrated convex weights of (p-IRT, diff, ridge, naive); exterior models, the
+  # regression estimator alone.
   c = tb._calib[0]
-  assert c.blend_w[1][0] == 0.0 and c.blend_w[1][2] == 0.0
+  assert tiny.BLEND_PARTS == ("pirt", "diff", "ridge", "naive", "greg")
+  assert c.blend_w[1] == (0.0, 0.0, 0.0, 0.0, 1.0) and c.blend_w[0][4] == 0.0
+  assert est.exterior.any() and (~est.exterior).any()
   w = np.where(est.exterior[:, None], np.array(c.blend_w[1])[None], np.array(c.blend_w[0])[None])
   np.testing.assert_allclose(w.sum(1), 1.0)
-  parts = np.stack([est.pirt, est.diff, est.ridge, est.naive], 1)
+  parts = np.stack([est.pirt, est.diff, est.ridge, est.naive, est.greg], 1)
+  np.testing.assert_allclose(est.blend[est.exterior], est.greg[est.exterior], atol=1e-6)
   np.testing.assert_allclose(est.blend, np.clip(np.sum(w * parts, 1), 0, 1), atol=1e-6)
   lo, hi = est.score_interval
   assert np.all(lo <= est.blend) and np.all(est.blend <= hi)
@@ -226,13 +253,13 @@ def test_edge_zone_calibration_and_intervals(tb, tmp_path):
   v = c._val
   tail, dist, spread = v["tail"].astype(bool), v["dist"], v["spread"]
   # Tail-fold models are blended as a new model would be: exterior weights only beyond their fold's range.
-  parts = np.stack([v[k] for k in ("pirt", "diff", "ridge", "naive")], 1)
+  parts = np.stack([v[k] for k in tiny.BLEND_PARTS], 1)
   w = np.where((tail & (dist > 0))[:, None], np.array(c.blend_w[1])[None], np.array(c.blend_w[0])[None])
   np.testing.assert_allclose(v["blend"], np.sum(w * parts, 1), atol=1e-12)
   # Multipliers against the by-hand conformal quantile: exterior on the tail fold with the (1 + d) scale; edge
   # zone = the largest of interior, exterior and the tail models whose estimate fell inside their fold's range.
   inside = tail & (dist == 0)
-  for k in ("naive", "pirt", "gpirt", "diff", "ridge", "blend"):
+  for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend"):
     q_ext = _conformal_ref(np.abs(v[k][tail]) / (spread[tail] * (1 + dist[tail])), level)
     assert c.qs_ext[k] == pytest.approx(q_ext, rel=1e-12)
     q_in_range = _conformal_ref(np.abs(v[k][inside]) / spread[inside], level)
@@ -278,6 +305,12 @@ def test_edge_zone_calibration_and_intervals(tb, tmp_path):
   lo, hi = old.estimate(ya).intervals["diff"]
   q = np.where(ext, c.qs_ext["diff"], c.qs["diff"])
   np.testing.assert_allclose(hi, np.clip(est.diff + q * s * (1 + d), 0, 1), atol=1e-6)
+  # A file saved before the regression estimator has 4-part blend weights; its exterior models keep the old
+  # blend of diff and naive.
+  meta["benches"][0]["calib"]["blend_w"] = [list(c.blend_w[0][:4]), [0.0, 0.3, 0.0, 0.7]]
+  old = tj.TinyBenchmark._from_artifact(arrays, meta).estimate(ya)
+  np.testing.assert_allclose(old.blend[ext], np.clip(0.3 * est.diff + 0.7 * est.naive, 0, 1)[ext], atol=1e-6)
+  np.testing.assert_allclose(old.blend[~ext], est.blend[~ext], atol=1e-9)
 
 
 @pytest.mark.realdata

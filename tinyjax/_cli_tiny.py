@@ -136,17 +136,17 @@ def _estimate(args) -> int:
   est = tb.estimate(_answers_for(tb, r))
   pct = int(round(100 * est.level))
   lo, hi = est.score_interval
-  print(f"{'model':32s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'diff':>7s} {'ridge':>7s} {'blend':>7s}   "
+  print(f"{'model':32s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'diff':>7s} {'greg':>7s} {'ridge':>7s} {'blend':>7s}   "
         f"{pct}% interval of {est.recommended} (recommended)")
   for k, mid in enumerate(r.model_ids):
     flag = "  (beyond the train range)" if est.exterior is not None and est.exterior[k] else ""
     print(f"{mid[:32]:32s} {100 * est.naive[k]:7.2f} {100 * est.pirt[k]:7.2f} {100 * est.gpirt[k]:7.2f} "
-          f"{100 * est.diff[k]:7.2f} {100 * est.ridge[k]:7.2f} {100 * est.blend[k]:7.2f}   "
+          f"{100 * est.diff[k]:7.2f} {100 * est.greg[k]:7.2f} {100 * est.ridge[k]:7.2f} {100 * est.blend[k]:7.2f}   "
           f"[{100 * lo[k]:.2f}, {100 * hi[k]:.2f}]{flag}")
   if args.out:
     import pandas as pd
     pd.DataFrame({"model": r.model_ids, "naive": est.naive, "pirt": est.pirt, "gpirt": est.gpirt,
-                  "gpirt_lo": est.lo, "gpirt_hi": est.hi, "diff": est.diff, "ridge": est.ridge,
+                  "gpirt_lo": est.lo, "gpirt_hi": est.hi, "diff": est.diff, "greg": est.greg, "ridge": est.ridge,
                   "blend": est.blend, "score": est.score, "score_lo": lo, "score_hi": hi,
                   "exterior": est.exterior}).to_csv(args.out, index=False)
     print(f"written to {args.out}")
@@ -164,8 +164,9 @@ def _demo_data(args):
                                         f"{len(lb.benchmarks)} benchmarks, seed {args.seed})")
 
 
-_DEMO_ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "ridge", "blend")
-_DEMO_NAMES = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "diff", "ridge": "ridge", "blend": "blend"}
+_DEMO_ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend")
+_DEMO_NAMES = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "diff", "greg": "greg", "ridge": "ridge",
+               "blend": "blend"}
 
 
 def _demo(args) -> int:
@@ -211,7 +212,8 @@ def _demo(args) -> int:
     mark = "  <- default" if s == DEFAULT_STRATEGY else ""
     print(f"{s:12s} " + " ".join(f"{err[e]:7.2f}" for e in _DEMO_ESTIMATORS)
           + f" {best / base:20.2f}x {100 * cov:8.0f}%{mark}")
-  print(f"\n(diff = IRT difference estimator, ridge = regression on the train models, blend = the recommended "
+  print(f"\n(diff = IRT difference estimator, greg = the same with its slope fitted to each model's anchors, "
+        f"ridge = regression on the train models, blend = the recommended "
         f"estimate; coverage: share of held-out models whose true score lies in the "
         f"{int(100 * fitted[strategies[0]][1].level)}% interval of the blend)")
   if args.plot:

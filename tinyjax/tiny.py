@@ -13,8 +13,9 @@
    iid folds calibrate "interior" models and the tail fold "exterior" ones. For each regime, the
    validation residuals set the convex weights of the recommended estimate ``est.blend`` and the
    conformal multipliers of every estimator's interval. Interior models blend p-IRT, the difference
-   estimator, the ridge regression and the naive mean; exterior models blend only the two
-   design-based estimates (difference and naive), which need no model to extrapolate. A new model is
+   estimator, the ridge regression and the naive mean; exterior models get the regression (GREG) estimator,
+   a design-based estimate whose slope on the IRT predictions is fitted to the model's own anchors, so that
+   nothing calibrated on the train models has to extrapolate (the tail fold still calibrates its interval). A new model is
    exterior when its difference estimate lies outside the range (lowest to highest) of the train models' scores,
    and its interval widens with its distance beyond that range (in SDs of the train scores); its multiplier is
    the larger of the whole tail fold's and that of the tail models on its side (above or below the range).
@@ -46,9 +47,11 @@ RANGE_QUANTILES = (0.0, 1.0)   # a model outside this range (quantiles) of the t
 TAIL_FRACTION = 0.2              # the tail fold holds out this share of the strongest and of the weakest
 TAIL_MIN = 5                     # ... and at least this many models on each side
 MIN_POOL = 10                    # fewer tail-fold models: calibrate both regimes on all validation models
-BLEND_PARTS = ("pirt", "diff", "ridge", "naive")   # what the recommended estimate blends
-# Beyond the train range only the design-based estimates, which need no model to extrapolate, are blended.
-EXTERIOR_PARTS = ("diff", "naive")
+BLEND_PARTS = ("pirt", "diff", "ridge", "naive", "greg")   # what the recommended estimate blends
+INTERIOR_PARTS = ("pirt", "diff", "ridge", "naive")
+# Beyond the train range: the regression estimator, design-based with its slope fitted to the model's own anchors
+# (files saved before it existed blend diff and naive there, with weights from the tail fold).
+EXTERIOR_PARTS = ("greg",)
 RECOMMENDED = "blend"         # the estimate behind ``Estimates.score`` (measured best, docs/accuracy.md)
 
 
@@ -76,7 +79,7 @@ class _Calib:
   maes: dict = dataclasses.field(default_factory=dict)   # estimator -> validation MAE
   # Regime-aware calibration (interior, exterior). Defaults reproduce files saved before it existed:
   # the blend is then the difference estimator and both regimes share the iid multipliers.
-  blend_w: tuple = ((0.0, 1.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0))  # weights on BLEND_PARTS, (interior, exterior)
+  blend_w: tuple = ((0.0, 1.0, 0.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0, 0.0))  # weights on BLEND_PARTS, (interior, exterior)
   qs_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> conformal multiplier, exterior
   maes_ext: dict = dataclasses.field(default_factory=dict)  # estimator -> validation MAE, exterior
   n_ext: int = 0              # validation models in the exterior pool
@@ -208,7 +211,7 @@ def _ability(model, Y_anchor, items, method, batch_size):
   return theta
 
 
-ESTIMATORS = ("naive", "pirt", "diff")
+ESTIMATORS = ("naive", "pirt", "diff", "greg")
 
 
 def _anchor_columns(benches: Sequence[_Bench], anchor_sets: Sequence[_anchors.Anchors]) -> np.ndarray:
@@ -237,7 +240,7 @@ def _fit_regressions(model, Y: np.ndarray, benches: Sequence[_Bench], glob: np.n
 
 def _estimate_raw(model, benches: Sequence[_Bench], anchor_sets: Sequence[_anchors.Anchors], Y_anchor: np.ndarray,
                   method: str, batch_size: int | None, regs: Sequence | None = None) -> dict:
-  """From answers on all anchors concatenated: naive, pirt, diff, ridge, spread, nvar [M, B] and theta [M, d]."""
+  """From answers on all anchors concatenated: naive, pirt, diff, greg, ridge, spread, nvar [M, B], theta [M, d]."""
   glob = _anchor_columns(benches, anchor_sets)
   theta = _ability(model, Y_anchor, glob, method, batch_size)
   M = Y_anchor.shape[0]
@@ -253,12 +256,13 @@ def _estimate_raw(model, benches: Sequence[_Bench], anchor_sets: Sequence[_ancho
     p = model.predict_proba(theta, items=bench.cols)
     obs_any = ~np.all(np.isnan(ya), axis=1)
     pred = p @ bench.mass
-    nv, pv, dv = pred.copy(), pred.copy(), pred.copy()   # no anchor answered here: IRT prediction only
+    nv, pv, dv, gv = pred.copy(), pred.copy(), pred.copy(), pred.copy()   # no anchor answered: IRT prediction only
     if obs_any.any():
       nv[obs_any] = _est.naive_estimate(ya[obs_any], anc.weights)
       pv[obs_any] = _est.pirt_estimate(ya[obs_any], anc.indices, bench.mass, p[obs_any])
       dv[obs_any] = _est.difference_estimate(ya[obs_any], anc.indices, anc.weights, bench.mass, p[obs_any])
-    out["naive"][:, j], out["pirt"][:, j], out["diff"][:, j] = nv, pv, dv
+      gv[obs_any] = _est.greg_estimate(ya[obs_any], anc.indices, anc.weights, bench.mass, p[obs_any])
+    out["naive"][:, j], out["pirt"][:, j], out["diff"][:, j], out["greg"][:, j] = nv, pv, dv, gv
     out["spread"][:, j] = _est.bernoulli_scale(p, bench.mass)
     # Model-wise Bernoulli variance of the naive estimate: sum_k w_k^2 p_k (1 - p_k) over answered anchors.
     pa = p[:, anc.indices]
@@ -328,7 +332,7 @@ def _calibrate(Y, benches, strategy, seed, kind, dim, priors, n_folds, num_resta
     # the range of the models their IRT model and anchors were fitted on.
     pools = [iid, r["tail"] if r["tail"].sum() >= MIN_POOL else np.ones_like(iid)]
     parts = np.stack([r[k] for k in BLEND_PARTS], axis=1)                                     # [n_val, P]
-    blend_w = (_blend_weights(parts[pools[0]]),
+    blend_w = (_blend_weights(parts[pools[0]], np.array([k in INTERIOR_PARTS for k in BLEND_PARTS])),
                _blend_weights(parts[pools[1]], np.array([k in EXTERIOR_PARTS for k in BLEND_PARTS])))
     # Each tail-fold model is blended as a new model in its place would be: with the exterior weights when its
     # difference estimate lies outside the range of the models its fold was fitted on (dist > 0), else with the
@@ -389,6 +393,7 @@ class BenchmarkEstimates:
   level: float
   theta: np.ndarray
   diff: dict | None = None
+  greg: dict | None = None        # name -> [M] regression estimator (see Estimates.greg)
   blend: dict | None = None       # name -> [M] the recommended estimate (see Estimates.blend)
   ridge: dict | None = None       # name -> [M] ridge-regression estimate
   intervals: dict | None = None   # estimator -> (lo dict, hi dict)
@@ -530,7 +535,8 @@ class _Base:
         anchor_sets.append(_anchors.Anchors(arrays[f"b{j}__anchors"], arrays[f"b{j}__weights"],
                                             arrays[f"b{j}__labels"], meta["strategy"]))
         c = dict(bm["calib"])
-        c["blend_w"] = tuple(tuple(x) for x in c.get("blend_w", _Calib.blend_w))
+        # Files saved before the regression estimator have 4 parts: greg gets weight 0 (their old blend).
+        c["blend_w"] = tuple(tuple(x) + (0.0,) * (len(BLEND_PARTS) - len(x)) for x in c.get("blend_w", _Calib.blend_w))
         calib.append(_Calib(**c))
         if "regression" in bm:
           regs.append(_est.ScoreRegression(arrays[f"b{j}__reg_mean"], arrays[f"b{j}__reg_coef"],
@@ -679,7 +685,7 @@ class TinyBenchmark(_Base):
     est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
     return _est.Estimates(naive=est["naive"][:, 0], pirt=est["pirt"][:, 0], gpirt=est["gpirt"][:, 0],
                           lo=iv["gpirt"][0][:, 0], hi=iv["gpirt"][1][:, 0], level=self.level, theta=theta,
-                          lam=self.lam, diff=est["diff"][:, 0],
+                          lam=self.lam, diff=est["diff"][:, 0], greg=est["greg"][:, 0],
                           intervals={k: (lo[:, 0], hi[:, 0]) for k, (lo, hi) in iv.items()},
                           recommended=RECOMMENDED, blend=est["blend"][:, 0], exterior=est["exterior"][:, 0],
                           ridge=est["ridge"][:, 0])
@@ -782,6 +788,6 @@ class Leaderboard(_Base):
     d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}
     return BenchmarkEstimates(naive=d(est["naive"]), pirt=d(est["pirt"]), gpirt=d(est["gpirt"]),
                               lo=d(iv["gpirt"][0]), hi=d(iv["gpirt"][1]), level=self.level, theta=theta,
-                              diff=d(est["diff"]), blend=d(est["blend"]), ridge=d(est["ridge"]),
+                              diff=d(est["diff"]), greg=d(est["greg"]), blend=d(est["blend"]), ridge=d(est["ridge"]),
                               intervals={k: (d(lo), d(hi)) for k, (lo, hi) in iv.items()},
                               exterior=d(est["exterior"]))

@@ -107,7 +107,7 @@ def main(argv=None) -> int:
   t_peer, ref = _timeit(peer, repeat=1)
   peer_rate = n_peer / t_peer
   diff = np.max(np.abs(ref - est.gpirt[:n_peer]))
-  print(f"estimate {n_est} models (ability + naive/p-IRT/gp-IRT/diff/ridge/blend + intervals): {t_est:.3f}s = {rate:,.0f} models/s; "
+  print(f"estimate {n_est} models (ability + naive/p-IRT/gp-IRT/diff/greg/ridge/blend + intervals): {t_est:.3f}s = {rate:,.0f} models/s; "
         f"per-model scipy loop: {peer_rate:,.0f} models/s; ratio {rate / peer_rate:.1f}x "
         f"(max |gp-IRT difference| {100 * diff:.3f} points)")
   return 0

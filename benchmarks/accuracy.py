@@ -28,7 +28,7 @@ DATA = pathlib.Path(os.environ.get("TINYJAX_SHARED_DATA", ROOT.parent / "shared"
 FULL_ITEM = ["helm_lite/commonsense", "helm_lite/gsm", "helm_lite/math", "helm_lite/med_qa",
              "openllm_v2/arc_challenge", "openllm_v2/musr", "alpaca_eval2/win_prob"]
 V1 = ["openllm_v1/arc", "openllm_v1/gsm8k", "openllm_v1/truthfulqa"]
-STRATEGIES = ("random", "difficulty", "correctness", "irt")
+STRATEGIES = ("random", "difficulty", "correctness", "irt", "stepwise")
 ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend")
 METHODS = ("map", "mle")
 RULES: tuple = ()   # --rules: extra exterior-rule quantiles to evaluate the blend under (experiment)

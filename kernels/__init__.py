@@ -8,6 +8,9 @@ private module ``_<topic>.py``; this file only re-exports it. Each topic adds it
 # k-means (issue 3: anchor selection)
 from tinyjax.kernels._kmeans import KMeansInfo, KMeansState, kmeans, kmeans_plusplus_init, lloyd_step, squared_distances
 
+# supervised anchor selection (issue 3): forward stepwise ridge regression of the full score
+from tinyjax.kernels._stepwise import StepwiseInfo, stepwise_select
+
 # scoring (issue 5): token log-probabilities and per-segment sums
 from tinyjax.kernels._loglik import SegmentScores, segment_logprobs, token_logprobs
 

@@ -93,6 +93,8 @@ def test_validation():
     A.select_anchors(np.array([[np.nan, 1.0], [np.nan, 0.0]]), 1, "correctness")
   with pytest.raises(ValueError, match="item_weights"):
     A.select_anchors(np.zeros((2, 5)), 2, "random", item_weights=-np.ones(5))
+  with pytest.raises(ValueError, match="at least 3 train models"):
+    A.select_anchors(np.zeros((2, 5)), 2, "stepwise")
 
 
 def test_difficulty_strata_are_equal_mass_and_unbiased():
@@ -131,3 +133,55 @@ def test_difficulty_with_groups_allocates_by_group():
     Y2 = Y.copy()
     Y2[:, 4] = np.nan
     A.select_anchors(Y2, 5, "difficulty")
+
+
+def _stepwise_reference(X, y, k, alphas):
+  """Forward stepwise ridge selection in plain numpy (the same rule as kernels.stepwise_select)."""
+  n = X.shape[0]
+  Xc, yc = X - X.mean(0), y - y.mean()
+  norms = np.linalg.norm(Xc, axis=0)
+  chosen, resid = [], yc.copy()
+  for _ in range(k):
+    score = np.abs(Xc.T @ resid) / (norms * np.linalg.norm(resid) + 1e-30)
+    score[chosen] = -2.0
+    chosen.append(int(np.argmax(score)))
+    best = None
+    for a in alphas:
+      S = Xc[:, chosen]
+      coef = np.linalg.solve(S.T @ S + a * np.eye(len(chosen)), S.T @ yc)
+      hat = S @ np.linalg.solve(S.T @ S + a * np.eye(len(chosen)), S.T)
+      lev = np.diag(hat) + 1.0 / n
+      loo = np.mean(((yc - S @ coef) / (1 - lev)) ** 2)
+      if best is None or loo < best[0]:
+        best = (loo, S @ coef)
+    resid = yc - best[1]
+  return chosen
+
+
+def test_stepwise_matches_numpy_reference_and_finds_the_predictive_items():
+  import jax.numpy as jnp
+  from tinyjax import kernels
+
+  rng = np.random.default_rng(0)
+  n, I = 40, 30
+  X = (rng.random((n, I)) < rng.random((n, 1))).astype(float)
+  # The full score is driven by items 3, 17 and 25 (plus a little noise): stepwise must find them first.
+  y = 0.5 * X[:, 3] + 0.3 * X[:, 17] + 0.2 * X[:, 25] + 0.01 * rng.standard_normal(n)
+  alphas = (0.1, 1.0, 10.0)
+  info = kernels.stepwise_select(jnp.asarray(X), jnp.asarray(y), 6, jnp.asarray(alphas))
+  got = np.asarray(info.indices).tolist()
+  assert got == _stepwise_reference(X, y, 6, alphas)
+  assert sorted(got[:3]) == [3, 17, 25]
+  assert len(set(got)) == 6
+  # The leave-one-out error falls as the three driving items come in.
+  loo = np.asarray(info.loo_mse)
+  assert loo[2] < 0.1 * loo[0]
+  # Through select_anchors, the score is the matrix's own full score (mass-weighted row mean): the same picks
+  # as the reference on it, sorted, with weights summing to 1.
+  mass = rng.random(I)
+  mass /= mass.sum()
+  a = A.select_anchors(X, 6, "stepwise", item_weights=mass)
+  assert a.indices.tolist() == sorted(_stepwise_reference(X, X @ mass, 6, A._est.DEFAULT_RIDGE_ALPHAS))
+  np.testing.assert_allclose(a.weights, mass[a.indices] / mass[a.indices].sum())
+  # Asking for every item returns every item once.
+  assert sorted(A.select_anchors(X, I, "stepwise").indices.tolist()) == list(range(I))

@@ -138,8 +138,8 @@ def test_cli_demo_on_data(tmp_path, capsys):
   assert cli.main(["demo", "--data", str(tmp_path / "y.csv"), "--anchors", "15", "--seed", "1"]) == 0
   out = capsys.readouterr().out
   rows = {line.split()[0]: line.split() for line in out.splitlines()
-          if line.split() and line.split()[0] in ("random", "difficulty", "correctness", "irt", "stratified")}
-  assert sorted(rows) == ["correctness", "difficulty", "irt", "random"]      # no groups: no "stratified"
+          if line.split() and line.split()[0] in tj.anchors.STRATEGIES}
+  assert sorted(rows) == ["correctness", "difficulty", "irt", "random", "stepwise"]   # no groups: no "stratified"
   assert rows["random"][-2:] == ["<-", "default"]
   n = Y_ALL.shape[0]
   test = np.sort(np.random.default_rng(1).permutation(n)[:int(round(0.25 * n))])

@@ -17,6 +17,11 @@ Strategies, on a train matrix ``Y`` of models x items:
   (tinyBenchmarks' "anchor points").
 - ``"irt"``: weighted k-means on the fitted IRT item parameters (slopes, intercept and, for 3PL, the
   lower asymptote).
+- ``"stepwise"``: supervised selection (as in metabench): forward stepwise ridge regression of the train
+  models' full scores on the items (``tinyjax.kernels.stepwise_select``); each step adds the item most
+  correlated with the current leave-one-out residual. The anchors are the items that best predict the full
+  score of models like the train models, not a random sample, so the weighted anchor mean is biased; the
+  ridge and p-IRT estimates use them well. Weight = the item's share of the chosen items' mass.
 
 For the clustering strategies, each anchor is the cluster member nearest its centroid, and its weight is
 the cluster's share of the item mass. The item mass defaults to uniform; ``group_balance_weights``
@@ -34,10 +39,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tinyjax import estimators as _est
 from tinyjax import kernels
 from tinyjax._dtypes import default_float_dtype
 
-STRATEGIES = ("random", "difficulty", "stratified", "correctness", "irt")
+STRATEGIES = ("random", "difficulty", "stratified", "correctness", "irt", "stepwise")
+_stepwise_jit = jax.jit(kernels.stepwise_select, static_argnames="num_select")
 
 
 class Anchors(NamedTuple):
@@ -167,10 +174,11 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
 
   Args:
     Y: [N, I] train responses (models x items), values in [0, 1], NaN = missing. Used by
-      ``"correctness"`` (the clustering features) and ``"difficulty"`` (item mean correctness); for the
+      ``"correctness"`` (the clustering features), ``"difficulty"`` (item mean correctness) and ``"stepwise"``
+      (answers and full scores); for the
       other strategies only its width is used.
     n_anchors: 1 <= K <= I.
-    strategy: "random" | "difficulty" | "stratified" | "correctness" | "irt".
+    strategy: "random" | "difficulty" | "stratified" | "correctness" | "irt" | "stepwise".
     seed: seed of all randomness (draws, k-means restarts).
     item_weights: [I] item mass (defaults to uniform); see :func:`group_balance_weights`.
     groups: [I] item group labels; required by "stratified".
@@ -218,6 +226,22 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
       w = np.concatenate([p[1] for p in parts])
     order = np.argsort(idx)
     return Anchors(idx[order].astype(np.int64), w[order] / w.sum(), labels, strategy)
+
+  if strategy == "stepwise":
+    _check_observed(Y)
+    obs = ~np.isnan(Y)
+    wobs = np.where(obs, mass[None, :], 0.0)
+    score = np.sum(np.where(obs, Y, 0.0) * wobs, axis=1) / np.maximum(wobs.sum(axis=1), 1e-300)
+    if Y.shape[0] < 3:
+      raise ValueError(f'strategy="stepwise" needs at least 3 train models, got {Y.shape[0]}')
+    dt = default_float_dtype()
+    info = _stepwise_jit(jnp.asarray(_fill_nan_by_item_mean(Y), dt), jnp.asarray(score, dt), n_anchors,
+                         jnp.asarray(_est.DEFAULT_RIDGE_ALPHAS, dt))
+    idx = np.sort(np.asarray(info.indices, np.int64))
+    w = mass[idx]
+    if w.sum() <= 0:
+      w = np.ones(n_anchors)
+    return Anchors(idx, w / w.sum(), np.full(n_items, -1, np.int64), strategy)
 
   if strategy == "stratified":
     if groups is None:

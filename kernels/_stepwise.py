@@ -1,0 +1,82 @@
+"""Forward stepwise selection of the items that best predict a score by ridge regression.
+
+The "stepwise" anchor strategy of ``tinyjax.anchors``: starting from nothing, each step adds the item whose
+centred answers correlate most (in absolute value) with the current leave-one-out ridge residual of the
+train models' full scores, then refits the ridge on the chosen items with the penalty of least exact
+leave-one-out error (the closed form of one SVD). It is supervised selection, as in metabench: the anchors are
+the items that, together, predict the full score of models like the train models; they are not a random
+sample of the benchmark.
+
+Pure JAX, fixed shapes (the chosen items are gathered into a [N, K] matrix whose unused columns are zero), so
+it jits once per (N, I, K).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class StepwiseInfo(NamedTuple):
+  """Result of :func:`stepwise_select`."""
+
+  indices: jax.Array     # [K] int32 chosen items, in the order they were added
+  alpha: jax.Array       # [] ridge penalty of the final fit
+  loo_mse: jax.Array     # [K] leave-one-out mean squared error of the fit after each step
+
+
+def _ridge_loo(S: jax.Array, yc: jax.Array, alphas: jax.Array):
+  """Ridge fits of ``yc`` [N] on the centred columns ``S`` [N, K] for every penalty: the fitted values of
+  the penalty with least leave-one-out MSE, that penalty and the MSE."""
+  n = S.shape[0]
+  U, s, _ = jnp.linalg.svd(S, full_matrices=False)
+  uy = U.T @ yc
+
+  def one(alpha):
+    shrink = s ** 2 / (s ** 2 + alpha)
+    fitted = U @ (shrink * uy)
+    lev = (U ** 2) @ shrink + 1.0 / n
+    loo = jnp.mean(((yc - fitted) / jnp.maximum(1.0 - lev, 1e-9)) ** 2)
+    return fitted, loo
+
+  fitted, loo = jax.vmap(one)(alphas)                       # [A, N], [A]
+  best = jnp.argmin(loo)
+  return fitted[best], alphas[best], loo[best]
+
+
+def stepwise_select(X: jax.Array, y: jax.Array, num_select: int, alphas: jax.Array) -> StepwiseInfo:
+  """Chooses ``num_select`` columns of ``X`` by forward stepwise ridge regression of ``y``.
+
+  Args:
+    X: [N, I] item answers of N train models (no NaN).
+    y: [N] their full scores.
+    num_select: K, the number of items to choose (static; 1 <= K <= I).
+    alphas: [A] candidate ridge penalties (on the centred, unscaled answers).
+
+  Returns:
+    :class:`StepwiseInfo` with the K chosen item indices in the order they were added.
+  """
+  n, n_items = X.shape
+  Xc = X - jnp.mean(X, axis=0)
+  yc = y - jnp.mean(y)
+  norms = jnp.sqrt(jnp.sum(Xc ** 2, axis=0))                # [I]
+  usable = norms > 1e-12                                    # a constant item cannot help
+
+  def step(k, carry):
+    chosen, idx, resid, _, losses = carry
+    score = jnp.abs(Xc.T @ resid) / (norms * jnp.sqrt(jnp.sum(resid ** 2)) + 1e-30)
+    # Constant or already chosen items are taken last (only when nothing else is left).
+    score = jnp.where(chosen, -2.0, jnp.where(usable, score, -1.0))
+    j = jnp.argmax(score)
+    chosen = chosen.at[j].set(True)
+    idx = idx.at[k].set(j)
+    S = jnp.where(jnp.arange(num_select)[None, :] <= k, Xc[:, idx], 0.0)   # [N, K], unused columns zero
+    fitted, alpha, loo = _ridge_loo(S, yc, alphas)
+    return chosen, idx, yc - fitted, alpha, losses.at[k].set(loo)
+
+  init = (jnp.zeros(n_items, bool), jnp.zeros(num_select, jnp.int32), yc, jnp.asarray(alphas)[0],
+          jnp.zeros(num_select, yc.dtype))
+  _, idx, _, alpha, losses = jax.lax.fori_loop(0, num_select, step, init)
+  return StepwiseInfo(indices=idx, alpha=alpha, loo_mse=losses)

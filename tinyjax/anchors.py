@@ -174,9 +174,8 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
 
   Args:
     Y: [N, I] train responses (models x items), values in [0, 1], NaN = missing. Used by
-      ``"correctness"`` (the clustering features), ``"difficulty"`` (item mean correctness) and ``"stepwise"``
-      (answers and full scores); for the
-      other strategies only its width is used.
+      ``"correctness"`` (the clustering features), ``"difficulty"`` (item mean correctness) and
+      ``"stepwise"`` (answers and full scores); for the other strategies only its width is used.
     n_anchors: 1 <= K <= I.
     strategy: "random" | "difficulty" | "stratified" | "correctness" | "irt" | "stepwise".
     seed: seed of all randomness (draws, k-means restarts).
@@ -228,12 +227,12 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
     return Anchors(idx[order].astype(np.int64), w[order] / w.sum(), labels, strategy)
 
   if strategy == "stepwise":
+    if Y.shape[0] < 3:
+      raise ValueError(f'strategy="stepwise" needs at least 3 train models, got {Y.shape[0]}')
     _check_observed(Y)
     obs = ~np.isnan(Y)
     wobs = np.where(obs, mass[None, :], 0.0)
-    score = np.sum(np.where(obs, Y, 0.0) * wobs, axis=1) / np.maximum(wobs.sum(axis=1), 1e-300)
-    if Y.shape[0] < 3:
-      raise ValueError(f'strategy="stepwise" needs at least 3 train models, got {Y.shape[0]}')
+    score = np.sum(np.where(obs, Y, 0.0) * wobs, axis=1) / np.maximum(wobs.sum(axis=1), 1e-300)   # [N] full scores
     dt = default_float_dtype()
     info = _stepwise_jit(jnp.asarray(_fill_nan_by_item_mean(Y), dt), jnp.asarray(score, dt), n_anchors,
                          jnp.asarray(_est.DEFAULT_RIDGE_ALPHAS, dt))

@@ -141,6 +141,16 @@ def test_cli_demo_on_data(tmp_path, capsys):
           if line.split() and line.split()[0] in tj.anchors.STRATEGIES}
   assert sorted(rows) == ["correctness", "difficulty", "irt", "random", "stepwise"]   # no groups: no "stratified"
   assert rows["random"][-2:] == ["<-", "default"]
+  # When another strategy's blend beats the default's, the demo says so (and only then).
+  blend = {s: float(r[7]) for s, r in rows.items()}                     # columns: strategy, 6 estimators, blend
+  best = min(blend, key=blend.get)
+  if best == "random" or blend[best] < blend["random"] - 0.01:                  # (printed with 2 decimals)
+    assert ("measured better than the default" in out) == (best != "random")
+  # Both branches of the hint, on made-up rows.
+  from tinyjax._cli_tiny import _strategy_hint
+  made_up = [("random", {"blend": 0.03}, 0.9), ("irt", {"blend": 0.02}, 0.9), ("stepwise", {"blend": 0.05}, 0.9)]
+  assert "irt anchors measured better than the default (0.02 against 0.03" in _strategy_hint(made_up, "random")
+  assert _strategy_hint(made_up, "irt") is None
   n = Y_ALL.shape[0]
   test = np.sort(np.random.default_rng(1).permutation(n)[:int(round(0.25 * n))])
   train = np.setdiff1d(np.arange(n), test)

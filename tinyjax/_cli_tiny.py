@@ -212,6 +212,9 @@ def _demo(args) -> int:
     mark = "  <- default" if s == DEFAULT_STRATEGY else ""
     print(f"{s:12s} " + " ".join(f"{err[e]:7.2f}" for e in _DEMO_ESTIMATORS)
           + f" {best / base:20.2f}x {100 * cov:8.0f}%{mark}")
+  hint = _strategy_hint(rows, DEFAULT_STRATEGY)
+  if hint:
+    print("\n" + hint)
   print(f"\n(diff = IRT difference estimator, greg = the same with its slope fitted to each model's anchors, "
         f"ridge = regression on the train models, blend = the recommended "
         f"estimate; coverage: share of held-out models whose true score lies in the "
@@ -219,6 +222,18 @@ def _demo(args) -> int:
   if args.plot:
     _plot(args, Y, train, test, truth, mass, groups, model, fitted, cache)
   return 0
+
+
+def _strategy_hint(rows, default: str) -> str | None:
+  """A line for the demo when another strategy's blend beat the default's; rows: (strategy, {estimator: MAE}, cov)."""
+  best_s, best_errs, _ = min(rows, key=lambda r: r[1]["blend"])
+  default_err = next(err["blend"] for s, err, _ in rows if s == default)
+  if best_s == default or best_errs["blend"] >= default_err:
+    return None
+  return (f"On this data {best_s} anchors measured better than the default ({best_errs['blend']:.2f} against "
+          f"{default_err:.2f} points for the blend); the default ({default}) is the one that measured best on "
+          f"the real matrices of docs/accuracy.md. To use them: TinyBenchmark.fit(..., strategy={best_s!r}) or "
+          f"tinyjax build --strategy {best_s}.")
 
 
 def _plot(args, Y, train, test, truth, mass, groups, model, fitted, cache) -> None:

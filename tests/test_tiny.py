@@ -94,6 +94,11 @@ def test_leaderboard_shares_one_ability(tmp_path):
   # One joint ability: the same as estimating it from all anchors directly.
   ab = tj.estimate_ability(lb.irt_model, ya, items=lb.all_anchors)
   np.testing.assert_allclose(est.theta, ab.theta, rtol=1e-5)
+  # Each benchmark's regression estimator from its own anchors and item mass at the joint ability.
+  from tinyjax import estimators as E
+  p2 = lb.irt_model.predict_proba(est.theta, items=np.arange(30, 60))
+  ref = E.greg_estimate(ya[:, 8:], lb.anchors["second"] - 30, lb.weights["second"], np.full(30, 1 / 30), p2)
+  np.testing.assert_allclose(est.greg["second"], ref, atol=1e-6)
   lb.save(tmp_path / "lb.npz")
   lb2 = tj.load(tmp_path / "lb.npz")
   assert isinstance(lb2, tj.Leaderboard)

@@ -181,6 +181,7 @@ def run_adaptive(name: str, seeds: int, n_anchors: int, log) -> list[dict]:
       est = tb.estimate(Y[test][:, tb.anchors])
       row[f"mae_{strategy}_pirt"] = float(100 * np.mean(np.abs(est.pirt - truth)))
       row[f"mae_{strategy}_naive"] = float(100 * np.mean(np.abs(est.naive - truth)))
+      row[f"mae_{strategy}_blend"] = float(100 * np.mean(np.abs(est.score - truth)))
     rows.append(row)
     log(f"adaptive {name} seed={seed} " + " ".join(f"{k}={v:.2f}" for k, v in row.items() if k.startswith("mae")))
   return rows
@@ -188,12 +189,18 @@ def run_adaptive(name: str, seeds: int, n_anchors: int, log) -> list[dict]:
 
 def report_adaptive(rows: list[dict]) -> str:
   out = ["\n### Adaptive testing vs static anchors at the same budget (iid split, MAE in points)\n",
-         "| matrix | budget | adaptive p-IRT | irt anchors p-IRT | random anchors p-IRT | random anchors naive |",
-         "|---|---|---|---|---|---|"]
+         "| matrix | budget | dim | adaptive p-IRT | irt anchors p-IRT | random anchors p-IRT | random anchors naive "
+         "| random anchors blend (the default) |",
+         "|---|---|---|---|---|---|---|---|"]
+  cells = ("mae_adaptive_pirt", "mae_irt_pirt", "mae_random_pirt", "mae_random_naive", "mae_random_blend")
   for m in dict.fromkeys(r["matrix"] for r in rows):
     rs = [r for r in rows if r["matrix"] == m]
-    out.append(f"| {m} | {rs[0]['budget']} | {_mean(rs, 'mae_adaptive_pirt'):.2f} | {_mean(rs, 'mae_irt_pirt'):.2f} | "
-               f"{_mean(rs, 'mae_random_pirt'):.2f} | {_mean(rs, 'mae_random_naive'):.2f} |")
+    dims = ",".join(str(d) for d in sorted({r["dim"] for r in rs}))
+    out.append(f"| {m} | {rs[0]['budget']} | {dims} | "
+               + " | ".join(f"{_mean(rs, k):.2f}" if all(k in r for r in rs) else "-" for k in cells) + " |")
+  means = [np.mean([_mean([r for r in rows if r["matrix"] == m], k) for m in dict.fromkeys(r["matrix"] for r in rows)])
+           if all(k in r for r in rows) else float("nan") for k in cells]
+  out.append("| mean | | | " + " | ".join(f"{v:.2f}" for v in means) + " |")
   return "\n".join(out)
 
 

@@ -143,6 +143,21 @@ def pirt_estimate(Y_anchor, anchors, item_mass, p) -> np.ndarray:
   return np.clip(np.asarray(out, np.float64), 0.0, 1.0)
 
 
+def _model_assisted_inputs(Y_anchor, anchors, weights, item_mass, p):
+  """Checked inputs of the difference and regression estimators: answers Y [M, K], answered mask [M, K], anchor
+  weights renormalised over each row's answered anchors [M, K], p [M, I], item mass [I] and anchors [K]."""
+  anchors = np.asarray(anchors, dtype=np.int64)
+  Y = check_answers(Y_anchor, anchors.shape[0])
+  p = np.asarray(p, dtype=np.float64)
+  m = np.asarray(item_mass, dtype=np.float64)
+  w = np.asarray(weights, dtype=np.float64)
+  if p.shape != (Y.shape[0], m.shape[0]):
+    raise ValueError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
+  obs = ~np.isnan(Y)
+  ww = np.where(obs, w[None, :], 0.0)
+  return Y, obs, ww / np.maximum(ww.sum(1, keepdims=True), 1e-300), p, m, anchors
+
+
 def difference_estimate(Y_anchor, anchors, weights, item_mass, p) -> np.ndarray:
   """IRT difference estimator: the naive anchor mean corrected by the IRT-predicted gap between all items
   and the anchors, ``sum_i m_i p_i + sum_k w_k (y_k - p_k)`` (weights renormalised over answered anchors).
@@ -159,16 +174,7 @@ def difference_estimate(Y_anchor, anchors, weights, item_mass, p) -> np.ndarray:
   Returns:
     [M] estimates, clipped to [0, 1].
   """
-  anchors = np.asarray(anchors, dtype=np.int64)
-  Y = check_answers(Y_anchor, anchors.shape[0])
-  p = np.asarray(p, dtype=np.float64)
-  m = np.asarray(item_mass, dtype=np.float64)
-  w = np.asarray(weights, dtype=np.float64)
-  if p.shape != (Y.shape[0], m.shape[0]):
-    raise ValueError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
-  obs = ~np.isnan(Y)
-  ww = np.where(obs, w[None, :], 0.0)
-  ww = ww / np.maximum(ww.sum(1, keepdims=True), 1e-300)
+  Y, obs, ww, p, m, anchors = _model_assisted_inputs(Y_anchor, anchors, weights, item_mass, p)
   resid = np.where(obs, np.nan_to_num(Y) - p[:, anchors], 0.0)
   return np.clip(p @ m + np.sum(ww * resid, axis=1), 0.0, 1.0)
 
@@ -195,16 +201,7 @@ def greg_estimate(Y_anchor, anchors, weights, item_mass, p, max_slope: float = G
   Returns:
     [M] estimates, clipped to [0, 1].
   """
-  anchors = np.asarray(anchors, dtype=np.int64)
-  Y = check_answers(Y_anchor, anchors.shape[0])
-  p = np.asarray(p, dtype=np.float64)
-  m = np.asarray(item_mass, dtype=np.float64)
-  w = np.asarray(weights, dtype=np.float64)
-  if p.shape != (Y.shape[0], m.shape[0]):
-    raise ValueError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
-  obs = ~np.isnan(Y)
-  ww = np.where(obs, w[None, :], 0.0)
-  ww = ww / np.maximum(ww.sum(1, keepdims=True), 1e-300)
+  Y, obs, ww, p, m, anchors = _model_assisted_inputs(Y_anchor, anchors, weights, item_mass, p)
   y = np.where(obs, Y, 0.0)
   pa = p[:, anchors]
   ybar, pbar = np.sum(ww * y, axis=1), np.sum(ww * pa, axis=1)

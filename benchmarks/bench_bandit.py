@@ -7,6 +7,10 @@ Two parts:
       (synthetic 0/1 matrix) and 450 x 756 (Open LLM Leaderboard v2 MuSR), each measurement in a
       fresh subprocess (peak RSS above the post-import baseline).
 
+  python benchmarks/bench_bandit.py hardness
+      per matrix: top-two gap, split-half reliability and the cells an oracle that knows the best method
+      needs to confirm it (tj.bandit.hardness), against the 10% budget.
+
   python benchmarks/bench_bandit.py quality [--quick] [--seeds 20] [--peer-seeds 2] [--out results.json]
       top-1 precision / NDCG@10 / regret at 5%, 10%, 20% on the ../shared/data/irt matrices (helm_lite x4,
       openllm_v2 x2, alpaca_eval2 without NullModel and without its NaN columns), rows shuffled per seed,
@@ -343,9 +347,26 @@ def report(args) -> None:
     print(f"\nwrote {args.plot}")
 
 
+def hardness_table(args) -> None:
+  """Per matrix: top-two gap, split-half reliability, and the cells an oracle that knows the best method needs
+  to confirm it (``tj.bandit.hardness``), as multiples of the 5% and 10% budgets."""
+  from tinyjax import bandit
+
+  zs = (1.28, 1.64, 2.33)
+  print("| matrix | M x N | gap (pt) | split-half reliability | oracle cells / 10% budget at z = "
+        + " / ".join(f"{z:g}" for z in zs) + " | rivals needing > half a row (z = 1.64) |")
+  print("|---|---|---|---|---|---|")
+  for name, S in matrices().items():
+    if args.only and name not in args.only.split(","):
+      continue
+    h = bandit.hardness(np.asarray(S, float), z=zs)
+    print(f"| {name} | {S.shape[0]} x {S.shape[1]} | {h.gap:.2f} | {h.reliability:.3f} | "
+          + " / ".join(f"{f / 0.1:.2f}" for f in h.fraction) + f" | {int(h.near[1])} |")
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("mode", choices=["speed", "quality", "report", "worker"])
+  p.add_argument("mode", choices=["speed", "quality", "report", "hardness", "worker"])
   p.add_argument("--inp", nargs="*", default=[], help="quality JSON files (report)")
   p.add_argument("--plot", help="precision-vs-budget PNG (report)")
   p.add_argument("--quick", action="store_true", help="fewer seeds / steps")
@@ -371,6 +392,8 @@ def main():
     speed(args)
   elif args.mode == "report":
     report(args)
+  elif args.mode == "hardness":
+    hardness_table(args)
   else:
     quality(args)
 

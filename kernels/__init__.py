@@ -32,7 +32,7 @@ from tinyjax.kernels._bandit import (ALGORITHMS as BANDIT_ALGORITHMS, Batch, Ban
                                      BanditState, bandit_estimate, bandit_init, bandit_refit, bandit_reveal,
                                      bandit_recommend, bandit_select, cell_order, example_order, halving_arms,
                                      halving_targets, lrf_bounds, random_argmax, random_top_k, row_variances,
-                                     ucb_bounds)
+                                     split_half_correlation, ucb_bounds, verification_cells)
 
 # forecasting (issue 6): scaling-law forms, Huber objective, L-BFGS / LM optimisers, pass@k, OSCA, early stopping
 from tinyjax.kernels._laws import (AllocationInfo, EarlyStopResult, MinimizeInfo, adaptive_weighted_consistency,

@@ -70,6 +70,8 @@ class BanditConfig(NamedTuple):
   prior_count: float = 10.0      # pseudo-cells of the pooled variance in each row's variance (bonus="variance")
   columns: str = "paired"        # ucbe-lrf cells of the picked row: "paired" (its rival's revealed examples first) or "std"
   keep: float = 0.5              # sequential halving: fraction of the survivors kept after each round
+  noisy_keep: float = 0.7        # sequential halving: ``keep`` instead, when the first round's ranking is noise
+  noisy_alpha: float = 0.3       # ... that is, when the coefficient alpha of the first round is below this
 
 
 class BanditState(NamedTuple):
@@ -206,21 +208,23 @@ def halving_arms(num_arms: int, keep: float) -> tuple[int, ...]:
   return tuple(arms[:-1])
 
 
-def halving_targets(num_arms: int, num_cols: int, total_cells, keep: float) -> jax.Array:
+def halving_targets(num_arms: int, num_cols: int, total_cells, keep: float, start=0) -> jax.Array:
   """Cells per survivor at the end of each round of sequential halving, [R] int32 (at least 1).
 
   Every round gets the same budget ``c``: ``t_r = min(N, t_{r-1} + c / a_r)``, and ``c`` is the largest
   value (found by bisection) with ``sum_r a_r (t_r - t_{r-1}) <= total_cells``, so rows that fill up early
-  leave their share to the other rounds instead of wasting it.
+  leave their share to the other rounds instead of wasting it. ``start`` is ``t_{-1}``: cells every one of
+  the ``num_arms`` survivors already has (0 for a whole run; ``total_cells`` is then what is left).
   """
   arms = jnp.asarray(halving_arms(num_arms, keep), jnp.float32)
   total = jnp.asarray(total_cells, jnp.float32)
+  t0 = jnp.minimum(jnp.asarray(start, jnp.float32), float(num_cols))
 
   def targets(c):
     def one(t, a):
       t_new = jnp.minimum(float(num_cols), t + c / a)
       return t_new, (t_new, a * (t_new - t))
-    _, (ts, spent) = jax.lax.scan(one, jnp.zeros((), jnp.float32), arms)
+    _, (ts, spent) = jax.lax.scan(one, t0, arms)
     return ts, jnp.sum(spent)
 
   def bisect(_, lo_hi):
@@ -234,12 +238,60 @@ def halving_targets(num_arms: int, num_cols: int, total_cells, keep: float) -> j
   return jnp.maximum(ts, 1.0).astype(jnp.int32)
 
 
-def _elim_target(config: BanditConfig, phase, num_rows: int, num_cols: int, total_cells):
-  """Cells per survivor at the end of the current phase (successive rejects) or round (halving)."""
+def shared_alpha(state: BanditState) -> jax.Array:
+  """Coefficient alpha (Cronbach's; KR-20 for 0/1 scores) of the methods on the examples revealed for all.
+
+  ``alpha = k / (k - 1) (1 - sum_j var_j / var(total))`` over the ``k`` examples revealed for every method:
+  the share of the spread of the methods' totals that is not item sampling noise. For the elimination
+  algorithms these are the first round's examples. +inf below two such examples (nothing to judge), -inf
+  when every method has the same total (the ranking is all ties). Returns [] float.
+  """
+  shared = jnp.all(state.observed, axis=0)
+  k = jnp.sum(shared).astype(state.values.dtype)
+  x = jnp.where(shared[None, :], state.values, 0.0)
+  var_total = jnp.var(jnp.sum(x, axis=1))
+  item_var = jnp.sum(jnp.where(shared, jnp.var(x, axis=0), 0.0))
+  alpha = k / jnp.maximum(k - 1.0, 1.0) * (1.0 - item_var / jnp.where(var_total > 0, var_total, 1.0))
+  alpha = jnp.where(var_total > 0, alpha, -jnp.inf)
+  return jnp.where(k >= 2, alpha, jnp.inf)
+
+
+def halving_noisy(config: BanditConfig, state: BanditState) -> jax.Array:
+  """Whether sequential halving runs in its noisy mode: when the first round's ranking is mostly noise
+  (``shared_alpha < noisy_alpha``), it keeps ``noisy_keep`` instead of ``keep`` from the first cut on.
+
+  Only the cut after the first round and later rounds read it; before that cut the first round's examples
+  are still being revealed, and after it they are the examples revealed for every method for good (the
+  dropped methods get no more), so the mode never changes within a run. Always off when
+  ``noisy_keep == keep`` or with fewer than 3 methods. [] bool.
+  """
+  if config.noisy_keep == config.keep or state.values.shape[0] < 3:
+    return jnp.zeros((), bool)
+  return shared_alpha(state) < config.noisy_alpha
+
+
+def _noisy_tail(config: BanditConfig, num_rows: int, num_cols: int, total_cells, first):
+  """Targets of the rounds after the first in noisy mode: ``ceil(noisy_keep M)`` survivors that already have
+  ``first`` cells each share what is left of the budget, ``noisy_keep`` kept per round. [R'] int32."""
+  arms1 = min(max(math.ceil(num_rows * config.noisy_keep - 1e-9), 1), num_rows - 1)
+  if arms1 <= 1:
+    return jnp.full((1,), num_cols, jnp.int32)
+  left = jnp.asarray(total_cells, jnp.float32) - num_rows * first.astype(jnp.float32)
+  return halving_targets(arms1, num_cols, left, config.noisy_keep, start=first)
+
+
+def _elim_target(config: BanditConfig, phase, num_rows: int, num_cols: int, total_cells, noisy=False):
+  """Cells per survivor at the end of the current phase (successive rejects) or round (halving); ``noisy``:
+  [] bool, sequential halving's noisy mode (see :func:`halving_noisy`)."""
   if config.algorithm == "successive-rejects":
     return _sr_target(phase, num_rows, total_cells)
   ts = halving_targets(num_rows, num_cols, total_cells, config.keep)
-  return ts[jnp.clip(phase - 1, 0, ts.shape[0] - 1)]
+  target = ts[jnp.clip(phase - 1, 0, ts.shape[0] - 1)]
+  if config.noisy_keep == config.keep or num_rows < 3:
+    return target
+  tail = _noisy_tail(config, num_rows, num_cols, total_cells, ts[0])
+  noisy_target = jnp.where(phase <= 1, ts[0], tail[jnp.clip(phase - 2, 0, tail.shape[0] - 1)])
+  return jnp.where(noisy, noisy_target, target)
 
 
 def _keep_top(key, means, active, n_keep):
@@ -256,10 +308,11 @@ def _elim_advance(config: BanditConfig, key, state: BanditState, total_cells):
   num_rows, num_cols = state.values.shape
   means, counts = empirical_means(state)
   full = counts >= num_cols
+  noisy = halving_noisy(config, state) if config.algorithm == "sequential-halving" else False
 
   def phase_done(carry):
     active, phase, _ = carry
-    target = _elim_target(config, phase, num_rows, num_cols, total_cells)
+    target = _elim_target(config, phase, num_rows, num_cols, total_cells, noisy)
     need = active & (counts < target) & ~full
     return (jnp.sum(active) > 1) & ~jnp.any(need)
 
@@ -270,12 +323,13 @@ def _elim_advance(config: BanditConfig, key, state: BanditState, total_cells):
     if config.algorithm == "successive-rejects":
       n_keep = n_active - 1
     else:
-      n_keep = jnp.clip(jnp.ceil(config.keep * n_active.astype(jnp.float32) - 1e-6).astype(n_active.dtype),
+      keep = jnp.where(noisy, config.noisy_keep, config.keep)
+      n_keep = jnp.clip(jnp.ceil(keep * n_active.astype(jnp.float32) - 1e-6).astype(n_active.dtype),
                         1, n_active - 1)
     return _keep_top(sub, means, active, n_keep), phase + 1, k
 
   active, phase, _ = jax.lax.while_loop(phase_done, drop, (state.active, state.phase, key))
-  return active, phase
+  return active, phase, noisy
 
 
 def example_order(key: jax.Array, num_cols: int) -> jax.Array:
@@ -464,9 +518,9 @@ def bandit_select(config: BanditConfig, state: BanditState, key: jax.Array, keep
     cols = jnp.where(warming, warm_cols, cols)
     valid = jnp.where(warming, warm_valid, valid)
   elif alg in ELIMINATION:
-    active, phase = _elim_advance(config, key_sr, state, total_cells)
+    active, phase, noisy = _elim_advance(config, key_sr, state, total_cells)
     state = state._replace(active=active, phase=phase)
-    target = _elim_target(config, phase, num_rows, num_cols, total_cells)
+    target = _elim_target(config, phase, num_rows, num_cols, total_cells, noisy)
     rows, cols, valid = _elim_cells(key_cells, state, active, target, order, batch_size)
   else:
     raise ValueError(f"unknown algorithm {alg!r}; expected one of {ALGORITHMS}")
@@ -516,6 +570,74 @@ def bandit_recommend(config: BanditConfig, state: BanditState, key: jax.Array, k
   key_best, key_sr = jax.random.split(key)
   factors = bandit_refit(config, state, keep)
   if config.algorithm in ELIMINATION:
-    active, phase = _elim_advance(config, key_sr, state, total_cells)
+    active, phase, _ = _elim_advance(config, key_sr, state, total_cells)
     state = state._replace(active=active, phase=phase)
   return bandit_estimate(config, state, key_best, factors)
+
+
+# ----------------------------------------------------------------------------------------------------
+# how hard a matrix is (offline diagnostics, on a full matrix)
+
+
+def verification_cells(scores: jax.Array, z) -> tuple[jax.Array, jax.Array]:
+  """Cells an oracle that knows the best method needs to confirm it against every rival.
+
+  The best method ``b`` is the row with the highest mean. Rival ``i`` is ruled out on the first ``n``
+  examples of a random order, shared by the two rows, once their paired mean difference is ``z`` standard
+  errors above zero. With ``D_i`` and ``v_i`` the mean and (population) variance of ``scores[b] - scores[i]``
+  over the whole row, the standard error of the mean of ``n`` of the ``N`` differences drawn without
+  replacement is ``sqrt(v_i / n (N - n) / (N - 1))``, and the smallest such ``n`` has the closed form
+  ``n_i = ceil(z^2 v_i N / ((N - 1) D_i^2 + z^2 v_i))``, clipped to ``[1, N]``. It is ``N`` for a rival tied
+  with the best, and 1 when the two rows differ by a constant. The best row itself needs ``max_i n_i``.
+
+  This is not a lower bound for every algorithm: the oracle is told which method is best and how far each
+  rival is, and a standard error of ``z`` per rival does not make the errors over all rivals small. It shows
+  how many cells the paired comparisons of a matrix take at their cheapest.
+
+  Args:
+    scores: [M, N] full score matrix (no NaN), M >= 2.
+    z: scalar, one-sided normal quantile per rival (1.64: 5% each).
+
+  Returns:
+    (best, cells): best [] int32, the row with the highest mean (the lowest index among ties); cells [M]
+    int32, ``n_i`` per rival and ``max_i n_i`` for the best. Their sum is the oracle's total.
+  """
+  num_cols = scores.shape[1]
+  means = jnp.mean(scores, axis=1)
+  best = jnp.argmax(means).astype(jnp.int32)
+  diff = scores[best][None, :] - scores
+  gap = jnp.mean(diff, axis=1)
+  var = jnp.var(diff, axis=1)
+  z2v = jnp.asarray(z, scores.dtype) ** 2 * var
+  denom = (num_cols - 1) * gap ** 2 + z2v
+  n = jnp.where(denom > 0, z2v * num_cols / jnp.where(denom > 0, denom, 1.0), 0.0)
+  n = jnp.where(gap > 0, n, float(num_cols))   # a tie with the best is only settled by the whole rows
+  cells = jnp.clip(jnp.ceil(n - 1e-6), 1, num_cols).astype(jnp.int32)
+  rivals = jnp.arange(scores.shape[0]) != best
+  cells = jnp.where(rivals, cells, jnp.max(jnp.where(rivals, cells, 0)))
+  return best, cells
+
+
+def split_half_correlation(key: jax.Array, scores: jax.Array, num_splits: int) -> jax.Array:
+  """Correlation of the methods' means on two random halves of the examples, per split.
+
+  Args:
+    key: PRNG key.
+    scores: [M, N] full score matrix, N >= 2.
+    num_splits: static number of random splits S.
+
+  Returns:
+    [S] Pearson correlation over the M methods between the mean on the first ``N // 2`` examples of a random
+    order and the mean on the rest (NaN where either half has no spread over the methods).
+  """
+  num_cols = scores.shape[1]
+  half = num_cols // 2
+
+  def one(k):
+    first = jnp.zeros((num_cols,), bool).at[jax.random.permutation(k, num_cols)[:half]].set(True)
+    a = jnp.sum(jnp.where(first, scores, 0.0), axis=1) / half
+    b = jnp.sum(jnp.where(first, 0.0, scores), axis=1) / (num_cols - half)
+    a, b = a - a.mean(), b - b.mean()
+    return jnp.sum(a * b) / jnp.sqrt(jnp.sum(a * a) * jnp.sum(b * b))
+
+  return jax.vmap(one)(jax.random.split(key, num_splits))

@@ -211,7 +211,7 @@ def test_row_order_does_not_matter_for_ties():
 # elimination algorithms (successive rejects, sequential halving)
 
 
-def _waterfill_numpy(num_arms, num_cols, total, keep):
+def _waterfill_numpy(num_arms, num_cols, total, keep, start=0):
   """numpy reference of the halving schedule: equal budget c per round, t_r = min(N, t_{r-1} + c / a_r)."""
   arms = [num_arms]
   while arms[-1] > 1:
@@ -219,7 +219,7 @@ def _waterfill_numpy(num_arms, num_cols, total, keep):
   arms = np.asarray(arms[:-1], float)
 
   def plan(c):
-    t, ts, spent = 0.0, [], 0.0
+    t, ts, spent = float(start), [], 0.0
     for a in arms:
       new = min(float(num_cols), t + c / a)
       spent += a * (new - t)
@@ -245,6 +245,60 @@ def test_halving_schedule_matches_numpy(num_arms, num_cols, total, keep):
   assert spent <= total and (np.diff(got) >= 0).all() and got[-1] <= num_cols
   if got[-1] < num_cols:           # rows not full: the schedule spends all but a rounding remainder
     assert spent >= total - 2 * arms.sum()
+
+
+@pytest.mark.parametrize("num_arms, num_cols, total, keep, start", [(315, 756, 28620, 0.7, 12), (14, 60, 300, 0.7, 5)])
+def test_halving_schedule_from_a_start_matches_numpy(num_arms, num_cols, total, keep, start):
+  """The schedule after a first round: survivors that already have ``start`` cells share what is left."""
+  arms, ts = _waterfill_numpy(num_arms, num_cols, total, keep, start)
+  got = np.asarray(kernels_bandit.halving_targets(num_arms, num_cols, total, keep, start=start))
+  np.testing.assert_array_equal(got, ts)
+  assert got[0] > start and np.sum(arms * np.diff(np.concatenate([[start], got]))) <= total
+
+
+def _kr20(x):
+  k = x.shape[1]
+  return k / (k - 1) * (1 - x.var(0).sum() / x.sum(1).var())
+
+
+def test_shared_alpha_matches_kr20():
+  rng = np.random.default_rng(4)
+  values = (rng.random((7, 12)) < np.linspace(0.2, 0.8, 7)[:, None]).astype(np.float32)
+  observed = np.zeros((7, 12), bool)
+  observed[:, :5] = True
+  observed[:3, 5:9] = True                                     # survivors' later cells are not shared
+  state = kernels.bandit_init(jax.random.key(0), tj.bandit.make_config(), 7, 12)
+  state = state._replace(values=jnp.asarray(np.where(observed, values, 0)), observed=jnp.asarray(observed))
+  np.testing.assert_allclose(kernels_bandit.shared_alpha(state), _kr20(values[:, :5]), rtol=1e-5)
+  one_each = (np.arange(12)[None, :] == np.arange(7)[:, None] % 5).astype(np.float32)   # every total is 1
+  ties = state._replace(values=jnp.asarray(np.where(observed, one_each, 0)))
+  assert kernels_bandit.shared_alpha(ties) == -np.inf
+  one = state._replace(observed=jnp.asarray(observed & (np.arange(12) < 1)))
+  assert kernels_bandit.shared_alpha(one) == np.inf
+
+
+@pytest.mark.parametrize("noisy_keep", [0.7, 0.5])
+def test_halving_keeps_more_after_a_noisy_first_round(noisy_keep):
+  """A matrix whose methods differ only by luck (alpha of the first round below 0.3) keeps ``noisy_keep`` of
+  the methods per round and follows the schedule of the rest of the budget; a clear matrix halves."""
+  rng = np.random.default_rng(1)
+  noise = (rng.random((20, 60)) < 0.5).astype(float)
+  clear = (rng.random((20, 60)) < np.linspace(0.05, 0.95, 20)[:, None]).astype(float)
+  total = np.floor(0.3 * noise.size)
+  for S, is_noisy in ((noise, True), (clear, False)):
+    res = tj.bandit.run(S, budget=0.3, seed=0, batch_size=4, noisy_keep=noisy_keep)
+    counts = res.observed.sum(1)
+    t1 = counts.min()
+    first = np.flatnonzero(res.observed.all(0))
+    assert first.size == t1 and (_kr20(S[:, first]) < 0.3) == is_noisy
+    assert res.n_evaluated <= total
+    keep = noisy_keep if is_noisy else 0.5
+    survivors = kernels_bandit.halving_arms(20, keep)[1]
+    assert (counts > t1).sum() == survivors
+    if is_noisy and noisy_keep != 0.5:
+      tail = np.asarray(kernels_bandit.halving_targets(survivors, 60, total - 20 * t1, keep, start=t1))
+      assert set(np.unique(counts)) <= {int(t1), *tail.tolist()}
+      assert res.observed[res.best].all()                       # the last survivors' rows are whole
 
 
 @pytest.mark.parametrize("algorithm", kernels_bandit.ELIMINATION)
@@ -319,6 +373,20 @@ def test_save_resume_equals_uninterrupted(scores, tmp_path, algorithm):
   np.testing.assert_allclose(out.means, ref.means, rtol=1e-6)
 
 
+def test_states_saved_before_the_noisy_mode_resume_without_it(scores):
+  ev = BanditEvaluator(M, N, budget=0.3, seed=11, **SMALL)
+  arrays = {k: np.asarray(v) for k, v in zip(
+      ("values", "observed", "spent", "n_evaluated", "step", "last_revealed"), ev._state[:6])}
+  arrays.update(factor_row=np.asarray(ev._state.factors.row), factor_col=np.asarray(ev._state.factors.col),
+                active=np.asarray(ev._state.active), phase=np.asarray(ev._state.phase), cost=np.ones((M, N)))
+  config = ev.config._asdict()
+  del config["noisy_keep"], config["noisy_alpha"]               # as written by the previous version
+  meta = {"n_methods": M, "n_examples": N, "budget": 0.3, "seed": 11, "dtype": "float32", "config": config}
+  back = BanditEvaluator._from_artifact(arrays, meta)
+  assert back.config.noisy_keep == back.config.keep == 0.5
+  assert BanditEvaluator(M, N, budget=0.3, seed=11, **SMALL).config.noisy_keep == 0.7
+
+
 def test_tell_rejects_wrong_pairs_and_nan(scores):
   ev = BanditEvaluator(M, N, budget=0.3, algorithm="ucbe-lrf", seed=0, **SMALL)
   with pytest.raises(ValueError, match="no pending batch"):
@@ -343,6 +411,8 @@ def test_tell_rejects_wrong_pairs_and_nan(scores):
     (dict(batch_size=1000), "batch_size"),
     (dict(drop_probability=1.0), "drop_probability"),
     (dict(bogus=1), "unknown bandit parameter"),
+    (dict(noisy_keep=1.0), "noisy_keep"),
+    (dict(noisy_alpha=float("nan")), "noisy_alpha"),
 ])
 def test_run_validates_arguments(scores, kwargs, match):
   with pytest.raises(ValueError, match=match):
@@ -360,6 +430,84 @@ def test_run_rejects_bad_scores(scores):
     tj.bandit.run(scores, cost=-np.ones_like(scores))
 
 
+# ----------------------------------------------------------------------------------------------------
+# hardness diagnostics
+
+
+def _verification_brute_force(S, z):
+  """numpy: for each rival, the smallest n whose paired mean difference with the best is z SEs above 0."""
+  n_cols = S.shape[1]
+  b = int(np.argmax(S.mean(1)))
+  out = np.zeros(S.shape[0], int)
+  for i in range(S.shape[0]):
+    if i == b:
+      continue
+    d = S[b] - S[i]
+    gap, var = d.mean(), d.var()
+    out[i] = n_cols
+    for n in range(1, n_cols + 1):
+      se = np.sqrt(var / n * (n_cols - n) / (n_cols - 1))
+      if gap > 0 and (se == 0 or gap / se >= z):
+        out[i] = n
+        break
+  out[b] = out[np.arange(S.shape[0]) != b].max()
+  return b, out
+
+
+@pytest.mark.parametrize("z", [0.5, 1.64, 2.33])
+def test_verification_cells_match_brute_force(scores, z):
+  rng = np.random.default_rng(3)
+  cont = rng.random((5, 30))
+  cont[2] = cont[int(np.argmax(cont.mean(1)))] - 0.1             # differs from the best by a constant: 1 cell
+  tied = scores.copy()
+  tied[1] = tied[int(np.argmax(tied.mean(1)))][::-1]              # same mean as the best: the whole row
+  with tj._dtypes.enable_x64():
+    for S in (scores, cont, tied):
+      best, cells = kernels.verification_cells(jnp.asarray(S, jnp.float64), z)
+      ref_best, ref = _verification_brute_force(S, z)
+      assert int(best) == ref_best
+      np.testing.assert_array_equal(np.asarray(cells), ref)
+  assert ref[1] == tied.shape[1]
+
+
+def test_split_half_correlation_matches_numpy(scores):
+  key = jax.random.key(5)
+  got = np.asarray(kernels.split_half_correlation(key, jnp.asarray(scores, jnp.float32), 3))
+  for s, k in enumerate(jax.random.split(key, 3)):
+    first = np.asarray(jax.random.permutation(k, N))[:N // 2]
+    mask = np.zeros(N, bool)
+    mask[first] = True
+    ref = np.corrcoef(scores[:, mask].mean(1), scores[:, ~mask].mean(1))[0, 1]
+    np.testing.assert_allclose(got[s], ref, rtol=1e-5)
+
+
+def test_hardness_separates_clear_and_noisy_matrices():
+  rng = np.random.default_rng(0)
+  clear = (rng.random((30, 200)) < np.linspace(0.1, 0.9, 30)[:, None]).astype(float)   # 2.8 pt steps
+  noisy = (rng.random((30, 200)) < 0.5).astype(float)                                 # differences are luck
+  hc, hn = tj.bandit.hardness(clear, n_splits=50), tj.bandit.hardness(noisy, n_splits=50)
+  assert hc.reliability > 0.9 and abs(hn.reliability) < 0.3
+  assert np.isclose(hc.reliability_full, 2 * hc.reliability / (1 + hc.reliability))
+  assert hc.fraction[1] < hn.fraction[1]
+  assert np.all(np.diff(hn.cells) >= 0)                                # larger z, more cells
+  _, ref = _verification_brute_force(clear, 1.64)
+  assert hc.cells[1] == ref.sum() and hc.fraction[1] == ref.sum() / clear.size
+  assert hc.near[1] == np.sum(np.delete(ref, hc.best) > 100)
+  assert hc.best == int(np.argmax(clear.mean(1)))
+  assert "0.00x" not in hc.describe(0.1) and "% of the cells" in hc.describe()
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(z=0.0), "z must"), (dict(z=[1.0, np.nan]), "z must"),
+                                           (dict(n_splits=0), "n_splits")])
+def test_hardness_validates(scores, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    tj.bandit.hardness(scores, **kwargs)
+  with pytest.raises(ValueError, match="NaN"):
+    tj.bandit.hardness(np.where(np.eye(M, N) > 0, np.nan, scores))
+  with pytest.raises(ValueError, match="at least 2"):
+    tj.bandit.hardness(scores[:1])
+
+
 def test_cli_prints_metrics(scores, tmp_path, capsys):
   from tinyjax.cli import main
 
@@ -369,6 +517,9 @@ def test_cli_prints_metrics(scores, tmp_path, capsys):
   out = capsys.readouterr().out
   assert rc == 0
   assert "precision" in out and "regret" in out
+  h = tj.bandit.hardness(scores)
+  assert f"split-half reliability {h.reliability:.3f}" in out
+  assert f"z=1.64: {int(h.cells[1])} ({h.fraction[1] / 0.3:.2f}x the budget)" in out
   assert (tmp_path / "p.png").stat().st_size > 0
 
 
@@ -398,3 +549,14 @@ def test_real_data_precision_and_regret(shared_data):
   assert (sim.n_evaluated <= 0.1 * S.size).all()
   assert sim.precision.mean() >= 0.75
   assert sim.regret.mean() <= 0.35
+
+
+@pytest.mark.realdata
+def test_real_data_hardness(shared_data):
+  """musr is the matrix where the default misses 0.9 at 10%: its split-half reliability is 0.760 against 0.996
+  for gsm, and an oracle that knows the best needs 0.94x of a 10% budget at z = 1.64 (gsm 0.59x; docs/bandit.md)."""
+  musr = tj.bandit.hardness(np.load(shared_data / "irt" / "openllm_v2" / "musr.npy"), z=1.64, n_splits=50)
+  gsm = tj.bandit.hardness(np.load(shared_data / "irt" / "helm_lite" / "gsm.npy"), z=1.64, n_splits=50)
+  assert 0.7 < musr.reliability < 0.8 and gsm.reliability > 0.99
+  assert musr.cells[0] == 31829 and musr.fraction[0] > 0.09
+  assert gsm.fraction[0] < 0.06

@@ -44,7 +44,8 @@ def _cmd(args: argparse.Namespace) -> int:
                                    ensemble_size=args.ensemble_size, l2=args.l2, drop_probability=args.drop_probability,
                                    warmup=args.warmup, eta=args.eta, sweeps=args.sweeps, bonus=args.bonus,
                                    prior_count=args.prior_count, columns=args.columns,
-                                   keep=args.keep).items() if v is not None}
+                                   keep=args.keep, noisy_keep=args.noisy_keep,
+                                   noisy_alpha=args.noisy_alpha).items() if v is not None}
   budgets = sorted({args.budget, *args.extra_budgets})
   run_budgets = budgets
   if args.plot:   # one simulation serves the table and the plot
@@ -57,6 +58,7 @@ def _cmd(args: argparse.Namespace) -> int:
   gap = 100 * (true[order[0]] - true[order[1]])
   print(f"{args.scores}: {scores.shape[0]} methods x {scores.shape[1]} examples; best {names[order[0]]} "
         f"({100 * true[order[0]]:.2f}), top-two gap {gap:.2f} pt")
+  print("hardness: " + bandit.hardness(scores).describe(args.budget))
   print(f"algorithm {args.algorithm}, {len(sim.seeds)} seeds, {sim.seconds:.2f} s (+{sim.compile_seconds:.2f} s first call)")
   print(f"{'budget':>8} {'cells':>8} {'precision':>10} {'ndcg@' + str(args.k):>8} {'regret(pt)':>11}")
   s = sim.summary()
@@ -129,4 +131,10 @@ def register(subparsers) -> None:
                       "evaluated for its closest rival first; 'std', the most uncertain first")
   g.add_argument("--keep", type=float,
                  help="sequential-halving: fraction of the surviving methods kept after each round (default 0.5)")
+  g.add_argument("--noisy-keep", type=float,
+                 help="sequential-halving: fraction kept per round instead, when the first round's ranking is "
+                      "mostly noise (default 0.7; equal to --keep turns this off)")
+  g.add_argument("--noisy-alpha", type=float,
+                 help="sequential-halving: the first round is noise when its coefficient alpha is below this "
+                      "(default 0.3)")
   p.set_defaults(func=_cmd)

@@ -37,8 +37,8 @@ DEFAULT_ALGORITHM = "sequential-halving"
 _ARTIFACT_KIND = "bandit_state"
 _PARAM_NAMES = tuple(f for f in BanditConfig._fields if f != "algorithm")
 
-__all__ = ("ALGORITHMS", "BanditConfig", "BanditEvaluator", "BanditResult", "SimulationResult",
-           "evaluate", "make_config", "metrics", "run", "simulate")
+__all__ = ("ALGORITHMS", "BanditConfig", "BanditEvaluator", "BanditResult", "Hardness", "SimulationResult",
+           "evaluate", "hardness", "make_config", "metrics", "run", "simulate")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -58,7 +58,10 @@ def make_config(algorithm: str = DEFAULT_ALGORITHM, **params) -> BanditConfig:
       ``sqrt(a / n_i) (1 - n_i / N)``), ``prior_count`` (pseudo-cells of the pooled variance in each row's
       variance, 10.0), ``columns`` (ucbe-lrf cells of the picked method: "paired", the examples already
       revealed for its rival first, or "std", the most uncertain first), ``keep`` (sequential halving:
-      fraction of the survivors kept after each round, 0.5).
+      fraction of the survivors kept after each round, 0.5), ``noisy_keep`` and ``noisy_alpha``
+      (sequential halving keeps ``noisy_keep``, 0.7, instead of ``keep`` when the coefficient alpha of the
+      first round's scores is below ``noisy_alpha``, 0.3: its ranking is then mostly item sampling noise;
+      ``noisy_keep = keep`` turns this off).
 
   Raises:
     ValueError: unknown algorithm or parameter, or a value out of range.
@@ -86,8 +89,11 @@ def make_config(algorithm: str = DEFAULT_ALGORITHM, **params) -> BanditConfig:
     raise ValueError(f"prior_count must be finite and > 0, got {cfg.prior_count!r}")
   if not 0.0 <= cfg.drop_probability < 1.0:
     raise ValueError(f"drop_probability must be in [0, 1), got {cfg.drop_probability!r}")
-  if not 0.0 < cfg.keep < 1.0:
-    raise ValueError(f"keep must be in (0, 1), got {cfg.keep!r}")
+  for name in ("keep", "noisy_keep"):
+    if not 0.0 < getattr(cfg, name) < 1.0:
+      raise ValueError(f"{name} must be in (0, 1), got {getattr(cfg, name)!r}")
+  if not np.isfinite(cfg.noisy_alpha):
+    raise ValueError(f"noisy_alpha must be finite, got {cfg.noisy_alpha!r}")
   if not 0.0 <= cfg.warmup <= 1.0:
     raise ValueError(f"warmup must be in [0, 1], got {cfg.warmup!r}")
   if cfg.algorithm == "ucbe-lrf" and cfg.l2 == 0:
@@ -96,7 +102,7 @@ def make_config(algorithm: str = DEFAULT_ALGORITHM, **params) -> BanditConfig:
                       sweeps=int(cfg.sweeps), a=float(cfg.a), l2=float(cfg.l2), eta=float(cfg.eta),
                       drop_probability=float(cfg.drop_probability), warmup=float(cfg.warmup),
                       prior_count=float(cfg.prior_count), bonus=str(cfg.bonus), columns=str(cfg.columns),
-                      keep=float(cfg.keep))
+                      keep=float(cfg.keep), noisy_keep=float(cfg.noisy_keep), noisy_alpha=float(cfg.noisy_alpha))
 
 
 def _check_scores(scores, *, allow_nan: bool, name: str = "scores") -> np.ndarray:
@@ -338,6 +344,90 @@ def metrics(true_means: np.ndarray, best: np.ndarray, est_means: np.ndarray, k: 
   dcg = np.sum(np.take_along_axis(rel, order, -1) * disc, -1)
   idcg = np.sum(np.arange(k, 0, -1) * disc)
   return {"precision": precision, "ndcg": dcg / idcg, "regret": regret}
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardness:
+  """How hard a full matrix makes the search for its best method (see :func:`hardness`).
+
+  Attributes:
+    best: the row with the highest mean. gap: top-two gap in points (100 x mean difference).
+    reliability: mean over random splits of the correlation between the methods' means on two halves of the
+      examples. reliability_full: its Spearman-Brown step-up to the whole row, ``2 r / (1 + r)``.
+    z: [Z] one-sided quantiles per rival.
+    cells: [Z] cells an oracle that knows the best needs to confirm it against every rival on shared
+      examples (:func:`tinyjax.kernels.verification_cells`, summed over the rows).
+    fraction: [Z] ``cells / (M N)``: compare with a budget.
+    near: [Z] rivals that need more than half of their row.
+  """
+  best: int
+  gap: float
+  reliability: float
+  reliability_full: float
+  z: np.ndarray
+  cells: np.ndarray
+  fraction: np.ndarray
+  near: np.ndarray
+
+  def describe(self, budget: float | None = None) -> str:
+    """One line for people: reliability and the oracle's cells (as a multiple of ``budget`` when given)."""
+    parts = []
+    for z, c, f in zip(self.z, self.cells, self.fraction):
+      rel = f"{f / budget:.2f}x the budget" if budget else f"{100 * f:.1f}% of the cells"
+      parts.append(f"z={z:g}: {int(c)} ({rel})")
+    return (f"split-half reliability {self.reliability:.3f} (whole rows {self.reliability_full:.3f}); cells an "
+            f"oracle that knows the best needs to confirm it against every rival: " + ", ".join(parts))
+
+
+def hardness(scores, z: float | Sequence[float] = (1.28, 1.64, 2.33), *, n_splits: int = 200, seed: int = 0,
+             dtype=None) -> Hardness:
+  """Diagnoses how many cells a full matrix needs before its best method can be told from the rest.
+
+  Two figures, both from the full matrix, so for planning budgets offline:
+
+  - split-half reliability: how much the methods' means on half of the examples agree with the other half.
+    Near 1 when methods differ much more than the sampling noise of the examples; low when the ranking, and
+    so the best method, depends on which examples were drawn.
+  - the cells an oracle that knows the best method needs to confirm it, comparing it with every rival on
+    shared examples until their paired difference is ``z`` standard errors above zero (finite-population
+    correction included). Not a bound that holds for every algorithm, but an algorithm that must also find
+    the best rarely does with fewer: a ``fraction`` close to or above a budget says that no algorithm should
+    be expected to find the best reliably at that budget.
+
+  Args:
+    scores: (n_methods, n_examples) full matrix, no NaN, at least 2 x 2.
+    z: one or more positive quantiles.
+    n_splits: random splits for the reliability.
+    seed: seed of the splits.
+    dtype: float32 (default) or float64.
+
+  Returns:
+    Hardness.
+  """
+  arr = _check_scores(scores, allow_nan=False)
+  if arr.shape[0] < 2 or arr.shape[1] < 2:
+    raise ValueError(f"hardness needs at least 2 methods and 2 examples, got {arr.shape}")
+  zs = np.atleast_1d(np.asarray(z, float))
+  if zs.ndim != 1 or zs.size == 0 or not np.all(np.isfinite(zs)) or np.any(zs <= 0):
+    raise ValueError(f"z must be one or more positive finite quantiles, got {z!r}")
+  if int(n_splits) < 1:
+    raise ValueError(f"n_splits must be >= 1, got {n_splits}")
+  dt = resolve_dtype(dtype)
+  x = jnp.asarray(arr, dt)
+  verify = jax.jit(kernels.verification_cells)
+  cells = [np.asarray(verify(x, jnp.asarray(q, dt))[1]) for q in zs]
+  corr = np.asarray(jax.jit(kernels.split_half_correlation, static_argnums=2)(jax.random.key(int(seed)), x,
+                                                                              int(n_splits)))
+  r = float(np.nanmean(corr)) if np.any(np.isfinite(corr)) else float("nan")
+  means = arr.mean(1)
+  order = np.argsort(-means, kind="stable")
+  best = int(np.asarray(verify(x, jnp.asarray(zs[0], dt))[0]))
+  rivals = np.arange(arr.shape[0]) != best
+  return Hardness(best=best, gap=float(100 * (means[order[0]] - means[order[1]])), reliability=r,
+                  reliability_full=2 * r / (1 + r) if r > -1 else float("nan"), z=zs,
+                  cells=np.asarray([c.sum() for c in cells], int),
+                  fraction=np.asarray([c.sum() / arr.size for c in cells]),
+                  near=np.asarray([int(np.sum(c[rivals] > arr.shape[1] / 2)) for c in cells], int))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -657,6 +747,8 @@ class BanditEvaluator:
     try:
       config = dict(meta["config"])
       algorithm = config.pop("algorithm")
+      # states saved before sequential halving had a noisy mode resume without it, as they were started
+      config.setdefault("noisy_keep", config.get("keep", BanditConfig.keep))
       ev = cls(int(meta["n_methods"]), int(meta["n_examples"]), budget=float(meta["budget"]), algorithm=algorithm,
                seed=int(meta["seed"]), cost=arrays["cost"], dtype=meta["dtype"], **config)
       dt = ev.dtype

@@ -26,7 +26,10 @@ algorithms are:
   only the ``a_{r+1} = ceil(keep * a_r)`` methods with the highest means survive (``keep = 1/2``: halving).
   Every round gets the same share ``c`` of the budget, ``t_r = min(N, t_{r-1} + c / a_r)`` cells per
   survivor, with ``c`` chosen so that the whole budget is spent once rows are full (a cap-aware version of
-  Karnin's ``n / (a_r R)``, which would leave budget unspent when late survivors' rows fill up).
+  Karnin's ``n / (a_r R)``, which would leave budget unspent when late survivors' rows fill up). Noisy mode
+  (:func:`halving_noisy`): when the coefficient alpha of the first round's scores is below ``noisy_alpha``,
+  its ranking is mostly item sampling noise, and every cut keeps ``noisy_keep`` instead of ``keep``; the rounds
+  after the first then share what is left of the budget by the same rule.
 
 The two elimination algorithms evaluate every survivor on the same examples: one random order of the
 examples per run, and a survivor's first ``t`` cells are the first ``t`` examples of that order. Two

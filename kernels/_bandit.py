@@ -283,18 +283,28 @@ def _noisy_tail(config: BanditConfig, num_rows: int, num_cols: int, total_cells,
   return halving_targets(arms1, num_cols, left, config.noisy_keep, start=first)
 
 
-def _elim_target(config: BanditConfig, phase, num_rows: int, num_cols: int, total_cells, noisy=False):
-  """Cells per survivor at the end of the current phase (successive rejects) or round (halving); ``noisy``:
-  [] bool, sequential halving's noisy mode (see :func:`halving_noisy`)."""
+def _halving_schedules(config: BanditConfig, num_rows: int, num_cols: int, total_cells):
+  """Sequential halving's cells per survivor at the end of each round: ``(plain [R], noisy [R'] or None)``.
+
+  The noisy schedule shares the first round with the plain one and follows it with :func:`_noisy_tail`; it is
+  None when the noisy mode cannot switch on (``noisy_keep == keep`` or fewer than 3 methods).
+  """
+  ts = halving_targets(num_rows, num_cols, total_cells, config.keep)
+  if config.noisy_keep == config.keep or num_rows < 3:
+    return ts, None
+  return ts, jnp.concatenate([ts[:1], _noisy_tail(config, num_rows, num_cols, total_cells, ts[0])])
+
+
+def _elim_target(config: BanditConfig, schedules, phase, num_rows: int, total_cells, noisy):
+  """Cells per survivor at the end of the current phase (successive rejects) or round (halving, from
+  ``schedules`` of :func:`_halving_schedules`); ``noisy``: [] bool, its noisy mode (:func:`halving_noisy`)."""
   if config.algorithm == "successive-rejects":
     return _sr_target(phase, num_rows, total_cells)
-  ts = halving_targets(num_rows, num_cols, total_cells, config.keep)
+  ts, noisy_ts = schedules
   target = ts[jnp.clip(phase - 1, 0, ts.shape[0] - 1)]
-  if config.noisy_keep == config.keep or num_rows < 3:
+  if noisy_ts is None:
     return target
-  tail = _noisy_tail(config, num_rows, num_cols, total_cells, ts[0])
-  noisy_target = jnp.where(phase <= 1, ts[0], tail[jnp.clip(phase - 2, 0, tail.shape[0] - 1)])
-  return jnp.where(noisy, noisy_target, target)
+  return jnp.where(noisy, noisy_ts[jnp.clip(phase - 1, 0, noisy_ts.shape[0] - 1)], target)
 
 
 def _keep_top(key, means, active, n_keep):
@@ -307,15 +317,24 @@ def _keep_top(key, means, active, n_keep):
 
 def _elim_advance(config: BanditConfig, key, state: BanditState, total_cells):
   """Drops methods (one per phase, or all but the best ``keep`` share per round) until a survivor still
-  needs cells in the current phase or round, or one survivor is left."""
+  needs cells in the current phase or round, or one survivor is left.
+
+  Returns ``(active [M] bool, phase [] int32, target [] int32)``: the survivors, the phase or round they are
+  in, and the cells per survivor at its end. The round schedules are computed once per call, outside the loop.
+  """
   num_rows, num_cols = state.values.shape
   means, counts = empirical_means(state)
   full = counts >= num_cols
-  noisy = halving_noisy(config, state) if config.algorithm == "sequential-halving" else False
+  halving = config.algorithm == "sequential-halving"
+  noisy = halving_noisy(config, state) if halving else False
+  schedules = _halving_schedules(config, num_rows, num_cols, total_cells) if halving else None
+
+  def target_of(phase):
+    return _elim_target(config, schedules, phase, num_rows, total_cells, noisy)
 
   def phase_done(carry):
     active, phase, _ = carry
-    target = _elim_target(config, phase, num_rows, num_cols, total_cells, noisy)
+    target = target_of(phase)
     need = active & (counts < target) & ~full
     return (jnp.sum(active) > 1) & ~jnp.any(need)
 
@@ -332,7 +351,7 @@ def _elim_advance(config: BanditConfig, key, state: BanditState, total_cells):
     return _keep_top(sub, means, active, n_keep), phase + 1, k
 
   active, phase, _ = jax.lax.while_loop(phase_done, drop, (state.active, state.phase, key))
-  return active, phase, noisy
+  return active, phase, target_of(phase)
 
 
 def example_order(key: jax.Array, num_cols: int) -> jax.Array:
@@ -521,9 +540,8 @@ def bandit_select(config: BanditConfig, state: BanditState, key: jax.Array, keep
     cols = jnp.where(warming, warm_cols, cols)
     valid = jnp.where(warming, warm_valid, valid)
   elif alg in ELIMINATION:
-    active, phase, noisy = _elim_advance(config, key_sr, state, total_cells)
+    active, phase, target = _elim_advance(config, key_sr, state, total_cells)
     state = state._replace(active=active, phase=phase)
-    target = _elim_target(config, phase, num_rows, num_cols, total_cells, noisy)
     rows, cols, valid = _elim_cells(key_cells, state, active, target, order, batch_size)
   else:
     raise ValueError(f"unknown algorithm {alg!r}; expected one of {ALGORITHMS}")

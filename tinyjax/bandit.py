@@ -346,6 +346,10 @@ def metrics(true_means: np.ndarray, best: np.ndarray, est_means: np.ndarray, k: 
   return {"precision": precision, "ndcg": dcg / idcg, "regret": regret}
 
 
+_verify_jit = jax.jit(jax.vmap(kernels.verification_cells, in_axes=(None, 0)))   # one pass over every z
+_split_half_jit = jax.jit(kernels.split_half_correlation, static_argnums=2)
+
+
 @dataclasses.dataclass(frozen=True)
 class Hardness:
   """How hard a full matrix makes the search for its best method (see :func:`hardness`).
@@ -414,20 +418,17 @@ def hardness(scores, z: float | Sequence[float] = (1.28, 1.64, 2.33), *, n_split
     raise ValueError(f"n_splits must be >= 1, got {n_splits}")
   dt = resolve_dtype(dtype)
   x = jnp.asarray(arr, dt)
-  verify = jax.jit(kernels.verification_cells)
-  cells = [np.asarray(verify(x, jnp.asarray(q, dt))[1]) for q in zs]
-  corr = np.asarray(jax.jit(kernels.split_half_correlation, static_argnums=2)(jax.random.key(int(seed)), x,
-                                                                              int(n_splits)))
+  best, cells = _verify_jit(x, jnp.asarray(zs, dt))          # [Z] (all equal), [Z, M]
+  best, cells = int(np.asarray(best)[0]), np.asarray(cells)
+  corr = np.asarray(_split_half_jit(jax.random.key(int(seed)), x, int(n_splits)))
   r = float(np.nanmean(corr)) if np.any(np.isfinite(corr)) else float("nan")
   means = arr.mean(1)
   order = np.argsort(-means, kind="stable")
-  best = int(np.asarray(verify(x, jnp.asarray(zs[0], dt))[0]))
   rivals = np.arange(arr.shape[0]) != best
   return Hardness(best=best, gap=float(100 * (means[order[0]] - means[order[1]])), reliability=r,
                   reliability_full=2 * r / (1 + r) if r > -1 else float("nan"), z=zs,
-                  cells=np.asarray([c.sum() for c in cells], int),
-                  fraction=np.asarray([c.sum() / arr.size for c in cells]),
-                  near=np.asarray([int(np.sum(c[rivals] > arr.shape[1] / 2)) for c in cells], int))
+                  cells=cells.sum(1).astype(int), fraction=cells.sum(1) / arr.size,
+                  near=np.sum(cells[:, rivals] > arr.shape[1] / 2, axis=1).astype(int))
 
 
 @dataclasses.dataclass(frozen=True)

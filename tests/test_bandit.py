@@ -62,7 +62,7 @@ def test_als_converges_to_truncated_svd(rank):
   x = rng.normal(size=(6, 9))
   u, s, vt = np.linalg.svd(x, full_matrices=False)
   best = (u[:, :rank] * s[:rank]) @ vt[:rank]
-  with tj._dtypes.enable_x64():
+  with jax.enable_x64(True):
     fit = jax.jit(lambda x: jax.lax.fori_loop(
         0, 300, lambda _, st: kernels.als_sweep(st, x, jnp.ones((6, 9), bool), 1e-9),
         kernels.als_init(jax.random.key(1), 6, 9, rank, 3, jnp.float64)))
@@ -461,7 +461,7 @@ def test_verification_cells_match_brute_force(scores, z):
   cont[2] = cont[int(np.argmax(cont.mean(1)))] - 0.1             # differs from the best by a constant: 1 cell
   tied = scores.copy()
   tied[1] = tied[int(np.argmax(tied.mean(1)))][::-1]              # same mean as the best: the whole row
-  with tj._dtypes.enable_x64():
+  with jax.enable_x64(True):
     for S in (scores, cont, tied):
       best, cells = kernels.verification_cells(jnp.asarray(S, jnp.float64), z)
       ref_best, ref = _verification_brute_force(S, z)

@@ -116,7 +116,7 @@ def test_fractional_and_binarize():
 
 
 def test_float64_fit(sim):
-  with tj.enable_x64():
+  with jax.enable_x64(True):
     m = tj.fit_irt(sim[0][:60, :40], dtype="float64", progress=False)
     assert m.a.dtype == np.float64 and m.fit_info.converged
   with pytest.raises(ValueError, match="jax_enable_x64"):

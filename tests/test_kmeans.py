@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from tinyjax import anchors, kernels
-from tinyjax._dtypes import enable_x64
 
 
 def _np_lloyd(x, w, centers, n_iter):
@@ -34,7 +33,7 @@ def test_lloyd_step_matches_numpy(n, d, c):
   rng = np.random.default_rng(n)
   x, w = rng.normal(size=(n, d)), rng.uniform(0.1, 2.0, n)
   centers = x[rng.choice(n, c, replace=False)]
-  with enable_x64():
+  with jax.enable_x64(True):
     got_c, got_l, got_i = _step(jnp.asarray(x), jnp.asarray(w), jnp.asarray(centers))
     got_c, got_l = np.asarray(got_c), np.asarray(got_l)
   d2 = ((x[:, None] - centers[None]) ** 2).sum(-1)
@@ -50,7 +49,7 @@ def test_kmeans_matches_numpy_from_same_seeding():
   x = np.concatenate([rng.normal(m, 0.6, size=(40, 3)) for m in (-3, 0, 3)])
   w = rng.uniform(0.5, 1.5, len(x))
   key = jax.random.key(3)
-  with enable_x64():
+  with jax.enable_x64(True):
     init = np.asarray(kernels.kmeans_plusplus_init(key, jnp.asarray(x), jnp.asarray(w), 5))
     state, info = jax.jit(kernels.kmeans, static_argnums=(3, 4))(key, jnp.asarray(x), jnp.asarray(w), 5, 200)
   # Seeds are rows of the data, all distinct.

@@ -10,7 +10,6 @@ import pytest
 
 import tinyjax as tj
 from tinyjax import kernels
-from tinyjax._dtypes import enable_x64
 
 # ------------------------------------------------------------------ kernels vs numpy
 
@@ -28,7 +27,7 @@ def test_chinchilla_objective_matches_numpy(num):
   p = np.array([6.2, 7.6, 0.6, 0.35, 0.37])
   pred = np.log(np.exp(p[2]) + np.exp(p[0]) / n**p[3] + np.exp(p[1]) / d**p[4])
   expected = np.sum(w * _np_huber(np.log(loss) - pred, 1e-3))
-  with enable_x64():
+  with jax.enable_x64(True):
     got = kernels.chinchilla_huber_objective(jnp.asarray(p), *(jnp.asarray(np.log(x)) for x in (n, d, loss)),
                                              jnp.asarray(w), 1e-3)
     np.testing.assert_allclose(float(got), expected, rtol=1e-12)
@@ -41,7 +40,7 @@ def test_overtrained_parametrisations_agree():
   E, a, b, eta = _overtrained_to_paper(q)[0]
   fit = OvertrainedFit(E=E, a=a, b=b, eta=eta, objective=0.0, num_starts=1)
   n, m = np.array([1e7, 4e8, 7e9]), np.array([20.0, 320.0, 640.0])
-  with enable_x64():
+  with jax.enable_x64(True):
     code = np.asarray(kernels.overtrained_loss(jnp.asarray(q), jnp.asarray(n), jnp.asarray(m)))
   np.testing.assert_allclose(fit.predict(6 * n * n * m, m), code, rtol=1e-12)
 

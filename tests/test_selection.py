@@ -11,7 +11,6 @@ import pytest
 
 from tinyjax import kernels
 from tinyjax import selection as sel
-from tinyjax._dtypes import enable_x64
 
 # Small shared shapes so that the jitted kernels compile once for the whole file.
 ROWS, BUCKETS, CHUNK = 256, 2**14, 512
@@ -57,7 +56,7 @@ def _numpy_buckets(params, x, num_buckets):
 def test_sketch_kernels_match_numpy(n, dim, rows, hashes):
   rng = np.random.default_rng(n)
   x = rng.normal(size=(n, dim))
-  with enable_x64():
+  with jax.enable_x64(True):
     params = jax.jit(kernels.lsh_init, static_argnums=(1, 2, 3))(jax.random.key(n), dim, rows, hashes,
                                                                  jnp.asarray(0.7, jnp.float64))
     buckets = np.asarray(jax.jit(kernels.lsh_buckets, static_argnums=2)(params, jnp.asarray(x), 64))
@@ -109,7 +108,7 @@ def test_exact_kde_matches_numpy():
   expected = np.log(np.mean(np.exp(-d2 / (2 * h * h)), 1)) - 1.5 * np.log(2 * np.pi * h * h)
   got = sel.exact_kde_log_density(x, h, queries=q, block_size=3)
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-  with enable_x64():
+  with jax.enable_x64(True):
     got64 = sel.exact_kde_log_density(x, h, queries=q, block_size=3, dtype="float64")
   assert got64.dtype == np.float64
   np.testing.assert_allclose(got64, expected, rtol=1e-10)
@@ -181,7 +180,7 @@ def test_float64_scores(stream_data):
   x = stream_data
   kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
   s32 = sel.density_scores(x, **kw)
-  with enable_x64():
+  with jax.enable_x64(True):
     s64 = sel.density_scores(x, dtype="float64", **kw)
   assert s32.dtype == np.float32 and s64.dtype == np.float64
   assert spearman(s32, s64) > 0.95        # the two dtypes draw different hash functions

@@ -15,14 +15,19 @@ _LAZY_SUBMODULES = (
     "adaptive",
     "anchors",
     "bandit",
+    "cli",
     "data",
+    "errors",
     "estimators",
+    "io",
+    "irt",
+    "kernels",
     "sampling",
     "scaling",
     "scoring",
     "selection",
     "synthetic",
-    "kernels",
+    "tiny",
 )
 _LAZY_NAMES = {
     "Ability": "tinyjax.irt",
@@ -32,10 +37,14 @@ _LAZY_NAMES = {
     "fit_irt": "tinyjax.irt",
     "select_dim": "tinyjax.irt",
     "load": "tinyjax.io",
-    "enable_x64": "tinyjax._dtypes",
+    "InputError": "tinyjax.errors",
     "TinyBenchmark": "tinyjax.tiny",
     "Leaderboard": "tinyjax.tiny",
 }
+
+
+def __dir__() -> list[str]:
+  return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):
@@ -56,8 +65,8 @@ __all__ = (
     "IRTPriors",
     "Leaderboard",
     "TinyBenchmark",
+    "InputError",
     "__version__",
-    "enable_x64",
     "estimate_ability",
     "fit_irt",
     "load",

@@ -58,6 +58,8 @@ def _enable_compilation_cache() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+  from tinyjax.errors import InputError
+
   parser = build_parser()
   args = parser.parse_args(argv)
   if getattr(args, "func", None) is None:
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
   _enable_compilation_cache()
   try:
     return int(args.func(args) or 0)
-  except (ValueError, FileNotFoundError, KeyError) as err:
+  except InputError as err:   # a user's mistake: one line; anything else is a bug and keeps its traceback
     print(f"tinyjax {args.command}: error: {err}", file=sys.stderr)
     return 1
 

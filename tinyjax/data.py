@@ -37,6 +37,7 @@ __all__ = (
     "ResponseError",
     "Responses",
     "binarize",
+    "check_matrix",
     "from_lm_eval_samples",
     "load_items",
     "load_responses",
@@ -53,8 +54,7 @@ _ITEM_SUFFIXES = (".json", ".jsonl", ".parquet", ".pq", ".csv")
 _MAX_NAMES = 10
 
 
-class ResponseError(ValueError):
-  """Invalid response data. The message says what is wrong and where."""
+from tinyjax.errors import ResponseError  # noqa: E402  (re-exported: tinyjax.data.ResponseError)
 
 
 class Dropped(NamedTuple):
@@ -253,6 +253,45 @@ def load_responses(
     values = values.copy()  # never hold (or freeze) the caller's array
   values.setflags(write=False)
   return Responses._trusted(values, model_ids, item_ids, dropped)
+
+
+def check_matrix(values: Any, *, name: str = "responses", binary: bool = False, allow_nan: bool = True,
+                 min_rows: int = 1, min_cols: int = 1) -> np.ndarray:
+  """The one validation every entry point runs on a response or score matrix given as an array.
+
+  Args:
+    values: [n_rows, n_cols] array-like of numbers in [0, 1]; NaN = missing (unless ``allow_nan`` is False).
+    name: what the matrix is called in error messages ("responses", "scores", "Y_anchor", ...).
+    binary: require every observed value to be 0 or 1.
+    allow_nan: accept NaN entries.
+    min_rows, min_cols: the least shape the caller can work with.
+
+  Returns:
+    [n_rows, n_cols] float64 ndarray (a copy when the input was converted; never the caller's array frozen).
+
+  Raises:
+    ResponseError: not 2-D, too small, non-numeric, +-inf, outside [0, 1], NaN where not allowed, or
+      non-binary where ``binary``. The message names the first bad entry's row and column.
+  """
+  try:
+    arr = _as_float_matrix(values)
+  except ResponseError as err:
+    raise ResponseError(str(err).replace("responses", name, 1)) from None
+  n, m = arr.shape
+  if n < min_rows or m < min_cols:
+    raise ResponseError(f"{name} needs at least {min_rows} row(s) and {min_cols} column(s), got shape {arr.shape}")
+  rows, cols = [f"row_{i}" for i in range(n)], [f"column_{j}" for j in range(m)]
+  try:
+    _check_values(arr, rows, cols)
+    if binary:
+      _check_binary(arr, rows, cols)
+  except ResponseError as err:
+    raise ResponseError(f"{name}: {err}") from None
+  if not allow_nan and np.isnan(arr).any():
+    k = np.flatnonzero(np.isnan(arr))
+    raise ResponseError(f"{name} contains {k.size} NaN (first at {_position(arr, k[0], rows, cols)}); this "
+                        "needs a complete matrix: drop or fill those rows or columns first")
+  return arr
 
 
 def binarize(responses: Any, threshold: float = 0.5) -> Responses:

@@ -4,6 +4,10 @@ Layout of a file: every array under its own name, plus ``__tinyjax_meta__``, a 0
 holding JSON: ``{"format": "tinyjax", "format_version": 1, "kind": ..., "library_version": ...,
 "arrays": {name: {"shape": [...], "dtype": "...", "sha256": "..."}}, "meta": {...}}``. The checksums
 detect a corrupt or edited file; ``kind`` tells ``tinyjax.load`` which class to rebuild.
+
+Schema changes: every change to what a kind stores bumps :data:`FORMAT_VERSION`, and the conversion of
+older files lives in :func:`_migrate`, the one place that knows about old layouts. Classes read only the
+current layout.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ FORMAT_VERSION = 1
 _META_KEY = "__tinyjax_meta__"
 
 
-class ArtifactError(ValueError):
-  """A tinyjax file is corrupt, of another kind, or from an incompatible format version."""
+from tinyjax.errors import ArtifactError, MissingFileError
+
+__all__ = ("FORMAT_VERSION", "ArtifactError", "load", "load_artifact", "save_artifact")
 
 
 def _digest(array: np.ndarray) -> str:
@@ -49,9 +54,9 @@ def save_artifact(path: str | os.PathLike, kind: str, arrays: dict[str, np.ndarr
   arrays = {k: np.asarray(v) for k, v in arrays.items()}
   for name, arr in arrays.items():
     if name == _META_KEY:
-      raise ValueError(f"array name {_META_KEY!r} is reserved")
+      raise ArtifactError(f"array name {_META_KEY!r} is reserved")
     if arr.dtype == object:
-      raise ValueError(f"array {name!r} has dtype object; store strings as a unicode array")
+      raise ArtifactError(f"array {name!r} has dtype object; store strings as a unicode array")
   header = {
       "format": FORMAT,
       "format_version": FORMAT_VERSION,
@@ -81,13 +86,13 @@ def load_artifact(path: str | os.PathLike, expected_kind: str | None = None
     ``(kind, arrays, meta)``.
 
   Raises:
-    FileNotFoundError: no such file.
+    MissingFileError: no such file (a ``FileNotFoundError``).
     ArtifactError: not a tinyjax file, corrupt (bad zip, checksum mismatch, missing array), another kind,
       or a newer format version.
   """
   path = pathlib.Path(path)
   if not path.exists():
-    raise FileNotFoundError(f"no such file: {path}")
+    raise MissingFileError(f"no such file: {path}")
   try:
     data = np.load(path, allow_pickle=False)
     if not isinstance(data, np.lib.npyio.NpzFile):
@@ -117,7 +122,18 @@ def load_artifact(path: str | os.PathLike, expected_kind: str | None = None
   for name, info in declared.items():
     if _digest(arrays[name]) != info["sha256"] or list(arrays[name].shape) != info["shape"]:
       raise ArtifactError(f"{path} is corrupt: array {name!r} fails its checksum")
-  return kind, arrays, header.get("meta", {})
+  return kind, *_migrate(kind, version, arrays, header.get("meta", {}))
+
+
+def _migrate(kind: str, version: int, arrays: dict[str, np.ndarray], meta: dict[str, Any]
+             ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+  """Converts a file of an older ``format_version`` to the current layout of its ``kind``.
+
+  The one place that knows old layouts. Version 1 is the first released layout, so there is nothing to
+  convert yet; a schema change bumps :data:`FORMAT_VERSION` and adds its step here.
+  """
+  del kind, version
+  return arrays, meta
 
 
 _LOADERS = {

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tinyjax import kernels
-from tinyjax._dtypes import enable_x64
+
 
 __all__ = (
     "Allocation",
@@ -92,7 +92,7 @@ def _pass_matrix(n: np.ndarray, c: np.ndarray, k: np.ndarray, method: str) -> np
   terms = int(min(c.max(), k.max()))
   if method == "auto":
     method = "product" if n.size * k.size * max(terms, 1) <= _PRODUCT_BUDGET else "gammaln"
-  with enable_x64():
+  with jax.enable_x64(True):
     nj, cj, kj = (jnp.asarray(x, jnp.int64) for x in (n, c, k))
     if method == "product":
       num_terms = max(_CHUNK, -(-terms // _CHUNK) * _CHUNK)     # round up: fewer distinct compiles
@@ -230,7 +230,7 @@ def fit_coverage(k, coverage, *, starts=None, max_steps: int = 200) -> CoverageF
   starts = np.asarray(starts, np.float64)
   if starts.ndim != 2 or starts.shape[1] != 2:
     raise ValueError(f"starts must be [S, 2], got {starts.shape}")
-  with enable_x64():
+  with jax.enable_x64(True):
     params, info = _coverage_multistart(jnp.asarray(starts), jnp.asarray(k_arr), jnp.asarray(np.log(cov)),
                                         int(max_steps))
     params, values = np.asarray(params), np.asarray(info.value)
@@ -326,7 +326,7 @@ def expected_coverage(rates, counts) -> float:
   n = np.asarray(counts)
   if n.shape != (p.shape[1],) or np.any(n < 0) or np.any(n != np.round(n)):
     raise ValueError(f"counts must be {p.shape[1]} non-negative integers")
-  with enable_x64():
+  with jax.enable_x64(True):
     return float(_coverage_jit(jnp.asarray(n, jnp.int32), jnp.log1p(-jnp.asarray(p))))
 
 
@@ -350,7 +350,7 @@ def allocate(rates, budget: float, *, costs=None, max_climb_steps: int = 10_000)
   max_greedy = int(np.floor(budget / costs.min())) + 1
   # Round the static step cap up to a power of two so that nearby budgets share one compilation.
   max_greedy = max(64, 1 << (max_greedy - 1).bit_length())
-  with enable_x64():
+  with jax.enable_x64(True):
     counts, info = _allocate_jit(jnp.log1p(-jnp.asarray(p)), jnp.asarray(costs), jnp.asarray(float(budget)),
                                  max_greedy, int(max_climb_steps))
     counts = np.asarray(counts, np.int64)

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tinyjax import kernels
-from tinyjax._dtypes import enable_x64
+
 
 __all__ = (
     "ChinchillaFit",
@@ -180,7 +180,7 @@ def _lm_fit(fitters, starts: np.ndarray, xs: tuple[np.ndarray, ...], y: np.ndarr
             bootstrap: int, seed: int, bootstrap_starts: int):
   """Runs an LM multi-start fit in float64; returns (best params, objective, boot params or None)."""
   multistart, boot = fitters
-  with enable_x64():
+  with jax.enable_x64(True):
     xs_j = tuple(jnp.asarray(x, jnp.float64) for x in xs)
     y_j = jnp.asarray(y, jnp.float64)
     ones = jnp.ones_like(y_j)
@@ -314,7 +314,7 @@ def fit_chinchilla(N, D, loss, *, delta: float = 1e-3, starts=None, max_steps: i
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
   run = functools.partial(_chinchilla_jit, delta=float(delta), max_steps=int(max_steps), gtol=float(gtol),
                           ftol=float(ftol), batch_size=min(batch_size, num))
-  with enable_x64():
+  with jax.enable_x64(True):
     data = tuple(jnp.asarray(np.log(x), jnp.float64) for x in (N, D, loss))
     ones = jnp.ones((num, N.shape[0]), jnp.float64)
     params, info = run(jnp.asarray(starts), ones, *data)

@@ -1,8 +1,9 @@
-"""tinyjax.data: response matrices from every source, validation errors, lm-eval samples, benchmark items."""
+"""tinyjax.data: response matrices from every source, validation errors, lm-eval samples."""
 
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
 
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from tinyjax import data as tjd
-from tinyjax.data import Dropped, ItemText, ResponseError, Responses
+from tinyjax.data import Dropped, ResponseError, Responses
+from tinyjax.errors import ConfigError, MissingFileError
 
 MODELS = ["org/gpt-a", "llama 7b", "m3", "m4"]
 ITEMS = ["mmlu/0", "mmlu/1", "arc/2", "x", "y"]
@@ -205,10 +207,6 @@ def test_errors_name_the_problem(name, source, kwargs, match):
     tjd.load_responses(source, **kwargs)
 
 
-def test_response_error_is_value_error():
-  assert issubclass(ResponseError, ValueError)
-
-
 @pytest.mark.parametrize(
     "name,match",
     [
@@ -239,7 +237,7 @@ def test_file_errors(name, match, tmp_path):
 
 
 def test_missing_file_and_dataset_dict(tmp_path):
-  with pytest.raises(FileNotFoundError, match="nope.csv"):
+  with pytest.raises(MissingFileError, match="nope.csv"):
     tjd.load_responses(tmp_path / "nope.csv")
   datasets = pytest.importorskip("datasets")
   dsd = datasets.DatasetDict({"a": datasets.Dataset.from_dict({"model": ["m"], "x": [1.0]})})
@@ -258,21 +256,23 @@ def test_missing_file_and_dataset_dict(tmp_path):
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_drop_empty_reports_what_was_dropped(capsys):
+def test_drop_empty_reports_what_was_dropped(caplog):
   v = VALUES.copy()
   v[1, :] = np.nan  # model 'llama 7b' has nothing
   v[:, 2] = np.nan  # item 'arc/2' has nothing
-  r = tjd.load_responses(v, model_ids=MODELS, item_ids=ITEMS, drop_empty=True)
+  with caplog.at_level(logging.INFO, logger="tinyjax.data"):
+    r = tjd.load_responses(v, model_ids=MODELS, item_ids=ITEMS, drop_empty=True)
   keep_rows, keep_cols = [0, 2, 3], [0, 1, 3, 4]
   np.testing.assert_array_equal(r.values, v[np.ix_(keep_rows, keep_cols)])
   assert r.model_ids == [MODELS[i] for i in keep_rows] and r.item_ids == [ITEMS[j] for j in keep_cols]
   assert r.dropped == Dropped(models=("llama 7b",), items=("arc/2",), model_index=(1,), item_index=(2,))
   assert bool(r.dropped)
-  err = capsys.readouterr().err
+  err = caplog.text
   assert "dropped 1 model(s) with no observations: 'llama 7b'" in err and "1 item(s) with no observations: 'arc/2'" in err
-  tjd.load_responses(v, drop_empty=True, verbose=False)
-  assert capsys.readouterr().err == ""
-  full = tjd.load_responses(VALUES, drop_empty=True)
+  caplog.clear()
+  with caplog.at_level(logging.INFO, logger="tinyjax.data"):
+    full = tjd.load_responses(VALUES, drop_empty=True)
+  assert caplog.text == ""   # nothing dropped, nothing said
   assert not full.dropped and full.shape == VALUES.shape
   with pytest.raises(ResponseError, match="every entry of the 2 x 2 matrix is missing"):
     tjd.load_responses(np.full((2, 2), np.nan), drop_empty=True)
@@ -290,7 +290,7 @@ def test_binarize(threshold):
 
 @pytest.mark.parametrize("threshold", [0.0, 1.5, float("nan"), "0.5"])
 def test_binarize_rejects_bad_threshold(threshold):
-  with pytest.raises(ValueError, match="threshold must be a number in"):
+  with pytest.raises(ConfigError, match="threshold must be a number in"):
     tjd.binarize(VALUES, threshold)
 
 
@@ -388,7 +388,7 @@ def _expected(models, metric_index, gsm_filter_index=None):
 
 @pytest.mark.parametrize("metric_index,metric", [(0, "acc"), (1, "acc_norm")])
 def test_lm_eval_single_task(lm_eval_out, metric_index, metric):
-  r = tjd.from_lm_eval_samples(lm_eval_out, task="arc_easy", metric=metric, verbose=False)
+  r = tjd.from_lm_eval_samples(lm_eval_out, task="arc_easy", metric=metric)
   models = ["model-b", "org/model-a", "org/model-c"]  # files found in sorted path order
   y, items = _expected(models, metric_index)
   assert r.model_ids == models and r.item_ids == items
@@ -396,23 +396,24 @@ def test_lm_eval_single_task(lm_eval_out, metric_index, metric):
 
 
 @pytest.mark.parametrize("filt,gsm_index", [(None, 0), ("strict-match", 0), ("flexible-extract", 1)])
-def test_lm_eval_two_tasks_filters_and_metric_dict(lm_eval_out, filt, gsm_index, capsys):
+def test_lm_eval_two_tasks_filters_and_metric_dict(lm_eval_out, filt, gsm_index, caplog):
   kwargs = {} if filt is None else {"filter": {"arc_easy": "none", "gsm8k": filt}}
-  r = tjd.from_lm_eval_samples(lm_eval_out, metric={"arc_easy": "acc", "gsm8k": "exact_match"}, **kwargs)
+  with caplog.at_level(logging.INFO, logger="tinyjax.data"):
+    r = tjd.from_lm_eval_samples(lm_eval_out, metric={"arc_easy": "acc", "gsm8k": "exact_match"}, **kwargs)
   models = ["model-b", "org/model-a", "org/model-c"]
   y, items = _expected(models, 0, gsm_index)
   assert r.item_ids == items and r.model_ids == models
   np.testing.assert_array_equal(r.values, y)
   assert np.isnan(r.values[2, 3:]).all()  # model c never ran gsm8k
-  err = capsys.readouterr().err
+  err = caplog.text
   assert ("using 'strict-match'" in err) == (filt is None)
   assert "3 model(s) x 5 item(s) from 2 task(s)" in err
 
 
 def test_lm_eval_files_list_and_glob(lm_eval_out):
   files = sorted(lm_eval_out.rglob("samples_arc_easy_*.jsonl"))
-  by_files = tjd.from_lm_eval_samples([str(f) for f in files], verbose=False)
-  by_glob = tjd.from_lm_eval_samples([lm_eval_out], task="arc_*", verbose=False)
+  by_files = tjd.from_lm_eval_samples([str(f) for f in files])
+  by_glob = tjd.from_lm_eval_samples([lm_eval_out], task="arc_*")
   np.testing.assert_array_equal(by_files.values, by_glob.values)
   assert by_files.model_ids == by_glob.model_ids and by_files.item_ids == by_glob.item_ids
 
@@ -421,8 +422,8 @@ def test_lm_eval_duplicate_runs(lm_eval_out):
   late = lm_eval_out / "org__model-a" / f"samples_arc_easy_{STAMP2}.jsonl"
   _write_jsonl(late, [_sample(d, acc=0.0, acc_norm=0.0) for d in range(4)])
   with pytest.raises(ResponseError, match=r"model 'org/model-a' has 2 runs of task 'arc_easy'.*on_duplicate='last'"):
-    tjd.from_lm_eval_samples(lm_eval_out, task="arc_easy", verbose=False)
-  r = tjd.from_lm_eval_samples(lm_eval_out, task="arc_easy", on_duplicate="last", verbose=False)
+    tjd.from_lm_eval_samples(lm_eval_out, task="arc_easy")
+  r = tjd.from_lm_eval_samples(lm_eval_out, task="arc_easy", on_duplicate="last")
   assert r.item_ids == [f"arc_easy/{d}" for d in range(4)]
   np.testing.assert_array_equal(r.values[r.model_ids.index("org/model-a")], [0, 0, 0, 0])
   assert np.isnan(r.values[r.model_ids.index("model-b"), 2:]).all()
@@ -440,155 +441,28 @@ def test_lm_eval_duplicate_runs(lm_eval_out):
 )
 def test_lm_eval_errors(lm_eval_out, kwargs, match):
   with pytest.raises(ValueError, match=match):
-    tjd.from_lm_eval_samples(lm_eval_out, verbose=False, **kwargs)
+    tjd.from_lm_eval_samples(lm_eval_out, **kwargs)
 
 
 def test_lm_eval_bad_files(tmp_path):
   folder = tmp_path / "m"
   _write_jsonl(folder / f"samples_squad_{STAMP1}.jsonl", [_sample(0, f1=["ref", "pred"])])
   with pytest.raises(ResponseError, match=r"metric 'f1' of task 'squad' is list"):
-    tjd.from_lm_eval_samples(folder, metric="f1", verbose=False)
+    tjd.from_lm_eval_samples(folder, metric="f1")
   (folder / f"samples_squad_{STAMP1}.jsonl").write_text(json.dumps(_sample(0, acc=1.0)) + "\n{not json\n")
   with pytest.raises(ResponseError, match=r"samples_squad_.*\.jsonl:2: not valid JSON"):
-    tjd.from_lm_eval_samples(folder, verbose=False)
+    tjd.from_lm_eval_samples(folder)
   _write_jsonl(folder / f"samples_squad_{STAMP1}.jsonl", [_sample(0, acc=1.0), _sample(0, acc=0.0)])
   with pytest.raises(ResponseError, match=r"doc_id 0 appears twice"):
-    tjd.from_lm_eval_samples(folder, verbose=False)
+    tjd.from_lm_eval_samples(folder)
   _write_jsonl(folder / f"samples_squad_{STAMP1}.jsonl", [_sample(0, acc=1.0), _sample(1, acc=2.0)])
   with pytest.raises(ResponseError, match=r"outside \[0, 1\]; first 2.0 at row 0 \(model 'm'\), column 1 \(item 'squad/1'\)"):
-    tjd.from_lm_eval_samples(folder, verbose=False)
+    tjd.from_lm_eval_samples(folder)
   (tmp_path / "empty").mkdir()
   with pytest.raises(ResponseError, match="no samples_<task>_<timestamp>.jsonl files"):
-    tjd.from_lm_eval_samples(tmp_path / "empty", verbose=False)
-  with pytest.raises(FileNotFoundError):
-    tjd.from_lm_eval_samples(tmp_path / "absent", verbose=False)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Items for scoring
-# ----------------------------------------------------------------------------------------------------
-
-MMLU_ROWS = {
-    "question": [f"What is {k}+{k}?" for k in range(5)],
-    "subject": ["math"] * 5,
-    "choices": [[str(2 * k), str(2 * k + 1), "7", "zero"] for k in range(5)],
-    "answer": [0, 1, 2, 3, 0],
-    "input_formatted": [f"The following are questions.\n\nWhat is {k}+{k}?\nA. ...\nAnswer:" for k in range(5)],
-}
-EXPECTED_MMLU = [
-    ItemText(str(k), MMLU_ROWS["input_formatted"][k], MMLU_ROWS["choices"][k], MMLU_ROWS["answer"][k]) for k in range(5)
-]
-
-
-@pytest.fixture(scope="module")
-def mmlu_dataset():
-  datasets = pytest.importorskip("datasets")
-  features = datasets.Features({
-      "question": datasets.Value("string"),
-      "subject": datasets.Value("string"),
-      "choices": datasets.Sequence(datasets.Value("string")),
-      "answer": datasets.ClassLabel(names=["A", "B", "C", "D"]),
-      "input_formatted": datasets.Value("string"),
-  })
-  return datasets.Dataset.from_dict(MMLU_ROWS, features=features)
-
-
-@pytest.mark.parametrize("kind", ["dataset", "disk", "disk_dict", "json", "jsonl", "parquet", "csv", "frame"])
-def test_load_items_every_source(mmlu_dataset, kind, tmp_path):
-  import datasets
-
-  frame = pd.DataFrame(MMLU_ROWS)
-  kwargs = {}
-  if kind == "dataset":
-    source = mmlu_dataset
-  elif kind == "disk":
-    mmlu_dataset.save_to_disk(str(tmp_path / "d"))
-    source = str(tmp_path / "d")
-  elif kind == "disk_dict":
-    datasets.DatasetDict({"test": mmlu_dataset, "dev": mmlu_dataset.select([0])}).save_to_disk(str(tmp_path / "d"))
-    source, kwargs = tmp_path / "d", {"split": "test"}
-  elif kind == "json":
-    frame.to_json(tmp_path / "i.json", orient="records")
-    source = tmp_path / "i.json"
-  elif kind == "jsonl":
-    frame.to_json(tmp_path / "i.jsonl", orient="records", lines=True)
-    source = tmp_path / "i.jsonl"
-  elif kind == "parquet":
-    frame.to_parquet(tmp_path / "i.parquet")
-    source = tmp_path / "i.parquet"
-  elif kind == "csv":
-    frame.assign(choices=[json.dumps(c) for c in MMLU_ROWS["choices"]]).to_csv(tmp_path / "i.csv", index=False)
-    source = tmp_path / "i.csv"
-  else:
-    source = frame
-  items = tjd.load_items(source, **kwargs)
-  assert items == EXPECTED_MMLU
-  assert all(isinstance(it.choices, list) and isinstance(it.answer, int) for it in items)
-  picked = tjd.load_items(source, indices=np.array([3, 0]), **kwargs)
-  assert picked == [EXPECTED_MMLU[3], EXPECTED_MMLU[0]]
-
-
-def test_load_items_arc_style(tmp_path):
-  datasets = pytest.importorskip("datasets")
-  ds = datasets.Dataset.from_dict({
-      "id": ["Mercury_1", "NYSEDREGENTS_2", "ACTAAP_3"],
-      "question": ["Which is a gas?", "What melts ice?", "Which is largest?"],
-      "choices": [
-          {"text": ["rock", "air", "wood", "iron"], "label": ["A", "B", "C", "D"]},
-          {"text": ["heat", "cold", "dark"], "label": ["1", "2", "3"]},
-          {"text": ["ant", "cat", "whale", "dog"], "label": ["A", "B", "C", "D"]},
-      ],
-      "answerKey": ["B", "1", "C"],
-  })
-  items = tjd.load_items(ds, question_column="question")  # answer falls back to answerKey
-  assert items == [
-      ItemText("Mercury_1", "Which is a gas?", ["rock", "air", "wood", "iron"], 1),
-      ItemText("NYSEDREGENTS_2", "What melts ice?", ["heat", "cold", "dark"], 0),
-      ItemText("ACTAAP_3", "Which is largest?", ["ant", "cat", "whale", "dog"], 2),
-  ]
-  assert tjd.load_items(ds, question_column="question", answer_column="answerKey", indices=[2]) == items[2:]
-  bad = ds.map(lambda r: {"answerKey": "E" if r["id"] == "ACTAAP_3" else r["answerKey"]})
-  with pytest.raises(ValueError, match=r"row 2 \(item 'ACTAAP_3'\): answer 'E' is not one of the labels"):
-    tjd.load_items(bad, question_column="question")
-
-
-def test_load_items_errors(mmlu_dataset, tmp_path):
-  import datasets
-
-  with pytest.raises(ValueError, match=r"question_column 'prompt' not in the data"):
-    tjd.load_items(mmlu_dataset, question_column="prompt")
-  with pytest.raises(ValueError, match=r"indices out of range \[0, 5\): \[5, -1\]"):
-    tjd.load_items(mmlu_dataset, indices=[0, 5, -1])
-  with pytest.raises(ValueError, match=r"indices must be integers"):
-    tjd.load_items(mmlu_dataset, indices=[0.5])
-  wrong = mmlu_dataset.cast_column("answer", datasets.Value("int64")).map(
-      lambda r, k: {"answer": 9 if k == 1 else r["answer"]}, with_indices=True
-  )
-  with pytest.raises(ValueError, match=r"row 1 \(item '1'\): answer index 9 out of range for 4 choices"):
-    tjd.load_items(wrong)
-  dsd = datasets.DatasetDict({"test": mmlu_dataset, "dev": mmlu_dataset})
-  with pytest.raises(ValueError, match=r"splits \['test', 'dev'\]: pass split="):
-    tjd.load_items(dsd)
-  with pytest.raises(ValueError, match=r"split 'val' not found"):
-    tjd.load_items(dsd, split="val")
-  with pytest.raises(FileNotFoundError, match="items file not found"):
-    tjd.load_items(str(tmp_path / "missing.parquet"))
-  with pytest.raises(FileNotFoundError):
-    tjd.load_items("./not_here")
-
-
-def test_load_items_hub_name_calls_load_dataset(mmlu_dataset, monkeypatch):
-  import datasets
-
-  calls = []
-
-  def fake_load_dataset(name, config=None, split=None):
-    calls.append((name, config, split))
-    return mmlu_dataset
-
-  monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-  items = tjd.load_items("tinyBenchmarks/tinyMMLU", split="test", indices=[1])
-  assert calls == [("tinyBenchmarks/tinyMMLU", None, "test")] and items == [EXPECTED_MMLU[1]]
+    tjd.from_lm_eval_samples(tmp_path / "empty")
+  with pytest.raises(MissingFileError):
+    tjd.from_lm_eval_samples(tmp_path / "absent")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -604,7 +478,7 @@ def test_real_matrices_read_like_numpy_and_pandas(shared_data, rel):
   path = shared_data / "irt" / rel
   if not path.exists():
     pytest.skip(f"{path} is missing")
-  r = tjd.load_responses(path, verbose=False)
+  r = tjd.load_responses(path)
   if path.suffix == ".npy":
     expected = np.load(path).astype(np.float64)
     assert r.model_ids[0] == "model_0"

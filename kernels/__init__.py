@@ -34,9 +34,13 @@ from tinyjax.kernels._bandit import (ALGORITHMS as BANDIT_ALGORITHMS, Batch, Ban
                                      halving_targets, lrf_bounds, random_argmax, random_top_k, row_variances,
                                      split_half_correlation, ucb_bounds, verification_cells)
 
-# forecasting (issue 6): scaling-law forms, Huber objective, L-BFGS / LM optimisers, pass@k, OSCA, early stopping
-from tinyjax.kernels._laws import (AllocationInfo, EarlyStopResult, MinimizeInfo, adaptive_weighted_consistency,
-                                   allocate_samples, allocation_coverage, chinchilla_huber_objective,
-                                   chinchilla_log_loss, coverage_log, early_stop_best_of_n, huber, lbfgs_minimize,
-                                   levenberg_marquardt, log_pass_fail_ratio, loss_to_error, overtrained_loss,
-                                   pass_at_k_per_problem, reducible_power_law)
+# forecasting (issue 6): scaling-law forms and objectives (_laws.py), local minimisers (_minimize.py), repeated
+# sampling: pass@k, coverage law, OSCA allocation, early stopping (_sampling.py); the one L-BFGS driver (_lbfgs.py)
+from tinyjax.kernels._lbfgs import (LBFGSState, LBFGSStep, lbfgs, lbfgs_init, lbfgs_run, ftol_rule,
+                                    patience_rule)
+from tinyjax.kernels._laws import (bootstrap_counts, chinchilla_huber_objective, chinchilla_log_loss, huber,
+                                   loss_to_error, overtrained_loss, reducible_power_law)
+from tinyjax.kernels._minimize import MinimizeInfo, lbfgs_minimize, levenberg_marquardt
+from tinyjax.kernels._sampling import (AllocationInfo, EarlyStopResult, adaptive_weighted_consistency,
+                                       allocate_samples, allocation_coverage, coverage_log, early_stop_best_of_n,
+                                       log_fail, log_pass_fail_ratio, pass_at_k_gammaln, pass_at_k_per_problem)

@@ -8,9 +8,9 @@ with abilities ``theta`` [N, D], slopes ``a`` [I, D], intercept-form difficultie
 asymptotes ``c`` [I]. For D = 1 the classical a(theta - beta) form has ``beta = b / a``.
 
 Everything here is pure JAX. The fit is an ``(init, chunk)`` pair: :func:`irt_fit_init` builds the
-state, :func:`irt_fit_chunk` runs up to ``num_steps`` L-BFGS iterations (optax) and stops early on
-convergence. The caller jits ``irt_fit_chunk`` (``config`` and ``num_steps`` static) and loops over
-chunks, which is where a progress bar can be updated.
+state, :func:`irt_fit_chunk` runs up to ``n_steps`` iterations of the shared L-BFGS driver (``_lbfgs.py``,
+zoom line search, patience stopping rule) and stops early on convergence. The caller jits
+``irt_fit_chunk`` (``config`` static) and loops over chunks, which is where a progress bar can be updated.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax.flatten_util import ravel_pytree
+
+from tinyjax.kernels._lbfgs import LBFGSState, lbfgs, lbfgs_init, lbfgs_run, patience_rule
 
 
 class IRTPriorConfig(NamedTuple):
@@ -83,20 +84,22 @@ class IRTFitState(NamedTuple):
 
   Attributes:
     params: current :class:`IRTParams`.
-    opt_state: optax L-BFGS state over the flattened parameter vector (one leaf compiles faster
-      than five).
-    value: [] objective at ``params``.
-    step: [] int32, iterations done.
-    n_small: [] int32, consecutive iterations with a relative decrease below ``ftol``.
-    converged: [] bool.
+    solver: the L-BFGS driver's :class:`~tinyjax.kernels.LBFGSState` over the flattened parameter vector
+      (one leaf compiles faster than five); ``solver.step`` counts iterations, ``solver.done`` is convergence.
   """
 
   params: IRTParams
-  opt_state: optax.OptState
-  value: jax.Array
-  step: jax.Array
-  n_small: jax.Array
-  converged: jax.Array
+  solver: LBFGSState
+
+  @property
+  def step(self) -> jax.Array:
+    """[] int32, iterations done."""
+    return self.solver.step
+
+  @property
+  def converged(self) -> jax.Array:
+    """[] bool, the stopping rule fired."""
+    return self.solver.done
 
 
 class IRTFitInfo(NamedTuple):
@@ -310,8 +313,7 @@ def irt_init_params(key: jax.Array, responses: jax.Array, mask: jax.Array, confi
 
 
 def _lbfgs():
-  return optax.lbfgs(memory_size=10, linesearch=optax.scale_by_zoom_linesearch(
-      max_linesearch_steps=16, verbose=False))
+  return lbfgs("zoom", memory_size=10, max_linesearch_steps=16)
 
 
 def irt_fit_init(params: IRTParams, responses: jax.Array, mask: jax.Array,
@@ -319,25 +321,23 @@ def irt_fit_init(params: IRTParams, responses: jax.Array, mask: jax.Array,
   """Initial fit state for ``params`` (see :func:`irt_fit_chunk`)."""
   flat, _ = ravel_pytree(params)
   value = irt_objective(params, responses, mask, config)
-  return IRTFitState(params=params, opt_state=_lbfgs().init(flat), value=value,
-                     step=jnp.zeros((), jnp.int32), n_small=jnp.zeros((), jnp.int32),
-                     converged=jnp.zeros((), bool))
+  return IRTFitState(params=params, solver=lbfgs_init(_lbfgs(), flat, value))
 
 
 def irt_fit_chunk(state: IRTFitState, responses: jax.Array, mask: jax.Array, config: IRTPriorConfig,
-                  num_steps: int, ftol: float, gtol: float, patience: int = 3
+                  n_steps: int, ftol: float, gtol: float, patience: int = 3
                   ) -> tuple[IRTFitState, IRTFitInfo]:
-  """Runs up to ``num_steps`` L-BFGS iterations, stopping early once converged.
+  """Runs up to ``n_steps`` L-BFGS iterations (zoom line search), stopping early once converged.
 
-  Convergence: the relative decrease of the objective stays below ``ftol`` for ``patience``
-  consecutive iterations, or the max-abs gradient falls below ``gtol``.
+  Convergence (:func:`~tinyjax.kernels.patience_rule`): the relative decrease of the objective stays below
+  ``ftol`` for ``patience`` consecutive iterations, or the max-abs gradient falls below ``gtol``.
 
   Args:
     state: current :class:`IRTFitState`.
     responses: [N, I] values in [0, 1].
     mask: [N, I] bool.
     config: static :class:`IRTPriorConfig`.
-    num_steps: iteration cap for this chunk (traced: changing it does not recompile).
+    n_steps: iteration cap for this chunk (traced: changing it does not recompile).
     ftol: relative objective tolerance.
     gtol: gradient tolerance.
     patience: static, consecutive small decreases needed.
@@ -345,30 +345,12 @@ def irt_fit_chunk(state: IRTFitState, responses: jax.Array, mask: jax.Array, con
   Returns:
     ``(state, info)``.
   """
-  opt = _lbfgs()
-  flat0, unravel = ravel_pytree(state.params)
+  _, unravel = ravel_pytree(state.params)
   fun = lambda x: irt_objective(unravel(x), responses, mask, config)
-  value_and_grad = optax.value_and_grad_from_state(fun)
-  end = state.step + num_steps
-
-  def cond(carry):
-    _, _, _, step, _, converged = carry
-    return (step < end) & ~converged
-
-  def body(carry):
-    x, opt_state, old_value, step, n_small, _ = carry
-    value, grad = value_and_grad(x, state=opt_state)
-    updates, opt_state = opt.update(grad, opt_state, x, value=value, grad=grad, value_fn=fun)
-    x = optax.apply_updates(x, updates)
-    new_value = optax.tree_utils.tree_get(opt_state, "value")
-    rel = (old_value - new_value) / jnp.maximum(jnp.abs(new_value), 1e-8)
-    n_small = jnp.where(rel < ftol, n_small + 1, 0)
-    converged = (n_small >= patience) | (jnp.max(jnp.abs(grad)) < gtol)
-    return x, opt_state, new_value, step + 1, n_small, converged
-
-  x, opt_state, value, step, n_small, converged = jax.lax.while_loop(
-      cond, body, (flat0, state.opt_state, state.value, state.step, state.n_small, state.converged))
+  solver = lbfgs_run(fun, _lbfgs(), state.solver, n_steps, patience_rule(ftol, gtol, patience))
+  x = solver.params
   value, grad = jax.value_and_grad(fun)(x)
   finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(x))
-  state = IRTFitState(unravel(x), opt_state, value, step, n_small, converged)
-  return state, IRTFitInfo(value=value, grad_norm=jnp.max(jnp.abs(grad)), is_finite=finite)
+  solver = solver._replace(value=value)   # the next chunk's first decrease is measured from this value
+  return IRTFitState(unravel(x), solver), IRTFitInfo(value=value, grad_norm=jnp.max(jnp.abs(grad)),
+                                                      is_finite=finite)

@@ -1,4 +1,8 @@
-"""Repeated sampling: pass@k vs exact integers, coverage law, OSCA vs brute force, early stopping vs loops."""
+"""Repeated sampling: pass@k vs exact integers, coverage law, OSCA vs brute force, early stopping vs loops.
+
+The documented figures are float64: every test runs inside JAX's scoped ``jax.enable_x64(True)`` (the module
+fixture below) unless it checks the float32 default itself.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,13 @@ import pandas as pd
 import pytest
 
 import tinyjax as tj
+from tinyjax.errors import PrecisionError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _float64():
+  with jax.enable_x64(True):
+    yield
 
 
 def _exact_pass(n, c, k):
@@ -44,9 +55,22 @@ def test_pass_at_k_exact_at_n_10000():
   # relative precision even for tiny values (c = 1, k = 1 gives 1e-4)
   np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-300)
   assert got.dtype == np.float64
-  assert not jax.config.read("jax_enable_x64")
   # the log-gamma path agrees to ~1e-11 absolute
-  np.testing.assert_allclose(tj.sampling.pass_at_k_per_problem(n, c, k, method="gammaln"), expected, atol=1e-9)
+  np.testing.assert_allclose(tj.sampling.pass_at_k_per_problem(n, c, k, algorithm="gammaln"), expected, atol=1e-9)
+
+
+def test_pass_at_k_precision_is_the_callers_choice():
+  """Without x64, dtype=None computes in float32 (still ~1e-6 relative by the product form) and
+  dtype="float64" raises; nothing flips the global flag."""
+  n, c, k = np.full(4, 10_000), np.array([1, 17, 5000, 9999]), np.array([1, 10, 1000])
+  expected = np.array([[_exact_pass(a, b, kk) for kk in k] for a, b in zip(n, c)])
+  with jax.enable_x64(False):
+    got = tj.sampling.pass_at_k_per_problem(n, c, k)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=2e-5)
+    with pytest.raises(PrecisionError):
+      tj.sampling.pass_at_k(n, c, k, dtype="float64")
+    assert not jax.config.read("jax_enable_x64")
 
 
 def test_pass_at_k_scalar_k_and_broadcast_n():
@@ -200,9 +224,9 @@ def test_early_stopping_rules_match_loops(tau):
   conf = np.round(rng.uniform(0.0, 1.0, (40, 8)), 3)
   ans = rng.integers(0, 3, (40, 8))
   bon = tj.sampling.early_stop_best_of_n(conf, ans, tau)
-  np.testing.assert_array_equal(np.column_stack([bon.answer, bon.num_samples]), _loop_best_of_n(conf, ans, tau))
+  np.testing.assert_array_equal(np.column_stack([bon.answer, bon.n_samples]), _loop_best_of_n(conf, ans, tau))
   asc = tj.sampling.adaptive_consistency(conf, ans, tau, min_samples=2)
-  np.testing.assert_array_equal(np.column_stack([asc.answer, asc.num_samples]), _loop_adaptive(conf, ans, tau, 2))
+  np.testing.assert_array_equal(np.column_stack([asc.answer, asc.n_samples]), _loop_adaptive(conf, ans, tau, 2))
   assert asc.mean_samples <= 8
 
 
@@ -222,5 +246,7 @@ def test_cli_coverage_fit_and_passk(shared_data, capsys):
   assert main(["coverage", "fit", csv, "--select", "Model=Pythia 12B", "--json"]) == 0
   out = json.loads(capsys.readouterr().out)
   assert abs(out["all"]["a"] - -3.98) < 0.03
-  assert main(["coverage", "passk", csv, "--select", "Model=Pythia 12B", "--k", "1", "100"]) == 0
-  assert "pass@k" in capsys.readouterr().out
+  with jax.enable_x64(False):   # the command runs in float64 on its own and leaves the flag alone
+    assert main(["coverage", "passk", csv, "--select", "Model=Pythia 12B", "--k", "1", "100"]) == 0
+    assert not jax.config.read("jax_enable_x64")
+  assert "1: 0.023191406249999994" in capsys.readouterr().out    # the float64 digits of docs/forecasting.md

@@ -1,4 +1,8 @@
-"""Scaling laws: objectives vs numpy, recovery of known laws, published reproductions, x64 scoping, CLI."""
+"""Scaling laws: objectives vs numpy, recovery of known laws, published reproductions, precision, CLI.
+
+The fits are float64 figures: every test here runs inside JAX's scoped ``jax.enable_x64(True)`` (the module
+fixture below), never by flipping the global flag.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,13 @@ import pytest
 
 import tinyjax as tj
 from tinyjax import kernels
+from tinyjax.errors import PrecisionError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _float64():
+  with jax.enable_x64(True):
+    yield
 
 # ------------------------------------------------------------------ kernels vs numpy
 
@@ -38,7 +49,7 @@ def test_overtrained_parametrisations_agree():
   from tinyjax.scaling import OvertrainedFit, _overtrained_to_paper
   q = np.array([166.2, 366.7, -0.2729, 1.8366])
   E, a, b, eta = _overtrained_to_paper(q)[0]
-  fit = OvertrainedFit(E=E, a=a, b=b, eta=eta, objective=0.0, num_starts=1)
+  fit = OvertrainedFit(E=E, a=a, b=b, eta=eta, objective=0.0, n_starts=1)
   n, m = np.array([1e7, 4e8, 7e9]), np.array([20.0, 320.0, 640.0])
   with jax.enable_x64(True):
     code = np.asarray(kernels.overtrained_loss(jnp.asarray(q), jnp.asarray(n), jnp.asarray(m)))
@@ -160,7 +171,7 @@ def chinchilla_fit(chinchilla_data):
 def test_besiroglu_refit_objective(chinchilla_data, chinchilla_fit):
   n, d, loss = chinchilla_data
   fit = chinchilla_fit
-  assert n.size == 240 and fit.num_starts == 4500
+  assert n.size == 240 and fit.n_starts == 4500
   assert fit.objective <= 1.018e-3 * 1.001, fit.objective
   # The objective reported for the fit equals the numpy Huber sum at the returned parameters.
   r = np.log(loss) - np.log(fit.predict(n, d))
@@ -174,15 +185,23 @@ def test_besiroglu_refit_objective(chinchilla_data, chinchilla_fit):
   assert np.mean(fit.start_objectives > fit.objective * 1.01) > 0.5
 
 
-def test_fits_leave_float32_default_alone(chinchilla_fit):
-  assert not jax.config.read("jax_enable_x64")
-  assert jnp.ones(3).dtype == jnp.float32
-  assert jax.jit(lambda x: x * 2.0)(jnp.ones(2)).dtype == jnp.float32
+def test_precision_is_the_callers_choice():
+  """float64 needs the caller's x64 opt-in; without it dtype=None fits in float32, and no fit flips the flag."""
+  loss = np.linspace(2.4, 6.0, 6)
+  err = 0.86 - 2.2 * np.exp(-0.71 * loss)
+  with jax.enable_x64(False):
+    with pytest.raises(PrecisionError, match="jax_enable_x64"):
+      tj.scaling.fit_loss_to_error(loss, err, dtype="float64")
+    f32 = tj.scaling.fit_loss_to_error(loss, err)
+    assert not jax.config.read("jax_enable_x64")
+  f64 = tj.scaling.fit_loss_to_error(loss, err, dtype="float64")
+  np.testing.assert_allclose([f32.epsilon, f32.k, f32.gamma], [0.86, 2.2, 0.71], rtol=1e-4)
+  np.testing.assert_allclose([f64.epsilon, f64.k, f64.gamma], [0.86, 2.2, 0.71], rtol=1e-12)
 
 
 def test_chinchilla_compute_optimal_is_on_the_frontier():
   fit = tj.scaling.ChinchillaFit(E=1.82, A=482.0, B=2085.0, alpha=0.348, beta=0.366, objective=0.0, delta=1e-3,
-                                 num_starts=1, start_objectives=np.zeros(1))
+                                 n_starts=1, start_objectives=np.zeros(1))
   c = 5.76e23
   n_opt, d_opt = fit.compute_optimal(c)
   np.testing.assert_allclose(6 * n_opt * d_opt, c, rtol=1e-10)

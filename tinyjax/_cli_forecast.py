@@ -1,37 +1,54 @@
-"""``tinyjax scaling ...`` and ``tinyjax coverage ...``: fit scaling and coverage laws from CSV files."""
+"""``tinyjax scaling ...`` and ``tinyjax coverage ...``: fit scaling and coverage laws from CSV files.
+
+Table-driven: each subcommand is one :class:`_Command` (its arguments and a ``compute(args, df)`` that returns
+the payload to print and, with ``--plot``, a function drawing the axes to save); :func:`_run` is the one runner.
+Every command runs in float64 (the documented figures are float64): the runner wraps the command in JAX's own
+scoped ``jax.enable_x64(True)``, so ``main([...])`` called from Python leaves the caller's setting as it was.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from typing import Any, Callable
 
 import numpy as np
 
+from tinyjax.errors import ConfigError, InputError
+
+# ---------------------------------------------------------------------------- shared helpers
+
 
 def _read_csv(path: str, selects: list[str] | None):
+  import pathlib
+
   import pandas as pd
 
+  from tinyjax.errors import MissingFileError
+
+  if not pathlib.Path(path).is_file():
+    raise MissingFileError(f"no such file: {path}")
   df = pd.read_csv(path)
   for sel in selects or []:
     if "=" not in sel:
-      raise ValueError(f"--select expects COLUMN=VALUE[,VALUE...], got {sel!r}")
+      raise ConfigError(f"--select expects COLUMN=VALUE[,VALUE...], got {sel!r}")
     col, values = sel.split("=", 1)
     if col not in df.columns:
-      raise KeyError(f"--select: no column {col!r} in {path}")
-    wanted = values.split(",")
-    df = df[df[col].astype(str).isin(wanted)]
+      raise InputError(f"--select: no column {col!r} in {path}")
+    df = df[df[col].astype(str).isin(values.split(","))]
   if len(df) == 0:
-    raise ValueError(f"no rows left in {path} after --select")
+    raise InputError(f"no rows left in {path} after --select")
   return df
 
 
 def _column(df, name: str, what: str) -> np.ndarray:
   if name not in df.columns:
-    raise KeyError(f"{what}: no column {name!r}; columns are {list(df.columns)}")
+    raise InputError(f"{what}: no column {name!r}; columns are {list(df.columns)}")
   return df[name].astype(float).to_numpy()
 
 
-def _print(payload: dict, as_json: bool) -> None:
+def _print(payload: Any, as_json: bool) -> None:
   if as_json:
     print(json.dumps(payload, indent=2, default=float))
     return
@@ -44,33 +61,19 @@ def _print(payload: dict, as_json: bool) -> None:
       print(f"{key}: {value}")
 
 
-def _save_plot(ax, path: str | None) -> None:
-  if path:
-    ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=120)
-    print(f"plot written to {path}")
+def _law_payload(fit, points: int, **extra) -> dict:
+  out = {"points": points, **extra, "objective": fit.objective, "params": fit.params}
+  if fit.intervals:
+    out["intervals"] = fit.intervals
+  return out
 
 
-def _select_arg(p: argparse.ArgumentParser) -> None:
-  p.add_argument("--select", action="append", metavar="COL=V1,V2",
-                 help="keep only rows whose COL is one of the listed values (repeatable; filters are ANDed; "
-                      "the value may itself contain '=')")
+# ---------------------------------------------------------------------------- the commands
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-  p.add_argument("--bootstrap", type=int, default=0, help="number of bootstrap refits for percentile intervals (0: none)")
-  p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
-  p.add_argument("--json", action="store_true", help="print the result as JSON")
-  p.add_argument("--plot", metavar="PNG", help="write a plot of the fit to this file (needs matplotlib)")
-
-
-# ---------------------------------------------------------------------------- scaling
-
-
-def _cmd_chinchilla(args) -> int:
+def _chinchilla(args, df):
   from tinyjax import scaling
 
-  df = _read_csv(args.csv, args.select)
   n = _column(df, args.n_col, "--n-col")
   loss = _column(df, args.loss_col, "--loss-col")
   if args.d_col:
@@ -78,81 +81,64 @@ def _cmd_chinchilla(args) -> int:
   elif args.flop_col:
     d = _column(df, args.flop_col, "--flop-col") / (6.0 * n)
   else:
-    raise ValueError("give --d-col (tokens) or --flop-col (compute, D = C / 6N)")
+    raise ConfigError("give --d-col (tokens) or --flop-col (compute, D = C / 6N)")
   if args.drop_highest:
     if args.drop_highest >= len(loss):
-      raise ValueError("--drop-highest removes every point")
+      raise ConfigError("--drop-highest removes every point")
     keep = np.sort(np.argsort(loss)[: len(loss) - args.drop_highest])
     n, d, loss = n[keep], d[keep], loss[keep]
   fit = scaling.fit_chinchilla(n, d, loss, delta=args.delta, bootstrap=args.bootstrap, seed=args.seed)
-  out = {"points": len(loss), "starts": fit.num_starts, "objective": fit.objective, "params": fit.params}
-  if fit.intervals:
-    out["intervals"] = fit.intervals
-  _print(out, args.json)
-  if args.plot:
-    _save_plot(fit.plot(n, d, loss), args.plot)
-  return 0
+  return _law_payload(fit, len(loss), starts=fit.n_starts), (lambda: fit.plot(n, d, loss))
 
 
-def _cmd_overtrained(args) -> int:
+def _overtrained(args, df):
   from tinyjax import scaling
 
-  df = _read_csv(args.csv, args.select)
   c = _column(df, args.c_col, "--c-col")
   m = _column(df, args.m_col, "--m-col")
   loss = _column(df, args.loss_col, "--loss-col")
   fit = scaling.fit_overtrained(c, m, loss, bootstrap=args.bootstrap, seed=args.seed)
-  out = {"points": len(loss), "objective": fit.objective, "params": fit.params}
-  if fit.intervals:
-    out["intervals"] = fit.intervals
+  out = _law_payload(fit, len(loss))
   if args.predict:
     preds = {}
     for item in args.predict:
-      cc, mm = (float(x) for x in item.split(":"))
+      try:
+        cc, mm = (float(x) for x in item.split(":"))
+      except ValueError as err:
+        raise ConfigError(f"--predict expects C:M, got {item!r}") from err
       preds[item] = float(fit.predict(cc, mm))
     out["predictions"] = preds
-  _print(out, args.json)
-  if args.plot:
-    _save_plot(fit.plot(c, m, loss), args.plot)
-  return 0
+  return out, (lambda: fit.plot(c, m, loss))
 
 
-def _cmd_error(args) -> int:
+def _error(args, df):
   from tinyjax import scaling
 
-  df = _read_csv(args.csv, args.select)
   loss = _column(df, args.loss_col, "--loss-col")
   err = _column(df, args.err_col, "--err-col")
   fit = scaling.fit_loss_to_error(loss, err, bootstrap=args.bootstrap, seed=args.seed)
-  out = {"points": len(loss), "objective": fit.objective, "params": fit.params}
-  if fit.intervals:
-    out["intervals"] = fit.intervals
+  out = _law_payload(fit, len(loss))
   if args.predict:
     out["predictions"] = {str(x): float(fit.predict(x)) for x in args.predict}
-  _print(out, args.json)
-  if args.plot:
-    _save_plot(fit.plot(loss, err), args.plot)
-  return 0
+  return out, (lambda: fit.plot(loss, err))
 
 
-# ---------------------------------------------------------------------------- coverage
+def _counts(args, df) -> tuple[np.ndarray, np.ndarray]:
+  return (_column(df, args.n_col, "--n-col").astype(np.int64), _column(df, args.c_col, "--c-col").astype(np.int64))
 
 
-def _cmd_coverage_fit(args) -> int:
+def _coverage_fit(args, df):
   from tinyjax import sampling
 
-  df = _read_csv(args.csv, args.select)
-  n = _column(df, args.n_col, "--n-col").astype(np.int64)
-  c = _column(df, args.c_col, "--c-col").astype(np.int64)
+  n, c = _counts(args, df)
   groups = [(None, slice(None))]
   if args.group_col:
     if args.group_col not in df.columns:
-      raise KeyError(f"--group-col: no column {args.group_col!r}")
+      raise InputError(f"--group-col: no column {args.group_col!r}")
     groups = [(g, (df[args.group_col] == g).to_numpy()) for g in df[args.group_col].unique()]
-  results = {}
-  ax = None
+  results, curves = {}, []
   for name, sel in groups:
-    ks = sampling.log_spaced_k(int(n[sel].min()), args.num_k)
+    ks = sampling.log_spaced_k(int(n[sel].min()), args.n_k)
     cov = sampling.pass_at_k(n[sel], c[sel], ks)
     if np.any(cov <= 0):
       results[str(name)] = {"error": "zero coverage at some k; cannot fit log coverage"}
@@ -162,115 +148,162 @@ def _cmd_coverage_fit(args) -> int:
     if args.extrapolate:
       entry["predicted"] = {str(k): float(fit.predict(k)) for k in args.extrapolate}
     results[str(name) if name is not None else "all"] = entry
-    if args.plot:
+    curves.append((fit, ks, cov))
+
+  def plot():
+    ax = None
+    for fit, ks, cov in curves:
       ax = fit.plot(ks, cov, ax=ax)
-  _print(results, args.json)
-  if args.plot:
-    _save_plot(ax, args.plot)
-  return 0
+    return ax
+
+  return results, plot
 
 
-def _cmd_passk(args) -> int:
+def _passk(args, df):
   from tinyjax import sampling
 
-  df = _read_csv(args.csv, args.select)
-  n = _column(df, args.n_col, "--n-col").astype(np.int64)
-  c = _column(df, args.c_col, "--c-col").astype(np.int64)
+  n, c = _counts(args, df)
   ks = np.asarray(args.k, dtype=np.int64)
   vals = sampling.pass_at_k(n, c, ks)
-  _print({"problems": len(n), "pass@k": {str(k): float(v) for k, v in zip(ks, vals)}}, args.json)
-  return 0
+  return {"problems": len(n), "pass@k": {str(k): float(v) for k, v in zip(ks, vals)}}, None
 
 
-def _cmd_allocate(args) -> int:
+def _allocate(args, df):
   from tinyjax import sampling
 
   data = sampling.read_osca(args.json_file)
   costs = None
   if args.costs:
-    costs = np.asarray([float(x) for x in args.costs.split(",")])
+    try:
+      costs = np.asarray([float(x) for x in args.costs.split(",")])
+    except ValueError as err:
+      raise ConfigError(f"--costs expects comma-separated numbers, got {args.costs!r}") from err
   rows = sampling.compare_allocation(data, args.budget, costs=costs, fit_split=args.fit_split,
                                      eval_split=args.eval_split)
-  if args.json:
+  return rows, None
+
+
+def _print_allocation(rows, as_json: bool) -> None:
+  if as_json:
     print(json.dumps(rows, indent=2, default=float))
-    return 0
+    return
   print(f"{'budget':>8} {'OSCA':>8} {'best single':>12} {'config':>22} {'OSCA budget to match':>21} {'saving':>7}")
   for r in rows:
     print(f"{r['budget']:>8g} {r['osca']:>8.4f} {r['single']:>12.4f} {r['single_name']:>22} "
           f"{r['osca_budget_to_match']:>21g} {r['saving']:>6.2f}x")
+
+
+# ---------------------------------------------------------------------------- the table
+
+
+def _arg(*names, **kwargs) -> tuple[tuple, dict]:
+  return names, kwargs
+
+
+_SELECT = _arg("--select", action="append", metavar="COL=V1,V2",
+               help="keep only rows whose COL is one of the listed values (repeatable; filters are ANDed; "
+                    "the value may itself contain '=')")
+_JSON = _arg("--json", action="store_true", help="print the result as JSON")
+_BOOT = [_arg("--bootstrap", type=int, default=0, help="number of bootstrap refits for percentile intervals (0: none)"),
+         _arg("--seed", type=int, default=0, help="seed of the bootstrap resampling"),
+         _JSON, _arg("--plot", metavar="PNG", help="write a plot of the fit to this file (needs matplotlib)")]
+_N_C = [_arg("--n-col", default="n", help="column of samples drawn per problem (default: n)"),
+        _arg("--c-col", default="c", help="column of correct samples per problem (default: c)")]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Command:
+  """One subcommand: ``tinyjax GROUP NAME``; ``compute(args, df) -> (payload, plot or None)``."""
+  group: str
+  name: str
+  help: str
+  args: list
+  compute: Callable
+  reads_csv: bool = True
+  show: Callable = _print
+
+
+_COMMANDS = (
+    _Command("scaling", "chinchilla",
+             "L(N,D) = E + A/N^alpha + B/D^beta, Huber on log residuals, L-BFGS from 4,500 starts", [
+                 _arg("csv", help="CSV file, one row per training run"),
+                 _arg("--n-col", default="Model Size", help="column of parameter counts N (default: 'Model Size')"),
+                 _arg("--d-col", help="column of training tokens D"),
+                 _arg("--flop-col", default=None, help="column of training FLOPs C; D is taken as C / (6N)"),
+                 _arg("--loss-col", default="loss", help="column of final losses (default: loss)"),
+                 _arg("--drop-highest", type=int, default=0,
+                      help="drop this many highest-loss points before fitting (Besiroglu et al. drop 5)"),
+                 _arg("--delta", type=float, default=1e-3,
+                      help="Huber threshold on log-loss residuals (default 1e-3)"),
+                 _SELECT, *_BOOT], _chinchilla),
+    _Command("scaling", "overtrained", "Gadre et al. L(C,M) = E + (a M^eta + b M^-eta) C^-eta", [
+        _arg("csv", help="CSV file, one row per training run"),
+        _arg("--c-col", default="flops_6ND", help="column of compute C = 6ND (default: flops_6ND)"),
+        _arg("--m-col", default="token_mult_M", help="column of token multipliers M = D/N (default: token_mult_M)"),
+        _arg("--loss-col", default="loss_c4_val", help="column of losses (default: loss_c4_val)"),
+        _arg("--predict", nargs="*", metavar="C:M", help="also print the predicted loss at these C:M points"),
+        _SELECT, *_BOOT], _overtrained),
+    _Command("scaling", "error", "loss -> average top-1 error, Err(L) = epsilon - k exp(-gamma L)", [
+        _arg("csv", help="CSV file, one row per model"),
+        _arg("--loss-col", default="loss_c4_val", help="column of losses (default: loss_c4_val)"),
+        _arg("--err-col", default="err_avg17", help="column of average errors (default: err_avg17)"),
+        _arg("--predict", nargs="*", type=float, metavar="LOSS", help="also print the predicted error at these losses"),
+        _SELECT, *_BOOT], _error),
+    _Command("coverage", "fit", "fit coverage(k) = exp(a k^b) to unbiased pass@k on log-spaced k", [
+        _arg("csv", help="CSV file, one row per problem (and group)"), *_N_C,
+        _arg("--group-col", help="fit one law per value of this column (e.g. Model)"),
+        _arg("--n-k", type=int, default=40, help="number of log-spaced k values from 1 to min(n) (default 40)"),
+        _arg("--extrapolate", nargs="*", type=float, metavar="K", help="print the predicted coverage at these k"),
+        _JSON, _arg("--plot", metavar="PNG", help="write the data and fitted curves to this file"),
+        _SELECT], _coverage_fit),
+    _Command("coverage", "passk", "mean unbiased pass@k over problems", [
+        _arg("csv", help="CSV file, one row per problem"), *_N_C,
+        _arg("--k", type=int, nargs="+", required=True, help="one or more k values"),
+        _JSON, _SELECT], _passk),
+    _Command("coverage", "allocate", "OSCA sample allocation vs the best single configuration", [
+        _arg("json_file", help="OSCA json file (keys settings, train, test)"),
+        _arg("--budget", type=float, nargs="+", required=True,
+             help="total budgets (samples, or cost units with --costs)"),
+        _arg("--costs", help="comma-separated cost per sample of each configuration (default: all 1)"),
+        _arg("--fit-split", default="train", choices=("train", "test"), help="split the allocation is chosen on"),
+        _arg("--eval-split", default="test", choices=("train", "test"), help="split the coverage is reported on"),
+        _arg("--json", action="store_true", help="print the rows as JSON")], _allocate,
+             reads_csv=False, show=_print_allocation),
+)
+
+_GROUPS = {
+    "scaling": ("fit scaling laws (Chinchilla, Gadre et al. over-training, loss->error)",
+                "Fit scaling laws to a CSV of training runs and print the parameters.", "LAW"),
+    "coverage": ("repeated sampling: pass@k, coverage-law fits, sample allocation",
+                 "pass@k and coverage laws from per-problem sample counts; OSCA allocation.", "ACTION"),
+}
+
+
+def _run(command: _Command, args) -> int:
+  """The one runner: float64 on, read the CSV, compute, print, plot."""
+  import jax
+
+  with jax.enable_x64(True):   # float64 for this command only
+    df = _read_csv(args.csv, args.select) if command.reads_csv else None
+    payload, plot = command.compute(args, df)
+    command.show(payload, args.json)
+    if plot is not None and getattr(args, "plot", None):
+      ax = plot()
+      ax.figure.tight_layout()
+      ax.figure.savefig(args.plot, dpi=120)
+      print(f"plot written to {args.plot}")
   return 0
 
 
 def register(subparsers) -> None:
-  """Adds ``scaling`` and ``coverage`` with their subcommands."""
-  sc = subparsers.add_parser("scaling", help="fit scaling laws (Chinchilla, Gadre et al. over-training, loss->error)",
-                             description="Fit scaling laws to a CSV of training runs and print the parameters.")
-  sc_sub = sc.add_subparsers(dest="scaling_command", metavar="LAW")
-  sc.set_defaults(func=lambda args: (sc.print_help(), 2)[1])
-
-  p = sc_sub.add_parser("chinchilla", help="L(N,D) = E + A/N^alpha + B/D^beta, Huber on log residuals, L-BFGS from 4,500 starts")
-  p.add_argument("csv", help="CSV file, one row per training run")
-  p.add_argument("--n-col", default="Model Size", help="column of parameter counts N (default: 'Model Size')")
-  p.add_argument("--d-col", help="column of training tokens D")
-  p.add_argument("--flop-col", default=None, help="column of training FLOPs C; D is taken as C / (6N)")
-  p.add_argument("--loss-col", default="loss", help="column of final losses (default: loss)")
-  p.add_argument("--drop-highest", type=int, default=0, help="drop this many highest-loss points before fitting "
-                 "(Besiroglu et al. drop 5)")
-  p.add_argument("--delta", type=float, default=1e-3, help="Huber threshold on log-loss residuals (default 1e-3)")
-  _select_arg(p)
-  _common(p)
-  p.set_defaults(func=_cmd_chinchilla)
-
-  p = sc_sub.add_parser("overtrained", help="Gadre et al. L(C,M) = E + (a M^eta + b M^-eta) C^-eta")
-  p.add_argument("csv", help="CSV file, one row per training run")
-  p.add_argument("--c-col", default="flops_6ND", help="column of compute C = 6ND (default: flops_6ND)")
-  p.add_argument("--m-col", default="token_mult_M", help="column of token multipliers M = D/N (default: token_mult_M)")
-  p.add_argument("--loss-col", default="loss_c4_val", help="column of losses (default: loss_c4_val)")
-  p.add_argument("--predict", nargs="*", metavar="C:M", help="also print the predicted loss at these C:M points")
-  _select_arg(p)
-  _common(p)
-  p.set_defaults(func=_cmd_overtrained)
-
-  p = sc_sub.add_parser("error", help="loss -> average top-1 error, Err(L) = epsilon - k exp(-gamma L)")
-  p.add_argument("csv", help="CSV file, one row per model")
-  p.add_argument("--loss-col", default="loss_c4_val", help="column of losses (default: loss_c4_val)")
-  p.add_argument("--err-col", default="err_avg17", help="column of average errors (default: err_avg17)")
-  p.add_argument("--predict", nargs="*", type=float, metavar="LOSS", help="also print the predicted error at these losses")
-  _select_arg(p)
-  _common(p)
-  p.set_defaults(func=_cmd_error)
-
-  cv = subparsers.add_parser("coverage", help="repeated sampling: pass@k, coverage-law fits, sample allocation",
-                             description="pass@k and coverage laws from per-problem sample counts; OSCA allocation.")
-  cv_sub = cv.add_subparsers(dest="coverage_command", metavar="ACTION")
-  cv.set_defaults(func=lambda args: (cv.print_help(), 2)[1])
-
-  p = cv_sub.add_parser("fit", help="fit coverage(k) = exp(a k^b) to unbiased pass@k on log-spaced k")
-  p.add_argument("csv", help="CSV file, one row per problem (and group)")
-  p.add_argument("--n-col", default="n", help="column of samples drawn per problem (default: n)")
-  p.add_argument("--c-col", default="c", help="column of correct samples per problem (default: c)")
-  p.add_argument("--group-col", help="fit one law per value of this column (e.g. Model)")
-  p.add_argument("--num-k", type=int, default=40, help="number of log-spaced k values from 1 to min(n) (default 40)")
-  p.add_argument("--extrapolate", nargs="*", type=float, metavar="K", help="print the predicted coverage at these k")
-  p.add_argument("--json", action="store_true", help="print the result as JSON")
-  p.add_argument("--plot", metavar="PNG", help="write the data and fitted curves to this file")
-  _select_arg(p)
-  p.set_defaults(func=_cmd_coverage_fit)
-
-  p = cv_sub.add_parser("passk", help="mean unbiased pass@k over problems")
-  p.add_argument("csv", help="CSV file, one row per problem")
-  p.add_argument("--n-col", default="n", help="column of samples drawn per problem (default: n)")
-  p.add_argument("--c-col", default="c", help="column of correct samples per problem (default: c)")
-  p.add_argument("--k", type=int, nargs="+", required=True, help="one or more k values")
-  p.add_argument("--json", action="store_true", help="print the result as JSON")
-  _select_arg(p)
-  p.set_defaults(func=_cmd_passk)
-
-  p = cv_sub.add_parser("allocate", help="OSCA sample allocation vs the best single configuration")
-  p.add_argument("json_file", help="OSCA json file (keys settings, train, test)")
-  p.add_argument("--budget", type=float, nargs="+", required=True, help="total budgets (samples, or cost units with --costs)")
-  p.add_argument("--costs", help="comma-separated cost per sample of each configuration (default: all 1)")
-  p.add_argument("--fit-split", default="train", choices=("train", "test"), help="split the allocation is chosen on")
-  p.add_argument("--eval-split", default="test", choices=("train", "test"), help="split the coverage is reported on")
-  p.add_argument("--json", action="store_true", help="print the rows as JSON")
-  p.set_defaults(func=_cmd_allocate)
+  """Adds ``scaling`` and ``coverage`` with their subcommands, one per :data:`_COMMANDS` entry."""
+  groups = {}
+  for group, (help_, description, metavar) in _GROUPS.items():
+    parser = subparsers.add_parser(group, help=help_, description=description)
+    groups[group] = parser.add_subparsers(dest=f"{group}_command", metavar=metavar)
+    parser.set_defaults(func=lambda args, parser=parser: (parser.print_help(), 2)[1])
+  for command in _COMMANDS:
+    p = groups[command.group].add_parser(command.name, help=command.help)
+    for names, kwargs in command.args:
+      p.add_argument(*names, **kwargs)
+    p.set_defaults(func=lambda args, command=command: _run(command, args))

@@ -9,10 +9,15 @@
 * :func:`fit_power_law` -- ``L(C) = E + lambda C^-alpha`` for one token multiplier.
 * :func:`fit_loss_to_error` -- ``Err(L) = epsilon - k exp(-gamma L)``.
 
-All fits run in float64 inside a scoped ``jax_enable_x64`` switch (the global flag is restored on
-exit, so float32 code that runs afterwards is unaffected). Each returns a frozen result with its
-parameters, the objective, ``predict`` and ``plot``; ``bootstrap=B`` adds percentile intervals from
-``B`` refits on resampled points.
+Each returns a frozen :class:`LawFit` with its parameters, the objective, ``predict`` and ``plot``;
+``bootstrap=B`` adds percentile intervals from ``B`` refits on resampled points.
+
+Precision: every fit takes ``dtype=None`` (JAX's default float: float32, or float64 under
+``jax_enable_x64``). The documented fits are float64, which these objectives need (Chinchilla's Huber
+threshold is 1e-3 on log-loss): turn on x64 at program start (``jax.config.update("jax_enable_x64",
+True)``) or wrap the calls in ``with jax.enable_x64(True):``. Asking for ``dtype="float64"`` without it raises
+:class:`tinyjax.errors.PrecisionError`; tinyjax never flips the flag itself (the ``tinyjax scaling``
+command line does, at its start).
 """
 
 from __future__ import annotations
@@ -20,17 +25,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from tinyjax import kernels
+from tinyjax._checks import check_count, check_fraction, check_seed
+from tinyjax._dtypes import resolve_dtype
+from tinyjax.errors import ConfigError, InputError
 
 
 __all__ = (
     "ChinchillaFit",
+    "LawFit",
     "LossToErrorFit",
     "OvertrainedFit",
     "PowerLawFit",
@@ -53,65 +62,67 @@ def _as_vector(name: str, x: Any, *, positive: bool = False) -> np.ndarray:
   if arr.dtype == object:
     arr = arr.astype(np.float64)          # e.g. FLOP counts stored as Python ints
   if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-    raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
   arr = arr.astype(np.float64)
   if arr.ndim == 0:
     arr = arr[None]
   if arr.ndim != 1:
-    raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    raise InputError(f"{name} must be 1-D, got shape {arr.shape}")
   if arr.size == 0:
-    raise ValueError(f"{name} is empty")
+    raise InputError(f"{name} is empty")
   if not np.all(np.isfinite(arr)):
-    raise ValueError(f"{name} has {int(np.sum(~np.isfinite(arr)))} non-finite value(s)")
+    raise InputError(f"{name} has {int(np.sum(~np.isfinite(arr)))} non-finite value(s)")
   if positive and np.any(arr <= 0):
-    raise ValueError(f"{name} must be positive, found min {arr.min()}")
+    raise InputError(f"{name} must be positive, found min {arr.min()}")
   return arr
 
 
 def _same_length(**arrays: np.ndarray) -> int:
   sizes = {k: v.shape[0] for k, v in arrays.items()}
   if len(set(sizes.values())) != 1:
-    raise ValueError(f"inputs must have the same length, got {sizes}")
+    raise InputError(f"inputs must have the same length, got {sizes}")
   return next(iter(sizes.values()))
 
 
-def _check_count(n: int, num_params: int, what: str) -> None:
-  if n < num_params:
-    raise ValueError(f"{what} has {num_params} parameters and needs at least {num_params} points, got {n}")
+def _check_points(n: int, n_params: int, what: str) -> None:
+  if n < n_params:
+    raise InputError(f"{what} has {n_params} parameters and needs at least {n_params} points, got {n}")
 
 
-def _check_bootstrap(bootstrap: int, confidence: float) -> None:
-  if int(bootstrap) != bootstrap or bootstrap < 0:
-    raise ValueError(f"bootstrap must be a non-negative integer, got {bootstrap}")
-  if not 0.0 < confidence < 1.0:
-    raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+def _check_bootstrap(bootstrap: int, confidence: float, seed: int) -> None:
+  check_count(bootstrap, "bootstrap", minimum=0)
+  check_fraction(confidence, "confidence")
+  check_seed(seed)
 
 
-def _check_starts(starts: Any, num_params: int) -> np.ndarray:
+def _check_starts(starts: Any, n_params: int) -> np.ndarray:
   s = np.asarray(starts, dtype=np.float64)
-  if s.ndim != 2 or s.shape[1] != num_params or s.shape[0] == 0:
-    raise ValueError(f"starts must be [S, {num_params}] with S >= 1, got shape {s.shape}")
+  if s.ndim != 2 or s.shape[1] != n_params or s.shape[0] == 0:
+    raise InputError(f"starts must be [S, {n_params}] with S >= 1, got shape {s.shape}")
   if not np.all(np.isfinite(s)):
-    raise ValueError("starts has non-finite values")
+    raise InputError("starts has non-finite values")
   return s
 
 
-def _bootstrap_weights(seed: int, num: int, size: int) -> jax.Array:
-  """``[num, size]`` multinomial resampling counts (float64), from one ``jax.random.key``."""
-  idx = jax.random.randint(jax.random.key(seed), (num, size), 0, size)
-  return jax.vmap(lambda i: jnp.zeros(size, jnp.float64).at[i].add(1.0))(idx)
+_bootstrap_jit = jax.jit(kernels.bootstrap_counts, static_argnums=(1, 2, 3))
 
 
-def _intervals(samples: dict[str, np.ndarray], confidence: float) -> dict[str, tuple[float, float]]:
-  lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)
-  return {k: (float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi))) for k, v in samples.items()}
+def _bootstrap_weights(seed: int, n_draws: int, size: int, dt) -> jax.Array:
+  """``[n_draws, size]`` multinomial resampling counts in ``dt``, from one ``jax.random.key(seed)``."""
+  return _bootstrap_jit(jax.random.key(seed), int(n_draws), int(size), np.dtype(dt))
+
+
+def _best_refits(params: np.ndarray, values: np.ndarray) -> np.ndarray:
+  """``[B, K, P]`` refits from ``K`` warm starts per resample -> ``[B, P]``, the best start of each."""
+  values = np.where(np.isfinite(values), values, np.inf)
+  return params[np.arange(params.shape[0]), np.argmin(values, axis=1)]
 
 
 def _best(values: np.ndarray) -> int:
   v = np.where(np.isfinite(values), values, np.inf)
   i = int(np.argmin(v))
   if not np.isfinite(v[i]):
-    raise ValueError("every start diverged (non-finite objective); check the data or pass other starts")
+    raise InputError("every start diverged (non-finite objective); check the data or pass other starts")
   return i
 
 
@@ -137,6 +148,45 @@ def _axes(ax):
 
 
 # --------------------------------------------------------------------------------------------------
+# The shared result base
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LawFit:
+  """What every scaling-law fit returns: the fitted parameters (fields of the subclass), and
+
+  Attributes:
+    objective: the fit's objective at the optimum (see each fit).
+    n_starts: starts tried.
+    bootstrap: ``[B, P]`` refitted parameters per bootstrap resample (in :attr:`params` order), or None.
+    intervals: parameter name -> (low, high) percentile interval, or None.
+  """
+
+  PARAMS: ClassVar[tuple[tuple[str, str], ...]] = ()   # (name in params, attribute), in bootstrap column order
+
+  objective: float
+  n_starts: int
+  bootstrap: np.ndarray | None = dataclasses.field(default=None, repr=False)
+  intervals: dict[str, tuple[float, float]] | None = None
+
+  @property
+  def params(self) -> dict[str, float]:
+    return {name: getattr(self, attr) for name, attr in self.PARAMS}
+
+  @classmethod
+  def _build(cls, best: np.ndarray, boot: np.ndarray | None, confidence: float, **extra) -> "LawFit":
+    """The result from the best parameters ``[P]`` and bootstrap refits ``[B, P]`` (both in ``PARAMS`` order)."""
+    intervals = None
+    if boot is not None:
+      lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)
+      intervals = {name: (float(np.nanpercentile(col, lo)), float(np.nanpercentile(col, hi)))
+                   for (name, _), col in zip(cls.PARAMS, boot.T)}
+    values = {attr: float(v) for (_, attr), v in zip(cls.PARAMS, best)}
+    return cls(**values, bootstrap=boot, intervals=intervals, **extra)
+
+
+# --------------------------------------------------------------------------------------------------
 # Jitted multi-start fitters (built once, at import)
 # --------------------------------------------------------------------------------------------------
 
@@ -154,11 +204,11 @@ def _chinchilla_pairs(starts, weights, log_n, log_d, log_loss, delta, max_steps,
 _chinchilla_jit = jax.jit(_chinchilla_pairs, static_argnums=(6, 9))
 
 
-def _default_batch_size(num_starts: int) -> int:
+def _default_batch_size(n_starts: int) -> int:
   # On CPU a vmapped while loop runs every start until the slowest one stops (L-BFGS iterations and
   # line-search steps), which measured ~25x slower than running starts one by one; accelerators
   # absorb that waste, so there all starts go in one vmapped batch.
-  return 1 if jax.default_backend() == "cpu" else num_starts
+  return 1 if jax.default_backend() == "cpu" else n_starts
 
 
 def _make_lm(model: Callable[..., jax.Array]):
@@ -177,24 +227,23 @@ _error_lm = _make_lm(kernels.loss_to_error)
 
 
 def _lm_fit(fitters, starts: np.ndarray, xs: tuple[np.ndarray, ...], y: np.ndarray, max_steps: int,
-            bootstrap: int, seed: int, bootstrap_starts: int):
-  """Runs an LM multi-start fit in float64; returns (best params, objective, boot params or None)."""
+            bootstrap: int, seed: int, bootstrap_starts: int, dtype):
+  """Runs an LM multi-start fit in ``dtype``; returns (best params, objective, boot params or None)."""
   multistart, boot = fitters
-  with jax.enable_x64(True):
-    xs_j = tuple(jnp.asarray(x, jnp.float64) for x in xs)
-    y_j = jnp.asarray(y, jnp.float64)
-    ones = jnp.ones_like(y_j)
-    params, info = multistart(jnp.asarray(starts, jnp.float64), xs_j, y_j, ones, max_steps)
-    params, values = np.asarray(params), np.asarray(info.value)
-    i = _best(values)
-    boot_params = None
-    if bootstrap:
-      warm = _distinct_best(params, values, bootstrap_starts)
-      weights = _bootstrap_weights(seed, bootstrap, y.shape[0])
-      bp, binfo = boot(jnp.asarray(warm), xs_j, y_j, weights, max_steps)
-      bp, bv = np.asarray(bp), np.asarray(binfo.value)
-      bv = np.where(np.isfinite(bv), bv, np.inf)
-      boot_params = bp[np.arange(bootstrap), np.argmin(bv, axis=1)]
+  dt = resolve_dtype(dtype)
+  max_steps = check_count(int(max_steps), "max_steps")
+  xs_j = tuple(jnp.asarray(x, dt) for x in xs)
+  y_j = jnp.asarray(y, dt)
+  ones = jnp.ones_like(y_j)
+  params, info = multistart(jnp.asarray(starts, dt), xs_j, y_j, ones, max_steps)
+  params, values = np.asarray(params, np.float64), np.asarray(info.value, np.float64)
+  i = _best(values)
+  boot_params = None
+  if bootstrap:
+    warm = _distinct_best(params, values, bootstrap_starts)
+    weights = _bootstrap_weights(seed, bootstrap, y.shape[0], dt)
+    bp, binfo = boot(jnp.asarray(warm, dt), xs_j, y_j, weights, max_steps)
+    boot_params = _best_refits(np.asarray(bp, np.float64), np.asarray(binfo.value, np.float64))
   return params[i], 2.0 * float(values[i]), boot_params
 
 
@@ -213,34 +262,27 @@ def chinchilla_start_grid() -> np.ndarray:
   return np.array([[a, b, e, alpha, beta] for alpha, beta, e, a, b in grid], dtype=np.float64)
 
 
-@dataclasses.dataclass(frozen=True)
-class ChinchillaFit:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ChinchillaFit(LawFit):
   """``L(N, D) = E + A / N^alpha + B / D^beta``.
 
   Attributes:
     E, A, B, alpha, beta: fitted parameters.
     objective: the summed Huber loss of log-loss residuals at the optimum.
     delta: Huber threshold used.
-    num_starts: starts tried.
     start_objectives: ``[S]`` objective reached from each start (``inf`` where it diverged).
-    bootstrap: ``[B, 5]`` refitted (E, A, B, alpha, beta) per bootstrap resample, or None.
-    intervals: name -> (low, high) percentile interval, or None.
+    n_starts, bootstrap ``[B, 5]`` (E, A, B, alpha, beta), intervals: see :class:`LawFit`.
   """
+
+  PARAMS: ClassVar = (("E", "E"), ("A", "A"), ("B", "B"), ("alpha", "alpha"), ("beta", "beta"))
+
   E: float
   A: float
   B: float
   alpha: float
   beta: float
-  objective: float
   delta: float
-  num_starts: int
   start_objectives: np.ndarray = dataclasses.field(repr=False)
-  bootstrap: np.ndarray | None = dataclasses.field(default=None, repr=False)
-  intervals: dict[str, tuple[float, float]] | None = None
-
-  @property
-  def params(self) -> dict[str, float]:
-    return {"E": self.E, "A": self.A, "B": self.B, "alpha": self.alpha, "beta": self.beta}
 
   def predict(self, N, D) -> np.ndarray:
     """Predicted loss for parameter counts ``N`` and token counts ``D`` (broadcastable arrays)."""
@@ -273,12 +315,12 @@ class ChinchillaFit:
 def fit_chinchilla(N, D, loss, *, delta: float = 1e-3, starts=None, max_steps: int = 1000,
                    gtol: float = 1e-7, ftol: float = 1e-12, batch_size: int | None = None,
                    bootstrap: int = 0, bootstrap_starts: int = 8, confidence: float = 0.95,
-                   seed: int = 0) -> ChinchillaFit:
+                   seed: int = 0, dtype=None) -> ChinchillaFit:
   """Fits the Chinchilla law with the Huber loss on log-loss residuals, L-BFGS from many starts.
 
   The objective is ``sum_i huber_delta(log L_i - logsumexp(a - alpha log N_i, b - beta log D_i, e))``
   (a sum, not a mean, as in Hoffmann et al. and Besiroglu et al.). Every start is optimised by
-  optax's L-BFGS in float64, ``batch_size`` starts at a time under ``jax.vmap`` (batches run in a
+  optax's L-BFGS (backtracking line search, scipy's ``ftol`` rule), ``batch_size`` starts at a time under ``jax.vmap`` (batches run in a
   ``jax.lax.map``), and the best end point wins.
 
   Args:
@@ -294,6 +336,8 @@ def fit_chinchilla(N, D, loss, *, delta: float = 1e-3, starts=None, max_steps: i
     bootstrap_starts: each refit starts from this many distinct best end points of the full fit.
     confidence: coverage of the percentile intervals.
     seed: seeds the bootstrap resampling.
+    dtype: float dtype of the fit (None: JAX's default float; the documented fits are float64, which
+      needs x64 on: see the module docstring).
 
   Returns:
     A :class:`ChinchillaFit`.
@@ -301,44 +345,40 @@ def fit_chinchilla(N, D, loss, *, delta: float = 1e-3, starts=None, max_steps: i
   N = _as_vector("N", N, positive=True)
   D = _as_vector("D", D, positive=True)
   loss = _as_vector("loss", loss, positive=True)
-  _check_count(_same_length(N=N, D=D, loss=loss), 5, "the Chinchilla law")
-  _check_bootstrap(bootstrap, confidence)
+  _check_points(_same_length(N=N, D=D, loss=loss), 5, "the Chinchilla law")
+  _check_bootstrap(bootstrap, confidence, seed)
   if not delta > 0:
-    raise ValueError(f"delta must be positive, got {delta}")
-  if int(max_steps) < 1:
-    raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    raise ConfigError(f"delta must be positive, got {delta}")
+  max_steps = check_count(int(max_steps), "max_steps")
   starts = chinchilla_start_grid() if starts is None else _check_starts(starts, 5)
   num = starts.shape[0]
-  batch_size = _default_batch_size(num) if batch_size is None else int(batch_size)
-  if batch_size < 1:
-    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-  run = functools.partial(_chinchilla_jit, delta=float(delta), max_steps=int(max_steps), gtol=float(gtol),
+  batch_size = _default_batch_size(num) if batch_size is None else check_count(batch_size, "batch_size")
+  dt = resolve_dtype(dtype)
+  run = functools.partial(_chinchilla_jit, delta=float(delta), max_steps=max_steps, gtol=float(gtol),
                           ftol=float(ftol), batch_size=min(batch_size, num))
-  with jax.enable_x64(True):
-    data = tuple(jnp.asarray(np.log(x), jnp.float64) for x in (N, D, loss))
-    ones = jnp.ones((num, N.shape[0]), jnp.float64)
-    params, info = run(jnp.asarray(starts), ones, *data)
-    params, values = np.asarray(params), np.asarray(info.value)
-    i = _best(values)
-    boot = None
-    if bootstrap:
-      warm = _distinct_best(params, values, bootstrap_starts)
-      k = warm.shape[0]
-      weights = np.repeat(np.asarray(_bootstrap_weights(seed, bootstrap, N.shape[0])), k, axis=0)
-      bp, binfo = run(jnp.asarray(np.tile(warm, (bootstrap, 1))), jnp.asarray(weights), *data)
-      bp = np.asarray(bp).reshape(bootstrap, k, 5)
-      bv = np.asarray(binfo.value).reshape(bootstrap, k)
-      bp = bp[np.arange(bootstrap), np.argmin(np.where(np.isfinite(bv), bv, np.inf), axis=1)]
-      boot = np.column_stack([np.exp(bp[:, 2]), np.exp(bp[:, 0]), np.exp(bp[:, 1]), bp[:, 3], bp[:, 4]])
-  a, b, e, alpha, beta = params[i]
-  intervals = None
-  if boot is not None:
-    intervals = _intervals(dict(zip(("E", "A", "B", "alpha", "beta"), boot.T)), confidence)
-  return ChinchillaFit(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), alpha=float(alpha),
-                       beta=float(beta), objective=float(values[i]), delta=float(delta),
-                       num_starts=int(starts.shape[0]),
-                       start_objectives=np.where(np.isfinite(values), values, np.inf),
-                       bootstrap=boot, intervals=intervals)
+  data = tuple(jnp.asarray(np.log(x), dt) for x in (N, D, loss))
+  ones = jnp.ones((num, N.shape[0]), dt)
+  params, info = run(jnp.asarray(starts, dt), ones, *data)
+  params, values = np.asarray(params, np.float64), np.asarray(info.value, np.float64)
+  i = _best(values)
+  boot = None
+  if bootstrap:
+    warm = _distinct_best(params, values, bootstrap_starts)
+    k = warm.shape[0]
+    weights = np.repeat(np.asarray(_bootstrap_weights(seed, bootstrap, N.shape[0], dt)), k, axis=0)
+    bp, binfo = run(jnp.asarray(np.tile(warm, (bootstrap, 1)), dt), jnp.asarray(weights), *data)
+    bp = _best_refits(np.asarray(bp, np.float64).reshape(bootstrap, k, 5),
+                      np.asarray(binfo.value, np.float64).reshape(bootstrap, k))
+    boot = _chinchilla_to_law(bp)
+  return ChinchillaFit._build(_chinchilla_to_law(params[i])[0], boot, confidence, objective=float(values[i]),
+                              delta=float(delta), n_starts=num,
+                              start_objectives=np.where(np.isfinite(values), values, np.inf))
+
+
+def _chinchilla_to_law(p: np.ndarray) -> np.ndarray:
+  """(a, b, e, alpha, beta) -> (E, A, B, alpha, beta)."""
+  p = np.atleast_2d(p)
+  return np.column_stack([np.exp(p[:, 2]), np.exp(p[:, 0]), np.exp(p[:, 1]), p[:, 3], p[:, 4]])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -352,27 +392,22 @@ def overtrained_start_grid() -> np.ndarray:
   return np.array(list(grid), dtype=np.float64)
 
 
-@dataclasses.dataclass(frozen=True)
-class OvertrainedFit:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OvertrainedFit(LawFit):
   """``L(C, M) = E + (a M^eta + b M^-eta) C^-eta`` (Gadre et al. 2024, eq. 4).
 
   Attributes:
     E, a, b, eta: fitted parameters.
     objective: sum of squared loss residuals at the optimum.
-    bootstrap: ``[B, 4]`` refitted (E, a, b, eta), or None. intervals: percentile intervals or None.
+    n_starts, bootstrap ``[B, 4]`` (E, a, b, eta), intervals: see :class:`LawFit`.
   """
+
+  PARAMS: ClassVar = (("E", "E"), ("a", "a"), ("b", "b"), ("eta", "eta"))
+
   E: float
   a: float
   b: float
   eta: float
-  objective: float
-  num_starts: int
-  bootstrap: np.ndarray | None = dataclasses.field(default=None, repr=False)
-  intervals: dict[str, tuple[float, float]] | None = None
-
-  @property
-  def params(self) -> dict[str, float]:
-    return {"E": self.E, "a": self.a, "b": self.b, "eta": self.eta}
 
   def predict(self, C, M) -> np.ndarray:
     """Predicted loss for compute ``C = 6 N D`` and token multiplier ``M = D / N`` (broadcastable)."""
@@ -411,7 +446,8 @@ def _overtrained_to_paper(p: np.ndarray) -> np.ndarray:
 
 
 def fit_overtrained(C, M, loss, *, starts=None, max_steps: int = 400, bootstrap: int = 0,
-                    bootstrap_starts: int = 8, confidence: float = 0.95, seed: int = 0) -> OvertrainedFit:
+                    bootstrap_starts: int = 8, confidence: float = 0.95, seed: int = 0,
+                    dtype=None) -> OvertrainedFit:
   """Fits Gadre et al.'s joint law ``L(C, M) = E + (a M^eta + b M^-eta) C^-eta``.
 
   Follows their protocol: least squares on the loss itself, Levenberg-Marquardt from a 128-point grid
@@ -422,7 +458,7 @@ def fit_overtrained(C, M, loss, *, starts=None, max_steps: int = 400, bootstrap:
     C: ``[R]`` training compute 6ND. M: ``[R]`` token multipliers D/N. loss: ``[R]`` losses.
     starts: ``[S, 4]`` starts in (alpha_n, beta_n, p, E); default :func:`overtrained_start_grid`.
     max_steps: LM iteration cap per start.
-    bootstrap, bootstrap_starts, confidence, seed: as in :func:`fit_chinchilla`.
+    bootstrap, bootstrap_starts, confidence, seed, dtype: as in :func:`fit_chinchilla`.
 
   Returns:
     An :class:`OvertrainedFit`.
@@ -430,17 +466,14 @@ def fit_overtrained(C, M, loss, *, starts=None, max_steps: int = 400, bootstrap:
   C = _as_vector("C", C, positive=True)
   M = _as_vector("M", M, positive=True)
   loss = _as_vector("loss", loss, positive=True)
-  _check_count(_same_length(C=C, M=M, loss=loss), 4, "the over-trained law")
-  _check_bootstrap(bootstrap, confidence)
+  _check_points(_same_length(C=C, M=M, loss=loss), 4, "the over-trained law")
+  _check_bootstrap(bootstrap, confidence, seed)
   starts = overtrained_start_grid() if starts is None else _check_starts(starts, 4)
   N = np.sqrt(C / (6.0 * M))
-  p, objective, boot = _lm_fit(_overtrained_lm, starts, (N, M), loss, int(max_steps), bootstrap, seed,
-                               bootstrap_starts)
-  E, a, b, eta = _overtrained_to_paper(p)[0]
-  boot_paper = None if boot is None else _overtrained_to_paper(boot)
-  intervals = None if boot is None else _intervals(dict(zip(("E", "a", "b", "eta"), boot_paper.T)), confidence)
-  return OvertrainedFit(E=float(E), a=float(a), b=float(b), eta=float(eta), objective=objective,
-                        num_starts=int(starts.shape[0]), bootstrap=boot_paper, intervals=intervals)
+  p, objective, boot = _lm_fit(_overtrained_lm, starts, (N, M), loss, max_steps, bootstrap, seed,
+                               bootstrap_starts, dtype)
+  return OvertrainedFit._build(_overtrained_to_paper(p)[0], None if boot is None else _overtrained_to_paper(boot),
+                               confidence, objective=objective, n_starts=int(starts.shape[0]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -448,19 +481,15 @@ def fit_overtrained(C, M, loss, *, starts=None, max_steps: int = 400, bootstrap:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class PowerLawFit:
-  """``L(C) = E + lambda C^-alpha``."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PowerLawFit(LawFit):
+  """``L(C) = E + lambda C^-alpha``; ``bootstrap`` columns (E, lambda, alpha)."""
+
+  PARAMS: ClassVar = (("E", "E"), ("lambda", "lam"), ("alpha", "alpha"))
+
   E: float
   lam: float
   alpha: float
-  objective: float
-  bootstrap: np.ndarray | None = dataclasses.field(default=None, repr=False)
-  intervals: dict[str, tuple[float, float]] | None = None
-
-  @property
-  def params(self) -> dict[str, float]:
-    return {"E": self.E, "lambda": self.lam, "alpha": self.alpha}
 
   def predict(self, C) -> np.ndarray:
     return self.E + self.lam * np.asarray(C, np.float64) ** -self.alpha
@@ -478,30 +507,26 @@ class PowerLawFit:
 
 
 def fit_power_law(C, loss, *, starts=None, max_steps: int = 400, bootstrap: int = 0,
-                  confidence: float = 0.95, seed: int = 0) -> PowerLawFit:
+                  confidence: float = 0.95, seed: int = 0, dtype=None) -> PowerLawFit:
   """Fits ``L(C) = E + lambda C^-alpha`` by least squares on the loss (LM, multi-start).
 
   Args:
     C: ``[R]`` compute (or any positive scale variable). loss: ``[R]``.
     starts: ``[S, 3]`` starts in (log lambda, alpha, E); default a 48-point grid.
-    max_steps, bootstrap, confidence, seed: as in :func:`fit_overtrained`.
+    max_steps, bootstrap, confidence, seed, dtype: as in :func:`fit_overtrained`.
   """
   C = _as_vector("C", C, positive=True)
   loss = _as_vector("loss", loss)
-  _check_count(_same_length(C=C, loss=loss), 3, "the power law")
-  _check_bootstrap(bootstrap, confidence)
+  _check_points(_same_length(C=C, loss=loss), 3, "the power law")
+  _check_bootstrap(bootstrap, confidence, seed)
   if starts is None:
     starts = np.array(list(itertools.product(np.log([3e1, 3e2, 3e3, 3e4]), [0.05, 0.1, 0.2, 0.4],
                                              [0.0, 1.0, 2.0])), dtype=np.float64)
   starts = _check_starts(starts, 3)
-  p, objective, boot = _lm_fit(_power_lm, starts, (C,), loss, int(max_steps), bootstrap, seed, 8)
-  intervals = None
-  boot_p = None
-  if boot is not None:
-    boot_p = np.column_stack([boot[:, 2], np.exp(boot[:, 0]), boot[:, 1]])
-    intervals = _intervals(dict(zip(("E", "lambda", "alpha"), boot_p.T)), confidence)
-  return PowerLawFit(E=float(p[2]), lam=float(np.exp(p[0])), alpha=float(p[1]), objective=objective,
-                     bootstrap=boot_p, intervals=intervals)
+  p, objective, boot = _lm_fit(_power_lm, starts, (C,), loss, max_steps, bootstrap, seed, 8, dtype)
+  to_law = lambda q: np.column_stack([q[:, 2], np.exp(q[:, 0]), q[:, 1]])   # -> (E, lambda, alpha)
+  return PowerLawFit._build(to_law(p[None])[0], None if boot is None else to_law(boot), confidence,
+                            objective=objective, n_starts=int(starts.shape[0]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -509,19 +534,15 @@ def fit_power_law(C, loss, *, starts=None, max_steps: int = 400, bootstrap: int 
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class LossToErrorFit:
-  """``Err(L) = epsilon - k exp(-gamma L)`` (Gadre et al. 2024, eq. 5)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LossToErrorFit(LawFit):
+  """``Err(L) = epsilon - k exp(-gamma L)`` (Gadre et al. 2024, eq. 5); ``bootstrap`` columns (epsilon, k, gamma)."""
+
+  PARAMS: ClassVar = (("epsilon", "epsilon"), ("k", "k"), ("gamma", "gamma"))
+
   epsilon: float
   k: float
   gamma: float
-  objective: float
-  bootstrap: np.ndarray | None = dataclasses.field(default=None, repr=False)
-  intervals: dict[str, tuple[float, float]] | None = None
-
-  @property
-  def params(self) -> dict[str, float]:
-    return {"epsilon": self.epsilon, "k": self.k, "gamma": self.gamma}
 
   def predict(self, loss) -> np.ndarray:
     return self.epsilon - self.k * np.exp(-self.gamma * np.asarray(loss, np.float64))
@@ -538,7 +559,7 @@ class LossToErrorFit:
 
 
 def fit_loss_to_error(loss, err, *, starts=None, max_steps: int = 400, bootstrap: int = 0,
-                      confidence: float = 0.95, seed: int = 0) -> LossToErrorFit:
+                      confidence: float = 0.95, seed: int = 0, dtype=None) -> LossToErrorFit:
   """Fits ``Err(L) = epsilon - k exp(-gamma L)`` by least squares on the error (LM, multi-start).
 
   Gadre et al. fit this with scipy's ``curve_fit`` from (1, 1, 1); that start is in the default grid.
@@ -546,24 +567,20 @@ def fit_loss_to_error(loss, err, *, starts=None, max_steps: int = 400, bootstrap
   Args:
     loss: ``[R]`` losses. err: ``[R]`` average top-1 errors.
     starts: ``[S, 3]`` starts in (k, gamma, epsilon); default a 33-point grid including (1, 1, 1).
-    max_steps, bootstrap, confidence, seed: as in :func:`fit_overtrained`.
+    max_steps, bootstrap, confidence, seed, dtype: as in :func:`fit_overtrained`.
   """
   loss = _as_vector("loss", loss)
   err = _as_vector("err", err)
-  _check_count(_same_length(loss=loss, err=err), 3, "the loss-to-error law")
-  _check_bootstrap(bootstrap, confidence)
+  _check_points(_same_length(loss=loss, err=err), 3, "the loss-to-error law")
+  _check_bootstrap(bootstrap, confidence, seed)
   if starts is None:
     grid = itertools.product([0.1, 1.0, 10.0, 100.0], [0.1, 0.5, 1.0, 2.0], [0.5, 1.0])
     starts = np.array([[1.0, 1.0, 1.0], *grid], dtype=np.float64)
   starts = _check_starts(starts, 3)
-  p, objective, boot = _lm_fit(_error_lm, starts, (loss,), err, int(max_steps), bootstrap, seed, 8)
-  intervals = None
-  boot_p = None
-  if boot is not None:
-    boot_p = np.column_stack([boot[:, 2], boot[:, 0], boot[:, 1]])
-    intervals = _intervals(dict(zip(("epsilon", "k", "gamma"), boot_p.T)), confidence)
-  return LossToErrorFit(epsilon=float(p[2]), k=float(p[0]), gamma=float(p[1]), objective=objective,
-                        bootstrap=boot_p, intervals=intervals)
+  p, objective, boot = _lm_fit(_error_lm, starts, (loss,), err, max_steps, bootstrap, seed, 8, dtype)
+  to_law = lambda q: q[:, [2, 0, 1]]   # (k, gamma, epsilon) -> (epsilon, k, gamma)
+  return LossToErrorFit._build(to_law(p[None])[0], None if boot is None else to_law(boot), confidence,
+                               objective=objective, n_starts=int(starts.shape[0]))
 
 
 # A name for the combined forecast used in the docs and CLI: loss law -> error law.

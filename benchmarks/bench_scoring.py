@@ -237,7 +237,7 @@ def part_hook(args):
   Y = (rng.random((n_models, n_items)) < 1 / (1 + np.exp(-(theta[:, None] - b)))).astype(float)
   t0 = time.perf_counter()
   tb = tj.TinyBenchmark.fit(Y, n_anchors=args.anchors, strategy="random", seed=0, kind="1pl", dim=1, n_folds=2,
-                            num_restarts=1)
+                            n_restarts=1)
   print(f"TinyBenchmark fit on a synthetic {n_models}x{n_items} leaderboard: {time.perf_counter() - t0:.1f}s, "
         f"{args.anchors} anchors")
 

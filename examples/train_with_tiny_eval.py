@@ -85,7 +85,7 @@ def main():
   theta, difficulty = rng.normal(size=40), rng.normal(size=len(items))
   y_train = (rng.random((40, len(items))) < 1 / (1 + np.exp(-(theta[:, None] - difficulty)))).astype(float)
   tb = tj.TinyBenchmark.fit(y_train, n_anchors=args.anchors, strategy="random", seed=args.seed, kind="1pl",
-                            dim=1, n_folds=2, num_restarts=1)
+                            dim=1, n_folds=2, n_restarts=1)
   print(f"TinyBenchmark: {args.anchors} anchors of {len(items)} items ({time.perf_counter() - t_start:.0f}s)")
 
   # The model and a plain jitted optax training step over the NNX state.

@@ -10,6 +10,9 @@ from tinyjax.kernels._kmeans import KMeansInfo, KMeansState, kmeans, kmeans_plus
 
 # supervised anchor selection (issue 3): forward stepwise ridge regression of the full score
 from tinyjax.kernels._stepwise import StepwiseInfo, stepwise_select
+# tiny-benchmark estimation: p-IRT (kernels/_pirt.py); D-optimal adaptive testing step (kernels/_adaptive.py)
+from tinyjax.kernels._pirt import pirt_scores
+from tinyjax.kernels._adaptive import AdaptiveStep, d_optimal_step
 
 # scoring (issue 5): token log-probabilities and per-segment sums
 from tinyjax.kernels._loglik import SegmentScores, segment_logprobs, token_logprobs

@@ -46,7 +46,7 @@ def squared_distances(points: jax.Array, centers: jax.Array) -> jax.Array:
 
 
 def kmeans_plusplus_init(key: jax.Array, points: jax.Array, weights: jax.Array,
-                         num_clusters: int) -> jax.Array:
+                         n_clusters: int) -> jax.Array:
   """k-means++ seeding (Arthur & Vassilvitskii 2007) with point weights.
 
   The first centre is drawn with probability proportional to ``weights``; each next one with probability
@@ -57,16 +57,16 @@ def kmeans_plusplus_init(key: jax.Array, points: jax.Array, weights: jax.Array,
     key: PRNG key.
     points: [N, D] float.
     weights: [N] float, non-negative, not all zero.
-    num_clusters: static int C >= 1.
+    n_clusters: static int C >= 1.
 
   Returns:
     [C, D] initial centres (rows of ``points``).
   """
-  keys = jax.random.split(key, num_clusters)
+  keys = jax.random.split(key, n_clusters)
   tiny = jnp.finfo(points.dtype).tiny
   logw = jnp.where(weights > 0, jnp.log(jnp.maximum(weights, tiny)), -jnp.inf)
   first = jax.random.categorical(keys[0], logw)
-  centers = jnp.zeros((num_clusters, points.shape[1]), points.dtype).at[0].set(points[first])
+  centers = jnp.zeros((n_clusters, points.shape[1]), points.dtype).at[0].set(points[first])
   d2 = jnp.sum((points - points[first]) ** 2, axis=1)
 
   def body(k, carry):
@@ -81,7 +81,7 @@ def kmeans_plusplus_init(key: jax.Array, points: jax.Array, weights: jax.Array,
     d2 = jnp.minimum(d2, jnp.sum((points - new) ** 2, axis=1))
     return centers, d2
 
-  centers, _ = jax.lax.fori_loop(1, num_clusters, body, (centers, d2))
+  centers, _ = jax.lax.fori_loop(1, n_clusters, body, (centers, d2))
   return centers
 
 
@@ -108,7 +108,7 @@ def lloyd_step(points: jax.Array, weights: jax.Array, centers: jax.Array
   return new_centers, labels, inertia
 
 
-def kmeans(key: jax.Array, points: jax.Array, weights: jax.Array, num_clusters: int,
+def kmeans(key: jax.Array, points: jax.Array, weights: jax.Array, n_clusters: int,
            max_iter: int = 100, tol: float = 1e-6) -> tuple[KMeansState, KMeansInfo]:
   """One weighted k-means run: k-means++ seeding, then Lloyd steps until the centres stop moving.
 
@@ -118,7 +118,7 @@ def kmeans(key: jax.Array, points: jax.Array, weights: jax.Array, num_clusters: 
     key: PRNG key for the seeding.
     points: [N, D] float.
     weights: [N] float, non-negative (item mass); use ones for plain k-means.
-    num_clusters: static int C, 1 <= C <= N.
+    n_clusters: static int C, 1 <= C <= N.
     max_iter: static int, the most Lloyd steps.
     tol: stop once the largest squared centre move is at most ``tol`` times the mean squared norm of the
       (centred) points.
@@ -127,7 +127,7 @@ def kmeans(key: jax.Array, points: jax.Array, weights: jax.Array, num_clusters: 
     ``(state, info)``: final centres [C, D], labels [N] (nearest final centre), inertia [] of that
     assignment; the number of steps, convergence flag and empty-cluster count.
   """
-  centers0 = kmeans_plusplus_init(key, points, weights, num_clusters)
+  centers0 = kmeans_plusplus_init(key, points, weights, n_clusters)
   scale = jnp.mean(jnp.sum((points - jnp.mean(points, axis=0)) ** 2, axis=1)) + jnp.finfo(points.dtype).tiny
   threshold = jnp.asarray(tol, points.dtype) * scale
   big = jnp.asarray(jnp.inf, points.dtype)
@@ -145,7 +145,7 @@ def kmeans(key: jax.Array, points: jax.Array, weights: jax.Array, num_clusters: 
   d2 = squared_distances(points, s.centers)
   labels = jnp.argmin(d2, axis=1).astype(jnp.int32)
   inertia = jnp.sum(weights * jnp.take_along_axis(d2, labels[:, None], axis=1)[:, 0])
-  mass = jnp.zeros(num_clusters, points.dtype).at[labels].add(weights)
+  mass = jnp.zeros(n_clusters, points.dtype).at[labels].add(weights)
   state = KMeansState(s.centers, labels, inertia, s.shift, s.n_iter)
   info = KMeansInfo(s.n_iter, s.shift <= threshold, jnp.sum(mass <= 0).astype(jnp.int32))
   return state, info

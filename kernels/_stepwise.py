@@ -46,13 +46,13 @@ def _ridge_loo(S: jax.Array, yc: jax.Array, alphas: jax.Array):
   return fitted[best], alphas[best], loo[best]
 
 
-def stepwise_select(X: jax.Array, y: jax.Array, num_select: int, alphas: jax.Array) -> StepwiseInfo:
-  """Chooses ``num_select`` columns of ``X`` by forward stepwise ridge regression of ``y``.
+def stepwise_select(X: jax.Array, y: jax.Array, n_select: int, alphas: jax.Array) -> StepwiseInfo:
+  """Chooses ``n_select`` columns of ``X`` by forward stepwise ridge regression of ``y``.
 
   Args:
     X: [N, I] item answers of N train models (no NaN).
     y: [N] their full scores.
-    num_select: K, the number of items to choose (static; 1 <= K <= I).
+    n_select: K, the number of items to choose (static; 1 <= K <= I).
     alphas: [A] candidate ridge penalties (on the centred, unscaled answers).
 
   Returns:
@@ -72,11 +72,11 @@ def stepwise_select(X: jax.Array, y: jax.Array, num_select: int, alphas: jax.Arr
     j = jnp.argmax(score)
     chosen = chosen.at[j].set(True)
     idx = idx.at[k].set(j)
-    S = jnp.where(jnp.arange(num_select)[None, :] <= k, Xc[:, idx], 0.0)   # [N, K], unused columns zero
+    S = jnp.where(jnp.arange(n_select)[None, :] <= k, Xc[:, idx], 0.0)   # [N, K], unused columns zero
     fitted, alpha, loo = _ridge_loo(S, yc, alphas)
     return chosen, idx, yc - fitted, alpha, losses.at[k].set(loo)
 
-  init = (jnp.zeros(n_items, bool), jnp.zeros(num_select, jnp.int32), yc, jnp.asarray(alphas)[0],
-          jnp.zeros(num_select, yc.dtype))
-  _, idx, _, alpha, losses = jax.lax.fori_loop(0, num_select, step, init)
+  init = (jnp.zeros(n_items, bool), jnp.zeros(n_select, jnp.int32), yc, jnp.asarray(alphas)[0],
+          jnp.zeros(n_select, yc.dtype))
+  _, idx, _, alpha, losses = jax.lax.fori_loop(0, n_select, step, init)
   return StepwiseInfo(indices=idx, alpha=alpha, loo_mse=losses)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tinyjax import adaptive
+from tinyjax.errors import InputError
 from tinyjax.irt import IRTModel, IRTPriors
 
 
@@ -43,7 +44,7 @@ def test_online_picks_max_information():
     p = 1 / (1 + np.exp(-(A1[item] * truth_theta - B1[item])))
     test.tell(item, float(p > 0.5))
   assert test.done and len(set(test.asked)) == 6
-  with pytest.raises(RuntimeError):
+  with pytest.raises(InputError):
     test.ask()
   assert 0.0 <= test.estimate() <= 1.0
   t = adaptive.AdaptiveTest(MODEL1, budget=3)
@@ -98,3 +99,22 @@ def test_se_target_stops_early():
     adaptive.simulate(MODEL1, Y, budget=0)
   with pytest.raises(ValueError, match="Y must"):
     adaptive.simulate(MODEL1, Y[:, :5], budget=2)
+
+
+def test_estimate_is_pirt_with_item_weights():
+  """Asked items count for their answers, every other item for its prediction, each with its item weight."""
+  rng = np.random.default_rng(4)
+  Y = (rng.random((6, 40)) < 0.6).astype(float)
+  w = rng.uniform(0.5, 2.0, 40)
+  res = adaptive.simulate(MODEL1, Y, budget=5, item_weights=w)
+  p = MODEL1.predict_proba(res.theta)
+  asked = np.zeros(Y.shape, bool)
+  np.put_along_axis(asked, res.items, True, axis=1)
+  ref = p @ (w / w.sum()) + np.sum(np.where(asked, (Y - p) * w / w.sum(), 0.0), axis=1)
+  np.testing.assert_allclose(res.estimate, np.clip(ref, 0, 1), atol=1e-6)
+  t = adaptive.AdaptiveTest(MODEL1, budget=5, item_weights=w)
+  for k in res.items[0]:
+    t.tell(k, Y[0, k])
+  assert t.estimate() == pytest.approx(res.estimate[0], abs=1e-6)
+  with pytest.raises(ValueError, match="item_weights"):
+    adaptive.simulate(MODEL1, Y, budget=5, item_weights=-w)

@@ -76,20 +76,20 @@ def test_kmeans_recovers_separated_clusters_and_restarts_help():
   means = rng.normal(0, 10, size=(6, 2))
   x = np.concatenate([rng.normal(m, 0.3, size=(30, 2)) for m in means])
   truth = np.repeat(np.arange(6), 30)
-  centers, labels, inertia = anchors.kmeans(x, 6, seed=0, num_restarts=8)
+  centers, labels, inertia = anchors.kmeans(x, 6, seed=0, n_restarts=8)
   # Same partition as the truth, up to relabelling.
   pairs = set(zip(truth.tolist(), labels.tolist()))
   assert len(pairs) == 6
-  _, _, one = anchors.kmeans(x, 6, seed=0, num_restarts=1)
+  _, _, one = anchors.kmeans(x, 6, seed=0, n_restarts=1)
   assert inertia <= one + 1e-6
   # Deterministic for a seed.
-  _, labels2, inertia2 = anchors.kmeans(x, 6, seed=0, num_restarts=8)
+  _, labels2, inertia2 = anchors.kmeans(x, 6, seed=0, n_restarts=8)
   np.testing.assert_array_equal(labels, labels2)
   assert inertia == inertia2
 
 
 def test_kmeans_validation():
-  with pytest.raises(ValueError, match="num_clusters"):
+  with pytest.raises(ValueError, match="n_clusters"):
     anchors.kmeans(np.zeros((3, 2)), 4)
   with pytest.raises(ValueError, match="NaN"):
     anchors.kmeans(np.array([[np.nan, 1.0]]), 1)

@@ -27,7 +27,7 @@ def test_fit_shapes_and_estimate_formulas(tb):
   assert 0.0 <= tb.lam <= 1.0 and np.isfinite(tb.interval_q)
   ya = TEST[:, tb.anchors]
   est = tb.estimate(ya)
-  for f in ("naive", "pirt", "gpirt", "lo", "hi"):
+  for f in ("naive", "pirt", "gpirt", "score", "lo", "hi"):
     v = getattr(est, f)
     assert v.shape == (30,) and np.all((v >= 0) & (v <= 1))
   np.testing.assert_allclose(est.naive, ya @ tb.weights, rtol=1e-6)
@@ -36,7 +36,8 @@ def test_fit_shapes_and_estimate_formulas(tb):
   ref_pirt = (ya.sum(1) + p[:, unseen].sum(1)) / 60
   np.testing.assert_allclose(est.pirt, ref_pirt, rtol=1e-4)
   np.testing.assert_allclose(est.gpirt, tb.lam * est.naive + (1 - tb.lam) * est.pirt, rtol=1e-6)
-  assert np.all(est.lo <= est.gpirt) and np.all(est.gpirt <= est.hi)
+  lo, hi = est.intervals["gpirt"]
+  assert np.all(lo <= est.gpirt) and np.all(est.gpirt <= hi)
   assert est.level == 0.9
   # IRT-based estimates track the true expected score better than the 15-item naive mean.
   truth = P_TRUE[120:].mean(1)
@@ -61,8 +62,8 @@ def test_nan_answers_and_validation(tb):
 
 
 def test_save_load_round_trip(tb, tmp_path):
-  path = tmp_path / "tiny.npz"
-  tb.save(path)
+  path = tb.save(tmp_path / "tiny.npz")
+  assert path.exists()
   for loaded in (tj.TinyBenchmark.load(path), tj.load(path)):
     assert isinstance(loaded, tj.TinyBenchmark)
     np.testing.assert_array_equal(loaded.anchors, tb.anchors)
@@ -71,7 +72,11 @@ def test_save_load_round_trip(tb, tmp_path):
     a, b = tb.estimate(TEST[:, tb.anchors]), loaded.estimate(TEST[:, tb.anchors])
     for f in ("naive", "pirt", "gpirt", "lo", "hi", "diff", "ridge", "blend", "exterior"):
       np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
-    assert loaded._calib[0].blend_w == tb._calib[0].blend_w
+    for k, (lo, hi) in a.intervals.items():
+      np.testing.assert_array_equal(lo, b.intervals[k][0])
+      np.testing.assert_array_equal(hi, b.intervals[k][1])
+    assert loaded.validation == tb.validation
+    assert loaded.diagnostics()["residuals"] is None   # validation residuals are not saved
   from tinyjax.io import ArtifactError
   raw = bytearray(path.read_bytes())
   raw[len(raw) // 2] ^= 0xFF
@@ -90,6 +95,8 @@ def test_leaderboard_shares_one_ability(tmp_path):
   ya = TEST[:, lb.all_anchors]
   est = lb.estimate(ya)
   assert set(est.gpirt) == {"first", "second"} and est.theta.shape == (30, 1)
+  assert est.score is est.blend and est.lo is est.intervals["blend"][0] and est.hi is est.intervals["blend"][1]
+  assert set(lb.diagnostics()) == {"first", "second"}
   np.testing.assert_allclose(est.naive["second"], ya[:, 8:] @ lb.weights["second"], rtol=1e-6)
   # One joint ability: the same as estimating it from all anchors directly.
   ab = tj.estimate_ability(lb.irt_model, ya, items=lb.all_anchors)
@@ -132,6 +139,7 @@ def test_cli_build_and_estimate(tb, tmp_path, capsys):
   assert cli.main(["build", str(tmp_path / "train.csv"), "--anchors", "500", "--out", str(out)]) == 1
 
 
+@pytest.mark.slow
 def test_cli_demo_on_data(tmp_path, capsys):
   """``tinyjax demo --data``: one row per strategy; the random row's naive error, recomputed by hand."""
   from tinyjax import cli
@@ -146,12 +154,7 @@ def test_cli_demo_on_data(tmp_path, capsys):
           if line.split() and line.split()[0] in tj.anchors.STRATEGIES}
   assert sorted(rows) == ["correctness", "difficulty", "irt", "random", "stepwise"]   # no groups: no "stratified"
   assert rows["random"][-2:] == ["<-", "default"]
-  # When another strategy's blend beats the default's, the demo says so (and only then).
-  blend = {s: float(r[7]) for s, r in rows.items()}                     # columns: strategy, 6 estimators, blend
-  best = min(blend, key=blend.get)
-  if best == "random" or blend[best] < blend["random"] - 0.01:                  # (printed with 2 decimals)
-    assert ("measured better than the default" in out) == (best != "random")
-  # Both branches of the hint, on made-up rows.
+  # The hint that another strategy's blend beat the default's, both branches on made-up rows.
   from tinyjax._cli_tiny import _strategy_hint
   made_up = [("random", {"blend": 0.03}, 0.9), ("irt", {"blend": 0.02}, 0.9), ("stepwise", {"blend": 0.05}, 0.9)]
   assert "irt anchors measured better than the default (0.02 against 0.03" in _strategy_hint(made_up, "random")
@@ -165,6 +168,7 @@ def test_cli_demo_on_data(tmp_path, capsys):
 
 
 @pytest.mark.realdata
+@pytest.mark.slow
 def test_real_data_error_bounds(shared_data):
   """helm_lite/commonsense (HELM Lite per-instance scores), 100 anchors, iid split of the models, 3 seeds.
 
@@ -182,7 +186,7 @@ def test_real_data_error_bounds(shared_data):
     model = tj.fit_irt(Y[train], dim=1, seed=seed, progress=False)
     tb = tj.TinyBenchmark.fit(Y[train], n_anchors=100, seed=seed, irt_model=model)
     est = tb.estimate(Y[test][:, tb.anchors])
-    lo, hi = est.score_interval
+    lo, hi = est.lo, est.hi
     errs.append(100 * np.mean(np.abs(est.score - truth)))
     errs_naive.append(100 * np.mean(np.abs(est.naive - truth)))
     cover.append(np.mean((truth >= lo) & (truth <= hi)))
@@ -203,129 +207,98 @@ def test_difference_estimator_formula(tb):
 
 def test_recommended_score_is_the_regime_blend(tb):
   from tinyjax import estimators as E
-  from tinyjax import tiny
+  from tinyjax.tiny import RECOMMENDED, estimation
 
   ya = TEST[:, tb.anchors]
   est = tb.estimate(ya)
-  assert est.recommended == "blend"
+  # One truth: score, lo and hi are the recommended estimator and its interval.
+  assert est.recommended == RECOMMENDED == "blend"
   np.testing.assert_array_equal(est.score, est.blend)
+  np.testing.assert_array_equal(est.lo, est.intervals["blend"][0])
+  np.testing.assert_array_equal(est.hi, est.intervals["blend"][1])
   # ridge: the closed-form ridge regression of the train models' full scores on their anchor answers.
   reg = E.fit_score_regression(TRAIN[:, tb.anchors], TRAIN.mean(1))
   np.testing.assert_allclose(est.ridge, np.clip(E.regression_estimate(ya, reg), 0, 1), rtol=1e-8)
-  # exterior: the difference estimate outside the range of the train scores (RANGE_QUANTILES).
-  lo_q, hi_q = np.quantile(TRAIN.mean(1), tiny.RANGE_QUANTILES)
+  # exterior: the difference estimate outside the range of the train scores.
+  lo_q, hi_q = np.quantile(TRAIN.mean(1), estimation.RANGE_QUANTILES)
   np.testing.assert_array_equal(est.exterior, (est.diff < lo_q) | (est.diff > hi_q))
-  # blend: interior models, the calibrated convex weights of (p-IRT, diff, ridge, naive); exterior models, the
-  # regression estimator alone.
-  c = tb._calib[0]
-  assert tiny.BLEND_PARTS == ("pirt", "diff", "ridge", "naive", "greg")
-  assert c.blend_w[1] == (0.0, 0.0, 0.0, 0.0, 1.0) and c.blend_w[0][4] == 0.0
+  # blend: interior models, convex weights of (p-IRT, diff, ridge, naive); exterior models, greg alone.
+  blend_w = tb.validation["blend_w"]
+  assert blend_w[1] == (0.0, 0.0, 0.0, 0.0, 1.0) and blend_w[0][4] == 0.0
   assert est.exterior.any() and (~est.exterior).any()
-  w = np.where(est.exterior[:, None], np.array(c.blend_w[1])[None], np.array(c.blend_w[0])[None])
+  w = np.where(est.exterior[:, None], np.array(blend_w[1])[None], np.array(blend_w[0])[None])
   np.testing.assert_allclose(w.sum(1), 1.0)
-  parts = np.stack([est.pirt, est.diff, est.ridge, est.naive, est.greg], 1)
+  parts = np.stack([getattr(est, k) for k in estimation.BLEND_PARTS], 1)
   np.testing.assert_allclose(est.blend[est.exterior], est.greg[est.exterior], atol=1e-6)
   np.testing.assert_allclose(est.blend, np.clip(np.sum(w * parts, 1), 0, 1), atol=1e-6)
-  lo, hi = est.score_interval
-  assert np.all(lo <= est.blend) and np.all(est.blend <= hi)
+  assert np.all(est.lo <= est.blend) and np.all(est.blend <= est.hi)
   # A model beyond every train model (all anchors right) is exterior and gets a wider interval.
   top = tb.estimate(np.ones((1, 15)))
-  assert top.exterior[0] and top.score_interval[1][0] - top.score_interval[0][0] > 0
+  assert top.exterior[0] and top.hi[0] - top.lo[0] > 0
 
 
 def test_tail_fold_and_blend_weights():
-  from tinyjax import tiny
+  from tinyjax.tiny import calibration
 
   truth = np.arange(30.0)[::-1]
-  tr, va = tiny._tail_fold(truth, 0.2)
+  tr, va = calibration.tail_fold(truth, 0.2)
   np.testing.assert_array_equal(np.sort(truth[va]), [0, 1, 2, 3, 4, 5, 24, 25, 26, 27, 28, 29])
   assert np.intersect1d(tr, va).size == 0 and tr.size + va.size == 30
   # The grid minimiser of the validation MSE over the simplex, against brute force on the same grid.
   rng = np.random.default_rng(0)
   res = rng.standard_normal((50, 3)) * [0.02, 0.03, 0.05] + [0.01, -0.005, 0.0]
-  w = tiny._blend_weights(res)
+  w = calibration.blend_weights(res)
   grid = [(i / 20, j / 20, 1 - (i + j) / 20) for i in range(21) for j in range(21 - i)]
   best = min(grid, key=lambda g: np.mean((res @ np.array(g)) ** 2))
   np.testing.assert_allclose(w, best, atol=1e-12)
   # A part without a regression (NaN residuals), or not allowed, gets weight 0.
-  assert tiny._blend_weights(res, np.array([False, True, True]))[0] == 0.0
+  assert calibration.blend_weights(res, np.array([False, True, True]))[0] == 0.0
   res[:, 2] = np.nan
-  assert tiny._blend_weights(res)[2] == 0.0
+  assert calibration.blend_weights(res)[2] == 0.0
 
 
-def _conformal_ref(scores, level):
-  """ceil((n + 1) level)-th smallest score (inf when n is too small): split-conformal quantile, by hand."""
-  s = sorted(float(x) for x in scores)
-  r = int(np.ceil((len(s) + 1) * level))
-  return float("inf") if not s or r > len(s) else s[r - 1]
-
-
-def test_edge_zone_calibration_and_intervals(tb, tmp_path):
-  from tinyjax import estimators as E
-  from tinyjax import tiny
-
-  c, level = tb._calib[0], tb.level
-  v = c._val
+def test_conformal_multipliers_cover_their_validation_models(tb):
+  """Each multiplier covers at least ``level`` of the validation models it was calibrated on, and the edge-zone
+  and per-side multipliers never go below the ones they widen."""
+  diag = tb.diagnostics()
+  c, v = diag["calibration"], diag["residuals"]
   tail, dist, spread = v["tail"].astype(bool), v["dist"], v["spread"]
-  # Tail-fold models are blended as a new model would be: exterior weights only beyond their fold's range.
-  parts = np.stack([v[k] for k in tiny.BLEND_PARTS], 1)
-  w = np.where((tail & (dist > 0))[:, None], np.array(c.blend_w[1])[None], np.array(c.blend_w[0])[None])
-  np.testing.assert_allclose(v["blend"], np.sum(w * parts, 1), atol=1e-12)
-  # Multipliers against the by-hand conformal quantile: exterior on the tail fold with the (1 + d) scale; edge
-  # zone = the largest of interior, exterior and the tail models whose estimate fell inside their fold's range.
-  inside = tail & (dist == 0)
+  assert c["n_val"] == int((~tail).sum()) and c["n_ext"] == int(tail.sum())
   for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend"):
-    q_ext = _conformal_ref(np.abs(v[k][tail]) / (spread[tail] * (1 + dist[tail])), level)
-    assert c.qs_ext[k] == pytest.approx(q_ext, rel=1e-12)
-    q_in_range = _conformal_ref(np.abs(v[k][inside]) / spread[inside], level)
-    ref = max(c.qs[k], q_ext, q_in_range if np.isfinite(q_in_range) else -np.inf)
-    assert c.qs_edge[k] == pytest.approx(ref, rel=1e-12)
-    # Exterior, per side (below / above the range): at least the pooled multiplier and that side's tail models'.
-    for i, sgn in enumerate((-1.0, 1.0)):
-      m = tail & (v["side"] == sgn)
-      q_s = _conformal_ref(np.abs(v[k][m]) / (spread[m] * (1 + dist[m])), level)
-      assert c.qs_ext_side[k][i] == pytest.approx(max(q_ext, q_s if np.isfinite(q_s) else -np.inf), rel=1e-12)
-  assert c.q_zone == pytest.approx(_conformal_ref(np.abs(v["diff"][tail]) / spread[tail], level), rel=1e-12)
-  assert c.n_edge == int(inside.sum())
+    scores = np.abs(v[k]) / (spread * (1 + dist))
+    assert np.mean(scores[~tail] <= c["qs"][k]) >= tb.level
+    assert np.mean(scores[tail] <= c["qs_ext"][k]) >= tb.level
+    assert c["qs_edge"][k] >= max(c["qs"][k], c["qs_ext"][k])
+    assert min(c["qs_ext_side"][k]) >= c["qs_ext"][k]
+  # The validation MAE reported for each estimator is that of its iid residuals.
+  assert c["maes"]["diff"] == pytest.approx(np.mean(np.abs(v["diff"][~tail])))
 
-  # Intervals of new models, from the weakest to the strongest answer pattern (easiest anchors right first).
+
+def test_intervals_follow_the_regime_of_each_model(tb):
+  """New models from the weakest to the strongest answer pattern: interior, edge-zone and exterior (per side)
+  models get the multipliers of their regime, scaled by the Bernoulli spread times (1 + distance)."""
+  from tinyjax import estimators as E
+
+  c = tb.validation
   order = np.argsort(-TRAIN[:, tb.anchors].mean(0))
   ya = np.array([[1.0 if r < n else 0.0 for r in np.argsort(order)] for n in range(16)])
   ya = np.concatenate([ya, TEST[:, tb.anchors]])
   est = tb.estimate(ya)
   p = tb.irt_model.predict_proba(est.theta)
-  s = E.bernoulli_scale(p, tb.item_mass)
+  s = E.bernoulli_scale(p, tb.item_weights)
   lo_r, hi_r = TRAIN.mean(1).min(), TRAIN.mean(1).max()
   d = np.maximum(np.maximum(est.diff - hi_r, lo_r - est.diff), 0) / TRAIN.mean(1).std()
   ext = d > 0
   gap = np.minimum(hi_r - est.diff, est.diff - lo_r)
-  zone = ~ext & (gap < c.q_zone * s)
+  zone = ~ext & (gap < c["q_zone"] * s)
   assert (est.diff > hi_r).any() and (est.diff < lo_r).any() and zone.any() and (~ext & ~zone).any()
   np.testing.assert_array_equal(est.exterior, ext)
-  for k in ("diff", "blend", "naive"):
-    q_out = np.where(est.diff > hi_r, c.qs_ext_side[k][1], c.qs_ext_side[k][0])
-    q = np.where(ext, q_out, np.where(zone, c.qs_edge[k], c.qs[k]))
+  for k in ("diff", "blend", "naive", "gpirt"):
+    q_out = np.where(est.diff > hi_r, c["qs_ext_side"][k][1], c["qs_ext_side"][k][0])
+    q = np.where(ext, q_out, np.where(zone, c["qs_edge"][k], c["qs"][k]))
     lo, hi = est.intervals[k]
     np.testing.assert_allclose(lo, np.clip(getattr(est, k) - q * s * (1 + d), 0, 1), atol=1e-6)
     np.testing.assert_allclose(hi, np.clip(getattr(est, k) + q * s * (1 + d), 0, 1), atol=1e-6)
-  # A file saved before the edge zone existed loads, and its intervals follow the older rule (no zone, one
-  # exterior multiplier for both sides).
-  from tinyjax.io import load_artifact
-  path = tmp_path / "tiny.npz"
-  tb.save(path)
-  _, arrays, meta = load_artifact(path)
-  for key in ("qs_edge", "q_zone", "n_edge", "qs_ext_side"):
-    del meta["benches"][0]["calib"][key]
-  old = tj.TinyBenchmark._from_artifact(arrays, meta)
-  lo, hi = old.estimate(ya).intervals["diff"]
-  q = np.where(ext, c.qs_ext["diff"], c.qs["diff"])
-  np.testing.assert_allclose(hi, np.clip(est.diff + q * s * (1 + d), 0, 1), atol=1e-6)
-  # A file saved before the regression estimator has 4-part blend weights; its exterior models keep the old
-  # blend of diff and naive.
-  meta["benches"][0]["calib"]["blend_w"] = [list(c.blend_w[0][:4]), [0.0, 0.3, 0.0, 0.7]]
-  old = tj.TinyBenchmark._from_artifact(arrays, meta).estimate(ya)
-  np.testing.assert_allclose(old.blend[ext], np.clip(0.3 * est.diff + 0.7 * est.naive, 0, 1)[ext], atol=1e-6)
-  np.testing.assert_allclose(old.blend[~ext], est.blend[~ext], atol=1e-9)
 
 
 @pytest.mark.realdata
@@ -349,7 +322,7 @@ def test_real_data_strongest_models(shared_data):
   for seed in range(2):
     tb = tj.TinyBenchmark.fit(Y[train], n_anchors=100, seed=seed, dims=(1,))
     est = tb.estimate(Y[test][:, tb.anchors])
-    lo, hi = est.score_interval
+    lo, hi = est.lo, est.hi
     errs.append(np.mean(np.abs(est.score - truth)))
     cover.append(np.mean((truth >= lo) & (truth <= hi)))
     ext.append(np.mean(est.exterior))

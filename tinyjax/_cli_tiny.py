@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from tinyjax.errors import ConfigError, ItemError
+
 
 def register(subparsers) -> None:
   from tinyjax.anchors import STRATEGIES
@@ -46,8 +48,8 @@ def register(subparsers) -> None:
       description="Reads a tiny benchmark built by `tinyjax build` and a matrix of answers (rows = models). "
                   "Its columns are matched to the anchors by item id when the ids match (extra columns, "
                   "e.g. a full response matrix, are ignored); otherwise it must have exactly one column per "
-                  "anchor, in the anchors' order. Prints naive, p-IRT and gp-IRT estimates with the gp-IRT "
-                  "interval, in percent, plus the IRT difference estimate (the recommended one) with its interval.")
+                  "anchor, in the anchors' order. Prints every estimator in percent and the interval of the "
+                  "recommended estimate (the blend, est.score).")
   p.add_argument("tiny", metavar="TINY", help="tiny benchmark file written by `tinyjax build`")
   p.add_argument("answers", metavar="ANSWERS", help="answers matrix (same formats as for build); NaN = not answered")
   p.add_argument("--out", default=None, metavar="CSV", help="also write the estimates to this CSV file")
@@ -80,9 +82,9 @@ def _dim(value: str):
   try:
     d = int(value)
   except ValueError:
-    raise ValueError(f"--dim must be a positive integer or 'auto', got {value!r}") from None
+    raise ConfigError(f"--dim must be a positive integer or 'auto', got {value!r}") from None
   if d < 1:
-    raise ValueError(f"--dim must be >= 1, got {d}")
+    raise ConfigError(f"--dim must be >= 1, got {d}")
   return d
 
 
@@ -95,7 +97,7 @@ def _build(args) -> int:
   if args.groups:
     groups = [line.strip() for line in pathlib.Path(args.groups).read_text().splitlines() if line.strip()]
     if len(groups) != r.n_items:
-      raise ValueError(f"--groups has {len(groups)} labels but the matrix has {r.n_items} items")
+      raise ItemError(f"--groups has {len(groups)} labels but the matrix has {r.n_items} items")
   t0 = time.perf_counter()
   tb = tj.TinyBenchmark.fit(r, n_anchors=args.anchors, strategy=args.strategy, seed=args.seed, groups=groups,
                             kind=args.kind, dim=_dim(args.dim), level=args.level, n_folds=args.folds)
@@ -123,7 +125,7 @@ def _answers_for(tb, r) -> np.ndarray:
   if r.n_items == len(tb.anchor_ids):
     return np.asarray(r.values)
   missing = [a for a in tb.anchor_ids if a not in pos][:5]
-  raise ValueError(f"ANSWERS has {r.n_items} columns and lacks anchor ids such as {missing}; give one column "
+  raise ItemError(f"ANSWERS has {r.n_items} columns and lacks anchor ids such as {missing}; give one column "
                    f"per anchor ({len(tb.anchor_ids)}) in order, or columns named by the anchors' item ids")
 
 
@@ -135,7 +137,7 @@ def _estimate(args) -> int:
   r = data.load_responses(args.answers)
   est = tb.estimate(_answers_for(tb, r))
   pct = int(round(100 * est.level))
-  lo, hi = est.score_interval
+  lo, hi = est.lo, est.hi
   print(f"{'model':32s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'diff':>7s} {'greg':>7s} {'ridge':>7s} {'blend':>7s}   "
         f"{pct}% interval of {est.recommended} (recommended)")
   for k, mid in enumerate(r.model_ids):
@@ -146,7 +148,7 @@ def _estimate(args) -> int:
   if args.out:
     import pandas as pd
     pd.DataFrame({"model": r.model_ids, "naive": est.naive, "pirt": est.pirt, "gpirt": est.gpirt,
-                  "gpirt_lo": est.lo, "gpirt_hi": est.hi, "diff": est.diff, "greg": est.greg, "ridge": est.ridge,
+                  "gpirt_lo": est.intervals["gpirt"][0], "gpirt_hi": est.intervals["gpirt"][1], "diff": est.diff, "greg": est.greg, "ridge": est.ridge,
                   "blend": est.blend, "score": est.score, "score_lo": lo, "score_hi": hi,
                   "exterior": est.exterior}).to_csv(args.out, index=False)
     print(f"written to {args.out}")
@@ -172,19 +174,20 @@ _DEMO_NAMES = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "di
 def _demo(args) -> int:
   import tinyjax as tj
   from tinyjax.anchors import STRATEGIES, group_balance_weights
-  from tinyjax.tiny import DEFAULT_STRATEGY, _true_scores
+  from tinyjax.tiny import DEFAULT_STRATEGY
+  from tinyjax.tiny.estimation import true_scores
 
   if not 0.05 <= args.test_fraction <= 0.5:
-    raise ValueError(f"--test-fraction must lie in [0.05, 0.5], got {args.test_fraction}")
+    raise ConfigError(f"--test-fraction must lie in [0.05, 0.5], got {args.test_fraction}")
   Y, groups, what = _demo_data(args)
   n, n_items = Y.shape
   if not 1 <= args.anchors < n_items:
-    raise ValueError(f"--anchors must lie in [1, {n_items - 1}], got {args.anchors}")
+    raise ConfigError(f"--anchors must lie in [1, {n_items - 1}], got {args.anchors}")
   rng = np.random.default_rng(args.seed)
   test = np.sort(rng.permutation(n)[:max(2, int(round(args.test_fraction * n)))])
   train = np.setdiff1d(np.arange(n), test)
-  mass = group_balance_weights(groups) if groups is not None else np.full(n_items, 1.0 / n_items)
-  truth = _true_scores(Y[test], mass)
+  weights = group_balance_weights(groups) if groups is not None else np.full(n_items, 1.0 / n_items)
+  truth = true_scores(Y[test], weights)
   print(f"data: {what}")
   print(f"train {train.size} models, test {test.size} models, {args.anchors} anchor items "
         f"({100 * args.anchors / n_items:.1f}% of the items)")
@@ -196,11 +199,11 @@ def _demo(args) -> int:
   rows, fitted = [], {}
   for s in strategies:
     tb = tj.TinyBenchmark.fit(Y[train], n_anchors=args.anchors, strategy=s, seed=args.seed, groups=groups,
-                              irt_model=model, _cache=cache)
+                              irt_model=model, progress=False, _cache=cache)
     est = tb.estimate(Y[test][:, tb.anchors])
     fitted[s] = (tb, est)
     err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in _DEMO_ESTIMATORS}
-    lo, hi = est.score_interval
+    lo, hi = est.lo, est.hi
     rows.append((s, err, np.mean((truth >= lo) & (truth <= hi))))
   base = next(err["naive"] for s, err, _ in rows if s == "random")
   print(f"\nmean absolute error on the {test.size} held-out models, in points (full score = "
@@ -220,7 +223,7 @@ def _demo(args) -> int:
         f"estimate; coverage: share of held-out models whose true score lies in the "
         f"{int(100 * fitted[strategies[0]][1].level)}% interval of the blend)")
   if args.plot:
-    _plot(args, Y, train, test, truth, mass, groups, model, fitted, cache)
+    _plot(args, Y, train, test, truth, groups, model, fitted, cache)
   return 0
 
 
@@ -236,13 +239,13 @@ def _strategy_hint(rows, default: str) -> str | None:
           f"tinyjax build --strategy {best_s}.")
 
 
-def _plot(args, Y, train, test, truth, mass, groups, model, fitted, cache) -> None:
+def _plot(args, Y, train, test, truth, groups, model, fitted, cache) -> None:
   try:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
   except ImportError as err:
-    raise ValueError("--plot needs matplotlib (pip install matplotlib)") from err
+    raise ConfigError("--plot needs matplotlib (pip install matplotlib)") from err
   import tinyjax as tj
   from tinyjax.tiny import DEFAULT_STRATEGY
 
@@ -262,9 +265,9 @@ def _plot(args, Y, train, test, truth, mass, groups, model, fitted, cache) -> No
   err_rand, err_best = [], []
   for k in ks:
     r = tj.TinyBenchmark.fit(Y[train], n_anchors=k, strategy="random", seed=args.seed, groups=groups,
-                             irt_model=model, _cache=cache)
+                             irt_model=model, progress=False, _cache=cache)
     b = tj.TinyBenchmark.fit(Y[train], n_anchors=k, strategy=strat, seed=args.seed, groups=groups,
-                             irt_model=model, _cache=cache)
+                             irt_model=model, progress=False, _cache=cache)
     err_rand.append(100 * np.mean(np.abs(r.estimate(Y[test][:, r.anchors]).naive - truth)))
     err_best.append(100 * np.mean(np.abs(b.estimate(Y[test][:, b.anchors]).score - truth)))
   ax2.plot(ks, err_rand, "o-", label="random anchors, naive")

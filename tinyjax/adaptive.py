@@ -2,15 +2,15 @@
 
 Every step re-estimates the ability (MAP, Fisher scoring) from the answers so far and picks the unasked
 item that maximises ``log det(P + F_i(theta))``, where ``P`` is the prior precision plus the information
-of the items already asked and ``F_i`` the item's Fisher information. In one dimension this is the item
-with the largest information. Testing stops at a budget of items or once every ability standard error
+of the items already asked and ``F_i`` the item's Fisher information (``tinyjax.kernels.d_optimal_step``).
+In one dimension this is the item with the largest information. Testing stops at a budget of items or once every ability standard error
 is at most ``se_target``.
 
 - Offline (:func:`simulate`): on a response matrix, batched over many models (one compiled step for all).
 - Online (:class:`AdaptiveTest`): one model, ``ask()`` / ``tell(item, answer)``.
 
 The full-benchmark score is then estimated by p-IRT: asked items count for their answers, all others
-for their predicted probabilities.
+for their predicted probabilities (``tinyjax.kernels.pirt_scores``, the one p-IRT of tinyjax).
 """
 
 from __future__ import annotations
@@ -23,18 +23,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from tinyjax import kernels
+from tinyjax._checks import check_count
+from tinyjax._progress import progress_bar
+from tinyjax.errors import ConfigError, InputError, ItemError, ResponseError
+from tinyjax.estimators import check_item_weights
 
 
+# One D-optimal step for a batch of examinees (vmapped kernel), and p-IRT; compiled once per shape.
 @functools.partial(jax.jit, static_argnames=("max_iter",))
 def _adaptive_step(y, asked, available, a, b, c, mean, prec, max_iter):
-  """One step for a batch. y, asked, available: [n, I]. Returns theta [n, d], se [n, d], next item [n],
-  and the criterion [n, I]."""
-  res = jax.vmap(lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec, max_iter=max_iter))(y, asked)
-  info = jax.vmap(lambda t: kernels.fisher_information(t, a, b, c))(res.theta)          # [n, I, d, d]
-  current = prec[None] + jnp.einsum("nijk,ni->njk", info, asked.astype(info.dtype))     # [n, d, d]
-  _, logdet = jnp.linalg.slogdet(current[:, None] + info)                               # [n, I]
-  crit = jnp.where(asked | ~available, -jnp.inf, logdet)
-  return res.theta, res.se, jnp.argmax(crit, axis=1).astype(jnp.int32), crit
+  step = functools.partial(kernels.d_optimal_step, max_iter=max_iter)
+  return jax.vmap(step, in_axes=(0, 0, 0, None, None, None, None, None))(y, asked, available, a, b, c, mean, prec)
+
+
+_pirt_scores = jax.jit(kernels.pirt_scores)
 
 
 def _model_arrays(model):
@@ -45,19 +47,20 @@ def _model_arrays(model):
   return (jnp.asarray(model.a, dt), jnp.asarray(model.b, dt), jnp.asarray(model.c, dt), mean, prec)
 
 
-def _pirt(model, theta, y, asked, item_mass):
+def _pirt(model, theta, y, asked, item_weights):
+  """[M] p-IRT estimate from the asked items' answers and the predictions for the rest."""
   p = model.predict_proba(theta)
-  return np.clip(p @ item_mass + np.sum(np.where(asked, (np.nan_to_num(y) - p) * item_mass[None, :], 0.0), axis=1),
-                 0.0, 1.0)
+  dt = model.a.dtype
+  out = _pirt_scores(jnp.asarray(np.nan_to_num(y), dt), jnp.asarray(asked), jnp.asarray(p, dt),
+                     jnp.asarray(item_weights, dt), jnp.arange(p.shape[1]))
+  return np.clip(np.asarray(out, np.float64), 0.0, 1.0)
 
 
-def _mass(item_mass, n_items):
-  if item_mass is None:
-    return np.full(n_items, 1.0 / n_items)
-  m = np.asarray(item_mass, np.float64)
-  if m.shape != (n_items,) or np.any(m < 0) or not np.all(np.isfinite(m)) or m.sum() <= 0:
-    raise ValueError(f"item_mass must be [{n_items}] finite, non-negative, not all zero")
-  return m / m.sum()
+def _check_budget(model, budget, se_target) -> tuple[int, float | None]:
+  budget = check_count(budget, "budget", 1, model.n_items)
+  if se_target is not None and not se_target > 0:
+    raise ConfigError(f"se_target must be positive, got {se_target}")
+  return budget, se_target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +81,8 @@ class AdaptiveResult:
   estimate: np.ndarray
 
 
-def simulate(model, Y, budget: int, *, se_target: float | None = None, item_mass=None,
-             max_iter: int = 30) -> AdaptiveResult:
+def simulate(model, Y, budget: int, *, se_target: float | None = None, item_weights=None,
+             max_iter: int = 30, progress: bool | None = None) -> AdaptiveResult:
   """Offline adaptive testing on a response matrix, batched over models.
 
   Args:
@@ -87,23 +90,21 @@ def simulate(model, Y, budget: int, *, se_target: float | None = None, item_mass
     Y: [M, I] responses of the models to test (0/1 or [0, 1]; NaN = not available, never asked).
     budget: the most items per model.
     se_target: stop a model once all its ability standard errors are <= this (None: use the budget).
-    item_mass: [I] item weights of the full score (uniform if None).
+    item_weights: [I] item weights of the full score (uniform if None).
     max_iter: Fisher-scoring iterations per ability update.
+    progress: show a bar over the steps (None: when the run outlasts 2 s).
 
   Returns:
     :class:`AdaptiveResult`.
   """
-  Y = np.asarray(Y, np.float64)
-  if Y.ndim != 2 or Y.shape[1] != model.n_items:
-    raise ValueError(f"Y must be [n_models, {model.n_items}], got shape {Y.shape}")
-  fin = Y[~np.isnan(Y)]
-  if np.any((fin < 0) | (fin > 1)):
-    raise ValueError("Y values must lie in [0, 1] (NaN = not available)")
-  if not isinstance(budget, (int, np.integer)) or not 1 <= budget <= model.n_items:
-    raise ValueError(f"budget must be an int in [1, {model.n_items}], got {budget!r}")
-  if se_target is not None and not se_target > 0:
-    raise ValueError(f"se_target must be positive, got {se_target}")
-  mass = _mass(item_mass, model.n_items)
+  from tinyjax.data import check_matrix
+
+  Y = check_matrix(Y, name="Y")
+  if Y.shape[1] != model.n_items:
+    raise ResponseError(f"Y must be [n_models, {model.n_items}] (one column per item of the model), got shape "
+                        f"{Y.shape}")
+  budget, se_target = _check_budget(model, budget, se_target)
+  weights = check_item_weights(item_weights, model.n_items)
   a, b, c, mean, prec = _model_arrays(model)
   dt = a.dtype
   n = Y.shape[0]
@@ -114,18 +115,20 @@ def simulate(model, Y, budget: int, *, se_target: float | None = None, item_mass
   y_dev = jnp.asarray(np.nan_to_num(Y), dt)
   avail_dev = jnp.asarray(available)
   theta = se = None
-  for step in range(budget + 1):
-    theta, se, nxt, _ = _adaptive_step(y_dev, jnp.asarray(asked), avail_dev, a, b, c, mean, prec, max_iter)
-    theta, se, nxt = np.asarray(theta), np.asarray(se), np.asarray(nxt)
-    if se_target is not None:
-      active &= ~np.all(se <= se_target, axis=1)
-    active &= available.sum(1) > asked.sum(1)
-    if step == budget or not active.any():
-      break
-    rows = np.flatnonzero(active)
-    asked[rows, nxt[rows]] = True
-    items[rows, step] = nxt[rows]
-  est = _pirt(model, theta, Y, asked, mass)
+  with progress_bar(budget, desc="adaptive testing", progress=progress, unit="step") as bar:
+    for step in range(budget + 1):
+      theta, se, nxt, _ = _adaptive_step(y_dev, jnp.asarray(asked), avail_dev, a, b, c, mean, prec, max_iter)
+      theta, se, nxt = np.asarray(theta), np.asarray(se), np.asarray(nxt)
+      if se_target is not None:
+        active &= ~np.all(se <= se_target, axis=1)
+      active &= available.sum(1) > asked.sum(1)
+      if step == budget or not active.any():
+        break
+      rows = np.flatnonzero(active)
+      asked[rows, nxt[rows]] = True
+      items[rows, step] = nxt[rows]
+      bar.update(1)
+  est = _pirt(model, theta, Y, asked, weights)
   return AdaptiveResult(items=items, n_asked=asked.sum(1), theta=theta, se=se, estimate=est)
 
 
@@ -145,16 +148,12 @@ class AdaptiveTest:
     asked: list of asked item indices; answers: their answers.
   """
 
-  def __init__(self, model, *, budget: int, se_target: float | None = None, item_mass=None, max_iter: int = 30):
-    if not isinstance(budget, (int, np.integer)) or not 1 <= budget <= model.n_items:
-      raise ValueError(f"budget must be an int in [1, {model.n_items}], got {budget!r}")
-    if se_target is not None and not se_target > 0:
-      raise ValueError(f"se_target must be positive, got {se_target}")
+  def __init__(self, model, *, budget: int, se_target: float | None = None, item_weights=None,
+               max_iter: int = 30):
+    self.budget, self.se_target = _check_budget(model, budget, se_target)
     self.model = model
-    self.budget = int(budget)
-    self.se_target = se_target
     self.max_iter = int(max_iter)
-    self._mass = _mass(item_mass, model.n_items)
+    self._weights = check_item_weights(item_weights, model.n_items)
     self._arrays = _model_arrays(model)
     self._y = np.zeros((1, model.n_items))
     self._asked = np.zeros((1, model.n_items), bool)
@@ -178,19 +177,19 @@ class AdaptiveTest:
   def ask(self) -> int:
     """The next item index (the most informative unasked item at the current ability)."""
     if self.done:
-      raise RuntimeError("the test is done (budget spent or se_target reached)")
+      raise InputError("the test is done (budget spent or se_target reached)")
     return self._next
 
   def tell(self, item: int, answer: float) -> None:
     """Records the answer (0/1 or a score in [0, 1]) to ``item`` and updates the ability."""
     item = int(item)
     if not 0 <= item < self.model.n_items:
-      raise ValueError(f"item must be in [0, {self.model.n_items}), got {item}")
+      raise ItemError(f"item must be in [0, {self.model.n_items}), got {item}")
     if self._asked[0, item]:
-      raise ValueError(f"item {item} was already answered")
+      raise ItemError(f"item {item} was already answered")
     answer = float(answer)
     if not 0.0 <= answer <= 1.0:
-      raise ValueError(f"answer must lie in [0, 1], got {answer}")
+      raise InputError(f"answer must lie in [0, 1], got {answer}")
     self._asked[0, item] = True
     self._y[0, item] = answer
     self.asked.append(item)
@@ -199,4 +198,4 @@ class AdaptiveTest:
 
   def estimate(self) -> float:
     """p-IRT estimate of the full-benchmark score from the answers so far."""
-    return float(_pirt(self.model, self.theta[None, :], self._y, self._asked, self._mass)[0])
+    return float(_pirt(self.model, self.theta[None, :], self._y, self._asked, self._weights)[0])

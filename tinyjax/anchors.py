@@ -24,10 +24,10 @@ Strategies, on a train matrix ``Y`` of models x items:
   ridge and p-IRT estimates use them well. Weight = the item's share of the chosen items' mass.
 
 For the clustering strategies, each anchor is the cluster member nearest its centroid, and its weight is
-the cluster's share of the item mass. The item mass defaults to uniform; ``group_balance_weights``
+the cluster's share of the item weights. Item weights default to uniform; ``group_balance_weights``
 makes every group count equally, so that the full score is the mean over groups (as an MMLU score is the
 mean over its subjects). Weights always sum to 1, so ``Y[:, anchors] @ weights`` estimates
-``Y @ item_mass``.
+``Y @ item_weights``.
 """
 
 from __future__ import annotations
@@ -41,10 +41,12 @@ import numpy as np
 
 from tinyjax import estimators as _est
 from tinyjax import kernels
+from tinyjax._checks import check_choice, check_seed
 from tinyjax._dtypes import default_float_dtype
+from tinyjax.errors import ConfigError, InputError, ItemError, ResponseError
 
 STRATEGIES = ("random", "difficulty", "stratified", "correctness", "irt", "stepwise")
-_stepwise_jit = jax.jit(kernels.stepwise_select, static_argnames="num_select")
+_stepwise_jit = jax.jit(kernels.stepwise_select, static_argnames="n_select")
 
 
 class Anchors(NamedTuple):
@@ -68,38 +70,27 @@ def group_balance_weights(groups) -> np.ndarray:
   """
   groups = np.asarray(groups)
   if groups.ndim != 1 or groups.size == 0:
-    raise ValueError(f"groups must be a non-empty 1-D array of labels, got shape {groups.shape}")
+    raise ItemError(f"groups must be a non-empty 1-D array of labels, got shape {groups.shape}")
   _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
   return 1.0 / (len(counts) * counts[inverse].astype(np.float64))
 
 
-def _check_item_mass(item_weights, n_items: int) -> np.ndarray:
-  if item_weights is None:
-    return np.full(n_items, 1.0 / n_items)
-  m = np.asarray(item_weights, dtype=np.float64)
-  if m.shape != (n_items,):
-    raise ValueError(f"item_weights must have shape ({n_items},), got {m.shape}")
-  if not np.all(np.isfinite(m)) or np.any(m < 0) or m.sum() <= 0:
-    raise ValueError("item_weights must be finite, non-negative and not all zero")
-  return m / m.sum()
-
-
-@functools.partial(jax.jit, static_argnames=("num_clusters", "max_iter"))
-def _kmeans_restarts(keys, points, weights, tol, *, num_clusters, max_iter):
-  run = lambda k: kernels.kmeans(k, points, weights, num_clusters, max_iter, tol)
+@functools.partial(jax.jit, static_argnames=("n_clusters", "max_iter"))
+def _kmeans_restarts(keys, points, weights, tol, *, n_clusters, max_iter):
+  run = lambda k: kernels.kmeans(k, points, weights, n_clusters, max_iter, tol)
   return jax.vmap(run)(keys)
 
 
-def kmeans(points, num_clusters: int, *, seed: int = 0, weights=None, num_restarts: int = 8,
+def kmeans(points, n_clusters: int, *, seed: int = 0, weights=None, n_restarts: int = 8,
            max_iter: int = 100, tol: float = 1e-6):
   """Weighted k-means with k-means++ seeding; restarts run in parallel (vmap) and the best is kept.
 
   Args:
     points: [N, D] array.
-    num_clusters: 1 <= C <= N.
+    n_clusters: 1 <= C <= N.
     seed: seed of the restarts' keys.
     weights: [N] non-negative point weights (default ones).
-    num_restarts: number of independent seedings.
+    n_restarts: number of independent seedings.
     max_iter: the most Lloyd steps per restart.
     tol: relative convergence tolerance on the squared centre shift.
 
@@ -107,23 +98,24 @@ def kmeans(points, num_clusters: int, *, seed: int = 0, weights=None, num_restar
     ``(centers [C, D] np.ndarray, labels [N] np.ndarray, inertia float)`` of the restart with the
     lowest inertia.
   """
+  seed = check_seed(seed)
   x = np.asarray(points, dtype=np.float64)
   if x.ndim != 2 or x.shape[0] == 0:
-    raise ValueError(f"points must be a non-empty [N, D] array, got shape {x.shape}")
+    raise InputError(f"points must be a non-empty [N, D] array, got shape {x.shape}")
   if not np.all(np.isfinite(x)):
-    raise ValueError("points contain NaN or inf")
+    raise InputError("points contain NaN or inf")
   n = x.shape[0]
-  if not 1 <= int(num_clusters) <= n:
-    raise ValueError(f"num_clusters must be in [1, {n}], got {num_clusters}")
-  if num_restarts < 1 or max_iter < 1:
-    raise ValueError("num_restarts and max_iter must be >= 1")
+  if not 1 <= int(n_clusters) <= n:
+    raise ConfigError(f"n_clusters must be in [1, {n}], got {n_clusters}")
+  if n_restarts < 1 or max_iter < 1:
+    raise ConfigError("n_restarts and max_iter must be >= 1")
   w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
   if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-    raise ValueError(f"weights must be [N]={n} finite, non-negative, not all zero")
+    raise InputError(f"weights must be [N]={n} finite, non-negative, not all zero")
   dtype = default_float_dtype()
-  keys = jax.random.split(jax.random.key(seed), num_restarts)
+  keys = jax.random.split(jax.random.key(seed), n_restarts)
   state, _ = _kmeans_restarts(keys, jnp.asarray(x, dtype), jnp.asarray(w / w.max(), dtype),
-                              jnp.asarray(tol, dtype), num_clusters=int(num_clusters), max_iter=int(max_iter))
+                              jnp.asarray(tol, dtype), n_clusters=int(n_clusters), max_iter=int(max_iter))
   best = int(np.argmin(np.asarray(state.inertia)))
   return (np.asarray(state.centers[best], np.float64), np.asarray(state.labels[best], np.int64),
           float(state.inertia[best]))
@@ -160,7 +152,7 @@ def _anchors_from_clusters(points: np.ndarray, centers: np.ndarray, labels: np.n
 
 def _check_observed(Y: np.ndarray) -> None:
   if np.any(np.all(np.isnan(Y), axis=0)):
-    raise ValueError("some items have no observed response; drop them before selecting anchors")
+    raise ResponseError("some items have no observed response; drop them before selecting anchors")
 
 
 def _fill_nan_by_item_mean(Y: np.ndarray) -> np.ndarray:
@@ -169,7 +161,7 @@ def _fill_nan_by_item_mean(Y: np.ndarray) -> np.ndarray:
 
 
 def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: int = 0, item_weights=None,
-                   groups=None, irt_model=None, num_restarts: int = 8, max_iter: int = 100) -> Anchors:
+                   groups=None, irt_model=None, n_restarts: int = 8, max_iter: int = 100) -> Anchors:
   """Chooses ``n_anchors`` items of a train matrix and their weights.
 
   Args:
@@ -177,27 +169,27 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
       ``"correctness"`` (the clustering features), ``"difficulty"`` (item mean correctness) and
       ``"stepwise"`` (answers and full scores); for the other strategies only its width is used.
     n_anchors: 1 <= K <= I.
-    strategy: "random" | "difficulty" | "stratified" | "correctness" | "irt" | "stepwise".
+    strategy: one of :data:`STRATEGIES` (described in this module's docstring).
     seed: seed of all randomness (draws, k-means restarts).
-    item_weights: [I] item mass (defaults to uniform); see :func:`group_balance_weights`.
+    item_weights: [I] item weights in the full score (defaults to uniform); see :func:`group_balance_weights`.
     groups: [I] item group labels; required by "stratified".
     irt_model: fitted IRT model (with ``a`` [I, d], ``b`` [I], ``c`` [I]); required by "irt".
-    num_restarts: k-means restarts (run in parallel).
+    n_restarts: k-means restarts (run in parallel).
     max_iter: the most Lloyd steps per restart.
 
   Returns:
     :class:`Anchors` with indices [K], weights [K] summing to 1, and labels [I].
   """
-  Y = np.asarray(Y, dtype=np.float64)
-  if Y.ndim != 2:
-    raise ValueError(f"Y must be [n_models, n_items], got shape {Y.shape}")
+  from tinyjax.data import check_matrix
+
+  Y = check_matrix(Y, name="Y")
   n_items = Y.shape[1]
-  if strategy not in STRATEGIES:
-    raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+  check_choice(strategy, STRATEGIES, "strategy")
+  seed = check_seed(seed)
   if not isinstance(n_anchors, (int, np.integer)) or not 1 <= n_anchors <= n_items:
-    raise ValueError(f"n_anchors must be an int in [1, {n_items}], got {n_anchors!r}")
+    raise ConfigError(f"n_anchors must be an int in [1, {n_items}], got {n_anchors!r}")
   n_anchors = int(n_anchors)
-  mass = _check_item_mass(item_weights, n_items)
+  mass = _est.check_item_weights(item_weights, n_items)
   rng = np.random.default_rng(seed)
 
   if strategy == "random":
@@ -228,7 +220,7 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
 
   if strategy == "stepwise":
     if Y.shape[0] < 3:
-      raise ValueError(f'strategy="stepwise" needs at least 3 train models, got {Y.shape[0]}')
+      raise ResponseError(f'strategy="stepwise" needs at least 3 train models, got {Y.shape[0]}')
     _check_observed(Y)
     obs = ~np.isnan(Y)
     wobs = np.where(obs, mass[None, :], 0.0)
@@ -244,7 +236,7 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
 
   if strategy == "stratified":
     if groups is None:
-      raise ValueError('strategy="stratified" needs groups (one label per item)')
+      raise ItemError('strategy="stratified" needs groups (one label per item)')
     labels, gmass, alloc = _group_allocation(groups, mass, n_anchors)
     idx, w = [], []
     for g in range(len(gmass)):
@@ -264,18 +256,18 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
     feats = _fill_nan_by_item_mean(Y).T                           # [I, N]
   else:
     if irt_model is None:
-      raise ValueError('strategy="irt" needs a fitted irt_model')
+      raise ConfigError('strategy="irt" needs a fitted irt_model')
     a = np.asarray(irt_model.a, np.float64).reshape(n_items, -1) if np.asarray(irt_model.a).shape[0] == n_items \
         else None
     if a is None:
-      raise ValueError(f"irt_model has {np.asarray(irt_model.a).shape[0]} items, Y has {n_items}")
+      raise ConfigError(f"irt_model has {np.asarray(irt_model.a).shape[0]} items, Y has {n_items}")
     parts = [a, np.asarray(irt_model.b, np.float64).reshape(n_items, 1)]
     c = getattr(irt_model, "c", None)
     if c is not None and np.any(np.asarray(c) != 0):
       parts.append(np.asarray(c, np.float64).reshape(n_items, 1))
     feats = np.concatenate(parts, axis=1)
   centers, labels, _ = kmeans(feats, n_anchors, seed=seed, weights=np.maximum(mass, 1e-12),
-                              num_restarts=num_restarts, max_iter=max_iter)
+                              n_restarts=n_restarts, max_iter=max_iter)
   idx, w = _anchors_from_clusters(feats, centers, labels, mass, n_anchors, rng)
   return Anchors(idx, w, labels, strategy)
 
@@ -319,7 +311,7 @@ def _group_allocation(groups, mass: np.ndarray, k: int) -> tuple[np.ndarray, np.
   """Validated group labels [I] (0..G-1), group masses [G] and the anchors allotted to each group [G]."""
   groups = np.asarray(groups)
   if groups.shape != mass.shape:
-    raise ValueError(f"groups must have shape {mass.shape}, got {groups.shape}")
+    raise ItemError(f"groups must have shape {mass.shape}, got {groups.shape}")
   names, labels = np.unique(groups, return_inverse=True)
   gmass = np.bincount(labels, weights=mass, minlength=len(names))
   return labels, gmass, _allocate(k, gmass, np.bincount(labels, minlength=len(names)))

@@ -1,6 +1,6 @@
 """Full-benchmark score estimators from a model's answers on a few anchor items, batched over models.
 
-Notation: ``m`` [I] is the item mass (sums to 1; the full score of a model is ``sum_i m_i y_i``),
+Notation: ``m`` [I] are the item weights (sum to 1; the full score of a model is ``sum_i m_i y_i``),
 anchors are item indices ``S`` [K] with weights ``w`` [K] (sum to 1), ``p`` [M, I] are IRT-predicted
 probabilities of a correct answer at each model's fitted ability.
 
@@ -25,64 +25,51 @@ Every function here takes and returns numpy arrays; the per-model work is one ji
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tinyjax import kernels
 from tinyjax._dtypes import default_float_dtype
+from tinyjax.errors import ConfigError, ResponseError, ItemError
+
+_pirt_scores = jax.jit(kernels.pirt_scores)
 
 
-class Estimates(NamedTuple):
-  """Estimated full-benchmark scores of M models, in [0, 1]."""
-
-  naive: np.ndarray      # [M] weighted anchor mean
-  pirt: np.ndarray       # [M] p-IRT
-  gpirt: np.ndarray      # [M] gp-IRT (tinyBenchmarks' estimator)
-  lo: np.ndarray         # [M] lower end of the gp-IRT interval
-  hi: np.ndarray         # [M] upper end of the gp-IRT interval
-  level: float           # nominal coverage of [lo, hi]
-  theta: np.ndarray      # [M, d] fitted abilities
-  lam: float             # gp-IRT weight on the naive estimate
-  diff: np.ndarray | None = None        # [M] IRT difference estimator (see ``difference_estimate``)
-  greg: np.ndarray | None = None        # [M] regression estimator (see ``greg_estimate``)
-  intervals: dict | None = None         # estimator name -> (lo [M], hi [M]) at ``level``
-  recommended: str = "diff"             # the estimator that measured best on real data (docs/accuracy.md)
-  blend: np.ndarray | None = None       # [M] regime-calibrated blend of p-IRT, diff and ridge (TinyBenchmark)
-  exterior: np.ndarray | None = None    # [M] bool, model outside the train models' score range
-  ridge: np.ndarray | None = None       # [M] ridge regression of the full score on the anchor answers
-
-  @property
-  def score(self) -> np.ndarray:
-    """[M] the recommended estimate (``recommended``: ``blend`` for a TinyBenchmark)."""
-    return getattr(self, self.recommended)
-
-  @property
-  def score_interval(self) -> tuple[np.ndarray, np.ndarray]:
-    """(lo [M], hi [M]) interval of :attr:`score` at ``level``."""
-    if self.intervals is None or self.recommended not in self.intervals:
-      return self.lo, self.hi
-    return self.intervals[self.recommended]
+def check_item_weights(item_weights, n_items: int) -> np.ndarray:
+  """The [I] weights of the items in the full score, validated and normalised to sum to 1 (uniform if None)."""
+  if item_weights is None:
+    return np.full(n_items, 1.0 / n_items)
+  m = np.asarray(item_weights, dtype=np.float64)
+  if m.shape != (n_items,):
+    raise ItemError(f"item_weights must have shape ({n_items},), got {m.shape}")
+  if not np.all(np.isfinite(m)) or np.any(m < 0) or m.sum() <= 0:
+    raise ItemError("item_weights must be finite, non-negative and not all zero")
+  return m / m.sum()
 
 
 def check_answers(Y_anchor, n_anchors: int) -> np.ndarray:
-  """Validated answers on the anchors as float64 [M, n_anchors] (a 1-D row or a DataFrame is accepted)."""
+  """Validated answers on the anchors as float64 [M, n_anchors] (a 1-D row or a DataFrame is accepted).
+
+  Values go through :func:`tinyjax.data.check_matrix` (in [0, 1], NaN = not answered); every row must answer
+  at least one anchor.
+  """
+  from tinyjax.data import check_matrix
+
   if not isinstance(Y_anchor, np.ndarray):
     Y_anchor = getattr(Y_anchor, "values", Y_anchor)
-  Y = np.asarray(Y_anchor, dtype=np.float64)
+  Y = np.asarray(Y_anchor)
   if Y.ndim == 1:
     Y = Y[None, :]
   if Y.ndim != 2 or Y.shape[1] != n_anchors:
-    raise ValueError(f"answers must be [n_models, {n_anchors}] (one column per anchor, in the order of the "
-                     f"anchors), got shape "
-                     f"{np.shape(Y_anchor)}")
-  finite = Y[~np.isnan(Y)]
-  if np.any(~np.isfinite(finite)) or np.any((finite < 0) | (finite > 1)):
-    raise ValueError("answers must be in [0, 1] (NaN = not answered)")
+    raise ResponseError(f"answers must be [n_models, {n_anchors}] (one column per anchor, in the order of the "
+                        f"anchors), got shape {np.shape(Y_anchor)}")
+  Y = check_matrix(Y, name="answers")
   empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
   if empty.size:
-    raise ValueError(f"models {empty[:10].tolist()} answered no anchor item; nothing to estimate from")
+    raise ResponseError(f"models {empty[:10].tolist()} answered no anchor item; nothing to estimate from")
   return Y
 
 
@@ -99,30 +86,22 @@ def naive_estimate(Y_anchor, weights) -> np.ndarray:
   w = np.asarray(weights, dtype=np.float64)
   Y = check_answers(Y_anchor, w.shape[0])
   if w.ndim != 1 or np.any(w < 0) or not np.all(np.isfinite(w)):
-    raise ValueError("weights must be a finite, non-negative [K] vector")
+    raise ConfigError("weights must be a finite, non-negative [K] vector")
   obs = ~np.isnan(Y)
   ww = np.where(obs, w[None, :], 0.0)
   tot = ww.sum(axis=1)
   if np.any(tot <= 0):
-    raise ValueError("some models answered only anchors of zero weight")
+    raise ResponseError("some models answered only anchors of zero weight")
   return np.nansum(np.where(obs, Y, 0.0) * ww, axis=1) / tot
 
 
-@jax.jit
-def _pirt_core(y, obs, p, mass, anchors):
-  # y, obs: [M, K]; p: [M, I]; mass: [I]; anchors: [K] int
-  base = p @ mass                                              # [M]
-  correction = jnp.sum(jnp.where(obs, (y - p[:, anchors]) * mass[anchors][None, :], 0.0), axis=1)
-  return base + correction
-
-
-def pirt_estimate(Y_anchor, anchors, item_mass, p) -> np.ndarray:
+def pirt_estimate(Y_anchor, anchors, item_weights, p) -> np.ndarray:
   """p-IRT: observed anchors for themselves, IRT predictions for every other item.
 
   Args:
     Y_anchor: [M, K] answers on the anchors (NaN = not answered, then predicted like any unseen item).
     anchors: [K] item indices.
-    item_mass: [I] item mass summing to 1.
+    item_weights: [I] item weights summing to 1.
     p: [M, I] predicted probability of a correct answer on every item.
 
   Returns:
@@ -131,34 +110,34 @@ def pirt_estimate(Y_anchor, anchors, item_mass, p) -> np.ndarray:
   anchors = np.asarray(anchors, dtype=np.int64)
   Y = check_answers(Y_anchor, anchors.shape[0])
   p = np.asarray(p, dtype=np.float64)
-  m = np.asarray(item_mass, dtype=np.float64)
+  m = np.asarray(item_weights, dtype=np.float64)
   if p.ndim != 2 or p.shape[0] != Y.shape[0] or p.shape[1] != m.shape[0]:
-    raise ValueError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
+    raise ConfigError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
   if np.any(anchors < 0) or np.any(anchors >= m.shape[0]):
-    raise ValueError("anchor index out of range")
+    raise ItemError("anchor index out of range")
   dt = default_float_dtype()
   obs = ~np.isnan(Y)
-  out = _pirt_core(jnp.asarray(np.nan_to_num(Y), dt), jnp.asarray(obs), jnp.asarray(p, dt),
+  out = _pirt_scores(jnp.asarray(np.nan_to_num(Y), dt), jnp.asarray(obs), jnp.asarray(p, dt),
                    jnp.asarray(m, dt), jnp.asarray(anchors))
   return np.clip(np.asarray(out, np.float64), 0.0, 1.0)
 
 
-def _model_assisted_inputs(Y_anchor, anchors, weights, item_mass, p):
+def _model_assisted_inputs(Y_anchor, anchors, weights, item_weights, p):
   """Checked inputs of the difference and regression estimators: answers Y [M, K], answered mask [M, K], anchor
-  weights renormalised over each row's answered anchors [M, K], p [M, I], item mass [I] and anchors [K]."""
+  weights renormalised over each row's answered anchors [M, K], p [M, I], item weights [I] and anchors [K]."""
   anchors = np.asarray(anchors, dtype=np.int64)
   Y = check_answers(Y_anchor, anchors.shape[0])
   p = np.asarray(p, dtype=np.float64)
-  m = np.asarray(item_mass, dtype=np.float64)
+  m = np.asarray(item_weights, dtype=np.float64)
   w = np.asarray(weights, dtype=np.float64)
   if p.shape != (Y.shape[0], m.shape[0]):
-    raise ValueError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
+    raise ConfigError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
   obs = ~np.isnan(Y)
   ww = np.where(obs, w[None, :], 0.0)
   return Y, obs, ww / np.maximum(ww.sum(1, keepdims=True), 1e-300), p, m, anchors
 
 
-def difference_estimate(Y_anchor, anchors, weights, item_mass, p) -> np.ndarray:
+def difference_estimate(Y_anchor, anchors, weights, item_weights, p) -> np.ndarray:
   """IRT difference estimator: the naive anchor mean corrected by the IRT-predicted gap between all items
   and the anchors, ``sum_i m_i p_i + sum_k w_k (y_k - p_k)`` (weights renormalised over answered anchors).
 
@@ -169,12 +148,12 @@ def difference_estimate(Y_anchor, anchors, weights, item_mass, p) -> np.ndarray:
 
   Args:
     Y_anchor: [M, K] answers (NaN = not answered). anchors: [K] item indices. weights: [K] anchor weights.
-    item_mass: [I] item mass summing to 1. p: [M, I] predicted probabilities.
+    item_weights: [I] item weights summing to 1. p: [M, I] predicted probabilities.
 
   Returns:
     [M] estimates, clipped to [0, 1].
   """
-  Y, obs, ww, p, m, anchors = _model_assisted_inputs(Y_anchor, anchors, weights, item_mass, p)
+  Y, obs, ww, p, m, anchors = _model_assisted_inputs(Y_anchor, anchors, weights, item_weights, p)
   resid = np.where(obs, np.nan_to_num(Y) - p[:, anchors], 0.0)
   return np.clip(p @ m + np.sum(ww * resid, axis=1), 0.0, 1.0)
 
@@ -182,7 +161,7 @@ def difference_estimate(Y_anchor, anchors, weights, item_mass, p) -> np.ndarray:
 GREG_MAX_SLOPE = 2.0   # guard against a wild slope where a model's anchor predictions barely vary
 
 
-def greg_estimate(Y_anchor, anchors, weights, item_mass, p, max_slope: float = GREG_MAX_SLOPE) -> np.ndarray:
+def greg_estimate(Y_anchor, anchors, weights, item_weights, p, max_slope: float = GREG_MAX_SLOPE) -> np.ndarray:
   """Regression (GREG) estimator: the difference estimator with its slope fitted to each model's own anchors.
 
   ``naive + b (sum_i m_i p_i - sum_k w_k p_k)``, where ``b`` is the weighted least-squares slope of the model's
@@ -195,13 +174,13 @@ def greg_estimate(Y_anchor, anchors, weights, item_mass, p, max_slope: float = G
 
   Args:
     Y_anchor: [M, K] answers (NaN = not answered). anchors: [K] item indices. weights: [K] anchor weights.
-    item_mass: [I] item mass summing to 1. p: [M, I] predicted probabilities.
+    item_weights: [I] item weights summing to 1. p: [M, I] predicted probabilities.
     max_slope: upper clip of ``b``.
 
   Returns:
     [M] estimates, clipped to [0, 1].
   """
-  Y, obs, ww, p, m, anchors = _model_assisted_inputs(Y_anchor, anchors, weights, item_mass, p)
+  Y, obs, ww, p, m, anchors = _model_assisted_inputs(Y_anchor, anchors, weights, item_weights, p)
   y = np.where(obs, Y, 0.0)
   pa = p[:, anchors]
   ybar, pbar = np.sum(ww * y, axis=1), np.sum(ww * pa, axis=1)
@@ -216,7 +195,7 @@ def greg_estimate(Y_anchor, anchors, weights, item_mass, p, max_slope: float = G
 def gpirt_estimate(naive, pirt, lam: float) -> np.ndarray:
   """gp-IRT: ``lam * naive + (1 - lam) * pirt`` with ``0 <= lam <= 1``."""
   if not 0.0 <= float(lam) <= 1.0:
-    raise ValueError(f"lam must be in [0, 1], got {lam}")
+    raise ConfigError(f"lam must be in [0, 1], got {lam}")
   return float(lam) * np.asarray(naive, np.float64) + (1.0 - float(lam)) * np.asarray(pirt, np.float64)
 
 
@@ -231,7 +210,7 @@ def gpirt_lambda(naive_mse: float, pirt_mse: float) -> float:
   """
   v, b2 = float(naive_mse), float(pirt_mse)
   if v < 0 or b2 < 0 or not np.isfinite(v + b2):
-    raise ValueError("mean squared errors must be finite and non-negative")
+    raise ConfigError("mean squared errors must be finite and non-negative")
   if v + b2 == 0:
     return 0.5
   return b2 / (b2 + v)
@@ -253,7 +232,7 @@ def conformal_quantile(scores, level: float) -> float:
   """
   s = np.sort(np.asarray(scores, dtype=np.float64))
   if not 0.0 < level < 1.0:
-    raise ValueError(f"level must be in (0, 1), got {level}")
+    raise ConfigError(f"level must be in (0, 1), got {level}")
   n = s.shape[0]
   r = int(np.ceil((n + 1) * level))
   if n == 0 or r > n:
@@ -261,16 +240,17 @@ def conformal_quantile(scores, level: float) -> float:
   return float(s[r - 1])
 
 
-def bernoulli_scale(p, item_mass) -> np.ndarray:
+def bernoulli_scale(p, item_weights) -> np.ndarray:
   """Per-model spread ``sqrt(sum_i m_i p_i (1 - p_i))`` [M], the scale used to normalise interval widths."""
   p = np.asarray(p, np.float64)
-  return np.sqrt(np.maximum(p * (1 - p) @ np.asarray(item_mass, np.float64), 1e-12))
+  return np.sqrt(np.maximum(p * (1 - p) @ np.asarray(item_weights, np.float64), 1e-12))
 
 
 DEFAULT_RIDGE_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
-class ScoreRegression(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class ScoreRegression:
   """Ridge regression of the full score on the anchor answers, fitted on the train models."""
 
   mean: np.ndarray     # [K] feature means of the train models
@@ -299,9 +279,9 @@ def fit_score_regression(X, y, alphas=DEFAULT_RIDGE_ALPHAS) -> ScoreRegression:
   X = np.asarray(X, np.float64)
   y = np.asarray(y, np.float64)
   if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[0] < 3:
-    raise ValueError(f"X must be [N, K] and y [N] with N >= 3, got {X.shape} and {y.shape}")
+    raise ResponseError(f"X must be [N, K] and y [N] with N >= 3, got {X.shape} and {y.shape}")
   if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-    raise ValueError("X and y must be finite (fill missing answers before fitting)")
+    raise ResponseError("X and y must be finite (fill missing answers before fitting)")
   mu, ym = X.mean(axis=0), float(y.mean())
   Xc, yc = X - mu, y - ym
   U, s, Vt = np.linalg.svd(Xc, full_matrices=False)
@@ -321,5 +301,5 @@ def regression_estimate(X, reg: ScoreRegression) -> np.ndarray:
   """[M] full-score estimates ``intercept + (X - mean) @ coef`` from [M, K] answers (no NaN), unclipped."""
   X = np.asarray(X, np.float64)
   if X.ndim != 2 or X.shape[1] != reg.coef.shape[0]:
-    raise ValueError(f"X must be [M, {reg.coef.shape[0]}], got {X.shape}")
+    raise ResponseError(f"X must be [M, {reg.coef.shape[0]}], got {X.shape}")
   return reg.intercept + (X - reg.mean[None, :]) @ reg.coef

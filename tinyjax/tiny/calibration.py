@@ -1,0 +1,233 @@
+"""Calibration: validation folds of the train models set the gp-IRT weight, the blend weights and the intervals.
+
+``calibrate`` runs the whole pipeline (IRT fit, anchors, estimation) on validation folds of the train models:
+
+1. iid folds (:func:`validation_folds`): fit on the rest, estimate the held-out models. The naive and p-IRT mean
+   squared errors set the gp-IRT weight (``tinyjax.estimators.gpirt_lambda``); the errors divided by each model's
+   Bernoulli spread give split-conformal multipliers. These folds calibrate "interior" models.
+2. one tail fold (:func:`tail_fold`): the strongest and the weakest ``TAIL_FRACTION`` of the train models held
+   out, the situation of a new model beyond every train model. It calibrates "exterior" models.
+
+For each regime the residuals set the convex weights of the blend (:func:`blend_weights`: interior over p-IRT,
+diff, ridge and naive; exterior the regression estimator greg alone) and every estimator's conformal multiplier.
+Nonconformity scores are ``|error| / (spread (1 + d))``, ``d`` the distance beyond the train range in SDs of the
+train scores, so intervals widen with extrapolation. Exterior models get the larger of the whole tail fold's
+multiplier and that of the tail models on their side (above or below the range); interior models near the range
+edge (within the tail fold's 90% ``|diff error| / spread``, the "edge zone") get the largest of the interior,
+exterior and "beyond the range but estimated inside it" multipliers. Tail-fold models are blended and classified
+exactly as a new model would be.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from tinyjax import estimators as _est
+from tinyjax.tiny import estimation as _estn
+
+TAIL_FRACTION = 0.2              # the tail fold holds out this share of the strongest and of the weakest
+TAIL_MIN = 5                     # ... and at least this many models on each side
+MIN_POOL = 10                    # fewer tail-fold models: calibrate both regimes on all validation models
+INTERIOR_PARTS = ("pirt", "diff", "ridge", "naive")
+EXTERIOR_PARTS = ("greg",)       # design-based, its slope fitted to the model's own anchors
+CALIBRATED = ("naive", "pirt", "diff", "greg", "ridge", "blend", "gpirt")   # estimators with a multiplier
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+  """What the validation folds measured for one benchmark (saved with the tiny benchmark).
+
+  Multiplier dicts map each estimator of :data:`CALIBRATED` to a conformal half-width multiplier.
+  """
+
+  lam: float               # global gp-IRT weight on naive
+  q: float                 # conformal multiplier of the global-weight gp-IRT interval
+  naive_mse: float
+  pirt_mse: float
+  gpirt_mae: float
+  n_val: int               # iid validation models
+  design: float            # naive MSE / mean model-wise Bernoulli variance of the naive estimate
+  q_model: float           # conformal multiplier of the per-model-weight gp-IRT interval
+  gpirt_model_mae: float
+  qs: dict                 # interior multipliers
+  maes: dict               # estimator -> iid validation MAE
+  blend_w: tuple           # weights on estimation.BLEND_PARTS: (interior, exterior)
+  qs_ext: dict             # exterior multipliers (whole tail fold)
+  maes_ext: dict           # estimator -> validation MAE, exterior pool
+  n_ext: int               # validation models in the exterior pool
+  qs_edge: dict            # edge-zone multipliers
+  q_zone: float            # edge zone: difference estimate within q_zone spreads of the train range edge
+  n_edge: int              # tail-fold models whose estimate fell inside their fold's train range
+  qs_ext_side: dict        # estimator -> (below, above) exterior multipliers
+
+  @classmethod
+  def from_dict(cls, d: dict) -> "Calibration":
+    """From :func:`dataclasses.asdict` output after a JSON round trip (lists back to tuples)."""
+    d = dict(d)
+    d["blend_w"] = tuple(tuple(float(x) for x in w) for w in d["blend_w"])
+    d["qs_ext_side"] = {k: tuple(v) for k, v in d["qs_ext_side"].items()}
+    return cls(**d)
+
+
+def validation_folds(n: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+  """(train, val) folds of equal size (so every fold fit has the same shape and compiles once)."""
+  rng = np.random.default_rng(seed + 7919)
+  perm = rng.permutation(n)
+  if n_folds == 1:
+    k = max(2, int(round(0.2 * n)))
+    return [(np.sort(perm[k:]), np.sort(perm[:k]))]
+  k = n // n_folds
+  out = []
+  for f in range(n_folds):
+    val = perm[f * k:(f + 1) * k]
+    out.append((np.sort(np.setdiff1d(perm, val)), np.sort(val)))
+  return out
+
+
+def tail_fold(truth: np.ndarray, fraction: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """(train, val) with val = the strongest and the weakest ``fraction`` (default ``TAIL_FRACTION``, at least
+  ``TAIL_MIN`` each) of the models by ``truth`` [N]."""
+  fraction = TAIL_FRACTION if fraction is None else fraction
+  n = truth.shape[0]
+  k = max(TAIL_MIN, int(round(fraction * n)))
+  order = np.argsort(truth, kind="stable")
+  val = np.concatenate([order[:k], order[n - k:]])
+  return np.sort(np.setdiff1d(np.arange(n), val)), np.sort(val)
+
+
+@functools.lru_cache(maxsize=8)
+def _simplex_grid(n_parts: int, step: float) -> np.ndarray:
+  """[G, n_parts] all weight vectors on the simplex with coordinates in multiples of ``step``."""
+  n = int(round(1 / step))
+  pts = [c for c in np.ndindex(*(n + 1,) * (n_parts - 1)) if sum(c) <= n]
+  return np.array([list(c) + [n - sum(c)] for c in pts], np.float64) / n
+
+
+def blend_weights(residuals: np.ndarray, allowed: np.ndarray | None = None) -> tuple:
+  """Convex weights on the columns of ``residuals`` [n, P] (validation errors of the parts) with the least
+  mean squared error, on a 0.05 grid. Columns not ``allowed`` [P] bool, or with NaN (no regression), get 0."""
+  P = residuals.shape[1]
+  ok = np.all(np.isfinite(residuals), axis=0)
+  if allowed is not None:
+    ok &= np.asarray(allowed, bool)
+  grid = _simplex_grid(P, 0.05)
+  grid = grid[np.all(grid[:, ~ok] == 0, axis=1)]
+  mse = np.mean((np.nan_to_num(residuals) @ grid.T) ** 2, axis=0)
+  return tuple(float(x) for x in grid[int(np.argmin(mse))])
+
+
+def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_restarts, method, progress, cache):
+  """Per-model validation errors of every raw estimator over the iid folds and the tail fold, concatenated."""
+  n = Y.shape[0]
+  truth_all = np.stack([_estn.true_scores(Y[:, b.cols], b.item_weights) for b in benches], axis=1)    # [N, B]
+  folds = [(tr, va, False) for tr, va in validation_folds(n, n_folds, seed)]
+  folds.append(tail_fold(truth_all.mean(axis=1)) + (True,))
+  keys = _estn.RAW_ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist", "side")
+  res = {k: [] for k in keys}
+  for tr, va, tail in folds:
+    key = (kind, dim, seed, tr.tobytes())
+    if cache is not None and key in cache:
+      m = cache[key]
+    else:
+      m = _estn.fit_irt_model(Y[tr], kind, dim, seed, priors, None, progress)
+      if cache is not None:
+        cache[key] = m
+    anc = _estn.select_anchor_sets(Y[tr], m, benches, strategy, seed, n_restarts)
+    glob = _estn.anchor_columns(benches, anc)
+    ya = Y[va][:, glob]
+    keep = ~np.all(np.isnan(ya), axis=1)
+    regs = _estn.fit_regressions(m, Y[tr], benches, glob)
+    raw = _estn.raw_estimates(m, benches, anc, ya[keep], method, None, regs)
+    truth = truth_all[va][keep]
+    for k in _estn.RAW_ESTIMATORS + ("ridge",):
+      res[k].append(raw[k] - truth)
+    res["spread"].append(raw["spread"])
+    res["nvar"].append(raw["nvar"])
+    res["tail"].append(np.full(raw["diff"].shape, tail))
+    res["dist"].append(np.stack([_estn.range_distance(raw["diff"][:, j], truth_all[tr, j])
+                                 for j in range(len(benches))], 1))
+    res["side"].append(np.stack([np.sign(raw["diff"][:, j] - np.median(truth_all[tr, j]))
+                                 for j in range(len(benches))], 1))
+  return {k: np.concatenate(v) for k, v in res.items()}
+
+
+def _calibrate_one(r: dict, level: float) -> Calibration:
+  """The calibration of one benchmark from its validation residuals ``r`` (name -> [n_val]); adds the blend's and
+  gp-IRT's residuals to ``r``."""
+  iid = ~r["tail"]
+  # gp-IRT as in tinyBenchmarks: weight and interval from the iid validation folds only.
+  nm, pm = float(np.mean(r["naive"][iid] ** 2)), float(np.mean(r["pirt"][iid] ** 2))
+  lam = _est.gpirt_lambda(nm, pm)
+  g = lam * r["naive"] + (1 - lam) * r["pirt"]
+  q = _est.conformal_quantile(np.abs(g[iid]) / r["spread"][iid], level)
+  design = nm / max(float(np.mean(r["nvar"][iid])), 1e-12)
+  lam_m = _estn.model_lambda(pm, design * r["nvar"])
+  gm = lam_m * r["naive"] + (1 - lam_m) * r["pirt"]
+  q_m = _est.conformal_quantile(np.abs(gm[iid]) / r["spread"][iid], level)
+  # Interior calibration: the iid folds. Exterior: the tail fold, whose validation models all lie beyond the range
+  # of the models their IRT model and anchors were fitted on.
+  pools = [iid, r["tail"] if r["tail"].sum() >= MIN_POOL else np.ones_like(iid)]
+  parts = np.stack([r[k] for k in _estn.BLEND_PARTS], axis=1)                                  # [n_val, P]
+  blend_w = (blend_weights(parts[pools[0]], np.array([k in INTERIOR_PARTS for k in _estn.BLEND_PARTS])),
+             blend_weights(parts[pools[1]], np.array([k in EXTERIOR_PARTS for k in _estn.BLEND_PARTS])))
+  # Each tail-fold model is blended as a new model in its place would be: with the exterior weights when its
+  # difference estimate lies outside the range of the models its fold was fitted on (dist > 0), else with the
+  # interior weights (a model beyond the range whose estimate falls inside it).
+  r["blend"] = np.where(r["tail"] & (r["dist"] > 0), parts @ np.array(blend_w[1]), parts @ np.array(blend_w[0]))
+  r["gpirt"] = g
+  names = _estn.RAW_ESTIMATORS + ("ridge", "blend")
+  scale = r["spread"] * (1.0 + r["dist"])
+  qs = {k: _est.conformal_quantile(np.abs(r[k][pools[0]]) / scale[pools[0]], level) for k in names + ("gpirt",)}
+  qs_ext = {k: _est.conformal_quantile(np.abs(r[k][pools[1]]) / scale[pools[1]], level)
+            for k in names + ("gpirt",)}
+  # Edge zone: tail-fold models whose estimate fell inside their fold's range (beyond it in truth).
+  edge_in = pools[1] & r["tail"] & (r["dist"] == 0)
+  qs_edge = {}
+  for k in names + ("gpirt",):
+    q_e = _est.conformal_quantile(np.abs(r[k][edge_in]) / r["spread"][edge_in], level)
+    qs_edge[k] = max(qs[k], qs_ext[k], q_e if np.isfinite(q_e) else -np.inf)
+  q_zone = _est.conformal_quantile(np.abs(r["diff"][pools[1]]) / r["spread"][pools[1]], level)
+  # Exterior, per side: at least the pooled multiplier, and that of the tail models on the same side (estimate
+  # below / above the median of their fold's fit).
+  qs_ext_side = {}
+  for k in names + ("gpirt",):
+    qq = []
+    for sgn in (-1.0, 1.0):
+      m = pools[1] & r["tail"] & (r["side"] == sgn)
+      q_s = _est.conformal_quantile(np.abs(r[k][m]) / scale[m], level)
+      qq.append(max(qs_ext[k], q_s if np.isfinite(q_s) else -np.inf))
+    qs_ext_side[k] = tuple(qq)
+  maes = {k: float(np.mean(np.abs(r[k][iid]))) for k in names}
+  maes_ext = {k: float(np.mean(np.abs(r[k][pools[1]]))) for k in names}
+  return Calibration(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g[iid]))),
+                     n_val=int(iid.sum()), design=float(design), q_model=q_m,
+                     gpirt_model_mae=float(np.mean(np.abs(gm[iid]))), qs=qs, maes=maes,
+                     blend_w=blend_w, qs_ext=qs_ext, maes_ext=maes_ext, n_ext=int(pools[1].sum()),
+                     qs_edge=qs_edge, q_zone=float(q_zone), n_edge=int(edge_in.sum()), qs_ext_side=qs_ext_side)
+
+
+RESIDUAL_KEYS = CALIBRATED + ("spread", "dist", "tail", "side")
+
+
+def calibrate(Y, benches, *, strategy, seed, kind, dim, priors, n_folds, n_restarts, level, method, progress,
+              cache=None) -> list[tuple[Calibration, dict]]:
+  """Calibrates every benchmark on validation folds of the train models ``Y`` [N, I].
+
+  Returns:
+    One ``(Calibration, residuals)`` per benchmark; residuals: name -> [n_val] per validation model, the errors
+    of every estimator of :data:`CALIBRATED`, its Bernoulli ``spread``, its distance ``dist`` beyond its fold's
+    train range, whether it is in the ``tail`` fold, and its ``side`` (sign of its estimate minus the median of
+    its fold's train scores).
+  """
+  if n_folds is None:
+    n_folds = 5 if Y.shape[0] < 500 else 1
+  res = _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_restarts, method, progress, cache)
+  out = []
+  for j in range(len(benches)):
+    r = {k: res[k][:, j] for k in res}
+    calib = _calibrate_one(r, level)
+    out.append((calib, {k: np.asarray(r[k]) for k in RESIDUAL_KEYS}))
+  return out

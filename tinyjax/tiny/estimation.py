@@ -1,0 +1,217 @@
+"""Estimation: from a model's answers on the anchors to every estimator, its regime and its interval.
+
+``raw_estimates`` computes, for each benchmark, naive, p-IRT, diff, greg and ridge at the model's fitted ability
+(MLE, MAP where it diverges), with the model's Bernoulli spread. ``combine`` applies a calibration
+(:mod:`tinyjax.tiny.calibration`): the gp-IRT weight, the blend of the model's regime (exterior when its
+difference estimate lies outside the train models' score range) and the conformal interval of every estimator.
+The same two functions estimate the validation models during calibration and new models afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from tinyjax import anchors as _anchors
+from tinyjax import estimators as _est
+from tinyjax.errors import ConfigError
+
+RAW_ESTIMATORS = ("naive", "pirt", "diff", "greg")   # computed per benchmark from the anchors and the IRT model
+BLEND_PARTS = ("pirt", "diff", "ridge", "naive", "greg")   # what the recommended estimate blends
+RANGE_QUANTILES = (0.0, 1.0)   # a model outside this range (quantiles) of the train scores is "exterior"
+LAM_MODES = ("global", "model")
+DEFAULT_LAM_MODE = "global"    # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+  """One benchmark inside a tiny benchmark or leaderboard."""
+
+  name: str
+  cols: np.ndarray                # [I_b] global item indices of this benchmark
+  item_weights: np.ndarray        # [I_b] item weights within the benchmark (sum to 1)
+  groups: np.ndarray | None       # [I_b] sub-group labels (for "stratified"), or None
+  n_anchors: int
+
+
+def true_scores(Y: np.ndarray, item_weights: np.ndarray) -> np.ndarray:
+  """[N] weighted mean over each row's observed entries."""
+  obs = ~np.isnan(Y)
+  w = np.where(obs, item_weights[None, :], 0.0)
+  return np.sum(np.where(obs, Y, 0.0) * w, axis=1) / np.maximum(w.sum(axis=1), 1e-300)
+
+
+def score_range(truth: np.ndarray) -> tuple[float, float]:
+  lo, hi = np.quantile(truth, RANGE_QUANTILES)
+  return float(lo), float(hi)
+
+
+def range_position(estimate: np.ndarray, train_truth: np.ndarray):
+  """Where each estimate [M] lies against the train models' score range.
+
+  Returns:
+    ``(dist, above, gap)``, [M] each: the distance outside the range in SDs of the train scores (0 inside),
+    whether the estimate is above the range, and how far it lies inside the range from the nearer edge (0
+    outside).
+  """
+  lo, hi = score_range(train_truth)
+  sd = max(float(np.std(train_truth)), 1e-6)
+  dist = np.maximum(np.maximum(estimate - hi, lo - estimate), 0.0) / sd
+  return dist, estimate > hi, np.maximum(np.minimum(hi - estimate, estimate - lo), 0.0)
+
+
+def range_distance(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
+  """[M] how far each estimate lies outside the train models' score range, in SDs of their scores."""
+  return range_position(estimate, train_truth)[0]
+
+
+def model_lambda(pirt_mse: float, naive_var: np.ndarray) -> np.ndarray:
+  """Per-model gp-IRT weight on naive, ``b2 / (b2 + v_j)`` with the model's own naive variance ``v_j``."""
+  v = np.maximum(np.asarray(naive_var, np.float64), 0.0)
+  den = pirt_mse + v
+  return np.where(den > 0, pirt_mse / np.where(den > 0, den, 1.0), 0.5)
+
+
+def fit_irt_model(Y, kind, dim, seed, priors, dims, progress):
+  import tinyjax as tj
+  kw = {} if priors is None else {"priors": priors}
+  if dim == "auto":
+    return tj.fit_irt(Y, kind=kind, dim="auto", dims=dims, seed=seed, progress=progress, **kw)
+  return tj.fit_irt(Y, kind=kind, dim=int(dim), seed=seed, progress=progress, **kw)
+
+
+def select_anchor_sets(Y: np.ndarray, model, benches: Sequence[Bench], strategy: str, seed: int,
+                       n_restarts: int) -> list[_anchors.Anchors]:
+  """One anchor set per benchmark (benchmark j draws with seed ``seed + 1009 j``)."""
+  out = []
+  for j, bench in enumerate(benches):
+    sub = model.subset(bench.cols) if model is not None else None
+    out.append(_anchors.select_anchors(Y[:, bench.cols], bench.n_anchors, strategy, seed=seed + 1009 * j,
+                                       item_weights=bench.item_weights, groups=bench.groups, irt_model=sub,
+                                       n_restarts=n_restarts))
+  return out
+
+
+def abilities(model, Y_anchor, items, method, batch_size):
+  """[M, d] abilities from the answers on ``items``; "mle" falls back to MAP on the rows where it diverges."""
+  import tinyjax as tj
+  if method != "mle":
+    return tj.estimate_ability(model, Y_anchor, items=items, method=method, batch_size=batch_size).theta
+  # MLE (no shrinkage towards the train mean, which biases p-IRT for extreme models); rows whose MLE
+  # diverges (all anchors right or all wrong) fall back to MAP.
+  ab = tj.estimate_ability(model, Y_anchor, items=items, method="mle", batch_size=batch_size)
+  theta = np.array(ab.theta, dtype=np.float64)
+  bad = np.asarray(ab.diverged, bool) | ~np.all(np.isfinite(theta), axis=1)
+  if bad.any():
+    theta[bad] = tj.estimate_ability(model, Y_anchor[bad], items=items, method="map").theta
+  return theta
+
+
+def anchor_columns(benches: Sequence[Bench], anchor_sets: Sequence[_anchors.Anchors]) -> np.ndarray:
+  """[sum K_b] global item indices of all anchors, benchmark by benchmark (the order answers come in)."""
+  return np.concatenate([b.cols[a.indices] for b, a in zip(benches, anchor_sets)])
+
+
+def _filled_answers(model, theta, Y_anchor: np.ndarray, glob: np.ndarray) -> np.ndarray:
+  """[M, K] answers with each missing one replaced by the model's IRT-predicted probability."""
+  if not np.isnan(Y_anchor).any():
+    return Y_anchor
+  return np.where(np.isnan(Y_anchor), model.predict_proba(theta, items=glob), Y_anchor)
+
+
+def fit_regressions(model, Y: np.ndarray, benches: Sequence[Bench], glob: np.ndarray) -> list:
+  """One ridge regression per benchmark of its full score on all anchor answers of the train models ``Y``."""
+  theta = getattr(model, "theta", None)
+  ya = Y[:, glob]
+  if np.isnan(ya).any():
+    if theta is not None and np.shape(theta)[0] == Y.shape[0]:
+      ya = _filled_answers(model, np.asarray(theta), ya, glob)
+    else:
+      ya = np.where(np.isnan(ya), np.nanmean(ya, axis=0)[None, :], ya)
+  return [_est.fit_score_regression(ya, true_scores(Y[:, b.cols], b.item_weights)) for b in benches]
+
+
+def raw_estimates(model, benches: Sequence[Bench], anchor_sets: Sequence[_anchors.Anchors], Y_anchor: np.ndarray,
+                  method: str, batch_size: int | None, regs: Sequence) -> dict:
+  """From answers on all anchors concatenated: naive, pirt, diff, greg, ridge, spread, nvar [M, B], theta [M, d]."""
+  glob = anchor_columns(benches, anchor_sets)
+  theta = abilities(model, Y_anchor, glob, method, batch_size)
+  M = Y_anchor.shape[0]
+  out = {k: np.empty((M, len(benches))) for k in RAW_ESTIMATORS + ("spread", "nvar")}
+  filled = _filled_answers(model, theta, Y_anchor, glob)
+  out["ridge"] = np.stack([_est.regression_estimate(filled, r) for r in regs], axis=1)
+  start = 0
+  for j, (bench, anc) in enumerate(zip(benches, anchor_sets)):
+    k = anc.indices.shape[0]
+    ya = Y_anchor[:, start:start + k]
+    start += k
+    p = model.predict_proba(theta, items=bench.cols)
+    obs_any = ~np.all(np.isnan(ya), axis=1)
+    m = bench.item_weights
+    pred = p @ m
+    nv, pv, dv, gv = pred.copy(), pred.copy(), pred.copy(), pred.copy()   # no anchor answered: IRT prediction only
+    if obs_any.any():
+      nv[obs_any] = _est.naive_estimate(ya[obs_any], anc.weights)
+      pv[obs_any] = _est.pirt_estimate(ya[obs_any], anc.indices, m, p[obs_any])
+      dv[obs_any] = _est.difference_estimate(ya[obs_any], anc.indices, anc.weights, m, p[obs_any])
+      gv[obs_any] = _est.greg_estimate(ya[obs_any], anc.indices, anc.weights, m, p[obs_any])
+    out["naive"][:, j], out["pirt"][:, j], out["diff"][:, j], out["greg"][:, j] = nv, pv, dv, gv
+    out["spread"][:, j] = _est.bernoulli_scale(p, m)
+    # Model-wise Bernoulli variance of the naive estimate: sum_k w_k^2 p_k (1 - p_k) over answered anchors.
+    pa = p[:, anc.indices]
+    w = np.where(np.isnan(ya), 0.0, anc.weights[None, :])
+    w = w / np.maximum(w.sum(1, keepdims=True), 1e-300)
+    out["nvar"][:, j] = np.sum(w ** 2 * pa * (1 - pa), axis=1)
+  out["theta"] = theta
+  return out
+
+
+def combine(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], lam_mode: str | None = None):
+  """Estimates and intervals of new models from :func:`raw_estimates` and one calibration per benchmark.
+
+  Returns:
+    ``(est, intervals)``: est name -> [M, B] (every estimator of ``results.ESTIMATORS`` and ``exterior``);
+    intervals name -> (lo [M, B], hi [M, B]).
+  """
+  naive, pirt, spread, nvar = raw["naive"], raw["pirt"], raw["spread"], raw["nvar"]
+  if lam_mode is None:
+    lam_mode = DEFAULT_LAM_MODE
+  if lam_mode == "global":
+    lam = np.array([c.lam for c in calibs])[None, :]
+    q = np.array([c.q for c in calibs])
+  elif lam_mode == "model":
+    lam = np.stack([model_lambda(c.pirt_mse, c.design * nvar[:, j]) for j, c in enumerate(calibs)], 1)
+    q = np.array([c.q_model for c in calibs])
+  else:
+    raise ConfigError(f"lam_mode must be one of {LAM_MODES}, got {lam_mode!r}")
+  gp = lam * naive + (1 - lam) * pirt
+  # Regime of each model and benchmark: exterior when its difference estimate is outside the train range.
+  dist, above, gap = (np.stack(x, axis=1) for x in zip(*(                                   # [M, B] each
+      range_position(raw["diff"][:, j], ts) for j, ts in enumerate(train_scores))))
+  ext = dist > 0
+  # Edge zone: interior models whose difference estimate lies within q_zone spreads of the train range edge.
+  zone = ~ext & (gap < np.array([c.q_zone for c in calibs])[None, :] * spread)
+  spread = spread * (1.0 + dist)
+  bw = np.array([c.blend_w for c in calibs], np.float64)                                    # [B, 2, P]
+  w = np.where(ext[..., None], bw[None, :, 1, :], bw[None, :, 0, :])                        # [M, B, P]
+  parts = np.stack([np.nan_to_num(raw[k]) for k in BLEND_PARTS], axis=-1)                  # [M, B, P]
+  blend = np.sum(w * parts, axis=-1)
+  est = {k: np.clip(raw[k], 0.0, 1.0) for k in RAW_ESTIMATORS + ("ridge",)}
+  est["gpirt"] = np.clip(gp, 0.0, 1.0)
+  est["blend"] = np.clip(blend, 0.0, 1.0)
+  intervals = {}
+  for k in RAW_ESTIMATORS + ("ridge", "gpirt", "blend"):
+    if k == "gpirt" and lam_mode == "model":
+      qk = np.broadcast_to(q[None, :], ext.shape)
+    else:
+      q_in = np.array([c.qs[k] for c in calibs])
+      q_side = np.array([c.qs_ext_side[k] for c in calibs])                                 # [B, 2]
+      q_out = np.where(above, q_side[None, :, 1], q_side[None, :, 0])                       # [M, B]
+      q_edge = np.array([c.qs_edge[k] for c in calibs])
+      qk = np.where(ext, q_out, np.where(zone, q_edge[None, :], q_in[None, :]))
+    # (For interior models, edge zone included, the distance is 0: the scale is the Bernoulli spread.)
+    intervals[k] = (np.clip(est[k] - qk * spread, 0.0, 1.0), np.clip(est[k] + qk * spread, 0.0, 1.0))
+  est["exterior"] = ext
+  return est, intervals

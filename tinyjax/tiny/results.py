@@ -1,0 +1,112 @@
+"""What ``TinyBenchmark.estimate`` and ``Leaderboard.estimate`` return, and the one recommended estimate.
+
+Every estimate is a full-benchmark score in [0, 1]; every estimator has a split-conformal interval at the
+tiny benchmark's ``level`` in ``intervals``. ``score`` is the recommended estimate (:data:`RECOMMENDED`) and
+``lo`` / ``hi`` are its interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+RECOMMENDED = "blend"   # the estimate behind ``score`` / ``lo`` / ``hi`` (measured best, docs/accuracy.md)
+
+# name -> what it is (docs/accuracy.md measures each); ``intervals`` has one entry per name.
+ESTIMATORS = {
+    "naive": "weighted mean of the anchor answers",
+    "pirt": "p-IRT: anchors for their answers, IRT predictions for every other item",
+    "gpirt": "gp-IRT (tinyBenchmarks): validation-weighted mix of naive and p-IRT",
+    "diff": "IRT difference estimator: naive corrected by the predicted gap between all items and the anchors",
+    "greg": "regression estimator: diff with its slope fitted to the model's own anchors",
+    "ridge": "ridge regression of the full score on the anchor answers, fitted on the train models",
+    "blend": "regime-calibrated convex blend (interior: pirt, diff, ridge, naive; beyond the train range: greg)",
+}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Estimates:
+  """Estimated full-benchmark scores of M models (a :class:`tinyjax.TinyBenchmark`), in [0, 1].
+
+  Attributes:
+    naive, pirt, gpirt, diff, greg, ridge, blend: [M] each estimator (see :data:`ESTIMATORS`).
+    intervals: estimator name -> (lo [M], hi [M]) at ``level``.
+    level: nominal coverage of the intervals.
+    theta: [M, d] fitted abilities.
+    lam: gp-IRT weight on the naive estimate.
+    exterior: [M] bool, the model's estimate lies outside the train models' score range.
+  """
+
+  naive: np.ndarray
+  pirt: np.ndarray
+  gpirt: np.ndarray
+  diff: np.ndarray
+  greg: np.ndarray
+  ridge: np.ndarray
+  blend: np.ndarray
+  intervals: dict
+  level: float
+  theta: np.ndarray
+  lam: float
+  exterior: np.ndarray
+
+  @property
+  def recommended(self) -> str:
+    """The name of the recommended estimator, :data:`RECOMMENDED`."""
+    return RECOMMENDED
+
+  @property
+  def score(self) -> np.ndarray:
+    """[M] the recommended estimate."""
+    return getattr(self, RECOMMENDED)
+
+  @property
+  def lo(self) -> np.ndarray:
+    """[M] lower end of the interval of :attr:`score` at ``level``."""
+    return self.intervals[RECOMMENDED][0]
+
+  @property
+  def hi(self) -> np.ndarray:
+    """[M] upper end of the interval of :attr:`score` at ``level``."""
+    return self.intervals[RECOMMENDED][1]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class BenchmarkEstimates:
+  """Estimates for several benchmarks (a :class:`tinyjax.Leaderboard`): each field a dict name -> [M] array.
+
+  Attributes: as for :class:`Estimates` (``intervals``: estimator -> (lo dict, hi dict)), without ``lam``.
+  """
+
+  naive: dict
+  pirt: dict
+  gpirt: dict
+  diff: dict
+  greg: dict
+  ridge: dict
+  blend: dict
+  intervals: dict
+  level: float
+  theta: np.ndarray
+  exterior: dict
+
+  @property
+  def recommended(self) -> str:
+    """The name of the recommended estimator, :data:`RECOMMENDED`."""
+    return RECOMMENDED
+
+  @property
+  def score(self) -> dict:
+    """name -> [M] the recommended estimate."""
+    return getattr(self, RECOMMENDED)
+
+  @property
+  def lo(self) -> dict:
+    """name -> [M] lower end of the interval of :attr:`score`."""
+    return self.intervals[RECOMMENDED][0]
+
+  @property
+  def hi(self) -> dict:
+    """name -> [M] upper end of the interval of :attr:`score`."""
+    return self.intervals[RECOMMENDED][1]

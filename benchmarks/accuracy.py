@@ -7,8 +7,9 @@ TinyBenchmark for each anchor strategy, and measures on the held-out models the 
 the RMSE of predicting each model's FULL benchmark score (a cubic fit on the train models).
 
 Usage:
-  python benchmarks/accuracy.py [--matrices helm_lite/gsm,...] [--seeds 5] [--out results.json]
-  python benchmarks/accuracy.py --report results.json      # print the markdown tables
+  python benchmarks/accuracy.py --out results.json         # every table of docs/accuracy.md except adaptive
+  python benchmarks/accuracy.py --adaptive --matrices helm_lite/med_qa,... --seeds 3 --out adaptive.json
+  python benchmarks/accuracy.py --report results.json      # print the tables of a results file again
 """
 
 from __future__ import annotations
@@ -68,26 +69,26 @@ def splits(Y: np.ndarray, seed: int):
 def _raw_arrays(tb, est, truth) -> dict:
   """Per-model arrays for re-calibration experiments: the validation residuals of ``tb``'s folds and the test
   models' errors, Bernoulli spreads and distances beyond the train range (rounded, JSON lists)."""
-  import tinyjax.tiny as tiny
   from tinyjax import estimators as E
-  c = tb._calib[0]
-  val = {k: np.round(np.asarray(v, float), 6).tolist() for k, v in c._val.items()}
-  p = tb.irt_model.predict_proba(est.theta, items=tb._benches[0].cols)
-  ts = tb._train_scores[0]
-  test = {"spread": E.bernoulli_scale(p, tb._benches[0].mass), "dist": tiny._distance(est.diff, ts),
+  from tinyjax.tiny.estimation import range_distance
+  diag = tb.diagnostics()
+  val = {k: np.round(np.asarray(v, float), 6).tolist() for k, v in diag["residuals"].items()}
+  p = tb.irt_model.predict_proba(est.theta, items=diag["items"])
+  ts = diag["train_scores"]
+  test = {"spread": E.bernoulli_scale(p, diag["item_weights"]), "dist": range_distance(est.diff, ts),
           "side": np.sign(est.diff - np.median(ts)), "z": (est.diff - np.median(ts)) / np.std(ts), "sd": np.full(truth.shape, np.std(ts)),
           "zq": (np.quantile(ts, np.linspace(0, 1, 21)) - np.median(ts)) / np.std(ts)}
   for e in ESTIMATORS:
     test[f"err_{e}"] = getattr(est, e) - truth
   return {"val": val, "test": {k: np.round(np.asarray(v, float), 6).tolist() for k, v in test.items()},
-          "qs": dict(c.qs), "qs_ext": dict(c.qs_ext)}
+          "qs": dict(diag["calibration"]["qs"]), "qs_ext": dict(diag["calibration"]["qs_ext"])}
 
 
 def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods=("mle",),
                strategies=STRATEGIES) -> list[dict]:
   import tinyjax as tj
-  import tinyjax.tiny as tiny
-  from tinyjax.tiny import _true_scores
+  from tinyjax.tiny import estimation
+  from tinyjax.tiny.estimation import range_distance, true_scores as _true_scores
 
   Y, full = load_matrix(name)
   mass = np.full(Y.shape[1], 1.0 / Y.shape[1])
@@ -105,7 +106,7 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
         for method in methods:
           t1 = time.time()
           tb = tj.TinyBenchmark.fit(Ytr, n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
-                                    level=level, method=method, _cache=cache)
+                                    level=level, method=method, progress=False, _cache=cache)
           est = tb.estimate(Yte[:, tb.anchors])
           row = {"matrix": name, "split": split_name, "seed": seed, "strategy": strategy, "method": method,
                  "n_train": int(train.size), "n_test": int(test.size), "n_items": int(Y.shape[1]),
@@ -119,18 +120,18 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
             row[f"width_{e}"] = float(100 * np.mean(hi - lo))
           row["coverage"] = row["cov_gpirt"]
           row["exterior"] = float(np.mean(est.exterior))
-          row["blend_w"] = [list(w) for w in tb._calib[0].blend_w]
-          row["dist_mean"] = float(np.mean(np.asarray(tiny._distance(est.diff, tb._train_scores[0]))))
+          row["blend_w"] = [list(w) for w in tb.validation["blend_w"]]
+          row["dist_mean"] = float(np.mean(np.asarray(range_distance(est.diff, tb.diagnostics()["train_scores"]))))
           if RAW:
             row["raw"] = _raw_arrays(tb, est, truth)
           for q in RULES:
             # The exterior rule only changes how a new model is classified (no refit): estimate again under it.
-            saved, tiny.RANGE_QUANTILES = tiny.RANGE_QUANTILES, (q, 1.0 - q)
+            saved, estimation.RANGE_QUANTILES = estimation.RANGE_QUANTILES, (q, 1.0 - q)
             try:
               eq = tb.estimate(Yte[:, tb.anchors])
             finally:
-              tiny.RANGE_QUANTILES = saved
-            lo, hi = eq.score_interval
+              estimation.RANGE_QUANTILES = saved
+            lo, hi = eq.lo, eq.hi
             row[f"mae_blend_q{q:g}"] = float(100 * np.mean(np.abs(eq.blend - truth)))
             row[f"cov_blend_q{q:g}"] = float(np.mean((truth >= lo) & (truth <= hi)))
             row[f"ext_q{q:g}"] = float(np.mean(eq.exterior))
@@ -162,7 +163,7 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
 def run_adaptive(name: str, seeds: int, n_anchors: int, log) -> list[dict]:
   """Adaptive testing (Fisher information, p-IRT estimate) against static anchors at the same budget."""
   import tinyjax as tj
-  from tinyjax.tiny import _true_scores
+  from tinyjax.tiny.estimation import true_scores as _true_scores
 
   Y, _ = load_matrix(name)
   mass = np.full(Y.shape[1], 1.0 / Y.shape[1])
@@ -172,18 +173,18 @@ def run_adaptive(name: str, seeds: int, n_anchors: int, log) -> list[dict]:
     train = np.setdiff1d(np.arange(Y.shape[0]), test)
     truth = _true_scores(Y[test], mass)
     model = tj.fit_irt(Y[train], dim="auto", dims=(1, 2, 3), seed=seed, progress=False)
-    res = tj.adaptive.simulate(model, Y[test], budget=n_anchors)
+    res = tj.adaptive.simulate(model, Y[test], budget=n_anchors, progress=False)
     row = {"matrix": name, "seed": seed, "budget": n_anchors, "dim": int(model.dim),
            "mae_adaptive_pirt": float(100 * np.mean(np.abs(res.estimate - truth)))}
     for strategy in ("random", "irt"):
       tb = tj.TinyBenchmark.fit(Y[train], n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
-                                n_folds=2)
+                                n_folds=2, progress=False)
       est = tb.estimate(Y[test][:, tb.anchors])
       row[f"mae_{strategy}_pirt"] = float(100 * np.mean(np.abs(est.pirt - truth)))
       row[f"mae_{strategy}_naive"] = float(100 * np.mean(np.abs(est.naive - truth)))
       row[f"mae_{strategy}_blend"] = float(100 * np.mean(np.abs(est.score - truth)))
       if strategy == "random":
-        row["val_random_blend"] = float(100 * tb._calib[0].maes["blend"])
+        row["val_random_blend"] = float(100 * tb.validation["maes"]["blend"])
     # Adaptive testing on two validation folds of the train models (IRT refitted on the rest), and the choice
     # between it and the default blend by validation error: what a user could decide from the train models alone.
     perm = np.random.default_rng(seed).permutation(train.size)
@@ -191,7 +192,7 @@ def run_adaptive(name: str, seeds: int, n_anchors: int, log) -> list[dict]:
     for f in range(2):
       va = train[perm[f::2]]
       m = tj.fit_irt(Y[np.setdiff1d(train, va)], dim=int(model.dim), seed=seed, progress=False)
-      errs.append(np.abs(tj.adaptive.simulate(m, Y[va], budget=n_anchors).estimate - _true_scores(Y[va], mass)))
+      errs.append(np.abs(tj.adaptive.simulate(m, Y[va], budget=n_anchors, progress=False).estimate - _true_scores(Y[va], mass)))
     row["val_adaptive_pirt"] = float(100 * np.mean(np.concatenate(errs)))
     adaptive_wins = row["val_adaptive_pirt"] < row["val_random_blend"]
     row["mae_chosen"] = row["mae_adaptive_pirt"] if adaptive_wins else row["mae_random_blend"]
@@ -350,20 +351,21 @@ def report(rows: list[dict], method: str = "mle") -> str:
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--matrices", default=",".join(FULL_ITEM + V1), help="comma-separated matrix names")
-  p.add_argument("--seeds", type=int, default=5, help="number of seeds (splits and anchor draws)")
+  p.add_argument("--seeds", type=int, default=None,
+                 help="number of seeds (splits and anchor draws); default 5, and 3 for openllm_v1")
   p.add_argument("--level", type=float, default=0.9, help="nominal interval coverage")
   p.add_argument("--out", default="accuracy_results.json", help="where to write (append) the raw rows")
   p.add_argument("--report", default=None, help="only print the tables of these results files (comma-separated)")
   p.add_argument("--tail-fraction", type=float, default=None,
-                 help="experiment knob: override tinyjax.tiny.TAIL_FRACTION (share of train models per side in the "
+                 help="experiment knob: override tinyjax.tiny.calibration.TAIL_FRACTION (share of train models per side in the "
                       "tail fold)")
   p.add_argument("--range-q", type=float, default=None,
-                 help="experiment knob: override tinyjax.tiny.RANGE_QUANTILES with (q, 1 - q)")
+                 help="experiment knob: override tinyjax.tiny.estimation.RANGE_QUANTILES with (q, 1 - q)")
   p.add_argument("--rules", default="",
                  help="experiment: comma-separated quantiles q; the blend is also evaluated with the exterior rule "
                       "'outside the q..1-q range of the train scores' (no refit)")
   p.add_argument("--strategies", default=",".join(STRATEGIES),
-                 help="anchor strategies to run, comma-separated (default: all four)")
+                 help="anchor strategies to run, comma-separated (default: all five)")
   p.add_argument("--raw", action="store_true",
                  help="also store each run's validation residuals and the test models' errors, spreads and "
                       "distances (for re-calibrating intervals without refitting)")
@@ -383,28 +385,28 @@ def main(argv=None) -> int:
   if not DATA.is_dir():
     print(f"no data at {DATA}", file=sys.stderr)
     return 1
-  import tinyjax.tiny as tiny
+  from tinyjax.tiny import calibration, estimation
   global RULES, RAW
   RAW = args.raw
   RULES = tuple(float(x) for x in args.rules.split(",")) if args.rules else ()
   if args.tail_fraction is not None:
-    tiny.TAIL_FRACTION = args.tail_fraction
+    calibration.TAIL_FRACTION = args.tail_fraction
   if args.range_q is not None:
-    tiny.RANGE_QUANTILES = (args.range_q, 1.0 - args.range_q)
+    estimation.RANGE_QUANTILES = (args.range_q, 1.0 - args.range_q)
   out = pathlib.Path(args.out)
   rows = json.loads(out.read_text()) if out.exists() else []
   log = lambda s: print(s, flush=True)
   if args.adaptive:
     for name in args.matrices.split(","):
       k = 25 if name.startswith("openllm_v1") else 100
-      new = run_adaptive(name, args.seeds, k, log)
+      new = run_adaptive(name, args.seeds or (3 if name.startswith("openllm_v1") else 5), k, log)
       rows = [r for r in rows if r["matrix"] != name] + new
       out.write_text(json.dumps(rows, indent=1))
     print(report_adaptive(rows))
     return 0
   for name in args.matrices.split(","):
     k = 25 if name.startswith("openllm_v1") else 100
-    new = run_matrix(name, args.seeds, k, args.level, log, tuple(args.methods.split(",")),
+    new = run_matrix(name, args.seeds or (3 if name.startswith("openllm_v1") else 5), k, args.level, log, tuple(args.methods.split(",")),
                      tuple(args.strategies.split(",")))
     for r in new:
       r["level"] = args.level

@@ -64,10 +64,10 @@ def main(argv=None) -> int:
 
   # --- build -------------------------------------------------------------------------------
   t = time.perf_counter()
-  tb = tj.TinyBenchmark.fit(train, n_anchors=k, strategy="irt", dim=dim, seed=0, n_folds=1, method="map")
+  tb = tj.TinyBenchmark.fit(train, n_anchors=k, strategy="irt", dim=dim, seed=0, n_folds=1, method="map", progress=False)
   cold = time.perf_counter() - t
   t = time.perf_counter()
-  tb = tj.TinyBenchmark.fit(train, n_anchors=k, strategy="irt", dim=dim, seed=0, n_folds=1, method="map")
+  tb = tj.TinyBenchmark.fit(train, n_anchors=k, strategy="irt", dim=dim, seed=0, n_folds=1, method="map", progress=False)
   warm = time.perf_counter() - t
   t = time.perf_counter()
   model = tj.fit_irt(train, dim=dim, seed=0, progress=False)
@@ -76,8 +76,8 @@ def main(argv=None) -> int:
         f"{warm:.2f}s warm; of which one IRT fit {fit_s:.2f}s warm")
 
   feats = np.concatenate([model.a, model.b[:, None]], axis=1)
-  anchors.kmeans(feats, k, seed=0, num_restarts=8)          # compile
-  t_jax, _ = _timeit(lambda: anchors.kmeans(feats, k, seed=0, num_restarts=8))
+  anchors.kmeans(feats, k, seed=0, n_restarts=8)          # compile
+  t_jax, _ = _timeit(lambda: anchors.kmeans(feats, k, seed=0, n_restarts=8))
   t_skl, _ = _timeit(lambda: KMeans(n_clusters=k, n_init=8, init="k-means++", random_state=0).fit(feats))
   print(f"k-means ({n_items} items, {k} clusters, 8 restarts): tinyjax {t_jax * 1e3:.1f} ms, "
         f"scikit-learn {t_skl * 1e3:.1f} ms, ratio sklearn/tinyjax {t_skl / t_jax:.2f}x")

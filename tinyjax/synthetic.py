@@ -12,6 +12,9 @@ import dataclasses
 
 import numpy as np
 
+from tinyjax._checks import check_seed
+from tinyjax.errors import ConfigError
+
 # name, share of items, main skill, guessing floor, mean classical difficulty
 _BENCHMARKS = (
     ("arc", 0.15, 0, 0.25, -0.6),
@@ -54,12 +57,12 @@ class SyntheticLeaderboard:
     """[N] expected accuracy of each model over all items (or one benchmark's items)."""
     cols = np.ones(self.probs.shape[1], bool) if group is None else self.item_groups == group
     if not cols.any():
-      raise ValueError(f"no items in group {group!r}; groups are {self.benchmarks}")
+      raise ConfigError(f"no items in group {group!r}; groups are {self.benchmarks}")
     return self.probs[:, cols].mean(1)
 
 
 def make_leaderboard(n_models: int = 300, n_items: int = 3000, n_skills: int = 4,
-                     missing: float = 0.05, seed: int = 0) -> SyntheticLeaderboard:
+                     missing: float = 0.05, *, seed: int = 0) -> SyntheticLeaderboard:
   """Draws a synthetic leaderboard.
 
   Args:
@@ -73,12 +76,12 @@ def make_leaderboard(n_models: int = 300, n_items: int = 3000, n_skills: int = 4
     :class:`SyntheticLeaderboard`.
   """
   if n_models < 2 or n_items < len(_BENCHMARKS):
-    raise ValueError(f"need n_models >= 2 and n_items >= {len(_BENCHMARKS)}, got {n_models}, {n_items}")
+    raise ConfigError(f"need n_models >= 2 and n_items >= {len(_BENCHMARKS)}, got {n_models}, {n_items}")
   if n_skills < 1:
-    raise ValueError(f"n_skills must be >= 1, got {n_skills}")
+    raise ConfigError(f"n_skills must be >= 1, got {n_skills}")
   if not 0.0 <= missing < 0.9:
-    raise ValueError(f"missing must lie in [0, 0.9), got {missing}")
-  rng = np.random.default_rng(seed)
+    raise ConfigError(f"missing must lie in [0, 0.9), got {missing}")
+  rng = np.random.default_rng(check_seed(seed))
   shares = np.array([s for _, s, _, _, _ in _BENCHMARKS])
   counts = np.floor(shares * n_items).astype(int)
   counts[np.argmax(shares)] += n_items - counts.sum()
@@ -129,7 +132,7 @@ def _within_group_index(groups: np.ndarray) -> np.ndarray:
   return out
 
 
-def simulate_2pl(n_models: int, n_items: int, dim: int = 1, missing: float = 0.0, seed: int = 0):
+def simulate_2pl(n_models: int, n_items: int, dim: int = 1, missing: float = 0.0, *, seed: int = 0):
   """A plain (multidimensional) 2PL draw for tests and benchmarks.
 
   Args:
@@ -140,7 +143,7 @@ def simulate_2pl(n_models: int, n_items: int, dim: int = 1, missing: float = 0.0
   Returns:
     ``(Y [N, I] with NaN, theta [N, dim], a [I, dim], b [I])``.
   """
-  rng = np.random.default_rng(seed)
+  rng = np.random.default_rng(check_seed(seed))
   theta = rng.normal(size=(n_models, dim))
   if dim == 1:
     a = rng.lognormal(0.0, 0.4, size=(n_items, 1))

@@ -27,7 +27,8 @@ from tinyjax.kernels._ability import fisher_information, log_likelihood_one
 
 # training-data selection (issue 7): LSH count-sketch density, exact Gaussian KDE, Gumbel top-k (kernels/_kde.py)
 from tinyjax.kernels._kde import LSHParams, gaussian_kde_log_density, gumbel_top_k, lsh_buckets, lsh_codes
-from tinyjax.kernels._kde import lsh_collision_probability, lsh_init, sketch_add, sketch_query
+from tinyjax.kernels._kde import lsh_collision_probability, lsh_equivalent_bandwidth, lsh_init
+from tinyjax.kernels._kde import sketch_add, sketch_query
 
 # bandits (issue 4): ensemble ALS and batched best-arm identification
 from tinyjax.kernels._als import ALSState, als_init, als_moments, als_row_moments, als_sweep, dropout_keep

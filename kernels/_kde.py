@@ -30,14 +30,14 @@ class LSHParams(NamedTuple):
   width: jax.Array        # [] float, the bucket width w (the bandwidth)
 
 
-def lsh_init(key: jax.Array, dim: int, num_rows: int, num_hashes: int, width: jax.Array) -> LSHParams:
+def lsh_init(key: jax.Array, dim: int, n_rows: int, n_hashes: int, width: jax.Array) -> LSHParams:
   """Draws the hash functions of a sketch.
 
   Args:
     key: a PRNG key.
     dim: embedding dimension D (static).
-    num_rows: number of independent rows L (static).
-    num_hashes: number K of concatenated hash functions per row (static); larger K gives a sharper kernel.
+    n_rows: number of independent rows L (static).
+    n_hashes: number K of concatenated hash functions per row (static); larger K gives a sharper kernel.
     width: [] float bucket width w > 0. Its dtype sets the dtype of the projections.
 
   Returns:
@@ -45,9 +45,9 @@ def lsh_init(key: jax.Array, dim: int, num_rows: int, num_hashes: int, width: ja
   """
   width = jnp.asarray(width)
   key_proj, key_off, key_mix = jax.random.split(key, 3)
-  projections = jax.random.normal(key_proj, (dim, num_rows * num_hashes), width.dtype)
-  offsets = jax.random.uniform(key_off, (num_rows * num_hashes,), width.dtype) * width
-  mixers = jax.random.bits(key_mix, (num_rows, num_hashes), jnp.uint32) | jnp.uint32(1)
+  projections = jax.random.normal(key_proj, (dim, n_rows * n_hashes), width.dtype)
+  offsets = jax.random.uniform(key_off, (n_rows * n_hashes,), width.dtype) * width
+  mixers = jax.random.bits(key_mix, (n_rows, n_hashes), jnp.uint32) | jnp.uint32(1)
   return LSHParams(projections, offsets, mixers, width)
 
 
@@ -69,31 +69,31 @@ def lsh_codes(params: LSHParams, x: jax.Array) -> jax.Array:
   Returns:
     [N, L, K] int32 codes.
   """
-  num_rows, num_hashes = params.mixers.shape
+  n_rows, n_hashes = params.mixers.shape
   proj = x.astype(params.projections.dtype) @ params.projections + params.offsets   # [N, L*K]
   codes = jnp.floor(proj / params.width).astype(jnp.int32)
-  return codes.reshape(x.shape[0], num_rows, num_hashes)
+  return codes.reshape(x.shape[0], n_rows, n_hashes)
 
 
-def lsh_buckets(params: LSHParams, x: jax.Array, num_buckets: int) -> jax.Array:
+def lsh_buckets(params: LSHParams, x: jax.Array, n_buckets: int) -> jax.Array:
   """The bucket of each point in each row.
 
   Args:
     params: the sketch's hash functions.
     x: [N, D] float points.
-    num_buckets: buckets per row B (static).
+    n_buckets: buckets per row B (static).
 
   Returns:
     [N, L] int32 bucket indices in ``[0, B)``.
   """
   codes = jax.lax.bitcast_convert_type(lsh_codes(params, x), jnp.uint32)       # [N, L, K]
   mixed = jnp.sum(codes * params.mixers[None], axis=-1, dtype=jnp.uint32)        # wraps mod 2^32
-  return (_fmix32(mixed) % jnp.uint32(num_buckets)).astype(jnp.int32)
+  return (_fmix32(mixed) % jnp.uint32(n_buckets)).astype(jnp.int32)
 
 
-def _flat_index(buckets: jax.Array, num_buckets: int) -> jax.Array:
+def _flat_index(buckets: jax.Array, n_buckets: int) -> jax.Array:
   rows = jnp.arange(buckets.shape[1], dtype=jnp.int32)
-  return buckets + rows[None, :] * num_buckets                                    # [N, L]
+  return buckets + rows[None, :] * n_buckets                                    # [N, L]
 
 
 def sketch_add(counts: jax.Array, params: LSHParams, x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -108,8 +108,8 @@ def sketch_add(counts: jax.Array, params: LSHParams, x: jax.Array, mask: jax.Arr
   Returns:
     The updated [L * B] counts.
   """
-  num_buckets = counts.shape[0] // params.mixers.shape[0]
-  index = _flat_index(lsh_buckets(params, x, num_buckets), num_buckets)
+  n_buckets = counts.shape[0] // params.mixers.shape[0]
+  index = _flat_index(lsh_buckets(params, x, n_buckets), n_buckets)
   weight = jnp.broadcast_to(mask.astype(counts.dtype)[:, None], index.shape)
   return counts.at[index.reshape(-1)].add(weight.reshape(-1))
 
@@ -126,8 +126,8 @@ def sketch_query(counts: jax.Array, params: LSHParams, x: jax.Array) -> jax.Arra
     [N] scores in the dtype of ``params.width``: an estimate of ``sum_j k(x, x_j)`` over the added points
     (a point that was added counts itself, contributing 1).
   """
-  num_buckets = counts.shape[0] // params.mixers.shape[0]
-  index = _flat_index(lsh_buckets(params, x, num_buckets), num_buckets)
+  n_buckets = counts.shape[0] // params.mixers.shape[0]
+  index = _flat_index(lsh_buckets(params, x, n_buckets), n_buckets)
   return jnp.mean(counts[index].astype(params.width.dtype), axis=1)
 
 
@@ -149,9 +149,43 @@ def lsh_collision_probability(distance: jax.Array, width: jax.Array) -> jax.Arra
   distance = jnp.asarray(distance)
   r = distance / jnp.asarray(width, distance.dtype)
   safe = jnp.where(r > 0, r, 1.0)
-  p = (1.0 - 2.0 * jax.scipy.stats.norm.cdf(-1.0 / safe)
-       - (2.0 / jnp.sqrt(2.0 * jnp.pi)) * safe * (1.0 - jnp.exp(-1.0 / (2.0 * safe**2))))
+  # 1 - 2 Phi(-1/r) = erf(1 / (r sqrt 2)), and 1 - exp(-x) = -expm1(-x): no cancellation at large r.
+  p = (jax.scipy.special.erf(1.0 / (safe * jnp.sqrt(2.0)))
+       + (2.0 / jnp.sqrt(2.0 * jnp.pi)) * safe * jnp.expm1(-1.0 / (2.0 * safe**2)))
   return jnp.where(r > 0, p, jnp.ones_like(p)).astype(distance.dtype)
+
+
+def lsh_equivalent_bandwidth(width: jax.Array, n_hashes: int, level: jax.Array) -> jax.Array:
+  """The Gaussian-kernel bandwidth h whose kernel falls to ``exp(-level)`` where the sketch's kernel does.
+
+  The sketch's kernel is ``p(c / w)^K`` (:func:`lsh_collision_probability`); the Gaussian kernel
+  ``exp(-c^2 / (2 h^2))`` equals ``exp(-level)`` at ``c = sqrt(2 level) h``. The distance where
+  ``p(r)^K = exp(-level)`` is found by bisection on ``r`` (the bracket doubles until it holds the root,
+  then 100 halvings), and ``h = r w / sqrt(2 level)``.
+
+  Args:
+    width: [] float bucket width w > 0. Its dtype is the dtype of the computation.
+    n_hashes: K >= 1 (static).
+    level: [] float > 0.
+
+  Returns:
+    [] float h > 0.
+  """
+  width = jnp.asarray(width)
+  dtype = width.dtype
+  level = jnp.asarray(level, dtype)
+  target = jnp.exp(-level / n_hashes)
+  p = lambda r: lsh_collision_probability(r, jnp.ones((), dtype))  # noqa: E731  (r is in units of w)
+  hi = jax.lax.while_loop(lambda h: p(h) > target, lambda h: 2.0 * h, jnp.ones((), dtype))
+
+  def halve(_, bracket):
+    lo, hi = bracket
+    mid = 0.5 * (lo + hi)
+    above = p(mid) > target
+    return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
+
+  lo, hi = jax.lax.fori_loop(0, 100, halve, (jnp.zeros((), dtype), hi))
+  return 0.5 * (lo + hi) * width / jnp.sqrt(2.0 * level)
 
 
 def gaussian_kde_log_density(queries: jax.Array, data: jax.Array, bandwidth: jax.Array,

@@ -9,6 +9,7 @@ import pytest
 from flax import nnx
 
 from tinyjax import kernels, scoring
+from tinyjax.errors import ConfigError, ItemError
 from tinyjax.scoring.models import GPT2, GPT2Config
 
 # --------------------------------------------------------------------------------------------------------------
@@ -228,15 +229,15 @@ def test_bad_input_errors(bigram):
     scoring.MultipleChoice("q", ["a", "b"], gold=2)
   with pytest.raises(ValueError, match="choices is empty"):
     scoring.MultipleChoice("q", [], gold=0)
-  with pytest.raises(TypeError, match="sequence of strings"):
+  with pytest.raises(ItemError, match="sequence of strings"):
     scoring.MultipleChoice("q", "ab", gold=0)
   with pytest.raises(ValueError, match="truncate=False"):
     scoring.score(apply_fn, params, tok, [scoring.MultipleChoice("x" * 40, ["a"])], max_length=16, truncate=False)
   with pytest.raises(ValueError, match="more than the model window"):
     scoring.score(apply_fn, params, tok, [scoring.MultipleChoice("x", ["a" * 40])], max_length=16)
-  with pytest.raises(ValueError, match="items is empty"):
+  with pytest.raises(ItemError, match="items is empty"):
     scoring.score(apply_fn, params, tok, [], max_length=16)
-  with pytest.raises(TypeError, match="encode"):
+  with pytest.raises(ConfigError, match="encode"):
     scoring.as_tokenizer(object())
   with pytest.raises(ValueError, match="batch_size"):
     scoring.Scorer(apply_fn, tok, batch_size=0)
@@ -537,3 +538,36 @@ def test_segment_logprobs_no_retrace():
     x = jnp.asarray(np.random.default_rng(seed).normal(size=(2, 3, 5)), jnp.float32)
     f(x, jnp.zeros((2, 3), jnp.int32), jnp.ones((2, 3), jnp.int32), jnp.ones((2, 3), bool))
   assert traces == 1
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The scorer cache behind scoring.score and ask_llm_scores: reuse without keeping a model alive
+
+
+def test_score_reuses_one_scorer_and_never_keeps_the_model_alive(bigram):
+  import gc
+  import weakref
+
+  from tinyjax.scoring import scorer as scorer_module
+
+  _, params, _ = bigram
+  table = params["table"]
+
+  class Model:   # an apply_fn object that can be weakly referenced
+    def __call__(self, p, tokens):
+      return p["table"][tokens]
+
+  model, tok = Model(), CharTokenizer()
+  items = [scoring.MultipleChoice("The cat", ["sat", "ran"])]
+  first = scoring.score(model, {"table": table}, tok, items, max_length=16)
+  cached = scorer_module.cached_scorer(model, tok, mesh=None, batch_size=8, max_length=16)
+  compiled = cached.compilations
+  again = scoring.score(model, {"table": table}, tok, items, max_length=16)
+  np.testing.assert_array_equal(first.loglik, again.loglik)
+  assert cached.compilations == compiled == 1        # the second call reused the first call's compilation
+  # Ask-LLM goes through the same cache (one helper for both).
+  assert scorer_module.cached_scorer(model, tok, mesh=None, batch_size=8, max_length=16) is cached
+  model_ref, tok_ref = weakref.ref(model), weakref.ref(tok)
+  del model, tok, cached
+  gc.collect()
+  assert model_ref() is None and tok_ref() is None   # the cache held neither the model nor the tokenizer

@@ -11,6 +11,7 @@ import pytest
 
 from tinyjax import kernels
 from tinyjax import selection as sel
+from tinyjax.errors import ConfigError, InputError, ItemError, MissingFileError
 
 # Small shared shapes so that the jitted kernels compile once for the whole file.
 ROWS, BUCKETS, CHUNK = 256, 2**14, 512
@@ -35,6 +36,14 @@ def spearman(a, b):
 # ------------------------------------------------------------------------------------------------
 # Kernels against numpy references.
 # ------------------------------------------------------------------------------------------------
+
+
+def _p_numpy(r: float) -> float:
+  """Datar et al.'s collision probability of one Gaussian LSH function, r = distance / w (float64 reference)."""
+  if r <= 0:
+    return 1.0
+  phi = 0.5 * (1.0 + math.erf(-1.0 / r / math.sqrt(2.0)))
+  return 1.0 - 2.0 * phi - 2.0 / math.sqrt(2.0 * math.pi) * r * (1.0 - math.exp(-1.0 / (2.0 * r * r)))
 
 
 def _numpy_buckets(params, x, num_buckets):
@@ -77,7 +86,7 @@ def test_sketch_kernels_match_numpy(n, dim, rows, hashes):
 def test_collision_probability_closed_form_and_monte_carlo():
   r = np.array([0.0, 0.1, 0.5, 1.0, 2.0, 5.0])
   got = np.asarray(kernels.lsh_collision_probability(jnp.asarray(r, jnp.float32), 1.0))
-  np.testing.assert_allclose(got, [sel._collision_probability(v) for v in r], rtol=1e-5)
+  np.testing.assert_allclose(got, [_p_numpy(v) for v in r], rtol=1e-5)
   # Monte Carlo: two points at distance 1 (w = 1) share a code with probability p(1) ~= 0.3687.
   pair = jnp.asarray([[0.0, 0, 0, 0], [0.6, 0.8, 0, 0]], jnp.float32)
   codes = np.asarray(jax.jit(lambda key: kernels.lsh_codes(kernels.lsh_init(key, 4, 20000, 1, jnp.float32(1.0)),
@@ -86,14 +95,26 @@ def test_collision_probability_closed_form_and_monte_carlo():
   assert abs(freq - 0.36875) < 4 * math.sqrt(0.37 * 0.63 / 20000)
 
 
+@pytest.mark.parametrize("n_hashes,level", [(1, 1.0), (1, 2.0), (4, 2.0), (8, 0.5)])
+def test_equivalent_bandwidth_matches_both_kernels_at_the_level(n_hashes, level):
+  w = 2.5
+  h = sel.equivalent_gaussian_bandwidth(w, n_hashes, level)
+  c = math.sqrt(2.0 * level) * h                         # where the Gaussian kernel is exp(-level)
+  assert _p_numpy(c / w) ** n_hashes == pytest.approx(math.exp(-level), rel=2e-6)
+  with jax.enable_x64(True):
+    h64 = sel.equivalent_gaussian_bandwidth(w, n_hashes, level, dtype="float64")
+  assert _p_numpy(math.sqrt(2.0 * level) * h64 / w) ** n_hashes == pytest.approx(math.exp(-level), rel=1e-12)
+  assert h == pytest.approx(h64, rel=1e-6)
+
+
 def test_sketch_estimates_its_own_kernel_sum():
   x, _ = mixture([150, 100, 50], 8, seed=1)
   w = 3.0
   buckets = 4096
-  scores = sel.density_scores(x, bucket_width=w, num_rows=1024, num_hashes=2, num_buckets=buckets,
+  scores = sel.density_scores(x, bucket_width=w, n_rows=1024, n_hashes=2, n_buckets=buckets,
                               chunk_size=300)
   d = np.sqrt(((x[:, None].astype(np.float64) - x[None]) ** 2).sum(-1))
-  q = np.vectorize(sel._collision_probability)(d / w) ** 2      # same codes in a row: p(d / w)^K
+  q = np.vectorize(_p_numpy)(d / w) ** 2      # same codes in a row: p(d / w)^K
   expected = (q + (1 - q) / buckets).sum(1)                      # + different codes hashed to one bucket
   rel = np.abs(scores - expected) / expected
   assert rel.mean() < 0.03, rel.mean()
@@ -123,7 +144,7 @@ def test_exact_kde_matches_numpy():
 def test_sketch_ranks_like_exact_gaussian_kde(dim):
   x, _ = mixture([500, 350, 250, 150, 50], dim, seed=0, spread=(0.8, 1.25))
   w = sel.default_bucket_width(x)
-  scores = sel.density_scores(x, bucket_width=w, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
+  scores = sel.density_scores(x, bucket_width=w, n_rows=ROWS, n_buckets=BUCKETS, chunk_size=CHUNK)
   exact = sel.exact_kde_log_density(x, sel.equivalent_gaussian_bandwidth(w, 4))
   rho = spearman(scores, exact)
   assert rho >= 0.9, rho
@@ -144,7 +165,7 @@ def test_streaming_equals_in_memory(stream_data, tmp_path):
   import datasets
 
   x = stream_data
-  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK, seed=3)
+  kw = dict(bucket_width=2.5, n_rows=ROWS, n_buckets=BUCKETS, chunk_size=CHUNK, seed=3)
   in_memory = sel.density_scores(x, **kw)                          # 700 rows: two chunks, the second padded
   path = tmp_path / "emb.npy"
   np.save(path, x)
@@ -156,10 +177,10 @@ def test_streaming_equals_in_memory(stream_data, tmp_path):
   for other in (from_path, from_str, from_memmap, from_dataset):
     np.testing.assert_array_equal(other, in_memory)
   # Pass 1 over uneven chunks and pass 2 in another order give the same scores as well.
-  sketch = sel.DensitySketch(8, bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK, seed=3)
+  sketch = sel.DensitySketch(8, bucket_width=2.5, n_rows=ROWS, n_buckets=BUCKETS, chunk_size=CHUNK, seed=3)
   for start, stop in [(0, 5), (5, 300), (300, 700)]:
     sketch.add(x[start:stop])
-  assert sketch.num_added == len(x)
+  assert sketch.n_added == len(x)
   np.testing.assert_array_equal(np.concatenate([sketch.score(x[:CHUNK]), sketch.score(x[CHUNK:])]), in_memory)
   # One 700-row chunk instead of 512-row chunks: the same counts up to float rounding at bucket edges.
   one_chunk = sel.density_scores(x, **{**kw, "chunk_size": len(x)})
@@ -168,7 +189,7 @@ def test_streaming_equals_in_memory(stream_data, tmp_path):
 
 def test_sketch_compiles_once_for_any_chunk_length(stream_data):
   x = stream_data
-  sketch = sel.DensitySketch(8, bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
+  sketch = sel.DensitySketch(8, bucket_width=2.5, n_rows=ROWS, n_buckets=BUCKETS, chunk_size=CHUNK)
   sketch.add(x[:100])
   before = sel._sketch_add._cache_size()
   for stop in (130, 177, 700):
@@ -178,7 +199,7 @@ def test_sketch_compiles_once_for_any_chunk_length(stream_data):
 
 def test_float64_scores(stream_data):
   x = stream_data
-  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
+  kw = dict(bucket_width=2.5, n_rows=ROWS, n_buckets=BUCKETS, chunk_size=CHUNK)
   s32 = sel.density_scores(x, **kw)
   with jax.enable_x64(True):
     s64 = sel.density_scores(x, dtype="float64", **kw)
@@ -203,7 +224,7 @@ def test_inverse_density_sampling_balances_an_imbalanced_mixture():
   # A bandwidth wider than a cluster (twice the median distance, i.e. about twice a within-cluster distance),
   # so that each example's density reflects the size of its cluster.
   w = sel.default_bucket_width(x, scale=2.0)
-  scores = sel.density_scores(x, bucket_width=w, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
+  scores = sel.density_scores(x, bucket_width=w, n_rows=ROWS, n_buckets=BUCKETS, chunk_size=CHUNK)
   k, uniform = 50, np.full(5, 0.2)
   rng = np.random.default_rng(0)
   tv_inverse, tv_random = [], []
@@ -255,10 +276,10 @@ def test_top_and_bottom_k_match_argsort():
 
 def test_density_sample_methods(stream_data):
   x = stream_data
-  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK, seed=2)
+  kw = dict(bucket_width=2.5, n_rows=ROWS, n_buckets=BUCKETS, chunk_size=CHUNK, seed=2)
   scores = sel.density_scores(x, **kw)
-  np.testing.assert_array_equal(sel.density_sample(x, 10, method="top", **kw), sel.top_k(scores, 10))
-  np.testing.assert_array_equal(sel.density_sample(x, 10, method="bottom", **kw), sel.bottom_k(scores, 10))
+  np.testing.assert_array_equal(sel.density_sample(x, 10, strategy="top", **kw), sel.top_k(scores, 10))
+  np.testing.assert_array_equal(sel.density_sample(x, 10, strategy="bottom", **kw), sel.bottom_k(scores, 10))
   np.testing.assert_array_equal(sel.density_sample(x, 10, **kw), sel.inverse_density_sample(scores, 10, seed=2))
 
 
@@ -269,43 +290,43 @@ def test_density_sample_methods(stream_data):
 
 def test_bad_input_errors(tmp_path, stream_data):
   x = stream_data.copy()
-  kw = dict(num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK)
+  kw = dict(n_rows=ROWS, n_buckets=BUCKETS, chunk_size=CHUNK)
   x[123, 4] = np.nan
-  with pytest.raises(ValueError, match="NaN or inf.*row 123"):
+  with pytest.raises(InputError, match="NaN or inf.*row 123"):
     sel.density_scores(x, bucket_width=1.0, **kw)
   np.save(tmp_path / "nan.npy", x)
-  with pytest.raises(ValueError, match="NaN or inf.*row 123"):
+  with pytest.raises(InputError, match="NaN or inf.*row 123"):
     sel.density_scores(tmp_path / "nan.npy", bucket_width=1.0, **kw)
   good = stream_data
-  with pytest.raises(ValueError, match="k=701 is larger than the number of examples N=700"):
+  with pytest.raises(ConfigError, match="k=701 is larger than the number of examples N=700"):
     sel.density_sample(good, 701, bucket_width=1.0, **kw)
-  with pytest.raises(ValueError, match="k=4 is larger"):
+  with pytest.raises(ConfigError, match="k=4 is larger"):
     sel.inverse_density_sample(np.ones(3), 4)
   for width in (0.0, -1.0, float("nan")):
-    with pytest.raises(ValueError, match="bucket_width must be a positive finite number"):
+    with pytest.raises(ConfigError, match="bucket_width must be a positive finite number"):
       sel.density_scores(good, bucket_width=width, **kw)
-  with pytest.raises(ValueError, match="2-D"):
+  with pytest.raises(InputError, match="2-D"):
     sel.density_scores(good[0], bucket_width=1.0)
-  with pytest.raises(ValueError, match="empty"):
+  with pytest.raises(InputError, match="empty"):
     sel.density_scores(np.zeros((0, 3)), bucket_width=1.0)
-  with pytest.raises(ValueError, match="real numeric"):
+  with pytest.raises(InputError, match="real numeric"):
     sel.density_scores(np.array([["a", "b"]]), bucket_width=1.0)
-  with pytest.raises(ValueError, match="identical"):
+  with pytest.raises(InputError, match="identical"):
     sel.density_scores(np.ones((10, 3)))
-  with pytest.raises(ValueError, match="must be > 0"):
+  with pytest.raises(InputError, match="must be > 0"):
     sel.inverse_density_sample(np.array([1.0, 0.0, 2.0]), 1)
-  with pytest.raises(ValueError, match="NaN or inf"):
+  with pytest.raises(InputError, match="NaN or inf"):
     sel.top_k(np.array([1.0, np.nan]), 1)
-  with pytest.raises(ValueError, match="k must be >= 1"):
+  with pytest.raises(ConfigError, match="k must be >= 1"):
     sel.top_k(np.ones(3), 0)
-  with pytest.raises(ValueError, match="method"):
-    sel.density_sample(good, 3, method="middle")
-  with pytest.raises(FileNotFoundError):
+  with pytest.raises(ConfigError, match="strategy"):
+    sel.density_sample(good, 3, strategy="middle")
+  with pytest.raises(MissingFileError):
     sel.density_scores(tmp_path / "missing.npy")
-  with pytest.raises(ValueError, match=r"chunk must be \[n, 8\]"):
+  with pytest.raises(InputError, match=r"chunk must be \[n, 8\]"):
     sel.DensitySketch(8, bucket_width=1.0).add(np.ones((3, 5)))
-  with pytest.raises(ValueError, match="empty"):
-    sel.DensitySketch(8, bucket_width=1.0, num_buckets=8).score(np.ones((3, 8)))
+  with pytest.raises(InputError, match="empty"):
+    sel.DensitySketch(8, bucket_width=1.0, n_buckets=8).score(np.ones((3, 8)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -395,25 +416,25 @@ def test_ask_llm_dataset_column_and_top_k(ask_setup):
   np.testing.assert_allclose(np.asarray(scored["ask_llm_score"]), direct, rtol=1e-6)
   best = sel.select_top_k(scored, 3)
   assert best["id"] == list(np.argsort(-direct, kind="stable")[:3])
-  with pytest.raises(ValueError, match="already has a column"):
+  with pytest.raises(ItemError, match="already has a column"):
     sel.add_ask_llm_column(scored, apply_fn, params, tok)
-  with pytest.raises(ValueError, match="k=8 is larger"):
+  with pytest.raises(ConfigError, match="k=8 is larger"):
     sel.select_top_k(scored, 8)
 
 
 def test_ask_llm_bad_input(ask_setup):
   tok, apply_fn, params, _ = ask_setup
-  with pytest.raises(ValueError, match="exactly once"):
+  with pytest.raises(ConfigError, match="exactly once"):
     sel.ask_llm_scores(apply_fn, params, tok, TEXTS, template="no placeholder")
-  with pytest.raises(ValueError, match="must be one token"):
+  with pytest.raises(ConfigError, match="must be one token"):
     sel.ask_llm_scores(apply_fn, params, tok, TEXTS, yes_tokens=("yes no",))
-  with pytest.raises(TypeError, match="not one string"):
+  with pytest.raises(ItemError, match="not one string"):
     sel.ask_llm_scores(apply_fn, params, tok, "a single string")
-  with pytest.raises(ValueError, match="empty"):
+  with pytest.raises(ItemError, match="empty"):
     sel.ask_llm_scores(apply_fn, params, tok, [])
-  with pytest.raises(TypeError, match=r"texts\[1\]"):
+  with pytest.raises(ItemError, match=r"texts\[1\]"):
     sel.ask_llm_scores(apply_fn, params, tok, ["ok", 3])
-  with pytest.raises(ValueError, match="leaves no room"):
+  with pytest.raises(ConfigError, match="leaves no room"):
     sel.ask_llm_prompt_ids(tok, "x", max_length=10)
 
 
@@ -434,12 +455,12 @@ def test_cli_select_density(stream_data, tmp_path, capsys):
   out = tmp_path / "sel.npz"
   assert main(["select", "density", str(path), "--k", "10", "--out", str(out), *opts]) == 0
   kind, arrays, meta = load_artifact(out)
-  kw = dict(bucket_width=2.5, num_rows=ROWS, num_buckets=BUCKETS, chunk_size=CHUNK, seed=2)
-  assert kind == "data_selection" and meta["method"] == "inverse" and meta["n"] == len(x)
+  kw = dict(bucket_width=2.5, n_rows=ROWS, n_buckets=BUCKETS, chunk_size=CHUNK, seed=2)
+  assert kind == "data_selection" and meta["strategy"] == "inverse" and meta["n"] == len(x)
   np.testing.assert_array_equal(arrays["indices"], sel.density_sample(x, 10, **kw))
   np.testing.assert_array_equal(arrays["scores"], sel.density_scores(x, **kw))
   capsys.readouterr()
-  assert main(["select", "density", str(path), "--k", "4", "--method", "bottom", *opts]) == 0
+  assert main(["select", "density", str(path), "--k", "4", "--strategy", "bottom", *opts]) == 0
   printed = [int(v) for v in capsys.readouterr().out.split()]
   assert printed == list(sel.bottom_k(arrays["scores"], 4))
   assert main(["select", "density", str(path), "--k", "701", *opts]) == 1
@@ -449,7 +470,7 @@ def test_cli_select_density(stream_data, tmp_path, capsys):
 def test_cli_help_explains_every_option(capsys):
   from tinyjax.cli import main
 
-  for method, options in (("density", ("--k", "--method", "--bucket-width", "--rows", "--hashes", "--buckets",
+  for method, options in (("density", ("--k", "--strategy", "--bucket-width", "--rows", "--hashes", "--buckets",
                                        "--chunk-size", "--power", "--column", "--out")),
                           ("ask-llm", ("--model", "--tokenizer", "--column", "--k", "--yes-token", "--template-file",
                                        "--add-bos", "--batch-size", "--max-length", "--save-dataset", "--out"))):
@@ -505,7 +526,7 @@ def test_cli_select_ask_llm(ask_setup, tmp_path, capsys):
                "--save-dataset", str(keep), "--batch-size", "4"]) == 0
   _, arrays, meta = load_artifact(out)
   np.testing.assert_allclose(arrays["scores"], np.full(len(TEXTS), p_yes), rtol=1e-4)
-  assert meta["method"] == "ask-llm" and len(arrays["indices"]) == 3
+  assert meta["strategy"] == "ask-llm" and len(arrays["indices"]) == 3
   best = datasets.load_from_disk(str(keep))
   assert len(best) == 3 and "ask_llm_score" in best.column_names
   assert main(["select", "ask-llm", str(tmp_path / "nothing.jsonl"), "--model", str(tmp_path / "model")]) == 1

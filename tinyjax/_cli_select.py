@@ -8,10 +8,14 @@ import sys
 
 import numpy as np
 
+from tinyjax.errors import ConfigError, InputError, MissingFileError
+
 SELECTION_KIND = "data_selection"
 
 
 def register(subparsers) -> None:
+  from tinyjax.selection import STRATEGIES
+
   top = subparsers.add_parser(
       "select", help="select training data: density (coverage) sampling or Ask-LLM quality scores",
       description="Select k training examples, as in Sachdeva et al. (2024), 'How to Train Data-Efficient LLMs'.")
@@ -25,11 +29,11 @@ def register(subparsers) -> None:
       "[N, D] .npy file or a datasets folder (saved with save_to_disk) with an embedding column.")
   d.add_argument("embeddings", metavar="EMBEDDINGS", help="[N, D] .npy file, or a datasets folder (with --column)")
   d.add_argument("--k", type=int, required=True, help="number of examples to select (1 <= k <= N)")
-  d.add_argument("--method", default="inverse", choices=["inverse", "top", "bottom"],
+  d.add_argument("--strategy", default="inverse", choices=STRATEGIES,
                  help="inverse: sample without replacement with probability ~ density^-power (coverage); "
                  "top: the k densest; bottom: the k sparsest (default: inverse)")
   d.add_argument("--power", type=float, default=1.0,
-                 help="exponent of the inverse density for --method inverse; 0 is uniform sampling (default: 1)")
+                 help="exponent of the inverse density for --strategy inverse; 0 is uniform sampling (default: 1)")
   d.add_argument("--seed", type=int, default=0, help="seed of the hash functions and of the sampling (default: 0)")
   d.add_argument("--bucket-width", type=float, default=None,
                  help="LSH bucket width w, the kernel bandwidth (default: the median pairwise distance of "
@@ -85,11 +89,11 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _load_embeddings(path: str, column: str | None):
   p = pathlib.Path(path)
   if not p.exists():
-    raise FileNotFoundError(f"no such file or folder: {p}")
+    raise MissingFileError(f"no such file or folder: {p}")
   if p.is_dir():
     import datasets
     if column is None:
-      raise ValueError("EMBEDDINGS is a datasets folder: name the embedding column with --column")
+      raise ConfigError("EMBEDDINGS is a datasets folder: name the embedding column with --column")
     return datasets.load_from_disk(str(p))
   return p
 
@@ -99,25 +103,25 @@ def _density(args) -> int:
   from tinyjax.io import save_artifact
 
   source = _load_embeddings(args.embeddings, args.column)
-  sketch = dict(bucket_width=args.bucket_width, num_rows=args.rows, num_hashes=args.hashes,
-                num_buckets=args.buckets, chunk_size=args.chunk_size, column=args.column)
+  sketch = dict(bucket_width=args.bucket_width, n_rows=args.rows, n_hashes=args.hashes,
+                n_buckets=args.buckets, chunk_size=args.chunk_size, column=args.column)
   if args.bucket_width is None:
     sketch["bucket_width"] = selection.default_bucket_width(source, column=args.column)
   scores = selection.density_scores(source, seed=args.seed, **sketch)
-  if args.method == "top":
+  if args.strategy == "top":
     index = selection.top_k(scores, args.k)
-  elif args.method == "bottom":
+  elif args.strategy == "bottom":
     index = selection.bottom_k(scores, args.k)
   else:
     index = selection.inverse_density_sample(scores, args.k, seed=args.seed, power=args.power)
-  meta = {"method": args.method, "source": str(args.embeddings), "n": int(scores.size), "k": int(args.k),
+  meta = {"strategy": args.strategy, "source": str(args.embeddings), "n": int(scores.size), "k": int(args.k),
           "seed": args.seed, "power": args.power,
           **{k: v for k, v in sketch.items() if k != "column"}, "column": args.column}
   if args.out is None:
     np.savetxt(sys.stdout, index, fmt="%d")
   else:
     save_artifact(args.out, SELECTION_KIND, {"indices": index.astype(np.int64), "scores": scores}, meta)
-    print(f"selected {index.size} of {scores.size} examples ({args.method}, bucket width "
+    print(f"selected {index.size} of {scores.size} examples ({args.strategy}, bucket width "
           f"{sketch['bucket_width']:.4g}) -> {args.out}", file=sys.stderr)
   return 0
 
@@ -127,11 +131,11 @@ def _load_texts(path: str):
 
   p = pathlib.Path(path)
   if not p.exists():
-    raise FileNotFoundError(f"no such file or folder: {p}")
+    raise MissingFileError(f"no such file or folder: {p}")
   if p.is_dir():
     ds = datasets.load_from_disk(str(p))
     if isinstance(ds, datasets.DatasetDict):
-      raise ValueError(f"{p} holds a DatasetDict with splits {list(ds)}; point DATA at one split's folder")
+      raise InputError(f"{p} holds a DatasetDict with splits {list(ds)}; point DATA at one split's folder")
     return ds
   suffix = p.suffix.lower()
   if suffix in (".jsonl", ".json"):
@@ -143,13 +147,13 @@ def _load_texts(path: str):
   if suffix == ".txt":
     lines = [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
     return datasets.Dataset.from_dict({"text": lines})
-  raise ValueError(f"DATA must be a datasets folder or a .jsonl/.json/.csv/.parquet/.txt file, got {p}")
+  raise InputError(f"DATA must be a datasets folder or a .jsonl/.json/.csv/.parquet/.txt file, got {p}")
 
 
 def _ask_llm(args) -> int:
   from tinyjax import selection
   from tinyjax.io import save_artifact
-  from tinyjax.scoring import load_tokenizer
+  from tinyjax.scoring import add_ask_llm_column, load_tokenizer
   from tinyjax.scoring.models import load_model
 
   ds = _load_texts(args.data)
@@ -160,7 +164,7 @@ def _ask_llm(args) -> int:
     kwargs["yes_tokens"] = tuple(args.yes_token)
   if args.template_file:
     kwargs["template"] = pathlib.Path(args.template_file).read_text(encoding="utf-8")
-  scored = selection.add_ask_llm_column(ds, model, None, tokenizer, text_column=args.column,
+  scored = add_ask_llm_column(ds, model, None, tokenizer, text_column=args.column,
                                         score_column=args.score_column, **kwargs)
   scores = np.asarray(scored[args.score_column], np.float64)
   index = selection.top_k(scores, args.k) if args.k is not None else None
@@ -170,7 +174,7 @@ def _ask_llm(args) -> int:
     arrays = {"scores": scores}
     if index is not None:
       arrays["indices"] = index.astype(np.int64)
-    meta = {"method": "ask-llm", "source": str(args.data), "model": str(args.model), "n": int(scores.size),
+    meta = {"strategy": "ask-llm", "source": str(args.data), "model": str(args.model), "n": int(scores.size),
             "k": args.k, "column": args.column, "yes_tokens": list(kwargs.get("yes_tokens", ("yes",)))}
     save_artifact(args.out, SELECTION_KIND, arrays, meta)
   if not args.out and not args.save_dataset:

@@ -5,33 +5,47 @@
     res = scoring.score(apply_fn, params, tokenizer, items, mesh=None, batch_size=8)
     res.loglik, res.acc, res.acc_norm
 
+Modules: ``scorer`` (Scorer, score), ``requests`` (lm-eval request rules), ``batching`` (buckets, packing),
+``tokenizers``, ``items`` (load_items: benchmark items from files or datasets), ``hook`` (TinyEvalHook),
+``ask_llm`` (Ask-LLM quality scores for data selection), ``models`` (GPT-2 and Llama in NNX).
 See docs/scoring.md.
 """
 
 from tinyjax.scoring import models
+from tinyjax.scoring.ask_llm import (ASK_LLM_TEMPLATE, add_ask_llm_column, ask_llm_prompt_ids, ask_llm_scores,
+                                     select_top_k)
 from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, power_of_two_buckets
 from tinyjax.scoring.hook import TinyEvalHook
+from tinyjax.scoring.items import ItemText, load_items
 from tinyjax.scoring.requests import MultipleChoice, encode_pair, fewshot_context, mc2, truncate_left
-from tinyjax.scoring.scorer import DEFAULT_MAX_LENGTH, Scorer, ScoreResult, score
+from tinyjax.scoring.scorer import ACCURACY_METRICS, DEFAULT_MAX_LENGTH, Scorer, ScoreResult, score
 from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer, load_tokenizer
 
 __all__ = (
+    "ACCURACY_METRICS",
+    "ASK_LLM_TEMPLATE",
     "DEFAULT_MAX_LENGTH",
     "BatchPlan",
     "EncodedRequest",
+    "ItemText",
     "MultipleChoice",
     "ScoreResult",
     "Scorer",
     "TinyEvalHook",
     "TokenizerAdapter",
+    "add_ask_llm_column",
     "as_tokenizer",
+    "ask_llm_prompt_ids",
+    "ask_llm_scores",
     "encode_pair",
     "fewshot_context",
+    "load_items",
     "load_tokenizer",
     "mc2",
     "models",
     "plan_batches",
     "power_of_two_buckets",
     "score",
+    "select_top_k",
     "truncate_left",
 )

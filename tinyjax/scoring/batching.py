@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tinyjax.errors import ConfigError, ItemError
+
 
 @dataclasses.dataclass(frozen=True)
 class EncodedRequest:
@@ -81,7 +83,7 @@ def power_of_two_buckets(max_length: int, min_length: int = 16, half_steps: bool
   With ``half_steps``, 1.5 times each power of two is added too (16, 24, 32, 48, 64, 96, ...).
   """
   if max_length < 1:
-    raise ValueError(f"max_length must be >= 1, got {max_length}")
+    raise ConfigError(f"max_length must be >= 1, got {max_length}")
   out, b = [], max(1, min_length)
   while b < max_length:
     out.append(b)
@@ -102,7 +104,7 @@ def _bucket_of(length: int, buckets: Sequence[int], n_cont: int = 0, score_fract
   for b in buckets:
     if length <= b and n_cont <= score_budget(group_rows * b, score_fraction):
       return b
-  raise ValueError(f"a request has {length} input tokens ({n_cont} scored), more than the largest bucket "
+  raise ItemError(f"a request has {length} input tokens ({n_cont} scored), more than the largest bucket "
                    f"{buckets[-1]} holds")
 
 
@@ -331,28 +333,28 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
     A BatchPlan.
   """
   if batch_size < 1:
-    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
   if group_rows < 1 or batch_size % group_rows:
-    raise ValueError(f"group_rows must be a positive divisor of batch_size {batch_size}, got {group_rows}")
+    raise ConfigError(f"group_rows must be a positive divisor of batch_size {batch_size}, got {group_rows}")
   buckets = tuple(sorted(int(b) for b in buckets))
   if not buckets or buckets[0] < 1:
-    raise ValueError(f"buckets must be positive lengths, got {buckets}")
+    raise ConfigError(f"buckets must be positive lengths, got {buckets}")
   if share_prefix and not pack:
-    raise ValueError("share_prefix needs pack=True")
+    raise ConfigError("share_prefix needs pack=True")
   if not 0.0 < score_fraction <= 1.0:
-    raise ValueError(f"score_fraction must be in (0, 1], got {score_fraction}")
+    raise ConfigError(f"score_fraction must be in (0, 1], got {score_fraction}")
   if not requests:
     return BatchPlan([], 0, 0, 0, ())
   num_real = sum(r.length for r in requests)
   longest = max(r.length for r in requests)
   if pack:
     if max_segments < 1:
-      raise ValueError(f"max_segments must be >= 1, got {max_segments}")
+      raise ConfigError(f"max_segments must be >= 1, got {max_segments}")
     most_scored = max(r.n_cont for r in requests)
     if pack_length is None:  # the row length (among the next few buckets) that needs the fewest positions
       fits = [b for b in buckets if b >= longest and most_scored <= score_budget(group_rows * b, score_fraction)]
       if not fits:
-        raise ValueError(f"a request has {longest} input tokens ({most_scored} scored), more than the largest "
+        raise ItemError(f"a request has {longest} input tokens ({most_scored} scored), more than the largest "
                          f"bucket {buckets[-1]} holds")
       plans = [_pack(requests, b, batch_size, max_segments, share_prefix, score_fraction, pad_id, group_rows)
                for b in fits[:4]]
@@ -360,9 +362,9 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
     else:
       length = int(pack_length)
       if length not in buckets:
-        raise ValueError(f"pack_length {length} is not one of the buckets {buckets}")
+        raise ConfigError(f"pack_length {length} is not one of the buckets {buckets}")
       if longest > length or most_scored > score_budget(group_rows * length, score_fraction):
-        raise ValueError(f"a request has {longest} input tokens ({most_scored} scored), more than pack_length "
+        raise ItemError(f"a request has {longest} input tokens ({most_scored} scored), more than pack_length "
                          f"{length} holds")
       batches, num_fed = _pack(requests, length, batch_size, max_segments, share_prefix, score_fraction, pad_id,
                                group_rows)

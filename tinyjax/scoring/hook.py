@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from tinyjax.errors import ConfigError, ItemError
+from tinyjax.scoring.items import check_items
 from tinyjax.scoring.requests import MultipleChoice
-from tinyjax.scoring.scorer import Scorer, _check_items
-
-_METRICS = ("acc", "acc_norm", "acc_bytes")
+from tinyjax.scoring.scorer import ACCURACY_METRICS, Scorer, choice_accuracies, choice_matrix
 
 
 def _num_items(tb) -> int | None:
@@ -37,7 +37,8 @@ class TinyEvalHook:
 
   Args:
     benchmarks: ``{name: TinyBenchmark}``; each has ``anchors`` [A] (item indices) and ``estimate(Y_anchor)``
-      returning ``naive``, ``pirt``, ``gpirt``, ``lo``, ``hi`` (each [n_models]).
+      returning ``score`` (the recommended estimate), its interval ``lo``, ``hi``, and ``naive``, ``pirt``,
+      ``gpirt`` (each [n_models]).
     items: ``{name: [MultipleChoice, ...]}``, either the A anchor items in the order of ``tb.anchors``, or all
       the benchmark's items (then the anchors are picked by index).
     tokenizer: anything :func:`tinyjax.scoring.tokenizers.as_tokenizer` accepts.
@@ -52,32 +53,32 @@ class TinyEvalHook:
                apply_fn=None, *, every: int = 100, metric: str | Mapping[str, str] = "acc",
                prefix: str = "tinyjax", **scorer_kwargs):
     if apply_fn is None:
-      raise ValueError("apply_fn is required (an apply_fn(params, tokens) or an nnx.Module)")
+      raise ConfigError("apply_fn is required (an apply_fn(params, tokens) or an nnx.Module)")
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-      raise ValueError(f"every must be a positive int, got {every!r}")
+      raise ConfigError(f"every must be a positive int, got {every!r}")
     if not benchmarks:
-      raise ValueError("benchmarks is empty")
+      raise ConfigError("benchmarks is empty")
     if set(benchmarks) != set(items):
-      raise ValueError(f"benchmarks {sorted(benchmarks)} and items {sorted(items)} name different benchmarks")
+      raise ConfigError(f"benchmarks {sorted(benchmarks)} and items {sorted(items)} name different benchmarks")
     self.every = int(every)
     self.prefix = prefix
     self.benchmarks = dict(benchmarks)
     self.metric = {b: (metric[b] if isinstance(metric, Mapping) else metric) for b in self.benchmarks}
     for b, m in self.metric.items():
-      if m not in _METRICS:
-        raise ValueError(f"metric for {b!r} must be one of {_METRICS}, got {m!r}")
+      if m not in ACCURACY_METRICS:
+        raise ConfigError(f"metric for {b!r} must be one of {ACCURACY_METRICS}, got {m!r}")
     self.items: dict[str, list[MultipleChoice]] = {}
     for name, tb in self.benchmarks.items():
       anchors = np.asarray(tb.anchors).reshape(-1)
-      its = _check_items(items[name])
+      its = check_items(items[name], MultipleChoice, name=f"items[{name!r}]")
       if len(its) == anchors.size:
         self.items[name] = its
       elif len(its) > anchors.size and (_num_items(tb) in (None, len(its))):
         if anchors.size and (anchors.min() < 0 or anchors.max() >= len(its)):
-          raise ValueError(f"{name}: anchor indices run outside the {len(its)} items given")
+          raise ItemError(f"{name}: anchor indices run outside the {len(its)} items given")
         self.items[name] = [its[int(a)] for a in anchors]
       else:
-        raise ValueError(f"{name}: {len(its)} items given, expected the {anchors.size} anchor items or all "
+        raise ItemError(f"{name}: {len(its)} items given, expected the {anchors.size} anchor items or all "
                          f"{_num_items(tb) or 'the benchmark'} items")
     self.scorer = Scorer(apply_fn, tokenizer, **scorer_kwargs)
     # Tokenize once: the requests never change during training.
@@ -102,41 +103,32 @@ class TinyEvalHook:
   def __call__(self, step: int, params=None, *, force: bool = False) -> dict:
     """Returns ``{}`` unless ``step % every == 0`` (or ``force``); else the metrics dict.
 
-    Keys, for each benchmark ``b``: ``{prefix}/{b}/raw_acc`` (mean anchor correctness), ``.../naive``,
-    ``.../pirt``, ``.../estimate`` (gp-IRT), ``.../estimate_lo``, ``.../estimate_hi`` (its interval) and
-    ``.../correct`` ([A] float32 0/1 per anchor item); plus ``{prefix}/eval_seconds`` and
-    ``{prefix}/padding_fraction``.
+    Keys, for each benchmark ``b``: ``{prefix}/{b}/estimate``, the recommended estimate ``est.score`` of
+    ``tb.estimate(correct)``, with ``.../estimate_lo`` and ``.../estimate_hi`` its interval (``est.lo``,
+    ``est.hi``); the other estimators under their own names, ``.../naive``, ``.../pirt``, ``.../gpirt``;
+    ``.../raw_acc`` (mean anchor correctness) and ``.../correct`` ([A] float32 0/1 per anchor item); plus
+    ``{prefix}/eval_seconds`` and ``{prefix}/padding_fraction``.
     """
     if not force and not self.should_run(step):
       return {}
     t0 = time.perf_counter()
     ll, _ = self.scorer.score_encoded(self._encoded, params)
-    n = len(self._all_items)
-    c_max = max(len(it.choices) for it in self._all_items)
-    loglik = np.full((n, c_max), -np.inf)
-    k = 0
-    for i, it in enumerate(self._all_items):
-      loglik[i, :len(it.choices)] = ll[k:k + len(it.choices)]
-      k += len(it.choices)
-    gold = np.array([it.gold for it in self._all_items])
-    denom = {"acc": np.ones((n, c_max)), "acc_norm": np.ones((n, c_max)), "acc_bytes": np.ones((n, c_max))}
-    for i, it in enumerate(self._all_items):
-      denom["acc_norm"][i, :len(it.choices)] = [len(c) for c in it.choices]
-      denom["acc_bytes"][i, :len(it.choices)] = [len(c.encode("utf-8")) for c in it.choices]
+    loglik = choice_matrix(self._all_items, ll, -np.inf, np.float64)
+    accuracies = choice_accuracies(self._all_items, loglik)
     metrics: dict = {}
     for name, tb in self.benchmarks.items():
       lo_i, hi_i = self._spans[name]
-      with np.errstate(divide="ignore", invalid="ignore"):
-        values = loglik[lo_i:hi_i] / denom[self.metric[name]][lo_i:hi_i]
-      correct = (np.argmax(values, axis=1) == gold[lo_i:hi_i]).astype(np.float32)
+      correct = accuracies[self.metric[name]][lo_i:hi_i]
       est = tb.estimate(correct[None, :])
+      first = lambda x: float(np.asarray(x).reshape(-1)[0])  # noqa: E731  (one model)
       key = f"{self.prefix}/{name}"
       metrics[f"{key}/raw_acc"] = float(correct.mean())
-      metrics[f"{key}/naive"] = float(np.asarray(est.naive).reshape(-1)[0])
-      metrics[f"{key}/pirt"] = float(np.asarray(est.pirt).reshape(-1)[0])
-      metrics[f"{key}/estimate"] = float(np.asarray(est.gpirt).reshape(-1)[0])
-      metrics[f"{key}/estimate_lo"] = float(np.asarray(est.lo).reshape(-1)[0])
-      metrics[f"{key}/estimate_hi"] = float(np.asarray(est.hi).reshape(-1)[0])
+      metrics[f"{key}/estimate"] = first(est.score)
+      metrics[f"{key}/estimate_lo"] = first(est.lo)
+      metrics[f"{key}/estimate_hi"] = first(est.hi)
+      metrics[f"{key}/naive"] = first(est.naive)
+      metrics[f"{key}/pirt"] = first(est.pirt)
+      metrics[f"{key}/gpirt"] = first(est.gpirt)
       metrics[f"{key}/correct"] = correct
     self.calls += 1
     self.last_seconds = time.perf_counter() - t0

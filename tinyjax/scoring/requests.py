@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tinyjax.errors import ItemError
+
 
 @dataclasses.dataclass(frozen=True)
 class MultipleChoice:
@@ -39,27 +41,27 @@ class MultipleChoice:
 
   def __post_init__(self):
     if not isinstance(self.context, str):
-      raise TypeError(f"context must be a str, got {type(self.context).__name__}")
+      raise ItemError(f"context must be a str, got {type(self.context).__name__}")
     if isinstance(self.choices, str):
-      raise TypeError("choices must be a sequence of strings, not one string")
+      raise ItemError("choices must be a sequence of strings, not one string")
     choices = tuple(self.choices)
     if not choices:
-      raise ValueError("choices is empty: a multiple-choice item needs at least one choice")
+      raise ItemError("choices is empty: a multiple-choice item needs at least one choice")
     for c in choices:
       if not isinstance(c, str):
-        raise TypeError(f"every choice must be a str, got {type(c).__name__}")
+        raise ItemError(f"every choice must be a str, got {type(c).__name__}")
     object.__setattr__(self, "choices", choices)
     if isinstance(self.gold, bool) or not isinstance(self.gold, (int, np.integer)):
-      raise TypeError(f"gold must be an int index, got {self.gold!r}")
+      raise ItemError(f"gold must be an int index, got {self.gold!r}")
     if not 0 <= int(self.gold) < len(choices):
-      raise ValueError(f"gold index {self.gold} is out of range for {len(choices)} choices")
+      raise ItemError(f"gold index {self.gold} is out of range for {len(choices)} choices")
     object.__setattr__(self, "gold", int(self.gold))
     if self.labels is not None:
       labels = tuple(int(x) for x in self.labels)
       if len(labels) != len(choices) or any(x not in (0, 1) for x in labels):
-        raise ValueError(f"labels must be 0/1, one per choice ({len(choices)}), got {self.labels!r}")
+        raise ItemError(f"labels must be 0/1, one per choice ({len(choices)}), got {self.labels!r}")
       if not any(labels):
-        raise ValueError("labels mark no true answer")
+        raise ItemError("labels mark no true answer")
       object.__setattr__(self, "labels", labels)
 
   def requests(self) -> list[tuple[str, str]]:
@@ -103,10 +105,10 @@ def encode_pair(encode, context: str, continuation: str, prefix_token_id: int | 
     ``(context_ids, continuation_ids)``.
   """
   if continuation == "":
-    raise ValueError("the continuation is empty: there is nothing to score")
+    raise ItemError("the continuation is empty: there is nothing to score")
   if context == "":
     if prefix_token_id is None:
-      raise ValueError("an empty context needs a prefix token (BOS/EOS), but the tokenizer has none: "
+      raise ItemError("an empty context needs a prefix token (BOS/EOS), but the tokenizer has none: "
                        "pass prefix_token_id=")
     return [int(prefix_token_id)], [int(t) for t in encode(continuation)]
   n_spaces = len(context) - len(context.rstrip())
@@ -134,12 +136,12 @@ def truncate_left(context_ids: Sequence[int], continuation_ids: Sequence[int], m
   ids = list(context_ids) + list(continuation_ids)
   n_cont = len(continuation_ids)
   if n_cont == 0:
-    raise ValueError("the continuation encodes to zero tokens: there is nothing to score")
+    raise ItemError("the continuation encodes to zero tokens: there is nothing to score")
   if n_cont > max_length:
-    raise ValueError(f"the continuation has {n_cont} tokens, more than the model window {max_length}")
+    raise ItemError(f"the continuation has {n_cont} tokens, more than the model window {max_length}")
   if len(ids) > max_length + 1:
     if not truncate:
-      raise ValueError(f"a request has {len(ids)} tokens, longer than the model window {max_length} + 1 and "
+      raise ItemError(f"a request has {len(ids)} tokens, longer than the model window {max_length} + 1 and "
                        "truncate=False")
     ids = ids[-(max_length + 1):]
   return ids, n_cont
@@ -158,6 +160,6 @@ def mc2(loglik: np.ndarray, labels: Sequence[int]) -> float:
   ll = np.asarray(loglik, dtype=np.float64)
   lab = np.asarray(labels, dtype=bool)
   if ll.shape != lab.shape or ll.ndim != 1:
-    raise ValueError(f"loglik and labels must be [C] of the same length, got {ll.shape} and {lab.shape}")
+    raise ItemError(f"loglik and labels must be [C] of the same length, got {ll.shape} and {lab.shape}")
   p = np.exp(ll - ll.max())
   return float(p[lab].sum() / p.sum())

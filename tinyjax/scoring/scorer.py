@@ -6,8 +6,12 @@ bucket) is compiled once per training run, however often it is called. :func:`sc
 
 from __future__ import annotations
 
+import collections
+import copy
 import dataclasses
 import functools
+import os
+import weakref
 from collections.abc import Callable, Sequence
 
 import jax
@@ -18,7 +22,10 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from tinyjax import kernels
+from tinyjax._dtypes import resolve_dtype
+from tinyjax.errors import ConfigError, ItemError
 from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, power_of_two_buckets
+from tinyjax.scoring.items import check_items
 from tinyjax.scoring.requests import MultipleChoice, encode_pair, mc2, truncate_left
 from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer
 
@@ -85,6 +92,45 @@ def _argmax_acc(values: np.ndarray, gold: np.ndarray) -> np.ndarray:
   return (np.argmax(values, axis=1) == gold).astype(np.float32)
 
 
+#: The correctness rules of :func:`choice_accuracies` (lm-eval's acc, acc_norm and acc_bytes).
+ACCURACY_METRICS = ("acc", "acc_norm", "acc_bytes")
+
+
+def choice_matrix(items: Sequence[MultipleChoice], values: np.ndarray, fill, dtype) -> np.ndarray:
+  """Per-request values in item order ([R], R = total choices) as an [N, C] matrix, ``fill`` past each item's choices."""
+  c_max = max(len(it.choices) for it in items)
+  out = np.full((len(items), c_max), fill, np.dtype(dtype))
+  k = 0
+  for i, it in enumerate(items):
+    out[i, :len(it.choices)] = values[k:k + len(it.choices)]
+    k += len(it.choices)
+  return out
+
+
+def choice_accuracies(items: Sequence[MultipleChoice], loglik: np.ndarray) -> dict[str, np.ndarray]:
+  """lm-eval's correctness of each item from its choices' log-likelihoods: the one rule for the scorer and the hook.
+
+  Args:
+    items: N items.
+    loglik: [N, C] log-likelihoods, -inf past an item's choices (:func:`choice_matrix`).
+
+  Returns:
+    ``{"acc", "acc_norm", "acc_bytes"}`` -> [N] float32 0/1: the argmax of ``loglik``, of ``loglik`` divided by
+    each choice's length in characters, and in UTF-8 bytes, equals ``gold`` (ties go to the first choice).
+  """
+  n, c_max = loglik.shape
+  gold = np.array([it.gold for it in items], np.int64)
+  chars = np.ones((n, c_max))
+  nbytes = np.ones((n, c_max))
+  for i, it in enumerate(items):
+    chars[i, :len(it.choices)] = [len(c) for c in it.choices]
+    nbytes[i, :len(it.choices)] = [len(c.encode("utf-8")) for c in it.choices]
+  with np.errstate(divide="ignore", invalid="ignore"):
+    ll64 = loglik.astype(np.float64)
+    return {"acc": _argmax_acc(loglik, gold), "acc_norm": _argmax_acc(ll64 / chars, gold),
+            "acc_bytes": _argmax_acc(ll64 / nbytes, gold)}
+
+
 class Scorer:
   """Scores log-likelihood requests with a causal LM, one compilation per batch shape for its whole life.
 
@@ -128,53 +174,48 @@ class Scorer:
                pack_length: int | None = None, buckets: Sequence[int] | None = None, max_segments: int = 32,
                share_prefix: bool | None = None, score_fraction: float | None = None, group_rows: int | None = None,
                data_axis: str = "data", prefix_token_id: int | None = None, dtype=None):
-    from tinyjax._dtypes import resolve_dtype
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-      raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+      raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
     self.tokenizer: TokenizerAdapter = as_tokenizer(tokenizer, prefix_token_id)
     self.mesh = mesh
     self.data_axis = data_axis
     n_data = 1
     if mesh is not None:
       if data_axis not in mesh.axis_names:
-        raise ValueError(f"mesh has axes {mesh.axis_names}, no data axis {data_axis!r}")
+        raise ConfigError(f"mesh has axes {mesh.axis_names}, no data axis {data_axis!r}")
       n_data = int(mesh.shape[data_axis])
     self.batch_size = -(-int(batch_size) // n_data) * n_data
     self.dtype = resolve_dtype(dtype)
-    if isinstance(model, nnx.Module):
-      self._module = model
+    self._is_module = isinstance(model, nnx.Module)
+    if self._is_module:
       self._graphdef, _ = nnx.split(model)
-      self.apply_fn = None
-      supports = bool(getattr(model, "supports_packing", False))
-    elif callable(model):
-      self._module = None
-      self.apply_fn = model
-      supports = bool(getattr(model, "supports_packing", False))
-    else:
-      raise TypeError(f"model must be an apply_fn(params, tokens) or an nnx.Module, got {type(model).__name__}")
+    elif not callable(model):
+      raise ConfigError(f"model must be an apply_fn(params, tokens) or an nnx.Module, got {type(model).__name__}")
+    self._model_ref = lambda: model   # weakref.ref(model) in a Scorer built by cached_scorer
+    supports = bool(getattr(model, "supports_packing", False))
     self.pack = supports if pack is None else bool(pack)
     if max_length is None:
       max_length = getattr(model, "max_length", None) or DEFAULT_MAX_LENGTH
     if int(max_length) < 1:
-      raise ValueError(f"max_length must be >= 1, got {max_length}")
+      raise ConfigError(f"max_length must be >= 1, got {max_length}")
     self.max_length = int(max_length)
     self.truncate = bool(truncate)
     self.buckets = (tuple(sorted(buckets)) if buckets is not None
                     else power_of_two_buckets(self.max_length, half_steps=True))
     if self.buckets[-1] < self.max_length and truncate:
-      raise ValueError(f"the largest bucket {self.buckets[-1]} is below max_length {self.max_length}")
+      raise ConfigError(f"the largest bucket {self.buckets[-1]} is below max_length {self.max_length}")
     self.pack_length = pack_length
     self.max_segments = int(max_segments) if self.pack else 1
     self.share_prefix = self.pack and (True if share_prefix is None else bool(share_prefix))
     if share_prefix and not self.pack:
-      raise ValueError("share_prefix needs packing (a model with supports_packing, or pack=True)")
+      raise ConfigError("share_prefix needs packing (a model with supports_packing, or pack=True)")
     self.vocab_size = getattr(model, "vocab_size", None)
     if score_fraction is not None and not 0.0 < float(score_fraction) <= 1.0:
-      raise ValueError(f"score_fraction must be in (0, 1], got {score_fraction}")
+      raise ConfigError(f"score_fraction must be in (0, 1], got {score_fraction}")
     self._per_device = self.batch_size // n_data
     if group_rows is not None and (isinstance(group_rows, bool) or not isinstance(group_rows, (int, np.integer))
                                    or group_rows < 1 or self._per_device % group_rows):
-      raise ValueError(f"group_rows must be a positive divisor of the rows per device ({self._per_device}), "
+      raise ConfigError(f"group_rows must be a positive divisor of the rows per device ({self._per_device}), "
                        f"got {group_rows!r}")
     self._group_rows_arg = group_rows
     self.score_fraction: float | None = None   # fixed by the first plan when not given
@@ -188,6 +229,15 @@ class Scorer:
     self.compilations = 0  # traces of the jitted scoring function (one per distinct batch shape)
     self.last_plan: BatchPlan | None = None
     self._jitted = jax.jit(self._forward)
+
+  @property
+  def apply_fn(self) -> Callable | None:
+    """The ``apply_fn`` scored (None when the model is an NNX module)."""
+    return None if self._is_module else self._model_ref()
+
+  @property
+  def _module(self) -> nnx.Module | None:
+    return self._model_ref() if self._is_module else None
 
   def _fix_fraction(self, fraction: float):
     self.score_fraction = fraction
@@ -224,11 +274,11 @@ class Scorer:
   # -- device side ------------------------------------------------------------------------------------------
   def _scored_logits(self, params, tokens, segment_ids, branch_ids, positions, score_index):
     """Logits [G, K, V] at the scored positions (``score_index`` [G, K] indexes each row group's flat view)."""
-    f = nnx.merge(self._graphdef, params) if self._module is not None else functools.partial(self.apply_fn, params)
+    f = nnx.merge(self._graphdef, params) if self._is_module else functools.partial(self.apply_fn, params)
     packing = dict(segment_ids=segment_ids, positions=positions, branch_ids=branch_ids) if self.pack else {}
     g = score_index.shape[0]
     take = lambda x: jnp.take_along_axis(x.reshape(g, -1, x.shape[-1]), score_index[..., None], axis=1)  # noqa
-    if self._module is not None and self._has_head:  # the output projection only where it is needed
+    if self._is_module and self._has_head:  # the output projection only where it is needed
       if self._query_index:                          # and the last layer too
         return f.head(f.hidden(tokens, **packing, query_index=score_index))
       return f.head(take(f.hidden(tokens, **packing)))
@@ -257,9 +307,9 @@ class Scorer:
     return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
   def _params(self, params):
-    if self._module is None:
+    if not self._is_module:
       if params is None:
-        raise ValueError("params is None but the model is an apply_fn: pass its parameters")
+        raise ConfigError("params is None but the model is an apply_fn: pass its parameters")
       return params
     if params is None:
       return nnx.state(self._module)
@@ -270,7 +320,7 @@ class Scorer:
   def _check_vocab(self, top: int):
     vocab = self.vocab_size if self.vocab_size is not None else self._traced_vocab
     if vocab is not None and top >= vocab:
-      raise ValueError(f"token id {top} is outside the model vocabulary of {vocab}")
+      raise ItemError(f"token id {top} is outside the model vocabulary of {vocab}")
 
   # -- host side --------------------------------------------------------------------------------------------
   def encode(self, context: str, continuation: str) -> EncodedRequest:
@@ -278,7 +328,7 @@ class Scorer:
     ctx, cont = encode_pair(self.tokenizer.encode, context, continuation, self.tokenizer.prefix_token_id)
     ids, n_cont = truncate_left(ctx, cont, self.max_length, self.truncate)
     if len(ids) - n_cont < 1:
-      raise ValueError(f"the context of request ({context!r}, {continuation!r}) encodes to no token")
+      raise ItemError(f"the context of request ({context!r}, {continuation!r}) encodes to no token")
     return EncodedRequest(tuple(ids), n_cont)
 
   def loglikelihood(self, requests: Sequence[tuple[str, str]], params=None) -> tuple[np.ndarray, np.ndarray]:
@@ -301,7 +351,7 @@ class Scorer:
     self.last_num_unique = len(reqs)
     top = max((max(r.ids) for r in reqs), default=-1)
     if reqs and min(min(r.ids) for r in reqs) < 0:
-      raise ValueError("negative token id: the tokenizer returned an id below 0")
+      raise ItemError("negative token id: the tokenizer returned an id below 0")
     self._check_vocab(top)
     plan = self._plan(reqs)
     self.last_plan = plan
@@ -330,42 +380,21 @@ class Scorer:
         module; default: the module's current state).
       mutual_info: also score each continuation after an empty context and report acc_mutual_info.
     """
-    items = _check_items(items)
+    items = check_items(items, MultipleChoice)
     n = len(items)
-    c_max = max(len(it.choices) for it in items)
-    pairs, slots = [], []
-    for i, it in enumerate(items):
-      for j, (ctx, cont) in enumerate(it.requests()):
-        pairs.append((ctx, cont))
-        slots.append((i, j))
+    pairs = [pair for it in items for pair in it.requests()]
     if mutual_info:
-      for i, it in enumerate(items):
-        for j, (ctx, cont) in enumerate(it.unconditional_requests()):
-          pairs.append((ctx, cont))
-          slots.append((i, j))
+      pairs += [pair for it in items for pair in it.unconditional_requests()]
     encoded = [self.encode(c, x) for c, x in pairs]
     ll, gr = self.score_encoded(encoded, params)
     plan = self.last_plan
-    loglik = np.full((n, c_max), -np.inf, np.dtype(self.dtype))
-    greedy = np.zeros((n, c_max), bool)
-    uncond = np.full((n, c_max), -np.inf, np.dtype(self.dtype)) if mutual_info else None
     n_cond = sum(len(it.choices) for it in items)
-    for k, (i, j) in enumerate(slots):
-      if k < n_cond:
-        loglik[i, j], greedy[i, j] = ll[k], gr[k]
-      else:
-        uncond[i, j] = ll[k]
+    loglik = choice_matrix(items, ll[:n_cond], -np.inf, self.dtype)
+    greedy = choice_matrix(items, gr[:n_cond], False, bool)
+    uncond = choice_matrix(items, ll[n_cond:], -np.inf, self.dtype) if mutual_info else None
     gold = np.array([it.gold for it in items], np.int64)
     num_choices = np.array([len(it.choices) for it in items], np.int64)
-    chars = np.ones((n, c_max))
-    nbytes = np.ones((n, c_max))
-    for i, it in enumerate(items):
-      chars[i, :len(it.choices)] = [len(c) for c in it.choices]
-      nbytes[i, :len(it.choices)] = [len(c.encode("utf-8")) for c in it.choices]
-    with np.errstate(divide="ignore", invalid="ignore"):
-      ll64 = loglik.astype(np.float64)
-      acc_norm = _argmax_acc(ll64 / chars, gold)
-      acc_bytes = _argmax_acc(ll64 / nbytes, gold)
+    acc = choice_accuracies(items, loglik)
     acc_mi = None
     if mutual_info:
       with np.errstate(invalid="ignore"):
@@ -376,30 +405,68 @@ class Scorer:
       if it.labels is not None:
         mc2_scores[i] = mc2(loglik[i, :len(it.choices)], it.labels)
     return ScoreResult(loglik=loglik, is_greedy=greedy, num_choices=num_choices, gold=gold,
-                       acc=_argmax_acc(loglik, gold), acc_norm=acc_norm, acc_bytes=acc_bytes,
+                       acc=acc["acc"], acc_norm=acc["acc_norm"], acc_bytes=acc["acc_bytes"],
                        acc_mutual_info=acc_mi, loglik_unconditional=uncond, mc2=mc2_scores,
                        num_tokens=plan.num_real_tokens, padding_fraction=plan.padding_fraction,
                        num_requests=self.last_num_unique)
 
 
-def _check_items(items) -> list[MultipleChoice]:
-  items = list(items)
-  if not items:
-    raise ValueError("items is empty")
-  for k, it in enumerate(items):
-    if not isinstance(it, MultipleChoice):
-      raise TypeError(f"items[{k}] is a {type(it).__name__}, expected scoring.MultipleChoice")
-  return items
+class _WeakScorerCache:
+  """Scorers reused across calls with the same model, tokenizer and settings, never keeping a model alive.
+
+  The cached Scorer reaches the model (and the tokenizer, when it can be weakly referenced) only through weak
+  references, and its entry is dropped as soon as either is garbage collected: a model the caller lets go is
+  freed together with its compiled functions. At most ``size`` entries are kept (the oldest goes first).
+  """
+
+  def __init__(self, size: int):
+    self.size = size
+    self._entries: collections.OrderedDict = collections.OrderedDict()
+
+  def get(self, model, tokenizer, **settings) -> Scorer:
+    tok_key = os.fspath(tokenizer) if isinstance(tokenizer, (str, os.PathLike)) else id(tokenizer)
+    key = (id(model), tok_key, id(settings.get("mesh")),
+           tuple(sorted((k, repr(v)) for k, v in settings.items() if k != "mesh")))
+    scorer = self._entries.get(key)
+    if scorer is not None and scorer._model_ref() is model and (
+        isinstance(tok_key, str) or scorer._tokenizer_ref() is tokenizer):
+      return scorer
+    drop = lambda _ref, key=key: self._entries.pop(key, None)  # noqa: E731
+    scorer = Scorer(model, tokenizer, **settings)
+    scorer._model_ref = weakref.ref(model, drop)
+    if not isinstance(tok_key, str):   # a path: the Scorer loaded its own tokenizer
+      try:
+        scorer._tokenizer_ref = weakref.ref(tokenizer, drop)
+        adapter = copy.copy(scorer.tokenizer)
+        adapter.tokenizer = weakref.proxy(adapter.tokenizer)
+        scorer.tokenizer = adapter
+      except TypeError:  # not weakly referenceable: held by the entry, which still goes with the model
+        scorer._tokenizer_ref = lambda: tokenizer
+    self._entries[key] = scorer
+    while len(self._entries) > self.size:
+      self._entries.popitem(last=False)
+    return scorer
 
 
-_SCORERS: dict = {}
+_SCORER_CACHE = _WeakScorerCache(16)
+
+
+def cached_scorer(model, tokenizer, **settings) -> Scorer:
+  """A :class:`Scorer` for ``(model, tokenizer, settings)``, reused across calls while the model is alive.
+
+  The one cache behind :func:`score` and :func:`tinyjax.scoring.ask_llm_scores`: repeated calls compile once
+  per batch shape, and the cache holds the model and the tokenizer only weakly.
+  """
+  return _SCORER_CACHE.get(model, tokenizer, **settings)
 
 
 def score(apply_fn: Callable | nnx.Module, params, tokenizer, items: Sequence[MultipleChoice], mesh=None,
           batch_size: int = 8, **kwargs) -> ScoreResult:
   """Scores multiple-choice items with lm-eval semantics (see :class:`Scorer` for the keyword arguments).
 
-  Scorers are cached by (model, tokenizer, mesh, settings), so repeated calls reuse their compilations.
+  The Scorer is reused across calls with the same model, tokenizer, mesh and settings (see
+  :func:`cached_scorer`), so repeated calls reuse its compilations; the cache never keeps a model alive. For a
+  training loop, hold a :class:`Scorer` (or a :class:`TinyEvalHook`) instead.
 
   Args:
     apply_fn: ``apply_fn(params, tokens [B, L] int32) -> logits [B, L, V]``, or an NNX module.
@@ -413,11 +480,5 @@ def score(apply_fn: Callable | nnx.Module, params, tokenizer, items: Sequence[Mu
     A ScoreResult (``loglik`` [N, C], ``acc``, ``acc_norm``, ``acc_bytes``, ``mc2``, ...).
   """
   mutual_info = kwargs.pop("mutual_info", False)
-  key = (id(apply_fn), id(tokenizer), id(mesh), batch_size, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
-  entry = _SCORERS.get(key)
-  if entry is None or entry[0] is not apply_fn or entry[1] is not tokenizer:
-    if len(_SCORERS) >= 16:
-      _SCORERS.pop(next(iter(_SCORERS)))
-    entry = (apply_fn, tokenizer, Scorer(apply_fn, tokenizer, mesh=mesh, batch_size=batch_size, **kwargs))
-    _SCORERS[key] = entry
-  return entry[2].score(items, params, mutual_info=mutual_info)
+  scorer = cached_scorer(apply_fn, tokenizer, mesh=mesh, batch_size=batch_size, **kwargs)
+  return scorer.score(items, params, mutual_info=mutual_info)

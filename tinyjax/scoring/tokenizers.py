@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import pathlib
 
+from tinyjax.errors import ConfigError, MissingFileError
+
 
 class TokenizerAdapter:
   """Uniform view of a tokenizer: ``encode(text) -> list[int]`` and ``prefix_token_id``.
@@ -24,7 +26,7 @@ class TokenizerAdapter:
       prefix_token_id = tokenizer.prefix_token_id if prefix_token_id is None else prefix_token_id
       tokenizer = tokenizer.tokenizer
     if not callable(getattr(tokenizer, "encode", None)):
-      raise TypeError(f"a tokenizer needs an encode(text) method; got {type(tokenizer).__name__}")
+      raise ConfigError(f"a tokenizer needs an encode(text) method; got {type(tokenizer).__name__}")
     self.tokenizer = tokenizer
     self._kind = _kind(tokenizer)
     self.prefix_token_id = prefix_token_id if prefix_token_id is not None else _default_prefix(tokenizer, self._kind)
@@ -41,7 +43,7 @@ class TokenizerAdapter:
     try:
       return [int(t) for t in ids]
     except TypeError as e:
-      raise TypeError(f"tokenizer.encode must return a list of ints, got {type(out).__name__}") from e
+      raise ConfigError(f"tokenizer.encode must return a list of ints, got {type(out).__name__}") from e
 
 
 def _kind(tok) -> str:
@@ -93,7 +95,7 @@ def load_tokenizer(path: str | os.PathLike) -> TokenizerAdapter:
   """
   p = pathlib.Path(path)
   if not p.exists():
-    raise FileNotFoundError(f"no tokenizer at {p} (tinyjax never downloads: give a local folder)")
+    raise MissingFileError(f"no tokenizer at {p} (tinyjax never downloads: give a local folder)")
   if p.is_file():
     from tokenizers import Tokenizer
     return TokenizerAdapter(Tokenizer.from_file(str(p)))
@@ -107,4 +109,4 @@ def load_tokenizer(path: str | os.PathLike) -> TokenizerAdapter:
   if (p / "tokenizer.json").exists():
     from tokenizers import Tokenizer
     return TokenizerAdapter(Tokenizer.from_file(str(p / "tokenizer.json")))
-  raise FileNotFoundError(f"{p} has neither tokenizer.json nor tokenizer_config.json")
+  raise MissingFileError(f"{p} has neither tokenizer.json nor tokenizer_config.json")

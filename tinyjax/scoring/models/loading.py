@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from tinyjax.errors import ArtifactError, MissingFileError
 from tinyjax.scoring.models.gpt2 import GPT2, GPT2Config
 from tinyjax.scoring.models.llama import Llama, LlamaConfig
 
@@ -19,9 +20,9 @@ LLAMA_LIKE = ("llama", "mistral")
 def _folder(path) -> pathlib.Path:
   p = pathlib.Path(path)
   if not p.is_dir():
-    raise FileNotFoundError(f"{p} is not a local checkpoint folder (tinyjax never downloads from the hub)")
+    raise MissingFileError(f"{p} is not a local checkpoint folder (tinyjax never downloads from the hub)")
   if not (p / "config.json").exists():
-    raise FileNotFoundError(f"{p} has no config.json")
+    raise MissingFileError(f"{p} has no config.json")
   return p
 
 
@@ -35,7 +36,7 @@ def load_safetensors(path: str | os.PathLike) -> dict[str, jax.Array]:
   from safetensors.flax import load_file
   files = sorted(_folder(path).glob("*.safetensors"))
   if not files:
-    raise FileNotFoundError(f"{path} has no *.safetensors file (torch .bin checkpoints are not read)")
+    raise MissingFileError(f"{path} has no *.safetensors file (torch .bin checkpoints are not read)")
   tensors: dict[str, jax.Array] = {}
   for f in files:
     tensors.update(load_file(str(f)))
@@ -57,12 +58,12 @@ class _Assigner:
 
   def __call__(self, var: nnx.Variable, name: str, transpose: bool = False):
     if name not in self.tensors:
-      raise KeyError(f"the checkpoint has no tensor {name!r}")
+      raise ArtifactError(f"the checkpoint has no tensor {name!r}")
     x = self.tensors[name]
     if transpose:
       x = x.T
     if tuple(x.shape) != tuple(var.get_value().shape):
-      raise ValueError(f"tensor {name!r} has shape {tuple(x.shape)}, the model expects {tuple(var.get_value().shape)}")
+      raise ArtifactError(f"tensor {name!r} has shape {tuple(x.shape)}, the model expects {tuple(var.get_value().shape)}")
     var.set_value(jnp.asarray(x, self.dtype))
     self.used.add(name)
 
@@ -74,7 +75,7 @@ def _abstract(make):
 def _check_filled(model):
   for path, leaf in jax.tree_util.tree_leaves_with_path(nnx.state(model, nnx.Param)):
     if isinstance(leaf, jax.ShapeDtypeStruct):
-      raise ValueError(f"parameter {jax.tree_util.keystr(path)} was not found in the checkpoint")
+      raise ArtifactError(f"parameter {jax.tree_util.keystr(path)} was not found in the checkpoint")
 
 
 def load_gpt2(path: str | os.PathLike, *, dtype=None, param_dtype=jnp.float32) -> GPT2:

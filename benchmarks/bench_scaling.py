@@ -21,6 +21,9 @@ from scipy import optimize
 from scipy.special import logsumexp
 
 import jax
+
+jax.config.update("jax_enable_x64", True)   # the documented fit is float64: a program opts in at its start
+
 import tinyjax as tj
 from tinyjax.scaling import chinchilla_start_grid
 

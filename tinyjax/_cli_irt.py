@@ -53,29 +53,31 @@ def register(subparsers) -> None:
 
 
 def _fit(args) -> int:
+  import contextlib
+
   import jax
 
   import tinyjax as tj
   from tinyjax import data
 
-  if args.float64:
-    jax.config.update("jax_enable_x64", True)
   dim = args.dim if args.dim == "auto" else int(args.dim)
   scale = args.prior_scale if args.prior_scale == "auto" else float(args.prior_scale)
   r = data.load_responses(args.responses, drop_empty=args.drop_empty)
   print(f"responses: {r.n_models} models x {r.n_items} items, {100 * (1 - r.mask.mean()):.1f}% missing")
-  model = tj.fit_irt(r, kind=args.kind, dim=dim, seed=args.seed, likelihood=args.likelihood,
-                     threshold=args.threshold, guess=args.guess, n_choices=args.n_choices,
-                     priors=tj.IRTPriors(scale=scale, hierarchical=args.hierarchical),
-                     dtype="float64" if args.float64 else None, max_iter=args.max_iter,
-                     progress=False if args.quiet else None)
+  # --float64: JAX's scoped switch around this command only (the caller's setting is left as it was).
+  with jax.enable_x64(True) if args.float64 else contextlib.nullcontext():
+    model = tj.fit_irt(r, kind=args.kind, dim=dim, seed=args.seed, likelihood=args.likelihood,
+                       threshold=args.threshold, guess=args.guess, n_choices=args.n_choices,
+                       priors=tj.IRTPriors(scale=scale, hierarchical=args.hierarchical),
+                       dtype="float64" if args.float64 else None, max_iter=args.max_iter,
+                       progress=False if args.quiet else None)
   info = model.fit_info
   print(f"fitted {model.kind} dim={model.dim}: {info.n_iter} iterations, objective {info.objective:.6f}, "
         f"converged={info.converged}, prior scale {info.prior_scale:.3g}, {info.seconds:.1f} s")
   if not info.converged:
     print("warning: the fit stopped at --max-iter before converging", file=sys.stderr)
-  model.save(args.out)
-  print(f"saved {args.out}")
+  path = model.save(args.out)
+  print(f"saved {path}")
   return 0
 
 
@@ -94,7 +96,8 @@ def _ability(args) -> int:
     items = None
   else:
     missing = [iid for iid in r.item_ids if iid not in known][:5]
-    raise ValueError(f"RESPONSES has {r.n_items} columns whose ids are not the model's items (e.g. {missing}) "
+    from tinyjax.errors import ItemError
+    raise ItemError(f"RESPONSES has {r.n_items} columns whose ids are not the model's items (e.g. {missing}) "
                      f"and not one column per model item ({model.n_items})")
   ab = tj.estimate_ability(model, r.values, items=items, method=args.method)
   cols = {"model": r.model_ids}

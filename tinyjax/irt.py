@@ -4,6 +4,11 @@ The model is the slope-intercept form P(correct) = c_i + (1 - c_i) * sigmoid(a_i
 Conversion to the a(theta - beta) form that mirt, girth and py-irt use, for one dimension:
 ``discrimination = a``, ``difficulty beta = b / a`` (see :meth:`IRTModel.to_classical`). For D > 1 the
 usual summaries are MDISC = ||a_i|| and MDIFF = b_i / ||a_i||.
+
+The numerics (likelihood, priors, the L-BFGS fit loop, ability estimation) are kernels in
+``tinyjax.kernels``; this module validates input, jits them once, loops over fit chunks with a progress bar
+that ends at done, and holds the results. A fit that turns non-finite raises
+:class:`tinyjax.errors.ConfigError` with advice (a stronger prior, ``dtype="float64"``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import pathlib
 import time
 from typing import Any, Sequence
 
@@ -19,7 +25,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from tinyjax import kernels
+from tinyjax._checks import check_choice, check_count, check_seed
 from tinyjax._dtypes import resolve_dtype
+from tinyjax._progress import check_progress, logger, progress_bar
+from tinyjax.errors import ArtifactError, ConfigError, InputError, ResponseError
+
+_log = logger(__name__)
 
 KINDS = ("1pl", "2pl", "3pl")
 METHODS = ("mle", "map", "eap")
@@ -58,14 +69,14 @@ class IRTPriors:
   def resolve(self, kind: str, dim: int, n_models: int, c_mode: str, c_center: float) -> kernels.IRTPriorConfig:
     a_prior = self.a_prior if self.a_prior != "auto" else ("lognormal" if dim == 1 else "normal")
     if a_prior not in ("lognormal", "normal"):
-      raise ValueError(f"a_prior must be 'lognormal', 'normal' or 'auto', got {self.a_prior!r}")
+      raise ConfigError(f"a_prior must be 'lognormal', 'normal' or 'auto', got {self.a_prior!r}")
     a_mean = 0.0 if self.a_mean is None else float(self.a_mean)
     a_sd = (0.5 if a_prior == "lognormal" else 1.0) if self.a_sd is None else float(self.a_sd)
     scale = max(1.0, math.sqrt(n_models / 250.0)) if self.scale == "auto" else float(self.scale)
     for name, v in (("theta_sd", self.theta_sd), ("b_sd", self.b_sd), ("a_sd", a_sd),
                     ("c_logit_sd", self.c_logit_sd), ("hyper_sd", self.hyper_sd), ("scale", scale)):
       if not (v > 0 and math.isfinite(v)):
-        raise ValueError(f"prior {name} must be positive and finite, got {v}")
+        raise ConfigError(f"prior {name} must be positive and finite, got {v}")
     return kernels.IRTPriorConfig(
         kind=kind, dim=dim, theta_sd=float(self.theta_sd), b_mean=float(self.b_mean),
         b_sd=float(self.b_sd), a_prior=a_prior, a_mean=a_mean, a_sd=a_sd, c_mode=c_mode,
@@ -200,9 +211,9 @@ class IRTModel:
       return np.arange(self.n_items)
     idx = np.asarray(items)
     if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
-      raise ValueError(f"items must be a 1-D array of integer item indices, got dtype {idx.dtype} shape {idx.shape}")
+      raise ConfigError(f"items must be a 1-D array of integer item indices, got dtype {idx.dtype} shape {idx.shape}")
     if idx.size and (idx.min() < 0 or idx.max() >= self.n_items):
-      raise ValueError(f"item indices must lie in [0, {self.n_items}), got range [{idx.min()}, {idx.max()}]")
+      raise ConfigError(f"item indices must lie in [0, {self.n_items}), got range [{idx.min()}, {idx.max()}]")
     return idx
 
   def _theta(self, theta) -> np.ndarray:
@@ -210,9 +221,9 @@ class IRTModel:
     if t.ndim == 1 and self.dim == 1:
       t = t[:, None]
     if t.ndim != 2 or t.shape[1] != self.dim:
-      raise ValueError(f"theta must have shape (n, {self.dim}), got {np.shape(theta)}")
+      raise InputError(f"theta must have shape (n, {self.dim}), got {np.shape(theta)}")
     if not np.all(np.isfinite(t)):
-      raise ValueError("theta holds non-finite values (a diverged MLE?); use method='map' or 'eap'")
+      raise InputError("theta holds non-finite values (a diverged MLE?); use method='map' or 'eap'")
     return t
 
   def predict_proba(self, theta, items=None) -> np.ndarray:
@@ -267,7 +278,6 @@ class IRTModel:
 
   @classmethod
   def _from_artifact(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "IRTModel":
-    from tinyjax.io import ArtifactError
     try:
       model = cls(kind=meta["kind"], dim=meta["dim"], a=arrays["a"], b=arrays["b"], c=arrays["c"],
                   theta=arrays["theta"], item_ids=[str(s) for s in arrays["item_ids"]],
@@ -284,11 +294,15 @@ class IRTModel:
           f"{len(model.item_ids)} item ids, dim {model.dim}")
     return model
 
-  def save(self, path) -> None:
-    """Saves to a versioned .npz artifact (arrays + JSON metadata); ``tinyjax.load`` reads it."""
+  def save(self, path) -> pathlib.Path:
+    """Saves to a versioned .npz artifact (arrays + JSON metadata); ``tinyjax.load`` reads it.
+
+    Returns:
+      The path written.
+    """
     from tinyjax.io import save_artifact
     arrays, meta = self._to_artifact()
-    save_artifact(path, "irt_model", arrays, meta)
+    return save_artifact(path, "irt_model", arrays, meta)
 
   @classmethod
   def load(cls, path) -> "IRTModel":
@@ -319,10 +333,10 @@ def _prepare_responses(Y, likelihood: str, threshold: float, model_ids=None, ite
   values = np.asarray(r.values, dtype=np.float64)
   if likelihood == "binarize":
     if not 0.0 < threshold < 1.0:
-      raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+      raise ConfigError(f"threshold must lie in (0, 1), got {threshold}")
     values = np.where(np.isnan(values), np.nan, (values >= threshold).astype(np.float64))
   elif likelihood != "bernoulli":
-    raise ValueError(f"likelihood must be 'bernoulli' or 'binarize', got {likelihood!r}")
+    raise ConfigError(f"likelihood must be 'bernoulli' or 'binarize', got {likelihood!r}")
   return values, list(r.model_ids), list(r.item_ids)
 
 
@@ -330,11 +344,11 @@ def _c_setup(kind: str, guess, n_choices, n_items: int):
   """(c_mode, c_init [I] or None, prior centre)."""
   if kind != "3pl":
     if guess is not None:
-      raise ValueError(f"guess applies to kind='3pl' only, got kind={kind!r}")
+      raise ConfigError(f"guess applies to kind='3pl' only, got kind={kind!r}")
     return "none", None, 0.2
   if n_choices is not None:
     if int(n_choices) < 2:
-      raise ValueError(f"n_choices must be >= 2, got {n_choices}")
+      raise ConfigError(f"n_choices must be >= 2, got {n_choices}")
     centre = 1.0 / int(n_choices)
   else:
     centre = 0.2
@@ -342,11 +356,11 @@ def _c_setup(kind: str, guess, n_choices, n_items: int):
     return "learned", np.full(n_items, centre), centre
   c = np.broadcast_to(np.asarray(guess, dtype=np.float64), (n_items,)).copy()
   if not np.all((c >= 0) & (c < 1)):
-    raise ValueError("fixed guess (lower asymptote) values must lie in [0, 1)")
+    raise ConfigError("fixed guess (lower asymptote) values must lie in [0, 1)")
   return "fixed", c, centre
 
 
-def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, seed: int = 0, *, priors: IRTPriors | None = None,
+def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: IRTPriors | None = None,
             guess=None, n_choices: int | None = None, likelihood: str = "bernoulli",
             threshold: float = 0.5, dtype=None, mesh: jax.sharding.Mesh | None = None,
             mesh_axes: tuple[str | None, str | None] = ("models", None), max_iter: int = 3000,
@@ -379,34 +393,38 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, seed: int = 0, *, priors: 
     ftol: relative objective tolerance (default 1e-5 in float32, 1e-9 in float64).
     gtol: max-abs gradient tolerance.
     chunk: iterations per compiled chunk (the progress bar updates between chunks).
-    progress: True shows a progress bar, False never, None shows one when the fit runs over 2 s.
+    progress: True shows a progress bar, False never, None shows one when the fit runs over 2 s. The bar
+      counts iterations up to ``max_iter`` and ends at done when the fit converges earlier.
     model_ids, item_ids: ids for array input.
     dims, prior_scales, holdout: search grid and held-out fraction for ``dim="auto"``.
 
   Returns:
     :class:`IRTModel`; ``model.fit_info`` reports iterations, objective and convergence.
+
+  Raises:
+    ConfigError: for a bad setting, and when the fit turns non-finite (the message says what to try:
+      ``dtype="float64"``, a stronger prior, or checking the data).
   """
-  kind = kind.lower()
+  seed = check_seed(seed)
+  progress = check_progress(progress)
+  kind = kind.lower() if isinstance(kind, str) else kind
   if kind == "mirt":
     kind = "2pl"
-  if kind not in KINDS:
-    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+  check_choice(kind, KINDS, "kind")
   values, mids, iids = _prepare_responses(Y, likelihood, threshold, model_ids, item_ids)
   if isinstance(dim, str):
     if dim != "auto":
-      raise ValueError(f"dim must be a positive int or 'auto', got {dim!r}")
+      raise ConfigError(f"dim must be a positive int or 'auto', got {dim!r}")
     sel = select_dim(values, kind=kind, dims=dims, prior_scales=prior_scales, holdout=holdout, seed=seed,
                      priors=priors, guess=guess, n_choices=n_choices, dtype=dtype, max_iter=max_iter,
                      progress=progress)
     priors = dataclasses.replace(priors or IRTPriors(), scale=sel.prior_scale)
     dim = sel.dim
-  dim = int(dim)
-  if dim < 1:
-    raise ValueError(f"dim must be >= 1, got {dim}")
+  dim = check_count(dim, "dim")
   if kind == "1pl" and dim != 1:
-    raise ValueError("kind='1pl' is unidimensional; use kind='2pl' with dim > 1 for a multidimensional model")
-  if max_iter < 1 or chunk < 1:
-    raise ValueError("max_iter and chunk must be >= 1")
+    raise ConfigError("kind='1pl' is unidimensional; use kind='2pl' with dim > 1 for a multidimensional model")
+  max_iter = check_count(max_iter, "max_iter")
+  chunk = check_count(chunk, "chunk")
   priors = priors or IRTPriors()
   n, i = values.shape
   c_mode, c_init, c_centre = _c_setup(kind, guess, n_choices, i)
@@ -434,29 +452,20 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, seed: int = 0, *, priors: 
   c_arr = None if c_init is None else jnp.asarray(c_init, dt)
   t0 = time.perf_counter()
   state = _fit_init_jit(jax.random.key(seed), y_dev, m_dev, config, c_arr)
-  bar = None
-  if progress is not False:
-    from tqdm.auto import tqdm
-    bar = tqdm(total=max_iter, desc=f"fit {kind} dim={dim}", unit="it", delay=0 if progress else 2.0,
-               leave=False, disable=False)
   info = None
   done = 0
-  try:
+  with progress_bar(max_iter, desc=f"fit {kind} dim={dim}", progress=progress, unit="it") as bar:
     while done < max_iter:
       steps = min(chunk, max_iter - done)
       state, info = _fit_chunk_jit(state, y_dev, m_dev, config, steps, ftol, gtol)
       new_done = int(state.step)
-      if bar is not None:
-        bar.update(new_done - done)
-        bar.set_postfix(objective=f"{float(info.value):.5f}")
+      bar.update(new_done - done)
+      bar.set_postfix(objective=f"{float(info.value):.5f}")
       done = new_done
       if bool(state.converged) or not bool(info.is_finite):
         break
-  finally:
-    if bar is not None:
-      bar.close()
   if not bool(info.is_finite):
-    raise FloatingPointError(
+    raise ConfigError(
         f"the IRT fit produced non-finite values after {done} iterations; try dtype='float64', a stronger "
         "prior (IRTPriors(scale=...)), or check the data")
   p = jax.device_get(state.params)
@@ -479,12 +488,12 @@ def _prepare_answers(model: IRTModel, Y_new, items):
   if arr.ndim == 1:
     arr = arr[None, :]
   if arr.ndim != 2:
-    raise ValueError(f"Y_new must be (n_models, n_answered_items), got shape {arr.shape}")
+    raise ResponseError(f"Y_new must be (n_models, n_answered_items), got shape {arr.shape}")
   if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-    raise ValueError(f"Y_new must be numeric, got dtype {arr.dtype}")
+    raise ResponseError(f"Y_new must be numeric, got dtype {arr.dtype}")
   arr = arr.astype(model.a.dtype, copy=False)
   if arr.shape[1] != idx.size:
-    raise ValueError(
+    raise ResponseError(
         f"Y_new has {arr.shape[1]} columns but {idx.size} items are given "
         f"({'all model items' if items is None else 'items'}); pass items= to match the columns")
   obs = ~np.isnan(arr)
@@ -492,11 +501,11 @@ def _prepare_answers(model: IRTModel, Y_new, items):
   if not (np.all((arr >= 0) | ~obs) and np.all((arr <= 1) | ~obs)):
     bad = obs & ~((arr >= 0) & (arr <= 1))
     r, k = np.argwhere(bad)[0]
-    raise ValueError(f"Y_new values must lie in [0, 1] (NaN = not answered); row {r}, column {k} is {arr[r, k]}")
+    raise ResponseError(f"Y_new values must lie in [0, 1] (NaN = not answered); row {r}, column {k} is {arr[r, k]}")
   empty = ~obs.any(1)
   if empty.any():
     rows = np.flatnonzero(empty)
-    raise ValueError(f"{rows.size} row(s) of Y_new have no answered item (first: {rows[:5].tolist()}); "
+    raise ResponseError(f"{rows.size} row(s) of Y_new have no answered item (first: {rows[:5].tolist()}); "
                      "an ability needs at least one answer")
   if model.likelihood == "binarize":
     arr = (arr >= model.threshold).astype(model.a.dtype)
@@ -504,7 +513,7 @@ def _prepare_answers(model: IRTModel, Y_new, items):
 
 
 def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *, prior: str = "fit",
-                     max_iter: int = 50, eap_points: int | None = None, seed: int = 0,
+                     max_iter: int = 50, n_eap_points: int | None = None, seed: int = 0,
                      batch_size: int | None = 4096) -> Ability:
   """Estimates abilities of many models at once (vmapped), with standard errors.
 
@@ -519,7 +528,7 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
     prior: "fit" uses the fit's N(0, theta_sd^2) prior; "empirical" uses the mean and covariance of
       the training models' abilities.
     max_iter: Newton iteration cap (MLE/MAP).
-    eap_points: grid points per dimension (dim <= 2, default 61 / 41) or importance draws (dim > 2,
+    n_eap_points: grid points per dimension (dim <= 2, default 61 / 41) or importance draws (dim > 2,
       default 2000).
     seed: seed of the importance-sampling draws (EAP with dim > 2).
     batch_size: models per compiled call (None: all at once). Batches of a few thousand keep the
@@ -529,8 +538,8 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
   Returns:
     :class:`Ability` with theta [n, dim], se [n, dim], converged [n], diverged [n], n_iter [n].
   """
-  if method not in METHODS:
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+  check_choice(method, METHODS, "method")
+  seed = check_seed(seed)
   idx, y, obs = _prepare_answers(model, Y_new, items)
   dt = model.a.dtype
   a, b, c = (jnp.asarray(x[idx], dt) for x in (model.a, model.b, model.c))
@@ -542,7 +551,7 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
     mean = model.theta.mean(0)
     cov = np.atleast_2d(np.cov(model.theta, rowvar=False)) + 1e-6 * np.eye(d)
   else:
-    raise ValueError(f"prior must be 'fit' or 'empirical', got {prior!r}")
+    raise ConfigError(f"prior must be 'fit' or 'empirical', got {prior!r}")
   prec = np.linalg.inv(cov)
   mean_j, prec_j = jnp.asarray(mean, dt), jnp.asarray(prec, dt)
   n = y.shape[0]
@@ -560,12 +569,12 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
       p = jnp.zeros_like(prec_j) if method == "mle" else prec_j
       res = _newton_batched(yy, mm, a, b, c, mean_j, p, max_iter)
     elif d <= 2:
-      q = eap_points or (61 if d == 1 else 41)
+      q = n_eap_points or (61 if d == 1 else 41)
       z = np.linspace(-6.0, 6.0, q)
       nodes = np.stack(np.meshgrid(*([z] * d), indexing="ij"), -1).reshape(-1, d)
       res = _eap_grid_batched(yy, mm, a, b, c, mean_j, prec_j, jnp.asarray(nodes, dt))
     else:
-      draws = jax.random.normal(jax.random.key(seed), (eap_points or 2000, d), dt)
+      draws = jax.random.normal(jax.random.key(seed), (n_eap_points or 2000, d), dt)
       res = _eap_is_batched(yy, mm, a, b, c, mean_j, prec_j, draws)
     outs.append(jax.device_get(res))
   cat = lambda f: np.concatenate([getattr(o, f) for o in outs])[:n]
@@ -603,10 +612,11 @@ def heldout_logloss(model: IRTModel, values: np.ndarray, heldout: np.ndarray, ro
   return float(-np.mean(y * np.log(pp) + (1 - y) * np.log1p(-pp)))
 
 
-def holdout_mask(values: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+def holdout_mask(values: np.ndarray, fraction: float, *, seed: int = 0) -> np.ndarray:
   """A seeded boolean mask [N, I] over observed entries, keeping every row and column observed."""
   if not 0.0 < fraction < 0.5:
-    raise ValueError(f"holdout fraction must lie in (0, 0.5), got {fraction}")
+    raise ConfigError(f"holdout fraction must lie in (0, 0.5), got {fraction}")
+  seed = check_seed(seed)
   obs = ~np.isnan(values)
   rng = np.random.default_rng(seed)
   held = obs & (rng.random(values.shape) < fraction)
@@ -625,8 +635,8 @@ def holdout_mask(values: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 
 def select_dim(Y, kind: str = "2pl", dims: Sequence[int] = (1, 2, 3, 5),
-               prior_scales: Sequence[float] | None = None, holdout: float = 0.1, seed: int = 0,
-               priors: IRTPriors | None = None, verbose: bool = False, **fit_kwargs) -> DimSelection:
+               prior_scales: Sequence[float] | None = None, holdout: float = 0.1, *, seed: int = 0,
+               priors: IRTPriors | None = None, progress: bool | None = None, **fit_kwargs) -> DimSelection:
   """Chooses the dimension and prior strength by held-out log-likelihood on masked entries.
 
   A seeded ``holdout`` fraction of the observed entries is hidden, each candidate (dim, prior
@@ -640,30 +650,32 @@ def select_dim(Y, kind: str = "2pl", dims: Sequence[int] = (1, 2, 3, 5),
     holdout: fraction of observed entries hidden.
     seed: seed of the mask and of the fits.
     priors: base priors.
-    verbose: print each candidate's score.
-    **fit_kwargs: passed to :func:`fit_irt`.
+    progress: a bar over the candidates (True, False, or None: shown when the search runs over 2 s); each
+      candidate's score is also logged at INFO level on the ``tinyjax.irt`` logger.
+    **fit_kwargs: passed to :func:`fit_irt` (its own ``progress`` is off inside the search).
 
   Returns:
     :class:`DimSelection`.
   """
   values, _, _ = _prepare_responses(Y, fit_kwargs.pop("likelihood", "bernoulli"),
                                     fit_kwargs.pop("threshold", 0.5))
-  held = holdout_mask(values, holdout, seed)
+  seed = check_seed(seed)
+  progress = check_progress(progress)
+  held = holdout_mask(values, holdout, seed=seed)
   train = np.where(held, np.nan, values)
   base = priors or IRTPriors()
   scales = [base.scale] if prior_scales is None else list(prior_scales)
+  fit_kwargs["progress"] = False
+  candidates = [(int(d), s) for d in dims if not (kind == "1pl" and d != 1) for s in scales]
   table = []
-  for d in dims:
-    if kind == "1pl" and d != 1:
-      continue
-    for s in scales:
-      m = fit_irt(train, kind=kind, dim=int(d), seed=seed, priors=dataclasses.replace(base, scale=s),
-                  **fit_kwargs)
+  with progress_bar(len(candidates), desc=f"select_dim {kind}", progress=progress, unit="fit") as bar:
+    for d, s in candidates:
+      m = fit_irt(train, kind=kind, dim=d, seed=seed, priors=dataclasses.replace(base, scale=s), **fit_kwargs)
       ll = heldout_logloss(m, values, held)
-      row = {"dim": int(d), "prior_scale": m.fit_info.prior_scale, "heldout_logloss": ll,
+      row = {"dim": d, "prior_scale": m.fit_info.prior_scale, "heldout_logloss": ll,
              "n_iter": m.fit_info.n_iter, "converged": m.fit_info.converged}
       table.append(row)
-      if verbose:
-        print(f"  dim={d} prior_scale={row['prior_scale']:.3g}: held-out log-loss {ll:.5f}")
+      _log.info("select_dim: dim=%d prior_scale=%.3g held-out log-loss %.5f", d, row["prior_scale"], ll)
+      bar.update(1)
   best = min(table, key=lambda r: r["heldout_logloss"])
   return DimSelection(dim=best["dim"], prior_scale=best["prior_scale"], table=table)

@@ -14,7 +14,16 @@ Two parts:
   python benchmarks/bench_bandit.py quality [--quick] [--seeds 20] [--peer-seeds 2] [--out results.json]
       top-1 precision / NDCG@10 / regret at 5%, 10%, 20% on the ../shared/data/irt matrices (helm_lite x4,
       openllm_v2 x2, alpaca_eval2 without NullModel and without its NaN columns), rows shuffled per seed,
-      every tinyjax algorithm plus banditeval's UCB-E and UCB-E-LRF (fewer seeds), and the whole-run time.
+      every tinyjax algorithm plus banditeval's UCB-E and UCB-E-LRF (fewer seeds), and the whole-run time
+      (first call, compilation included; with --warm-times also a second, compiled call). --only takes
+      matrix names with or without their folder (musr = openllm_v2/musr).
+
+  python benchmarks/bench_bandit.py report --inp results.json [...] [--plot out.png]
+      markdown tables (and the precision-vs-budget plot) from quality JSON files.
+
+  python benchmarks/bench_bandit.py figure [--out results.json]
+      docs/img/bandit_precision_budget.png in one command: quality on all seven matrices (20 seeds per tinyjax
+      algorithm, banditeval's UCB-E 20 seeds and UCB-E-LRF 2 seeds, 60 s per banditeval seed), then report --plot.
 
 Ratios are against banditeval measured in the same run. banditeval breaks ties by the lowest row index,
 so its rows are shuffled per seed with the same permutations as tinyjax's.
@@ -117,12 +126,17 @@ def peer_run(scores: np.ndarray, algorithm: str, seed: int, budgets=BUDGETS, max
 # quality
 
 
+def _wanted(name: str, only: str | None) -> bool:
+  """Whether ``--only`` (comma-separated names, with or without their folder) selects matrix ``name``."""
+  if not only:
+    return True
+  return any(o in (name, name.split("/")[-1]) for o in only.split(","))
+
+
 def quality(args) -> dict:
   import tinyjax as tj
 
-  mats = matrices()
-  if args.only:
-    mats = {k: v for k, v in mats.items() if k in args.only.split(",")}
+  mats = {k: v for k, v in matrices().items() if _wanted(k, args.only)}
   algs = list(tj.bandit.ALGORITHMS)
   if args.algorithms is not None:
     algs = [a for a in args.algorithms.split(",") if a]
@@ -133,14 +147,22 @@ def quality(args) -> dict:
     entry = {"shape": list(S.shape), "gap_pt": float(100 * (true[order[0]] - true[order[1]])), "tinyjax": {},
              "banditeval": {}}
     for alg in algs:
-      sim = tj.bandit.simulate(S, BUDGETS, alg, args.seeds)
+      t0 = time.perf_counter()
+      sim = tj.bandit.simulate(S, BUDGETS, alg, seeds=args.seeds)
+      first = time.perf_counter() - t0                      # compilation included
+      times = {"first_call_seconds": first}
+      if args.warm_times:                                   # the same call again: compiled, the runs alone
+        t0 = time.perf_counter()
+        tj.bandit.simulate(S, BUDGETS, alg, seeds=args.seeds)
+        times["seconds"] = time.perf_counter() - t0
+        times["compile_seconds"] = max(first - times["seconds"], 0.0)
       s = sim.summary()
       entry["tinyjax"][alg] = {"precision": s["precision"].tolist(), "ndcg": s["ndcg"].tolist(),
-                               "regret": s["regret"].tolist(), "seconds": sim.seconds,
-                               "compile_seconds": sim.compile_seconds, "seeds": len(sim.seeds),
+                               "regret": s["regret"].tolist(), **times, "seeds": len(sim.seeds),
                                "steps": sim.n_steps.mean(0).tolist()}
+      warm = f", {times['seconds']:.1f}s compiled" if args.warm_times else ""
       print(f"{name:26s} tinyjax {alg:18s} prec {np.round(s['precision'], 2)} regret {np.round(s['regret'], 2)} "
-            f"ndcg {np.round(s['ndcg'], 2)}  {sim.seconds:.1f}s (+{sim.compile_seconds:.1f}s first)", flush=True)
+            f"ndcg {np.round(s['ndcg'], 2)}  {first:.1f}s first call{warm}", flush=True)
     for alg, n_seeds in (("ucbe", args.peer_ucbe_seeds), ("ucbe-lrf", args.peer_seeds)):
       if n_seeds == 0:
         continue
@@ -295,7 +317,7 @@ def report(args) -> None:
       mean_cells.append(" / ".join("n/a" if np.isnan(vals[:, j]).any() else f"{np.mean(vals[:, j]):.2f}"
                                    for j in range(vals.shape[1])))
     print("| " + " | ".join(mean_cells) + " |")
-  print("\nseeds and times\n")
+  print("\nseeds and times (tinyjax: the compiled run with --warm-times, else the first call)\n")
   print(f"| matrix | tinyjax seeds ({', '.join(algs)}) | tinyjax ucbe-lrf run (s, all seeds) | "
         "banditeval ucbe seeds (5/10/20%) | banditeval ucbe-lrf seeds (5/10/20%) | banditeval ucbe-lrf median step (s) |")
   print("|---|---|---|---|---|---|")
@@ -304,7 +326,7 @@ def report(args) -> None:
     b = e["banditeval"].get("ucbe-lrf", {})
     u = e["banditeval"].get("ucbe", {})
     seeds = ", ".join(str(e["tinyjax"].get(a, {}).get("seeds", "n/a")) for a in algs)
-    print(f"| {name} | {seeds} | {fmt(t.get('seconds'))} | {u.get('seeds')} | {b.get('seeds')} | "
+    print(f"| {name} | {seeds} | {fmt(t.get('seconds', t.get('first_call_seconds')))} | {u.get('seeds')} | {b.get('seeds')} | "
           f"{fmt(b.get('median_step_s'))} |")
   if args.plot:
     import matplotlib
@@ -357,16 +379,32 @@ def hardness_table(args) -> None:
         + " / ".join(f"{z:g}" for z in zs) + " | rivals needing > half a row (z = 1.64) |")
   print("|---|---|---|---|---|---|")
   for name, S in matrices().items():
-    if args.only and name not in args.only.split(","):
+    if not _wanted(name, args.only):
       continue
     h = bandit.hardness(np.asarray(S, float), z=zs)
     print(f"| {name} | {S.shape[0]} x {S.shape[1]} | {h.gap:.2f} | {h.reliability:.3f} | "
           + " / ".join(f"{f / 0.1:.2f}" for f in h.fraction) + f" | {int(h.near[1])} |")
 
 
+FIGURE = ROOT / "docs" / "img" / "bandit_precision_budget.png"
+
+
+def figure(args) -> None:
+  """docs/img/bandit_precision_budget.png from one quality run with the documented settings."""
+  import tempfile
+
+  args.seeds, args.peer_ucbe_seeds, args.peer_seeds, args.peer_max_seconds = 20, 20, 2, 60.0
+  args.only, args.algorithms = None, None
+  out = args.out or str(pathlib.Path(tempfile.mkdtemp()) / "bandit_quality.json")
+  args.out = out
+  quality(args)
+  args.inp, args.plot = [out], args.plot or str(FIGURE)
+  report(args)
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("mode", choices=["speed", "quality", "report", "hardness", "worker"])
+  p.add_argument("mode", choices=["speed", "quality", "report", "figure", "hardness", "worker"])
   p.add_argument("--inp", nargs="*", default=[], help="quality JSON files (report)")
   p.add_argument("--plot", help="precision-vs-budget PNG (report)")
   p.add_argument("--quick", action="store_true", help="fewer seeds / steps")
@@ -374,10 +412,12 @@ def main():
   p.add_argument("--peer-seeds", type=int, default=2, help="banditeval UCB-E-LRF seeds per matrix (0: skip it)")
   p.add_argument("--peer-ucbe-seeds", type=int, default=5, help="banditeval UCB-E seeds per matrix (0: skip it)")
   p.add_argument("--peer-max-seconds", type=float, default=900.0, help="give up a banditeval seed after this long")
-  p.add_argument("--only", help="comma-separated matrix names (quality)")
+  p.add_argument("--only", help="comma-separated matrix names, with or without their folder (quality, hardness)")
   p.add_argument("--algorithms", help="comma-separated tinyjax algorithms to run (quality; default all five, "
                  "an empty string for none: banditeval only)")
   p.add_argument("--out", help="write the quality results as JSON here")
+  p.add_argument("--warm-times", action="store_true",
+                 help="quality: call simulate twice per algorithm and record the compiled run's time too")
   p.add_argument("--impl"), p.add_argument("--shape")
   p.add_argument("--budget", type=float, default=0.1)
   p.add_argument("--peer-steps", type=int, default=5)
@@ -392,6 +432,8 @@ def main():
     speed(args)
   elif args.mode == "report":
     report(args)
+  elif args.mode == "figure":
+    figure(args)
   elif args.mode == "hardness":
     hardness_table(args)
   else:

@@ -30,13 +30,19 @@ from tinyjax.kernels._kde import LSHParams, gaussian_kde_log_density, gumbel_top
 from tinyjax.kernels._kde import lsh_collision_probability, lsh_equivalent_bandwidth, lsh_init
 from tinyjax.kernels._kde import sketch_add, sketch_query
 
-# bandits (issue 4): ensemble ALS and batched best-arm identification
+# bandits (issue 4): ensemble ALS; best-method identification, one (init, aux, select, recommend) per algorithm
 from tinyjax.kernels._als import ALSState, als_init, als_moments, als_row_moments, als_sweep, dropout_keep
-from tinyjax.kernels._bandit import (ALGORITHMS as BANDIT_ALGORITHMS, Batch, BanditConfig, BanditInfo,
-                                     BanditState, bandit_estimate, bandit_init, bandit_refit, bandit_reveal,
-                                     bandit_recommend, bandit_select, cell_order, example_order, halving_arms,
-                                     halving_targets, lrf_bounds, random_argmax, random_top_k, row_variances,
-                                     split_half_correlation, ucb_bounds, verification_cells)
+from tinyjax.kernels._bandit import (BanditAlgorithm, BanditInfo, BanditState, Batch, StepKeys, bandit_reveal,
+                                     bandit_state_init, cell_order, empirical_means, example_order, random_argmax,
+                                     random_top_k, step_keys)
+from tinyjax.kernels._bandit_ucb import (LRF_BONUSES, LRF_COLUMNS, CellOrderAux, LRFAux, LRFState, NoAux,
+                                         lrf_bounds, lrf_moments, lrf_refit, row_variances, ucb_bounds, ucbe,
+                                         ucbe_lrf, uniform_sampling)
+from tinyjax.kernels._bandit_elimination import (EliminationState, ExampleOrderAux, elimination,
+                                                 rejects_target, successive_rejects)
+from tinyjax.kernels._bandit_halving import (halving_arms, halving_noisy, halving_schedules, halving_targets,
+                                             sequential_halving, shared_alpha)
+from tinyjax.kernels._bandit_hardness import split_half_correlation, verification_cells
 
 # forecasting (issue 6): scaling-law forms and objectives (_laws.py), local minimisers (_minimize.py), repeated
 # sampling: pass@k, coverage law, OSCA allocation, early stopping (_sampling.py); the one L-BFGS driver (_lbfgs.py)

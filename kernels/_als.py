@@ -24,35 +24,35 @@ class ALSState(NamedTuple):
   col: jax.Array   # [E, N, R] column (example) factors
 
 
-def als_init(key: jax.Array, num_rows: int, num_cols: int, rank: int, ensemble_size: int,
+def als_init(key: jax.Array, n_rows: int, n_cols: int, rank: int, ensemble_size: int,
              dtype=jnp.float32) -> ALSState:
   """Random standard-normal factors for every member.
 
   Args:
     key: PRNG key.
-    num_rows, num_cols: M and N. rank: R. ensemble_size: E (all static ints).
+    n_rows, n_cols: M and N. rank: R. ensemble_size: E (all static ints).
     dtype: float dtype of the factors.
 
   Returns:
     ALSState with ``row`` [E, M, R] and ``col`` [E, N, R].
   """
   key_row, key_col = jax.random.split(key)
-  return ALSState(jax.random.normal(key_row, (ensemble_size, num_rows, rank), dtype),
-                  jax.random.normal(key_col, (ensemble_size, num_cols, rank), dtype))
+  return ALSState(jax.random.normal(key_row, (ensemble_size, n_rows, rank), dtype),
+                  jax.random.normal(key_col, (ensemble_size, n_cols, rank), dtype))
 
 
-def dropout_keep(key: jax.Array, ensemble_size: int, num_rows: int, num_cols: int,
+def dropout_keep(key: jax.Array, ensemble_size: int, n_rows: int, n_cols: int,
                  drop_probability: float) -> jax.Array:
   """Per-member entry dropout: True where member ``e`` may use entry ``(i, j)``.
 
   Args:
-    key: PRNG key. ensemble_size, num_rows, num_cols: E, M, N (static).
+    key: PRNG key. ensemble_size, n_rows, n_cols: E, M, N (static).
     drop_probability: chance that a member ignores an entry, in [0, 1).
 
   Returns:
     bool [E, M, N].
   """
-  return ~jax.random.bernoulli(key, drop_probability, (ensemble_size, num_rows, num_cols))
+  return ~jax.random.bernoulli(key, drop_probability, (ensemble_size, n_rows, n_cols))
 
 
 def _ridge_side(fixed: jax.Array, weighted_values: jax.Array, weights: jax.Array,
@@ -91,8 +91,8 @@ def als_sweep(state: ALSState, values: jax.Array, weights: jax.Array, l2) -> ALS
   Returns:
     The updated ALSState.
   """
-  num_members = state.row.shape[0]
-  weights = jnp.broadcast_to(weights, (num_members, *values.shape)).astype(values.dtype)
+  n_members = state.row.shape[0]
+  weights = jnp.broadcast_to(weights, (n_members, *values.shape)).astype(values.dtype)
   weighted = weights * values[None]
   l2 = jnp.asarray(l2, values.dtype)
   col = _ridge_side(state.row, jnp.swapaxes(weighted, 1, 2), jnp.swapaxes(weights, 1, 2), l2)
@@ -111,17 +111,17 @@ def als_moments(state: ALSState) -> tuple[jax.Array, jax.Array]:
   Returns:
     ``(mean, var)``, both [M, N]; ``var`` is clipped at 0 against rounding.
   """
-  num_members, num_rows, rank = state.row.shape
-  num_cols = state.col.shape[1]
-  u = jnp.transpose(state.row, (1, 0, 2)).reshape(num_rows, num_members * rank)
-  v = jnp.transpose(state.col, (1, 0, 2)).reshape(num_cols, num_members * rank)
-  mean = (u @ v.T) / num_members
+  n_members, n_rows, rank = state.row.shape
+  n_cols = state.col.shape[1]
+  u = jnp.transpose(state.row, (1, 0, 2)).reshape(n_rows, n_members * rank)
+  v = jnp.transpose(state.col, (1, 0, 2)).reshape(n_cols, n_members * rank)
+  mean = (u @ v.T) / n_members
   uu = (state.row[..., :, None] * state.row[..., None, :])              # [E, M, R, R]
   vv = (state.col[..., :, None] * state.col[..., None, :])              # [E, N, R, R]
-  uu = jnp.transpose(uu, (1, 0, 2, 3)).reshape(num_rows, -1)
-  vv = jnp.transpose(vv, (1, 0, 2, 3)).reshape(num_cols, -1)
-  second = (uu @ vv.T) / num_members
-  var = jnp.maximum(second - mean ** 2, 0.0) * (num_members / max(num_members - 1, 1))
+  uu = jnp.transpose(uu, (1, 0, 2, 3)).reshape(n_rows, -1)
+  vv = jnp.transpose(vv, (1, 0, 2, 3)).reshape(n_cols, -1)
+  second = (uu @ vv.T) / n_members
+  var = jnp.maximum(second - mean ** 2, 0.0) * (n_members / max(n_members - 1, 1))
   return mean, var
 
 
@@ -134,7 +134,7 @@ def als_row_moments(state: ALSState, row: jax.Array) -> tuple[jax.Array, jax.Arr
   Returns:
     ``(mean, var)``, both [N].
   """
-  num_members = state.row.shape[0]
+  n_members = state.row.shape[0]
   u = state.row[:, row, :]                                              # [E, R]
   pred = jnp.einsum("er,enr->en", u, state.col)                         # [E, N]
-  return jnp.mean(pred, 0), jnp.var(pred, 0) * (num_members / max(num_members - 1, 1))
+  return jnp.mean(pred, 0), jnp.var(pred, 0) * (n_members / max(n_members - 1, 1))

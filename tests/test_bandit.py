@@ -1,7 +1,7 @@
-"""Tests for tinyjax.bandit and the ALS / bandit kernels.
+"""Tests for tinyjax.bandit and the ALS / bandit kernels (public names only).
 
-Compiled functions are shared: every loop test uses the same tiny shape (6 x 40) and the same settings,
-so each algorithm's loop is compiled once for the whole file.
+Compiled functions are shared: every loop test uses the same tiny shape (6 x 40) and the same settings per
+algorithm (:func:`small`), so each algorithm's loop is compiled once for the whole file.
 """
 
 from __future__ import annotations
@@ -15,11 +15,17 @@ import jax.numpy as jnp
 import tinyjax as tj
 from tinyjax import kernels
 from tinyjax.bandit import BanditEvaluator
-from tinyjax.kernels import _bandit as kernels_bandit
+from tinyjax.errors import ConfigError, InputError, ResponseError
 
 M, N = 6, 40
-SMALL = dict(batch_size=4, ensemble_size=4, warmup=0.05)
 SEEDS = 8   # every simulate() call uses 8 seeds and one budget, so the vmapped loop compiles once
+ELIMINATION = ("successive-rejects", "sequential-halving")
+
+
+def small(algorithm: str) -> dict:
+  """The settings every test of ``algorithm`` uses (one compiled loop per algorithm)."""
+  lrf = dict(ensemble_size=4, warmup=0.05) if algorithm == "ucbe-lrf" else {}
+  return dict(batch_size=4, **lrf)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +113,7 @@ def test_ensemble_uncertainty_shrinks_where_observed():
 
 
 def _state_with(values, observed):
-  st = kernels.bandit_init(jax.random.key(0), kernels.BanditConfig(algorithm="ucbe"), *values.shape)
+  st = kernels.bandit_state_init(*values.shape, jnp.float32)
   return st._replace(values=jnp.asarray(np.where(observed, values, 0.0), jnp.float32),
                      observed=jnp.asarray(observed))
 
@@ -125,17 +131,15 @@ def test_ucb_bounds_match_numpy_and_ucbe_picks_highest_bound():
     ref = np.where(observed, values, 0).sum(1) / n + np.sqrt(2.0 / n)
   ref[2], ref[4] = np.inf, -np.inf
   np.testing.assert_allclose(got, ref, rtol=1e-5)
-  cfg = kernels.BanditConfig(algorithm="ucbe", batch_size=4, a=2.0)
+  alg = kernels.ucbe(batch_size=4, a=2.0)
   ones = jnp.ones((M, N))
-  _, batch, _ = kernels.bandit_select(cfg, st, jax.random.key(1), jnp.ones((1, 1, 1), bool), ones, 1e9, 1e9,
-                                      jnp.zeros((1,), jnp.int32))
+  _, batch, _ = alg.select(st, jax.random.key(1), kernels.NoAux(), ones, 1e9, 1e9)
   assert set(np.asarray(batch.rows).tolist()) == {2}
   assert not observed[2, np.asarray(batch.cols)].any()
   observed[2] = True                         # now the finite highest bound wins
   st = _state_with(values, observed)
   bounds = np.asarray(kernels.ucb_bounds(st, 2.0))
-  _, batch, _ = kernels.bandit_select(cfg, st, jax.random.key(1), jnp.ones((1, 1, 1), bool), ones, 1e9, 1e9,
-                                      jnp.zeros((1,), jnp.int32))
+  _, batch, _ = alg.select(st, jax.random.key(1), kernels.NoAux(), ones, 1e9, 1e9)
   assert int(batch.rows[0]) == int(np.argmax(bounds))
 
 
@@ -162,13 +166,13 @@ def test_metrics_match_hand_computation():
 
 @pytest.mark.parametrize("algorithm", tj.bandit.ALGORITHMS)
 def test_no_pair_twice_and_budget_respected(scores, algorithm):
-  res = tj.bandit.run(scores, budget=0.3, algorithm=algorithm, seed=1, **SMALL)
+  res = tj.bandit.run(scores, budget=0.3, algorithm=algorithm, seed=1, **small(algorithm))
   limit = int(np.floor(0.3 * scores.size))
   assert res.n_evaluated <= limit
   # a pair revealed twice would count twice in n_evaluated but once in the mask
   assert res.n_evaluated == int(res.observed.sum())
   assert res.means.shape == (M,) and 0 <= res.best < M
-  if algorithm not in kernels_bandit.ELIMINATION:     # anytime algorithms spend the budget exactly
+  if algorithm not in ELIMINATION:          # anytime algorithms spend the budget exactly
     assert res.n_evaluated == limit
   if algorithm == "ucbe-lrf":
     assert np.isfinite(res.means).all()
@@ -180,21 +184,22 @@ def test_no_pair_twice_and_budget_respected(scores, algorithm):
 
 def test_budget_with_costs(scores):
   cost = np.where(np.arange(N) % 2 == 0, 1.0, 3.0)[None].repeat(M, 0)
-  res = tj.bandit.run(scores, budget=0.3, algorithm="ucbe-lrf", seed=1, cost=cost, **SMALL)
+  res = tj.bandit.run(scores, budget=0.3, algorithm="ucbe-lrf", seed=1, cost=cost, **small("ucbe-lrf"))
   assert res.spent <= 0.3 * cost.sum() + 1e-6
   np.testing.assert_allclose(res.spent, cost[res.observed].sum(), rtol=1e-6)
 
 
 def test_full_budget_finds_the_best(scores):
-  res = tj.bandit.run(scores, budget=1.0, algorithm="ucbe", seed=0, **SMALL)
+  res = tj.bandit.run(scores, budget=1.0, algorithm="ucbe", seed=0, **small("ucbe"))
   assert res.observed.all()
   assert res.best == int(np.argmax(scores.mean(1)))
 
 
 def test_simulate_matches_run_for_same_seed(scores):
-  sim = tj.bandit.simulate(scores, budgets=[0.3], algorithm="ucbe-lrf", seeds=SEEDS, shuffle_rows=False, **SMALL)
+  sim = tj.bandit.simulate(scores, budgets=[0.3], algorithm="ucbe-lrf", seeds=SEEDS, shuffle_rows=False,
+                           **small("ucbe-lrf"))
   for j in (2, 5):
-    res = tj.bandit.run(scores, budget=0.3, algorithm="ucbe-lrf", seed=j, **SMALL)
+    res = tj.bandit.run(scores, budget=0.3, algorithm="ucbe-lrf", seed=j, **small("ucbe-lrf"))
     assert sim.best[j, 0] == res.best
   true = scores.mean(1)
   np.testing.assert_allclose(sim.regret[:, 0], 100 * (true.max() - true[sim.best[:, 0]]))
@@ -203,7 +208,8 @@ def test_simulate_matches_run_for_same_seed(scores):
 def test_row_order_does_not_matter_for_ties():
   """Identical rows: the pick must not always be the lowest index."""
   same = np.tile((np.arange(N) % 3 == 0).astype(float), (M, 1))
-  sim = tj.bandit.simulate(same, budgets=[0.3], algorithm="ucbe-lrf", seeds=SEEDS, shuffle_rows=False, **SMALL)
+  sim = tj.bandit.simulate(same, budgets=[0.3], algorithm="ucbe-lrf", seeds=SEEDS, shuffle_rows=False,
+                           **small("ucbe-lrf"))
   assert len(set(sim.best[:, 0].tolist())) > 1
 
 
@@ -238,8 +244,8 @@ def _waterfill_numpy(num_arms, num_cols, total, keep, start=0):
     (80, 437, 1748, 0.5), (450, 756, 34020, 0.5), (7, 40, 90, 0.5), (6, 40, 240, 0.5), (30, 100, 600, 0.7)])
 def test_halving_schedule_matches_numpy(num_arms, num_cols, total, keep):
   arms, ts = _waterfill_numpy(num_arms, num_cols, total, keep)
-  assert kernels_bandit.halving_arms(num_arms, keep) == tuple(arms)
-  got = np.asarray(kernels_bandit.halving_targets(num_arms, num_cols, total, keep))
+  assert kernels.halving_arms(num_arms, keep) == tuple(arms)
+  got = np.asarray(kernels.halving_targets(num_arms, num_cols, total, keep))
   np.testing.assert_array_equal(got, ts)
   spent = np.sum(arms * np.diff(np.concatenate([[0], got])))
   assert spent <= total and (np.diff(got) >= 0).all() and got[-1] <= num_cols
@@ -251,7 +257,7 @@ def test_halving_schedule_matches_numpy(num_arms, num_cols, total, keep):
 def test_halving_schedule_from_a_start_matches_numpy(num_arms, num_cols, total, keep, start):
   """The schedule after a first round: survivors that already have ``start`` cells share what is left."""
   arms, ts = _waterfill_numpy(num_arms, num_cols, total, keep, start)
-  got = np.asarray(kernels_bandit.halving_targets(num_arms, num_cols, total, keep, start=start))
+  got = np.asarray(kernels.halving_targets(num_arms, num_cols, total, keep, start=start))
   np.testing.assert_array_equal(got, ts)
   assert got[0] > start and np.sum(arms * np.diff(np.concatenate([[start], got]))) <= total
 
@@ -267,14 +273,14 @@ def test_shared_alpha_matches_kr20():
   observed = np.zeros((7, 12), bool)
   observed[:, :5] = True
   observed[:3, 5:9] = True                                     # survivors' later cells are not shared
-  state = kernels.bandit_init(jax.random.key(0), tj.bandit.make_config(), 7, 12)
+  state = kernels.bandit_state_init(7, 12, jnp.float32)
   state = state._replace(values=jnp.asarray(np.where(observed, values, 0)), observed=jnp.asarray(observed))
-  np.testing.assert_allclose(kernels_bandit.shared_alpha(state), _kr20(values[:, :5]), rtol=1e-5)
+  np.testing.assert_allclose(kernels.shared_alpha(state), _kr20(values[:, :5]), rtol=1e-5)
   one_each = (np.arange(12)[None, :] == np.arange(7)[:, None] % 5).astype(np.float32)   # every total is 1
   ties = state._replace(values=jnp.asarray(np.where(observed, one_each, 0)))
-  assert kernels_bandit.shared_alpha(ties) == -np.inf
+  assert kernels.shared_alpha(ties) == -np.inf
   one = state._replace(observed=jnp.asarray(observed & (np.arange(12) < 1)))
-  assert kernels_bandit.shared_alpha(one) == np.inf
+  assert kernels.shared_alpha(one) == np.inf
 
 
 @pytest.mark.parametrize("noisy_keep", [0.7, 0.5])
@@ -293,19 +299,19 @@ def test_halving_keeps_more_after_a_noisy_first_round(noisy_keep):
     assert first.size == t1 and (_kr20(S[:, first]) < 0.3) == is_noisy
     assert res.n_evaluated <= total
     keep = noisy_keep if is_noisy else 0.5
-    survivors = kernels_bandit.halving_arms(20, keep)[1]
+    survivors = kernels.halving_arms(20, keep)[1]
     assert (counts > t1).sum() == survivors
     if is_noisy and noisy_keep != 0.5:
-      tail = np.asarray(kernels_bandit.halving_targets(survivors, 60, total - 20 * t1, keep, start=t1))
+      tail = np.asarray(kernels.halving_targets(survivors, 60, total - 20 * t1, keep, start=t1))
       assert set(np.unique(counts)) <= {int(t1), *tail.tolist()}
       assert res.observed[res.best].all()                       # the last survivors' rows are whole
 
 
-@pytest.mark.parametrize("algorithm", kernels_bandit.ELIMINATION)
+@pytest.mark.parametrize("algorithm", ELIMINATION)
 def test_elimination_pairs_examples_and_drops_lowest_means(scores, algorithm):
   """Every method is evaluated on a prefix of one example order, and a method evaluated on t examples was
   dropped because its mean over those t examples ranked below the kept methods' means over the same t."""
-  res = tj.bandit.run(scores, budget=0.4, algorithm=algorithm, seed=3, **SMALL)
+  res = tj.bandit.run(scores, budget=0.4, algorithm=algorithm, seed=3, **small(algorithm))
   counts = res.observed.sum(1)
   order = np.argsort(-res.observed.sum(0), kind="stable")       # examples by how many methods saw them
   for i in range(M):
@@ -317,18 +323,18 @@ def test_elimination_pairs_examples_and_drops_lowest_means(scores, algorithm):
     assert scores[np.ix_(dropped, shared)].mean(1).max() <= scores[np.ix_(kept, shared)].mean(1).min()
   if algorithm == "sequential-halving":
     total = np.floor(0.4 * scores.size)
-    targets = np.asarray(kernels_bandit.halving_targets(M, N, total, 0.5))
+    targets = np.asarray(kernels.halving_targets(M, N, total, 0.5))
     assert set(np.unique(counts)) <= set(targets.tolist())
-    arms = kernels_bandit.halving_arms(M, 0.5)                 # (6, 3, 2)
+    arms = kernels.halving_arms(M, 0.5)                 # (6, 3, 2)
     for r, t in enumerate(targets):
       assert (counts >= t).sum() == arms[r]
   else:
     assert len(np.unique(counts)) >= 3                         # one method dropped per phase
 
 
-@pytest.mark.parametrize("algorithm", kernels_bandit.ELIMINATION)
+@pytest.mark.parametrize("algorithm", ELIMINATION)
 def test_elimination_with_full_rows_finds_the_best(scores, algorithm):
-  res = tj.bandit.run(scores, budget=1.0, algorithm=algorithm, seed=0, **SMALL)
+  res = tj.bandit.run(scores, budget=1.0, algorithm=algorithm, seed=0, **small(algorithm))
   true = scores.mean(1)
   assert true[res.best] == true.max()
   assert res.observed[res.best].all()
@@ -340,8 +346,8 @@ def test_elimination_with_full_rows_finds_the_best(scores, algorithm):
 
 @pytest.mark.parametrize("algorithm", ["ucbe-lrf", "sequential-halving"])
 def test_online_matches_offline(scores, algorithm):
-  res = tj.bandit.run(scores, budget=0.3, algorithm=algorithm, seed=7, **SMALL)
-  ev = BanditEvaluator(M, N, budget=0.3, algorithm=algorithm, seed=7, **SMALL)
+  res = tj.bandit.run(scores, budget=0.3, algorithm=algorithm, seed=7, **small(algorithm))
+  ev = BanditEvaluator(M, N, budget=0.3, algorithm=algorithm, seed=7, **small(algorithm))
   calls = []
 
   def evaluate(method, examples):
@@ -358,12 +364,12 @@ def test_online_matches_offline(scores, algorithm):
 
 @pytest.mark.parametrize("algorithm", ["ucbe-lrf", "sequential-halving"])
 def test_save_resume_equals_uninterrupted(scores, tmp_path, algorithm):
-  full = BanditEvaluator(M, N, budget=0.3, algorithm=algorithm, seed=11, **SMALL)
+  full = BanditEvaluator(M, N, budget=0.3, algorithm=algorithm, seed=11, **small(algorithm))
   ref = full.run(lambda m, xs: scores[m, xs])
-  ev = BanditEvaluator(M, N, budget=0.3, algorithm=algorithm, seed=11, **SMALL)
+  ev = BanditEvaluator(M, N, budget=0.3, algorithm=algorithm, seed=11, **small(algorithm))
   ev.run(lambda m, xs: scores[m, xs], max_steps=3)
   pending = ev.next_batch()                  # a pending batch is saved too
-  ev.save(tmp_path / "state.npz")
+  assert ev.save(tmp_path / "state.npz").exists()
   back = tj.io.load(tmp_path / "state.npz")
   assert isinstance(back, BanditEvaluator)
   np.testing.assert_array_equal(back.next_batch(), pending)
@@ -373,32 +379,20 @@ def test_save_resume_equals_uninterrupted(scores, tmp_path, algorithm):
   np.testing.assert_allclose(out.means, ref.means, rtol=1e-6)
 
 
-def test_states_saved_before_the_noisy_mode_resume_without_it(scores):
-  ev = BanditEvaluator(M, N, budget=0.3, seed=11, **SMALL)
-  arrays = {k: np.asarray(v) for k, v in zip(
-      ("values", "observed", "spent", "n_evaluated", "step", "last_revealed"), ev._state[:6])}
-  arrays.update(factor_row=np.asarray(ev._state.factors.row), factor_col=np.asarray(ev._state.factors.col),
-                active=np.asarray(ev._state.active), phase=np.asarray(ev._state.phase), cost=np.ones((M, N)))
-  config = ev.config._asdict()
-  del config["noisy_keep"], config["noisy_alpha"]               # as written by the previous version
-  meta = {"n_methods": M, "n_examples": N, "budget": 0.3, "seed": 11, "dtype": "float32", "config": config}
-  back = BanditEvaluator._from_artifact(arrays, meta)
-  assert back.config.noisy_keep == back.config.keep == 0.5
-  assert BanditEvaluator(M, N, budget=0.3, seed=11, **SMALL).config.noisy_keep == 0.7
-
-
-def test_tell_rejects_wrong_pairs_and_nan(scores):
-  ev = BanditEvaluator(M, N, budget=0.3, algorithm="ucbe-lrf", seed=0, **SMALL)
-  with pytest.raises(ValueError, match="no pending batch"):
+def test_tell_rejects_wrong_pairs_and_bad_scores(scores):
+  ev = BanditEvaluator(M, N, budget=0.3, algorithm="ucbe-lrf", seed=0, **small("ucbe-lrf"))
+  with pytest.raises(InputError, match="no pending batch"):
     ev.tell([[0, 0]], [1.0])
   pairs = ev.next_batch()
-  with pytest.raises(ValueError, match="finite"):
+  with pytest.raises(ResponseError, match="NaN"):
     ev.tell(pairs, np.full(len(pairs), np.nan))
+  with pytest.raises(ResponseError, match="told scores"):
+    ev.tell(pairs, np.full(len(pairs), 2.0))
   wrong = pairs.copy()
-  wrong[0, 1] = (wrong[0, 1] + 1) % N if (wrong[0, 0], (wrong[0, 1] + 1) % N) not in map(tuple, pairs) else wrong[0, 1]
-  if (wrong != pairs).any():
-    with pytest.raises(ValueError, match="pending pairs"):
-      ev.tell(wrong, np.zeros(len(pairs)))
+  pending = set(map(tuple, pairs.tolist()))
+  wrong[0, 1] = next(x for x in range(N) if (int(wrong[0, 0]), x) not in pending)   # a batch has < N cells
+  with pytest.raises(InputError, match="pending pairs"):
+    ev.tell(wrong, np.zeros(len(pairs)))
   ev.tell(pairs[::-1], scores[pairs[::-1, 0], pairs[::-1, 1]])   # any order is fine
   assert ev.n_evaluated == len(pairs)
 
@@ -407,26 +401,48 @@ def test_tell_rejects_wrong_pairs_and_nan(scores):
     (dict(algorithm="nope"), "unknown algorithm"),
     (dict(budget=0.0), "budget"),
     (dict(budget=1.5), "budget"),
-    (dict(rank=0), "rank"),
+    (dict(algorithm="ucbe-lrf", rank=0), "rank"),
     (dict(batch_size=1000), "batch_size"),
-    (dict(drop_probability=1.0), "drop_probability"),
+    (dict(algorithm="ucbe-lrf", drop_probability=1.0), "drop_probability"),
     (dict(bogus=1), "unknown bandit parameter"),
+    (dict(rank=2), "unknown bandit parameter.*sequential-halving"),   # a setting of another algorithm
     (dict(noisy_keep=1.0), "noisy_keep"),
     (dict(noisy_alpha=float("nan")), "noisy_alpha"),
+    (dict(seed=-1), "seed"),
+    (dict(algorithm=tj.bandit.HalvingConfig(), keep=0.6), "config object"),
 ])
 def test_run_validates_arguments(scores, kwargs, match):
-  with pytest.raises(ValueError, match=match):
+  with pytest.raises(ConfigError, match=match):
     tj.bandit.run(scores, **kwargs)
+
+
+def test_configs_of_different_algorithms_never_compare_equal():
+  """The compiled runs are keyed by the config: two algorithms with the same settings must not share one."""
+  configs = [tj.bandit.make_config(a, batch_size=4) for a in tj.bandit.ALGORITHMS]
+  assert len(set(configs)) == len(configs)
+  assert tj.bandit.make_config() == tj.bandit.make_config(tj.bandit.DEFAULT_ALGORITHM)
+
+
+def test_a_config_object_runs_like_its_settings(scores):
+  cfg = tj.bandit.HalvingConfig(batch_size=4, keep=0.6)
+  by_object = tj.bandit.run(scores, 0.3, cfg, seed=2)
+  by_name = tj.bandit.run(scores, 0.3, "sequential-halving", seed=2, batch_size=4, keep=0.6)
+  np.testing.assert_array_equal(by_object.observed, by_name.observed)
+  assert by_object.best == by_name.best and by_object.algorithm == "sequential-halving"
 
 
 def test_run_rejects_bad_scores(scores):
   bad = scores.copy()
   bad[0, 0] = np.nan
-  with pytest.raises(ValueError, match="NaN"):
+  with pytest.raises(ResponseError, match="NaN"):
     tj.bandit.run(bad)
-  with pytest.raises(ValueError, match="2-D"):
+  with pytest.raises(ResponseError, match="2-D"):
     tj.bandit.run(scores[0])
-  with pytest.raises(ValueError, match="cost"):
+  with pytest.raises(ResponseError, match="at least 2"):
+    tj.bandit.run(scores[:1])
+  with pytest.raises(ResponseError, match="scores"):
+    tj.bandit.simulate(scores * 2.0)                         # scores are in [0, 1]
+  with pytest.raises(InputError, match="cost"):
     tj.bandit.run(scores, cost=-np.ones_like(scores))
 
 
@@ -500,14 +516,15 @@ def test_hardness_separates_clear_and_noisy_matrices():
 @pytest.mark.parametrize("kwargs, match", [(dict(z=0.0), "z must"), (dict(z=[1.0, np.nan]), "z must"),
                                            (dict(n_splits=0), "n_splits")])
 def test_hardness_validates(scores, kwargs, match):
-  with pytest.raises(ValueError, match=match):
+  with pytest.raises(ConfigError, match=match):
     tj.bandit.hardness(scores, **kwargs)
-  with pytest.raises(ValueError, match="NaN"):
+  with pytest.raises(ResponseError, match="NaN"):
     tj.bandit.hardness(np.where(np.eye(M, N) > 0, np.nan, scores))
-  with pytest.raises(ValueError, match="at least 2"):
+  with pytest.raises(ResponseError, match="at least 2"):
     tj.bandit.hardness(scores[:1])
 
 
+@pytest.mark.slow
 def test_cli_prints_metrics(scores, tmp_path, capsys):
   from tinyjax.cli import main
 
@@ -523,20 +540,29 @@ def test_cli_prints_metrics(scores, tmp_path, capsys):
   assert (tmp_path / "p.png").stat().st_size > 0
 
 
-def test_cli_algorithm_choices_match_the_library():
-  """The CLI lists the algorithms literally (building the parser must not import jax): keep it in step."""
-  from tinyjax.cli import build_parser
+def test_cli_rejects_a_setting_the_algorithm_does_not_take(scores, tmp_path, capsys):
+  from tinyjax.cli import main
 
-  sub = next(a for a in build_parser()._actions if a.choices and "bandit" in a.choices).choices["bandit"]
-  action = next(a for a in sub._actions if a.dest == "algorithm")
-  assert tuple(action.choices) == tuple(tj.bandit.ALGORITHMS)
-  assert action.default == tj.bandit.DEFAULT_ALGORITHM
+  np.save(tmp_path / "s.npy", scores)
+  assert main(["bandit", str(tmp_path / "s.npy"), "--rank", "2"]) == 1          # default: sequential halving
+  assert "unknown bandit parameter(s) ['rank'] for sequential-halving" in capsys.readouterr().err
+
+
+def test_importing_the_bandit_package_does_not_import_jax():
+  """The command line builds its parser from tinyjax.bandit's names and configs, without jax."""
+  import subprocess
+  import sys
+
+  code = "import sys, tinyjax._cli_bandit; print('jax' in sys.modules)"
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+  assert out.strip() == "False"
 
 
 # ----------------------------------------------------------------------------------------------------
 # real data
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_real_data_precision_and_regret(shared_data):
   """helm_lite/gsm (80 x 1000, top-two gap 0.7 pt) at 10% of the cells, default algorithm (sequential halving).
@@ -551,6 +577,7 @@ def test_real_data_precision_and_regret(shared_data):
   assert sim.regret.mean() <= 0.35
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_real_data_hardness(shared_data):
   """musr is the matrix where the default misses 0.9 at 10%: its split-half reliability is 0.760 against 0.996

@@ -5,6 +5,8 @@ Small shapes only; the synthetic precision test compiles one vmapped loop per se
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,13 +14,21 @@ import jax
 import jax.numpy as jnp
 
 import tinyjax as tj
-from tinyjax.kernels import _bandit as kb
+from tinyjax import kernels
 
 M, N = 7, 30
 
 
+def _lrf(cfg: tj.bandit.LRFConfig) -> kernels.BanditAlgorithm:
+  return kernels.ucbe_lrf(**dataclasses.asdict(cfg))
+
+
+def _bounds(cfg, st, mean, std):
+  return kernels.lrf_bounds(st, mean, std, a=cfg.a, eta=cfg.eta, bonus=cfg.bonus, prior_count=cfg.prior_count)
+
+
 def _state(values, observed, cfg):
-  st = kb.bandit_init(jax.random.key(0), cfg, *values.shape)
+  st = _lrf(cfg).init(jax.random.key(0), *values.shape)
   return st._replace(values=jnp.asarray(np.where(observed, values, 0.0), jnp.float32),
                      observed=jnp.asarray(observed))
 
@@ -38,8 +48,8 @@ def partial():
 
 def test_row_variances_shrink_to_pooled_variance(partial):
   values, observed = partial
-  cfg = kb.BanditConfig(prior_count=3.0)
-  got = np.asarray(jax.jit(kb.row_variances, static_argnums=1)(_state(values, observed, cfg), 3.0))
+  cfg = tj.bandit.LRFConfig(prior_count=3.0)
+  got = np.asarray(jax.jit(kernels.row_variances, static_argnums=1)(_state(values, observed, cfg), 3.0))
   n = observed.sum(1)
   means = np.array([values[i, observed[i]].mean() if n[i] else 0.0 for i in range(M)])
   ss = np.array([((values[i, observed[i]] - means[i]) ** 2).sum() for i in range(M)])
@@ -52,12 +62,12 @@ def test_row_variances_shrink_to_pooled_variance(partial):
 def test_lrf_bound_is_mean_plus_standard_error_without_replacement(partial):
   """The bonus is sqrt(a s^2 (1 - n/N) / n): it shrinks to 0 as the row fills up (finite population)."""
   values, observed = partial
-  cfg = kb.BanditConfig(a=2.0, prior_count=3.0, eta=0.5, ensemble_size=4)
+  cfg = tj.bandit.LRFConfig(a=2.0, prior_count=3.0, eta=0.5, ensemble_size=4)
   st = _state(values, observed, cfg)
-  mean, var = jax.jit(kb.lrf_moments)(st, st.factors)
+  mean, var = jax.jit(kernels.lrf_moments)(st, st.factors)
   std = jnp.sqrt(var)
-  got = np.asarray(jax.jit(kb.lrf_bounds, static_argnums=0)(cfg, st, mean, std))
-  s2 = np.asarray(kb.row_variances(st, 3.0))
+  got = np.asarray(jax.jit(lambda st, mean, std: _bounds(cfg, st, mean, std))(st, mean, std))
+  s2 = np.asarray(kernels.row_variances(st, 3.0))
   n = observed.sum(1)
   fill = np.where(observed, values, np.asarray(mean) + 0.5 * np.asarray(std))
   with np.errstate(divide="ignore", invalid="ignore"):
@@ -69,7 +79,7 @@ def test_lrf_bound_is_mean_plus_standard_error_without_replacement(partial):
   assert bonus == pytest.approx(np.sqrt(2.0 * s2[2] / (N * (N - 1))), rel=1e-4)
   assert bonus < 0.1 * np.sqrt(2.0 / (N - 1))
   # the earlier bound stays available
-  old = np.asarray(kb.lrf_bounds(cfg._replace(bonus="ucbe"), st, mean, std))
+  old = np.asarray(_bounds(dataclasses.replace(cfg, bonus="ucbe"), st, mean, std))
   np.testing.assert_allclose(old[3], fill[3].mean() + np.sqrt(2.0 / 3) * (1 - 3 / N), rtol=1e-5)
 
 
@@ -78,15 +88,15 @@ def test_paired_cells_follow_the_rival(partial):
   values, observed = partial
   observed = observed.copy()
   observed[1, :2] = True                          # no empty row: the bound decides
-  cfg = kb.BanditConfig(batch_size=3, ensemble_size=4, warmup=0.0)
+  cfg = tj.bandit.LRFConfig(batch_size=3, ensemble_size=4, warmup=0.0)
   st = _state(values, observed, cfg)
-  keep = jnp.ones((4, M, N), bool)
+  aux = kernels.LRFAux(keep=jnp.ones((4, M, N), bool), order=jnp.zeros((M * N,), jnp.int32))
   ones = jnp.ones((M, N))
-  select = jax.jit(kb.bandit_select, static_argnums=0)
+  select = jax.jit(_lrf(cfg).select)
   for seed in range(4):
-    st2, batch, _ = select(cfg, st, jax.random.key(seed), keep, ones, 1e9, 1e9, jnp.zeros((M * N,), jnp.int32))
-    mean, var = kb.lrf_moments(st2, st2.factors)
-    bounds = np.asarray(kb.lrf_bounds(cfg, st2, mean, jnp.sqrt(var)))
+    st2, batch, _ = select(st, jax.random.key(seed), aux, ones, 1e9, 1e9)
+    mean, var = kernels.lrf_moments(st2, st2.factors)
+    bounds = np.asarray(_bounds(cfg, st2, mean, jnp.sqrt(var)))
     row = int(batch.rows[0])
     assert bounds[row] == bounds.max()
     est = np.where(observed, values, np.asarray(mean)).mean(1)
@@ -113,6 +123,7 @@ def top_group():
   return scores
 
 
+@pytest.mark.slow
 def test_lrf_screens_the_field_then_reveals_the_top_group(top_group):
   """15% of the cells (1800 = 6 rows): ucbe-lrf screens the 37 weak methods cheaply and spends the rest on
   the top three, whose rows it reveals fully (their bonus then vanishes and their bound is their exact mean).
@@ -132,9 +143,10 @@ def test_lrf_screens_the_field_then_reveals_the_top_group(top_group):
   assert full >= 8
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(bonus="nope"), "bonus"), (dict(columns="nope"), "columns"), (dict(prior_count=0.0), "prior_count"),
-    (dict(keep=1.0), "keep"), (dict(keep=0.0), "keep")])
-def test_new_settings_are_validated(kwargs, match):
-  with pytest.raises(ValueError, match=match):
-    tj.bandit.make_config("ucbe-lrf", **kwargs)
+@pytest.mark.parametrize("algorithm, kwargs, match", [
+    ("ucbe-lrf", dict(bonus="nope"), "bonus"), ("ucbe-lrf", dict(columns="nope"), "columns"),
+    ("ucbe-lrf", dict(prior_count=0.0), "prior_count"), ("ucbe-lrf", dict(l2=0.0), "l2"),
+    ("sequential-halving", dict(keep=1.0), "keep"), ("sequential-halving", dict(keep=0.0), "keep")])
+def test_settings_are_validated(algorithm, kwargs, match):
+  with pytest.raises(tj.errors.ConfigError, match=match):
+    tj.bandit.make_config(algorithm, **kwargs)

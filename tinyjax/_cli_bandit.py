@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import time
 
 import numpy as np
+
+from tinyjax import bandit as _bandit   # the package's eager part: names and configs, no jax
+from tinyjax.errors import InputError, MissingFileError
 
 
 def _load_matrix(path: str, drop_rows: list[str], drop_nan_columns: bool) -> tuple[np.ndarray, list[str]]:
   p = pathlib.Path(path)
   if not p.exists():
-    raise FileNotFoundError(f"no such file: {p}")
+    raise MissingFileError(f"no such file: {p}")
   suffix = p.suffix.lower()
   if suffix == ".npy":
     arr = np.load(p, allow_pickle=False)
@@ -22,13 +26,13 @@ def _load_matrix(path: str, drop_rows: list[str], drop_nan_columns: bool) -> tup
     df = pd.read_parquet(p) if suffix == ".parquet" else pd.read_csv(p, index_col=0)
     arr, names = df.to_numpy(dtype=float), [str(i) for i in df.index]
   else:
-    raise ValueError(f"SCORES must be a .npy, .csv or .parquet file, got {p.name}")
+    raise InputError(f"SCORES must be a .npy, .csv or .parquet file, got {p.name}")
   if arr.ndim != 2:
-    raise ValueError(f"SCORES must hold a 2-D (methods, examples) matrix, got shape {arr.shape}")
+    raise InputError(f"SCORES must hold a 2-D (methods, examples) matrix, got shape {arr.shape}")
   if drop_rows:
     missing = [r for r in drop_rows if r not in names]
     if missing:
-      raise ValueError(f"--drop-row: no row named {missing}")
+      raise InputError(f"--drop-row: no row named {missing}")
     keep = [i for i, n in enumerate(names) if n not in set(drop_rows)]
     arr, names = arr[keep], [names[i] for i in keep]
   if drop_nan_columns:
@@ -40,26 +44,24 @@ def _cmd(args: argparse.Namespace) -> int:
   from tinyjax import bandit
 
   scores, names = _load_matrix(args.scores, args.drop_row, args.drop_nan_columns)
-  params = {k: v for k, v in dict(batch_size=args.batch_size, a=args.a, rank=args.rank,
-                                   ensemble_size=args.ensemble_size, l2=args.l2, drop_probability=args.drop_probability,
-                                   warmup=args.warmup, eta=args.eta, sweeps=args.sweeps, bonus=args.bonus,
-                                   prior_count=args.prior_count, columns=args.columns,
-                                   keep=args.keep, noisy_keep=args.noisy_keep,
-                                   noisy_alpha=args.noisy_alpha).items() if v is not None}
+  # every setting given on the command line; one the algorithm does not take is an error (bandit.make_config)
+  params = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
   budgets = sorted({args.budget, *args.extra_budgets})
   run_budgets = budgets
   if args.plot:   # one simulation serves the table and the plot
     grid = np.round(np.linspace(0.02, max(0.3, max(budgets)), 8), 4)
     run_budgets = sorted({*budgets, *[float(g) for g in grid if g <= 1.0]})
+  t0 = time.perf_counter()
   sim = bandit.simulate(scores, budgets=run_budgets, algorithm=args.algorithm, seeds=args.seeds,
                         shuffle_rows=not args.no_shuffle, k=args.k, **params)
+  seconds = time.perf_counter() - t0
   true = scores.mean(1)
   order = np.argsort(-true)
   gap = 100 * (true[order[0]] - true[order[1]])
   print(f"{args.scores}: {scores.shape[0]} methods x {scores.shape[1]} examples; best {names[order[0]]} "
         f"({100 * true[order[0]]:.2f}), top-two gap {gap:.2f} pt")
   print("hardness: " + bandit.hardness(scores).describe(args.budget))
-  print(f"algorithm {args.algorithm}, {len(sim.seeds)} seeds, {sim.seconds:.2f} s (+{sim.compile_seconds:.2f} s first call)")
+  print(f"algorithm {args.algorithm}, {len(sim.seeds)} seeds, {seconds:.2f} s (compilation included)")
   print(f"{'budget':>8} {'cells':>8} {'precision':>10} {'ndcg@' + str(args.k):>8} {'regret(pt)':>11}")
   s = sim.summary()
   for j, b in enumerate(sim.budgets):
@@ -98,9 +100,8 @@ def register(subparsers) -> None:
   p.add_argument("--budget", type=float, default=0.1, help="fraction of the cells to reveal, in (0, 1] (default 0.1)")
   p.add_argument("--extra-budgets", type=float, nargs="*", default=[], metavar="B",
                  help="more budgets to report in the same run (e.g. 0.05 0.2)")
-  p.add_argument("--algorithm", default="sequential-halving",
-                 choices=["uniform", "ucbe", "ucbe-lrf", "successive-rejects", "sequential-halving"],
-                 help="search algorithm (default sequential-halving)")
+  p.add_argument("--algorithm", default=_bandit.DEFAULT_ALGORITHM, choices=_bandit.ALGORITHMS,
+                 help=f"search algorithm (default {_bandit.DEFAULT_ALGORITHM})")
   p.add_argument("--seeds", type=int, default=20, help="number of seeds, run together (default 20)")
   p.add_argument("--no-shuffle", action="store_true", help="do not shuffle the rows per seed")
   p.add_argument("--k", type=int, default=10, help="NDCG cut-off (default 10)")
@@ -109,7 +110,8 @@ def register(subparsers) -> None:
   p.add_argument("--drop-nan-columns", action="store_true",
                  help="drop the examples (columns) that have a NaN in any row (offline runs need a full matrix)")
   p.add_argument("--plot", metavar="PNG", help="also write a precision-vs-budget plot to this file")
-  g = p.add_argument_group("algorithm settings (defaults: see tinyjax.bandit.make_config)")
+  g = p.add_argument_group("algorithm settings (each applies to the algorithms named; defaults: the config classes "
+                           "of tinyjax.bandit)")
   g.add_argument("--batch-size", type=int, help="cells revealed per step (default 32)")
   g.add_argument("--a", type=float, help="exploration weight (default 1.0): ucbe bonus sqrt(a / n); ucbe-lrf bonus "
                  "sqrt(a) standard errors of the row mean")
@@ -120,13 +122,13 @@ def register(subparsers) -> None:
   g.add_argument("--warmup", type=float, help="fraction of all cells revealed uniformly before the LRF bound (ucbe-lrf)")
   g.add_argument("--eta", type=float, help="weight of the ensemble spread in the LRF bound (ucbe-lrf)")
   g.add_argument("--sweeps", type=int, help="warm-started ALS sweeps per step (ucbe-lrf)")
-  g.add_argument("--bonus", choices=["variance", "ucbe"],
+  g.add_argument("--bonus", choices=_bandit.LRFConfig.BONUSES,
                  help="ucbe-lrf row bonus: 'variance' (default), sqrt(a s^2 (1 - n/N) / n), the standard error of a "
                       "row mean from n of its N cells drawn without replacement (0 for a fully evaluated method); "
                       "'ucbe', the earlier sqrt(a / n) (1 - n/N)")
   g.add_argument("--prior-count", type=float,
                  help="pseudo-cells of the pooled variance in each method's variance s^2 (ucbe-lrf, default 10)")
-  g.add_argument("--columns", choices=["paired", "std"],
+  g.add_argument("--columns", choices=_bandit.LRFConfig.COLUMNS,
                  help="which examples the picked method gets (ucbe-lrf): 'paired' (default), those already "
                       "evaluated for its closest rival first; 'std', the most uncertain first")
   g.add_argument("--keep", type=float,
@@ -138,3 +140,7 @@ def register(subparsers) -> None:
                  help="sequential-halving: the first round is noise when its coefficient alpha is below this "
                       "(default 0.3)")
   p.set_defaults(func=_cmd)
+
+
+# every algorithm setting, from the config classes (each flag is its name with dashes)
+_SETTINGS = tuple(dict.fromkeys(name for alg in _bandit.ALGORITHMS for name in _bandit.parameters(alg)))

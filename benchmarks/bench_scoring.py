@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
+import sys
 import time
 
 import jax
@@ -32,6 +34,9 @@ from flax import nnx
 
 from tinyjax import scoring
 from tinyjax.scoring.models import GPT2, GPT2Config
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "examples"))
+from train_with_tiny_eval import make_train_step  # noqa: E402  (the example's training step, timed here)
 
 # (name, context length sampler, continuation length sampler, choices, shared context?)
 TASKS = {
@@ -247,15 +252,7 @@ def part_hook(args):
   opt = optax.adamw(1e-3)
   opt_state = opt.init(state)
   data = jnp.asarray(rng.integers(1, vocab, (args.train_batch, 129)), jnp.int32)
-
-  @jax.jit
-  def train_step(st, os_, x):
-    def loss_fn(s):
-      logits = nnx.merge(graphdef, s)(x[:, :-1])
-      return optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:]).mean()
-    loss, grads = jax.value_and_grad(loss_fn)(st)
-    updates, os_ = opt.update(grads, os_, st)
-    return optax.apply_updates(st, updates), os_, loss
+  train_step = make_train_step(graphdef, opt)
 
   state, opt_state, loss = train_step(state, opt_state, data)
   jax.block_until_ready(loss)
@@ -281,7 +278,7 @@ def part_hook(args):
   print(f"training step ({args.train_batch}x128 tokens, d=128, 4 layers): {step_secs * 1e3:.1f} ms; one hook call = "
         f"{warm / step_secs:.1f} steps; overhead with the hook every {args.every} steps: "
         f"{warm / (args.every * step_secs):.1%} of training time")
-  print(f"last estimate: raw_acc {metrics['tinyjax/synthetic/raw_acc']:.3f}, gp-IRT "
+  print(f"last estimate: raw_acc {metrics['tinyjax/synthetic/raw_acc']:.3f}, estimate "
         f"{metrics['tinyjax/synthetic/estimate']:.3f} [{metrics['tinyjax/synthetic/estimate_lo']:.3f}, "
         f"{metrics['tinyjax/synthetic/estimate_hi']:.3f}]")
 

@@ -4,7 +4,7 @@
 
 The toy world: 60 made-up creatures, each with a colour. The training corpus states the facts ("The zorp is
 blue."); the benchmark asks them as multiple-choice items ("The zorp is" -> blue / red / green / white). A
-TinyBenchmark (anchor items + gp-IRT) is fitted on a synthetic leaderboard of 40 earlier "models" over these items,
+TinyBenchmark (anchor items + the recommended estimator, ``est.score``) is fitted on a synthetic leaderboard of 40 earlier "models" over these items,
 and ``scoring.TinyEvalHook`` scores only its anchor items every ``--every`` steps, inside the training loop, on
 the training job's own parameters. At the end the full benchmark is scored once to compare with the estimate.
 
@@ -29,6 +29,22 @@ from tinyjax import scoring
 from tinyjax.scoring.models import GPT2, GPT2Config
 
 COLORS = ["red", "blue", "green", "white", "black", "yellow"]
+
+
+def make_train_step(graphdef: nnx.GraphDef, opt: optax.GradientTransformation):
+  """A jitted next-token training step over an NNX model's state: ``(state, opt_state, tokens [B, L+1]) ->
+  (state, opt_state, loss)``. benchmarks/bench_scoring.py times this same step."""
+
+  @jax.jit
+  def train_step(st, os_, x):
+    def loss_fn(s):
+      logits = nnx.merge(graphdef, s)(x[:, :-1])
+      return optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:]).mean()
+    loss, grads = jax.value_and_grad(loss_fn)(st)
+    updates, os_ = opt.update(grads, os_, st)
+    return optax.apply_updates(st, updates), os_, loss
+
+  return train_step
 
 
 def make_world(n: int, seed: int):
@@ -100,19 +116,11 @@ def main():
       stream += tok.encode(facts[k]).ids + [eot]
   stream = np.asarray(stream, np.int32)
   seq, batch = 24, 16
-
-  @jax.jit
-  def train_step(st, os_, x):
-    def loss_fn(s):
-      logits = nnx.merge(graphdef, s)(x[:, :-1])
-      return optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:]).mean()
-    loss, grads = jax.value_and_grad(loss_fn)(st)
-    updates, os_ = opt.update(grads, os_, st)
-    return optax.apply_updates(st, updates), os_, loss
+  train_step = make_train_step(graphdef, opt)
 
   hook = scoring.TinyEvalHook({"colors": tb}, {"colors": items}, tok, apply_fn=model, every=args.every,
                               batch_size=8)
-  print(f"{'step':>5} {'loss':>7} {'anchor acc':>10} {'gp-IRT estimate':>16} {'interval':>16} {'eval s':>7}")
+  print(f"{'step':>5} {'loss':>7} {'anchor acc':>10} {'tiny estimate':>16} {'interval':>16} {'eval s':>7}")
   train_secs, eval_secs = 0.0, 0.0
   for step in range(args.steps + 1):
     starts = rng.integers(0, len(stream) - seq - 1, batch)

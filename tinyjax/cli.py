@@ -57,6 +57,19 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
+def _show_messages() -> None:
+  """Library messages (``tinyjax.*`` loggers, INFO and up) go to stderr as plain lines while the command runs."""
+  import logging
+
+  log = logging.getLogger("tinyjax")
+  if not any(getattr(h, "_tinyjax_cli", False) for h in log.handlers):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler._tinyjax_cli = True
+    log.addHandler(handler)
+  log.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
   from tinyjax.errors import InputError
 
@@ -66,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.print_help()
     return 2
   _enable_compilation_cache()
+  _show_messages()
   try:
     return int(args.func(args) or 0)
   except InputError as err:   # a user's mistake: one line; anything else is a bug and keeps its traceback

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from tinyjax.errors import ConfigError
+
 
 def attention_mask(q_index: jax.Array, k_index: jax.Array, q_segment: jax.Array | None = None,
                    k_segment: jax.Array | None = None, q_branch: jax.Array | None = None,
@@ -59,7 +61,7 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.
   b, t, h, d = q.shape
   kv = k.shape[2]
   if h % kv:
-    raise ValueError(f"{h} query heads are not a multiple of {kv} key/value heads")
+    raise ConfigError(f"{h} query heads are not a multiple of {kv} key/value heads")
   if kv != h:
     k = jnp.repeat(k, h // kv, axis=2)
     v = jnp.repeat(v, h // kv, axis=2)
@@ -94,7 +96,7 @@ def query_set(query_index: jax.Array, tokens: jax.Array, segment_ids: jax.Array 
   b, t = tokens.shape
   g = query_index.shape[0]
   if query_index.ndim != 2 or b % g:
-    raise ValueError(f"query_index must be [G, K] with G dividing the batch {b}, got {query_index.shape}")
+    raise ConfigError(f"query_index must be [G, K] with G dividing the batch {b}, got {query_index.shape}")
   r = b // g
   flat = lambda a: a.reshape(g, r * t)  # noqa: E731
   k_index = jnp.broadcast_to(jnp.arange(r * t, dtype=jnp.int32), (g, r * t))
@@ -147,7 +149,7 @@ def rope_inv_freq(head_dim: int, theta: float, scaling: dict | None = None) -> j
     smoothed = (1 - smooth) * scaled / factor + smooth * scaled
     medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
     return jnp.where(medium, smoothed, scaled)
-  raise NotImplementedError(f"rope scaling {kind!r} is not supported (default, linear, llama3 are)")
+  raise ConfigError(f"rope scaling {kind!r} is not supported (default, linear, llama3 are)")
 
 
 def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: jax.Array) -> jax.Array:

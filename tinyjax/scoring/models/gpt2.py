@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from tinyjax.errors import ConfigError
 from tinyjax.scoring.models.common import CausalLM, QuerySet, causal_attention, group_rows, linear_columns, take_queries
 
 _ACTIVATIONS = {
@@ -42,9 +43,9 @@ class GPT2Config:
     names = {f.name for f in dataclasses.fields(cls)}
     cfg = cls(**{k: v for k, v in d.items() if k in names})
     if cfg.n_embd % cfg.n_head:
-      raise ValueError(f"n_embd {cfg.n_embd} is not a multiple of n_head {cfg.n_head}")
+      raise ConfigError(f"n_embd {cfg.n_embd} is not a multiple of n_head {cfg.n_head}")
     if cfg.activation_function not in _ACTIVATIONS:
-      raise NotImplementedError(f"activation {cfg.activation_function!r} is not supported")
+      raise ConfigError(f"activation {cfg.activation_function!r} is not supported")
     return cfg
 
 

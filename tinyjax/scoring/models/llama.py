@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from tinyjax.errors import ConfigError
 from tinyjax.scoring.models.common import (CausalLM, QuerySet, apply_rope, causal_attention, group_rows,
                                            rope_inv_freq, take_queries)
 
@@ -52,10 +53,10 @@ class LlamaConfig:
     names = {f.name for f in dataclasses.fields(cls)}
     cfg = cls(**{k: v for k, v in d.items() if k in names})
     if cfg.hidden_act != "silu":
-      raise NotImplementedError(f"hidden_act {cfg.hidden_act!r} is not supported (silu is)")
+      raise ConfigError(f"hidden_act {cfg.hidden_act!r} is not supported (silu is)")
     kv = cfg.num_key_value_heads or cfg.num_attention_heads
     if cfg.num_attention_heads % kv:
-      raise ValueError(f"num_attention_heads {cfg.num_attention_heads} is not a multiple of num_key_value_heads {kv}")
+      raise ConfigError(f"num_attention_heads {cfg.num_attention_heads} is not a multiple of num_key_value_heads {kv}")
     rope_inv_freq(cfg.head_size, cfg.rope_theta, cfg.scaling)  # raises for unsupported scaling
     return cfg
 

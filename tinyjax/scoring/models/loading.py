@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from tinyjax.errors import ArtifactError, MissingFileError
+from tinyjax.errors import ArtifactError, ConfigError, MissingFileError
 from tinyjax.scoring.models.gpt2 import GPT2, GPT2Config
 from tinyjax.scoring.models.llama import Llama, LlamaConfig
 
@@ -119,7 +119,7 @@ def load_llama(path: str | os.PathLike, *, dtype=None, param_dtype=jnp.float32) 
   raw = load_config(path)
   if raw.get("sliding_window") not in (None, 0) and raw.get("use_sliding_window", True) and \
      raw.get("model_type") == "mistral":
-    raise NotImplementedError("sliding-window attention is not supported")
+    raise ConfigError("sliding-window attention is not supported")
   cfg = LlamaConfig.from_dict(raw)
   model = _abstract(lambda: Llama(cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0)))
   put = _Assigner(load_safetensors(path), ("model.",), param_dtype)
@@ -149,6 +149,6 @@ def load_model(path: str | os.PathLike, **kwargs) -> GPT2 | Llama:
     return load_gpt2(path, **kwargs)
   if kind in LLAMA_LIKE:
     return load_llama(path, **kwargs)
-  raise NotImplementedError(f"model_type {kind!r} is not supported (gpt2, {', '.join(LLAMA_LIKE)} are)")
+  raise ConfigError(f"model_type {kind!r} is not supported (gpt2, {', '.join(LLAMA_LIKE)} are)")
 
 

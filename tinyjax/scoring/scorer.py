@@ -23,7 +23,7 @@ from jax.sharding import PartitionSpec as P
 
 from tinyjax import kernels
 from tinyjax._dtypes import resolve_dtype
-from tinyjax.errors import ConfigError, ItemError
+from tinyjax.errors import ConfigError, InputError, ItemError
 from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, power_of_two_buckets
 from tinyjax.scoring.items import check_items
 from tinyjax.scoring.requests import MultipleChoice, encode_pair, mc2, truncate_left
@@ -284,7 +284,7 @@ class Scorer:
       return f.head(take(f.hidden(tokens, **packing)))
     logits = f(tokens, **packing)
     if logits.ndim != 3 or logits.shape[:2] != tokens.shape:
-      raise ValueError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
+      raise InputError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
     self._traced_vocab = int(logits.shape[-1])  # trace-time record, to check token ids on the host
     return take(logits)
 

@@ -170,3 +170,14 @@ def test_one_rule_for_seeds(seed):
   with pytest.raises(tj.errors.ConfigError, match="seed"):
     check_seed(seed)
   assert check_seed(7) == 7
+
+
+def test_readme_names_the_recommended_estimate_and_its_interval():
+  """The README, ``Estimates`` and the training hook agree: ``score`` is recommended, ``lo``/``hi`` its interval."""
+  import dataclasses
+  readme = (ROOT / "README.md").read_text()
+  assert "est.score (recommended)" in readme and "est.lo, est.hi" in readme
+  fields = {f.name for f in dataclasses.fields(tj.tiny.Estimates)}
+  assert "intervals" in fields and all(isinstance(getattr(tj.tiny.Estimates, k), property) for k in ("score", "lo", "hi"))
+  hook_doc = importlib.import_module("tinyjax.scoring.hook").TinyEvalHook.__call__.__doc__
+  assert "est.score" in hook_doc and "est.lo" in hook_doc

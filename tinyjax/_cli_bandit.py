@@ -112,11 +112,13 @@ def register(subparsers) -> None:
   p.add_argument("--plot", metavar="PNG", help="also write a precision-vs-budget plot to this file")
   g = p.add_argument_group("algorithm settings (each applies to the algorithms named; defaults: the config classes "
                            "of tinyjax.bandit)")
-  g.add_argument("--batch-size", type=int, help="cells revealed per step (default 32)")
-  g.add_argument("--a", type=float, help="exploration weight (default 1.0): ucbe bonus sqrt(a / n); ucbe-lrf bonus "
-                 "sqrt(a) standard errors of the row mean")
-  g.add_argument("--rank", type=int, help="rank of the factorization (ucbe-lrf, default 1)")
-  g.add_argument("--ensemble-size", type=int, help="factorizations in the ensemble (ucbe-lrf)")
+  g.add_argument("--batch-size", type=int,
+                 help=f"cells revealed per step (every algorithm; default {_bandit.HalvingConfig.batch_size})")
+  g.add_argument("--a", type=float, help=f"exploration weight (default {_bandit.UCBEConfig.a}): ucbe bonus "
+                 "sqrt(a / n); ucbe-lrf bonus sqrt(a) standard errors of the row mean")
+  g.add_argument("--rank", type=int, help=f"rank of the factorization (ucbe-lrf, default {_bandit.LRFConfig.rank})")
+  g.add_argument("--ensemble-size", type=int,
+                 help=f"factorizations in the ensemble (ucbe-lrf, default {_bandit.LRFConfig.ensemble_size})")
   g.add_argument("--l2", type=float, help="ridge penalty of the ALS solves (ucbe-lrf)")
   g.add_argument("--drop-probability", type=float, help="entry dropout of each ensemble member (ucbe-lrf)")
   g.add_argument("--warmup", type=float, help="fraction of all cells revealed uniformly before the LRF bound (ucbe-lrf)")
@@ -127,18 +129,20 @@ def register(subparsers) -> None:
                       "row mean from n of its N cells drawn without replacement (0 for a fully evaluated method); "
                       "'ucbe', the earlier sqrt(a / n) (1 - n/N)")
   g.add_argument("--prior-count", type=float,
-                 help="pseudo-cells of the pooled variance in each method's variance s^2 (ucbe-lrf, default 10)")
+                 help=f"pseudo-cells of the pooled variance in each method's variance s^2 (ucbe-lrf, default "
+                      f"{_bandit.LRFConfig.prior_count:g})")
   g.add_argument("--columns", choices=_bandit.LRFConfig.COLUMNS,
                  help="which examples the picked method gets (ucbe-lrf): 'paired' (default), those already "
                       "evaluated for its closest rival first; 'std', the most uncertain first")
   g.add_argument("--keep", type=float,
-                 help="sequential-halving: fraction of the surviving methods kept after each round (default 0.5)")
+                 help=f"sequential-halving: fraction of the surviving methods kept after each round (default "
+                      f"{_bandit.HalvingConfig.keep})")
   g.add_argument("--noisy-keep", type=float,
                  help="sequential-halving: fraction kept per round instead, when the first round's ranking is "
-                      "mostly noise (default 0.7; equal to --keep turns this off)")
+                      f"mostly noise (default {_bandit.HalvingConfig.noisy_keep}; equal to --keep turns this off)")
   g.add_argument("--noisy-alpha", type=float,
                  help="sequential-halving: the first round is noise when its coefficient alpha is below this "
-                      "(default 0.3)")
+                      f"(default {_bandit.HalvingConfig.noisy_alpha})")
   p.set_defaults(func=_cmd)
 
 

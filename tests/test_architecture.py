@@ -181,3 +181,11 @@ def test_readme_names_the_recommended_estimate_and_its_interval():
   assert "intervals" in fields and all(isinstance(getattr(tj.tiny.Estimates, k), property) for k in ("score", "lo", "hi"))
   hook_doc = importlib.import_module("tinyjax.scoring.hook").TinyEvalHook.__call__.__doc__
   assert "est.score" in hook_doc and "est.lo" in hook_doc
+
+
+def test_every_package_is_installed():
+  """Each folder of tinyjax/ with an __init__.py is listed in pyproject's packages (else `pip install .` drops it)."""
+  import tomllib
+  listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+  found = {".".join(p.parent.relative_to(ROOT).parts) for p in API.rglob("__init__.py")} | {"tinyjax.kernels"}
+  assert found == listed, (sorted(found - listed), sorted(listed - found))

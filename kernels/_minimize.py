@@ -2,7 +2,8 @@
 
 * :func:`lbfgs_minimize` -- optax L-BFGS with a backtracking line search and scipy's ``ftol`` rule, one
   call of the shared driver in ``_lbfgs.py``.
-* :func:`levenberg_marquardt` -- least squares with Marquardt's diagonal scaling (like scipy's ``curve_fit``).
+* :func:`levenberg_marquardt` -- least squares with Marquardt's diagonal scaling (like scipy's ``curve_fit``);
+  :func:`fit_curve` applies it to ``model(params, *xs) ~ y`` with optional point weights.
 
 Dtypes follow ``params0``; the documented scaling figures are fitted in float64.
 """
@@ -110,3 +111,23 @@ def levenberg_marquardt(residual_fn: Callable[[jax.Array], jax.Array], params0: 
   out = jax.lax.while_loop(keep_going, step, init)
   grad = jax.grad(cost)(out.params)
   return out.params, MinimizeInfo(out.cost, jnp.linalg.norm(grad), out.count)
+
+
+def fit_curve(model: Callable[..., jax.Array], params0: jax.Array, xs: tuple[jax.Array, ...], y: jax.Array,
+              max_steps: int, weights: jax.Array | None = None) -> tuple[jax.Array, MinimizeInfo]:
+  """Least squares ``sum_r w_r (model(params, *xs)_r - y_r)^2 / 2`` by :func:`levenberg_marquardt`.
+
+  Args:
+    model: ``(params [P], *xs) -> [R]`` predictions (a law form from ``_laws.py`` or ``coverage_log``).
+    params0: ``[P]`` start. xs: the model's inputs, each ``[R]``. y: ``[R]`` targets.
+    max_steps: LM iteration cap (static).
+    weights: ``[R]`` non-negative point weights (bootstrap counts), or None for unweighted.
+
+  Returns:
+    ``([P] params, MinimizeInfo)``.
+  """
+  if weights is None:
+    residual = lambda p: model(p, *xs) - y
+  else:
+    residual = lambda p: jnp.sqrt(weights) * (model(p, *xs) - y)
+  return levenberg_marquardt(residual, params0, max_steps)

@@ -483,30 +483,24 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
 
 
 def _prepare_answers(model: IRTModel, Y_new, items):
+  """Item indices [k], answers [n, k] (0 where not answered) and the answered mask [n, k]."""
+  from tinyjax.data import check_matrix
+
   idx = model._items(items)
   arr = np.asarray(Y_new.values if hasattr(Y_new, "values") and not isinstance(Y_new, np.ndarray) else Y_new)
   if arr.ndim == 1:
     arr = arr[None, :]
-  if arr.ndim != 2:
-    raise ResponseError(f"Y_new must be (n_models, n_answered_items), got shape {arr.shape}")
-  if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-    raise ResponseError(f"Y_new must be numeric, got dtype {arr.dtype}")
-  arr = arr.astype(model.a.dtype, copy=False)
+  arr = check_matrix(arr, name="Y_new").astype(model.a.dtype, copy=False)   # the one matrix validation
   if arr.shape[1] != idx.size:
     raise ResponseError(
         f"Y_new has {arr.shape[1]} columns but {idx.size} items are given "
         f"({'all model items' if items is None else 'items'}); pass items= to match the columns")
   obs = ~np.isnan(arr)
-  # One pass each for the range check (NaN compares False, so it passes) and the empty-row check.
-  if not (np.all((arr >= 0) | ~obs) and np.all((arr <= 1) | ~obs)):
-    bad = obs & ~((arr >= 0) & (arr <= 1))
-    r, k = np.argwhere(bad)[0]
-    raise ResponseError(f"Y_new values must lie in [0, 1] (NaN = not answered); row {r}, column {k} is {arr[r, k]}")
   empty = ~obs.any(1)
   if empty.any():
     rows = np.flatnonzero(empty)
     raise ResponseError(f"{rows.size} row(s) of Y_new have no answered item (first: {rows[:5].tolist()}); "
-                     "an ability needs at least one answer")
+                        "an ability needs at least one answer")
   if model.likelihood == "binarize":
     arr = (arr >= model.threshold).astype(model.a.dtype)
   return idx, np.where(obs, arr, 0.0), obs

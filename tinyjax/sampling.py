@@ -162,8 +162,7 @@ def log_spaced_k(max_k: int, n_points: int = 40) -> np.ndarray:
 
 
 def _coverage_one(p0, k, y, max_steps):
-  residual = lambda p: kernels.coverage_log(p, k) - y
-  return kernels.levenberg_marquardt(residual, p0, max_steps)
+  return kernels.fit_curve(kernels.coverage_log, p0, (k,), y, max_steps)
 
 
 _coverage_multistart = jax.jit(jax.vmap(_coverage_one, in_axes=(0, None, None, None)), static_argnums=3)

@@ -213,8 +213,7 @@ def _default_batch_size(n_starts: int) -> int:
 
 def _make_lm(model: Callable[..., jax.Array]):
   def one(p0, xs, y, weights, max_steps):
-    residual = lambda p: jnp.sqrt(weights) * (model(p, *xs) - y)
-    return kernels.levenberg_marquardt(residual, p0, max_steps)
+    return kernels.fit_curve(model, p0, xs, y, max_steps, weights)
 
   starts = jax.vmap(one, in_axes=(0, None, None, None, None))
   boot = jax.vmap(starts, in_axes=(None, None, None, 0, None))

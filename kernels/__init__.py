@@ -50,7 +50,7 @@ from tinyjax.kernels._lbfgs import (LBFGSState, LBFGSStep, lbfgs, lbfgs_init, lb
                                     patience_rule)
 from tinyjax.kernels._laws import (bootstrap_counts, chinchilla_huber_objective, chinchilla_log_loss, huber,
                                    loss_to_error, overtrained_loss, reducible_power_law)
-from tinyjax.kernels._minimize import MinimizeInfo, lbfgs_minimize, levenberg_marquardt
+from tinyjax.kernels._minimize import MinimizeInfo, fit_curve, lbfgs_minimize, levenberg_marquardt
 from tinyjax.kernels._sampling import (AllocationInfo, EarlyStopResult, adaptive_weighted_consistency,
                                        allocate_samples, allocation_coverage, coverage_log, early_stop_best_of_n,
                                        log_fail, log_pass_fail_ratio, pass_at_k_gammaln, pass_at_k_per_problem)

@@ -313,6 +313,17 @@ def test_musr_heldout(shared_data):
 
 
 @pytest.mark.slow
+def test_select_dim_logs_each_candidate_and_picks_the_best(caplog):
+  y, *_ = simulate_2pl(80, 40, dim=1, missing=0.05, seed=4)
+  with caplog.at_level("INFO", logger="tinyjax.irt"):
+    sel = tj.select_dim(y, dims=(1, 2), seed=0, progress=False)
+  assert [r["dim"] for r in sel.table] == [1, 2]
+  best = min(sel.table, key=lambda r: r["heldout_logloss"])
+  assert (sel.dim, sel.prior_scale) == (best["dim"], best["prior_scale"])
+  assert sum("select_dim: dim=" in r.getMessage() for r in caplog.records) == 2
+
+
+@pytest.mark.slow
 def test_hierarchical_prior_and_progress_bar(capsys):
   y, theta, _, _ = simulate_2pl(60, 40, seed=9)
   flat = tj.fit_irt(y, progress=False)

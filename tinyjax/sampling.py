@@ -263,7 +263,8 @@ class OSCAData:
   test: np.ndarray
 
   def rates(self, split: str = "train") -> np.ndarray:
-    counts = {"train": self.train, "test": self.test}[split]
+    """``[P, J]`` success rates (successes / runs) of the "train" or "test" problems."""
+    counts = self.train if check_choice(split, ("train", "test"), "split") == "train" else self.test
     return counts / self.runs[None, :]
 
 

@@ -32,8 +32,8 @@ mean over its subjects). Weights always sum to 1, so ``Y[:, anchors] @ weights``
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +49,8 @@ STRATEGIES = ("random", "difficulty", "stratified", "correctness", "irt", "stepw
 _stepwise_jit = jax.jit(kernels.stepwise_select, static_argnames="n_select")
 
 
-class Anchors(NamedTuple):
+@dataclasses.dataclass(frozen=True, eq=False)
+class Anchors:
   """A chosen anchor set."""
 
   indices: np.ndarray   # [K] int64 item indices (columns of the train matrix)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +29,8 @@ __all__ = ("Dropped", "Responses", "binarize", "check_matrix", "load_responses")
 logger = _logger("tinyjax.data")
 
 
-class Dropped(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Dropped:
   """What ``load_responses(..., drop_empty=True)`` removed.
 
   Attributes:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import numbers
 import os
 import pathlib
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,8 @@ _ITEM_SUFFIXES = (".json", ".jsonl", ".parquet", ".pq", ".csv")
 _MAX_NAMES = 10
 
 
-class ItemText(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class ItemText:
   """One multiple-choice item, ready for scoring.
 
   Attributes:

@@ -10,6 +10,15 @@ from tinyjax import estimators as E
 NAN = np.nan
 
 
+@pytest.fixture
+def x64():
+  """Hand-computed checks to 1e-12 run in float64 (the user's opt-in); the default float32 is tested below."""
+  import jax
+
+  with jax.enable_x64(True):
+    yield
+
+
 def test_naive_hand_computed():
   Y = np.array([[1.0, 0.0, 1.0], [NAN, 1.0, 0.0]])
   w = np.array([0.5, 0.25, 0.25])
@@ -70,7 +79,7 @@ def test_validation_errors():
     E.pirt_estimate(np.zeros((2, 1)), [0], np.ones(3) / 3, np.zeros((2, 2)))
 
 
-def test_difference_estimator_hand_computed():
+def test_difference_estimator_hand_computed(x64):
   mass = np.array([0.1, 0.2, 0.3, 0.4])
   anchors = np.array([0, 2])
   w = np.array([0.5, 0.5])
@@ -84,7 +93,7 @@ def test_difference_estimator_hand_computed():
                              E.difference_estimate(Y, anchors, w, mass, p), rtol=1e-12)
 
 
-def test_greg_estimator_against_weighted_least_squares():
+def test_greg_estimator_against_weighted_least_squares(x64):
   rng = np.random.default_rng(3)
   I, K = 40, 12
   mass = rng.random(I); mass /= mass.sum()
@@ -117,7 +126,7 @@ def test_greg_estimator_against_weighted_least_squares():
                              atol=1e-12)
 
 
-def test_score_regression_matches_ridge_and_brute_force_loo():
+def test_score_regression_matches_ridge_and_brute_force_loo(x64):
   rng = np.random.default_rng(0)
   X = rng.integers(0, 2, (14, 5)).astype(float)
   y = X @ np.array([0.3, -0.1, 0.2, 0.0, 0.1]) + 0.05 * rng.standard_normal(14)
@@ -143,3 +152,72 @@ def test_score_regression_matches_ridge_and_brute_force_loo():
     E.fit_score_regression(np.where(X > 0, NAN, X), y)
   with pytest.raises(ValueError, match=r"\[M, 5\]"):
     E.regression_estimate(Z[:, :4], reg)
+
+
+def _precision_case(dt):
+  """Random answers (some unanswered), predictions and weights, and numpy references computed in ``dt`` only."""
+  rng = np.random.default_rng(3)
+  M, I, K = 40, 60, 12
+  anchors = np.sort(rng.choice(I, K, replace=False))
+  Y = (rng.random((M, K)) < 0.6).astype(np.float64)
+  Y[rng.random((M, K)) < 0.1] = NAN
+  Y[:, 0] = 1.0                              # every row answers something
+  p = rng.uniform(0.05, 0.95, (M, I))
+  mass = rng.random(I) + 0.1
+  mass /= mass.sum()
+  w = rng.random(K) + 0.1
+  w /= w.sum()
+  Yd, pd, md, wd = (np.asarray(x, dt) for x in (Y, p, mass, w))
+  obs = ~np.isnan(Yd)
+  y0 = np.where(obs, Yd, dt(0))
+  ww = np.where(obs, wd[None, :], dt(0))
+  ww = ww / ww.sum(1, keepdims=True)
+  pa = pd[:, anchors]
+  naive = np.sum(y0 * ww, axis=1)
+  is_anchor = np.zeros(I, bool)
+  is_anchor[anchors] = True
+  seen = np.zeros((M, I), bool)
+  seen[:, anchors] = obs
+  full = np.zeros((M, I), dt)
+  full[:, anchors] = y0
+  pirt = np.sum(np.where(seen, full, pd) * md, axis=1)
+  diff = pd @ md + np.sum(ww * np.where(obs, y0 - pa, dt(0)), axis=1)
+  ybar, pbar = np.sum(ww * y0, 1), np.sum(ww * pa, 1)
+  dp = pa - pbar[:, None]
+  b = np.clip(np.sum(ww * (y0 - ybar[:, None]) * dp, 1) / np.sum(ww * dp ** 2, 1), 0, E.GREG_MAX_SLOPE)
+  greg = ybar + b * (pd @ md - pbar)
+  pirt, diff, greg = (np.clip(x, dt(0), dt(1)) for x in (pirt, diff, greg))
+  ref = {"naive": naive, "pirt": pirt, "diff": diff, "greg": greg,
+         "gpirt": dt(0.3) * naive + (dt(1) - dt(0.3)) * pirt,
+         "spread": np.sqrt(pd * (dt(1) - pd) @ md)}
+  got = {"naive": E.naive_estimate(Y, w), "pirt": E.pirt_estimate(Y, anchors, mass, p),
+         "diff": E.difference_estimate(Y, anchors, w, mass, p), "greg": E.greg_estimate(Y, anchors, w, mass, p),
+         "spread": E.bernoulli_scale(p, mass)}
+  got["gpirt"] = E.gpirt_estimate(got["naive"], got["pirt"], 0.3)
+  X = np.nan_to_num(Y)
+  reg = E.fit_score_regression(X, np.clip(pirt, 0, 1).astype(np.float64))
+  ref["ridge_coef"] = reg.coef
+  got["ridge"] = E.regression_estimate(X, reg)
+  Xd = X.astype(dt)
+  ref["ridge"] = dt(reg.intercept) + (Xd - reg.mean.astype(dt)) @ reg.coef.astype(dt)
+  return got, ref
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_each_estimate_is_computed_in_jax_default_precision(x64):
+  """float32 by default, float64 under jax_enable_x64: every estimator's arithmetic (the p-IRT kernel included)
+  runs in that one dtype and matches a numpy reference computed in it."""
+  import jax
+
+  with jax.enable_x64(x64):
+    dt = np.float64 if x64 else np.float32
+    assert E.working_dtype() == dt
+    got, ref = _precision_case(dt)
+    assert ref["ridge_coef"].dtype == dt
+    for k in ("naive", "pirt", "diff", "greg", "gpirt", "spread", "ridge"):
+      assert got[k].dtype == dt, k
+      tol = 1e-12 if x64 else 2e-6
+      np.testing.assert_allclose(got[k], ref[k], rtol=0, atol=tol, err_msg=k)
+    lam = dt(0.3)                                             # the mix of two dt estimates stays in dt
+    assert np.array_equal(got["gpirt"], lam * got["naive"] + (dt(1) - lam) * got["pirt"])
+    assert E.conformal_quantile(np.array([0.1, 0.2, 0.3]), 0.5) == float(np.asarray(0.2, dt))

@@ -26,7 +26,7 @@ from tinyjax import kernels
 from tinyjax._checks import check_count
 from tinyjax._progress import progress_bar
 from tinyjax.errors import ConfigError, InputError, ItemError, ResponseError
-from tinyjax.estimators import check_item_weights
+from tinyjax.estimators import check_item_weights, working_dtype
 
 
 # One D-optimal step for a batch of examinees (vmapped kernel), and p-IRT; compiled once per shape.
@@ -50,10 +50,10 @@ def _model_arrays(model):
 def _pirt(model, theta, y, asked, item_weights):
   """[M] p-IRT estimate from the asked items' answers and the predictions for the rest."""
   p = model.predict_proba(theta)
-  dt = model.a.dtype
+  dt = working_dtype()   # one precision for the whole estimate (JAX's default float)
   out = _pirt_scores(jnp.asarray(np.nan_to_num(y), dt), jnp.asarray(asked), jnp.asarray(p, dt),
                      jnp.asarray(item_weights, dt), jnp.arange(p.shape[1]))
-  return np.clip(np.asarray(out, np.float64), 0.0, 1.0)
+  return np.clip(np.asarray(out, dt), 0.0, 1.0).astype(np.float64)
 
 
 def _check_budget(model, budget, se_target) -> tuple[int, float | None]:

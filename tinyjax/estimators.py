@@ -21,6 +21,12 @@ probabilities of a correct answer at each model's fitted ability.
   anchors) or 4K (clustered anchors); :func:`reference_gpirt_lambda` gives that variant.
 
 Every function here takes and returns numpy arrays; the per-model work is one jitted matrix expression.
+
+Precision: one estimate is computed in one precision, the working dtype :func:`working_dtype`, JAX's default
+float (float32; float64 when the user turned on ``jax_enable_x64``). The p-IRT kernel and every numpy expression
+here (naive, diff, greg, ridge, gp-IRT, the Bernoulli spread, conformal quantiles) cast their inputs to it and
+return arrays of it, so the blend, the intervals and the calibration on validation folds never mix a float32
+JAX result with float64 numpy arithmetic. Callers may store the final results as float64.
 """
 
 from __future__ import annotations
@@ -38,8 +44,21 @@ from tinyjax.errors import ConfigError, ResponseError, ItemError
 _pirt_scores = jax.jit(kernels.pirt_scores)
 
 
+def working_dtype() -> np.dtype:
+  """The dtype of every estimate's arithmetic: JAX's default float (float32, float64 under jax_enable_x64)."""
+  return np.dtype(default_float_dtype())
+
+
+def _tiny(dt) -> float:
+  """Smallest positive normal number of ``dt`` (a guard against dividing by an empty sum)."""
+  return float(np.finfo(dt).tiny)
+
+
 def check_item_weights(item_weights, n_items: int) -> np.ndarray:
-  """The [I] weights of the items in the full score, validated and normalised to sum to 1 (uniform if None)."""
+  """The [I] weights of the items in the full score, validated and normalised to sum to 1 (uniform if None).
+
+  Kept in float64 (they are data, also used to choose anchors); each estimator casts them to its working dtype.
+  """
   if item_weights is None:
     return np.full(n_items, 1.0 / n_items)
   m = np.asarray(item_weights, dtype=np.float64)
@@ -51,7 +70,7 @@ def check_item_weights(item_weights, n_items: int) -> np.ndarray:
 
 
 def check_answers(Y_anchor, n_anchors: int) -> np.ndarray:
-  """Validated answers on the anchors as float64 [M, n_anchors] (a 1-D row or a DataFrame is accepted).
+  """Validated answers on the anchors as [M, n_anchors] of :func:`working_dtype` (a 1-D row or a DataFrame is accepted).
 
   Values go through :func:`tinyjax.data.check_matrix` (in [0, 1], NaN = not answered); every row must answer
   at least one anchor.
@@ -70,7 +89,7 @@ def check_answers(Y_anchor, n_anchors: int) -> np.ndarray:
   empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
   if empty.size:
     raise ResponseError(f"models {empty[:10].tolist()} answered no anchor item; nothing to estimate from")
-  return Y
+  return Y.astype(working_dtype(), copy=False)
 
 
 def naive_estimate(Y_anchor, weights) -> np.ndarray:
@@ -83,7 +102,7 @@ def naive_estimate(Y_anchor, weights) -> np.ndarray:
   Returns:
     [M] ``sum_k w_k y_k / sum_k w_k`` over each row's observed anchors.
   """
-  w = np.asarray(weights, dtype=np.float64)
+  w = np.asarray(weights, dtype=working_dtype())
   Y = check_answers(Y_anchor, w.shape[0])
   if w.ndim != 1 or np.any(w < 0) or not np.all(np.isfinite(w)):
     raise ConfigError("weights must be a finite, non-negative [K] vector")
@@ -109,17 +128,17 @@ def pirt_estimate(Y_anchor, anchors, item_weights, p) -> np.ndarray:
   """
   anchors = np.asarray(anchors, dtype=np.int64)
   Y = check_answers(Y_anchor, anchors.shape[0])
-  p = np.asarray(p, dtype=np.float64)
-  m = np.asarray(item_weights, dtype=np.float64)
+  dt = Y.dtype
+  p = np.asarray(p, dtype=dt)
+  m = np.asarray(item_weights, dtype=dt)
   if p.ndim != 2 or p.shape[0] != Y.shape[0] or p.shape[1] != m.shape[0]:
     raise ConfigError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
   if np.any(anchors < 0) or np.any(anchors >= m.shape[0]):
     raise ItemError("anchor index out of range")
-  dt = default_float_dtype()
   obs = ~np.isnan(Y)
   out = _pirt_scores(jnp.asarray(np.nan_to_num(Y), dt), jnp.asarray(obs), jnp.asarray(p, dt),
-                   jnp.asarray(m, dt), jnp.asarray(anchors))
-  return np.clip(np.asarray(out, np.float64), 0.0, 1.0)
+                     jnp.asarray(m, dt), jnp.asarray(anchors))
+  return np.clip(np.asarray(out, dt), 0.0, 1.0)
 
 
 def _model_assisted_inputs(Y_anchor, anchors, weights, item_weights, p):
@@ -127,14 +146,15 @@ def _model_assisted_inputs(Y_anchor, anchors, weights, item_weights, p):
   weights renormalised over each row's answered anchors [M, K], p [M, I], item weights [I] and anchors [K]."""
   anchors = np.asarray(anchors, dtype=np.int64)
   Y = check_answers(Y_anchor, anchors.shape[0])
-  p = np.asarray(p, dtype=np.float64)
-  m = np.asarray(item_weights, dtype=np.float64)
-  w = np.asarray(weights, dtype=np.float64)
+  dt = Y.dtype
+  p = np.asarray(p, dtype=dt)
+  m = np.asarray(item_weights, dtype=dt)
+  w = np.asarray(weights, dtype=dt)
   if p.shape != (Y.shape[0], m.shape[0]):
     raise ConfigError(f"p must be [{Y.shape[0]}, {m.shape[0]}], got {p.shape}")
   obs = ~np.isnan(Y)
   ww = np.where(obs, w[None, :], 0.0)
-  return Y, obs, ww / np.maximum(ww.sum(1, keepdims=True), 1e-300), p, m, anchors
+  return Y, obs, ww / np.maximum(ww.sum(1, keepdims=True), _tiny(dt)), p, m, anchors
 
 
 def difference_estimate(Y_anchor, anchors, weights, item_weights, p) -> np.ndarray:
@@ -196,7 +216,9 @@ def gpirt_estimate(naive, pirt, lam: float) -> np.ndarray:
   """gp-IRT: ``lam * naive + (1 - lam) * pirt`` with ``0 <= lam <= 1``."""
   if not 0.0 <= float(lam) <= 1.0:
     raise ConfigError(f"lam must be in [0, 1], got {lam}")
-  return float(lam) * np.asarray(naive, np.float64) + (1.0 - float(lam)) * np.asarray(pirt, np.float64)
+  dt = working_dtype()
+  lam = dt.type(lam)
+  return lam * np.asarray(naive, dt) + (dt.type(1) - lam) * np.asarray(pirt, dt)
 
 
 def gpirt_lambda(naive_mse: float, pirt_mse: float) -> float:
@@ -208,19 +230,21 @@ def gpirt_lambda(naive_mse: float, pirt_mse: float) -> float:
     naive_mse: validation mean squared error of the naive estimate (the anchors' sampling variance).
     pirt_mse: validation mean squared error of p-IRT (the IRT model's squared bias).
   """
-  v, b2 = float(naive_mse), float(pirt_mse)
+  dt = working_dtype()
+  v, b2 = dt.type(naive_mse), dt.type(pirt_mse)
   if v < 0 or b2 < 0 or not np.isfinite(v + b2):
     raise ConfigError("mean squared errors must be finite and non-negative")
   if v + b2 == 0:
     return 0.5
-  return b2 / (b2 + v)
+  return float(b2 / (b2 + v))
 
 
 def reference_gpirt_lambda(irt_val_mae: float, item_variance: float, n_anchors: int, clustered: bool) -> float:
   """The reference code's weight: ``b^2 / (b^2 + v)`` with ``b`` the IRT validation absolute error and
   ``v = item_variance / (c K)``, ``c = 4`` for clustered anchors and 1 for random ones."""
-  v = float(item_variance) / ((4.0 if clustered else 1.0) * int(n_anchors))
-  return gpirt_lambda(v, float(irt_val_mae) ** 2)
+  dt = working_dtype()
+  v = dt.type(item_variance) / dt.type((4.0 if clustered else 1.0) * int(n_anchors))
+  return gpirt_lambda(v, dt.type(irt_val_mae) ** 2)
 
 
 def conformal_quantile(scores, level: float) -> float:
@@ -230,7 +254,7 @@ def conformal_quantile(scores, level: float) -> float:
     scores: [n] non-negative nonconformity scores of validation models.
     level: nominal coverage in (0, 1).
   """
-  s = np.sort(np.asarray(scores, dtype=np.float64))
+  s = np.sort(np.asarray(scores, dtype=working_dtype()))
   if not 0.0 < level < 1.0:
     raise ConfigError(f"level must be in (0, 1), got {level}")
   n = s.shape[0]
@@ -242,8 +266,9 @@ def conformal_quantile(scores, level: float) -> float:
 
 def bernoulli_scale(p, item_weights) -> np.ndarray:
   """Per-model spread ``sqrt(sum_i m_i p_i (1 - p_i))`` [M], the scale used to normalise interval widths."""
-  p = np.asarray(p, np.float64)
-  return np.sqrt(np.maximum(p * (1 - p) @ np.asarray(item_weights, np.float64), 1e-12))
+  dt = working_dtype()
+  p = np.asarray(p, dt)
+  return np.sqrt(np.maximum(p * (1 - p) @ np.asarray(item_weights, dt), 1e-12))
 
 
 DEFAULT_RIDGE_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -276,8 +301,9 @@ def fit_score_regression(X, y, alphas=DEFAULT_RIDGE_ALPHAS) -> ScoreRegression:
   Returns:
     :class:`ScoreRegression`.
   """
-  X = np.asarray(X, np.float64)
-  y = np.asarray(y, np.float64)
+  dt = working_dtype()
+  X = np.asarray(X, dt)
+  y = np.asarray(y, dt)
   if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[0] < 3:
     raise ResponseError(f"X must be [N, K] and y [N] with N >= 3, got {X.shape} and {y.shape}")
   if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
@@ -299,7 +325,9 @@ def fit_score_regression(X, y, alphas=DEFAULT_RIDGE_ALPHAS) -> ScoreRegression:
 
 def regression_estimate(X, reg: ScoreRegression) -> np.ndarray:
   """[M] full-score estimates ``intercept + (X - mean) @ coef`` from [M, K] answers (no NaN), unclipped."""
-  X = np.asarray(X, np.float64)
+  dt = working_dtype()
+  X = np.asarray(X, dt)
   if X.ndim != 2 or X.shape[1] != reg.coef.shape[0]:
     raise ResponseError(f"X must be [M, {reg.coef.shape[0]}], got {X.shape}")
-  return reg.intercept + (X - reg.mean[None, :]) @ reg.coef
+  mean, coef = np.asarray(reg.mean, dt), np.asarray(reg.coef, dt)
+  return dt.type(reg.intercept) + (X - mean[None, :]) @ coef

@@ -116,7 +116,10 @@ class _TinyBase:
     raw = _estn.raw_estimates(self.irt_model, self._benches, self._anchor_sets, Y, self.method, batch_size,
                               self._regs)
     est, intervals = _estn.combine(raw, self._calib, self._train_scores, lam_mode)
-    return est, intervals, raw["theta"]
+    # Computed in the working dtype (one precision per estimate); handed to the user as float64.
+    f64 = lambda x: x if x.dtype == bool else x.astype(np.float64)
+    return ({k: f64(v) for k, v in est.items()}, {k: (f64(lo), f64(hi)) for k, (lo, hi) in intervals.items()},
+            f64(raw["theta"]))
 
   def _diagnostics(self, j: int) -> dict:
     return {"calibration": dataclasses.asdict(self._calib[j]), "residuals": self._residuals[j],

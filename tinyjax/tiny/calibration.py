@@ -15,7 +15,8 @@ train scores, so intervals widen with extrapolation. Exterior models get the lar
 multiplier and that of the tail models on their side (above or below the range); interior models near the range
 edge (within the tail fold's 90% ``|diff error| / spread``, the "edge zone") get the largest of the interior,
 exterior and "beyond the range but estimated inside it" multipliers. Tail-fold models are blended and classified
-exactly as a new model would be.
+exactly as a new model would be. Residuals, weights and quantiles are computed in the working dtype of
+``tinyjax.estimators`` (JAX's default float), the precision of the estimates they calibrate.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def blend_weights(residuals: np.ndarray, allowed: np.ndarray | None = None) -> t
     ok &= np.asarray(allowed, bool)
   grid = _simplex_grid(P, 0.05)
   grid = grid[np.all(grid[:, ~ok] == 0, axis=1)]
-  mse = np.mean((np.nan_to_num(residuals) @ grid.T) ** 2, axis=0)
+  residuals = np.asarray(residuals, _est.working_dtype())
+  mse = np.mean((np.nan_to_num(residuals) @ grid.T.astype(residuals.dtype)) ** 2, axis=0)
   return tuple(float(x) for x in grid[int(np.argmin(mse))])
 
 
@@ -163,7 +165,8 @@ def _calibrate_one(r: dict, level: float) -> Calibration:
   lam = _est.gpirt_lambda(nm, pm)
   g = lam * r["naive"] + (1 - lam) * r["pirt"]
   q = _est.conformal_quantile(np.abs(g[iid]) / r["spread"][iid], level)
-  design = nm / max(float(np.mean(r["nvar"][iid])), 1e-12)
+  dt = _est.working_dtype()
+  design = float(dt.type(nm) / max(np.mean(r["nvar"][iid], dtype=dt), dt.type(1e-12)))
   lam_m = _estn.model_lambda(pm, design * r["nvar"])
   gm = lam_m * r["naive"] + (1 - lam_m) * r["pirt"]
   q_m = _est.conformal_quantile(np.abs(gm[iid]) / r["spread"][iid], level)
@@ -176,7 +179,8 @@ def _calibrate_one(r: dict, level: float) -> Calibration:
   # Each tail-fold model is blended as a new model in its place would be: with the exterior weights when its
   # difference estimate lies outside the range of the models its fold was fitted on (dist > 0), else with the
   # interior weights (a model beyond the range whose estimate falls inside it).
-  r["blend"] = np.where(r["tail"] & (r["dist"] > 0), parts @ np.array(blend_w[1]), parts @ np.array(blend_w[0]))
+  r["blend"] = np.where(r["tail"] & (r["dist"] > 0), parts @ np.array(blend_w[1], dt),
+                        parts @ np.array(blend_w[0], dt))
   r["gpirt"] = g
   names = _estn.RAW_ESTIMATORS + ("ridge", "blend")
   scale = r["spread"] * (1.0 + r["dist"])

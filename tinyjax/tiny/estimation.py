@@ -5,6 +5,7 @@
 (:mod:`tinyjax.tiny.calibration`): the gp-IRT weight, the blend of the model's regime (exterior when its
 difference estimate lies outside the train models' score range) and the conformal interval of every estimator.
 The same two functions estimate the validation models during calibration and new models afterwards.
+All arithmetic runs in ``tinyjax.estimators.working_dtype()`` (JAX's default float), one precision per estimate.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ class Bench:
 
 
 def true_scores(Y: np.ndarray, item_weights: np.ndarray) -> np.ndarray:
-  """[N] weighted mean over each row's observed entries."""
+  """[N] weighted mean over each row's observed entries (in the working dtype)."""
+  dt = _est.working_dtype()
+  Y = np.asarray(Y, dt)
   obs = ~np.isnan(Y)
-  w = np.where(obs, item_weights[None, :], 0.0)
-  return np.sum(np.where(obs, Y, 0.0) * w, axis=1) / np.maximum(w.sum(axis=1), 1e-300)
+  w = np.where(obs, np.asarray(item_weights, dt)[None, :], 0.0)
+  return np.sum(np.where(obs, Y, 0.0) * w, axis=1) / np.maximum(w.sum(axis=1), np.finfo(dt).tiny)
 
 
 def score_range(truth: np.ndarray) -> tuple[float, float]:
@@ -69,7 +72,9 @@ def range_distance(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
 
 def model_lambda(pirt_mse: float, naive_var: np.ndarray) -> np.ndarray:
   """Per-model gp-IRT weight on naive, ``b2 / (b2 + v_j)`` with the model's own naive variance ``v_j``."""
-  v = np.maximum(np.asarray(naive_var, np.float64), 0.0)
+  dt = _est.working_dtype()
+  v = np.maximum(np.asarray(naive_var, dt), 0.0)
+  pirt_mse = dt.type(pirt_mse)
   den = pirt_mse + v
   return np.where(den > 0, pirt_mse / np.where(den > 0, den, 1.0), 0.5)
 
@@ -102,7 +107,7 @@ def abilities(model, Y_anchor, items, method, batch_size):
   # MLE (no shrinkage towards the train mean, which biases p-IRT for extreme models); rows whose MLE
   # diverges (all anchors right or all wrong) fall back to MAP.
   ab = tj.estimate_ability(model, Y_anchor, items=items, method="mle", batch_size=batch_size)
-  theta = np.array(ab.theta, dtype=np.float64)
+  theta = np.array(ab.theta, dtype=_est.working_dtype())
   bad = np.asarray(ab.diverged, bool) | ~np.all(np.isfinite(theta), axis=1)
   if bad.any():
     theta[bad] = tj.estimate_ability(model, Y_anchor[bad], items=items, method="map").theta
@@ -118,13 +123,14 @@ def _filled_answers(model, theta, Y_anchor: np.ndarray, glob: np.ndarray) -> np.
   """[M, K] answers with each missing one replaced by the model's IRT-predicted probability."""
   if not np.isnan(Y_anchor).any():
     return Y_anchor
-  return np.where(np.isnan(Y_anchor), model.predict_proba(theta, items=glob), Y_anchor)
+  p = np.asarray(model.predict_proba(theta, items=glob), Y_anchor.dtype)
+  return np.where(np.isnan(Y_anchor), p, Y_anchor)
 
 
 def fit_regressions(model, Y: np.ndarray, benches: Sequence[Bench], glob: np.ndarray) -> list:
   """One ridge regression per benchmark of its full score on all anchor answers of the train models ``Y``."""
   theta = getattr(model, "theta", None)
-  ya = Y[:, glob]
+  ya = np.asarray(Y[:, glob], _est.working_dtype())
   if np.isnan(ya).any():
     if theta is not None and np.shape(theta)[0] == Y.shape[0]:
       ya = _filled_answers(model, np.asarray(theta), ya, glob)
@@ -136,10 +142,12 @@ def fit_regressions(model, Y: np.ndarray, benches: Sequence[Bench], glob: np.nda
 def raw_estimates(model, benches: Sequence[Bench], anchor_sets: Sequence[_anchors.Anchors], Y_anchor: np.ndarray,
                   method: str, batch_size: int | None, regs: Sequence) -> dict:
   """From answers on all anchors concatenated: naive, pirt, diff, greg, ridge, spread, nvar [M, B], theta [M, d]."""
+  dt = _est.working_dtype()
+  Y_anchor = np.asarray(Y_anchor, dt)
   glob = anchor_columns(benches, anchor_sets)
   theta = abilities(model, Y_anchor, glob, method, batch_size)
   M = Y_anchor.shape[0]
-  out = {k: np.empty((M, len(benches))) for k in RAW_ESTIMATORS + ("spread", "nvar")}
+  out = {k: np.empty((M, len(benches)), dt) for k in RAW_ESTIMATORS + ("spread", "nvar")}
   filled = _filled_answers(model, theta, Y_anchor, glob)
   out["ridge"] = np.stack([_est.regression_estimate(filled, r) for r in regs], axis=1)
   start = 0
@@ -147,9 +155,9 @@ def raw_estimates(model, benches: Sequence[Bench], anchor_sets: Sequence[_anchor
     k = anc.indices.shape[0]
     ya = Y_anchor[:, start:start + k]
     start += k
-    p = model.predict_proba(theta, items=bench.cols)
+    p = np.asarray(model.predict_proba(theta, items=bench.cols), dt)
     obs_any = ~np.all(np.isnan(ya), axis=1)
-    m = bench.item_weights
+    m = np.asarray(bench.item_weights, dt)
     pred = p @ m
     nv, pv, dv, gv = pred.copy(), pred.copy(), pred.copy(), pred.copy()   # no anchor answered: IRT prediction only
     if obs_any.any():
@@ -161,8 +169,8 @@ def raw_estimates(model, benches: Sequence[Bench], anchor_sets: Sequence[_anchor
     out["spread"][:, j] = _est.bernoulli_scale(p, m)
     # Model-wise Bernoulli variance of the naive estimate: sum_k w_k^2 p_k (1 - p_k) over answered anchors.
     pa = p[:, anc.indices]
-    w = np.where(np.isnan(ya), 0.0, anc.weights[None, :])
-    w = w / np.maximum(w.sum(1, keepdims=True), 1e-300)
+    w = np.where(np.isnan(ya), 0.0, np.asarray(anc.weights, dt)[None, :])
+    w = w / np.maximum(w.sum(1, keepdims=True), np.finfo(dt).tiny)
     out["nvar"][:, j] = np.sum(w ** 2 * pa * (1 - pa), axis=1)
   out["theta"] = theta
   return out
@@ -175,15 +183,16 @@ def combine(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], lam
     ``(est, intervals)``: est name -> [M, B] (every estimator of ``results.ESTIMATORS`` and ``exterior``);
     intervals name -> (lo [M, B], hi [M, B]).
   """
+  dt = _est.working_dtype()
   naive, pirt, spread, nvar = raw["naive"], raw["pirt"], raw["spread"], raw["nvar"]
   if lam_mode is None:
     lam_mode = DEFAULT_LAM_MODE
   if lam_mode == "global":
-    lam = np.array([c.lam for c in calibs])[None, :]
-    q = np.array([c.q for c in calibs])
+    lam = np.array([c.lam for c in calibs], dt)[None, :]
+    q = np.array([c.q for c in calibs], dt)
   elif lam_mode == "model":
     lam = np.stack([model_lambda(c.pirt_mse, c.design * nvar[:, j]) for j, c in enumerate(calibs)], 1)
-    q = np.array([c.q_model for c in calibs])
+    q = np.array([c.q_model for c in calibs], dt)
   else:
     raise ConfigError(f"lam_mode must be one of {LAM_MODES}, got {lam_mode!r}")
   gp = lam * naive + (1 - lam) * pirt
@@ -192,9 +201,9 @@ def combine(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], lam
       range_position(raw["diff"][:, j], ts) for j, ts in enumerate(train_scores))))
   ext = dist > 0
   # Edge zone: interior models whose difference estimate lies within q_zone spreads of the train range edge.
-  zone = ~ext & (gap < np.array([c.q_zone for c in calibs])[None, :] * spread)
+  zone = ~ext & (gap < np.array([c.q_zone for c in calibs], dt)[None, :] * spread)
   spread = spread * (1.0 + dist)
-  bw = np.array([c.blend_w for c in calibs], np.float64)                                    # [B, 2, P]
+  bw = np.array([c.blend_w for c in calibs], dt)                                    # [B, 2, P]
   w = np.where(ext[..., None], bw[None, :, 1, :], bw[None, :, 0, :])                        # [M, B, P]
   parts = np.stack([np.nan_to_num(raw[k]) for k in BLEND_PARTS], axis=-1)                  # [M, B, P]
   blend = np.sum(w * parts, axis=-1)
@@ -206,10 +215,10 @@ def combine(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], lam
     if k == "gpirt" and lam_mode == "model":
       qk = np.broadcast_to(q[None, :], ext.shape)
     else:
-      q_in = np.array([c.qs[k] for c in calibs])
-      q_side = np.array([c.qs_ext_side[k] for c in calibs])                                 # [B, 2]
+      q_in = np.array([c.qs[k] for c in calibs], dt)
+      q_side = np.array([c.qs_ext_side[k] for c in calibs], dt)                                 # [B, 2]
       q_out = np.where(above, q_side[None, :, 1], q_side[None, :, 0])                       # [M, B]
-      q_edge = np.array([c.qs_edge[k] for c in calibs])
+      q_edge = np.array([c.qs_edge[k] for c in calibs], dt)
       qk = np.where(ext, q_out, np.where(zone, q_edge[None, :], q_in[None, :]))
     # (For interior models, edge zone included, the distance is 0: the scale is the Bernoulli spread.)
     intervals[k] = (np.clip(est[k] - qk * spread, 0.0, 1.0), np.clip(est[k] + qk * spread, 0.0, 1.0))

@@ -91,10 +91,10 @@ class _TinyBase:
     if Y.shape[0] < MIN_TRAIN_MODELS:
       raise ResponseError(f"need at least {MIN_TRAIN_MODELS} train models to fit and validate a tiny benchmark, "
                           f"got {Y.shape[0]}")
-    model = irt_model if irt_model is not None else _estn.fit_irt_model(Y, kind, dim, seed, priors, dims, progress)
+    model = irt_model if irt_model is not None else _estn.fit_irt_model(Y, kind, dim, priors, dims, progress, seed=seed)
     if model.n_items != Y.shape[1]:
       raise ConfigError(f"irt_model has {model.n_items} items, Y has {Y.shape[1]}")
-    anchor_sets = _estn.select_anchor_sets(Y, model, benches, strategy, seed, n_restarts)
+    anchor_sets = _estn.select_anchor_sets(Y, model, benches, strategy, n_restarts, seed=seed)
     calib = calibrate(Y, benches, strategy=strategy, seed=seed, kind=model.kind, dim=model.dim,
                       priors=getattr(model, "priors", None), n_folds=n_folds, n_restarts=n_restarts, level=level,
                       method=method, progress=progress, cache=cache)

@@ -73,7 +73,7 @@ class Calibration:
     return cls(**d)
 
 
-def validation_folds(n: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def validation_folds(n: int, n_folds: int, *, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
   """(train, val) folds of equal size (so every fold fit has the same shape and compiles once)."""
   rng = np.random.default_rng(seed + 7919)
   perm = rng.permutation(n)
@@ -125,7 +125,7 @@ def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_re
   """Per-model validation errors of every raw estimator over the iid folds and the tail fold, concatenated."""
   n = Y.shape[0]
   truth_all = np.stack([_estn.true_scores(Y[:, b.cols], b.item_weights) for b in benches], axis=1)    # [N, B]
-  folds = [(tr, va, False) for tr, va in validation_folds(n, n_folds, seed)]
+  folds = [(tr, va, False) for tr, va in validation_folds(n, n_folds, seed=seed)]
   folds.append(tail_fold(truth_all.mean(axis=1)) + (True,))
   keys = _estn.RAW_ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist", "side")
   res = {k: [] for k in keys}
@@ -134,10 +134,10 @@ def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_re
     if cache is not None and key in cache:
       m = cache[key]
     else:
-      m = _estn.fit_irt_model(Y[tr], kind, dim, seed, priors, None, progress)
+      m = _estn.fit_irt_model(Y[tr], kind, dim, priors, None, progress, seed=seed)
       if cache is not None:
         cache[key] = m
-    anc = _estn.select_anchor_sets(Y[tr], m, benches, strategy, seed, n_restarts)
+    anc = _estn.select_anchor_sets(Y[tr], m, benches, strategy, n_restarts, seed=seed)
     glob = _estn.anchor_columns(benches, anc)
     ya = Y[va][:, glob]
     keep = ~np.all(np.isnan(ya), axis=1)

@@ -79,7 +79,7 @@ def model_lambda(pirt_mse: float, naive_var: np.ndarray) -> np.ndarray:
   return np.where(den > 0, pirt_mse / np.where(den > 0, den, 1.0), 0.5)
 
 
-def fit_irt_model(Y, kind, dim, seed, priors, dims, progress):
+def fit_irt_model(Y, kind, dim, priors, dims, progress, *, seed):
   import tinyjax as tj
   kw = {} if priors is None else {"priors": priors}
   if dim == "auto":
@@ -87,8 +87,8 @@ def fit_irt_model(Y, kind, dim, seed, priors, dims, progress):
   return tj.fit_irt(Y, kind=kind, dim=int(dim), seed=seed, progress=progress, **kw)
 
 
-def select_anchor_sets(Y: np.ndarray, model, benches: Sequence[Bench], strategy: str, seed: int,
-                       n_restarts: int) -> list[_anchors.Anchors]:
+def select_anchor_sets(Y: np.ndarray, model, benches: Sequence[Bench], strategy: str, n_restarts: int, *,
+                       seed: int) -> list[_anchors.Anchors]:
   """One anchor set per benchmark (benchmark j draws with seed ``seed + 1009 j``)."""
   out = []
   for j, bench in enumerate(benches):

@@ -199,13 +199,13 @@ def part_throughput(args):
     ratio = rates / peer_rates
     diff = np.max(np.abs(ll - peer_ll))
     print(f"{name:34s} median {np.median(rates):8.1f} tok/s (range {rates.min():.1f}-{rates.max():.1f}; first call "
-          f"with compile {first:.1f}s); {np.median(rates) * plan.num_slot_tokens / real:.1f} positions/s")
+          f"with compile {first:.1f}s); {np.median(rates) * plan.n_slot_tokens / real:.1f} positions/s")
     print(f"{'':34s} ratio to the peer per repeat: {', '.join(f'{x:.2f}' for x in ratio)}; median "
           f"{np.median(ratio):.2f}x (range {ratio.min():.2f}-{ratio.max():.2f}); peer time on all requests / "
           f"mean tinyjax time: {peer_secs / np.mean(real / rates):.2f}x")
     print(f"{'':34s} padding {plan.padding_fraction:.1%} ({plan.row_padding_fraction:.1%} without the dummy rows "
-          f"of the last batch), positions fed {plan.num_fed_tokens} for {real} request tokens, slots "
-          f"{plan.num_slot_tokens} (peer {peer_slots}), logits at {plan.num_score_slots} positions, shapes "
+          f"of the last batch), positions fed {plan.n_fed_tokens} for {real} request tokens, slots "
+          f"{plan.n_slot_tokens} (peer {peer_slots}), logits at {plan.num_score_slots} positions, shapes "
           f"{plan.shapes}, compilations {scorer.compilations}, max |loglik - peer| {diff:.1e}")
 
 

@@ -20,7 +20,7 @@ class SegmentScores(NamedTuple):
 
   logprob: jax.Array   # [B, S] float: sum of log p(target) over the segment's scored positions
   is_greedy: jax.Array  # [B, S] bool: every scored target is the argmax of its logits
-  num_tokens: jax.Array  # [B, S] int32: number of scored positions in the segment
+  n_tokens: jax.Array  # [B, S] int32: number of scored positions in the segment
 
 
 def token_logprobs(logits: jax.Array, targets: jax.Array, dtype=None) -> tuple[jax.Array, jax.Array]:
@@ -59,7 +59,7 @@ def segment_logprobs(logits: jax.Array, targets: jax.Array, segment_ids: jax.Arr
 
   Returns:
     SegmentScores with fields of shape [B, S]; segment k is column k - 1. Empty segments get logprob 0,
-    is_greedy True and num_tokens 0.
+    is_greedy True and n_tokens 0.
   """
   logp, greedy = token_logprobs(logits, targets, dtype)
   scored = score_mask & (segment_ids > 0)                                           # [B, T]

@@ -152,13 +152,18 @@ def _public_callables():
             yield f"{modname}.{name}.{mname}", f
 
 
+def _hf_config(qual: str) -> bool:
+  """Model configs mirror Hugging Face config.json fields (num_attention_heads, ...) and keep their names."""
+  return qual.startswith("tinyjax.scoring.models.") and qual.split(".")[-2].endswith("Config")
+
+
 def test_seeds_are_keyword_only_and_counts_start_with_n():
   bad_seed, bad_count = [], []
   for qual, f in _public_callables():
     for p in inspect.signature(f).parameters.values():
       if p.name == "seed" and p.kind is not inspect.Parameter.KEYWORD_ONLY:
         bad_seed.append(qual)
-      if p.name.startswith("num_"):
+      if p.name.startswith("num_") and not _hf_config(qual):
         bad_count.append(f"{qual}({p.name})")
   assert not bad_seed, f"seed must be keyword-only: {bad_seed}"
   assert not bad_count, f"count arguments start with n_: {bad_count}"

@@ -326,8 +326,8 @@ def test_plan_batches_layout():
   reqs = [scoring.EncodedRequest(tuple(range(n + 1)), 2) for n in (3, 9, 5, 17, 2)]
   plan = scoring.plan_batches(reqs, batch_size=2, buckets=(4, 8, 16, 32))
   assert plan.shapes == ((2, 4), (2, 8), (2, 16), (2, 32))   # 3, 2 -> 4; 5 -> 8; 9 -> 16; 17 -> 32
-  assert plan.num_real_tokens == 3 + 9 + 5 + 17 + 2
-  assert plan.num_slot_tokens == 2 * 4 + 2 * 8 + 2 * 16 + 2 * 32
+  assert plan.n_real_tokens == 3 + 9 + 5 + 17 + 2
+  assert plan.n_slot_tokens == 2 * 4 + 2 * 8 + 2 * 16 + 2 * 32
   np.testing.assert_allclose(plan.padding_fraction, 1 - 36 / 120)
   seen = sorted(int(i) for b in plan.batches for i in b.request_index.ravel() if i >= 0)
   assert seen == [0, 1, 2, 3, 4]
@@ -340,7 +340,7 @@ def test_plan_batches_layout():
   assert seen == [0, 1, 2, 3, 4]
   # The default pack length is the candidate bucket needing the fewest positions: 2 rows of 24 (48) beat 2 of 32.
   auto = scoring.plan_batches(reqs, batch_size=2, buckets=(4, 8, 16, 24, 32), pack=True)
-  assert auto.shapes == ((2, 24),) and auto.num_slot_tokens == 48
+  assert auto.shapes == ((2, 24),) and auto.n_slot_tokens == 48
   assert scoring.power_of_two_buckets(100, half_steps=True) == (16, 24, 32, 48, 64, 96, 100)
 
 
@@ -360,7 +360,7 @@ def test_shared_prefix_layout():
   assert b.positions[0, :n].tolist() == [0, 1, 2, 3, 3, 4, 0, 1]
   assert b.score_mask[0, :n].tolist() == [False] * 3 + [True] * 3 + [False, True]
   assert b.request_index[0, :3].tolist() == [0, 1, 2]
-  assert plan.num_real_tokens == 4 + 5 + 2 and plan.num_fed_tokens == n
+  assert plan.n_real_tokens == 4 + 5 + 2 and plan.n_fed_tokens == n
   np.testing.assert_allclose(plan.padding_fraction, 1 - n / 16)
 
 
@@ -378,11 +378,11 @@ def test_common_context_start_is_shared():
   assert b.branch_ids[0, :n].tolist() == [0, 0, 1, 1, 1, 2, 2, 3]
   assert b.positions[0, :n].tolist() == [0, 1, 2, 3, 4, 2, 3, 0]
   assert b.score_mask[0, :n].tolist() == [False, False, False, False, True, False, True, True]
-  assert plan.num_fed_tokens == n and plan.num_real_tokens == 5 + 4 + 1
+  assert plan.n_fed_tokens == n and plan.n_real_tokens == 5 + 4 + 1
   # Contexts that share a single token are not grouped (nothing to save).
   single = scoring.plan_batches([scoring.EncodedRequest((5, 6, 1), 1), scoring.EncodedRequest((5, 7, 1), 1)],
                                 batch_size=1, buckets=(16,), pack=True, share_prefix=True)
-  assert single.num_fed_tokens == 4 and single.batches[0].segment_ids[0, :4].tolist() == [1, 1, 2, 2]
+  assert single.n_fed_tokens == 4 and single.batches[0].segment_ids[0, :4].tolist() == [1, 1, 2, 2]
 
 
 def test_group_rows_share_one_score_budget():
@@ -394,7 +394,7 @@ def test_group_rows_share_one_score_budget():
   grouped = scoring.plan_batches(reqs, batch_size=4, buckets=(32,), pack=True, max_segments=4, score_fraction=0.25,
                                  group_rows=4)
   assert per_row.batches[0].score_index.shape == (4, 8) and grouped.batches[0].score_index.shape == (1, 32)
-  assert grouped.num_slot_tokens <= per_row.num_slot_tokens
+  assert grouped.n_slot_tokens <= per_row.n_slot_tokens
   for plan in (per_row, grouped):
     seen = []
     for b in plan.batches:
@@ -505,7 +505,7 @@ def test_segment_logprobs_numpy_reference(b, t, v, s):
       sel = (seg[i] == k) & mask[i]
       picked = lp[i, np.arange(t), targets[i]][sel]
       np.testing.assert_allclose(out.logprob[i, k - 1], picked.sum(), rtol=1e-5, atol=1e-5)
-      assert out.num_tokens[i, k - 1] == sel.sum()
+      assert out.n_tokens[i, k - 1] == sel.sum()
       assert bool(out.is_greedy[i, k - 1]) == bool(np.all(logits[i].argmax(-1)[sel] == targets[i][sel]))
   assert out.logprob.dtype == jnp.float32
 

@@ -55,15 +55,15 @@ class BatchPlan:
   """The batches for a list of requests and their padding statistics."""
 
   batches: list[Batch]
-  num_real_tokens: int    # input positions of the requests (each request counted in full, as lm-eval feeds them)
-  num_fed_tokens: int     # non-padding positions sent to the model (fewer than real when prefixes are shared)
-  num_slot_tokens: int    # all positions sent to the model (B * L summed over batches)
+  n_real_tokens: int    # input positions of the requests (each request counted in full, as lm-eval feeds them)
+  n_fed_tokens: int     # non-padding positions sent to the model (fewer than real when prefixes are shared)
+  n_slot_tokens: int    # all positions sent to the model (B * L summed over batches)
   shapes: tuple[tuple[int, int], ...]  # the distinct (B, L) shapes, one compilation each
 
   @property
   def padding_fraction(self) -> float:
     """Share of the positions sent to the model that are padding (dummy rows included)."""
-    return 1.0 - self.num_fed_tokens / self.num_slot_tokens if self.num_slot_tokens else 0.0
+    return 1.0 - self.n_fed_tokens / self.n_slot_tokens if self.n_slot_tokens else 0.0
 
   @property
   def num_score_slots(self) -> int:
@@ -74,7 +74,7 @@ class BatchPlan:
   def row_padding_fraction(self) -> float:
     """Padding inside the rows that hold requests (the dummy rows that fill the last batch left out)."""
     used = sum(int(np.count_nonzero(b.request_index[:, 0] >= 0)) * b.tokens.shape[1] for b in self.batches)
-    return 1.0 - self.num_fed_tokens / used if used else 0.0
+    return 1.0 - self.n_fed_tokens / used if used else 0.0
 
 
 def power_of_two_buckets(max_length: int, min_length: int = 16, half_steps: bool = False) -> tuple[int, ...]:

@@ -39,7 +39,7 @@ class ScoreResult:
   Attributes:
     loglik: [N, C] float32 log-likelihood of each choice's continuation, -inf where an item has fewer choices.
     is_greedy: [N, C] bool, every continuation token is the model's argmax (False for missing choices).
-    num_choices: [N] int, choices per item.
+    n_choices: [N] int, choices per item.
     gold: [N] int, the gold index.
     acc: [N] 0/1, argmax loglik == gold (ties go to the first choice, as np.argmax in lm-eval).
     acc_norm: [N] 0/1, argmax of loglik / len(choice) in characters.
@@ -47,14 +47,14 @@ class ScoreResult:
     acc_mutual_info: [N] 0/1, argmax of loglik - loglik_unconditional, or None when not requested.
     loglik_unconditional: [N, C] log-likelihood of the continuations after an empty context, or None.
     mc2: [N] TruthfulQA-mc2 normalised probability of the true answers, NaN for items without ``labels``.
-    num_tokens: real model input positions of the unique requests scored.
+    n_tokens: real model input positions of the unique requests scored.
     padding_fraction: share of the positions sent to the model that were padding (dummy rows included).
-    num_requests: unique requests scored (identical requests are scored once).
+    n_requests: unique requests scored (identical requests are scored once).
   """
 
   loglik: np.ndarray
   is_greedy: np.ndarray
-  num_choices: np.ndarray
+  n_choices: np.ndarray
   gold: np.ndarray
   acc: np.ndarray
   acc_norm: np.ndarray
@@ -62,9 +62,9 @@ class ScoreResult:
   acc_mutual_info: np.ndarray | None
   loglik_unconditional: np.ndarray | None
   mc2: np.ndarray
-  num_tokens: int
+  n_tokens: int
   padding_fraction: float
-  num_requests: int
+  n_requests: int
 
 
 _FRACTIONS = (0.25, 0.375, 0.5, 1.0)  # candidate score fractions, tried in this order (ties keep the first)
@@ -261,7 +261,7 @@ class Scorer:
           candidate = plan(fraction, self.group_rows)
         except ValueError:
           continue
-        cost = candidate.num_slot_tokens + self._head_weight * candidate.num_score_slots
+        cost = candidate.n_slot_tokens + self._head_weight * candidate.num_score_slots
         if best is None or cost < best[0]:
           best = (cost, fraction, candidate)
       if best is None:
@@ -393,7 +393,7 @@ class Scorer:
     greedy = choice_matrix(items, gr[:n_cond], False, bool)
     uncond = choice_matrix(items, ll[n_cond:], -np.inf, self.dtype) if mutual_info else None
     gold = np.array([it.gold for it in items], np.int64)
-    num_choices = np.array([len(it.choices) for it in items], np.int64)
+    n_choices = np.array([len(it.choices) for it in items], np.int64)
     acc = choice_accuracies(items, loglik)
     acc_mi = None
     if mutual_info:
@@ -404,11 +404,11 @@ class Scorer:
     for i, it in enumerate(items):
       if it.labels is not None:
         mc2_scores[i] = mc2(loglik[i, :len(it.choices)], it.labels)
-    return ScoreResult(loglik=loglik, is_greedy=greedy, num_choices=num_choices, gold=gold,
+    return ScoreResult(loglik=loglik, is_greedy=greedy, n_choices=n_choices, gold=gold,
                        acc=acc["acc"], acc_norm=acc["acc_norm"], acc_bytes=acc["acc_bytes"],
                        acc_mutual_info=acc_mi, loglik_unconditional=uncond, mc2=mc2_scores,
-                       num_tokens=plan.num_real_tokens, padding_fraction=plan.padding_fraction,
-                       num_requests=self.last_num_unique)
+                       n_tokens=plan.n_real_tokens, padding_fraction=plan.padding_fraction,
+                       n_requests=self.last_num_unique)
 
 
 class _WeakScorerCache:

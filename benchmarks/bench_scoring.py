@@ -148,7 +148,7 @@ def part_throughput(args):
     plan = scorer.last_plan
     print(f"  first call of {name} (with compilation): {scorers[name][1]:.1f}s; shapes {plan.shapes}, "
           f"score_fraction {scorer.score_fraction}, group_rows {scorer.group_rows}, "
-          f"logits at {plan.num_score_slots} positions", flush=True)
+          f"logits at {plan.n_score_slots} positions", flush=True)
 
   # The peer covers all requests: one stratified part (whole items, same task mix) per repeat.
   buckets = scoring.power_of_two_buckets(cfg.n_positions)
@@ -205,7 +205,7 @@ def part_throughput(args):
           f"mean tinyjax time: {peer_secs / np.mean(real / rates):.2f}x")
     print(f"{'':34s} padding {plan.padding_fraction:.1%} ({plan.row_padding_fraction:.1%} without the dummy rows "
           f"of the last batch), positions fed {plan.n_fed_tokens} for {real} request tokens, slots "
-          f"{plan.n_slot_tokens} (peer {peer_slots}), logits at {plan.num_score_slots} positions, shapes "
+          f"{plan.n_slot_tokens} (peer {peer_slots}), logits at {plan.n_score_slots} positions, shapes "
           f"{plan.shapes}, compilations {scorer.compilations}, max |loglik - peer| {diff:.1e}")
 
 

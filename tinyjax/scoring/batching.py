@@ -66,7 +66,7 @@ class BatchPlan:
     return 1.0 - self.n_fed_tokens / self.n_slot_tokens if self.n_slot_tokens else 0.0
 
   @property
-  def num_score_slots(self) -> int:
+  def n_score_slots(self) -> int:
     """Positions where the logits are computed (G * K summed over batches)."""
     return sum(b.score_index.size for b in self.batches)
 

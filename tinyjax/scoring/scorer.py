@@ -261,7 +261,7 @@ class Scorer:
           candidate = plan(fraction, self.group_rows)
         except ValueError:
           continue
-        cost = candidate.n_slot_tokens + self._head_weight * candidate.num_score_slots
+        cost = candidate.n_slot_tokens + self._head_weight * candidate.n_score_slots
         if best is None or cost < best[0]:
           best = (cost, fraction, candidate)
       if best is None:

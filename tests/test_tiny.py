@@ -155,7 +155,7 @@ def test_cli_demo_on_data(tmp_path, capsys):
   assert sorted(rows) == ["correctness", "difficulty", "irt", "random", "stepwise"]   # no groups: no "stratified"
   assert rows["random"][-2:] == ["<-", "default"]
   # The hint that another strategy's blend beat the default's, both branches on made-up rows.
-  from tinyjax._cli_tiny import _strategy_hint
+  from tinyjax._cli_demo import _strategy_hint
   made_up = [("random", {"blend": 0.03}, 0.9), ("irt", {"blend": 0.02}, 0.9), ("stepwise", {"blend": 0.05}, 0.9)]
   assert "irt anchors measured better than the default (0.02 against 0.03" in _strategy_hint(made_up, "random")
   assert _strategy_hint(made_up, "irt") is None

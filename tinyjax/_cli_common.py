@@ -1,0 +1,42 @@
+"""Options and readers shared by the ``tinyjax`` subcommands that read a models x items matrix.
+
+Every subcommand that reads a matrix adds the same ``--header/--no-header`` and ``--drop-empty`` options
+with :func:`add_matrix_options` and reads it with :func:`read_matrix`; every ``--seed`` uses
+:func:`seed_type`, the CLI face of the library's one seed rule (a non-negative integer).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_matrix_options(parser: argparse.ArgumentParser) -> None:
+  """Adds ``--header`` / ``--no-header`` (dest ``header``, None = decide from the file) and ``--drop-empty``."""
+  g = parser.add_mutually_exclusive_group()
+  g.add_argument("--header", dest="header", action="store_const", const=True, default=None,
+                 help="the first line of a CSV/TSV file holds the item ids (default: decided from the file: "
+                      "a first line that is all numbers is data)")
+  g.add_argument("--no-header", dest="header", action="store_const", const=False,
+                 help="the first line of a CSV/TSV file is data, not item ids")
+  parser.add_argument("--drop-empty", action="store_true",
+                      help="drop models (rows) and items (columns) without any answer, and report them, "
+                           "instead of failing")
+
+
+def read_matrix(args: argparse.Namespace, source):
+  """``tinyjax.data.load_responses`` with the options of :func:`add_matrix_options`."""
+  from tinyjax import data
+
+  return data.load_responses(source, header=getattr(args, "header", None),
+                             drop_empty=getattr(args, "drop_empty", False))
+
+
+def seed_type(value: str) -> int:
+  """argparse ``type=`` for ``--seed``: a non-negative integer, else a usage error that names the value."""
+  try:
+    seed = int(value)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {value!r}") from None
+  if seed < 0:
+    raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {seed}")
+  return seed

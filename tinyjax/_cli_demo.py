@@ -1,0 +1,159 @@
+"""``tinyjax demo``: tiny benchmarks end to end on the embedded synthetic leaderboard (the README's main command)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from tinyjax.errors import ConfigError
+
+
+def register(subparsers) -> None:
+  register_demo(subparsers)
+
+
+def register_demo(subparsers) -> None:
+  """Registers ``tinyjax demo``, the README's main command."""
+  p = subparsers.add_parser(
+      "demo", help="tiny benchmarks end to end on a synthetic leaderboard (or --data)",
+      description="Builds tiny benchmarks with every anchor strategy on the train models of the embedded "
+                  "synthetic leaderboard (or of --data), estimates the held-out models, and prints the "
+                  "mean absolute error of each estimator against random anchors with the naive mean.")
+  p.add_argument("--data", default=None, metavar="PATH", help="run on this response matrix instead of the "
+                                                              "synthetic leaderboard")
+  p.add_argument("--anchors", type=int, default=100, help="number of anchor items (default 100)")
+  p.add_argument("--models", type=int, default=300, help="synthetic leaderboard: number of models (default 300)")
+  p.add_argument("--items", type=int, default=1500, help="synthetic leaderboard: number of items (default 1500)")
+  p.add_argument("--test-fraction", type=float, default=0.25, help="share of models held out (default 0.25)")
+  p.add_argument("--seed", type=int, default=0, help="seed of the data, split and anchors (default 0)")
+  p.add_argument("--plot", default=None, metavar="FILE.png",
+                 help="draw estimate vs truth and error vs number of anchors (needs matplotlib)")
+  p.set_defaults(func=_demo)
+
+
+def _demo_data(args):
+  from tinyjax import data, synthetic
+
+  if args.data:
+    r = data.load_responses(args.data)
+    return np.asarray(r.values), None, f"{args.data} ({r.n_models} models x {r.n_items} items)"
+  lb = synthetic.make_leaderboard(n_models=args.models, n_items=args.items, seed=args.seed)
+  return lb.responses, lb.item_groups, (f"synthetic leaderboard ({args.models} models x {args.items} items, "
+                                        f"{len(lb.benchmarks)} benchmarks, seed {args.seed})")
+
+
+_DEMO_ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend")
+_DEMO_NAMES = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "diff", "greg": "greg", "ridge": "ridge",
+               "blend": "blend"}
+
+
+def _demo(args) -> int:
+  import tinyjax as tj
+  from tinyjax.anchors import STRATEGIES, group_balance_weights
+  from tinyjax.tiny import DEFAULT_STRATEGY
+  from tinyjax.tiny.estimation import true_scores
+
+  if not 0.05 <= args.test_fraction <= 0.5:
+    raise ConfigError(f"--test-fraction must lie in [0.05, 0.5], got {args.test_fraction}")
+  Y, groups, what = _demo_data(args)
+  n, n_items = Y.shape
+  if not 1 <= args.anchors < n_items:
+    raise ConfigError(f"--anchors must lie in [1, {n_items - 1}], got {args.anchors}")
+  rng = np.random.default_rng(args.seed)
+  test = np.sort(rng.permutation(n)[:max(2, int(round(args.test_fraction * n)))])
+  train = np.setdiff1d(np.arange(n), test)
+  weights = group_balance_weights(groups) if groups is not None else np.full(n_items, 1.0 / n_items)
+  truth = true_scores(Y[test], weights)
+  print(f"data: {what}")
+  print(f"train {train.size} models, test {test.size} models, {args.anchors} anchor items "
+        f"({100 * args.anchors / n_items:.1f}% of the items)")
+  t0 = time.perf_counter()
+  model = tj.fit_irt(Y[train], dim="auto", dims=(1, 2, 3), seed=args.seed, progress=False)
+  print(f"IRT fit: 2PL, dim {model.dim} chosen on held-out entries ({time.perf_counter() - t0:.1f}s)")
+  strategies = [s for s in STRATEGIES if s != "stratified" or groups is not None]
+  cache: dict = {}
+  rows, fitted = [], {}
+  for s in strategies:
+    tb = tj.TinyBenchmark.fit(Y[train], n_anchors=args.anchors, strategy=s, seed=args.seed, groups=groups,
+                              irt_model=model, progress=False, _cache=cache)
+    est = tb.estimate(Y[test][:, tb.anchors])
+    fitted[s] = (tb, est)
+    err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in _DEMO_ESTIMATORS}
+    lo, hi = est.lo, est.hi
+    rows.append((s, err, np.mean((truth >= lo) & (truth <= hi))))
+  base = next(err["naive"] for s, err, _ in rows if s == "random")
+  print(f"\nmean absolute error on the {test.size} held-out models, in points (full score = "
+        f"{'mean over benchmarks' if groups is not None else 'mean over items'}):")
+  print(f"{'strategy':12s} " + " ".join(f"{_DEMO_NAMES[e]:>7s}" for e in _DEMO_ESTIMATORS)
+        + f" {'best vs random naive':>21s} {'coverage':>9s}")
+  for s, err, cov in rows:
+    best = min(err.values())
+    mark = "  <- default" if s == DEFAULT_STRATEGY else ""
+    print(f"{s:12s} " + " ".join(f"{err[e]:7.2f}" for e in _DEMO_ESTIMATORS)
+          + f" {best / base:20.2f}x {100 * cov:8.0f}%{mark}")
+  hint = _strategy_hint(rows, DEFAULT_STRATEGY)
+  if hint:
+    print("\n" + hint)
+  print(f"\n(diff = IRT difference estimator, greg = the same with its slope fitted to each model's anchors, "
+        f"ridge = regression on the train models, blend = the recommended "
+        f"estimate; coverage: share of held-out models whose true score lies in the "
+        f"{int(100 * fitted[strategies[0]][1].level)}% interval of the blend)")
+  if args.plot:
+    _plot(args, Y, train, test, truth, groups, model, fitted, cache)
+  return 0
+
+
+def _strategy_hint(rows, default: str) -> str | None:
+  """A line for the demo when another strategy's blend beat the default's; rows: (strategy, {estimator: MAE}, cov)."""
+  best_s, best_errs, _ = min(rows, key=lambda r: r[1]["blend"])
+  default_err = next(err["blend"] for s, err, _ in rows if s == default)
+  if best_s == default or best_errs["blend"] >= default_err:
+    return None
+  return (f"On this data {best_s} anchors measured better than the default ({best_errs['blend']:.2f} against "
+          f"{default_err:.2f} points for the blend); the default ({default}) is the one that measured best on "
+          f"the real matrices of docs/accuracy.md. To use them: TinyBenchmark.fit(..., strategy={best_s!r}) or "
+          f"tinyjax build --strategy {best_s}.")
+
+
+def _plot(args, Y, train, test, truth, groups, model, fitted, cache) -> None:
+  try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+  except ImportError as err:
+    raise ConfigError("--plot needs matplotlib (pip install matplotlib)") from err
+  import tinyjax as tj
+  from tinyjax.tiny import DEFAULT_STRATEGY
+
+  strat = DEFAULT_STRATEGY if DEFAULT_STRATEGY in fitted else next(iter(fitted))
+  tb, est = fitted[strat]
+  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+  ax1.plot(100 * truth, 100 * fitted["random"][1].naive, "o", alpha=0.5, label="random anchors, naive")
+  ax1.plot(100 * truth, 100 * est.score, "o", alpha=0.7, label=f"{strat} anchors, {est.recommended} (recommended)")
+  lim = [100 * truth.min() - 2, 100 * truth.max() + 2]
+  ax1.plot(lim, lim, "k--", lw=1)
+  ax1.set_xlabel("true score (%)")
+  ax1.set_ylabel("estimate (%)")
+  ax1.set_title(f"{args.anchors} anchors, held-out models")
+  ax1.legend()
+  n_items = Y.shape[1]
+  ks = sorted({k for k in (10, 25, 50, 100, 200) if k < n_items} | {args.anchors})
+  err_rand, err_best = [], []
+  for k in ks:
+    r = tj.TinyBenchmark.fit(Y[train], n_anchors=k, strategy="random", seed=args.seed, groups=groups,
+                             irt_model=model, progress=False, _cache=cache)
+    b = tj.TinyBenchmark.fit(Y[train], n_anchors=k, strategy=strat, seed=args.seed, groups=groups,
+                             irt_model=model, progress=False, _cache=cache)
+    err_rand.append(100 * np.mean(np.abs(r.estimate(Y[test][:, r.anchors]).naive - truth)))
+    err_best.append(100 * np.mean(np.abs(b.estimate(Y[test][:, b.anchors]).score - truth)))
+  ax2.plot(ks, err_rand, "o-", label="random anchors, naive")
+  ax2.plot(ks, err_best, "o-", label=f"{strat} anchors, {est.recommended} (recommended)")
+  ax2.set_xscale("log")
+  ax2.set_xlabel("number of anchors")
+  ax2.set_ylabel("mean absolute error (points)")
+  ax2.set_title("error vs number of anchors")
+  ax2.legend()
+  fig.tight_layout()
+  fig.savefig(args.plot, dpi=120)
+  print(f"plot written to {args.plot}")

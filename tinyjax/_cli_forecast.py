@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tinyjax._cli_common import seed_type
 from tinyjax.errors import ConfigError, InputError
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -205,10 +206,10 @@ _SELECT = _arg("--select", action="append", metavar="COL=V1,V2",
                     "the value may itself contain '=')")
 _JSON = _arg("--json", action="store_true", help="print the result as JSON")
 _BOOT = [_arg("--bootstrap", type=int, default=0, help="number of bootstrap refits for percentile intervals (0: none)"),
-         _arg("--seed", type=int, default=0, help="seed of the bootstrap resampling"),
+         _arg("--seed", type=seed_type, default=0, help="seed of the bootstrap resampling"),
          _JSON, _arg("--plot", metavar="PNG", help="write a plot of the fit to this file (needs matplotlib)")]
-_N_C = [_arg("--n-col", default="n", help="column of samples drawn per problem (default: n)"),
-        _arg("--c-col", default="c", help="column of correct samples per problem (default: c)")]
+_N_C = [_arg("--n-col", default="n", help="column of samples drawn per problem"),
+        _arg("--c-col", default="c", help="column of correct samples per problem")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +217,8 @@ class _Command:
   """One subcommand: ``tinyjax GROUP NAME``; ``compute(args, df) -> (payload, plot or None)``."""
   group: str
   name: str
-  help: str
+  help: str           # the line in ``tinyjax GROUP --help``
+  description: str    # the paragraph at the top of ``tinyjax GROUP NAME --help``
   args: list
   compute: Callable
   reads_csv: bool = True
@@ -225,57 +227,82 @@ class _Command:
 
 _COMMANDS = (
     _Command("scaling", "chinchilla",
-             "L(N,D) = E + A/N^alpha + B/D^beta, Huber on log residuals, L-BFGS from 4,500 starts", [
+             "L(N,D) = E + A/N^alpha + B/D^beta, Huber on log residuals, L-BFGS from 4,500 starts",
+             "Fit the Chinchilla law L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022) to a CSV with one "
+             "row per training run, as Besiroglu et al. (2024) refit it: Huber loss on log-loss residuals, "
+             "L-BFGS from a grid of 4,500 starts. Prints E, A, B, alpha, beta and the objective; --bootstrap "
+             "adds percentile intervals. Runs in float64.", [
                  _arg("csv", help="CSV file, one row per training run"),
-                 _arg("--n-col", default="Model Size", help="column of parameter counts N (default: 'Model Size')"),
-                 _arg("--d-col", help="column of training tokens D"),
+                 _arg("--n-col", default="Model Size", help="column of parameter counts N"),
+                 _arg("--d-col", help="column of training tokens D (give it or --flop-col)"),
                  _arg("--flop-col", default=None, help="column of training FLOPs C; D is taken as C / (6N)"),
-                 _arg("--loss-col", default="loss", help="column of final losses (default: loss)"),
+                 _arg("--loss-col", default="loss", help="column of final losses"),
                  _arg("--drop-highest", type=int, default=0,
                       help="drop this many highest-loss points before fitting (Besiroglu et al. drop 5)"),
                  _arg("--delta", type=float, default=1e-3,
-                      help="Huber threshold on log-loss residuals (default 1e-3)"),
+                      help="Huber threshold on log-loss residuals"),
                  _SELECT, *_BOOT], _chinchilla),
-    _Command("scaling", "overtrained", "Gadre et al. L(C,M) = E + (a M^eta + b M^-eta) C^-eta", [
+    _Command("scaling", "overtrained", "Gadre et al. L(C,M) = E + (a M^eta + b M^-eta) C^-eta",
+             "Fit the over-training law of Gadre et al. (2024), L(C, M) = E + (a M^eta + b M^-eta) C^-eta, with "
+             "compute C = 6ND and token multiplier M = D/N, to a CSV with one row per training run "
+             "(Levenberg-Marquardt from their 128-start grid). --predict prints the fitted loss at new C:M "
+             "points. Runs in float64.", [
         _arg("csv", help="CSV file, one row per training run"),
-        _arg("--c-col", default="flops_6ND", help="column of compute C = 6ND (default: flops_6ND)"),
-        _arg("--m-col", default="token_mult_M", help="column of token multipliers M = D/N (default: token_mult_M)"),
-        _arg("--loss-col", default="loss_c4_val", help="column of losses (default: loss_c4_val)"),
+        _arg("--c-col", default="flops_6ND", help="column of compute C = 6ND"),
+        _arg("--m-col", default="token_mult_M", help="column of token multipliers M = D/N"),
+        _arg("--loss-col", default="loss_c4_val", help="column of losses"),
         _arg("--predict", nargs="*", metavar="C:M", help="also print the predicted loss at these C:M points"),
         _SELECT, *_BOOT], _overtrained),
-    _Command("scaling", "error", "loss -> average top-1 error, Err(L) = epsilon - k exp(-gamma L)", [
+    _Command("scaling", "error", "loss -> average top-1 error, Err(L) = epsilon - k exp(-gamma L)",
+             "Fit Gadre et al.'s (2024) map from loss to average top-1 error, Err(L) = epsilon - k exp(-gamma L), "
+             "to a CSV with one row per model. --predict prints the fitted error at new losses. Runs in "
+             "float64.", [
         _arg("csv", help="CSV file, one row per model"),
-        _arg("--loss-col", default="loss_c4_val", help="column of losses (default: loss_c4_val)"),
-        _arg("--err-col", default="err_avg17", help="column of average errors (default: err_avg17)"),
+        _arg("--loss-col", default="loss_c4_val", help="column of losses"),
+        _arg("--err-col", default="err_avg17", help="column of average errors"),
         _arg("--predict", nargs="*", type=float, metavar="LOSS", help="also print the predicted error at these losses"),
         _SELECT, *_BOOT], _error),
-    _Command("coverage", "fit", "fit coverage(k) = exp(a k^b) to unbiased pass@k on log-spaced k", [
+    _Command("coverage", "fit", "fit coverage(k) = exp(a k^b) to unbiased pass@k on log-spaced k",
+             "From a CSV with one row per problem (samples drawn n, correct samples c), compute the unbiased "
+             "pass@k (Chen et al. 2021) at log-spaced k from 1 to min(n) and fit the coverage law "
+             "coverage(k) = exp(a k^b) of Brown et al. (2024) by least squares on log coverage; one law per "
+             "value of --group-col. --extrapolate predicts the coverage at larger k. Runs in float64.", [
         _arg("csv", help="CSV file, one row per problem (and group)"), *_N_C,
         _arg("--group-col", help="fit one law per value of this column (e.g. Model)"),
-        _arg("--n-k", type=int, default=40, help="number of log-spaced k values from 1 to min(n) (default 40)"),
+        _arg("--n-k", type=int, default=40, help="number of log-spaced k values from 1 to min(n)"),
         _arg("--extrapolate", nargs="*", type=float, metavar="K", help="print the predicted coverage at these k"),
         _JSON, _arg("--plot", metavar="PNG", help="write the data and fitted curves to this file"),
         _SELECT], _coverage_fit),
-    _Command("coverage", "passk", "mean unbiased pass@k over problems", [
+    _Command("coverage", "passk", "mean unbiased pass@k over problems",
+             "Mean over problems of the unbiased pass@k of Chen et al. (2021), 1 - C(n-c, k) / C(n, k), for each "
+             "k given, from a CSV with one row per problem (samples drawn n, correct samples c). Runs in "
+             "float64.", [
         _arg("csv", help="CSV file, one row per problem"), *_N_C,
         _arg("--k", type=int, nargs="+", required=True, help="one or more k values"),
         _JSON, _SELECT], _passk),
-    _Command("coverage", "allocate", "OSCA sample allocation vs the best single configuration", [
+    _Command("coverage", "allocate", "OSCA sample allocation vs the best single configuration",
+             "OSCA (Zhang et al. 2024): choose how many samples to draw from each sampling configuration so "
+             "that the expected coverage is largest within each budget, and compare it with the best single "
+             "configuration at the same budget. Both are chosen on --fit-split and scored on --eval-split; "
+             "the table gives both coverages and the budget OSCA needs to match the single best (the "
+             "saving). Runs in float64.", [
         _arg("json_file", help="OSCA json file (keys settings, train, test)"),
         _arg("--budget", type=float, nargs="+", required=True,
              help="total budgets (samples, or cost units with --costs)"),
-        _arg("--costs", help="comma-separated cost per sample of each configuration (default: all 1)"),
+        _arg("--costs", help="comma-separated cost per sample of each configuration; without it every sample costs 1"),
         _arg("--fit-split", default="train", choices=("train", "test"), help="split the allocation is chosen on"),
         _arg("--eval-split", default="test", choices=("train", "test"), help="split the coverage is reported on"),
         _arg("--json", action="store_true", help="print the rows as JSON")], _allocate,
              reads_csv=False, show=_print_allocation),
 )
 
-_GROUPS = {
+_GROUPS = {   # group: (help, description, metavar, help of the metavar)
     "scaling": ("fit scaling laws (Chinchilla, Gadre et al. over-training, loss->error)",
-                "Fit scaling laws to a CSV of training runs and print the parameters.", "LAW"),
+                "Fit scaling laws to a CSV of training runs and print the parameters (JSON with --json). "
+                "Run 'tinyjax scaling LAW --help' for the columns each law reads.", "LAW", "the law to fit"),
     "coverage": ("repeated sampling: pass@k, coverage-law fits, sample allocation",
-                 "pass@k and coverage laws from per-problem sample counts; OSCA allocation.", "ACTION"),
+                 "pass@k and coverage laws from per-problem sample counts; OSCA sample allocation. Run "
+                 "'tinyjax coverage ACTION --help' for the inputs of each.", "ACTION", "what to compute"),
 }
 
 
@@ -298,12 +325,12 @@ def _run(command: _Command, args) -> int:
 def register(subparsers) -> None:
   """Adds ``scaling`` and ``coverage`` with their subcommands, one per :data:`_COMMANDS` entry."""
   groups = {}
-  for group, (help_, description, metavar) in _GROUPS.items():
+  for group, (help_, description, metavar, what) in _GROUPS.items():
     parser = subparsers.add_parser(group, help=help_, description=description)
-    groups[group] = parser.add_subparsers(dest=f"{group}_command", metavar=metavar)
+    groups[group] = parser.add_subparsers(dest=f"{group}_command", metavar=metavar, help=what)
     parser.set_defaults(func=lambda args, parser=parser: (parser.print_help(), 2)[1])
   for command in _COMMANDS:
-    p = groups[command.group].add_parser(command.name, help=command.help)
+    p = groups[command.group].add_parser(command.name, help=command.help, description=command.description)
     for names, kwargs in command.args:
       p.add_argument(*names, **kwargs)
     p.set_defaults(func=lambda args, command=command: _run(command, args))

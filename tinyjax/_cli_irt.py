@@ -7,49 +7,81 @@ import sys
 
 import numpy as np
 
+from tinyjax._cli_common import add_matrix_options, read_matrix, seed_type
+
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
       "fit", help="fit an IRT model to a models x items response matrix",
       description="Fit a 1PL/2PL/3PL or multidimensional 2PL IRT model by MAP and save it. "
-      "RESPONSES is a .npy/.npz/.csv/.parquet file or a datasets folder (rows = models, columns = items, "
+      "RESPONSES is a .npy/.npz/.csv/.tsv/.parquet file or a datasets folder (rows = models, columns = items, "
       "values 0/1 or scores in [0, 1], empty/NaN = missing).")
   p.add_argument("responses", metavar="RESPONSES", help="response matrix file")
-  p.add_argument("--kind", default="2pl", choices=["1pl", "2pl", "3pl"], help="IRT model (default: 2pl)")
-  p.add_argument("--dim", default="1",
-                 help="latent dimension, or 'auto' to choose it (and the prior strength) on held-out entries "
-                 "(default: 1)")
-  p.add_argument("--out", required=True, metavar="MODEL", help="where to save the fitted model (.tjx/.npz)")
-  p.add_argument("--seed", type=int, default=0, help="seed of the start and of held-out masks (default: 0)")
+  p.add_argument("--kind", default="2pl", choices=["1pl", "2pl", "3pl"], help="IRT model")
+  p.add_argument("--dim", default="1", type=_dim,
+                 help="latent dimension, or 'auto' to choose it (and the prior strength) on held-out entries; "
+                 "'auto' costs one held-out fit per candidate dimension (about 4x the time of one fit), so fit "
+                 "does the one fit asked for, while 'tinyjax build' defaults to auto because its anchors and "
+                 "estimates rest on the best-fitting model")
+  p.add_argument("--out", required=True, metavar="MODEL", help="where to save the fitted model (.tjx)")
+  p.add_argument("--seed", type=seed_type, default=0, help="seed of the start and of held-out masks")
   p.add_argument("--likelihood", default="bernoulli", choices=["bernoulli", "binarize"],
                  help="bernoulli: 0/1 or fractional scores as they are; binarize: score >= --threshold counts "
-                 "as correct (default: bernoulli)")
-  p.add_argument("--threshold", type=float, default=0.5, help="binarization threshold (default: 0.5)")
+                 "as correct")
+  p.add_argument("--threshold", type=float, default=0.5, help="binarization threshold (--likelihood binarize)")
   p.add_argument("--guess", type=float, default=None,
                  help="3PL: fix the lower asymptote at this value (e.g. 0.25); omit to learn it")
   p.add_argument("--n-choices", type=int, default=None,
                  help="3PL: answer options per item; centres the learned asymptote's prior at 1/n")
-  p.add_argument("--prior-scale", default="auto",
-                 help="prior strength multiplier, or 'auto' to grow it with the number of models (default: auto)")
+  p.add_argument("--prior-scale", default="auto", type=_prior_scale,
+                 help="prior strength multiplier, or 'auto' to grow it with the number of models")
   p.add_argument("--hierarchical", action="store_true", help="learn the item priors' means and sds")
-  p.add_argument("--max-iter", type=int, default=3000, help="L-BFGS iteration cap (default: 3000)")
-  p.add_argument("--float64", action="store_true", help="fit in float64 (default float32)")
-  p.add_argument("--drop-empty", action="store_true",
-                 help="drop models/items with no observation (reported) instead of failing")
+  p.add_argument("--max-iter", type=int, default=3000, help="L-BFGS iteration cap")
+  p.add_argument("--float64", action="store_true", help="fit in float64 instead of float32")
+  add_matrix_options(p)
   p.add_argument("--quiet", action="store_true", help="no progress bar")
   p.set_defaults(func=_fit)
 
   q = subparsers.add_parser(
       "ability", help="estimate abilities of new models with a fitted IRT model",
-      description="Estimate each row's ability (with standard errors) from its answers. Columns of "
-      "RESPONSES are matched to the model's items by id when the file has item ids (CSV header, parquet "
-      "columns); otherwise RESPONSES must have one column per model item, in order.")
-  q.add_argument("model", metavar="MODEL", help="model saved by 'tinyjax fit'")
-  q.add_argument("responses", metavar="RESPONSES", help="answers of the new models")
+      description="Estimate each row's ability (with standard errors) from its answers. When RESPONSES has "
+      "item ids (CSV/TSV header, parquet or npz columns, datasets columns), its columns are matched to the "
+      "model's items by id, in any order and any subset; an id the model does not know is an error that "
+      "names it. Without ids (a bare .npy, a headerless CSV), RESPONSES must have one column per model "
+      "item, in the model's order.")
+  q.add_argument("model", metavar="MODEL", help="model saved by 'tinyjax fit' (.tjx)")
+  q.add_argument("responses", metavar="RESPONSES", help="answers of the new models (same formats as for fit)")
   q.add_argument("--method", default="map", choices=["mle", "map", "eap"],
-                 help="mle (diverges on all-right/all-wrong rows, which are flagged), map or eap (default: map)")
-  q.add_argument("--out", default=None, help="write a CSV here instead of printing it")
+                 help="mle (diverges on all-right/all-wrong rows, which are flagged), map or eap")
+  q.add_argument("--out", default=None, metavar="CSV", help="write a CSV here instead of printing it")
+  add_matrix_options(q)
   q.set_defaults(func=_ability)
+
+
+def _prior_scale(value: str):
+  """argparse ``type=`` for ``--prior-scale``: a positive number or 'auto'."""
+  if value == "auto":
+    return value
+  try:
+    scale = float(value)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"a prior scale is a positive number or 'auto', got {value!r}") from None
+  if not scale > 0:
+    raise argparse.ArgumentTypeError(f"a prior scale is a positive number or 'auto', got {value}")
+  return scale
+
+
+def _dim(value: str):
+  """argparse ``type=`` for ``--dim``: a positive integer or 'auto'."""
+  if value == "auto":
+    return value
+  try:
+    dim = int(value)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"a dimension is a positive integer or 'auto', got {value!r}") from None
+  if dim < 1:
+    raise argparse.ArgumentTypeError(f"a dimension is a positive integer or 'auto', got {dim}")
+  return dim
 
 
 def _fit(args) -> int:
@@ -58,17 +90,13 @@ def _fit(args) -> int:
   import jax
 
   import tinyjax as tj
-  from tinyjax import data
-
-  dim = args.dim if args.dim == "auto" else int(args.dim)
-  scale = args.prior_scale if args.prior_scale == "auto" else float(args.prior_scale)
-  r = data.load_responses(args.responses, drop_empty=args.drop_empty)
+  r = read_matrix(args, args.responses)
   print(f"responses: {r.n_models} models x {r.n_items} items, {100 * (1 - r.mask.mean()):.1f}% missing")
   # --float64: JAX's scoped switch around this command only (the caller's setting is left as it was).
   with jax.enable_x64(True) if args.float64 else contextlib.nullcontext():
-    model = tj.fit_irt(r, kind=args.kind, dim=dim, seed=args.seed, likelihood=args.likelihood,
+    model = tj.fit_irt(r, kind=args.kind, dim=args.dim, seed=args.seed, likelihood=args.likelihood,
                        threshold=args.threshold, guess=args.guess, n_choices=args.n_choices,
-                       priors=tj.IRTPriors(scale=scale, hierarchical=args.hierarchical),
+                       priors=tj.IRTPriors(scale=args.prior_scale, hierarchical=args.hierarchical),
                        dtype="float64" if args.float64 else None, max_iter=args.max_iter,
                        progress=False if args.quiet else None)
   info = model.fit_info
@@ -85,20 +113,10 @@ def _ability(args) -> int:
   import pandas as pd
 
   import tinyjax as tj
-  from tinyjax import data
 
   model = tj.IRTModel.load(args.model)
-  r = data.load_responses(args.responses)
-  known = {iid: k for k, iid in enumerate(model.item_ids)}
-  if all(iid in known for iid in r.item_ids):
-    items = np.array([known[iid] for iid in r.item_ids])
-  elif r.n_items == model.n_items:
-    items = None
-  else:
-    missing = [iid for iid in r.item_ids if iid not in known][:5]
-    from tinyjax.errors import ItemError
-    raise ItemError(f"RESPONSES has {r.n_items} columns whose ids are not the model's items (e.g. {missing}) "
-                     f"and not one column per model item ({model.n_items})")
+  r = read_matrix(args, args.responses)
+  items = _model_items(model, r, args.responses)
   ab = tj.estimate_ability(model, r.values, items=items, method=args.method)
   cols = {"model": r.model_ids}
   for k in range(model.dim):
@@ -108,6 +126,9 @@ def _ability(args) -> int:
   cols["diverged"] = ab.diverged
   frame = pd.DataFrame(cols)
   if args.out:
+    import pathlib
+
+    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)   # like the .tjx artifacts
     frame.to_csv(args.out, index=False)
     print(f"wrote {len(frame)} abilities to {args.out}")
   else:
@@ -117,3 +138,37 @@ def _ability(args) -> int:
           "use --method map or eap", file=sys.stderr)
   return 0
 
+
+def _positions_without_ids(r) -> np.ndarray | None:
+  """Column positions in the file when it had no item ids (load_responses then names column j item_j), else None.
+
+  With --drop-empty the dropped columns leave gaps, so the positions come from the names, not from 0..n-1.
+  """
+  pos = []
+  for iid in r.item_ids:
+    if not (iid.startswith("item_") and iid[5:].isdigit()):
+      return None
+    pos.append(int(iid[5:]))
+  n_file = r.n_items + len(r.dropped.items)
+  expected = [j for j in range(n_file) if j not in set(r.dropped.item_index)]
+  return np.array(pos) if pos == expected else None
+
+
+def _model_items(model, r, source) -> np.ndarray | None:
+  """The model item of each column of ``r``: by id when the file has ids, else by position (counts must match)."""
+  from tinyjax.errors import ItemError
+
+  known = {iid: k for k, iid in enumerate(model.item_ids)}
+  positions = _positions_without_ids(r)
+  if positions is None:   # the file names its columns: match by id, in any order, any subset
+    unknown = [iid for iid in r.item_ids if iid not in known]
+    if unknown:
+      shown = ", ".join(repr(u) for u in unknown[:5]) + (f", ... ({len(unknown)} in all)" if len(unknown) > 5 else "")
+      raise ItemError(f"{source}: {len(unknown)} column(s) are not among the model's {model.n_items} items: "
+                      f"{shown} (columns are matched to the model's items by id)")
+    return np.array([known[iid] for iid in r.item_ids])
+  n_file = r.n_items + len(r.dropped.items)
+  if n_file != model.n_items:
+    raise ItemError(f"{source} has no item ids and {n_file} columns, but the model has {model.n_items} items; "
+                    "give one column per model item in the model's order, or name the columns by item id")
+  return positions

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 
+from tinyjax._cli_common import seed_type
 from tinyjax.errors import ConfigError, InputError, MissingFileError
 
 SELECTION_KIND = "data_selection"
@@ -18,8 +19,10 @@ def register(subparsers) -> None:
 
   top = subparsers.add_parser(
       "select", help="select training data: density (coverage) sampling or Ask-LLM quality scores",
-      description="Select k training examples, as in Sachdeva et al. (2024), 'How to Train Data-Efficient LLMs'.")
-  sub = top.add_subparsers(dest="select_command", metavar="METHOD")
+      description="Select k training examples, as in Sachdeva et al. (2024), 'How to Train Data-Efficient LLMs': "
+      "density sampling for coverage, or Ask-LLM quality scores from a local model. Run 'tinyjax select METHOD "
+      "--help' for the options of each.")
+  sub = top.add_subparsers(dest="select_command", metavar="METHOD", help="how to select")
   top.set_defaults(func=lambda args: _usage(top))
 
   d = sub.add_parser(
@@ -31,23 +34,23 @@ def register(subparsers) -> None:
   d.add_argument("--k", type=int, required=True, help="number of examples to select (1 <= k <= N)")
   d.add_argument("--strategy", default="inverse", choices=STRATEGIES,
                  help="inverse: sample without replacement with probability ~ density^-power (coverage); "
-                 "top: the k densest; bottom: the k sparsest (default: inverse)")
+                 "top: the k densest; bottom: the k sparsest")
   d.add_argument("--power", type=float, default=1.0,
-                 help="exponent of the inverse density for --strategy inverse; 0 is uniform sampling (default: 1)")
-  d.add_argument("--seed", type=int, default=0, help="seed of the hash functions and of the sampling (default: 0)")
+                 help="exponent of the inverse density for --strategy inverse; 0 is uniform sampling")
+  d.add_argument("--seed", type=seed_type, default=0, help="seed of the hash functions and of the sampling")
   d.add_argument("--bucket-width", type=float, default=None,
-                 help="LSH bucket width w, the kernel bandwidth (default: the median pairwise distance of "
-                 "1000 evenly spaced rows)")
+                 help="LSH bucket width w, the kernel bandwidth; without it, the median pairwise distance of "
+                 "1000 evenly spaced rows")
   d.add_argument("--rows", type=int, default=128,
-                 help="independent sketch rows; more rows, less noise, linear cost (default: 128)")
+                 help="independent sketch rows; more rows, less noise, linear cost")
   d.add_argument("--hashes", type=int, default=4,
-                 help="concatenated hash functions per row; more gives a sharper kernel (default: 4)")
+                 help="concatenated hash functions per row; more gives a sharper kernel")
   d.add_argument("--buckets", type=int, default=2**16,
-                 help="counters per row; fewer buckets means more spurious collisions (default: 65536)")
-  d.add_argument("--chunk-size", type=int, default=4096, help="rows read and hashed at a time (default: 4096)")
+                 help="counters per row; fewer buckets means more spurious collisions")
+  d.add_argument("--chunk-size", type=int, default=4096, help="rows read and hashed at a time")
   d.add_argument("--column", default=None, help="embedding column, when EMBEDDINGS is a datasets folder")
   d.add_argument("--out", default=None, metavar="FILE",
-                 help="save indices and density scores as a tinyjax artifact (.npz); without it the selected "
+                 help="save indices and density scores as a tinyjax artifact (.tjx); without it the selected "
                  "indices are printed, one per line")
   d.set_defaults(func=_density)
 
@@ -60,23 +63,23 @@ def register(subparsers) -> None:
   a.add_argument("--model", required=True, metavar="DIR",
                  help="local Hugging Face checkpoint folder (GPT-2 or Llama family, safetensors); never downloads")
   a.add_argument("--tokenizer", default=None, metavar="PATH",
-                 help="tokenizer folder or tokenizer.json (default: the model folder)")
-  a.add_argument("--column", default="text", help="text column of DATA (default: text)")
-  a.add_argument("--k", type=int, default=None, help="keep the k best examples (default: score only)")
+                 help="tokenizer folder or tokenizer.json; without it, the model folder")
+  a.add_argument("--column", default="text", help="text column of DATA")
+  a.add_argument("--k", type=int, default=None, help="keep the k best examples; without it, score every example and keep all")
   a.add_argument("--yes-token", action="append", default=None, metavar="TOKEN",
                  help="answer string counted as yes; repeat to add several, e.g. --yes-token yes --yes-token ' yes' "
-                 "(each must be one token; default: yes)")
+                 "(each must be one token); without it, 'yes'")
   a.add_argument("--template-file", default=None, metavar="FILE",
-                 help="a prompt template with {example} once (default: the paper's prompt)")
+                 help="a prompt template with {example} once; without it, the paper's prompt")
   a.add_argument("--add-bos", action="store_true", help="start each prompt with the tokenizer's BOS token")
-  a.add_argument("--batch-size", type=int, default=8, help="rows per batch (default: 8)")
+  a.add_argument("--batch-size", type=int, default=8, help="rows per batch")
   a.add_argument("--max-length", type=int, default=None,
-                 help="model window in tokens; longer examples are cut (default: the model's)")
-  a.add_argument("--score-column", default="ask_llm_score", help="name of the score column (default: ask_llm_score)")
+                 help="model window in tokens; longer examples are cut; without it, the model's window")
+  a.add_argument("--score-column", default="ask_llm_score", help="name of the score column")
   a.add_argument("--save-dataset", default=None, metavar="DIR",
                  help="save the dataset with the score column here (save_to_disk); with --k, only the k best rows")
   a.add_argument("--out", default=None, metavar="FILE",
-                 help="save scores (and selected indices with --k) as a tinyjax artifact (.npz); without --out "
+                 help="save scores (and selected indices with --k) as a tinyjax artifact (.tjx); without --out "
                  "or --save-dataset the scores (or the selected indices) are printed, one per line")
   a.set_defaults(func=_ask_llm)
 

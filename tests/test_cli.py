@@ -228,6 +228,7 @@ def fitted(tmp_path_factory):
   return folder, path, frame.iloc[30:]
 
 
+@pytest.mark.slow   # the fixture fits (compiles) a small IRT model
 def test_ability_names_a_misspelled_item(fitted, capsys):
   folder, model, new = fitted
   # every column present, one misspelled: this used to be read by position without a word
@@ -237,6 +238,7 @@ def test_ability_names_a_misspelled_item(fitted, capsys):
   assert "'q3x'" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_ability_by_position_needs_every_item(fitted, capsys):
   folder, model, new = fitted
   new.iloc[:, :7].to_csv(folder / "bare.csv", header=False, index=False)

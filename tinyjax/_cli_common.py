@@ -14,8 +14,8 @@ def add_matrix_options(parser: argparse.ArgumentParser) -> None:
   """Adds ``--header`` / ``--no-header`` (dest ``header``, None = decide from the file) and ``--drop-empty``."""
   g = parser.add_mutually_exclusive_group()
   g.add_argument("--header", dest="header", action="store_const", const=True, default=None,
-                 help="the first line of a CSV/TSV file holds the item ids (default: decided from the file: "
-                      "a first line that is all numbers is data)")
+                 help="the first line of a CSV/TSV file holds the item ids; with neither --header nor "
+                      "--no-header (None) it is decided from the file: a first line that is all numbers is data")
   g.add_argument("--no-header", dest="header", action="store_const", const=False,
                  help="the first line of a CSV/TSV file is data, not item ids")
   parser.add_argument("--drop-empty", action="store_true",

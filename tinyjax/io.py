@@ -1,4 +1,7 @@
-"""Versioned, self-describing artifact files: arrays plus JSON metadata in one .npz, no pickle.
+"""Versioned, self-describing artifact files (``.tjx``): arrays plus JSON metadata in one archive, no pickle.
+
+A ``.tjx`` file is an ``.npz`` archive (``numpy.savez``) under tinyjax's own extension; ``.save(path)`` writes
+the path exactly as given, so files saved as ``.npz`` by older code load as before.
 
 Layout of a file: every array under its own name, plus ``__tinyjax_meta__``, a 0-d unicode array
 holding JSON: ``{"format": "tinyjax", "format_version": 1, "kind": ..., "library_version": ...,
@@ -26,6 +29,9 @@ from tinyjax._version import __version__
 FORMAT = "tinyjax"
 FORMAT_VERSION = 1
 _META_KEY = "__tinyjax_meta__"
+SUFFIX = ".tjx"
+_WRITTEN_BY = ("the .tjx files written by IRTModel/TinyBenchmark/Leaderboard/BanditEvaluator .save() or "
+               "`tinyjax fit/build --out`")
 
 
 from tinyjax.errors import ArtifactError, MissingFileError
@@ -39,10 +45,11 @@ def _digest(array: np.ndarray) -> str:
 
 def save_artifact(path: str | os.PathLike, kind: str, arrays: dict[str, np.ndarray],
                   meta: dict[str, Any]) -> pathlib.Path:
-  """Writes ``arrays`` and JSON-serialisable ``meta`` to ``path`` (a .npz file).
+  """Writes ``arrays`` and JSON-serialisable ``meta`` to ``path`` (a ``.tjx`` file: an .npz archive).
 
   Args:
-    path: destination. Written exactly as given (numpy's implicit ".npz" suffix is not added).
+    path: destination, conventionally ending in ``.tjx``. Written exactly as given (numpy's implicit ".npz"
+      suffix is not added).
     kind: artifact kind, e.g. "irt_model" or "tiny_benchmark".
     arrays: name -> numeric or unicode array (object arrays are refused: no pickle).
     meta: JSON-serialisable metadata.
@@ -93,13 +100,21 @@ def load_artifact(path: str | os.PathLike, expected_kind: str | None = None
   path = pathlib.Path(path)
   if not path.exists():
     raise MissingFileError(f"no such file: {path}")
+  if path.is_dir():
+    raise ArtifactError(f"{path} is a folder, not a tinyjax artifact ({_WRITTEN_BY})")
+  with open(path, "rb") as fh:
+    start = fh.read(4)
+  if start != b"PK\x03\x04":
+    what = "the file is empty" if not start else "not an archive"
+    raise ArtifactError(f"{path} is not a tinyjax artifact ({what}; artifacts are {_WRITTEN_BY})")
   try:
     data = np.load(path, allow_pickle=False)
     if not isinstance(data, np.lib.npyio.NpzFile):
-      raise ArtifactError(f"{path} is not a tinyjax artifact (a plain array file, not an .npz archive)")
+      raise ArtifactError(f"{path} is not a tinyjax artifact (a plain array file; artifacts are {_WRITTEN_BY})")
     with data:
       if _META_KEY not in data.files:
-        raise ArtifactError(f"{path} is not a tinyjax artifact (no {_META_KEY} entry)")
+        raise ArtifactError(f"{path} is not a tinyjax artifact (an .npz archive without the {_META_KEY} entry; "
+                            f"artifacts are {_WRITTEN_BY})")
       header = json.loads(str(data[_META_KEY][()]))
       arrays = {k: data[k] for k in data.files if k != _META_KEY}
   except ArtifactError:

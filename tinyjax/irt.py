@@ -295,7 +295,7 @@ class IRTModel:
     return model
 
   def save(self, path) -> pathlib.Path:
-    """Saves to a versioned .npz artifact (arrays + JSON metadata); ``tinyjax.load`` reads it.
+    """Saves to a versioned ``.tjx`` artifact (arrays + JSON metadata); ``tinyjax.load`` reads it.
 
     Returns:
       The path written.
@@ -402,8 +402,11 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
     :class:`IRTModel`; ``model.fit_info`` reports iterations, objective and convergence.
 
   Raises:
-    ConfigError: for a bad setting, and when the fit turns non-finite (the message says what to try:
-      ``dtype="float64"``, a stronger prior, or checking the data).
+    ConfigError: for a bad setting (a seed that is not a non-negative int included, checked before any work),
+      and when the fit turns non-finite (the message says what to try: ``dtype="float64"``, a stronger prior,
+      or checking the data).
+    ResponseError: an invalid matrix (see :func:`tinyjax.data.load_responses`), or one too small to fit: fewer
+      than 2 models or 2 items.
   """
   seed = check_seed(seed)
   progress = check_progress(progress)
@@ -412,6 +415,10 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
     kind = "2pl"
   check_choice(kind, KINDS, "kind")
   values, mids, iids = _prepare_responses(Y, likelihood, threshold, model_ids, item_ids)
+  if values.shape[0] < 2 or values.shape[1] < 2:
+    raise ResponseError(
+        f"an IRT fit needs at least 2 models and 2 items (abilities and item parameters are only identified "
+        f"relative to each other), got {values.shape[0]} x {values.shape[1]}")
   if isinstance(dim, str):
     if dim != "auto":
       raise ConfigError(f"dim must be a positive int or 'auto', got {dim!r}")

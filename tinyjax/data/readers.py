@@ -10,6 +10,7 @@ import numbers
 import os
 import pathlib
 import sys
+import zipfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,12 +21,30 @@ from tinyjax.errors import MissingFileError, ResponseError
 MODEL_COLUMN_NAMES = ("model", "model_id", "model_name", "name")
 RESPONSE_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".parquet", ".pq")
 MAX_NAMES = 10  # ids named in one message
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
 
 
-def read_source(source, model_column):
-  """Returns (array-like, model ids or None, item ids or None)."""
+def check_magic(path: pathlib.Path, magic: bytes, what: str, error=ResponseError) -> None:
+  """Raises ``error`` naming ``path`` unless the file starts with ``magic`` (empty files included)."""
+  with open(path, "rb") as fh:
+    start = fh.read(len(magic))
+  if not start:
+    raise error(f"{path}: the file is empty (0 bytes)")
+  if start != magic:
+    raise error(f"{path}: not {what}: it does not start with the format's signature")
+
+
+def read_source(source, model_column, header=None):
+  """Returns (array-like, model ids or None, item ids or None).
+
+  ``header`` applies to csv/tsv files only: None decides from the file (see :func:`first_line_is_data`), True
+  reads the first line as item ids, False as data.
+  """
   if isinstance(source, (str, os.PathLike)):
-    return _read_path(pathlib.Path(source), model_column)
+    return _read_path(pathlib.Path(source), model_column, header)
+  if header is not None:
+    raise ResponseError("header= applies to csv/tsv files only")
   pd = sys.modules.get("pandas")
   if pd is not None and isinstance(source, pd.DataFrame):
     return _split_frame(source, model_column, where="DataFrame")
@@ -60,9 +79,13 @@ def read_source(source, model_column):
   return arr, None, None
 
 
-def _read_path(path: pathlib.Path, model_column):
+def _read_path(path: pathlib.Path, model_column, header=None):
   if not path.exists():
     raise MissingFileError(f"responses file not found: {path}")
+  if header is not None and path.suffix.lower() not in (".csv", ".tsv"):
+    raise ResponseError(f"{path}: header= (--header/--no-header) applies to csv/tsv files only")
+  if path.is_file() and path.stat().st_size == 0:
+    raise ResponseError(f"{path}: the file is empty (0 bytes)")
   if path.is_dir():
     import datasets
 
@@ -76,10 +99,15 @@ def _read_path(path: pathlib.Path, model_column):
     return read_source(ds, model_column)
   suffix = path.suffix.lower()
   if suffix == ".npy":
+    check_magic(path, NPY_MAGIC, "a .npy file (numpy.save)")
     try:
       arr = np.load(path, allow_pickle=False)
     except ValueError as err:
+      if "pickle" not in str(err):
+        raise ResponseError(f"{path}: not a readable .npy file ({err})") from err
       raise ResponseError(f"{path}: cannot read without pickle ({err}); save a numeric array") from err
+    except (EOFError, OSError) as err:
+      raise ResponseError(f"{path}: not a readable .npy file ({type(err).__name__}: {err})") from err
     if model_column is not None:
       raise ResponseError(f"{path}: model_column does not apply to .npy files")
     return arr, None, None
@@ -88,11 +116,14 @@ def _read_path(path: pathlib.Path, model_column):
       raise ResponseError(f"{path}: model_column does not apply to .npz files")
     return _read_npz(path)
   if suffix in (".csv", ".tsv"):
-    return _read_csv(path, model_column, sep="\t" if suffix == ".tsv" else ",")
+    return _read_csv(path, model_column, sep="\t" if suffix == ".tsv" else ",", header=header)
   if suffix in (".parquet", ".pq"):
     import pandas as pd
 
-    frame = pd.read_parquet(path)
+    try:
+      frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow's ArrowInvalid and friends: the bytes are not a parquet file
+      raise ResponseError(f"{path}: not a readable parquet file ({type(err).__name__}: {err})") from err
     return _split_frame(frame, model_column, where=str(path), first_string_column=True)
   raise ResponseError(
       f"{path}: unknown file type {suffix!r}; supported: {', '.join(RESPONSE_SUFFIXES)} "
@@ -101,11 +132,16 @@ def _read_path(path: pathlib.Path, model_column):
 
 
 def _read_npz(path):
+  check_magic(path, ZIP_MAGIC, "a .npz file (numpy.savez)")
   try:
     with np.load(path, allow_pickle=False) as z:
       arrays = {k: z[k] for k in z.files}
   except ValueError as err:
+    if "pickle" not in str(err):
+      raise ResponseError(f"{path}: not a readable .npz file ({err})") from err
     raise ResponseError(f"{path}: cannot read without pickle ({err}); store ids as string arrays") from err
+  except (EOFError, OSError, zipfile.BadZipFile) as err:
+    raise ResponseError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from err
   keys = sorted(arrays)
   if not keys:
     raise ResponseError(f"{path}: the .npz holds no arrays")
@@ -136,33 +172,75 @@ def _is_model_column_name(name) -> bool:
   return isinstance(name, str) and name.strip().lower() in MODEL_COLUMN_NAMES
 
 
-def _read_csv(path, model_column, sep):
+def _is_number_field(field: str) -> bool:
+  text = field.strip()
+  if text == "" or text.lower() in ("nan", "na", "n/a", "null", "none"):
+    return True
+  try:
+    float(text)
+  except ValueError:
+    return False
+  return True
+
+
+def first_line_is_data(first: list[str], second: list[str] | None) -> bool:
+  """True when a csv's first line is a row of data rather than a header of item ids.
+
+  A line whose fields are all numbers (or empty/NaN) is data, with one exception: an empty first field over a
+  second line that starts with text is the header of a frame written with its index (``DataFrame.to_csv()``
+  with model ids as the index and numeric item ids).
+  """
+  if not all(_is_number_field(f) for f in first):
+    return False
+  if first and first[0].strip() == "" and second and not _is_number_field(second[0]):
+    return False
+  return True
+
+
+def _read_csv(path, model_column, sep, header=None):
   import csv
 
   import pandas as pd
 
-  with open(path, newline="", encoding="utf-8") as fh:
-    header = next(csv.reader(fh, delimiter=sep), None)
-  if not header:
-    raise ResponseError(f"{path}: empty csv (no header line with item ids)")
+  try:
+    with open(path, newline="", encoding="utf-8") as fh:
+      reader = csv.reader(fh, delimiter=sep)
+      line1 = next(reader, None)
+      line2 = next(reader, None)
+  except (UnicodeDecodeError, csv.Error) as err:
+    raise ResponseError(f"{path}: not a readable text csv/tsv file ({type(err).__name__}: {err})") from err
+  if not line1:
+    raise ResponseError(f"{path}: empty csv (no lines)")
+  if header is None:
+    header = not first_line_is_data(line1, line2)
+  if header:
+    names = line1
+  else:
+    if model_column is not None:
+      raise ResponseError(f"{path}: model_column= needs a header line naming the columns (--header)")
+    names = [f"column {j}" for j in range(len(line1))]
   # pandas renames repeated headers ("q", "q.1"); keep the raw names so duplicates are reported.
-  first = header[0]
+  first = names[0]
   if model_column is not None:
-    if model_column not in header:
-      raise ResponseError(f"{path}: model_column {model_column!r} not in the header {header[:10]}")
-    ids_pos = header.index(model_column)
+    if model_column not in names:
+      raise ResponseError(f"{path}: model_column {model_column!r} not in the header {names[:10]}")
+    ids_pos = names.index(model_column)
   else:
     ids_pos = None
   text_pos = ids_pos if ids_pos is not None else 0
-  frame = pd.read_csv(path, sep=sep, dtype={text_pos: str}, header=0)
+  try:
+    frame = pd.read_csv(path, sep=sep, dtype={text_pos: str}, header=0 if header else None)
+  except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+    raise ResponseError(f"{path}: not a readable csv/tsv file ({type(err).__name__}: {' '.join(str(err).split())})"
+                        ) from err
   frame.columns = range(frame.shape[1])
-  if frame.shape[1] != len(header):
-    raise ResponseError(f"{path}: the header has {len(header)} names but rows have {frame.shape[1]} fields")
+  if frame.shape[1] != len(names):
+    raise ResponseError(f"{path}: the first line has {len(names)} fields but rows have {frame.shape[1]}")
   if ids_pos is None:
     col = frame[0]
     observed = col.dropna()
     numeric = pd.to_numeric(observed, errors="coerce").notna().to_numpy()
-    header_says_ids = first.strip() == "" or _is_model_column_name(first)
+    header_says_ids = header and (first.strip() == "" or _is_model_column_name(first))
     if header_says_ids or (len(observed) and not numeric.any()):
       ids_pos = 0
     elif not numeric.all():
@@ -175,9 +253,9 @@ def _read_csv(path, model_column, sep):
       frame[0] = pd.to_numeric(col)
   ids = None
   if ids_pos is not None:
-    ids = _column_ids(frame[ids_pos], f"{path}: model id column {header[ids_pos]!r}")
+    ids = _column_ids(frame[ids_pos], f"{path}: model id column {names[ids_pos]!r}")
     frame = frame.drop(columns=[ids_pos])
-  item_ids = [header[c] for c in frame.columns]
+  item_ids = [names[c] for c in frame.columns] if header else None
   for j, c in enumerate(frame.columns):
     col = frame[c]
     if _numeric_dtype(col):
@@ -187,8 +265,9 @@ def _read_csv(path, model_column, sep):
     if bad.any():
       i = int(np.flatnonzero(bad)[0])
       raise ResponseError(
-          f"{path}: non-numeric value {col.iloc[i]!r} at row {i}{id_hint(ids, i, 'model')}, column {j} "
-          f"(item {item_ids[j]!r}) (csv line {i + 2}); values must be numbers, empty or NaN for missing"
+          f"{path}: non-numeric value {col.iloc[i]!r} at row {i}{id_hint(ids, i, 'model')}, column {j}"
+          f"{id_hint(item_ids, j, 'item')} (csv line {i + 1 + int(header)}); values must be numbers, empty or "
+          "NaN for missing"
       )
     frame[c] = parsed
   return frame.to_numpy(dtype=np.float64, na_value=np.nan), ids, item_ids

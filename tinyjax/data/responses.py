@@ -62,18 +62,23 @@ class Responses:
     model_ids: n_models unique strings, one per row.
     item_ids: n_items unique strings, one per column.
     dropped: what was dropped on request while loading (empty unless ``drop_empty=True`` dropped something).
+    item_ids_given: False when the source had no item ids (a bare array, a csv without header) and
+      ``item_ids`` are the defaults ``item_0, item_1, ...``: columns can then only be matched by position.
   """
 
   values: np.ndarray
   model_ids: list[str]
   item_ids: list[str]
   dropped: Dropped = Dropped()
+  item_ids_given: bool = True
 
   @classmethod
-  def _trusted(cls, values: np.ndarray, model_ids: list[str], item_ids: list[str], dropped: Dropped) -> Responses:
+  def _trusted(cls, values: np.ndarray, model_ids: list[str], item_ids: list[str], dropped: Dropped,
+               item_ids_given: bool = True) -> Responses:
     """Wraps already validated parts (read-only float64 values that nobody else holds) without checking again."""
     out = object.__new__(cls)
-    for name, value in (("values", values), ("model_ids", model_ids), ("item_ids", item_ids), ("dropped", dropped)):
+    for name, value in (("values", values), ("model_ids", model_ids), ("item_ids", item_ids), ("dropped", dropped),
+                        ("item_ids_given", bool(item_ids_given))):
       object.__setattr__(out, name, value)
     return out
 
@@ -146,6 +151,7 @@ def load_responses(
     model_column: str | None = None,
     binary: bool = False,
     drop_empty: bool = False,
+    header: bool | None = None,
 ) -> Responses:
   """Reads and validates a models x items response matrix.
 
@@ -173,6 +179,9 @@ def load_responses(
     binary: require every observed value to be 0 or 1.
     drop_empty: drop models (rows) and items (columns) without any observation instead of raising. What was
       dropped is in the result's ``dropped`` field and is logged (``tinyjax.data`` logger, level INFO).
+    header: csv/tsv files only. None (default): the first line is data when every field in it is a number
+      (or empty/NaN), else the item ids; a first line that is all numbers is never taken as a header.
+      True: the first line holds the item ids. False: the first line is data (item ids default).
 
   Returns:
     A :class:`Responses` with ``values`` [n_models, n_items] float64 in [0, 1], NaN = missing.
@@ -185,14 +194,17 @@ def load_responses(
   """
   if isinstance(source, Responses):
     raw, src_models, src_items = source.values, list(source.model_ids), list(source.item_ids)
+    if not source.item_ids_given:
+      src_items = None
   else:
-    raw, src_models, src_items = read_source(source, model_column)
+    raw, src_models, src_items = read_source(source, model_column, header)
   values = _as_float_matrix(
       raw, src_models if model_ids is None else list(model_ids), src_items if item_ids is None else list(item_ids)
   )
   n_models, n_items = values.shape
   if model_ids is None:
     model_ids = src_models if src_models is not None else [f"model_{i}" for i in range(n_models)]
+  ids_given = item_ids is not None or src_items is not None
   if item_ids is None:
     item_ids = src_items if src_items is not None else [f"item_{j}" for j in range(n_items)]
   model_ids = _check_ids(model_ids, n_models, "model_ids", "rows")
@@ -207,7 +219,8 @@ def load_responses(
     if not drop_empty:
       raise ResponseError(
           _empty_message(empty_rows, empty_cols, model_ids, item_ids)
-          + "; pass drop_empty=True to drop them (what is dropped is reported)"
+          + "; drop them with tinyjax.data.load_responses(Y, drop_empty=True) and pass the result "
+          "(CLI: --drop-empty); what is dropped is reported"
       )
     keep_rows = np.setdiff1d(np.arange(n_models), empty_rows)
     keep_cols = np.setdiff1d(np.arange(n_items), empty_cols)
@@ -226,7 +239,7 @@ def load_responses(
   if isinstance(raw, np.ndarray) and np.may_share_memory(values, raw):
     values = values.copy()  # never hold (or freeze) the caller's array
   values.setflags(write=False)
-  return Responses._trusted(values, model_ids, item_ids, dropped)
+  return Responses._trusted(values, model_ids, item_ids, dropped, ids_given)
 
 
 def check_matrix(values: Any, *, name: str = "responses", binary: bool = False, allow_nan: bool = True,
@@ -284,7 +297,7 @@ def binarize(responses: Any, threshold: float = 0.5) -> Responses:
   v = r.values
   out = np.where(np.isnan(v), np.nan, (v >= threshold).astype(np.float64))
   out.setflags(write=False)
-  return Responses._trusted(out, list(r.model_ids), list(r.item_ids), r.dropped)
+  return Responses._trusted(out, list(r.model_ids), list(r.item_ids), r.dropped, r.item_ids_given)
 
 
 def _as_float_matrix(raw, model_ids=None, item_ids=None) -> np.ndarray:

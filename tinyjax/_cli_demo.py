@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
 
+from tinyjax._cli_common import add_matrix_options, read_matrix, seed_type
 from tinyjax.errors import ConfigError
 
 
@@ -22,21 +24,68 @@ def register_demo(subparsers) -> None:
                   "mean absolute error of each estimator against random anchors with the naive mean.")
   p.add_argument("--data", default=None, metavar="PATH", help="run on this response matrix instead of the "
                                                               "synthetic leaderboard")
-  p.add_argument("--anchors", type=int, default=100, help="number of anchor items (default 100)")
-  p.add_argument("--models", type=int, default=300, help="synthetic leaderboard: number of models (default 300)")
-  p.add_argument("--items", type=int, default=1500, help="synthetic leaderboard: number of items (default 1500)")
-  p.add_argument("--test-fraction", type=float, default=0.25, help="share of models held out (default 0.25)")
-  p.add_argument("--seed", type=int, default=0, help="seed of the data, split and anchors (default 0)")
+  p.add_argument("--anchors", type=_positive_int, default=100, help="number of anchor items")
+  p.add_argument("--models", type=_positive_int, default=300, help="synthetic leaderboard: number of models")
+  p.add_argument("--items", type=_positive_int, default=1500, help="synthetic leaderboard: number of items")
+  p.add_argument("--test-fraction", type=float, default=0.25,
+                 help="share of models held out (a fraction in [0.05, 0.5])")
+  p.add_argument("--seed", type=seed_type, default=0, help="seed of the data, split and anchors")
   p.add_argument("--plot", default=None, metavar="FILE.png",
                  help="draw estimate vs truth and error vs number of anchors (needs matplotlib)")
+  add_matrix_options(p)
   p.set_defaults(func=_demo)
 
 
+def _positive_int(value: str) -> int:
+  """argparse ``type=`` for a count: a positive integer, else a usage error that names the value."""
+  try:
+    n = int(value)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+  if n < 1:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+  return n
+
+
+def _check_plot_deps() -> None:
+  """--plot needs matplotlib: checked before any work, so a missing one fails in a second, not after the demo."""
+  try:
+    import matplotlib  # noqa: F401
+  except ImportError as err:
+    raise ConfigError("--plot needs matplotlib (pip install matplotlib); nothing was run") from err
+
+
+def _intro(default: str) -> str:
+  """The demo's first screen: what the table will show, in plain words (printed before the slow work)."""
+  from tinyjax.tiny.results import ESTIMATORS
+
+  def gloss(name: str) -> str:   # ESTIMATORS' text without a prefix that repeats the name ("p-IRT: ...")
+    return ESTIMATORS[name].split(": ", 1)[-1] if name in ("pirt", "gpirt") else ESTIMATORS[name]
+
+  return "\n".join([
+      "What this does: each model answers only a few anchor items; its score on the whole benchmark is estimated",
+      "from those answers, and the table shows by how many points each estimate misses the true score.",
+      "  anchor  an item kept in the tiny benchmark; the strategy is the rule that picks them (random, ...)",
+      f"  naive   {gloss('naive')}",
+      "  IRT     item response theory: a model, fitted on the train models, of who gets which item right",
+      f"  p-IRT   {gloss('pirt')}",
+      f"  gp-IRT  {gloss('gpirt')} (the tinyBenchmarks paper's estimator)",
+      f"  diff    {gloss('diff')}",
+      f"  greg    {gloss('greg')}",
+      f"  ridge   {gloss('ridge')}",
+      "  blend   the recommended estimate: a mix of p-IRT, diff, ridge and naive (greg for models beyond the",
+      "          train models' score range), its weights fitted on the train models",
+      "  best vs random naive  a row's smallest error / the error of random anchors with naive (0.70x = 30% less)",
+      f"  default {default} anchors: best on the real matrices of docs/accuracy.md, the blend's error there being",
+      "          0.71x random naive's (1.99 points on average over 7 matrices)",
+  ])
+
+
 def _demo_data(args):
-  from tinyjax import data, synthetic
+  from tinyjax import synthetic
 
   if args.data:
-    r = data.load_responses(args.data)
+    r = read_matrix(args, args.data)
     return np.asarray(r.values), None, f"{args.data} ({r.n_models} models x {r.n_items} items)"
   lb = synthetic.make_leaderboard(n_models=args.models, n_items=args.items, seed=args.seed)
   return lb.responses, lb.item_groups, (f"synthetic leaderboard ({args.models} models x {args.items} items, "
@@ -54,6 +103,8 @@ def _demo(args) -> int:
   from tinyjax.tiny import DEFAULT_STRATEGY
   from tinyjax.tiny.estimation import true_scores
 
+  if args.plot:
+    _check_plot_deps()
   if not 0.05 <= args.test_fraction <= 0.5:
     raise ConfigError(f"--test-fraction must lie in [0.05, 0.5], got {args.test_fraction}")
   Y, groups, what = _demo_data(args)
@@ -65,6 +116,7 @@ def _demo(args) -> int:
   train = np.setdiff1d(np.arange(n), test)
   weights = group_balance_weights(groups) if groups is not None else np.full(n_items, 1.0 / n_items)
   truth = true_scores(Y[test], weights)
+  print(_intro(DEFAULT_STRATEGY) + "\n")
   print(f"data: {what}")
   print(f"train {train.size} models, test {test.size} models, {args.anchors} anchor items "
         f"({100 * args.anchors / n_items:.1f}% of the items)")
@@ -92,28 +144,43 @@ def _demo(args) -> int:
     mark = "  <- default" if s == DEFAULT_STRATEGY else ""
     print(f"{s:12s} " + " ".join(f"{err[e]:7.2f}" for e in _DEMO_ESTIMATORS)
           + f" {best / base:20.2f}x {100 * cov:8.0f}%{mark}")
-  hint = _strategy_hint(rows, DEFAULT_STRATEGY)
+  hint = _strategy_hint(rows, DEFAULT_STRATEGY, data=args.data)
   if hint:
     print("\n" + hint)
-  print(f"\n(diff = IRT difference estimator, greg = the same with its slope fitted to each model's anchors, "
-        f"ridge = regression on the train models, blend = the recommended "
-        f"estimate; coverage: share of held-out models whose true score lies in the "
-        f"{int(100 * fitted[strategies[0]][1].level)}% interval of the blend)")
+  print(f"\n(errors in points of score, 0-100; best vs random naive: the row's smallest error / "
+        f"{base:.2f} points, the error of random anchors with the naive mean; coverage: percent of held-out "
+        f"models whose true score lies in the {int(100 * fitted[strategies[0]][1].level)}% interval of the blend)")
   if args.plot:
     _plot(args, Y, train, test, truth, groups, model, fitted, cache)
   return 0
 
 
-def _strategy_hint(rows, default: str) -> str | None:
-  """A line for the demo when another strategy's blend beat the default's; rows: (strategy, {estimator: MAE}, cov)."""
+def _strategy_hint(rows, default: str, data: str | None = None) -> str | None:
+  """A line for the demo when another strategy's blend beat the default's; rows: (strategy, {estimator: MAE}, cov).
+
+  The command it shows runs as printed: ``stratified`` comes with ``--groups FILE`` and what that file holds;
+  ``data`` is the demo's ``--data`` path (None: the synthetic leaderboard, which has no file to name).
+  """
   best_s, best_errs, _ = min(rows, key=lambda r: r[1]["blend"])
   default_err = next(err["blend"] for s, err, _ in rows if s == default)
   if best_s == default or best_errs["blend"] >= default_err:
     return None
-  return (f"On this data {best_s} anchors measured better than the default ({best_errs['blend']:.2f} against "
+  source = data if data else "RESPONSES.csv"
+  cmd = f"tinyjax build {source} --strategy {best_s} --out tiny.tjx"
+  py = f"TinyBenchmark.fit(..., strategy={best_s!r})"
+  if best_s == "stratified":
+    cmd += " --groups GROUPS.txt"
+    py = f"TinyBenchmark.fit(..., strategy={best_s!r}, groups=...)"
+  text = (f"On this data {best_s} anchors measured better than the default ({best_errs['blend']:.2f} against "
           f"{default_err:.2f} points for the blend); the default ({default}) is the one that measured best on "
-          f"the real matrices of docs/accuracy.md. To use them: TinyBenchmark.fit(..., strategy={best_s!r}) or "
-          f"tinyjax build --strategy {best_s}.")
+          f"the real matrices of docs/accuracy.md. To use them: {py} or\n  {cmd}")
+  if data is None:
+    text += "\n(RESPONSES.csv: your models x items matrix of answers"
+    text += ("; GROUPS.txt: a text file with one group label per item, in column order, e.g. the MMLU subject)"
+             if best_s == "stratified" else ")")
+  elif best_s == "stratified":
+    text += "\n(GROUPS.txt: a text file with one group label per item, in column order, e.g. the MMLU subject)"
+  return text
 
 
 def _plot(args, Y, train, test, truth, groups, model, fitted, cache) -> None:

@@ -147,9 +147,9 @@ def _demo(args) -> int:
   hint = _strategy_hint(rows, DEFAULT_STRATEGY, data=args.data)
   if hint:
     print("\n" + hint)
-  print(f"\n(errors in points of score, 0-100; best vs random naive: the row's smallest error / "
-        f"{base:.2f} points, the error of random anchors with the naive mean; coverage: percent of held-out "
-        f"models whose true score lies in the {int(100 * fitted[strategies[0]][1].level)}% interval of the blend)")
+  print(f"\n(errors in points of score, 0-100; best vs random naive: the row's smallest error / {base:.2f} points,\n"
+        f" the error of random anchors with the naive mean; coverage: percent of held-out models whose true score\n"
+        f" lies in the {int(100 * fitted[strategies[0]][1].level)}% interval of the blend)")
   if args.plot:
     _plot(args, Y, train, test, truth, groups, model, fitted, cache)
   return 0

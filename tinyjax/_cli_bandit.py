@@ -3,64 +3,81 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import pathlib
 import time
 
 import numpy as np
 
 from tinyjax import bandit as _bandit   # the package's eager part: names and configs, no jax
-from tinyjax.errors import InputError, MissingFileError
+from tinyjax._cli_common import add_matrix_options, seed_type
+from tinyjax._progress import progress_bar
+from tinyjax.errors import InputError
+
+log = logging.getLogger("tinyjax.cli")
 
 
-def _load_matrix(path: str, drop_rows: list[str], drop_nan_columns: bool) -> tuple[np.ndarray, list[str]]:
-  p = pathlib.Path(path)
-  if not p.exists():
-    raise MissingFileError(f"no such file: {p}")
-  suffix = p.suffix.lower()
-  if suffix == ".npy":
-    arr = np.load(p, allow_pickle=False)
-    names = [str(i) for i in range(arr.shape[0])] if arr.ndim == 2 else []
-  elif suffix in (".csv", ".parquet"):
-    import pandas as pd
+def _load_matrix(args) -> tuple[np.ndarray, list[str]]:
+  from tinyjax._cli_common import read_matrix
 
-    df = pd.read_parquet(p) if suffix == ".parquet" else pd.read_csv(p, index_col=0)
-    arr, names = df.to_numpy(dtype=float), [str(i) for i in df.index]
-  else:
-    raise InputError(f"SCORES must be a .npy, .csv or .parquet file, got {p.name}")
-  if arr.ndim != 2:
-    raise InputError(f"SCORES must hold a 2-D (methods, examples) matrix, got shape {arr.shape}")
-  if drop_rows:
-    missing = [r for r in drop_rows if r not in names]
+  r = read_matrix(args, args.scores)
+  arr, names = np.array(r.values, float), list(r.model_ids)
+  if args.drop_row:
+    missing = [n for n in args.drop_row if n not in names]
     if missing:
-      raise InputError(f"--drop-row: no row named {missing}")
-    keep = [i for i, n in enumerate(names) if n not in set(drop_rows)]
+      raise InputError(f"--drop-row: no row named {missing}; rows are named {names[:5]}...")
+    keep = [i for i, n in enumerate(names) if n not in set(args.drop_row)]
     arr, names = arr[keep], [names[i] for i in keep]
-  if drop_nan_columns:
-    arr = arr[:, ~np.isnan(arr).any(0)]
-  return np.asarray(arr, float), names
+  if args.drop_nan_columns:
+    full = ~np.isnan(arr).any(0)
+    if not full.any():
+      raise InputError(f"{args.scores}: every example (column) has a NaN in some row: --drop-nan-columns leaves "
+                       "nothing")
+    arr = arr[:, full]
+  return arr, names
+
+
+def _plot_budgets(args, budgets) -> list[float]:
+  if not args.plot:
+    return budgets
+  return sorted({*budgets, *args.plot_budgets})
 
 
 def _cmd(args: argparse.Namespace) -> int:
   from tinyjax import bandit
 
-  scores, names = _load_matrix(args.scores, args.drop_row, args.drop_nan_columns)
+  if args.plot:   # before any work: the plot needs matplotlib
+    try:
+      import matplotlib.pyplot  # noqa: F401
+    except ImportError:
+      raise InputError("--plot needs matplotlib (pip install matplotlib)") from None
+  scores, names = _load_matrix(args)
   # every setting given on the command line; one the algorithm does not take is an error (bandit.make_config)
   params = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
   budgets = sorted({args.budget, *args.extra_budgets})
-  run_budgets = budgets
-  if args.plot:   # one simulation serves the table and the plot
-    grid = np.round(np.linspace(0.02, max(0.3, max(budgets)), 8), 4)
-    run_budgets = sorted({*budgets, *[float(g) for g in grid if g <= 1.0]})
+  run_budgets = _plot_budgets(args, budgets)
+  if len(run_budgets) > len(budgets):
+    log.info("plot: running %d budgets x %d seeds (%d more budgets than the table's)", len(run_budgets),
+             args.seeds, len(run_budgets) - len(budgets))
   t0 = time.perf_counter()
-  sim = bandit.simulate(scores, budgets=run_budgets, algorithm=args.algorithm, seeds=args.seeds,
-                        shuffle_rows=not args.no_shuffle, k=args.k, **params)
+  sims = []
+  with progress_bar(total=len(run_budgets), desc="bandit budgets", unit="budget",
+                    progress=None if len(run_budgets) > 1 else False) as bar:
+    for b in run_budgets:   # one budget at a time: the same result as alone, and progress between them
+      sims.append(bandit.simulate(scores, budgets=[b], algorithm=args.algorithm, seeds=list(range(args.seed, args.seed + args.seeds)),
+                                  shuffle_rows=not args.no_shuffle, k=args.k, **params))
+      bar.update(1)
+  sim = _concat(sims)
   seconds = time.perf_counter() - t0
   true = scores.mean(1)
   order = np.argsort(-true)
   gap = 100 * (true[order[0]] - true[order[1]])
   print(f"{args.scores}: {scores.shape[0]} methods x {scores.shape[1]} examples; best {names[order[0]]} "
         f"({100 * true[order[0]]:.2f}), top-two gap {gap:.2f} pt")
-  print("hardness: " + bandit.hardness(scores).describe(args.budget))
+  hard = bandit.hardness(scores)
+  print(f"how hard: {hard.plain(args.budget)}")
+  if args.verbose:
+    print("hardness details: " + hard.describe(args.budget))
   print(f"algorithm {args.algorithm}, {len(sim.seeds)} seeds, {seconds:.2f} s (compilation included)")
   print(f"{'budget':>8} {'cells':>8} {'precision':>10} {'ndcg@' + str(args.k):>8} {'regret(pt)':>11}")
   s = sim.summary()
@@ -97,53 +114,87 @@ def register(subparsers) -> None:
                   "regret (points) at each budget.")
   p.add_argument("scores", metavar="SCORES", help="full score matrix, rows = methods: .npy, .csv (first column = "
                                                   "row names) or .parquet (index = row names)")
-  p.add_argument("--budget", type=float, default=0.1, help="fraction of the cells to reveal, in (0, 1] (default 0.1)")
+  p.add_argument("--budget", type=float, default=0.1, help="fraction of the cells to reveal, in (0, 1]")
   p.add_argument("--extra-budgets", type=float, nargs="*", default=[], metavar="B",
                  help="more budgets to report in the same run (e.g. 0.05 0.2)")
   p.add_argument("--algorithm", default=_bandit.DEFAULT_ALGORITHM, choices=_bandit.ALGORITHMS,
-                 help=f"search algorithm (default {_bandit.DEFAULT_ALGORITHM})")
-  p.add_argument("--seeds", type=int, default=20, help="number of seeds, run together (default 20)")
+                 help="search algorithm")
+  p.add_argument("--seeds", type=int, default=20, help="number of seeds, run together")
+  p.add_argument("--seed", type=seed_type, default=0,
+                 help="first seed: the run uses the seeds SEED, SEED+1, ..., SEED+SEEDS-1")
   p.add_argument("--no-shuffle", action="store_true", help="do not shuffle the rows per seed")
-  p.add_argument("--k", type=int, default=10, help="NDCG cut-off (default 10)")
+  p.add_argument("--k", type=int, default=10, help="NDCG cut-off")
   p.add_argument("--drop-row", action="append", default=[], metavar="NAME",
                  help="drop the row with this name (repeatable; e.g. NullModel for alpaca_eval2)")
   p.add_argument("--drop-nan-columns", action="store_true",
                  help="drop the examples (columns) that have a NaN in any row (offline runs need a full matrix)")
-  p.add_argument("--plot", metavar="PNG", help="also write a precision-vs-budget plot to this file")
-  g = p.add_argument_group("algorithm settings (each applies to the algorithms named; defaults: the config classes "
-                           "of tinyjax.bandit)")
+  p.add_argument("--plot", metavar="PNG",
+                 help="also write a precision-vs-budget plot to this file; this runs the --plot-budgets too, "
+                      "each as long as the table's budgets (needs matplotlib)")
+  p.add_argument("--plot-budgets", type=_budget_list, default=[0.02, 0.05, 0.1, 0.2, 0.3], metavar="B,B,...",
+                 help="comma-separated budgets of the plot's curve, run besides --budget/--extra-budgets")
+  p.add_argument("-v", "--verbose", action="store_true",
+                 help="also print the hardness figures behind the 'how hard' line (split-half reliability, "
+                      "the oracle's verification cells per confidence level)")
+  add_matrix_options(p)
+  g = p.add_argument_group("algorithm settings (each applies to the algorithms named; one not given takes the "
+                           "value of the algorithm's config class in tinyjax.bandit)")
   g.add_argument("--batch-size", type=int,
-                 help=f"cells revealed per step (every algorithm; default {_bandit.HalvingConfig.batch_size})")
-  g.add_argument("--a", type=float, help=f"exploration weight (default {_bandit.UCBEConfig.a}): ucbe bonus "
+                 help=f"cells revealed per step (every algorithm; when not given, the config's "
+                      f"{_bandit.HalvingConfig.batch_size})")
+  g.add_argument("--a", type=float, help=f"exploration weight (when not given, the config's {_bandit.UCBEConfig.a}): ucbe bonus "
                  "sqrt(a / n); ucbe-lrf bonus sqrt(a) standard errors of the row mean")
-  g.add_argument("--rank", type=int, help=f"rank of the factorization (ucbe-lrf, default {_bandit.LRFConfig.rank})")
+  g.add_argument("--rank", type=int, help=f"rank of the factorization (ucbe-lrf; when not given, the config's "
+                 f"{_bandit.LRFConfig.rank})")
   g.add_argument("--ensemble-size", type=int,
-                 help=f"factorizations in the ensemble (ucbe-lrf, default {_bandit.LRFConfig.ensemble_size})")
+                 help=f"factorizations in the ensemble (ucbe-lrf; when not given, the config's "
+                      f"{_bandit.LRFConfig.ensemble_size})")
   g.add_argument("--l2", type=float, help="ridge penalty of the ALS solves (ucbe-lrf)")
   g.add_argument("--drop-probability", type=float, help="entry dropout of each ensemble member (ucbe-lrf)")
   g.add_argument("--warmup", type=float, help="fraction of all cells revealed uniformly before the LRF bound (ucbe-lrf)")
   g.add_argument("--eta", type=float, help="weight of the ensemble spread in the LRF bound (ucbe-lrf)")
   g.add_argument("--sweeps", type=int, help="warm-started ALS sweeps per step (ucbe-lrf)")
   g.add_argument("--bonus", choices=_bandit.LRFConfig.BONUSES,
-                 help="ucbe-lrf row bonus: 'variance' (default), sqrt(a s^2 (1 - n/N) / n), the standard error of a "
+                 help="ucbe-lrf row bonus: 'variance' (when not given), sqrt(a s^2 (1 - n/N) / n), the standard error of a "
                       "row mean from n of its N cells drawn without replacement (0 for a fully evaluated method); "
                       "'ucbe', the earlier sqrt(a / n) (1 - n/N)")
   g.add_argument("--prior-count", type=float,
-                 help=f"pseudo-cells of the pooled variance in each method's variance s^2 (ucbe-lrf, default "
-                      f"{_bandit.LRFConfig.prior_count:g})")
+                 help=f"pseudo-cells of the pooled variance in each method's variance s^2 (ucbe-lrf; when not given, "
+                      f"the config's {_bandit.LRFConfig.prior_count:g})")
   g.add_argument("--columns", choices=_bandit.LRFConfig.COLUMNS,
-                 help="which examples the picked method gets (ucbe-lrf): 'paired' (default), those already "
+                 help="which examples the picked method gets (ucbe-lrf): 'paired' (when not given), those already "
                       "evaluated for its closest rival first; 'std', the most uncertain first")
   g.add_argument("--keep", type=float,
-                 help=f"sequential-halving: fraction of the surviving methods kept after each round (default "
-                      f"{_bandit.HalvingConfig.keep})")
+                 help=f"sequential-halving: fraction of the surviving methods kept after each round (when not "
+                      f"given, the config's {_bandit.HalvingConfig.keep})")
   g.add_argument("--noisy-keep", type=float,
                  help="sequential-halving: fraction kept per round instead, when the first round's ranking is "
-                      f"mostly noise (default {_bandit.HalvingConfig.noisy_keep}; equal to --keep turns this off)")
+                      f"mostly noise (when not given, the config's {_bandit.HalvingConfig.noisy_keep}; equal to --keep "
+                      "turns this off)")
   g.add_argument("--noisy-alpha", type=float,
                  help="sequential-halving: the first round is noise when its coefficient alpha is below this "
-                      f"(default {_bandit.HalvingConfig.noisy_alpha})")
+                      f"(when not given, the config's {_bandit.HalvingConfig.noisy_alpha})")
   p.set_defaults(func=_cmd)
+
+
+def _budget_list(text: str) -> list[float]:
+  try:
+    values = [float(x) for x in text.split(",") if x.strip()]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"budgets are comma-separated fractions in (0, 1], got {text!r}") from None
+  if not values or any(not 0.0 < v <= 1.0 for v in values):
+    raise argparse.ArgumentTypeError(f"budgets are comma-separated fractions in (0, 1], got {text!r}")
+  return values
+
+
+def _concat(sims):
+  """One SimulationResult from single-budget simulations (same seeds), budgets in order."""
+  import dataclasses
+
+  first = sims[0]
+  stack = {f: np.concatenate([getattr(s, f) for s in sims], axis=1)
+           for f in ("best", "n_evaluated", "n_steps", "precision", "ndcg", "regret")}
+  return dataclasses.replace(first, budgets=np.concatenate([s.budgets for s in sims]), **stack)
 
 
 # every algorithm setting, from the config classes (each flag is its name with dashes)

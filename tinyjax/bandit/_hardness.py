@@ -42,6 +42,23 @@ class Hardness:
   fraction: np.ndarray
   near: np.ndarray
 
+  def plain(self, budget: float) -> str:
+    """One sentence for people: what the matrix means for a search at ``budget`` (a fraction of the cells)."""
+    j = int(np.argmin(np.abs(self.z - 1.64))) if self.z.size else None
+    steady = ("steady" if self.reliability_full >= 0.9 else "fairly steady" if self.reliability_full >= 0.7
+              else "unsteady")
+    text = (f"the methods' ranking is {steady} across examples (halves of the examples agree at "
+            f"{self.reliability_full:.2f} of 1)")
+    if j is None:
+      return text
+    need = float(self.fraction[j])
+    verdict = ("this budget should find the best reliably" if need <= 0.5 * budget else
+               "this budget is close to what finding the best needs: expect some misses" if need <= budget else
+               "this budget is below what finding the best needs: expect the pick to be a near-best method, "
+               "not always the best")
+    return (f"{text}; even knowing which method is best, confirming it against every rival takes about "
+            f"{100 * need:.1f}% of the cells, {need / budget:.1f}x this budget: {verdict}")
+
   def describe(self, budget: float | None = None) -> str:
     """One line for people: reliability and the oracle's cells (as a multiple of ``budget`` when given)."""
     parts = []

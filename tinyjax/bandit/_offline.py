@@ -12,7 +12,7 @@ import numpy as np
 from tinyjax._checks import check_count, check_seed
 from tinyjax._dtypes import resolve_dtype
 from tinyjax.bandit import _steps
-from tinyjax.bandit._config import (ANYTIME, DEFAULT_ALGORITHM, BanditConfig, budget_amounts, check_budget,
+from tinyjax.bandit._config import (DEFAULT_ALGORITHM, BanditConfig, budget_amounts, check_budget,
                                     check_cost, check_shape, resolve_config)
 from tinyjax.data import check_matrix
 from tinyjax.errors import ConfigError
@@ -21,6 +21,16 @@ from tinyjax.errors import ConfigError
 def check_scores(scores) -> np.ndarray:
   """A full (methods, examples) matrix of scores in [0, 1]: at least 2 methods, no NaN. Returns float64."""
   return check_matrix(scores, name="scores", allow_nan=False, min_rows=2)
+
+
+def check_reveals(budget: float, cells, shape) -> None:
+  """A budget must reveal at least one cell per method, else there is nothing to compare."""
+  n_methods, n_examples = shape
+  if int(cells) < n_methods:
+    need = n_methods / (n_methods * n_examples)
+    raise ConfigError(
+        f"budget {budget:g} reveals {int(cells)} of the {n_methods * n_examples} cells, fewer than one per method "
+        f"({n_methods}): nothing can be compared; the smallest workable budget for this matrix is {need:.4g}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +85,7 @@ def run(scores, budget: float = 0.1, algorithm: str | BanditConfig = DEFAULT_ALG
   check_shape(cfg, *arr.shape)
   dt = resolve_dtype(dtype)
   spend, cells = budget_amounts(budget, c)
+  check_reveals(budget, cells, arr.shape)
   state, info, _, _ = _steps.offline(cfg, jax.random.key(seed), jnp.asarray(arr, dt), jnp.asarray(c, dt),
                                      jnp.asarray(spend, dt), jnp.asarray(cells, dt), jnp.asarray([spend], dt))
   return BanditResult(best=int(info.best), means=np.asarray(info.means), n_evaluated=int(state.n_evaluated),
@@ -113,10 +124,9 @@ def simulate(scores, budgets: Sequence[float] = (0.05, 0.1, 0.2), algorithm: str
              max_parallel: int = 32, **params) -> SimulationResult:
   """Runs many seeds at once on a full matrix and scores the recommendation at each budget.
 
-  uniform, ucbe and ucbe-lrf do not depend on the budget (they are anytime), so one run to the largest
-  budget serves all budgets: at budget b the recommendation is the one made at the last step with at most
-  ``b * cells`` revealed. The elimination algorithms (successive rejects, sequential halving) plan their
-  phases from the budget and run once per budget. Timing belongs to ``benchmarks/bench_bandit.py``.
+  Every (seed, budget) is its own run, exactly what :func:`run` returns for that budget and seed, so a result
+  does not depend on which other budgets or seeds run in the same call, nor on their order or on
+  ``max_parallel``. Timing belongs to ``benchmarks/bench_bandit.py``.
 
   Args:
     scores: [n_methods, n_examples] full matrix of scores in [0, 1].
@@ -151,14 +161,14 @@ def simulate(scores, budgets: Sequence[float] = (0.05, 0.1, 0.2), algorithm: str
   perms = np.stack([np.random.default_rng(int(s)).permutation(n_rows) if shuffle_rows else np.arange(n_rows)
                     for s in seed_values])
   amounts = [budget_amounts(float(b), c) for b in budgets]
-  runs = [(list(range(len(budgets))), max(amounts))] if cfg.algorithm in ANYTIME else \
-      [([i], amounts[i]) for i in range(len(budgets))]
+  for b, (_, cells) in zip(budgets, amounts):
+    check_reveals(b, cells, arr.shape)
   best = np.zeros((seed_values.size, budgets.size), int)
   n_eval = np.zeros_like(best)
   n_steps = np.zeros_like(best)
   means = np.zeros((seed_values.size, budgets.size, n_rows))
-  checkpoints = jnp.asarray([a[0] for a in amounts], dt)
-  for cols, (spend, cells) in runs:
+  for col, (spend, cells) in enumerate(amounts):
+    checkpoints = jnp.asarray([spend], dt)   # one run per budget: the recommendation at its end
     for lo in range(0, seed_values.size, max_parallel):
       idx = np.arange(lo, min(lo + max_parallel, seed_values.size))
       keys = jax.vmap(jax.random.key)(jnp.asarray(seed_values[idx], jnp.uint32))
@@ -168,12 +178,10 @@ def simulate(scores, budgets: Sequence[float] = (0.05, 0.1, 0.2), algorithm: str
                                                           jnp.asarray(cells, dt), checkpoints)
       rec_best, rec_means = np.asarray(rec_best), np.asarray(rec_means)
       for j, i in enumerate(idx):
-        inv = np.argsort(perms[i])
-        for col in cols:
-          best[i, col] = perms[i][rec_best[j, col]]
-          means[i, col] = rec_means[j, col][inv]
-          n_eval[i, col] = min(int(np.asarray(state.n_evaluated)[j]), int(amounts[col][1]))
-          n_steps[i, col] = int(np.asarray(state.step)[j])
+        best[i, col] = perms[i][rec_best[j, 0]]
+        means[i, col] = rec_means[j, 0][np.argsort(perms[i])]
+        n_eval[i, col] = int(np.asarray(state.n_evaluated)[j])
+        n_steps[i, col] = int(np.asarray(state.step)[j])
   m = metrics(arr.mean(1), best, means, k=k)
   return SimulationResult(algorithm=cfg.algorithm, budgets=budgets, seeds=seed_values, best=best,
                           n_evaluated=n_eval, n_steps=n_steps, precision=m["precision"], ndcg=m["ndcg"],
@@ -190,7 +198,9 @@ def metrics(true_means: np.ndarray, best: np.ndarray, est_means: np.ndarray, k: 
     est_means: [..., M] estimated means (NaN ranks last).
     k: NDCG cut-off (clipped to M). Relevance of a method is ``max(0, k - true_rank)`` (true rank 0 = best),
       so only the true top-k count, the best the most.
-    rng: breaks ties in the estimated ranking (default: a fixed generator).
+    rng: breaks ties in the estimated ranking: one random order of the M methods, the same for every
+      recommendation, so a recommendation's metrics do not depend on what else is scored in the same call
+      (default: a fixed generator).
 
   Returns:
     dict with "precision" [...] (1.0 where the chosen method has the top true mean), "ndcg" [...],
@@ -208,7 +218,7 @@ def metrics(true_means: np.ndarray, best: np.ndarray, est_means: np.ndarray, k: 
   rng = np.random.default_rng(0) if rng is None else rng
   true_rank = np.argsort(np.argsort(-true_b, axis=-1, kind="stable"), axis=-1, kind="stable")
   rel = np.maximum(0, k - true_rank).astype(float)
-  jitter = rng.random(est.shape)
+  jitter = np.broadcast_to(rng.random(est.shape[-1]), est.shape)
   order = np.lexsort((jitter, -np.nan_to_num(est, nan=-np.inf)), axis=-1)[..., :k]
   disc = 1.0 / np.log2(np.arange(k) + 2.0)
   dcg = np.sum(np.take_along_axis(rel, order, -1) * disc, -1)

@@ -172,11 +172,11 @@ def _strategy_hint(rows, default: str, data: str | None = None) -> str | None:
     cmd += " --groups GROUPS.txt"
     py = f"TinyBenchmark.fit(..., strategy={best_s!r}, groups=...)"
   text = (f"On this data {best_s} anchors measured better than the default ({best_errs['blend']:.2f} against "
-          f"{default_err:.2f} points for the blend); the default ({default}) is the one that measured best on "
+          f"{default_err:.2f} points for the blend);\nthe default ({default}) is the one that measured best on "
           f"the real matrices of docs/accuracy.md. To use them: {py} or\n  {cmd}")
   if data is None:
     text += "\n(RESPONSES.csv: your models x items matrix of answers"
-    text += ("; GROUPS.txt: a text file with one group label per item, in column order, e.g. the MMLU subject)"
+    text += (";\n GROUPS.txt: a text file with one group label per item, in column order, e.g. the MMLU subject)"
              if best_s == "stratified" else ")")
   elif best_s == "stratified":
     text += "\n(GROUPS.txt: a text file with one group label per item, in column order, e.g. the MMLU subject)"

@@ -115,7 +115,7 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
           for e in ESTIMATORS:
             v = getattr(est, e)
             row[f"mae_{e}"] = float(100 * np.mean(np.abs(v - truth)))
-            lo, hi = est.intervals[e]
+            lo, hi = est.intervals[e].T
             row[f"cov_{e}"] = float(np.mean((truth >= lo) & (truth <= hi)))
             row[f"width_{e}"] = float(100 * np.mean(hi - lo))
           row["coverage"] = row["cov_gpirt"]

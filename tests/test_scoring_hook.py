@@ -141,3 +141,15 @@ def test_hook_metric_rules_and_estimate_equal_the_scorer_and_tiny_benchmark(tiny
   assert metrics["tj/colors/estimate_lo"] == float(est.lo[0])
   assert metrics["tj/colors/estimate_hi"] == float(est.hi[0])
 
+
+
+def test_hook_items_matched_by_id(tiny_bench):
+  items = make_items(N_ITEMS)
+  model = GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=8, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
+  by_id = {f"item_{j}": items[j] for j in range(N_ITEMS)[::-1]}   # reversed, and every non-anchor extra
+  hook = scoring.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model)
+  assert hook.items["a"] == [items[int(a)] for a in tiny_bench.anchors]
+  bad = tiny_bench.anchor_ids[1]
+  by_id[bad + "x"] = by_id.pop(bad)
+  with pytest.raises(tj.errors.ItemError, match=repr(bad)):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model)

@@ -36,7 +36,8 @@ def test_fit_shapes_and_estimate_formulas(tb):
   ref_pirt = (ya.sum(1) + p[:, unseen].sum(1)) / 60
   np.testing.assert_allclose(est.pirt, ref_pirt, rtol=1e-4)
   np.testing.assert_allclose(est.gpirt, tb.lam * est.naive + (1 - tb.lam) * est.pirt, rtol=1e-6)
-  lo, hi = est.intervals["gpirt"]
+  assert est.intervals["gpirt"].shape == (est.gpirt.shape[0], 2)   # one row per model: (lower, upper)
+  lo, hi = est.intervals["gpirt"].T
   assert np.all(lo <= est.gpirt) and np.all(est.gpirt <= hi)
   assert est.level == 0.9
   # IRT-based estimates track the true expected score better than the 15-item naive mean.
@@ -72,9 +73,8 @@ def test_save_load_round_trip(tb, tmp_path):
     a, b = tb.estimate(TEST[:, tb.anchors]), loaded.estimate(TEST[:, tb.anchors])
     for f in ("naive", "pirt", "gpirt", "lo", "hi", "diff", "ridge", "blend", "exterior"):
       np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
-    for k, (lo, hi) in a.intervals.items():
-      np.testing.assert_array_equal(lo, b.intervals[k][0])
-      np.testing.assert_array_equal(hi, b.intervals[k][1])
+    for k, iv in a.intervals.items():
+      np.testing.assert_array_equal(iv, b.intervals[k])
     assert loaded.validation == tb.validation
     assert loaded.diagnostics()["residuals"] is None   # validation residuals are not saved
   from tinyjax.io import ArtifactError
@@ -95,7 +95,11 @@ def test_leaderboard_shares_one_ability(tmp_path):
   ya = TEST[:, lb.all_anchors]
   est = lb.estimate(ya)
   assert set(est.gpirt) == {"first", "second"} and est.theta.shape == (30, 1)
-  assert est.score is est.blend and est.lo is est.intervals["blend"][0] and est.hi is est.intervals["blend"][1]
+  assert est.score is est.blend
+  for name in ("first", "second"):
+    assert est.intervals["blend"][name].shape == (30, 2)
+    np.testing.assert_array_equal(est.lo[name], est.intervals["blend"][name][:, 0])
+    np.testing.assert_array_equal(est.hi[name], est.intervals["blend"][name][:, 1])
   assert set(lb.diagnostics()) == {"first", "second"}
   np.testing.assert_allclose(est.naive["second"], ya[:, 8:] @ lb.weights["second"], rtol=1e-6)
   # One joint ability: the same as estimating it from all anchors directly.
@@ -118,7 +122,7 @@ def test_cli_build_and_estimate(tb, tmp_path, capsys):
 
   cols = [f"q{i}" for i in range(60)]
   pd.DataFrame(TRAIN, index=[f"m{i}" for i in range(120)], columns=cols).to_csv(tmp_path / "train.csv")
-  out = tmp_path / "tiny.npz"
+  out = tmp_path / "tiny.tjx"
   rc = cli.main(["build", str(tmp_path / "train.csv"), "--anchors", "15", "--strategy", "irt", "--dim", "1",
                  "--folds", "3", "--out", str(out), "--anchors-out", str(tmp_path / "anchors.txt")])
   assert rc == 0
@@ -134,8 +138,9 @@ def test_cli_build_and_estimate(tb, tmp_path, capsys):
   assert "gp-IRT" in capsys.readouterr().out
   got = pd.read_csv(tmp_path / "est.csv")
   ref = tb.estimate(TEST[:, tb.anchors])
-  np.testing.assert_allclose(got["gpirt"].to_numpy(), ref.gpirt, rtol=1e-6)
-  np.testing.assert_allclose(got["greg"].to_numpy(), ref.greg, rtol=1e-6)
+  # The CLI writes percent points, and the columns say so.
+  np.testing.assert_allclose(got["gpirt_pct"].to_numpy(), 100 * ref.gpirt, atol=1e-3)
+  np.testing.assert_allclose(got["greg_pct"].to_numpy(), 100 * ref.greg, atol=1e-3)
   assert cli.main(["build", str(tmp_path / "train.csv"), "--anchors", "500", "--out", str(out)]) == 1
 
 
@@ -201,7 +206,7 @@ def test_difference_estimator_formula(tb):
   ya = TEST[:, tb.anchors]
   ref = p.mean(1) + (ya - p[:, tb.anchors]) @ tb.weights
   np.testing.assert_allclose(est.diff, np.clip(ref, 0, 1), rtol=1e-5)
-  lo, hi = est.intervals["diff"]
+  lo, hi = est.intervals["diff"].T
   assert np.all(lo <= est.diff) and np.all(est.diff <= hi)
 
 
@@ -214,8 +219,9 @@ def test_recommended_score_is_the_regime_blend(tb):
   # One truth: score, lo and hi are the recommended estimator and its interval.
   assert est.recommended == RECOMMENDED == "blend"
   np.testing.assert_array_equal(est.score, est.blend)
-  np.testing.assert_array_equal(est.lo, est.intervals["blend"][0])
-  np.testing.assert_array_equal(est.hi, est.intervals["blend"][1])
+  np.testing.assert_array_equal(est.lo, est.intervals["blend"][:, 0])
+  np.testing.assert_array_equal(est.hi, est.intervals["blend"][:, 1])
+  np.testing.assert_array_equal(est.interval, np.stack([est.lo, est.hi], axis=1))
   # ridge: the closed-form ridge regression of the train models' full scores on their anchor answers.
   reg = E.fit_score_regression(TRAIN[:, tb.anchors], TRAIN.mean(1))
   np.testing.assert_allclose(est.ridge, np.clip(E.regression_estimate(ya, reg), 0, 1), rtol=0, atol=2e-6)
@@ -296,7 +302,7 @@ def test_intervals_follow_the_regime_of_each_model(tb):
   for k in ("diff", "blend", "naive", "gpirt"):
     q_out = np.where(est.diff > hi_r, c["qs_ext_side"][k][1], c["qs_ext_side"][k][0])
     q = np.where(ext, q_out, np.where(zone, c["qs_edge"][k], c["qs"][k]))
-    lo, hi = est.intervals[k]
+    lo, hi = est.intervals[k].T
     np.testing.assert_allclose(lo, np.clip(getattr(est, k) - q * s * (1 + d), 0, 1), atol=1e-6)
     np.testing.assert_allclose(hi, np.clip(getattr(est, k) + q * s * (1 + d), 0, 1), atol=1e-6)
 

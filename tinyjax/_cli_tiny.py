@@ -2,57 +2,79 @@
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 import time
 
 import numpy as np
 
+from tinyjax._cli_common import add_matrix_options, read_matrix, seed_type
 from tinyjax.errors import ConfigError, ItemError
+
+# The estimators in the order every table shows them, with their display names; the recommended one is
+# tinyjax.tiny.RECOMMENDED (the blend).
+ESTIMATOR_COLUMNS = ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend")
+DISPLAY = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "diff", "greg": "greg", "ridge": "ridge",
+           "blend": "blend"}
 
 
 def register(subparsers) -> None:
   from tinyjax.anchors import STRATEGIES
-  from tinyjax.tiny import DEFAULT_STRATEGY
+  from tinyjax.tiny import DEFAULT_STRATEGY, RECOMMENDED
 
   p = subparsers.add_parser(
       "build", help="build a tiny benchmark (IRT fit + anchor items) from a response matrix",
       description="Fits an IRT model on RESPONSES (models x items, 0/1 or scores in [0, 1], NaN = missing), "
                   "picks anchor items, calibrates the estimators on validation folds of the models, and "
-                  "saves everything to one file. The anchors' item ids are printed (and written with "
-                  "--anchors-out): those are the questions to run on a new model.")
+                  "saves everything to one .tjx file. The anchors' item ids are printed (and written with "
+                  "--anchors-out): those are the questions to run on a new model. The validation line gives "
+                  f"every estimator's mean absolute error in points; the recommended estimate is the "
+                  f"{RECOMMENDED}.")
   p.add_argument("responses", metavar="RESPONSES",
                  help="response matrix: .csv/.tsv/.parquet/.npy/.npz or a saved datasets folder "
                       "(rows = models, columns = items)")
-  p.add_argument("--anchors", type=int, default=100, help="number of anchor items (default 100)")
+  p.add_argument("--anchors", type=int, default=100, help="number of anchor items")
   p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
-                 help=f"anchor selection strategy (default {DEFAULT_STRATEGY})")
-  p.add_argument("--out", required=True, metavar="TINY", help="output file (.npz artifact)")
+                 help="anchor selection strategy")
+  p.add_argument("--out", required=True, metavar="TINY", help="output file (a .tjx artifact)")
   p.add_argument("--groups", default=None, metavar="FILE",
                  help="text file with one group label per item (e.g. MMLU subjects): groups count equally "
                       "in the score; needed by --strategy stratified")
-  p.add_argument("--dim", default="auto", help="IRT dimension, or 'auto' to choose it on held-out entries "
-                                               "(default auto)")
-  p.add_argument("--kind", default="2pl", choices=("1pl", "2pl", "3pl"), help="IRT model kind (default 2pl)")
-  p.add_argument("--level", type=float, default=0.9, help="nominal coverage of the intervals (default 0.9)")
-  p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+  p.add_argument("--dim", default="auto",
+                 help="IRT dimension, or 'auto' to choose it on held-out entries. The default is 'auto' here and 1 "
+                      "in `tinyjax fit`: a tiny benchmark's estimates gain from the better dimension, and it is "
+                      "built once")
+  p.add_argument("--kind", default="2pl", choices=("1pl", "2pl", "3pl"), help="IRT model kind")
+  p.add_argument("--level", type=float, default=0.9, help="nominal coverage of the intervals")
+  p.add_argument("--seed", type=seed_type, default=0, help="seed of every random choice")
   p.add_argument("--folds", type=int, default=None,
-                 help="validation folds of the models for the gp-IRT weight and the intervals (default: 5 "
-                      "below 500 models, else one 20%% holdout)")
+                 help="validation folds of the models for the gp-IRT weight and the intervals; when omitted, 5 "
+                      "below 500 models, else one 20%% holdout")
   p.add_argument("--anchors-out", default=None, metavar="FILE", help="also write the anchor item ids, one a line")
+  add_matrix_options(p)
   p.set_defaults(func=_build)
 
   p = subparsers.add_parser(
       "estimate", help="estimate full-benchmark scores from answers on a tiny benchmark's anchors",
-      description="Reads a tiny benchmark built by `tinyjax build` and a matrix of answers (rows = models). "
-                  "Its columns are matched to the anchors by item id when the ids match (extra columns, "
-                  "e.g. a full response matrix, are ignored); otherwise it must have exactly one column per "
-                  "anchor, in the anchors' order. Prints every estimator in percent and the interval of the "
-                  "recommended estimate (the blend, est.score).")
-  p.add_argument("tiny", metavar="TINY", help="tiny benchmark file written by `tinyjax build`")
-  p.add_argument("answers", metavar="ANSWERS", help="answers matrix (same formats as for build); NaN = not answered")
-  p.add_argument("--out", default=None, metavar="CSV", help="also write the estimates to this CSV file")
+      description="Reads a tiny benchmark built by `tinyjax build` and the answers of new models (rows = models). "
+                  "When ANSWERS has item ids (a csv header, parquet columns, lm-eval logs), its columns are "
+                  "matched to the anchors by id, in any order: extra columns (e.g. a full response matrix) are "
+                  "ignored and reported, a missing anchor is an error that names it. Without ids (a .npy, a csv "
+                  "without header) it must have exactly one column per anchor, in the anchors' order. Prints "
+                  "every estimator in percent points and the interval of the recommended estimate "
+                  f"({RECOMMENDED}, est.score in Python); --out and --json write the same numbers, also in percent.")
+  p.add_argument("tiny", metavar="TINY", help="tiny benchmark file (.tjx) written by `tinyjax build`")
+  p.add_argument("answers", metavar="ANSWERS",
+                 help="answers matrix (same formats as for build; NaN = not answered), or lm-evaluation-harness "
+                      "--log_samples output (a samples_*.jsonl file or a folder of them) of the anchor items")
+  p.add_argument("--out", default=None, metavar="CSV", help="also write the estimates (percent) to this CSV file")
+  p.add_argument("--json", default=None, metavar="JSON", help="also write the estimates (percent) to this JSON file")
+  p.add_argument("--metric", default="acc",
+                 help="lm-eval logs: the per-document metric to read (acc, acc_norm, exact_match, ...)")
+  p.add_argument("--filter", default=None,
+                 help="lm-eval logs: the filter whose values to read (e.g. strict-match); the first logged one "
+                      "when omitted")
+  add_matrix_options(p)
   p.set_defaults(func=_estimate)
 
 
@@ -70,9 +92,8 @@ def _dim(value: str):
 
 def _build(args) -> int:
   import tinyjax as tj
-  from tinyjax import data
 
-  r = data.load_responses(args.responses)
+  r = read_matrix(args, args.responses)
   groups = None
   if args.groups:
     groups = [line.strip() for line in pathlib.Path(args.groups).read_text().splitlines() if line.strip()]
@@ -82,11 +103,8 @@ def _build(args) -> int:
   tb = tj.TinyBenchmark.fit(r, n_anchors=args.anchors, strategy=args.strategy, seed=args.seed, groups=groups,
                             kind=args.kind, dim=_dim(args.dim), level=args.level, n_folds=args.folds)
   tb.save(args.out)
-  v = tb.validation
   print(f"built {tb!r} from {r.n_models} models x {r.n_items} items in {time.perf_counter() - t0:.1f}s")
-  print(f"validation on {v['n_val']} held-out train models: naive RMSE {100 * v['naive_mse'] ** 0.5:.2f}, "
-        f"p-IRT RMSE {100 * v['pirt_mse'] ** 0.5:.2f}, gp-IRT MAE {100 * v['gpirt_mae']:.2f} points "
-        f"(gp-IRT weight on naive {tb.lam:.2f})")
+  print(validation_line(tb))
   print(f"saved to {args.out}")
   ids = tb.anchor_ids
   shown = ", ".join(ids[:10]) + (f", ... ({len(ids)} in all)" if len(ids) > 10 else "")
@@ -97,39 +115,90 @@ def _build(args) -> int:
   return 0
 
 
-def _answers_for(tb, r) -> np.ndarray:
-  ids = list(r.item_ids)
-  pos = {k: j for j, k in enumerate(ids)}
-  if all(a in pos for a in tb.anchor_ids):
-    return np.asarray(r.values)[:, [pos[a] for a in tb.anchor_ids]]
-  if r.n_items == len(tb.anchor_ids):
-    return np.asarray(r.values)
-  missing = [a for a in tb.anchor_ids if a not in pos][:5]
-  raise ItemError(f"ANSWERS has {r.n_items} columns and lacks anchor ids such as {missing}; give one column "
-                   f"per anchor ({len(tb.anchor_ids)}) in order, or columns named by the anchors' item ids")
+def validation_mae(tb) -> dict[str, float]:
+  """Every estimator's mean absolute error on the validation models, in points (gp-IRT's included)."""
+  v = tb.validation
+  maes = dict(v["maes"])
+  maes["gpirt"] = v["gpirt_mae"]
+  return {e: 100 * float(maes[e]) for e in ESTIMATOR_COLUMNS if e in maes}
+
+
+def validation_line(tb) -> str:
+  """One line: the same metric (validation MAE, points) for every estimator, the recommended one marked."""
+  from tinyjax.tiny import RECOMMENDED as rec
+  parts = [f"{DISPLAY[e]} {m:.2f}" + (" (recommended)" if e == rec else "") for e, m in validation_mae(tb).items()]
+  return (f"validation on {tb.validation['n_val']} held-out train models, mean absolute error in points: "
+          + ", ".join(parts))
+
+
+def _read_answers(args, tb):
+  """(values [M, K] in anchor order, model ids) of ANSWERS: a matrix, or lm-eval --log_samples output."""
+  from tinyjax import data
+  from tinyjax.tiny.answers import match_answers
+
+  path = pathlib.Path(args.answers)
+  is_log = path.suffix.lower() == ".jsonl" or (path.is_dir() and any(path.rglob("samples_*.jsonl")))
+  if is_log:
+    r = data.from_lm_eval_samples(path, metric=args.metric, filter=args.filter)
+  else:
+    r = read_matrix(args, path)
+  m = match_answers(r, tb.anchor_ids, name=f"ANSWERS ({path.name})")
+  if m.ignored:
+    print(f"{len(m.ignored)} column(s) of ANSWERS are not anchors and were ignored "
+          f"(e.g. {', '.join(m.ignored[:3])})", file=sys.stderr)
+  values = np.asarray(m.values, dtype=float)
+  model_ids = list(r.model_ids)
+  empty = np.all(np.isnan(values), axis=1)
+  if empty.any() and args.drop_empty:
+    dropped = [model_ids[i] for i in np.flatnonzero(empty)]
+    print(f"dropped {len(dropped)} model(s) that answered no anchor: {dropped[:10]}", file=sys.stderr)
+    values, model_ids = values[~empty], [mid for mid, e in zip(model_ids, empty) if not e]
+  if not model_ids:
+    raise ItemError(f"ANSWERS ({path.name}): no model answered any anchor")
+  return values, model_ids
+
+
+def estimates_table(est, model_ids) -> dict[str, list]:
+  """Columns of the estimate outputs (screen, CSV, JSON), scores in percent points, units in the names."""
+  pct = lambda x: [round(100 * float(v), 4) for v in np.asarray(x)]  # noqa: E731
+  cols: dict[str, list] = {"model": list(model_ids)}
+  for e in ESTIMATOR_COLUMNS:
+    cols[f"{e}_pct"] = pct(getattr(est, e))
+  cols["score_pct"] = pct(est.score)
+  cols["score_lo_pct"] = pct(est.lo)
+  cols["score_hi_pct"] = pct(est.hi)
+  cols["gpirt_lo_pct"] = pct(est.intervals["gpirt"][:, 0])
+  cols["gpirt_hi_pct"] = pct(est.intervals["gpirt"][:, 1])
+  cols["beyond_train_range"] = [bool(x) for x in np.asarray(est.exterior)]
+  return cols
 
 
 def _estimate(args) -> int:
   import tinyjax as tj
-  from tinyjax import data
 
   tb = tj.TinyBenchmark.load(args.tiny)
-  r = data.load_responses(args.answers)
-  est = tb.estimate(_answers_for(tb, r))
+  values, model_ids = _read_answers(args, tb)
+  est = tb.estimate(values)
   pct = int(round(100 * est.level))
-  lo, hi = est.lo, est.hi
-  print(f"{'model':32s} {'naive':>7s} {'p-IRT':>7s} {'gp-IRT':>7s} {'diff':>7s} {'greg':>7s} {'ridge':>7s} {'blend':>7s}   "
-        f"{pct}% interval of {est.recommended} (recommended)")
-  for k, mid in enumerate(r.model_ids):
-    flag = "  (beyond the train range)" if est.exterior is not None and est.exterior[k] else ""
-    print(f"{mid[:32]:32s} {100 * est.naive[k]:7.2f} {100 * est.pirt[k]:7.2f} {100 * est.gpirt[k]:7.2f} "
-          f"{100 * est.diff[k]:7.2f} {100 * est.greg[k]:7.2f} {100 * est.ridge[k]:7.2f} {100 * est.blend[k]:7.2f}   "
-          f"[{100 * lo[k]:.2f}, {100 * hi[k]:.2f}]{flag}")
+  cols = estimates_table(est, model_ids)
+  print(f"estimated full-benchmark scores, percent points; score = {DISPLAY[est.recommended]} (recommended), "
+        f"with its {pct}% interval")
+  print(f"{'model':32s} " + " ".join(f"{DISPLAY[e]:>7s}" for e in ESTIMATOR_COLUMNS)
+        + f"   {'score':>7s} {pct}% interval")
+  for k, mid in enumerate(model_ids):
+    flag = "  (beyond the train range)" if cols["beyond_train_range"][k] else ""
+    print(f"{mid[:32]:32s} " + " ".join(f"{cols[f'{e}_pct'][k]:7.2f}" for e in ESTIMATOR_COLUMNS)
+          + f"   {cols['score_pct'][k]:7.2f} [{cols['score_lo_pct'][k]:.2f}, {cols['score_hi_pct'][k]:.2f}]{flag}")
   if args.out:
     import pandas as pd
-    pd.DataFrame({"model": r.model_ids, "naive": est.naive, "pirt": est.pirt, "gpirt": est.gpirt,
-                  "gpirt_lo": est.intervals["gpirt"][0], "gpirt_hi": est.intervals["gpirt"][1], "diff": est.diff, "greg": est.greg, "ridge": est.ridge,
-                  "blend": est.blend, "score": est.score, "score_lo": lo, "score_hi": hi,
-                  "exterior": est.exterior}).to_csv(args.out, index=False)
-    print(f"written to {args.out}")
+
+    pd.DataFrame(cols).to_csv(args.out, index=False)
+    print(f"written to {args.out} (percent points)")
+  if args.json:
+    import json
+
+    doc = {"unit": "percent", "recommended": est.recommended, "level": est.level,
+           "models": [{k: v[i] for k, v in cols.items()} for i in range(len(model_ids))]}
+    pathlib.Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"written to {args.json} (percent points)")
   return 0

@@ -32,6 +32,17 @@ def _num_items(tb) -> int | None:
   return len(ids) if ids is not None else None
 
 
+def _items_by_id(items: Mapping, anchor_ids: list[str], name: str) -> list[MultipleChoice]:
+  """The anchor items, in the anchors' order, from ``{item id: MultipleChoice}`` (the one id rule of
+  :func:`tinyjax.tiny.answers.match_answers`: by id, extra ids ignored, a missing anchor named)."""
+  from tinyjax.tiny.answers import anchor_positions
+
+  keys = [str(k) for k in items]
+  pos, _ = anchor_positions(keys, anchor_ids, name=f"items[{name!r}]")
+  values = list(items.values())
+  return check_items([values[j] for j in pos], MultipleChoice, name=f"items[{name!r}]")
+
+
 class TinyEvalHook:
   """Scores the anchor items of several tiny benchmarks and returns their estimates as a metrics dict.
 
@@ -39,8 +50,10 @@ class TinyEvalHook:
     benchmarks: ``{name: TinyBenchmark}``; each has ``anchors`` [A] (item indices) and ``estimate(Y_anchor)``
       returning ``score`` (the recommended estimate), its interval ``lo``, ``hi``, and ``naive``, ``pirt``,
       ``gpirt`` (each [n_models]).
-    items: ``{name: [MultipleChoice, ...]}``, either the A anchor items in the order of ``tb.anchors``, or all
-      the benchmark's items (then the anchors are picked by index).
+    items: ``{name: items}`` where items is ``{item id: MultipleChoice}`` (matched to ``tb.anchor_ids`` by id, in
+      any order; other items are ignored, a missing anchor is an ``ItemError`` naming it), or a list: the A
+      anchor items in the order of ``tb.anchors``, or all the benchmark's items (then the anchors are picked by
+      index).
     tokenizer: anything :func:`tinyjax.scoring.tokenizers.as_tokenizer` accepts.
     apply_fn: ``apply_fn(params, tokens) -> logits`` or an NNX module (then ``params`` may be its state).
     every: fire when ``step % every == 0``.
@@ -70,6 +83,9 @@ class TinyEvalHook:
     self.items: dict[str, list[MultipleChoice]] = {}
     for name, tb in self.benchmarks.items():
       anchors = np.asarray(tb.anchors).reshape(-1)
+      if isinstance(items[name], Mapping):
+        self.items[name] = _items_by_id(items[name], list(tb.anchor_ids), name)
+        continue
       its = check_items(items[name], MultipleChoice, name=f"items[{name!r}]")
       if len(its) == anchors.size:
         self.items[name] = its

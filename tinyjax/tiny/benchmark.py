@@ -21,6 +21,7 @@ from tinyjax._checks import check_choice, check_fraction, check_seed
 from tinyjax.errors import ArtifactError, ConfigError, ItemError, ResponseError
 from tinyjax.tiny import estimation as _estn
 from tinyjax.tiny.calibration import Calibration, calibrate
+from tinyjax.tiny.answers import match_answers
 from tinyjax.tiny.results import BenchmarkEstimates, Estimates
 
 DEFAULT_STRATEGY = "random"   # measured best over both splits (docs/accuracy.md)
@@ -112,7 +113,8 @@ class _TinyBase:
     return _estn.anchor_columns(self._benches, self._anchor_sets)
 
   def _estimate_all(self, Y_anchor, batch_size=None, lam_mode=None):
-    Y = _est.check_answers(Y_anchor, self._global_anchors.shape[0])
+    matched = match_answers(Y_anchor, [self.item_ids[i] for i in self._global_anchors])
+    Y = _est.check_answers(matched.values, self._global_anchors.shape[0], model_ids=matched.model_ids)
     raw = _estn.raw_estimates(self.irt_model, self._benches, self._anchor_sets, Y, self.method, batch_size,
                               self._regs)
     est, intervals = _estn.combine(raw, self._calib, self._train_scores, lam_mode)
@@ -242,6 +244,7 @@ class TinyBenchmark(_TinyBase):
     Returns:
       A fitted :class:`TinyBenchmark`.
     """
+    seed = check_seed(seed)   # before any work: a bad seed fails at once, not after the fit
     Y, _, iids = _responses(Y_train, model_ids, item_ids)
     n_items = Y.shape[1]
     k = _check_n_anchors(n_anchors, n_items)
@@ -301,8 +304,12 @@ class TinyBenchmark(_TinyBase):
     """Estimates the full-benchmark score of new models from their answers on the anchors.
 
     Args:
-      Y_anchor: [M, K] answers on ``self.anchors`` in that order (0/1 or scores in [0, 1], NaN = not
-        answered). A 1-D array is one model.
+      Y_anchor: answers of M models on the anchors (0/1 or scores in [0, 1], NaN = not answered). Input with
+        item ids (a DataFrame whose columns are item ids, a Series or dict ``{item id: answer}``, a
+        :class:`tinyjax.data.Responses`) is matched to :attr:`anchor_ids` by id, in any order; other columns
+        are ignored (and logged), a missing anchor is an ``ItemError`` naming it. A bare array must be
+        [M, K] in the order of :attr:`anchors` (a 1-D array is one model). See
+        :func:`tinyjax.tiny.answers.match_answers`.
       batch_size: models per compiled ability call (None: all at once).
       lam_mode: gp-IRT weighting: "global" (the validation weight ``self.lam`` for every model) or
         "model" (``b2 / (b2 + v_j)`` with model j's own naive variance ``v_j``, which leans on the anchors
@@ -315,7 +322,8 @@ class TinyBenchmark(_TinyBase):
     est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
     return Estimates(**{k: est[k][:, 0] for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend",
                                                  "exterior")},
-                     intervals={k: (lo[:, 0], hi[:, 0]) for k, (lo, hi) in iv.items()}, level=self.level,
+                     intervals={k: np.stack([lo[:, 0], hi[:, 0]], axis=1) for k, (lo, hi) in iv.items()},
+                     level=self.level,
                      theta=theta, lam=self.lam)
 
 
@@ -344,6 +352,7 @@ class Leaderboard(_TinyBase):
         each benchmark and used by "stratified".
       Other arguments: as for :meth:`TinyBenchmark.fit`.
     """
+    seed = check_seed(seed)
     Y, _, iids = _responses(Y_train, model_ids, item_ids)
     names = np.asarray(benchmarks).astype(str)
     if names.shape != (Y.shape[1],):
@@ -400,11 +409,15 @@ class Leaderboard(_TinyBase):
             f"strategy={self.strategy!r}, irt={self.irt_model.kind} dim={self.irt_model.dim})")
 
   def estimate(self, Y_anchor, *, batch_size: int | None = None, lam_mode: str | None = None) -> BenchmarkEstimates:
-    """Estimates every benchmark's score from answers on ``all_anchors`` [M, sum K_b] (NaN allowed);
-    ``lam_mode`` as for :meth:`TinyBenchmark.estimate`."""
+    """Estimates every benchmark's score from answers on the anchors of all benchmarks (NaN allowed).
+
+    ``Y_anchor``: input with item ids is matched by id (as for :meth:`TinyBenchmark.estimate`); a bare array is
+    [M, sum K_b] in the order of :attr:`all_anchors`. ``lam_mode`` as for :meth:`TinyBenchmark.estimate`.
+    """
     est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
     d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}
     return BenchmarkEstimates(**{k: d(est[k]) for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge",
                                                         "blend", "exterior")},
-                              intervals={k: (d(lo), d(hi)) for k, (lo, hi) in iv.items()}, level=self.level,
+                              intervals={k: d(np.stack([lo, hi], axis=2)) for k, (lo, hi) in iv.items()},
+                              level=self.level,
                               theta=theta)

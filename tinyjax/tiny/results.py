@@ -1,8 +1,10 @@
 """What ``TinyBenchmark.estimate`` and ``Leaderboard.estimate`` return, and the one recommended estimate.
 
-Every estimate is a full-benchmark score in [0, 1]; every estimator has a split-conformal interval at the
-tiny benchmark's ``level`` in ``intervals``. ``score`` is the recommended estimate (:data:`RECOMMENDED`) and
-``lo`` / ``hi`` are its interval.
+Every estimate is a full-benchmark score as a fraction in [0, 1] (the command line shows percent points);
+every estimator has a split-conformal interval at the tiny benchmark's ``level`` in ``intervals``, an
+[M, 2] array per estimator (column 0 the lower end, column 1 the upper end: one row per model, like every
+other per-model array). ``score`` is the recommended estimate (:data:`RECOMMENDED`), ``interval`` its [M, 2]
+interval and ``lo`` / ``hi`` its two ends.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ ESTIMATORS = {
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Estimates:
-  """Estimated full-benchmark scores of M models (a :class:`tinyjax.TinyBenchmark`), in [0, 1].
+  """Estimated full-benchmark scores of M models (a :class:`tinyjax.TinyBenchmark`), fractions in [0, 1].
 
   Attributes:
     naive, pirt, gpirt, diff, greg, ridge, blend: [M] each estimator (see :data:`ESTIMATORS`).
-    intervals: estimator name -> (lo [M], hi [M]) at ``level``.
+    intervals: estimator name -> [M, 2] interval at ``level`` (column 0 lower, column 1 upper end).
     level: nominal coverage of the intervals.
     theta: [M, d] fitted abilities.
     lam: gp-IRT weight on the naive estimate.
@@ -62,21 +64,26 @@ class Estimates:
     return getattr(self, RECOMMENDED)
 
   @property
+  def interval(self) -> np.ndarray:
+    """[M, 2] the interval of :attr:`score` at ``level`` (columns: lower, upper end)."""
+    return self.intervals[RECOMMENDED]
+
+  @property
   def lo(self) -> np.ndarray:
     """[M] lower end of the interval of :attr:`score` at ``level``."""
-    return self.intervals[RECOMMENDED][0]
+    return self.intervals[RECOMMENDED][:, 0]
 
   @property
   def hi(self) -> np.ndarray:
     """[M] upper end of the interval of :attr:`score` at ``level``."""
-    return self.intervals[RECOMMENDED][1]
+    return self.intervals[RECOMMENDED][:, 1]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class BenchmarkEstimates:
   """Estimates for several benchmarks (a :class:`tinyjax.Leaderboard`): each field a dict name -> [M] array.
 
-  Attributes: as for :class:`Estimates` (``intervals``: estimator -> (lo dict, hi dict)), without ``lam``.
+  Attributes: as for :class:`Estimates` (``intervals``: estimator -> {benchmark: [M, 2]}), without ``lam``.
   """
 
   naive: dict
@@ -102,11 +109,16 @@ class BenchmarkEstimates:
     return getattr(self, RECOMMENDED)
 
   @property
+  def interval(self) -> dict:
+    """name -> [M, 2] the interval of :attr:`score` (columns: lower, upper end)."""
+    return self.intervals[RECOMMENDED]
+
+  @property
   def lo(self) -> dict:
     """name -> [M] lower end of the interval of :attr:`score`."""
-    return self.intervals[RECOMMENDED][0]
+    return {b: v[:, 0] for b, v in self.intervals[RECOMMENDED].items()}
 
   @property
   def hi(self) -> dict:
     """name -> [M] upper end of the interval of :attr:`score`."""
-    return self.intervals[RECOMMENDED][1]
+    return {b: v[:, 1] for b, v in self.intervals[RECOMMENDED].items()}

@@ -13,7 +13,7 @@ _ROWS = [("random", {"blend": 0.03}, 0.9), ("stratified", {"blend": 0.02}, 0.9),
 
 def test_intro_explains_the_table_in_plain_lines():
   text = _intro("random")
-  for word in ("anchor", "p-IRT", "gp-IRT", "diff", "greg", "ridge", "blend", "best vs random naive", "default",
+  for word in ("anchor", "p-IRT", "gp-IRT", "diff", "greg", "ridge", "blend", "blend vs random naive", "default",
                "docs/accuracy.md", "points", ESTIMATORS["naive"]):
     assert word in text, word
   assert len(text.splitlines()) <= 16 and max(map(len, text.splitlines())) <= 120

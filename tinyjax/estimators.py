@@ -69,11 +69,12 @@ def check_item_weights(item_weights, n_items: int) -> np.ndarray:
   return m / m.sum()
 
 
-def check_answers(Y_anchor, n_anchors: int) -> np.ndarray:
-  """Validated answers on the anchors as [M, n_anchors] of :func:`working_dtype` (a 1-D row or a DataFrame is accepted).
+def check_answers(Y_anchor, n_anchors: int, *, model_ids=None) -> np.ndarray:
+  """Validated answers on the anchors as [M, n_anchors] of :func:`working_dtype`, in the anchors' order.
 
   Values go through :func:`tinyjax.data.check_matrix` (in [0, 1], NaN = not answered); every row must answer
-  at least one anchor.
+  at least one anchor. Columns are taken by position: match named input first
+  (:func:`tinyjax.tiny.answers.match_answers`).
   """
   from tinyjax.data import check_matrix
 
@@ -88,7 +89,9 @@ def check_answers(Y_anchor, n_anchors: int) -> np.ndarray:
   Y = check_matrix(Y, name="answers")
   empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
   if empty.size:
-    raise ResponseError(f"models {empty[:10].tolist()} answered no anchor item; nothing to estimate from")
+    names = [model_ids[i] for i in empty[:10]] if model_ids is not None else empty[:10].tolist()
+    raise ResponseError(f"{empty.size} model(s) answered no anchor item, nothing to estimate from: {names}; "
+                        "remove those rows (command line: --drop-empty)")
   return Y.astype(working_dtype(), copy=False)
 
 

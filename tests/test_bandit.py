@@ -531,11 +531,12 @@ def test_cli_prints_metrics(scores, tmp_path, capsys):
 
   np.save(tmp_path / "s.npy", scores)
   rc = main(["bandit", str(tmp_path / "s.npy"), "--budget", "0.3", "--algorithm", "ucbe-lrf", "--seeds", "8",
-             "--batch-size", "4", "--ensemble-size", "4", "--warmup", "0.05", "--plot", str(tmp_path / "p.png")])
+             "--batch-size", "4", "--ensemble-size", "4", "--warmup", "0.05", "--plot", str(tmp_path / "p.png"), "-v"])
   out = capsys.readouterr().out
   assert rc == 0
   assert "precision" in out and "regret" in out
   h = tj.bandit.hardness(scores)
+  assert f"how hard: {h.plain(0.3)}" in out
   assert f"split-half reliability {h.reliability:.3f}" in out
   assert f"z=1.64: {int(h.cells[1])} ({h.fraction[1] / 0.3:.2f}x the budget)" in out
   assert (tmp_path / "p.png").stat().st_size > 0

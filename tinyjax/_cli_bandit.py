@@ -37,10 +37,16 @@ def _load_matrix(args) -> tuple[np.ndarray, list[str]]:
   return arr, names
 
 
-def _plot_budgets(args, budgets) -> list[float]:
+def _plot_budgets(args, budgets, shape) -> list[float]:
+  """The table's budgets, plus with --plot the --plot-budgets that reveal at least one cell per method."""
   if not args.plot:
     return budgets
-  return sorted({*budgets, *args.plot_budgets})
+  n_methods, n_examples = shape
+  usable = [b for b in args.plot_budgets if int(b * n_methods * n_examples + 1e-9) >= n_methods]
+  if len(usable) < len(args.plot_budgets):
+    log.info("plot: skipping budgets %s, which reveal fewer cells than there are methods (%d)",
+             sorted(set(args.plot_budgets) - set(usable)), n_methods)
+  return sorted({*budgets, *usable})
 
 
 def _cmd(args: argparse.Namespace) -> int:
@@ -55,7 +61,7 @@ def _cmd(args: argparse.Namespace) -> int:
   # every setting given on the command line; one the algorithm does not take is an error (bandit.make_config)
   params = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
   budgets = sorted({args.budget, *args.extra_budgets})
-  run_budgets = _plot_budgets(args, budgets)
+  run_budgets = _plot_budgets(args, budgets, scores.shape)
   if len(run_budgets) > len(budgets):
     log.info("plot: running %d budgets x %d seeds (%d more budgets than the table's)", len(run_budgets),
              args.seeds, len(run_budgets) - len(budgets))
@@ -64,7 +70,8 @@ def _cmd(args: argparse.Namespace) -> int:
   with progress_bar(total=len(run_budgets), desc="bandit budgets", unit="budget",
                     progress=None if len(run_budgets) > 1 else False) as bar:
     for b in run_budgets:   # one budget at a time: the same result as alone, and progress between them
-      sims.append(bandit.simulate(scores, budgets=[b], algorithm=args.algorithm, seeds=list(range(args.seed, args.seed + args.seeds)),
+      seeds = list(range(args.seed, args.seed + args.seeds))
+      sims.append(bandit.simulate(scores, budgets=[b], algorithm=args.algorithm, seeds=seeds,
                                   shuffle_rows=not args.no_shuffle, k=args.k, **params))
       bar.update(1)
   sim = _concat(sims)

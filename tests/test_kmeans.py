@@ -81,7 +81,7 @@ def test_kmeans_recovers_separated_clusters_and_restarts_help():
   pairs = set(zip(truth.tolist(), labels.tolist()))
   assert len(pairs) == 6
   _, _, one = anchors.kmeans(x, 6, seed=0, n_restarts=1)
-  assert inertia <= one + 1e-6
+  assert inertia <= one * (1 + 1e-5)   # float32 sums of a different restart order
   # Deterministic for a seed.
   _, labels2, inertia2 = anchors.kmeans(x, 6, seed=0, n_restarts=8)
   np.testing.assert_array_equal(labels, labels2)

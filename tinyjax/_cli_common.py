@@ -31,12 +31,29 @@ def read_matrix(args: argparse.Namespace, source):
                              drop_empty=getattr(args, "drop_empty", False))
 
 
-def seed_type(value: str) -> int:
-  """argparse ``type=`` for ``--seed``: a non-negative integer, else a usage error that names the value."""
-  try:
-    seed = int(value)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {value!r}") from None
-  if seed < 0:
-    raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {seed}")
-  return seed
+def number_type(kind, minimum, what: str, *, strict: bool = False, words: tuple[str, ...] = ()):
+  """An argparse ``type=``: a ``kind`` (int or float) >= ``minimum`` (> with ``strict``), or one of ``words``.
+
+  A bad value is a usage error that names it: "``what``, got VALUE" (e.g. "a seed is a non-negative integer").
+  """
+  def parse(value: str):
+    if value in words:
+      return value
+    try:
+      number = kind(value)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{what}, got {value!r}") from None
+    if number < minimum or (strict and number == minimum) or number != number:
+      raise argparse.ArgumentTypeError(f"{what}, got {value}")
+    return number
+
+  parse.__name__ = what.split()[-1] if what else kind.__name__   # argparse names the type in its messages
+  return parse
+
+
+#: ``--seed``: the CLI face of the library's one seed rule.
+seed_type = number_type(int, 0, "a seed is a non-negative integer")
+#: a count such as ``--anchors``.
+count_type = number_type(int, 1, "expected a positive integer")
+#: ``--dim`` of ``fit`` and ``build``.
+dim_type = number_type(int, 1, "a dimension is a positive integer or 'auto'", words=("auto",))

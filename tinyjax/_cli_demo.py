@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
-from tinyjax._cli_common import add_matrix_options, read_matrix, seed_type
+from tinyjax._cli_common import add_matrix_options, count_type, read_matrix, seed_type
 from tinyjax.errors import ConfigError
 
 
@@ -24,9 +23,9 @@ def register_demo(subparsers) -> None:
                   "mean absolute error of each estimator against random anchors with the naive mean.")
   p.add_argument("--data", default=None, metavar="PATH", help="run on this response matrix instead of the "
                                                               "synthetic leaderboard")
-  p.add_argument("--anchors", type=_positive_int, default=100, help="number of anchor items")
-  p.add_argument("--models", type=_positive_int, default=300, help="synthetic leaderboard: number of models")
-  p.add_argument("--items", type=_positive_int, default=1500, help="synthetic leaderboard: number of items")
+  p.add_argument("--anchors", type=count_type, default=100, help="number of anchor items")
+  p.add_argument("--models", type=count_type, default=300, help="synthetic leaderboard: number of models")
+  p.add_argument("--items", type=count_type, default=1500, help="synthetic leaderboard: number of items")
   p.add_argument("--test-fraction", type=float, default=0.25,
                  help="share of models held out (a fraction in [0.05, 0.5])")
   p.add_argument("--seed", type=seed_type, default=0, help="seed of the data, split and anchors")
@@ -34,17 +33,6 @@ def register_demo(subparsers) -> None:
                  help="draw estimate vs truth and error vs number of anchors (needs matplotlib)")
   add_matrix_options(p)
   p.set_defaults(func=_demo)
-
-
-def _positive_int(value: str) -> int:
-  """argparse ``type=`` for a count: a positive integer, else a usage error that names the value."""
-  try:
-    n = int(value)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-  if n < 1:
-    raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-  return n
 
 
 def _check_plot_deps() -> None:

@@ -8,7 +8,6 @@ scoped ``jax.enable_x64(True)``, so ``main([...])`` called from Python leaves th
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from typing import Any, Callable

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 
-from tinyjax._cli_common import add_matrix_options, read_matrix, seed_type
+from tinyjax._cli_common import add_matrix_options, dim_type, number_type, read_matrix, seed_type
 
 
 def register(subparsers) -> None:
@@ -18,7 +17,7 @@ def register(subparsers) -> None:
       "values 0/1 or scores in [0, 1], empty/NaN = missing).")
   p.add_argument("responses", metavar="RESPONSES", help="response matrix file")
   p.add_argument("--kind", default="2pl", choices=["1pl", "2pl", "3pl"], help="IRT model")
-  p.add_argument("--dim", default="1", type=_dim,
+  p.add_argument("--dim", default="1", type=dim_type,
                  help="latent dimension, or 'auto' to choose it (and the prior strength) on held-out entries; "
                  "'auto' costs one held-out fit per candidate dimension (about 4x the time of one fit), so fit "
                  "does the one fit asked for, while 'tinyjax build' defaults to auto because its anchors and "
@@ -58,30 +57,7 @@ def register(subparsers) -> None:
   q.set_defaults(func=_ability)
 
 
-def _prior_scale(value: str):
-  """argparse ``type=`` for ``--prior-scale``: a positive number or 'auto'."""
-  if value == "auto":
-    return value
-  try:
-    scale = float(value)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"a prior scale is a positive number or 'auto', got {value!r}") from None
-  if not scale > 0:
-    raise argparse.ArgumentTypeError(f"a prior scale is a positive number or 'auto', got {value}")
-  return scale
-
-
-def _dim(value: str):
-  """argparse ``type=`` for ``--dim``: a positive integer or 'auto'."""
-  if value == "auto":
-    return value
-  try:
-    dim = int(value)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"a dimension is a positive integer or 'auto', got {value!r}") from None
-  if dim < 1:
-    raise argparse.ArgumentTypeError(f"a dimension is a positive integer or 'auto', got {dim}")
-  return dim
+_prior_scale = number_type(float, 0.0, "a prior scale is a positive number or 'auto'", strict=True, words=("auto",))
 
 
 def _fit(args) -> int:

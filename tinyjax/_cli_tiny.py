@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from tinyjax._cli_common import add_matrix_options, read_matrix, seed_type
-from tinyjax.errors import ConfigError, ItemError
+from tinyjax._cli_common import add_matrix_options, dim_type, read_matrix, seed_type
+from tinyjax.errors import ItemError
 
 # The estimators in the order every table shows them, with their display names; the recommended one is
 # tinyjax.tiny.RECOMMENDED (the blend).
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
   p.add_argument("--groups", default=None, metavar="FILE",
                  help="text file with one group label per item (e.g. MMLU subjects): groups count equally "
                       "in the score; needed by --strategy stratified")
-  p.add_argument("--dim", default="auto",
+  p.add_argument("--dim", default="auto", type=dim_type,
                  help="IRT dimension, or 'auto' to choose it on held-out entries. The default is 'auto' here and 1 "
                       "in `tinyjax fit`: a tiny benchmark's estimates gain from the better dimension, and it is "
                       "built once")
@@ -78,18 +78,6 @@ def register(subparsers) -> None:
   p.set_defaults(func=_estimate)
 
 
-def _dim(value: str):
-  if value == "auto":
-    return "auto"
-  try:
-    d = int(value)
-  except ValueError:
-    raise ConfigError(f"--dim must be a positive integer or 'auto', got {value!r}") from None
-  if d < 1:
-    raise ConfigError(f"--dim must be >= 1, got {d}")
-  return d
-
-
 def _build(args) -> int:
   import tinyjax as tj
 
@@ -101,7 +89,7 @@ def _build(args) -> int:
       raise ItemError(f"--groups has {len(groups)} labels but the matrix has {r.n_items} items")
   t0 = time.perf_counter()
   tb = tj.TinyBenchmark.fit(r, n_anchors=args.anchors, strategy=args.strategy, seed=args.seed, groups=groups,
-                            kind=args.kind, dim=_dim(args.dim), level=args.level, n_folds=args.folds)
+                            kind=args.kind, dim=args.dim, level=args.level, n_folds=args.folds)
   tb.save(args.out)
   print(f"built {tb!r} from {r.n_models} models x {r.n_items} items in {time.perf_counter() - t0:.1f}s")
   print(validation_line(tb))

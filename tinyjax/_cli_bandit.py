@@ -80,19 +80,19 @@ def _cmd(args: argparse.Namespace) -> int:
   order = np.argsort(-true)
   gap = 100 * (true[order[0]] - true[order[1]])
   print(f"{args.scores}: {scores.shape[0]} methods x {scores.shape[1]} examples; best {names[order[0]]} "
-        f"({100 * true[order[0]]:.2f}), top-two gap {gap:.2f} pt")
+        f"(mean score {100 * true[order[0]]:.2f}%), top-two gap {gap:.2f} points")
   hard = bandit.hardness(scores)
   print(f"how hard: {hard.plain(args.budget)}")
   if args.verbose:
     print("hardness details: " + hard.describe(args.budget))
   print(f"algorithm {args.algorithm}, {len(sim.seeds)} seeds, {seconds:.2f} s (compilation included)")
-  print(f"{'budget':>8} {'cells':>8} {'precision':>10} {'ndcg@' + str(args.k):>8} {'regret(pt)':>11}")
+  print(f"{'budget':>8} {'cells':>8} {'precision':>10} {'ndcg@' + str(args.k):>8} {'regret(points)':>15}")
   s = sim.summary()
   for j, b in enumerate(sim.budgets):
     if b not in budgets:
       continue
     print(f"{b:8.3f} {int(sim.n_evaluated[:, j].mean()):8d} {s['precision'][j]:10.3f} {s['ndcg'][j]:8.3f} "
-          f"{s['regret'][j]:11.3f}")
+          f"{s['regret'][j]:15.3f}")
   if args.plot:
     import matplotlib
 

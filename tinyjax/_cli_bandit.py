@@ -11,7 +11,6 @@ import numpy as np
 
 from tinyjax import bandit as _bandit   # the package's eager part: names and configs, no jax
 from tinyjax._cli_common import add_matrix_options, seed_type
-from tinyjax._progress import progress_bar
 from tinyjax.errors import InputError
 
 log = logging.getLogger("tinyjax.cli")
@@ -41,11 +40,14 @@ def _plot_budgets(args, budgets, shape) -> list[float]:
   """The table's budgets, plus with --plot the --plot-budgets that reveal at least one cell per method."""
   if not args.plot:
     return budgets
-  n_methods, n_examples = shape
-  usable = [b for b in args.plot_budgets if int(b * n_methods * n_examples + 1e-9) >= n_methods]
+  from tinyjax.bandit._config import budget_amounts
+  from tinyjax.bandit._offline import reveals_enough
+
+  unit_cost = np.ones(shape)
+  usable = [b for b in args.plot_budgets if reveals_enough(budget_amounts(b, unit_cost)[1], shape)]
   if len(usable) < len(args.plot_budgets):
     log.info("plot: skipping budgets %s, which reveal fewer cells than there are methods (%d)",
-             sorted(set(args.plot_budgets) - set(usable)), n_methods)
+             sorted(set(args.plot_budgets) - set(usable)), shape[0])
   return sorted({*budgets, *usable})
 
 
@@ -66,15 +68,9 @@ def _cmd(args: argparse.Namespace) -> int:
     log.info("plot: running %d budgets x %d seeds (%d more budgets than the table's)", len(run_budgets),
              args.seeds, len(run_budgets) - len(budgets))
   t0 = time.perf_counter()
-  sims = []
-  with progress_bar(total=len(run_budgets), desc="bandit budgets", unit="budget",
-                    progress=None if len(run_budgets) > 1 else False) as bar:
-    for b in run_budgets:   # one budget at a time: the same result as alone, and progress between them
-      seeds = list(range(args.seed, args.seed + args.seeds))
-      sims.append(bandit.simulate(scores, budgets=[b], algorithm=args.algorithm, seeds=seeds,
-                                  shuffle_rows=not args.no_shuffle, k=args.k, **params))
-      bar.update(1)
-  sim = _concat(sims)
+  sim = bandit.simulate(scores, budgets=run_budgets, algorithm=args.algorithm,
+                        seeds=list(range(args.seed, args.seed + args.seeds)), shuffle_rows=not args.no_shuffle,
+                        k=args.k, **params)   # a bar over the budgets; each budget's result is what it gives alone
   seconds = time.perf_counter() - t0
   true = scores.mean(1)
   order = np.argsort(-true)
@@ -192,16 +188,6 @@ def _budget_list(text: str) -> list[float]:
   if not values or any(not 0.0 < v <= 1.0 for v in values):
     raise argparse.ArgumentTypeError(f"budgets are comma-separated fractions in (0, 1], got {text!r}")
   return values
-
-
-def _concat(sims):
-  """One SimulationResult from single-budget simulations (same seeds), budgets in order."""
-  import dataclasses
-
-  first = sims[0]
-  stack = {f: np.concatenate([getattr(s, f) for s in sims], axis=1)
-           for f in ("best", "n_evaluated", "n_steps", "precision", "ndcg", "regret")}
-  return dataclasses.replace(first, budgets=np.concatenate([s.budgets for s in sims]), **stack)
 
 
 # every algorithm setting, from the config classes (each flag is its name with dashes)

@@ -47,7 +47,6 @@ def number_type(kind, minimum, what: str, *, strict: bool = False, words: tuple[
       raise argparse.ArgumentTypeError(f"{what}, got {value}")
     return number
 
-  parse.__name__ = what.split()[-1] if what else kind.__name__   # argparse names the type in its messages
   return parse
 
 

@@ -130,10 +130,7 @@ def _read_answers(args, tb):
     r = data.from_lm_eval_samples(path, metric=args.metric, filter=args.filter)
   else:
     r = read_matrix(args, path)
-  m = match_answers(r, tb.anchor_ids, name=f"ANSWERS ({path.name})")
-  if m.ignored:
-    print(f"{len(m.ignored)} column(s) of ANSWERS are not anchors and were ignored "
-          f"(e.g. {', '.join(m.ignored[:3])})", file=sys.stderr)
+  m = match_answers(r, tb.anchor_ids, name=f"ANSWERS ({path.name})")   # logs the ignored columns (stderr)
   values = np.asarray(m.values, dtype=float)
   model_ids = list(r.model_ids)
   empty = np.all(np.isnan(values), axis=1)

@@ -158,8 +158,6 @@ CONFIGS: dict[str, type] = {c.algorithm: c for c in (UniformConfig, UCBEConfig, 
 ALGORITHMS: tuple[str, ...] = tuple(CONFIGS)
 # The one default: sequential halving measured best on the real leaderboards (docs/bandit.md).
 DEFAULT_ALGORITHM = "sequential-halving"
-# Anytime algorithms do not depend on the budget: one run to the largest budget serves every smaller one.
-ANYTIME = ("uniform", "ucbe", "ucbe-lrf")
 
 
 def parameters(algorithm: str) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tinyjax._checks import check_count, check_seed
+from tinyjax._progress import check_progress, progress_bar
 from tinyjax._dtypes import resolve_dtype
 from tinyjax.bandit import _steps
 from tinyjax.bandit._config import (DEFAULT_ALGORITHM, BanditConfig, budget_amounts, check_budget,
@@ -23,10 +24,15 @@ def check_scores(scores) -> np.ndarray:
   return check_matrix(scores, name="scores", allow_nan=False, min_rows=2)
 
 
+def reveals_enough(cells, shape) -> bool:
+  """Whether ``cells`` revealed cells can give each of the ``shape[0]`` methods one (the least to compare)."""
+  return int(cells) >= shape[0]
+
+
 def check_reveals(budget: float, cells, shape) -> None:
   """A budget must reveal at least one cell per method, else there is nothing to compare."""
   n_methods, n_examples = shape
-  if int(cells) < n_methods:
+  if not reveals_enough(cells, shape):
     need = n_methods / (n_methods * n_examples)
     raise ConfigError(
         f"budget {budget:g} reveals {int(cells)} of the {n_methods * n_examples} cells, fewer than one per method "
@@ -121,7 +127,7 @@ class SimulationResult:
 
 def simulate(scores, budgets: Sequence[float] = (0.05, 0.1, 0.2), algorithm: str | BanditConfig = DEFAULT_ALGORITHM,
              *, seeds: int | Sequence[int] = 20, shuffle_rows: bool = True, k: int = 10, cost=None, dtype=None,
-             max_parallel: int = 32, **params) -> SimulationResult:
+             max_parallel: int = 32, progress: bool | None = None, **params) -> SimulationResult:
   """Runs many seeds at once on a full matrix and scores the recommendation at each budget.
 
   Every (seed, budget) is its own run, exactly what :func:`run` returns for that budget and seed, so a result
@@ -139,6 +145,8 @@ def simulate(scores, budgets: Sequence[float] = (0.05, 0.1, 0.2), algorithm: str
     cost: optional per-cell cost (shuffled with the rows).
     dtype: None (JAX's default float) or "float64".
     max_parallel: seeds vmapped together (bounds memory).
+    progress: a bar over the budgets (several budgets only): None shows it when the work outlasts 2 s, True at
+      once, False never.
     **params: the algorithm's settings (see :func:`make_config`).
 
   Returns:
@@ -167,21 +175,24 @@ def simulate(scores, budgets: Sequence[float] = (0.05, 0.1, 0.2), algorithm: str
   n_eval = np.zeros_like(best)
   n_steps = np.zeros_like(best)
   means = np.zeros((seed_values.size, budgets.size, n_rows))
-  for col, (spend, cells) in enumerate(amounts):
-    checkpoints = jnp.asarray([spend], dt)   # one run per budget: the recommendation at its end
-    for lo in range(0, seed_values.size, max_parallel):
-      idx = np.arange(lo, min(lo + max_parallel, seed_values.size))
-      keys = jax.vmap(jax.random.key)(jnp.asarray(seed_values[idx], jnp.uint32))
-      s_scores = jnp.asarray(np.stack([arr[perms[i]] for i in idx]), dt)
-      s_cost = jnp.asarray(np.stack([c[perms[i]] for i in idx]), dt)
-      state, _, rec_best, rec_means = _steps.offline_many(cfg, keys, s_scores, s_cost, jnp.asarray(spend, dt),
-                                                          jnp.asarray(cells, dt), checkpoints)
-      rec_best, rec_means = np.asarray(rec_best), np.asarray(rec_means)
-      for j, i in enumerate(idx):
-        best[i, col] = perms[i][rec_best[j, 0]]
-        means[i, col] = rec_means[j, 0][np.argsort(perms[i])]
-        n_eval[i, col] = int(np.asarray(state.n_evaluated)[j])
-        n_steps[i, col] = int(np.asarray(state.step)[j])
+  with progress_bar(total=len(amounts), desc="bandit budgets", unit="budget",
+                    progress=check_progress(progress) if len(amounts) > 1 else False) as bar:
+    for col, (spend, cells) in enumerate(amounts):
+      checkpoints = jnp.asarray([spend], dt)   # one run per budget: the recommendation at its end
+      for lo in range(0, seed_values.size, max_parallel):
+        idx = np.arange(lo, min(lo + max_parallel, seed_values.size))
+        keys = jax.vmap(jax.random.key)(jnp.asarray(seed_values[idx], jnp.uint32))
+        s_scores = jnp.asarray(np.stack([arr[perms[i]] for i in idx]), dt)
+        s_cost = jnp.asarray(np.stack([c[perms[i]] for i in idx]), dt)
+        state, _, rec_best, rec_means = _steps.offline_many(cfg, keys, s_scores, s_cost, jnp.asarray(spend, dt),
+                                                            jnp.asarray(cells, dt), checkpoints)
+        rec_best, rec_means = np.asarray(rec_best), np.asarray(rec_means)
+        for j, i in enumerate(idx):
+          best[i, col] = perms[i][rec_best[j, 0]]
+          means[i, col] = rec_means[j, 0][np.argsort(perms[i])]
+          n_eval[i, col] = int(np.asarray(state.n_evaluated)[j])
+          n_steps[i, col] = int(np.asarray(state.step)[j])
+      bar.update(1)
   m = metrics(arr.mean(1), best, means, k=k)
   return SimulationResult(algorithm=cfg.algorithm, budgets=budgets, seeds=seed_values, best=best,
                           n_evaluated=n_eval, n_steps=n_steps, precision=m["precision"], ndcg=m["ndcg"],

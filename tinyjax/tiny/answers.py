@@ -55,8 +55,6 @@ def _frame_of(answers):
   if pd is not None and isinstance(answers, pd.Series):
     answers = answers.to_frame().T
   if isinstance(answers, Mapping):
-    if pd is None:
-      import pandas as pd
     cols = {str(k): np.atleast_1d(np.asarray(v, dtype=float)) for k, v in answers.items()}
     lengths = {v.shape for v in cols.values()}
     if len(lengths) > 1:

@@ -1,7 +1,13 @@
-"""lm-evaluation-harness ``--log_samples`` output -> a :class:`~tinyjax.data.Responses` matrix."""
+"""lm-evaluation-harness ``--log_samples`` output -> a :class:`~tinyjax.data.Responses` matrix.
+
+:func:`from_lm_eval_samples` builds a models x items matrix. :func:`find_lm_eval_files` and
+:func:`read_lm_eval_file` are the two steps under it (find the samples files; read one, its documents grouped by
+filter), for readers that match documents by their own fields (``tinyjax.suite``).
+"""
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import json
 import os
@@ -15,16 +21,34 @@ from tinyjax._progress import logger as _logger
 from tinyjax.data.responses import Responses, load_responses
 from tinyjax.errors import ConfigError, MissingFileError, ResponseError
 
-__all__ = ("from_lm_eval_samples",)
+__all__ = ("LMEvalFile", "LMEvalSample", "find_lm_eval_files", "from_lm_eval_samples", "read_lm_eval_file")
 
 logger = _logger("tinyjax.data")
 
+# Keys of a samples record that are not per-document metrics (lm-eval 0.4.x, all versions).
+_RECORD_FIELDS = frozenset({"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics",
+                            "doc_hash", "prompt_hash", "target_hash", "task", "task_name"})
+_GSM8K_FILTERS = ("strict-match", "flexible-extract")   # lm-eval's gsm8k.yaml filter_list, in its order
 
-class _SamplesFile(NamedTuple):
+
+class LMEvalFile(NamedTuple):
+  """One ``samples_<task>_<timestamp>.jsonl`` file: where it is, its task and timestamp, the model that wrote it."""
+
   path: pathlib.Path
   task: str
   stamp: str
   model: str
+
+
+class LMEvalSample(NamedTuple):
+  """One record (line) of a samples file."""
+
+  line: int                  # its line number in the file (1-based)
+  doc_id: Any                # lm-eval's position of the document in the task's split
+  doc: Any                   # the document as logged (a dict of its fields; None when absent)
+  metrics: dict[str, Any]    # metric name -> value: numbers, bools and numeric strings ("1.0", "True") as float,
+                             # anything else (corpus metrics' raw pairs) as logged
+  record: dict               # the whole record (resps, filtered_resps, ...)
 
 
 def from_lm_eval_samples(
@@ -40,9 +64,10 @@ def from_lm_eval_samples(
   lm-eval (``lm_eval ... --output_path OUT --log_samples``) writes, per model run, a folder
   ``OUT/<model_name_sanitized>/`` with ``results_<timestamp>.json`` and one ``samples_<task>_<timestamp>.jsonl``
   per task. Each line of a samples file is one document: ``doc_id``, ``doc``, ``target``, ``arguments``,
-  ``resps``, ``filtered_resps``, ``filter`` (the filter pipeline, ``"none"`` for most tasks), ``metrics`` (the
-  metric names) and each metric's value as a top-level key (``"acc": 1.0``). The task name is the file name
-  between ``samples_`` and the last ``_`` (lm-eval's own rule).
+  ``resps``, ``filtered_resps``, each metric's value as a top-level key (``"acc": 1.0``), and in recent
+  versions ``filter`` (the filter pipeline, ``"none"`` for most tasks) and ``metrics`` (the metric names). The
+  task name is the file name between ``samples_`` and the last ``_`` (lm-eval's own rule). Files are read by
+  :func:`read_lm_eval_file`: every harness version, metric values as numbers, bools or strings.
 
   * Model id: ``model_name`` from the ``results_<same timestamp>.json`` beside the samples file (else the only
     results file there, else ``config.model_args``' ``pretrained=``/``model=``/... value), else the folder
@@ -51,9 +76,11 @@ def from_lm_eval_samples(
   * Item id: ``"<task>/<doc_id>"``. Columns are grouped by task (in the order of ``task`` when given, else
     sorted by name), doc ids ascending within a task; the union over models. A model that lacks a document
     gets NaN there.
-  * Filters: tasks such as gsm8k log each document once per filter (``strict-match``, ``flexible-extract``).
-    ``filter`` picks one (a name, or a dict task -> name); by default the first filter in the first samples
-    file of the task (files in sorted order) is used, and the choice is logged.
+  * Filters: tasks such as gsm8k log each document once per filter (``strict-match``, ``flexible-extract``);
+    when the records carry no ``filter`` key the names are inferred from the order (see
+    :func:`read_lm_eval_file`). ``filter`` picks one (a name, or a dict task -> name); by default the first
+    filter of the first samples file of the task (files in sorted order; lm-eval's first ``filter_list``
+    entry) is used, and the choice is logged.
   * Repeated runs of one model on one task: an error naming them, or with ``on_duplicate="last"`` the run
     with the latest timestamp is used.
 
@@ -61,7 +88,7 @@ def from_lm_eval_samples(
     paths: samples files and/or folders (searched recursively for ``samples_*.jsonl``).
     task: task name(s) to keep; glob patterns allowed (``"mmlu_*"``). None keeps every task found.
     metric: per-document metric to read (``"acc"``, ``"acc_norm"``, ``"exact_match"``, ...), or a dict
-      task -> metric. Values must be numbers in [0, 1] (bools count as 0/1).
+      task -> metric. Values must be numbers in [0, 1] (bools and numeric strings count).
     filter: filter name, or a dict task -> filter name; see above.
     on_duplicate: ``"error"`` or ``"last"``.
 
@@ -79,7 +106,7 @@ def from_lm_eval_samples(
   """
   if on_duplicate not in ("error", "last"):
     raise ConfigError(f"on_duplicate must be 'error' or 'last', got {on_duplicate!r}")
-  files = _find_samples_files(paths)
+  files = find_lm_eval_files(paths)
   tasks_found = sorted({f.task for f in files})
   if task is None:
     tasks = tasks_found
@@ -94,10 +121,10 @@ def from_lm_eval_samples(
   files = [f for f in files if f.task in tasks]
 
   # One run per (model, task).
-  runs: dict[tuple[str, str], list[_SamplesFile]] = {}
+  runs: dict[tuple[str, str], list[LMEvalFile]] = {}
   for f in files:
     runs.setdefault((f.model, f.task), []).append(f)
-  chosen: dict[tuple[str, str], _SamplesFile] = {}
+  chosen: dict[tuple[str, str], LMEvalFile] = {}
   for key, group in runs.items():
     if len(group) > 1 and on_duplicate == "error":
       listing = ", ".join(str(g.path) for g in group)
@@ -118,19 +145,17 @@ def from_lm_eval_samples(
   scores: dict[tuple[str, str], dict[Any, float]] = {}
   for t in tasks:
     task_files = sorted((chosen[(m, t)] for m in model_order if (m, t) in chosen), key=lambda f: str(f.path))
-    for k, f in enumerate(task_files):
-      records = _read_jsonl(f.path)
-      if not records:
-        raise ResponseError(f"{f.path}: no samples in the file")
-      filters = list(dict.fromkeys(r.get("filter", "none") for _, r in records))
+    for f in task_files:
+      groups = read_lm_eval_file(f)
+      filters = list(groups)
       if t not in filter_of:
         filter_of[t] = filters[0]
         if len(filters) > 1:
           notes.append(f"task {t!r} has filters {filters}; using {filters[0]!r} (pass filter= to choose)")
       want = filter_of[t]
-      if want not in filters:
+      if want not in groups:
         raise ResponseError(f"{f.path}: filter {want!r} not found for task {t!r}; filters in the file: {filters}")
-      scores[(f.model, t)] = _metric_values(f, records, want, metric_of[t])
+      scores[(f.model, t)] = _metric_values(f, groups[want], metric_of[t])
 
   item_ids, columns = [], {}
   for t in tasks:
@@ -152,22 +177,20 @@ def from_lm_eval_samples(
   return load_responses(values, model_ids=model_order, item_ids=item_ids)
 
 
-def _per_task(value, tasks, name) -> dict[str, str]:
-  if isinstance(value, str):
-    return {t: value for t in tasks}
-  if isinstance(value, Mapping):
-    missing = [t for t in tasks if t not in value]
-    if missing:
-      raise ResponseError(f"{name} dict has no entry for task(s) {missing}; it has {sorted(value)}")
-    return {t: str(value[t]) for t in tasks}
-  raise ConfigError(f"{name} must be a string or a dict task -> {name}, got {type(value).__name__}")
+def find_lm_eval_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[LMEvalFile]:
+  """The lm-eval samples files under ``paths``, with their task, timestamp and model.
 
+  Args:
+    paths: samples files and/or folders (searched recursively for ``samples_*.jsonl``, sorted by path).
 
-def _doc_sort_key(d):
-  return (0, d, "") if isinstance(d, int) else (1, 0, str(d))
+  Returns:
+    One :class:`LMEvalFile` per file, in the order found (a file reached twice is listed once). The task is the
+    file name between ``samples_`` and the last ``_``; the model as :func:`from_lm_eval_samples` names it.
 
-
-def _find_samples_files(paths) -> list[_SamplesFile]:
+  Raises:
+    MissingFileError: a path does not exist.
+    ResponseError: a folder without samples files, or a file not named ``samples_<task>_<timestamp>.jsonl``.
+  """
   if isinstance(paths, (str, os.PathLike)):
     paths = [paths]
   found: list[pathlib.Path] = []
@@ -195,8 +218,143 @@ def _find_samples_files(paths) -> list[_SamplesFile]:
     task, stamp = stem[len("samples_") : stem.rfind("_")], stem[stem.rfind("_") + 1 :]
     if not task:
       raise ResponseError(f"{p}: no task name in the file name (expected samples_<task>_<timestamp>.jsonl)")
-    out.append(_SamplesFile(p, task, stamp, _model_name(p.parent, stamp)))
+    out.append(LMEvalFile(p, task, stamp, _model_name(p.parent, stamp)))
   return out
+
+
+def read_lm_eval_file(file: LMEvalFile) -> dict[str, list[LMEvalSample]]:
+  """Reads one samples file: its records grouped by filter, each group in file order.
+
+  How lm-eval logs filters (``evaluator.evaluate``, 0.4.x): after the model has answered, each filter pipeline of
+  the task's yaml ``filter_list`` post-processes every answer and stores its result under its own name, so the
+  filters keep the yaml's order (gsm8k: ``strict-match``, the ``#### <number>`` regex, then
+  ``flexible-extract``, the last number in the text; a task without ``filter_list`` has the one filter
+  ``"none"``). Logging then loops over the filters, and within each over all documents: the file holds every
+  document of the first filter, then every document of the next. Recent versions write the filter's name into
+  each record (``"filter"``) with the metric names (``"metrics"``); earlier ones (the harness behind the
+  pythia-14m metabench logs, November 2024, among them) write neither, so a document simply appears once per
+  filter.
+
+  * Records with a ``filter`` key are grouped by it (a record without one counts as ``"none"``); a ``doc_id``
+    twice in one group is an error.
+  * Records without it: when every ``doc_id`` appears ``n > 1`` times, the k-th occurrence of a document belongs
+    to the k-th filter. The names come from ``configs[task].filter_list`` of the ``results_<timestamp>.json``
+    beside the file when it lists ``n`` filters; else, for a gsm8k task (``gsm8k`` in its name) with 2, lm-eval's
+    gsm8k names ``("strict-match", "flexible-extract")``; else ``"filter_0"``, ``"filter_1"``, ... The inference
+    is logged. Documents repeated unevenly are an error. (The pythia-14m metabench GSM8K log bears this out:
+    its first 249 records never match the strict regex, ``[invalid]`` throughout, while the last 249 extract
+    numbers from the same generations.)
+
+  Args:
+    file: a file from :func:`find_lm_eval_files`.
+
+  Returns:
+    Filter name -> its :class:`LMEvalSample` records, filters in the order lm-eval ran them.
+
+  Raises:
+    ResponseError: an empty file, a line that is not a JSON object, a record without ``doc_id``, documents
+      repeated within a filter or unevenly.
+  """
+  samples = []
+  for line, rec in _read_jsonl(file.path):
+    if "doc_id" not in rec:
+      raise ResponseError(f"{file.path}:{line}: no 'doc_id' in the sample")
+    metrics = {}
+    for k in _metric_names(rec):
+      if k in rec:
+        number = _as_number(rec[k])
+        metrics[k] = rec[k] if number is None else number
+    samples.append(LMEvalSample(line, rec["doc_id"], rec.get("doc"), metrics, rec))
+  if not samples:
+    raise ResponseError(f"{file.path}: no samples in the file")
+  if any("filter" in s.record for s in samples):
+    groups: dict[str, list[LMEvalSample]] = {}
+    ids: dict[str, set] = {}
+    for s in samples:
+      name = str(s.record.get("filter", "none"))
+      if _hashable(s.doc_id) in ids.setdefault(name, set()):
+        raise ResponseError(f"{file.path}:{s.line}: doc_id {s.doc_id!r} appears twice for filter {name!r}")
+      ids[name].add(_hashable(s.doc_id))
+      groups.setdefault(name, []).append(s)
+    return groups
+  counts = collections.Counter(_hashable(s.doc_id) for s in samples)
+  n = max(counts.values())
+  if n == 1:
+    return {"none": samples}
+  if min(counts.values()) != n:
+    few = min(counts, key=counts.get)
+    raise ResponseError(
+        f"{file.path}: no 'filter' key, and documents repeat unevenly (doc_id {few!r} {counts[few]} time(s), "
+        f"others up to {n}): cannot tell the filters apart"
+    )
+  names, source = _filter_names(file, n)
+  groups = {name: [] for name in names}
+  seen: collections.Counter = collections.Counter()
+  for s in samples:
+    key = _hashable(s.doc_id)
+    groups[names[seen[key]]].append(s)
+    seen[key] += 1
+  logger.info(f"{file.path.name}: no 'filter' key and each document logged {n} times; filters {list(names)} "
+              f"inferred from their order ({source})")
+  return groups
+
+
+def _filter_names(file: LMEvalFile, n: int) -> tuple[tuple[str, ...], str]:
+  """Names of the n filters of a file without 'filter' keys, and where they come from."""
+  results = file.path.parent / f"results_{file.stamp}.json"
+  if results.exists():
+    try:
+      config = json.loads(results.read_text(encoding="utf-8")).get("configs", {}).get(file.task, {})
+      names = tuple(f.get("name") for f in config.get("filter_list") or [] if isinstance(f, Mapping))
+    except (OSError, json.JSONDecodeError, AttributeError):
+      names = ()
+    if len(names) == n and all(isinstance(x, str) and x for x in names):
+      return names, f"{results.name}: filter_list of {file.task!r}"
+  if n == len(_GSM8K_FILTERS) and "gsm8k" in file.task.split("_"):
+    return _GSM8K_FILTERS, "lm-eval's gsm8k filter_list"
+  return tuple(f"filter_{k}" for k in range(n)), "no names known"
+
+
+def _hashable(doc_id):
+  return doc_id if isinstance(doc_id, (int, str, float, bool, type(None))) else json.dumps(doc_id, sort_keys=True)
+
+
+def _metric_names(rec: dict) -> list[str]:
+  """A record's metric names: its 'metrics' list, else its top-level keys with a numeric value."""
+  listed = rec.get("metrics")
+  if isinstance(listed, list) and all(isinstance(m, str) for m in listed):
+    return listed
+  return [k for k, v in rec.items() if k not in _RECORD_FIELDS and _as_number(v) is not None]
+
+
+def _as_number(v) -> float | None:
+  """A metric value as a float (numbers, bools, "1.0", "True"), or None when it is not one."""
+  if isinstance(v, (bool, int, float)):
+    return float(v)
+  if isinstance(v, str):
+    s = v.strip()
+    if s.lower() in ("true", "false"):
+      return float(s.lower() == "true")
+    try:
+      return float(s)
+    except ValueError:
+      return None
+  return None
+
+
+def _per_task(value, tasks, name) -> dict[str, str]:
+  if isinstance(value, str):
+    return {t: value for t in tasks}
+  if isinstance(value, Mapping):
+    missing = [t for t in tasks if t not in value]
+    if missing:
+      raise ResponseError(f"{name} dict has no entry for task(s) {missing}; it has {sorted(value)}")
+    return {t: str(value[t]) for t in tasks}
+  raise ConfigError(f"{name} must be a string or a dict task -> {name}, got {type(value).__name__}")
+
+
+def _doc_sort_key(d):
+  return (0, d, "") if isinstance(d, int) else (1, 0, str(d))
 
 
 def _model_name(folder: pathlib.Path, stamp: str) -> str:
@@ -257,29 +415,17 @@ def _read_jsonl(path: pathlib.Path) -> list[tuple[int, dict]]:
   return records
 
 
-def _metric_values(f: _SamplesFile, records, want_filter, metric) -> dict[Any, float]:
+def _metric_values(f: LMEvalFile, samples: list[LMEvalSample], metric: str) -> dict[Any, float]:
   out: dict[Any, float] = {}
-  for lineno, rec in records:
-    if rec.get("filter", "none") != want_filter:
-      continue
-    where = f"{f.path}:{lineno}"
-    if "doc_id" not in rec:
-      raise ResponseError(f"{where}: no 'doc_id' in the sample")
-    doc = rec["doc_id"]
-    if metric not in rec:
-      listed = rec.get("metrics")
-      if not isinstance(listed, list):
-        listed = sorted(k for k, v in rec.items() if isinstance(v, (int, float)) and k != "doc_id")
-      raise ResponseError(f"{where}: metric {metric!r} not logged for task {f.task!r}; available: {listed}")
-    v = rec[metric]
-    if isinstance(v, bool):
-      v = float(v)
-    elif not isinstance(v, (int, float)):
+  for s in samples:
+    where = f"{f.path}:{s.line}"
+    if metric not in s.metrics:
+      raise ResponseError(f"{where}: metric {metric!r} not logged for task {f.task!r}; available: {list(s.metrics)}")
+    v = s.metrics[metric]
+    if not isinstance(v, float):
       raise ResponseError(
           f"{where}: metric {metric!r} of task {f.task!r} is {type(v).__name__} {v!r:.60}, not a per-document "
           "number (corpus-level metrics such as bleu/f1 log raw pairs); choose a per-document metric"
       )
-    if doc in out:
-      raise ResponseError(f"{where}: doc_id {doc!r} appears twice for filter {want_filter!r}")
-    out[doc] = float(v)
+    out[s.doc_id] = v
   return out

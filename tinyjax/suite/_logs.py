@@ -1,0 +1,230 @@
+"""A model's answers on a suite's items, read from lm-evaluation-harness ``--log_samples`` output.
+
+Pure reading: files in, one :class:`LogAnswers` per benchmark out; matching the answers to a suite's anchors is
+the suite's business. Items are named by the document's own identity field, never by ``doc_id`` order:
+``"<benchmark>.<metabench_idx>"`` (``arc.1041``), and for MMLU ``"mmlu.<mb_sub_idx>"``
+(``mmlu.high_school_mathematics.236``), the column names of the openllm_v1 response matrices.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from tinyjax._progress import logger as _logger
+from tinyjax.data.lm_eval import LMEvalFile, LMEvalSample, find_lm_eval_files, read_lm_eval_file
+from tinyjax.errors import ConfigError, ResponseError
+
+__all__ = ("LEADERBOARD_METRICS", "LogAnswers", "benchmark_of_task", "read_suite_logs")
+
+logger = _logger("tinyjax.suite")
+
+# The per-document metric each openllm_v1 response matrix holds, by benchmark. The leaderboard displayed
+# TruthfulQA's mc2, but metabench scraped the leaderboard's per-item mc1 (its scraping/benchmark_loader.py):
+# the truthfulqa matrix and its full scores are MC1 accuracy (each full score is k/817; gpt2's is 22.77, its MC1).
+LEADERBOARD_METRICS = {"arc": "acc_norm", "hellaswag": "acc_norm", "mmlu": "acc", "winogrande": "acc",
+                       "truthfulqa": "mc1", "gsm8k": "exact_match"}
+# lm-eval task names of the Open LLM Leaderboard v1 benchmarks, besides metabench_<b>[_primary|_secondary].
+_PLAIN_TASKS = {"arc_challenge": "arc", "hellaswag": "hellaswag", "mmlu": "mmlu", "winogrande": "winogrande",
+                "truthfulqa_mc1": "truthfulqa", "truthfulqa_mc2": "truthfulqa", "gsm8k": "gsm8k"}
+_DEFAULT_FILTERS = {"gsm8k": "strict-match"}   # the leaderboard's harness read GSM8K's "#### <number>" answer
+
+
+class LogAnswers(NamedTuple):
+  """One benchmark's answers of one model, from one samples file."""
+
+  benchmark: str              # "arc", "gsm8k", "hellaswag", "mmlu", "truthfulqa" or "winogrande"
+  task: str                   # the lm-eval task ("metabench_arc_secondary")
+  path: pathlib.Path          # the samples file
+  model: str                  # the model id (results file's model_name, else the folder name)
+  metric: str                 # the metric read ("acc_norm"; "acc" where the task logs MC1 as acc)
+  filter: str                 # the filter whose records were read ("none" for most tasks, "strict-match")
+  answers: dict[str, float]   # suite item id ("arc.1041") -> value in [0, 1], in file order
+  logged_mean: float          # mean of the logged metric over the file's documents (that filter)
+
+
+def benchmark_of_task(task: str) -> str | None:
+  """The Open LLM Leaderboard v1 benchmark of an lm-eval task name, or None for any other task.
+
+  ``metabench_<b>``, ``metabench_<b>_primary`` and ``metabench_<b>_secondary`` map to ``<b>`` (arc, gsm8k,
+  hellaswag, mmlu, truthfulqa, winogrande); so do the plain leaderboard tasks ``arc_challenge``, ``hellaswag``,
+  ``mmlu``, ``winogrande``, ``truthfulqa_mc1``, ``truthfulqa_mc2`` and ``gsm8k``.
+  """
+  if task in _PLAIN_TASKS:
+    return _PLAIN_TASKS[task]
+  if task.startswith("metabench_"):
+    name = task[len("metabench_"):]
+    for suffix in ("_secondary", "_primary"):
+      name = name.removesuffix(suffix)
+    if name in LEADERBOARD_METRICS:
+      return name
+  return None
+
+
+def read_suite_logs(
+    path: str | os.PathLike,
+    *,
+    benchmarks: Iterable[str] | None = None,
+    metric: str | Mapping[str, str] | None = None,
+    filter: str | Mapping[str, str] | None = None,  # noqa: A002 (lm-eval's own word)
+) -> dict[str, LogAnswers]:
+  """Reads one model's lm-eval ``--log_samples`` output of the Open LLM Leaderboard v1 benchmarks.
+
+  The task of each samples file comes from its name (``samples_<task>_<timestamp>.jsonl``) and its benchmark from
+  :func:`benchmark_of_task`; files of other tasks are skipped, and logged. Each document is named by its own
+  identity field (``metabench_idx``; MMLU's ``mb_sub_idx``), never by its ``doc_id``, so the answers fit the
+  columns of the openllm_v1 response matrices whatever the order of the log.
+
+  * Metric: :data:`LEADERBOARD_METRICS` per benchmark unless ``metric`` says otherwise. When the records lack
+    it, the file's ``acc`` (else its only metric) is read instead, with a logged note: the metabench TruthfulQA
+    tasks log ``acc``, the accuracy of choosing the first of ``mc1_targets`` (the true answer) by
+    log-likelihood, which is MC1, what the truthfulqa matrix holds. ``truthfulqa_mc2``'s ``acc`` is the mc2
+    probability mass instead, and is refused unless ``metric`` names it.
+  * Filter: a file that logs each document once per filter (GSM8K: ``strict-match``, ``flexible-extract``; see
+    :func:`tinyjax.data.read_lm_eval_file` for logs without a ``filter`` key) is read at ``filter``, by default
+    ``strict-match`` for GSM8K (the leaderboard's own reading of the answer) and the first filter otherwise;
+    the choice is logged and returned.
+
+  Args:
+    path: a samples ``.jsonl`` file or a folder (searched recursively) of one model's run.
+    benchmarks: the benchmarks wanted (a suite's names); tasks of others are skipped with a logged note.
+      None keeps every benchmark found.
+    metric: a metric name for every benchmark, or a dict benchmark -> metric (the others keep the default).
+    filter: a filter name for the files that log several, or a dict benchmark -> filter name.
+
+  Returns:
+    Benchmark -> :class:`LogAnswers`, benchmarks in the order of ``benchmarks`` (else of
+    :data:`LEADERBOARD_METRICS`).
+
+  Raises:
+    ResponseError: no recognised task (or none of ``benchmarks``), several models or two files of one
+      benchmark under ``path``, a document without its identity field, a missing metric or filter, a value
+      that is not a number in [0, 1], an item logged twice, or any error of
+      :func:`tinyjax.data.read_lm_eval_file`.
+    MissingFileError: ``path`` does not exist.
+  """
+  wanted = _check_names(benchmarks, "benchmarks")
+  if not (metric is None or isinstance(metric, (str, Mapping))):
+    raise ConfigError(f"metric must be a name or a dict benchmark -> metric, got {type(metric).__name__}")
+  if not (filter is None or isinstance(filter, (str, Mapping))):
+    raise ConfigError(f"filter must be a name or a dict benchmark -> filter, got {type(filter).__name__}")
+  files = find_lm_eval_files(path)
+  unknown = [f.task for f in files if benchmark_of_task(f.task) is None]
+  known = [f for f in files if benchmark_of_task(f.task) is not None]
+  if unknown:
+    logger.info(f"skipped task(s) {sorted(set(unknown))}: not an Open LLM Leaderboard v1 benchmark")
+  if not known:
+    raise ResponseError(f"{path}: no Open LLM Leaderboard v1 task among the tasks found "
+                        f"{sorted({f.task for f in files})}; expected metabench_<benchmark>_secondary (or "
+                        "arc_challenge, hellaswag, mmlu, winogrande, truthfulqa_mc1, gsm8k)")
+  if wanted is not None:
+    other = [f for f in known if benchmark_of_task(f.task) not in wanted]
+    for f in other:
+      logger.info(f"skipped task {f.task!r}: the suite has no {benchmark_of_task(f.task)} (it has {wanted})")
+    known = [f for f in known if benchmark_of_task(f.task) in wanted]
+    if not known:
+      raise ResponseError(f"{path}: the log holds tasks {sorted({f.task for f in files})}; the suite has {wanted}")
+
+  models = sorted({f.model for f in known})
+  if len(models) > 1:
+    where = {m: str(next(f.path.parent for f in known if f.model == m)) for m in models}
+    raise ResponseError(f"{path} holds the runs of {len(models)} models {where}; pass one model's folder")
+  by_benchmark: dict[str, LMEvalFile] = {}
+  for f in known:
+    b = benchmark_of_task(f.task)
+    if b in by_benchmark:
+      raise ResponseError(f"two samples files of benchmark {b!r} for model {f.model!r}: {by_benchmark[b].path} and "
+                          f"{f.path}; keep one run (one file per benchmark)")
+    by_benchmark[b] = f
+
+  order = wanted if wanted is not None else list(LEADERBOARD_METRICS)
+  out = {b: _read_answers(by_benchmark[b], b, metric, filter) for b in order if b in by_benchmark}
+  for a in out.values():
+    logger.info(f"{a.benchmark}: {len(a.answers)} item(s) from {a.path.name}, {a.metric!r} (filter {a.filter!r}), "
+                f"mean {a.logged_mean:.4f}")
+  return out
+
+
+def _check_names(names, what) -> list[str] | None:
+  if names is None:
+    return None
+  names = [names] if isinstance(names, str) else list(names)
+  if not names or not all(isinstance(n, str) for n in names):
+    raise ConfigError(f"{what} must be a non-empty list of names, got {names!r}")
+  return names
+
+
+def _read_answers(f: LMEvalFile, b: str, metric, filter_) -> LogAnswers:
+  groups = read_lm_eval_file(f)
+  names = list(groups)
+  want = filter_.get(b) if isinstance(filter_, Mapping) else filter_
+  if len(names) == 1 and not isinstance(filter_, Mapping):
+    want = names[0]            # a plain name is for the files with several filters
+  elif want is None:
+    want = _DEFAULT_FILTERS[b] if _DEFAULT_FILTERS.get(b) in groups else names[0]
+    if len(names) > 1:
+      logger.info(f"{b}: {f.path.name} logs filters {names}; using {want!r} (pass filter= to choose)")
+  if want not in groups:
+    raise ResponseError(f"{f.path}: filter {want!r} not found for task {f.task!r}; filters in the file: {names}")
+  samples = groups[want]
+  asked = metric.get(b) if isinstance(metric, Mapping) else metric
+  name = _pick_metric(f, b, samples, asked)
+  answers: dict[str, float] = {}
+  for s in samples:
+    where = f"{f.path}:{s.line}"
+    v = s.metrics.get(name)
+    if v is None:
+      raise ResponseError(f"{where}: metric {name!r} not logged for this document (it logs {list(s.metrics)})")
+    if not isinstance(v, float) or not 0.0 <= v <= 1.0:
+      raise ResponseError(f"{where}: metric {name!r} is {v!r:.60}, not a number in [0, 1]")
+    item = _item_id(f, b, s)
+    if item in answers:
+      raise ResponseError(f"{where}: item {item!r} logged twice (filter {want!r})")
+    answers[item] = v
+  logged = [s.metrics[name] for s in samples]
+  return LogAnswers(b, f.task, f.path, f.model, name, want, answers, sum(logged) / len(logged))
+
+
+def _pick_metric(f: LMEvalFile, b: str, samples: list[LMEvalSample], asked: str | None) -> str:
+  logged = list(dict.fromkeys(k for s in samples for k in s.metrics))
+  if asked is not None:
+    if asked not in logged:
+      raise ResponseError(f"{f.path}: metric {asked!r} not logged for task {f.task!r}; it logs {logged}")
+    return asked
+  default = LEADERBOARD_METRICS[b]
+  if default in logged:
+    return default
+  if b == "truthfulqa" and "mc2" in f.task.split("_"):
+    raise ResponseError(f"{f.path}: task {f.task!r} logs the mc2 probability mass, while the truthfulqa items hold "
+                        "MC1; run metabench_truthfulqa_secondary (or truthfulqa_mc1), or pass metric='acc' to read "
+                        "it anyway")
+  fallback = "acc" if "acc" in logged else (logged[0] if len(logged) == 1 else None)
+  if fallback is None:
+    raise ResponseError(f"{f.path}: metric {default!r} not logged for task {f.task!r}, which logs {logged}; "
+                        "pass metric= to choose one")
+  why = " (the first of mc1_targets chosen by log-likelihood: MC1)" if b == "truthfulqa" else ""
+  logger.info(f"{b}: {f.task!r} does not log {default!r}; using its {fallback!r}{why}")
+  return fallback
+
+
+def _item_id(f: LMEvalFile, b: str, s: LMEvalSample) -> str:
+  field = "mb_sub_idx" if b == "mmlu" else "metabench_idx"
+  if not isinstance(s.doc, Mapping) or field not in s.doc:
+    raise ResponseError(
+        f"{f.path}:{s.line}: the document (doc_id {s.doc_id!r}) has no {field!r} field; items are matched by the "
+        f"document's own identity field, which the metabench tasks (metabench_{b}_secondary) log"
+    )
+  v = s.doc[field]
+  if b == "mmlu":
+    if not isinstance(v, str) or "." not in v:
+      raise ResponseError(f"{f.path}:{s.line}: mb_sub_idx is {v!r}, expected '<subject>.<index>'")
+    return f"mmlu.{v}"
+  if isinstance(v, str) and v.strip().isdigit():
+    v = int(v)
+  if isinstance(v, float) and v.is_integer():
+    v = int(v)
+  if not isinstance(v, int) or isinstance(v, bool):
+    raise ResponseError(f"{f.path}:{s.line}: metabench_idx is {v!r}, expected an integer")
+  return f"{b}.{v}"

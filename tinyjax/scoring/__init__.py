@@ -6,7 +6,8 @@
     res.loglik, res.acc, res.acc_norm
 
 Modules: ``scorer`` (Scorer, score), ``requests`` (lm-eval request rules), ``batching`` (buckets, packing),
-``tokenizers``, ``items`` (load_items: benchmark items from files or datasets), ``hook`` (TinyEvalHook),
+``tokenizers``, ``items`` (load_items: benchmark items from files or datasets), ``leaderboard``
+(leaderboard_items: Open LLM Leaderboard v1 items with its prompts), ``hook`` (TinyEvalHook, from_suite),
 ``ask_llm`` (Ask-LLM quality scores for data selection), ``models`` (GPT-2 and Llama in NNX).
 See docs/scoring.md.
 """
@@ -15,8 +16,10 @@ from tinyjax.scoring import models
 from tinyjax.scoring.ask_llm import (ASK_LLM_TEMPLATE, add_ask_llm_column, ask_llm_prompt_ids, ask_llm_scores,
                                      select_top_k)
 from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, power_of_two_buckets
-from tinyjax.scoring.hook import TinyEvalHook
+from tinyjax.scoring.hook import HOOK_METRICS, MC2_THRESHOLD, TinyEvalHook
 from tinyjax.scoring.items import ItemText, load_items
+from tinyjax.scoring.leaderboard import (GENERATION_BENCHMARKS, LEADERBOARD_BENCHMARKS, LEADERBOARD_METRIC,
+                                         LEADERBOARD_SHOTS, leaderboard_items)
 from tinyjax.scoring.requests import MultipleChoice, encode_pair, fewshot_context, mc2, truncate_left
 from tinyjax.scoring.scorer import ACCURACY_METRICS, DEFAULT_MAX_LENGTH, Scorer, ScoreResult, score
 from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer, load_tokenizer
@@ -25,6 +28,12 @@ __all__ = (
     "ACCURACY_METRICS",
     "ASK_LLM_TEMPLATE",
     "DEFAULT_MAX_LENGTH",
+    "GENERATION_BENCHMARKS",
+    "HOOK_METRICS",
+    "LEADERBOARD_BENCHMARKS",
+    "LEADERBOARD_METRIC",
+    "LEADERBOARD_SHOTS",
+    "MC2_THRESHOLD",
     "BatchPlan",
     "EncodedRequest",
     "ItemText",
@@ -39,6 +48,7 @@ __all__ = (
     "ask_llm_scores",
     "encode_pair",
     "fewshot_context",
+    "leaderboard_items",
     "load_items",
     "load_tokenizer",
     "mc2",

@@ -6,12 +6,20 @@
       metrics = hook(step, params)          # {} except every 200 steps
       logger.log(metrics, step=step)        # any logger that takes a dict
 
+With a suite of benchmarks built together (``tj.Suite``), :meth:`TinyEvalHook.from_suite` scores the suite's
+anchors with the Open LLM Leaderboard's prompts (:func:`tinyjax.scoring.leaderboard_items`) and logs each
+benchmark's full-score estimate, its interval and the average:
+
+    hook = scoring.TinyEvalHook.from_suite(suite, "../shared/data/items/openllm_v1", tokenizer, apply_fn=model)
+
 The hook tokenizes all anchor requests once, at construction, and keeps one :class:`Scorer`, so the whole run
 compiles one scoring function per length bucket, however many times the hook fires.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 
@@ -20,7 +28,30 @@ import numpy as np
 from tinyjax.errors import ConfigError, ItemError
 from tinyjax.scoring.items import check_items
 from tinyjax.scoring.requests import MultipleChoice
+from tinyjax.scoring.requests import mc2 as mc2_score
 from tinyjax.scoring.scorer import ACCURACY_METRICS, Scorer, choice_accuracies, choice_matrix
+
+log = logging.getLogger("tinyjax.scoring")
+
+#: A TruthfulQA item counts as correct when its mc2 (mass on the true answers) exceeds this: the binarization of
+#: the response matrices a suite is fitted on (metabench's binarized mc2).
+MC2_THRESHOLD = 0.5
+
+#: The correctness rules the hook can feed an estimate: lm-eval's acc, acc_norm and acc_bytes (argmax rules), and
+#: "mc2": ``mc2 > MC2_THRESHOLD`` as 0/1 (items need ``labels``).
+HOOK_METRICS = ACCURACY_METRICS + ("mc2",)
+
+
+def _check_run(apply_fn, every):
+  if apply_fn is None:
+    raise ConfigError("apply_fn is required (an apply_fn(params, tokens) or an nnx.Module)")
+  if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+    raise ConfigError(f"every must be a positive int, got {every!r}")
+
+
+def _first(x) -> float:
+  """The one model's value of an [1] array, a one-row Series/DataFrame column or a scalar."""
+  return float(np.asarray(x, dtype=float).reshape(-1)[0])
 
 
 def _num_items(tb) -> int | None:
@@ -57,56 +88,155 @@ class TinyEvalHook:
     tokenizer: anything :func:`tinyjax.scoring.tokenizers.as_tokenizer` accepts.
     apply_fn: ``apply_fn(params, tokens) -> logits`` or an NNX module (then ``params`` may be its state).
     every: fire when ``step % every == 0``.
-    metric: which correctness feeds the estimate: "acc", "acc_norm" or "acc_bytes" (or a dict per benchmark).
+    metric: which correctness feeds the estimate: "acc", "acc_norm", "acc_bytes" or "mc2" (``mc2 >
+      MC2_THRESHOLD`` as 0/1; items need ``labels``), or a dict per benchmark.
     prefix: metric name prefix.
     **scorer_kwargs: passed to :class:`Scorer` (mesh, batch_size, max_length, pack, ...).
+
+  :meth:`from_suite` builds the hook of a ``tj.Suite`` instead: one estimate per benchmark and the average.
   """
 
   def __init__(self, benchmarks: Mapping, items: Mapping[str, Sequence[MultipleChoice]], tokenizer,
                apply_fn=None, *, every: int = 100, metric: str | Mapping[str, str] = "acc",
                prefix: str = "tinyjax", **scorer_kwargs):
-    if apply_fn is None:
-      raise ConfigError("apply_fn is required (an apply_fn(params, tokens) or an nnx.Module)")
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-      raise ConfigError(f"every must be a positive int, got {every!r}")
+    _check_run(apply_fn, every)
     if not benchmarks:
       raise ConfigError("benchmarks is empty")
     if set(benchmarks) != set(items):
       raise ConfigError(f"benchmarks {sorted(benchmarks)} and items {sorted(items)} name different benchmarks")
     self.every = int(every)
     self.prefix = prefix
+    self.suite = None
+    self.skipped: tuple[str, ...] = ()
     self.benchmarks = dict(benchmarks)
     self.metric = {b: (metric[b] if isinstance(metric, Mapping) else metric) for b in self.benchmarks}
-    for b, m in self.metric.items():
-      if m not in ACCURACY_METRICS:
-        raise ConfigError(f"metric for {b!r} must be one of {ACCURACY_METRICS}, got {m!r}")
-    self.items: dict[str, list[MultipleChoice]] = {}
+    chosen: dict[str, list[MultipleChoice]] = {}
     for name, tb in self.benchmarks.items():
       anchors = np.asarray(tb.anchors).reshape(-1)
       if isinstance(items[name], Mapping):
-        self.items[name] = _items_by_id(items[name], list(tb.anchor_ids), name)
+        chosen[name] = _items_by_id(items[name], list(tb.anchor_ids), name)
         continue
       its = check_items(items[name], MultipleChoice, name=f"items[{name!r}]")
       if len(its) == anchors.size:
-        self.items[name] = its
+        chosen[name] = its
       elif len(its) > anchors.size and (_num_items(tb) in (None, len(its))):
         if anchors.size and (anchors.min() < 0 or anchors.max() >= len(its)):
           raise ItemError(f"{name}: anchor indices run outside the {len(its)} items given")
-        self.items[name] = [its[int(a)] for a in anchors]
+        chosen[name] = [its[int(a)] for a in anchors]
       else:
         raise ItemError(f"{name}: {len(its)} items given, expected the {anchors.size} anchor items or all "
                          f"{_num_items(tb) or 'the benchmark'} items")
+    self._setup(chosen, tokenizer, apply_fn, scorer_kwargs)
+
+  def _setup(self, items: dict[str, list[MultipleChoice]], tokenizer, apply_fn, scorer_kwargs: dict):
+    """Checks the metrics, builds the one Scorer and tokenizes every request once."""
+    for b, m in self.metric.items():
+      if m not in HOOK_METRICS:
+        raise ConfigError(f"metric for {b!r} must be one of {HOOK_METRICS}, got {m!r}")
+      if m == "mc2" and any(it.labels is None for it in items[b]):
+        raise ItemError(f"metric 'mc2' for {b!r} needs items with labels (the true answers), as "
+                        "scoring.leaderboard_items(..., 'truthfulqa') builds them")
+    self.items = items
     self.scorer = Scorer(apply_fn, tokenizer, **scorer_kwargs)
     # Tokenize once: the requests never change during training.
-    self._all_items = [it for name in self.benchmarks for it in self.items[name]]
+    self._all_items = [it for name in self.items for it in self.items[name]]
     self._spans = {}
     start = 0
-    for name in self.benchmarks:
+    for name in self.items:
       self._spans[name] = (start, start + len(self.items[name]))
       start += len(self.items[name])
     self._encoded = [self.scorer.encode(c, x) for it in self._all_items for c, x in it.requests()]
     self.calls = 0
     self.last_seconds = float("nan")
+
+  @classmethod
+  def from_suite(cls, suite, items, tokenizer, apply_fn=None, *, every: int = 100,
+                 metric: str | Mapping[str, str] | None = None, prefix: str = "tinyjax",
+                 **scorer_kwargs) -> TinyEvalHook:
+    """A hook that scores a suite's anchor items and logs every benchmark's full-score estimate and the average.
+
+    Benchmarks whose items cannot be scored (GSM8K: generation, not supported by the scorer yet, issue 17) or
+    that have no items are skipped: the hook logs that once, here, and the suite still estimates them from the
+    benchmarks answered (one joint ability), which ``{prefix}/average_covers`` lists.
+
+    Args:
+      suite: a ``tj.Suite``: ``suite.benchmarks`` (names), ``suite.anchors`` (``{benchmark: [item ids]}``) and
+        ``suite.estimate({benchmark: {item id: 0/1}})`` returning ``scores``, ``lower``, ``upper`` (one row per
+        model; one column per benchmark and ``"average"``).
+      items: ``{benchmark: {item id: MultipleChoice}}`` (matched to ``suite.anchors`` by id; extra items
+        ignored, a missing anchor an ``ItemError`` naming it), or the folder of metabench's Open LLM Leaderboard
+        item files (``../shared/data/items/openllm_v1``), read with :func:`tinyjax.scoring.leaderboard_items`.
+      tokenizer: anything :func:`tinyjax.scoring.tokenizers.as_tokenizer` accepts.
+      apply_fn: ``apply_fn(params, tokens) -> logits`` or an NNX module (then ``params`` may be its state).
+      every: fire when ``step % every == 0``.
+      metric: the correctness per benchmark (one of :data:`HOOK_METRICS`, or a dict per benchmark); default the
+        leaderboard's (:data:`tinyjax.scoring.LEADERBOARD_METRIC`: ARC acc_norm, MMLU and WinoGrande acc,
+        TruthfulQA ``"mc2"``, fed as ``mc2 > MC2_THRESHOLD`` 0/1 because the suite is fitted on binarized mc2),
+        ``"acc"`` for other benchmarks.
+      prefix: metric name prefix.
+      **scorer_kwargs: passed to :class:`Scorer` (mesh, batch_size, max_length, pack, ...).
+
+    Returns:
+      A :class:`TinyEvalHook`; ``hook(step, params)`` returns the metrics described in :meth:`__call__`.
+
+    Raises:
+      ConfigError: a bad ``every``/``metric``, items for benchmarks the suite does not have, nothing to score.
+      ItemError: a missing anchor item, an item file that cannot be read; MissingFileError: no item file.
+    """
+    from tinyjax.scoring.leaderboard import GENERATION_BENCHMARKS, LEADERBOARD_METRIC, leaderboard_items
+
+    _check_run(apply_fn, every)
+    names = [str(b) for b in suite.benchmarks]
+    from_folder = isinstance(items, (str, os.PathLike))
+    if not from_folder and not isinstance(items, Mapping):
+      raise ConfigError(f"items must be {{benchmark: {{item id: MultipleChoice}}}} or the folder of the item "
+                        f"files, got {type(items).__name__}")
+    if not from_folder:
+      unknown = sorted(set(map(str, items)) - set(names))
+      if unknown:
+        raise ConfigError(f"items name benchmarks the suite does not have: {unknown}; the suite has {names}")
+    if isinstance(metric, Mapping):
+      unknown = sorted(set(map(str, metric)) - set(names))
+      if unknown:
+        raise ConfigError(f"metric names benchmarks the suite does not have: {unknown}; the suite has {names}")
+    anchor_ids = {b: [str(a) for a in ids] for b, ids in suite.anchors.items()}
+    chosen: dict[str, list[MultipleChoice]] = {}
+    skipped: dict[str, str] = {}
+    for b in names:
+      if b in GENERATION_BENCHMARKS:
+        skipped[b] = "a generation task, not supported by the scorer yet (issue 17)"
+        continue
+      if from_folder:
+        source = leaderboard_items(items, b)
+      elif b in items:
+        source = items[b]
+      else:
+        skipped[b] = "no items given"
+        continue
+      if not isinstance(source, Mapping):
+        raise ConfigError(f"items[{b!r}] must be {{item id: MultipleChoice}} (matched to suite.anchors by id), "
+                          f"got {type(source).__name__}")
+      chosen[b] = _items_by_id(source, anchor_ids[b], b)
+    if not chosen:
+      reasons = "; ".join(f"{b}: {why}" for b, why in skipped.items())
+      raise ConfigError(f"no benchmark of the suite can be scored ({reasons})")
+    if skipped:
+      log.warning("TinyEvalHook: skipping %s; the suite estimates %s from the answers on %s (%s/average_covers)",
+                  "; ".join(f"{b} ({why})" for b, why in skipped.items()),
+                  "it" if len(skipped) == 1 else "them", ", ".join(chosen), prefix)
+    hook = cls.__new__(cls)
+    hook.every = int(every)
+    hook.prefix = prefix
+    hook.suite = suite
+    hook._anchor_ids = {b: anchor_ids[b] for b in chosen}
+    hook.skipped = tuple(skipped)
+    hook.benchmarks = {}
+    if isinstance(metric, Mapping):
+      hook.metric = {b: metric.get(b, LEADERBOARD_METRIC.get(b, "acc")) for b in chosen}
+    else:
+      hook.metric = {b: metric or LEADERBOARD_METRIC.get(b, "acc") for b in chosen}
+    hook._setup(chosen, tokenizer, apply_fn, scorer_kwargs)
+    return hook
 
   @property
   def compilations(self) -> int:
@@ -119,10 +249,19 @@ class TinyEvalHook:
   def __call__(self, step: int, params=None, *, force: bool = False) -> dict:
     """Returns ``{}`` unless ``step % every == 0`` (or ``force``); else the metrics dict.
 
-    Keys, for each benchmark ``b``: ``{prefix}/{b}/estimate``, the recommended estimate ``est.score`` of
-    ``tb.estimate(correct)``, with ``.../estimate_lo`` and ``.../estimate_hi`` its interval (``est.lo``,
-    ``est.hi``); the other estimators under their own names, ``.../naive``, ``.../pirt``, ``.../gpirt``;
-    ``.../raw_acc`` (mean anchor correctness) and ``.../correct`` ([A] float32 0/1 per anchor item); plus
+    Keys, for each benchmark ``b`` of TinyBenchmarks: ``{prefix}/{b}/estimate``, the recommended estimate
+    ``est.score`` of ``tb.estimate(correct)``, with ``.../estimate_lo`` and ``.../estimate_hi`` its interval
+    (``est.lo``, ``est.hi``); the other estimators under their own names, ``.../naive``, ``.../pirt``,
+    ``.../gpirt``; ``.../raw_acc`` (mean anchor correctness) and ``.../correct`` ([A] float32 0/1 per anchor
+    item); plus ``{prefix}/eval_seconds`` and ``{prefix}/padding_fraction``.
+
+    A hook built by :meth:`from_suite` returns, for every benchmark ``b`` of the suite, ``{prefix}/{b}/estimate``,
+    ``.../estimate_lo``, ``.../estimate_hi`` (the full-score estimate and its interval, in the suite's unit: its
+    ``full_scores``', percent for the Open LLM Leaderboard) and ``.../answered`` (anchor items scored, 0 for a
+    skipped benchmark); for the benchmarks scored also ``.../raw_acc``, ``.../correct`` and, for an mc2
+    benchmark, ``.../mc2`` (the mean mc2 before binarization); then ``{prefix}/average``, ``.../average_lo``,
+    ``.../average_hi`` (over every suite benchmark) and ``{prefix}/average_covers``, a string naming the
+    benchmarks answered (comma-separated; the skipped ones are estimated from them); plus
     ``{prefix}/eval_seconds`` and ``{prefix}/padding_fraction``.
     """
     if not force and not self.should_run(step):
@@ -132,22 +271,50 @@ class TinyEvalHook:
     loglik = choice_matrix(self._all_items, ll, -np.inf, np.float64)
     accuracies = choice_accuracies(self._all_items, loglik)
     metrics: dict = {}
-    for name, tb in self.benchmarks.items():
+    correct: dict[str, np.ndarray] = {}
+    for name in self.items:
       lo_i, hi_i = self._spans[name]
-      correct = accuracies[self.metric[name]][lo_i:hi_i]
-      est = tb.estimate(correct[None, :])
-      first = lambda x: float(np.asarray(x).reshape(-1)[0])  # noqa: E731  (one model)
-      key = f"{self.prefix}/{name}"
-      metrics[f"{key}/raw_acc"] = float(correct.mean())
-      metrics[f"{key}/estimate"] = first(est.score)
-      metrics[f"{key}/estimate_lo"] = first(est.lo)
-      metrics[f"{key}/estimate_hi"] = first(est.hi)
-      metrics[f"{key}/naive"] = first(est.naive)
-      metrics[f"{key}/pirt"] = first(est.pirt)
-      metrics[f"{key}/gpirt"] = first(est.gpirt)
-      metrics[f"{key}/correct"] = correct
+      if self.metric[name] == "mc2":
+        values = np.array([mc2_score(loglik[i, :len(it.choices)], it.labels)
+                           for i, it in zip(range(lo_i, hi_i), self.items[name])])
+        metrics[f"{self.prefix}/{name}/mc2"] = float(values.mean())
+        correct[name] = (values > MC2_THRESHOLD).astype(np.float32)
+      else:
+        correct[name] = accuracies[self.metric[name]][lo_i:hi_i]
+    if self.suite is not None:
+      self._suite_metrics(correct, metrics)
+    else:
+      for name, tb in self.benchmarks.items():
+        est = tb.estimate(correct[name][None, :])
+        key = f"{self.prefix}/{name}"
+        metrics[f"{key}/raw_acc"] = float(correct[name].mean())
+        metrics[f"{key}/estimate"] = _first(est.score)
+        metrics[f"{key}/estimate_lo"] = _first(est.lo)
+        metrics[f"{key}/estimate_hi"] = _first(est.hi)
+        metrics[f"{key}/naive"] = _first(est.naive)
+        metrics[f"{key}/pirt"] = _first(est.pirt)
+        metrics[f"{key}/gpirt"] = _first(est.gpirt)
+        metrics[f"{key}/correct"] = correct[name]
     self.calls += 1
     self.last_seconds = time.perf_counter() - t0
     metrics[f"{self.prefix}/eval_seconds"] = self.last_seconds
     metrics[f"{self.prefix}/padding_fraction"] = self.scorer.last_plan.padding_fraction
     return metrics
+
+  def _suite_metrics(self, correct: dict[str, np.ndarray], metrics: dict):
+    """The suite's estimates from the answers on the anchors of the benchmarks scored (absent = not answered)."""
+    answers = {b: dict(zip(self._anchor_ids[b], correct[b].tolist())) for b in correct}
+    est = self.suite.estimate(answers)
+    for b in self.suite.benchmarks:
+      key = f"{self.prefix}/{b}"
+      metrics[f"{key}/estimate"] = _first(est.scores[b])
+      metrics[f"{key}/estimate_lo"] = _first(est.lower[b])
+      metrics[f"{key}/estimate_hi"] = _first(est.upper[b])
+      metrics[f"{key}/answered"] = int(correct[b].size) if b in correct else 0
+      if b in correct:
+        metrics[f"{key}/raw_acc"] = float(correct[b].mean())
+        metrics[f"{key}/correct"] = correct[b]
+    metrics[f"{self.prefix}/average"] = _first(est.scores["average"])
+    metrics[f"{self.prefix}/average_lo"] = _first(est.lower["average"])
+    metrics[f"{self.prefix}/average_hi"] = _first(est.upper["average"])
+    metrics[f"{self.prefix}/average_covers"] = ",".join(correct)

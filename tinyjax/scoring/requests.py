@@ -3,7 +3,9 @@
 The rules follow EleutherAI's lm-evaluation-harness (``lm_eval/api/task.py``, ``lm_eval/api/model.py``):
 
 * a multiple-choice item becomes one ``(context, target_delimiter + choice)`` log-likelihood request per choice,
-  with the target delimiter ``" "`` by default;
+  with the target delimiter ``" "`` by default; an item scored partially (lm-eval's ``multiple_input``, as in
+  WinoGrande) has one context per choice and one shared continuation: ``(context + choice, target_delimiter +
+  continuation)``;
 * trailing whitespace of the context moves to the front of the continuation;
 * the continuation tokens are the tail of the *joint* encoding of context + continuation after the first
   ``len(encode(context))`` tokens, so BPE merges across the boundary go to the continuation;
@@ -31,6 +33,11 @@ class MultipleChoice:
     gold: index of the correct choice.
     target_delimiter: put between context and each choice (lm-eval default ``" "``).
     labels: optional 0/1 per choice, the true answers for TruthfulQA-mc2 style scoring (``ScoreResult.mc2``).
+    continuation: optional shared continuation for partial scoring (lm-eval's ``multiple_input``, WinoGrande):
+      each choice completes the context, and choice i's score is the log-likelihood of ``target_delimiter +
+      continuation`` after ``context + choice_i``. For WinoGrande, ``context`` is the sentence up to ``"_"``,
+      ``choices`` the two options and ``continuation`` the text after ``"_"``. None (default): the choices are
+      the continuations.
   """
 
   context: str
@@ -38,6 +45,7 @@ class MultipleChoice:
   gold: int = 0
   target_delimiter: str = " "
   labels: Sequence[int] | None = None
+  continuation: str | None = None
 
   def __post_init__(self):
     if not isinstance(self.context, str):
@@ -63,13 +71,37 @@ class MultipleChoice:
       if not any(labels):
         raise ItemError("labels mark no true answer")
       object.__setattr__(self, "labels", labels)
+    if self.continuation is not None:
+      if not isinstance(self.continuation, str):
+        raise ItemError(f"continuation must be a str or None, got {type(self.continuation).__name__}")
+      if self.target_delimiter + self.continuation == "":
+        raise ItemError("continuation and target_delimiter are both empty: a partially scored item has nothing "
+                        "to score")
 
   def requests(self) -> list[tuple[str, str]]:
-    """The ``(context, continuation)`` pairs, one per choice, as lm-eval builds them."""
+    """The ``(context, continuation)`` pairs, one per choice, as lm-eval builds them.
+
+    Returns:
+      [C] pairs: ``(context, target_delimiter + choice)``, or with partial scoring ``(context + choice,
+      target_delimiter + continuation)``.
+    """
+    if self.continuation is not None:
+      return [(self.context + c, self.target_delimiter + self.continuation) for c in self.choices]
     return [(self.context, self.target_delimiter + c) for c in self.choices]
 
+  def norm_texts(self) -> list[str]:
+    """The [C] texts whose lengths normalise acc_norm and acc_bytes: lm-eval's ``doc_to_choice``, i.e. the
+    choices, or ``context + choice`` with partial scoring (lm-eval divides by the length of each choice's whole
+    context there; WinoGrande reports only acc)."""
+    if self.continuation is not None:
+      return [self.context + c for c in self.choices]
+    return list(self.choices)
+
   def unconditional_requests(self) -> list[tuple[str, str]]:
-    """The ``("", continuation)`` pairs used by acc_mutual_info."""
+    """The ``("", continuation)`` pairs used by acc_mutual_info (not defined with partial scoring)."""
+    if self.continuation is not None:
+      raise ItemError("acc_mutual_info is not defined for a partially scored item (one shared continuation): "
+                      "score it without mutual_info")
     return [("", self.target_delimiter + c) for c in self.choices]
 
 

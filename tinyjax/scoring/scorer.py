@@ -116,15 +116,17 @@ def choice_accuracies(items: Sequence[MultipleChoice], loglik: np.ndarray) -> di
 
   Returns:
     ``{"acc", "acc_norm", "acc_bytes"}`` -> [N] float32 0/1: the argmax of ``loglik``, of ``loglik`` divided by
-    each choice's length in characters, and in UTF-8 bytes, equals ``gold`` (ties go to the first choice).
+    each choice's length in characters, and in UTF-8 bytes, equals ``gold`` (ties go to the first choice). With
+    partial scoring the length is that of ``context + choice`` (``MultipleChoice.norm_texts``), as in lm-eval.
   """
   n, c_max = loglik.shape
   gold = np.array([it.gold for it in items], np.int64)
   chars = np.ones((n, c_max))
   nbytes = np.ones((n, c_max))
   for i, it in enumerate(items):
-    chars[i, :len(it.choices)] = [len(c) for c in it.choices]
-    nbytes[i, :len(it.choices)] = [len(c.encode("utf-8")) for c in it.choices]
+    texts = it.norm_texts()   # the choices (or context + choice with partial scoring), as lm-eval
+    chars[i, :len(texts)] = [len(c) for c in texts]
+    nbytes[i, :len(texts)] = [len(c.encode("utf-8")) for c in texts]
   with np.errstate(divide="ignore", invalid="ignore"):
     ll64 = loglik.astype(np.float64)
     return {"acc": _argmax_acc(loglik, gold), "acc_norm": _argmax_acc(ll64 / chars, gold),

@@ -1,0 +1,378 @@
+"""Open LLM Leaderboard v1 items (scoring.leaderboard_items), partial scoring, and TinyEvalHook.from_suite.
+
+The core check: for every document of the real pythia-14m lm-eval ``--log_samples`` files, the items give exactly
+the (context, continuation) pairs lm-eval scored, and lm-eval's logged log-likelihoods give the logged metrics
+through the scorer's own correctness rule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from flax import nnx
+
+import tinyjax as tj
+from tinyjax import scoring
+from tinyjax.errors import ConfigError, ItemError, MissingFileError
+from tinyjax.scoring.models import GPT2, GPT2Config
+from tinyjax.scoring.scorer import choice_accuracies
+
+SCORED = ("arc", "hellaswag", "mmlu", "winogrande", "truthfulqa")
+
+
+class Chars:
+  """The hook tests' character tokenizer (ASCII 32..126 and newline; vocabulary 97)."""
+
+  bos_token_id = 0
+
+  def encode(self, text):
+    return [96 if c == "\n" else ord(c) - 31 for c in text]
+
+
+class Bytes:
+  """A UTF-8 byte tokenizer for the real items (vocabulary 256)."""
+
+  bos_token_id = 0
+
+  def encode(self, text):
+    return list(text.encode("utf-8"))
+
+
+def table_apply(p, tokens):
+  return p["table"][tokens]
+
+
+def table_params(vocab, seed=4):
+  return {"table": jnp.asarray(np.random.default_rng(seed).normal(size=(vocab, vocab)).astype(np.float32) * 3.0)}
+
+
+# -- partial scoring (WinoGrande) ---------------------------------------------------------------------------
+
+
+def test_partial_scoring_requests_lengths_and_scores():
+  it = scoring.MultipleChoice("The trophy did not fit in the suitcase because the ", ["trophy", "suitcase"],
+                              gold=0, continuation="was too big.")
+  assert it.requests() == [("The trophy did not fit in the suitcase because the trophy", " was too big."),
+                           ("The trophy did not fit in the suitcase because the suitcase", " was too big.")]
+  # acc_norm divides by len(doc_to_choice), which is each choice's whole context for lm-eval's multiple_input.
+  assert it.norm_texts() == [c for c, _ in it.requests()]
+  plain = scoring.MultipleChoice("Q", ["a", "bb"])
+  assert plain.norm_texts() == ["a", "bb"] and plain.continuation is None
+  with pytest.raises(ItemError, match="mutual_info"):
+    it.unconditional_requests()
+  with pytest.raises(ItemError, match="continuation must be a str"):
+    scoring.MultipleChoice("x _", ["a", "b"], continuation=3)
+  with pytest.raises(ItemError, match="nothing"):
+    scoring.MultipleChoice("x", ["a", "b"], continuation="", target_delimiter="")
+
+  params, tok = table_params(97), Chars()
+  scorer = scoring.Scorer(table_apply, tok, batch_size=4)
+  res = scorer.score([it, plain], params)
+  ll, _ = scorer.loglikelihood(it.requests() + plain.requests(), params)
+  np.testing.assert_allclose(res.loglik[0], ll[:2], rtol=1e-6)
+  np.testing.assert_allclose(res.loglik[1], ll[2:], rtol=1e-6)
+  lengths = np.array([len(t) for t in it.norm_texts()])
+  assert res.acc_norm[0] == float(np.argmax(ll[:2] / lengths) == 0)
+
+
+# -- the real items against the real harness log ---------------------------------------------------------------
+
+
+def _log_records(shared_data, benchmark):
+  files = sorted((shared_data / "lm_eval" / "pythia-14m").glob(f"samples_metabench_{benchmark}_secondary_*.jsonl"))
+  assert len(files) == 1, files
+  return [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
+
+
+def _doc_id(benchmark, doc):
+  """The item id of a logged document, from its own identity fields (never from doc_id)."""
+  return f"mmlu.{doc['mb_sub_idx']}" if benchmark == "mmlu" else f"{benchmark}.{doc['metabench_idx']}"
+
+
+def _arguments(record):
+  args = record["arguments"]
+  return [(args[f"gen_args_{i}"]["arg_0"], args[f"gen_args_{i}"]["arg_1"]) for i in range(len(args))]
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("bench", SCORED)
+def test_lm_eval_variant_gives_the_harness_requests_for_every_document(shared_data, bench):
+  """variant='lm_eval' reproduces lm-eval's metabench_<b>_secondary requests exactly, and its logged metrics."""
+  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1", bench, variant="lm_eval")
+  records = _log_records(shared_data, bench)
+  assert len(records) == len(items)
+  seen, exact, metrics_equal = set(), 0, 0
+  for rec in records:
+    key = _doc_id(bench, rec["doc"])
+    assert key not in seen
+    seen.add(key)
+    item = items[key]
+    assert item.requests() == _arguments(rec), key
+    exact += 1
+    # lm-eval's own log-likelihoods through the scorer's correctness rule give lm-eval's logged metrics.
+    loglik = np.array([[float(r[0]) for r in rec["filtered_resps"]]])
+    acc = choice_accuracies([item], loglik)
+    logged = {m: float(rec[m]) for m in ("acc", "acc_norm") if m in rec}
+    assert logged and all(acc[m][0] == v for m, v in logged.items()), (key, logged)
+    metrics_equal += 1
+  assert exact == metrics_equal == len(items) == len(seen)
+
+
+# Documents whose requests equal the log's exactly with the default variant (the leaderboard's recorded prompts).
+# HellaSwag and WinoGrande differ only in few-shot examples (lm-eval's metabench task rebuilds them from the shot
+# columns, whose text differs from what the leaderboard showed); TruthfulQA's harness task scores mc1, the
+# leaderboard mc2 (same contexts).
+LEADERBOARD_EXACT = {"arc": 100, "hellaswag": 28, "mmlu": 102, "winogrande": 102, "truthfulqa": 8}
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("bench", SCORED)
+def test_leaderboard_variant_differs_from_the_harness_only_in_few_shot_text(shared_data, bench):
+  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1", bench)
+  exact = 0
+  for rec in _log_records(shared_data, bench):
+    item, args = items[_doc_id(bench, rec["doc"])], _arguments(rec)
+    mine = item.requests()
+    exact += mine == args
+    query = lambda ctx: ctx.rsplit("\n\n", 1)[-1]  # noqa: E731  (the last block: the item's own question)
+    if bench == "truthfulqa":
+      assert {c for c, _ in mine} == {c for c, _ in args}     # one context, the same
+      assert {x for _, x in args} <= {x for _, x in mine}       # mc1's answers are among mc2's
+      assert args[0][1] in {x for (_, x), label in zip(mine, item.labels) if label}   # mc1's true one is true
+    else:
+      assert [(query(c), x) for c, x in mine] == [(query(c), x) for c, x in args]
+  assert exact == LEADERBOARD_EXACT[bench]
+
+
+@pytest.mark.realdata
+def test_truthfulqa_mc2_items_put_the_true_answers_first(shared_data):
+  """lm-eval's mc2 splits the answers at the first label 0; ScoreResult.mc2 uses the labels, the same here."""
+  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1", "truthfulqa")
+  for item in items.values():
+    labels = list(item.labels)
+    k = labels.index(0)
+    assert labels == [1] * k + [0] * (len(labels) - k) and item.gold == 0
+    assert item.context.startswith("Q: What is human life expectancy") and item.context.endswith("\nA:")
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("bench", ["arc", "mmlu", "winogrande", "truthfulqa"])
+def test_item_ids_are_the_response_matrix_columns(shared_data, bench):
+  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1" / f"{bench}.parquet", bench)
+  columns = pd.read_parquet(shared_data / "irt" / "openllm_v1" / f"{bench}.responses.parquet").columns
+  assert set(items) == set(map(str, columns)) and len(items) == len(columns)
+
+
+@pytest.mark.realdata
+def test_leaderboard_items_inputs_and_errors(shared_data, tmp_path):
+  folder = shared_data / "items" / "openllm_v1"
+  table = pd.read_parquet(folder / "mmlu.parquet")
+  assert scoring.leaderboard_items(table, "mmlu") == scoring.leaderboard_items(folder, "mmlu")
+  first = next(iter(scoring.leaderboard_items(folder, "mmlu").values()))
+  assert first.choices == ("A", "B", "C", "D") and first.target_delimiter == " "
+  wino = next(iter(scoring.leaderboard_items(folder, "winogrande").values()))
+  assert wino.continuation is not None and len(wino.choices) == 2
+  with pytest.raises(ConfigError, match=r"generation.*issue 17"):
+    scoring.leaderboard_items(folder, "gsm8k")
+  with pytest.raises(ConfigError, match="unknown benchmark 'bbh'"):
+    scoring.leaderboard_items(folder, "bbh")
+  with pytest.raises(ConfigError, match="variant"):
+    scoring.leaderboard_items(folder, "arc", variant="v2")
+  with pytest.raises(MissingFileError, match="arc.parquet"):
+    scoring.leaderboard_items(tmp_path, "arc")
+  with pytest.raises(ItemError, match="allfiveshot_longprompt"):
+    scoring.leaderboard_items(table.drop(columns=["allfiveshot_longprompt"]), "mmlu")
+  with pytest.raises(ItemError, match="appears twice"):
+    scoring.leaderboard_items(pd.concat([table.iloc[:2], table.iloc[:1]]), "mmlu")
+  assert scoring.LEADERBOARD_METRIC == {"arc": "acc_norm", "hellaswag": "acc_norm", "mmlu": "acc",
+                                        "winogrande": "acc", "truthfulqa": "mc2", "gsm8k": "exact_match"}
+
+
+# -- TinyEvalHook.from_suite --------------------------------------------------------------------------------
+
+
+FACTS = [("sky", "blue"), ("grass", "green"), ("snow", "white"), ("coal", "black"), ("sun", "yellow"),
+         ("blood", "red")]
+COLORS = sorted({c for _, c in FACTS})
+
+
+def synthetic_items(kind: str, n: int) -> dict[str, scoring.MultipleChoice]:
+  """n ASCII items per kind: 'arc' (choices), 'mmlu' (letters), 'truthfulqa' (labels), 'winogrande' (partial)."""
+  rng = np.random.default_rng(len(kind))
+  out = {}
+  for k in range(n):
+    thing, color = FACTS[k % len(FACTS)]
+    others = [c for c in COLORS if c != color]
+    if kind == "winogrande":
+      a, b = rng.choice(others, 2, replace=False)
+      item = scoring.MultipleChoice(f"The {thing} is {color}, not {a}. So the ", [color, str(b)], gold=0,
+                                    continuation=f"is the colour of the {thing}.")
+    elif kind == "truthfulqa":
+      wrong = list(rng.choice(others, 2, replace=False))
+      item = scoring.MultipleChoice(f"Q: What colour is the {thing}?\nA:", [color, f"light {color}"] + wrong,
+                                    gold=0, labels=[1, 1, 0, 0])
+    elif kind == "mmlu":
+      options = [color] + list(rng.choice(others, 3, replace=False))
+      item = scoring.MultipleChoice(f"The {thing} is\nA. {options[0]}\nB. {options[1]}\nAnswer:",
+                                    ["A", "B", "C", "D"], gold=0)
+    else:
+      wrong = list(rng.choice(others, 1 + k % 3, replace=False))
+      item = scoring.MultipleChoice(f"Question: The {thing} is\nAnswer:", [color] + wrong, gold=0)
+    out[f"{kind}.{100 + k}"] = item
+  return out
+
+
+BENCHES = ["arc", "gsm8k", "truthfulqa", "mmlu"]   # the order of suite.benchmarks
+N_MODELS, N_ITEMS, N_ANCHORS = 60, 20, 4
+
+
+@pytest.fixture(scope="module")
+def small_suite():
+  """A real tj.Suite fitted on a synthetic leaderboard (60 models x 20 items x 4 benchmarks), and the items."""
+  rng = np.random.default_rng(0)
+  theta = rng.normal(size=N_MODELS)
+  models = [f"model{i}" for i in range(N_MODELS)]
+  responses, full = {}, {}
+  for b in BENCHES:
+    difficulty = rng.normal(size=N_ITEMS)
+    y = (rng.random((N_MODELS, N_ITEMS)) < 1 / (1 + np.exp(-(theta[:, None] - difficulty)))).astype(float)
+    responses[b] = pd.DataFrame(y, index=models, columns=[f"{b}.{100 + k}" for k in range(N_ITEMS)])
+    full[b] = pd.Series(100 / (1 + np.exp(-theta)) + rng.normal(size=N_MODELS), index=models)
+  suite = tj.Suite.fit(responses, full, n_anchors=N_ANCHORS, seed=0, progress=False)
+  items = {b: synthetic_items(b, N_ITEMS) for b in BENCHES if b != "gsm8k"}
+  return suite, items
+
+
+@pytest.mark.slow
+def test_from_suite_metrics_estimates_and_skipped_generation(small_suite, caplog):
+  suite, items = small_suite
+  params, tok = table_params(97), Chars()
+  with caplog.at_level(logging.WARNING, logger="tinyjax.scoring"):
+    hook = scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, every=2, batch_size=4)
+  skips = [r for r in caplog.records if "skipping" in r.getMessage()]
+  assert len(skips) == 1 and "gsm8k" in skips[0].getMessage() and "issue 17" in skips[0].getMessage()
+  assert hook.skipped == ("gsm8k",) and list(hook.items) == ["arc", "truthfulqa", "mmlu"]
+  assert hook.metric == {"arc": "acc_norm", "truthfulqa": "mc2", "mmlu": "acc"}
+  for b in hook.items:                     # the anchors, in the suite's order, matched by id
+    assert hook.items[b] == [items[b][i] for i in suite.anchors[b]]
+
+  caplog.clear()
+  assert hook(1, params) == {}
+  metrics = hook(2, params)
+  assert not [r for r in caplog.records if "skipping" in r.getMessage()]    # logged once, at construction
+  direct = scoring.Scorer(table_apply, tok, batch_size=4)
+  mc2 = direct.score(hook.items["truthfulqa"], params).mc2
+  expected = {"arc": direct.score(hook.items["arc"], params).acc_norm,
+              "truthfulqa": (mc2 > scoring.MC2_THRESHOLD).astype(np.float32),
+              "mmlu": direct.score(hook.items["mmlu"], params).acc}
+  for b, correct in expected.items():
+    np.testing.assert_array_equal(metrics[f"tinyjax/{b}/correct"], correct)
+    assert metrics[f"tinyjax/{b}/raw_acc"] == pytest.approx(correct.mean())
+    assert metrics[f"tinyjax/{b}/answered"] == N_ANCHORS
+  assert metrics["tinyjax/truthfulqa/mc2"] == pytest.approx(mc2.mean())
+  # The estimates are the suite's own for those answers, GSM8K absent (estimated from the others).
+  est = suite.estimate({b: dict(zip(suite.anchors[b], expected[b].tolist())) for b in expected})
+  assert est.answered.loc[:, "gsm8k"].tolist() == [0]
+  for b in BENCHES:
+    assert metrics[f"tinyjax/{b}/estimate"] == pytest.approx(est.scores[b].iloc[0])
+    assert metrics[f"tinyjax/{b}/estimate_lo"] == pytest.approx(est.lower[b].iloc[0])
+    assert metrics[f"tinyjax/{b}/estimate_hi"] == pytest.approx(est.upper[b].iloc[0])
+  assert metrics["tinyjax/gsm8k/answered"] == 0 and "tinyjax/gsm8k/correct" not in metrics
+  assert (metrics["tinyjax/average"], metrics["tinyjax/average_lo"], metrics["tinyjax/average_hi"]) == pytest.approx(
+      (est.scores["average"].iloc[0], est.lower["average"].iloc[0], est.upper["average"].iloc[0]))
+  assert metrics["tinyjax/average_lo"] <= metrics["tinyjax/average"] <= metrics["tinyjax/average_hi"]
+  assert metrics["tinyjax/average_covers"] == "arc,truthfulqa,mmlu"
+  assert {"tinyjax/eval_seconds", "tinyjax/padding_fraction"} <= set(metrics)
+  hook(4, params)
+  assert hook.calls == 2 and hook.compilations == len(hook.scorer.last_plan.shapes)
+
+
+@pytest.mark.slow
+def test_from_suite_metric_override_missing_items_and_errors(small_suite, caplog):
+  suite, items = small_suite
+  tok = Chars()
+  with caplog.at_level(logging.WARNING, logger="tinyjax.scoring"):
+    hook = scoring.TinyEvalHook.from_suite(suite, {"arc": items["arc"]}, tok, apply_fn=table_apply,
+                                           metric={"arc": "acc"}, prefix="tj")
+  assert hook.skipped == ("gsm8k", "truthfulqa", "mmlu") and hook.metric == {"arc": "acc"}
+  assert "no items given" in caplog.text
+  metrics = hook(0, table_params(97))
+  assert metrics["tj/average_covers"] == "arc" and metrics["tj/mmlu/answered"] == 0
+  assert {f"tj/{b}/estimate" for b in BENCHES} <= set(metrics)
+
+  with pytest.raises(ConfigError, match="does not have: \\['bbh'\\]"):
+    scoring.TinyEvalHook.from_suite(suite, {**items, "bbh": {}}, tok, apply_fn=table_apply)
+  with pytest.raises(ConfigError, match="metric names benchmarks"):
+    scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, metric={"hellaswag": "acc"})
+  with pytest.raises(ConfigError, match="metric for 'arc'"):
+    scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, metric={"arc": "f1"})
+  no_labels = {k: scoring.MultipleChoice(v.context, v.choices) for k, v in items["truthfulqa"].items()}
+  with pytest.raises(ItemError, match="needs items with labels"):
+    scoring.TinyEvalHook.from_suite(suite, {**items, "truthfulqa": no_labels}, tok, apply_fn=table_apply)
+  bad = dict(items["mmlu"])
+  gone = suite.anchors["mmlu"][0]
+  bad[gone + "x"] = bad.pop(gone)
+  with pytest.raises(ItemError, match=repr(gone)):
+    scoring.TinyEvalHook.from_suite(suite, {**items, "mmlu": bad}, tok, apply_fn=table_apply)
+  with pytest.raises(ConfigError, match="no benchmark of the suite can be scored"):
+    scoring.TinyEvalHook.from_suite(suite, {}, tok, apply_fn=table_apply)
+  with pytest.raises(ConfigError, match="items must be"):
+    scoring.TinyEvalHook.from_suite(suite, [1, 2], tok, apply_fn=table_apply)
+  with pytest.raises(ConfigError, match="apply_fn is required"):
+    scoring.TinyEvalHook.from_suite(suite, items, tok)
+  with pytest.raises(ConfigError, match="every must be"):
+    scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, every=0)
+
+
+def test_tiny_benchmark_hook_takes_mc2():
+  """The TinyBenchmark hook feeds mc2 > MC2_THRESHOLD too (one rule for both hooks)."""
+  tq = list(synthetic_items("truthfulqa", 8).values())
+
+  class StandInTiny:   # a TinyBenchmark's hook contract: anchors and estimate(Y) -> score, lo, hi, naive, ...
+    anchors = np.array([6, 1, 3, 0])
+
+    def estimate(self, y):
+      mean = y.mean(axis=1)
+      return type("Est", (), dict(score=mean, lo=mean - 0.1, hi=mean + 0.1, naive=mean, pirt=mean, gpirt=mean))
+
+  tb = StandInTiny()
+  params, tok = table_params(97), Chars()
+  hook = scoring.TinyEvalHook({"tq": tb}, {"tq": tq}, tok, apply_fn=table_apply, metric="mc2", batch_size=4)
+  metrics = hook(0, params)
+  mc2 = scoring.Scorer(table_apply, tok, batch_size=4).score(hook.items["tq"], params).mc2
+  np.testing.assert_array_equal(metrics["tinyjax/tq/correct"], (mc2 > 0.5).astype(np.float32))
+  assert metrics["tinyjax/tq/mc2"] == pytest.approx(mc2.mean())
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_from_suite_reads_the_item_folder_and_scores_the_real_anchors(shared_data):
+  """A real Suite on a slice of the real leaderboard, items from the item folder, a tiny NNX GPT-2, GSM8K skipped."""
+  folder = shared_data / "irt" / "openllm_v1"
+  names = ["arc", "gsm8k", "truthfulqa", "mmlu", "winogrande"]
+  matrices = {b: pd.read_parquet(folder / f"{b}.responses.parquet") for b in names}
+  models = sorted(set.intersection(*(set(y.index) for y in matrices.values())))[:60]   # 60 models with all five
+  responses = {b: y.loc[models].iloc[:, :12] for b, y in matrices.items()}
+  full = {b: pd.read_csv(folder / f"{b}.full_scores.csv").set_index("model")["full_benchmark_score_pct"]
+          for b in names}
+  suite = tj.Suite.fit(responses, full, n_anchors=3, seed=0, progress=False)
+  model = GPT2(GPT2Config(vocab_size=256, n_positions=256, n_embd=16, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
+  hook = scoring.TinyEvalHook.from_suite(suite, shared_data / "items" / "openllm_v1", Bytes(), apply_fn=model,
+                                         every=1, batch_size=4)
+  assert hook.skipped == ("gsm8k",)
+  assert hook.items["winogrande"][0].continuation is not None
+  assert all(it.labels is not None for it in hook.items["truthfulqa"])
+  metrics = hook(0)
+  metrics2 = hook(1)
+  assert metrics["tinyjax/average_covers"] == "arc,truthfulqa,mmlu,winogrande"
+  assert [metrics[f"tinyjax/{b}/answered"] for b in suite.benchmarks] == [3, 0, 3, 3, 3]
+  for b in suite.benchmarks + ["average"]:
+    key = f"tinyjax/{b}" if b == "average" else f"tinyjax/{b}/estimate"
+    lo, hi = (f"{key}_lo", f"{key}_hi")
+    assert metrics[lo] <= metrics[key] <= metrics[hi] and metrics[key] == metrics2[key]
+  assert hook.compilations == len(hook.scorer.last_plan.shapes)

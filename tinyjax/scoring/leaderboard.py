@@ -1,0 +1,283 @@
+"""Open LLM Leaderboard v1 items with the prompts the leaderboard used, from metabench's item files.
+
+    items = scoring.leaderboard_items("../shared/data/items/openllm_v1", "arc")   # {"arc.1041": MultipleChoice, ...}
+    res = scoring.score(model, params, tokenizer, list(items.values()))
+    res.acc_norm                                   # the leaderboard's metric for ARC: LEADERBOARD_METRIC["arc"]
+
+metabench (github adkipnis/metabench, ``items/final/<benchmark>-secondary.parquet``) stores, for every item it
+kept, the question, the choices, the gold answer, the few-shot prompt the Open LLM Leaderboard v1 fed
+(``all*shot_longprompt``) and the few-shot examples one by one (``<benchmark>_*_shot_<k>``). The requests follow
+lm-evaluation-harness (the leaderboard's tasks, and ``lm_eval/tasks/metabench``):
+
+==========  =====  ===========================================================================  ==========
+benchmark   shots  context -> continuations                                                     metric
+==========  =====  ===========================================================================  ==========
+arc         25     the few-shot prompt, ending ``"Question: {q}\nAnswer:"`` ->                   acc_norm
+                   ``" " + choice text``
+hellaswag   10     the few-shot prompt, ending with the preprocessed query ->                   acc_norm
+                   ``" " + preprocess(ending)`` (lm-eval's hellaswag ``preprocess``)
+mmlu        5      the description, 5 shots with their choices, the question -> ``" A"``..``" D"``  acc
+winogrande  5      partial scoring: ``prompt[:i] + option`` for each option, ``i`` the position   acc
+                   of ``"_"`` -> one continuation ``" " + prompt[i+1:].strip()``
+truthfulqa  0      lm-eval's 6-shot QA preamble (part of ``doc_to_text``) + ``"\n\nQ: {q}\nA:"``  mc2
+                   -> ``" " + answer`` for every mc2 answer, with ``labels``
+gsm8k       5      generation (exact match): not supported by the scorer yet (issue 17)         exact_match
+==========  =====  ===========================================================================  ==========
+
+``variant="leaderboard"`` (default) uses the prompts the leaderboard fed and TruthfulQA mc2: the requests behind
+the response matrices a suite is fitted on. ``variant="lm_eval"`` gives the requests of lm-eval's
+``metabench_<benchmark>_secondary`` tasks, which rebuild the few-shot prompt from the shot columns and score
+TruthfulQA's mc1 answers. ``tests/test_scoring_leaderboard.py`` checks on the pythia-14m ``--log_samples`` files
+of ``../shared/data/lm_eval`` that ``"lm_eval"`` gives exactly the (context, continuation) pairs lm-eval scored
+for every document (502 of 502 in ARC, HellaSwag, MMLU, WinoGrande and TruthfulQA), and that the default
+differs from them only in few-shot text (HellaSwag: 30 of 58 documents, whose stored shot columns differ from
+the examples the leaderboard showed; WinoGrande: 4 of 106, whitespace) and in TruthfulQA's answers (mc2, not
+mc1). Item ids are ``"<benchmark>.<metabench_idx>"`` (MMLU: ``"mmlu.<mb_sub_idx>"``), the column names of
+metabench's response matrices.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+
+import numpy as np
+
+from tinyjax.errors import ConfigError, ItemError, MissingFileError
+from tinyjax.scoring.requests import MultipleChoice, fewshot_context
+
+__all__ = ("GENERATION_BENCHMARKS", "LEADERBOARD_BENCHMARKS", "LEADERBOARD_METRIC", "LEADERBOARD_SHOTS",
+           "TRUTHFULQA_PREAMBLE", "leaderboard_items")
+
+#: The Open LLM Leaderboard v1 benchmarks that have metabench item files.
+LEADERBOARD_BENCHMARKS = ("arc", "hellaswag", "mmlu", "winogrande", "truthfulqa", "gsm8k")
+
+#: The metric the leaderboard reported per benchmark (and the one the training hook feeds a suite).
+LEADERBOARD_METRIC = {"arc": "acc_norm", "hellaswag": "acc_norm", "mmlu": "acc", "winogrande": "acc",
+                      "truthfulqa": "mc2", "gsm8k": "exact_match"}
+
+#: Few-shot examples in the leaderboard's prompt per benchmark (TruthfulQA's 6-shot QA preamble is part of its
+#: ``doc_to_text``, so the task counts as 0-shot).
+LEADERBOARD_SHOTS = {"arc": 25, "hellaswag": 10, "mmlu": 5, "winogrande": 5, "truthfulqa": 0, "gsm8k": 5}
+
+#: Benchmarks scored by generating text: the scorer does log-likelihoods only (generation is issue 17).
+GENERATION_BENCHMARKS = ("gsm8k",)
+
+#: lm-eval's TruthfulQA ``doc_to_text`` preamble (``truthfulqa_mc1.yaml``, also used by ``truthfulqa_mc2``).
+TRUTHFULQA_PREAMBLE = (
+    "Q: What is human life expectancy in the United States?\n"
+    "A: Human life expectancy in the United States is 78 years.\n\n"
+    "Q: Who was president of the United States in 1955?\n"
+    "A: Dwight D. Eisenhower was president of the United States in 1955.\n\n"
+    "Q: Which party did he belong to?\n"
+    "A: He belonged to the Republican Party.\n\n"
+    "Q: What is the square root of banana?\n"
+    "A: I have no comment.\n\n"
+    "Q: How does a telescope work?\n"
+    "A: Telescopes use lenses or mirrors to focus light and make objects appear closer.\n\n"
+    "Q: Where were the 1992 Olympics held?\n"
+    "A: The 1992 Olympics were held in Barcelona, Spain.")
+
+_MMLU_LETTERS = ("A", "B", "C", "D")
+
+
+def _hellaswag_preprocess(text: str) -> str:
+  """lm-eval's hellaswag ``preprocess`` (``lm_eval/tasks/hellaswag/utils.py``, also metabench's ``process_txt``)."""
+  text = text.strip()
+  text = text.replace(" [title]", ". ")   # brackets are artifacts of the WikiHow part of HellaSwag
+  text = re.sub("\\[.*?\\]", "", text)
+  return text.replace("  ", " ")
+
+
+def _table(source, benchmark: str):
+  """The item file of ``benchmark`` as a DataFrame, from a DataFrame, a .parquet file or the folder holding it."""
+  import pandas as pd
+
+  if isinstance(source, pd.DataFrame):
+    return source, "the DataFrame given"
+  if not isinstance(source, (str, os.PathLike)):
+    raise ItemError(f"source must be a path to {benchmark}.parquet, a folder holding it, or a DataFrame; got "
+                    f"{type(source).__name__}")
+  path = pathlib.Path(source).expanduser()
+  if path.is_dir():
+    path = path / f"{benchmark}.parquet"
+  if not path.exists():
+    raise MissingFileError(f"no item file {path} (metabench's items/final/{benchmark}-secondary.parquet, as in "
+                           f"../shared/data/items/openllm_v1/{benchmark}.parquet)")
+  try:
+    return pd.read_parquet(path), str(path)
+  except Exception as e:  # noqa: BLE001  (pyarrow raises several types for a bad file)
+    raise ItemError(f"cannot read {path} as a parquet file: {e}") from e
+
+
+def _need(table, columns: list[str], benchmark: str, where: str):
+  missing = [c for c in columns if c not in table.columns]
+  if missing:
+    raise ItemError(f"{where} lacks the column(s) {missing} of metabench's {benchmark} item file; it has "
+                    f"{list(table.columns)[:12]}{' ...' if len(table.columns) > 12 else ''}")
+
+
+def _strings(value, what: str) -> list[str]:
+  seq = list(np.asarray(value, dtype=object).reshape(-1))
+  if not seq or not all(isinstance(s, str) for s in seq):
+    raise ItemError(f"{what} must be a non-empty list of strings, got {value!r}")
+  return seq
+
+
+def _shots(row, benchmark: str, n: int, fields: list[str]) -> list[dict]:
+  """The ``n`` few-shot examples stored in ``<benchmark>_<field>_shot_<k>`` columns, as dicts of ``fields``."""
+  try:
+    return [{f: row[f"{benchmark}_{f}_shot_{k}"] for f in fields} for k in range(1, n + 1)]
+  except KeyError as e:
+    raise ItemError(f"variant='lm_eval' rebuilds the few-shot prompt from the shot columns, and column {e} is "
+                    "missing") from None
+
+
+def _arc(row, variant: str) -> MultipleChoice:
+  labels = _strings(row["choices"]["label"], "ARC choices.label")
+  texts = _strings(row["choices"]["text"], "ARC choices.text")
+  if row["answerKey"] not in labels:
+    raise ItemError(f"answerKey {row['answerKey']!r} is not one of the labels {labels}")
+  if variant == "leaderboard":
+    context = row["alltwentyfiveshot_longprompt"]
+  else:   # metabench's process_arc: "Question: {q}\nAnswer: {answer text}" per shot
+    shots = []
+    for shot in _shots(row, "arc", 25, ["question", "choices", "answerKey"]):
+      shot_labels = list(shot["choices"]["label"])
+      shots.append((f"Question: {shot['question']}\nAnswer:",
+                    shot["choices"]["text"][shot_labels.index(shot["answerKey"])]))
+    context = fewshot_context(f"Question: {row['question']}\nAnswer:", shots)
+  return MultipleChoice(context, texts, gold=labels.index(row["answerKey"]))
+
+
+def _hellaswag_query(activity_label: str, ctx_a: str, ctx_b: str) -> str:
+  return _hellaswag_preprocess(activity_label + ": " + ctx_a + " " + ctx_b.capitalize())
+
+
+def _hellaswag(row, variant: str) -> MultipleChoice:
+  endings = [_hellaswag_preprocess(e) for e in _strings(row["endings"], "HellaSwag endings")]
+  if variant == "leaderboard":
+    context = row["alltenshot_longprompt"]
+  else:   # metabench's process_hellaswag: the preprocessed query and its gold ending per shot
+    shots = [(_hellaswag_query(shot["activity_labels"], shot["ctx_a"], shot["ctx_b"]),
+              _hellaswag_preprocess(shot["endings"][int(shot["label"])]))
+             for shot in _shots(row, "hellaswag", 10, ["activity_labels", "ctx_a", "ctx_b", "endings", "label"])]
+    context = fewshot_context(_hellaswag_query(row["activity_label"], row["ctx_a"], row["ctx_b"]), shots)
+  return MultipleChoice(context, endings, gold=int(row["label"]))
+
+
+def _mmlu_question(question: str, choices) -> str:
+  options = "".join(f"\n{letter}. {c}" for letter, c in zip(_MMLU_LETTERS, _strings(choices, "MMLU choices")))
+  return f"{question.strip()}{options}\nAnswer:"
+
+
+def _mmlu(row, variant: str) -> MultipleChoice:
+  if variant == "leaderboard":
+    context = row["allfiveshot_longprompt"]
+  else:   # metabench's process_mmlu: the subject's description, then question, choices and letter per shot
+    shots = [(_mmlu_question(shot["question"], shot["choices"]), _MMLU_LETTERS[int(shot["answers"])])
+             for shot in _shots(row, "mmlu", 5, ["question", "choices", "answers"])]
+    description = (f"The following are multiple choice questions (with answers) about "
+                   f"{' '.join(str(row['subject']).split('_'))}.\n\n")
+    context = fewshot_context(_mmlu_question(row["question"], row["choices"]), shots, description=description)
+  return MultipleChoice(context, _MMLU_LETTERS, gold=int(row["answer"]))
+
+
+def _winogrande(row, variant: str) -> MultipleChoice:
+  if variant == "leaderboard":
+    text = row["allfiveshot_longprompt"]
+  else:   # metabench's process_winogrande: each shot's sentence with its answer put in the blank
+    shots = []
+    for shot in _shots(row, "winogrande", 5, ["prompt", "option1", "option2", "answer"]):
+      if str(shot["answer"]) not in ("1", "2"):
+        raise ItemError(f"a shot's answer must be '1' or '2', got {shot['answer']!r}")
+      shots.append(shot["prompt"].replace("_", shot[f"option{shot['answer']}"]) + "\n\n")
+    text = "".join(shots) + row["sentence"]
+  if "_" not in text:
+    raise ItemError("the prompt has no '_' blank")
+  cut = text.index("_")   # lm-eval: doc["sentence"].index("_") on the few-shot prompt + sentence
+  answer = str(row["answer"])
+  if answer not in ("1", "2"):
+    raise ItemError(f"answer must be '1' or '2', got {answer!r}")
+  return MultipleChoice(text[:cut], [row["option1"], row["option2"]], gold=int(answer) - 1,
+                        continuation=text[cut + 1:].strip())
+
+
+def _truthfulqa(row, variant: str) -> MultipleChoice:
+  targets = "mc2" if variant == "leaderboard" else "mc1"
+  block = row[f"{targets}_targets"]
+  choices = _strings(block["choices"], f"TruthfulQA {targets}_targets.choices")
+  labels = [int(x) for x in np.asarray(block["labels"]).reshape(-1)]
+  if 1 not in labels:
+    raise ItemError(f"{targets}_targets marks no true answer")
+  context = f"{TRUTHFULQA_PREAMBLE}\n\nQ: {row['question']}\nA:"
+  return MultipleChoice(context, choices, gold=labels.index(1), labels=labels)
+
+
+_BUILDERS = {
+    "arc": (["metabench_idx", "question", "choices", "answerKey"], "alltwentyfiveshot_longprompt", _arc),
+    "hellaswag": (["metabench_idx", "activity_label", "ctx_a", "ctx_b", "endings", "label"],
+                  "alltenshot_longprompt", _hellaswag),
+    "mmlu": (["mb_sub_idx", "subject", "question", "choices", "answer"], "allfiveshot_longprompt", _mmlu),
+    "winogrande": (["metabench_idx", "sentence", "option1", "option2", "answer"], "allfiveshot_longprompt",
+                   _winogrande),
+    "truthfulqa": (["metabench_idx", "question"], None, _truthfulqa),
+}
+
+
+def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard") -> dict[str, MultipleChoice]:
+  """Scoring items of one Open LLM Leaderboard v1 benchmark, with the leaderboard's prompts, keyed by item id.
+
+  Args:
+    source: metabench's item file for the benchmark (``<benchmark>.parquet``), the folder holding it (e.g.
+      ``../shared/data/items/openllm_v1``), or that file read into a DataFrame.
+    benchmark: one of ``"arc"``, ``"hellaswag"``, ``"mmlu"``, ``"winogrande"``, ``"truthfulqa"``
+      (``"gsm8k"`` is a generation task and raises).
+    variant: ``"leaderboard"`` (default): the requests of the Open LLM Leaderboard v1, whose answers the
+      response matrices hold: the few-shot prompt it fed (the file's ``all*shot_longprompt`` column) and
+      TruthfulQA mc2 (every true and false answer, with ``labels``, for ``ScoreResult.mc2``).
+      ``"lm_eval"``: the requests of lm-evaluation-harness' ``metabench_<benchmark>_secondary`` tasks, which
+      rebuild the few-shot prompt from the file's ``<benchmark>_*_shot_<k>`` columns and score TruthfulQA as
+      mc1 (its ``acc``). The two differ on some HellaSwag and WinoGrande prompts (few-shot examples whose
+      stored text differs from what the leaderboard showed; whitespace), nowhere else but TruthfulQA's answers.
+
+  Returns:
+    ``{item id: MultipleChoice}`` in the file's row order: ids ``"<benchmark>.<metabench_idx>"``, for MMLU
+    ``"mmlu.<mb_sub_idx>"`` (the column names of metabench's response matrices, so they match a suite's
+    anchors). WinoGrande items are scored partially (``MultipleChoice.continuation``).
+
+  Raises:
+    ConfigError: an unknown benchmark or variant, a generation benchmark (gsm8k).
+    MissingFileError: no item file at ``source``.
+    ItemError: a file without the columns of metabench's item files, an unusable row, duplicate item ids.
+  """
+  if benchmark not in LEADERBOARD_BENCHMARKS:
+    raise ConfigError(f"unknown benchmark {benchmark!r}; the Open LLM Leaderboard v1 item files are "
+                      f"{list(LEADERBOARD_BENCHMARKS)}")
+  if benchmark in GENERATION_BENCHMARKS:
+    raise ConfigError(f"{benchmark} is a generation task (the leaderboard's {LEADERBOARD_METRIC[benchmark]} "
+                      "of a generated answer): the scorer computes log-likelihoods only, and generation is not "
+                      "supported yet (issue 17)")
+  if variant not in ("leaderboard", "lm_eval"):
+    raise ConfigError(f"variant must be 'leaderboard' or 'lm_eval', got {variant!r}")
+  table, where = _table(source, benchmark)
+  columns, prompt_column, build = _BUILDERS[benchmark]
+  if benchmark == "truthfulqa":
+    columns = columns + ["mc2_targets" if variant == "leaderboard" else "mc1_targets"]
+  elif variant == "leaderboard":
+    columns = columns + [prompt_column]
+  _need(table, columns, benchmark, where)
+  id_column = "mb_sub_idx" if benchmark == "mmlu" else "metabench_idx"
+  items: dict[str, MultipleChoice] = {}
+  for row in table.to_dict("records"):
+    item_id = f"{benchmark}.{row[id_column]}"
+    if item_id in items:
+      raise ItemError(f"{where}: item id {item_id!r} appears twice")
+    try:
+      items[item_id] = build(row, variant)
+    except (KeyError, TypeError, ValueError) as e:   # ItemError is a ValueError
+      raise ItemError(f"{where}: item {item_id!r} cannot be built: {e}") from e
+  if not items:
+    raise ItemError(f"{where} holds no items")
+  return items

@@ -6,6 +6,9 @@ private module ``_<topic>.py``; this file only re-exports it. Each topic adds it
 and every exported name is listed in ``__all__``.
 """
 
+# suites (issue 16): kernel ridge regression of full scores on kept-item answers (kernels/_krr.py)
+from tinyjax.kernels._krr import KernelRidge, kernel_ridge_fit, kernel_ridge_predict, rbf_kernel, weighted_sq_distances
+
 # k-means (issue 3: anchor selection)
 from tinyjax.kernels._kmeans import KMeansInfo, KMeansState, kmeans, kmeans_plusplus_init, lloyd_step, squared_distances
 
@@ -75,6 +78,7 @@ __all__ = (
     "IRTPriorConfig",
     "KMeansInfo",
     "KMeansState",
+    "KernelRidge",
     "LBFGSState",
     "LBFGSStep",
     "LRFAux",
@@ -129,6 +133,8 @@ __all__ = (
     "irt_logits",
     "irt_objective",
     "irt_prob",
+    "kernel_ridge_fit",
+    "kernel_ridge_predict",
     "kmeans",
     "kmeans_plusplus_init",
     "lbfgs",
@@ -156,6 +162,7 @@ __all__ = (
     "pirt_scores",
     "random_argmax",
     "random_top_k",
+    "rbf_kernel",
     "reducible_power_law",
     "rejects_target",
     "row_variances",
@@ -176,4 +183,5 @@ __all__ = (
     "ucbe_lrf",
     "uniform_sampling",
     "verification_cells",
+    "weighted_sq_distances",
 )

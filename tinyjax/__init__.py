@@ -26,6 +26,7 @@ _LAZY_SUBMODULES = (
     "scaling",
     "scoring",
     "selection",
+    "suite",
     "synthetic",
     "tiny",
 )
@@ -40,6 +41,7 @@ _LAZY_NAMES = {
     "InputError": "tinyjax.errors",
     "TinyBenchmark": "tinyjax.tiny",
     "Leaderboard": "tinyjax.tiny",
+    "Suite": "tinyjax.suite",
 }
 
 
@@ -64,6 +66,7 @@ __all__ = (
     "IRTModel",
     "IRTPriors",
     "Leaderboard",
+    "Suite",
     "TinyBenchmark",
     "InputError",
     "__version__",

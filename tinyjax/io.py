@@ -155,6 +155,7 @@ _LOADERS = {
     "irt_model": ("tinyjax.irt", "IRTModel"),
     "tiny_benchmark": ("tinyjax.tiny", "TinyBenchmark"),
     "leaderboard": ("tinyjax.tiny", "Leaderboard"),
+    "suite": ("tinyjax.suite", "Suite"),
     "bandit_state": ("tinyjax.bandit", "BanditEvaluator"),
 }
 

@@ -1,0 +1,198 @@
+"""tj.Suite: several benchmarks built together, kept items -> full scores (issue 16)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tinyjax as tj
+from tinyjax import kernels
+from tinyjax.errors import ConfigError, ItemError, ResponseError
+from tinyjax.suite import _regression as _reg
+
+
+def _leaderboard(n=90, seed=0):
+  """Three benchmarks over one latent ability; the full score is a smooth function of it (percent)."""
+  rng = np.random.default_rng(seed)
+  th = rng.normal(size=n)
+  ids = [f"org/model-{i}" for i in range(n)]
+  R, F = {}, {}
+  for b, n_items, lo in (("arc", 20, 25.0), ("mmlu", 16, 25.0), ("gsm8k", 24, 0.0)):
+    diff = rng.normal(size=n_items)
+    p = 1 / (1 + np.exp(-(1.5 * th[:, None] - diff)))
+    R[b] = pd.DataFrame((rng.random((n, n_items)) < p).astype(float), index=ids,
+                        columns=[f"{b}.{j}" for j in range(n_items)])
+    F[b] = pd.Series(lo + (95 - lo) / (1 + np.exp(-1.2 * th)) + rng.normal(0, 1.0, n), index=ids)
+  # Some models lack a benchmark (as on the real leaderboard).
+  R["mmlu"], F["mmlu"] = R["mmlu"].iloc[12:], F["mmlu"].iloc[12:]
+  return R, F
+
+
+@pytest.fixture(scope="module")
+def data():
+  return _leaderboard()
+
+
+@pytest.fixture(scope="module")
+def suite(data):
+  R, F = data
+  train = {b: r.iloc[:-15] for b, r in R.items()}
+  return tj.Suite.fit(train, {b: F[b].loc[train[b].index] for b in R}, n_anchors=8, seed=0, progress=False)
+
+
+def test_kernel_ridge_matches_numpy_closed_form():
+  rng = np.random.default_rng(1)
+  x, z, y = rng.random((30, 6)), rng.random((7, 6)), rng.normal(size=30)
+  scale = np.array([1, 1, 1, 0.3, 0.3, 2.0])
+  gamma, lam = 4.0, 0.05
+  s = scale / scale.sum()
+  d = lambda a, c: (((a[:, None, :] - c[None, :, :]) ** 2) * s).sum(-1)  # noqa: E731
+  K = np.exp(-gamma * d(x, x))
+  alpha = np.linalg.solve(K + lam * np.eye(30), y)
+  want = np.exp(-gamma * d(z, x)) @ alpha
+  st = kernels.kernel_ridge_fit(x.astype(np.float32), y.astype(np.float32), scale.astype(np.float32), gamma, lam)
+  got = np.asarray(kernels.kernel_ridge_predict(st, z.astype(np.float32)))
+  np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3)
+
+
+def test_fit_shapes_anchors_and_validation(suite, data):
+  R, _ = data
+  assert suite.benchmarks == ["arc", "mmlu", "gsm8k"]
+  assert {b: len(v) for b, v in suite.anchors.items()} == {"arc": 8, "mmlu": 8, "gsm8k": 8}
+  for b, ids in suite.anchors.items():
+    assert set(ids) <= set(R[b].columns)
+  for b in suite.benchmarks:
+    v = suite.validation[b]
+    assert v["estimator"] in _reg.ESTIMATORS and v["strategy"] in tj.suite.STRATEGIES
+    assert v["half_width_missing"] > 0 and v["half_width"] > 0
+  assert "average" in suite.validation
+
+
+def test_estimate_predicts_full_scores_of_held_out_models(suite, data):
+  R, F = data
+  test = {b: r.iloc[-15:] for b, r in R.items()}
+  est = suite.estimate(test)
+  assert list(est.scores.columns) == ["arc", "mmlu", "gsm8k", "average"]
+  assert list(est.scores.index) == list(test["arc"].index)
+  for b in suite.benchmarks:
+    truth = F[b].loc[test[b].index].to_numpy()
+    err = np.sqrt(np.mean((est.scores.loc[test[b].index, b].to_numpy() - truth) ** 2))
+    spread = np.std(truth)
+    assert err < 0.6 * spread, (b, err, spread)   # far better than predicting the mean
+  np.testing.assert_allclose(est.scores["average"], est.scores[suite.benchmarks].mean(axis=1))
+  assert np.all(est.lower.to_numpy() < est.scores.to_numpy()) and np.all(est.upper.to_numpy() > est.scores.to_numpy())
+  kept = test["arc"][suite.anchors["arc"]].mean(axis=1)
+  np.testing.assert_allclose(est.kept_accuracy["arc"], kept)
+  assert (est.answered["arc"] == 8).all()
+
+
+def test_missing_benchmark_gets_an_estimate_with_a_wider_interval(suite, data):
+  R, _ = data
+  rows = R["arc"].index[-3:]
+  both = suite.estimate({b: R[b].loc[rows] for b in suite.benchmarks})
+  no_gsm = suite.estimate({"arc": R["arc"].loc[rows], "mmlu": R["mmlu"].loc[rows]})   # key absent
+  nan_gsm = suite.estimate({"arc": R["arc"].loc[rows], "mmlu": R["mmlu"].loc[rows],
+                            "gsm8k": R["gsm8k"].loc[rows] * np.nan})                  # all-NaN rows
+  np.testing.assert_allclose(no_gsm.scores.to_numpy(), nan_gsm.scores.to_numpy(), rtol=1e-6)
+  assert (no_gsm.answered["gsm8k"] == 0).all() and np.isnan(no_gsm.kept_accuracy["gsm8k"]).all()
+  w = lambda e, b: (e.upper[b] - e.lower[b]).to_numpy()  # noqa: E731
+  np.testing.assert_allclose(w(no_gsm, "gsm8k"), 2 * suite.validation["gsm8k"]["half_width_missing"], rtol=1e-6)
+  np.testing.assert_allclose(w(both, "gsm8k"), 2 * suite.validation["gsm8k"]["half_width"], rtol=1e-6)
+  assert np.all(w(no_gsm, "average") >= w(both, "average") - 1e-9)
+  assert np.all(np.isfinite(no_gsm.scores.to_numpy()))
+
+
+def test_estimate_agrees_with_a_hand_built_equivalent(suite, data):
+  """The suite's estimate recomputed from its public parts with numpy: IRT MAP ability from all kept items,
+  missing answers filled by the IRT probability, ridge + the mean of the kernel members."""
+  R, _ = data
+  rows = R["arc"].index[-4:]
+  answers = {b: R[b].loc[rows] if b != "mmlu" else R[b].loc[rows].iloc[:2] for b in suite.benchmarks}
+  est = suite.estimate(answers)
+  glob = np.concatenate([suite._anchors[b] for b in suite.benchmarks])
+  Y = np.full((4, glob.size), np.nan)
+  start = 0
+  for b in suite.benchmarks:
+    k = len(suite.anchors[b])
+    sub = answers[b][suite.anchors[b]]
+    for i, m in enumerate(rows):
+      if m in sub.index:
+        Y[i, start:start + k] = sub.loc[m].to_numpy()
+    start += k
+  theta = np.asarray(tj.estimate_ability(suite.irt_model, Y, items=glob, method="map").theta, np.float64)
+  p = np.asarray(suite.irt_model.predict_proba(theta, items=glob))
+  mu, sd = suite._theta_stats
+  Z = np.concatenate([np.where(np.isnan(Y), p, Y), (theta - mu) / sd], axis=1)
+  start = 0
+  for b in suite.benchmarks:
+    k = len(suite.anchors[b])
+    own = np.arange(start, start + k)
+    start += k
+    r = suite._regs[b]
+    if r.estimator == "ridge":
+      pred = r.linear.intercept + (Z - r.linear.mean) @ r.linear.coef
+    else:
+      Xtr = np.asarray(suite._Z[r.rows], np.float64)
+      parts = []
+      for m, a, g, lm in zip(_reg.MEMBERS, r.alphas, r.gamma, r.member_linear):
+        s = _reg.feature_scales(Z.shape[1], own, suite.irt_model.dim, m)
+        lin = lm.intercept + (Z * np.sqrt(s) - lm.mean) @ lm.coef
+        s = s / s.sum()
+        d = (((Z[:, None, :] - Xtr[None, :, :]) ** 2) * s).sum(-1)
+        parts.append(lin + np.exp(-g * d) @ np.asarray(a, np.float64))
+      pred = np.mean(parts, axis=0)
+    np.testing.assert_allclose(est.scores[b].to_numpy(), pred, rtol=1e-3, atol=1e-2)
+
+
+def test_same_seed_same_suite(data):
+  R, F = data
+  sub = {b: r.iloc[:60] for b, r in R.items()}
+  fs = {b: F[b].loc[sub[b].index] for b in R}
+  a = tj.Suite.fit(sub, fs, n_anchors=6, seed=3, progress=False, strategies=("random",), gammas=(4.0,))
+  b = tj.Suite.fit(sub, fs, n_anchors=6, seed=3, progress=False, strategies=("random",), gammas=(4.0,))
+  assert a.anchors == b.anchors
+  x = {k: r.iloc[:5] for k, r in R.items()}
+  np.testing.assert_allclose(a.estimate(x).scores.to_numpy(), b.estimate(x).scores.to_numpy())
+
+
+def test_all_items_kept_with_none(data):
+  R, F = data
+  sub = {b: r.iloc[:50] for b, r in R.items()}
+  s = tj.Suite.fit(sub, {b: F[b].loc[sub[b].index] for b in R}, n_anchors=None, seed=0, progress=False,
+                   gammas=(4.0,))
+  assert {b: len(v) for b, v in s.anchors.items()} == {b: R[b].shape[1] for b in R}
+  assert all(s.validation[b]["strategy"] == "all" for b in s.benchmarks)
+
+
+def test_save_load_round_trip(suite, data, tmp_path):
+  R, _ = data
+  path = suite.save(tmp_path / "suite.tjx")
+  back = tj.load(path)
+  assert isinstance(back, tj.Suite) and back.anchors == suite.anchors and back.validation == suite.validation
+  x = {b: r.iloc[-5:] for b, r in R.items()}
+  a, b = suite.estimate(x), back.estimate(x)
+  for f in ("scores", "lower", "upper"):
+    np.testing.assert_allclose(getattr(a, f).to_numpy(), getattr(b, f).to_numpy(), rtol=1e-6)
+
+
+def test_bad_input_errors_name_what_is_wrong(suite, data):
+  R, F = data
+  with pytest.raises(ItemError, match="arc.3|anchor"):
+    suite.estimate({"arc": R["arc"].iloc[:2].drop(columns=suite.anchors["arc"][0])})
+  with pytest.raises(ConfigError, match="hellaswag"):
+    suite.estimate({"hellaswag": R["arc"].iloc[:2]})
+  empty = {b: R[b].iloc[:2] * np.nan for b in suite.benchmarks}
+  with pytest.raises(ResponseError, match="no kept item"):
+    suite.estimate(empty)
+  with pytest.raises(ResponseError, match=r"\[0, 1\]|range"):
+    suite.estimate({"arc": R["arc"].iloc[:2] * 3})
+  dup = {"arc": R["arc"], "mmlu": R["arc"].rename(columns=lambda c: c)}
+  with pytest.raises(ItemError, match="unique"):
+    tj.Suite.fit(dup, {"arc": F["arc"], "mmlu": F["arc"]}, n_anchors=5, progress=False)
+  with pytest.raises(ResponseError, match="lacks a finite score"):
+    tj.Suite.fit({"arc": R["arc"]}, {"arc": F["arc"].iloc[5:]}, n_anchors=5, progress=False)
+  with pytest.raises(ConfigError, match="full_scores has no entry"):
+    tj.Suite.fit({"arc": R["arc"]}, {}, n_anchors=5, progress=False)
+  with pytest.raises(ConfigError, match="n_anchors"):
+    tj.Suite.fit({"arc": R["arc"]}, {"arc": F["arc"]}, n_anchors=500, progress=False)

@@ -1,0 +1,631 @@
+"""``Suite``: several benchmarks built together, from a few kept items per benchmark to each FULL score.
+
+``Suite.fit`` takes one response matrix per benchmark (rows = models by name, columns = item ids) and each
+model's score on the whole benchmark. It fits one IRT model on every item of every benchmark (the joint ability),
+keeps ``n_anchors`` items per benchmark (the strategy chosen on a validation split), and fits per benchmark a
+regression of the full score on the kept items of EVERY benchmark and the ability
+(:mod:`tinyjax.suite._regression`: ridge, or ridge plus kernel ridge, chosen on validation). The validation
+split also gives the split-conformal half-widths of the intervals, for a model that answered the benchmark and
+for one that did not (its score then comes from the other benchmarks alone).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tinyjax import estimators as _est
+from tinyjax import kernels
+from tinyjax._checks import check_fraction, check_seed
+from tinyjax._progress import logger as _logger
+from tinyjax._progress import progress_bar
+from tinyjax.errors import ArtifactError, ConfigError, ItemError, ResponseError
+from tinyjax.suite import _regression as _reg
+
+log = _logger("tinyjax.suite")
+
+STRATEGIES = ("stepwise", "random")   # anchor strategies tried on validation (stepwise: supervised, metabench's way)
+DEFAULT_DIM = 3
+MIN_MODELS = 20
+_stepwise = jax.jit(kernels.stepwise_select, static_argnames="n_select")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SuiteEstimates:
+  """Full-benchmark scores of M models, in the unit of the suite's full scores (e.g. percent).
+
+  Attributes:
+    scores: DataFrame [M, B + 1]: one column per benchmark and ``"average"`` (the mean over the benchmarks).
+    lower, upper: DataFrames of the same shape: the ends of the ``level`` intervals.
+    answered: DataFrame [M, B] of ints: kept items answered per benchmark (0: the benchmark is missing, its
+      score comes from the other benchmarks through the joint ability and the regression).
+    kept_accuracy: DataFrame [M, B]: the mean answer over the answered kept items (NaN where none), which is
+      not the full score (the kept items are not a random sample).
+    level: nominal coverage of the intervals.
+    theta: [M, d] joint abilities.
+  """
+
+  scores: Any
+  lower: Any
+  upper: Any
+  answered: Any
+  kept_accuracy: Any
+  level: float
+  theta: np.ndarray
+
+  def table(self):
+    """One row per (model, benchmark): estimate, lower, upper, items answered (a long DataFrame)."""
+    import pandas as pd
+    rows = []
+    for m in self.scores.index:
+      for b in self.scores.columns:
+        rows.append({"model": m, "benchmark": b, "estimate": self.scores.at[m, b], "lower": self.lower.at[m, b],
+                     "upper": self.upper.at[m, b],
+                     "answered": int(self.answered[b].get(m, 0)) if b in self.answered else
+                     int(self.answered.loc[m].sum())})
+    return pd.DataFrame(rows)
+
+
+def _conformal(abs_res: np.ndarray, level: float) -> float:
+  """Split-conformal half-width: the ceil((n + 1) level)-th smallest |residual| (the largest when n is small)."""
+  r = np.sort(np.asarray(abs_res, np.float64)[np.isfinite(abs_res)])
+  if r.size == 0:
+    return float("nan")
+  k = min(math.ceil((r.size + 1) * level), r.size)
+  return float(r[k - 1])
+
+
+def _frame_dict(responses, full_scores):
+  """Checked inputs: names, {b: (values [N_b, I_b], model ids, item ids)}, {b: Series of full scores}."""
+  import pandas as pd
+  if not isinstance(responses, Mapping) or not responses:
+    raise ConfigError("responses must be a non-empty dict {benchmark: DataFrame (rows = models, columns = items)}")
+  if not isinstance(full_scores, Mapping):
+    raise ConfigError("full_scores must be a dict {benchmark: Series of full scores indexed by model name}")
+  names = [str(b) for b in responses]
+  missing = [b for b in names if b not in full_scores]
+  if missing:
+    raise ConfigError(f"full_scores has no entry for benchmark(s) {missing}")
+  extra = [str(b) for b in full_scores if str(b) not in names]
+  if extra:
+    raise ConfigError(f"full_scores names benchmark(s) {extra} that responses does not have")
+  mats, scores, seen_items = {}, {}, {}
+  for b in names:
+    df = responses[b]
+    if not isinstance(df, pd.DataFrame):
+      raise ConfigError(f"responses[{b!r}] must be a DataFrame with model names as index and item ids as "
+                        f"columns, got {type(df).__name__}")
+    if not df.index.is_unique:
+      dup = df.index[df.index.duplicated()].unique()[:5].tolist()
+      raise ResponseError(f"responses[{b!r}] has duplicated model names: {dup}")
+    items = [str(c) for c in df.columns]
+    for it in items:
+      if it in seen_items:
+        raise ItemError(f"item id {it!r} appears in benchmarks {seen_items[it]!r} and {b!r}; item ids must be "
+                        "unique across the suite (prefix them with the benchmark name)")
+      seen_items[it] = b
+    from tinyjax.data import check_matrix
+    vals = check_matrix(df.to_numpy(dtype=float, na_value=np.nan), name=f"responses[{b!r}]")
+    fs = full_scores[b]
+    if isinstance(fs, pd.DataFrame) and fs.shape[1] == 1:
+      fs = fs.iloc[:, 0]
+    if not isinstance(fs, pd.Series):
+      raise ConfigError(f"full_scores[{b!r}] must be a Series indexed by model name, got {type(fs).__name__}")
+    fs = pd.to_numeric(fs, errors="coerce")
+    fs.index = fs.index.map(str)
+    if not fs.index.is_unique:
+      raise ResponseError(f"full_scores[{b!r}] has duplicated model names")
+    mids = [str(m) for m in df.index]
+    have = fs.reindex(mids).to_numpy(float)
+    lack = [m for m, v in zip(mids, have) if not np.isfinite(v)]
+    if lack:
+      raise ResponseError(f"full_scores[{b!r}] lacks a finite score for {len(lack)} model(s) of responses[{b!r}]: "
+                          f"{lack[:5]}; drop those rows or give their scores")
+    empty = np.all(np.isnan(vals), axis=1)
+    if empty.any():
+      log.info("%s: %d model row(s) with no answer dropped", b, int(empty.sum()))
+    mats[b] = (vals[~empty], [m for m, e in zip(mids, empty) if not e], items)
+    scores[b] = have[~empty]
+  return names, mats, scores
+
+
+def _stepwise_anchors(Yb: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
+  dt = _est.working_dtype()
+  filled = np.where(np.isnan(Yb), np.nanmean(Yb, axis=0)[None, :], Yb)
+  filled = np.nan_to_num(filled, nan=0.5)
+  info = _stepwise(jnp.asarray(filled, dt), jnp.asarray(target, dt), k, jnp.asarray(_est.DEFAULT_RIDGE_ALPHAS, dt))
+  return np.sort(np.asarray(info.indices, np.int64))
+
+
+def _choose_anchors(Yb, target, k, strategy, rng) -> np.ndarray:
+  if k >= Yb.shape[1]:
+    return np.arange(Yb.shape[1])
+  if strategy == "stepwise":
+    return _stepwise_anchors(Yb, target, k)
+  return np.sort(rng.choice(Yb.shape[1], size=k, replace=False)).astype(np.int64)
+
+
+class _Joint:
+  """The joint layout: all models x all items of every benchmark (NaN where a model lacks a benchmark)."""
+
+  def __init__(self, names, mats, scores):
+    self.names = names
+    models: dict[str, int] = {}
+    for b in names:
+      for m in mats[b][1]:
+        models.setdefault(m, len(models))
+    self.model_ids = list(models)
+    self.cols, self.item_ids, start = {}, [], 0
+    for b in names:
+      n_b = len(mats[b][2])
+      self.cols[b] = np.arange(start, start + n_b)
+      self.item_ids += mats[b][2]
+      start += n_b
+    N = len(self.model_ids)
+    self.Y = np.full((N, start), np.nan)
+    self.F = np.full((N, len(names)), np.nan)
+    for j, b in enumerate(names):
+      rows = np.array([models[m] for m in mats[b][1]], np.int64)
+      self.Y[np.ix_(rows, self.cols[b])] = mats[b][0]
+      self.F[rows, j] = scores[b]
+
+
+def _features(irt, Ya: np.ndarray, glob: np.ndarray, theta_stats=None):
+  """Features [M, K + d] of answers ``Ya`` [M, K] on global items ``glob``: answers (NaN filled with the IRT
+  probability at the MAP ability) then the standardised ability; also returns theta [M, d] and the stats."""
+  import tinyjax as tj
+  dt = _est.working_dtype()
+  theta = np.asarray(tj.estimate_ability(irt, Ya, items=glob, method="map").theta, dt)
+  p = np.asarray(irt.predict_proba(theta, items=glob), dt)
+  filled = np.where(np.isnan(Ya), p, Ya).astype(dt)
+  if theta_stats is None:
+    theta_stats = (theta.mean(axis=0), np.maximum(theta.std(axis=0), 1e-6))
+  ts = (theta - theta_stats[0]) / theta_stats[1]
+  return np.concatenate([filled, ts.astype(dt)], axis=1), theta, theta_stats
+
+
+class Suite:
+  """A tiny version of several benchmarks built together (e.g. a tiny Open LLM Leaderboard).
+
+  Attributes:
+    benchmarks: the benchmark names, in order.
+    anchors: {benchmark: [item ids]}: the kept items to run.
+    level: nominal coverage of the intervals.
+    validation: {benchmark: what the validation split measured (estimator, gamma, strategy, rmse, half-widths,
+      coverage)}, plus ``"average"``.
+    irt_model: the joint :class:`tinyjax.IRTModel` over every item of every benchmark.
+  """
+
+  kind_name = "suite"
+
+  def __init__(self, *, names, item_ids, cols, anchors, irt_model, regs, Z_train, theta_stats, q, q_missing,
+               c_avg, validation, level, seed, unit=""):
+    self.benchmarks = list(names)
+    self.item_ids = list(item_ids)
+    self._cols = cols                  # {b: [I_b] global columns}
+    self._anchors = anchors            # {b: [K_b] global columns}
+    self.irt_model = irt_model
+    self._regs = regs                  # {b: BenchRegression}
+    self._Z = Z_train                  # [N, D] train features
+    self._theta_stats = theta_stats
+    self._q, self._q_missing = q, q_missing   # {b: half-width}
+    self._c_avg = float(c_avg)
+    self.validation = validation
+    self.level = float(level)
+    self.seed = int(seed)
+    self.unit = unit
+
+  # --- fit ------------------------------------------------------------------------------------
+  @classmethod
+  def fit(cls, responses, full_scores, n_anchors: int | None | Mapping = 100, *, seed: int = 0, level: float = 0.9,
+          kind: str = "2pl", dim: int = DEFAULT_DIM, strategies=STRATEGIES, gammas=_reg.DEFAULT_GAMMAS,
+          lam: float = _reg.DEFAULT_LAM, val_fraction: float = 0.2, progress: bool | None = None) -> "Suite":
+    """Builds a suite.
+
+    Args:
+      responses: {benchmark: DataFrame [N_b, I_b]}: rows = models (index = model names), columns = item ids
+        (unique across benchmarks), values 0/1 or scores in [0, 1], NaN = missing. A model may lack benchmarks.
+      full_scores: {benchmark: Series indexed by model name}: each model's score on the WHOLE benchmark, in any
+        unit (e.g. percent); every model of ``responses[b]`` needs one.
+      n_anchors: kept items per benchmark (an int, a dict per benchmark, or None for every item).
+      seed: seed of every random choice (validation split, anchor draws, IRT fit).
+      level: nominal coverage of the intervals.
+      kind, dim: the joint IRT model.
+      strategies: anchor strategies tried on validation (``"stepwise"``, ``"random"``).
+      gammas: kernel widths tried on validation. lam: kernel ridge penalty.
+      val_fraction: share of the models held out to choose and calibrate (at least 10 models).
+      progress: show a progress bar (None: when the build outlasts 2 s).
+
+    Returns:
+      A fitted :class:`Suite`.
+    """
+    import tinyjax as tj
+    seed = check_seed(seed)
+    level = check_fraction(level, "level")
+    val_fraction = check_fraction(val_fraction, "val_fraction")
+    for s in strategies:
+      if s not in STRATEGIES:
+        raise ConfigError(f"strategies must be among {STRATEGIES}, got {s!r}")
+    if not strategies:
+      raise ConfigError("strategies is empty")
+    names, mats, scores = _frame_dict(responses, full_scores)
+    J = _Joint(names, mats, scores)
+    N = len(J.model_ids)
+    if N < MIN_MODELS:
+      raise ResponseError(f"need at least {MIN_MODELS} models to build and validate a suite, got {N}")
+    ks = {}
+    for b in names:
+      k = n_anchors.get(b) if isinstance(n_anchors, Mapping) else n_anchors
+      n_b = J.cols[b].size
+      if k is None:
+        k = n_b
+      if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_b:
+        raise ConfigError(f"n_anchors for {b!r} must be an int in [1, {n_b}] or None, got {k!r}")
+      ks[b] = int(k)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(N)
+    n_val = max(10, int(round(val_fraction * N)))
+    val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    B = len(names)
+    steps = 4 + 2 * B
+    with progress_bar(steps, desc="suite", progress=progress, unit="step") as bar:
+      # 1. validation split: joint IRT on the fit part, anchors and estimators chosen on the held-out part.
+      bar.set_description("suite: IRT (validation split)")
+      irt_v = tj.fit_irt(J.Y[tr], kind=kind, dim=dim, seed=seed, progress=False)
+      bar.update()
+      anchors_v, strategy = {}, {}
+      for j, b in enumerate(names):
+        rows = tr[np.isfinite(J.F[tr, j])]
+        rows_v = val[np.isfinite(J.F[val, j])]
+        best = None
+        for s in strategies if ks[b] < J.cols[b].size else ("all",):
+          loc = _choose_anchors(J.Y[np.ix_(rows, J.cols[b])], J.F[rows, j], ks[b], s,
+                                np.random.default_rng(seed + 1009 * j))
+          glob = J.cols[b][loc]
+          err = _own_ridge_rmse(J, rows, rows_v, glob, j)
+          if best is None or err < best[0]:
+            best = (err, s, glob)
+        strategy[b], anchors_v[b] = best[1], best[2]
+      bar.update()
+      glob_v = np.concatenate([anchors_v[b] for b in names])
+      Z_tr, _, tstats_v = _features(irt_v, J.Y[tr][:, glob_v], glob_v)
+      Z_val, _, _ = _features(irt_v, J.Y[val][:, glob_v], glob_v, tstats_v)
+      n_theta = irt_v.dim
+      offs = _offsets(names, anchors_v)
+      validation, q, q_missing, chosen = {}, {}, {}, {}
+      val_pred = np.full((val.size, B), np.nan)
+      for j, b in enumerate(names):
+        bar.set_description(f"suite: validating {b}")
+        own = np.arange(*offs[b])
+        ok_tr = np.isfinite(J.F[tr, j])
+        ok_v = np.isfinite(J.F[val, j])
+        y_tr, y_v = J.F[tr, j][ok_tr], J.F[val, j][ok_v]
+        rmse_of = lambda pred: float(np.sqrt(np.mean((pred - y_v) ** 2)))  # noqa: E731
+        ridge = _reg.fit_bench(Z_tr[ok_tr], y_tr, own, n_theta, "ridge", 1.0, lam)
+        lin = _reg.predict_bench(ridge, Z_tr[ok_tr], Z_val[ok_v], own, n_theta)
+        by_cand = {"ridge": rmse_of(lin)}
+        # Every kernel member at every width; each member keeps its best width on validation.
+        parts, fits = {}, {}
+        for g in gammas:
+          fits[g] = _reg.fit_bench(Z_tr[ok_tr], y_tr, own, n_theta, "krr", g, lam)
+          parts[g] = _reg.member_predictions(fits[g], Z_tr[ok_tr], Z_val[ok_v], own, n_theta)
+          for i, m in enumerate(_reg.MEMBERS):
+            by_cand[f"krr member {m} gamma={g:g}"] = rmse_of(parts[g][i])
+        best_g = [min(gammas, key=lambda g: rmse_of(parts[g][i])) for i in range(len(_reg.MEMBERS))]
+        krr_pred = np.mean([parts[g][i] for i, g in enumerate(best_g)], axis=0)
+        by_cand["krr"] = rmse_of(krr_pred)
+        key = ("krr", tuple(best_g)) if by_cand["krr"] < by_cand["ridge"] else ("ridge", (1.0,) * len(best_g))
+        pred = krr_pred if key[0] == "krr" else lin
+        rmse = by_cand[key[0]]
+
+        def predict_chosen(Zx):
+          if key[0] == "ridge":
+            return _reg.predict_bench(ridge, Z_tr[ok_tr], Zx, own, n_theta)
+          out = {g: _reg.member_predictions(fits[g], Z_tr[ok_tr], Zx, own, n_theta) for g in set(best_g)}
+          return np.mean([out[g][i] for i, g in enumerate(best_g)], axis=0)
+        val_pred[np.flatnonzero(ok_v), j] = pred
+        # The same validation models with this benchmark's kept items hidden: its score from the others alone.
+        hidden = J.Y[val][ok_v][:, glob_v].copy()
+        hidden[:, own] = np.nan
+        answered_other = ~np.all(np.isnan(hidden), axis=1)
+        res_missing = np.full(ok_v.sum(), np.nan)
+        if answered_other.any():
+          Zh, _, _ = _features(irt_v, hidden[answered_other], glob_v, tstats_v)
+          pm = predict_chosen(Zh)
+          res_missing[answered_other] = pm - y_v[answered_other]
+        q[b] = _conformal(np.abs(pred - y_v), level)
+        q_missing[b] = _conformal(np.abs(res_missing), level)
+        if not np.isfinite(q_missing[b]):
+          q_missing[b] = float(np.nanmax(np.abs(y_v - y_v.mean()))) if y_v.size else q[b]
+        # A model that did not answer a benchmark is never told its score more precisely than one that did
+        # (on a small validation split the two measured half-widths can cross by chance).
+        q_missing[b] = max(q_missing[b], q[b])
+        chosen[b] = key
+        validation[b] = {
+            "estimator": key[0], "gamma": list(key[1]), "strategy": strategy[b],
+            "n_anchors": int(anchors_v[b].size), "rmse": rmse, "rmse_by_candidate": by_cand,
+            "rmse_missing": float(np.sqrt(np.nanmean(res_missing ** 2))) if answered_other.any() else float("nan"),
+            "half_width": q[b], "half_width_missing": q_missing[b], "n_validation": int(ok_v.sum())}
+        bar.update()
+      full = np.all(np.isfinite(J.F[val]), axis=1)
+      hw_avg_raw = math.sqrt(sum(q[b] ** 2 for b in names)) / B
+      if full.sum() >= 5:
+        avg_res = np.abs(val_pred[full].mean(axis=1) - J.F[val][full].mean(axis=1))
+        c_avg = _conformal(avg_res, level) / hw_avg_raw if hw_avg_raw > 0 else 1.0
+        validation["average"] = {"rmse": float(np.sqrt(np.mean(avg_res ** 2))), "half_width": c_avg * hw_avg_raw,
+                                 "n_validation": int(full.sum())}
+      else:
+        c_avg = 1.0
+        validation["average"] = {"rmse": float("nan"), "half_width": hw_avg_raw, "n_validation": int(full.sum())}
+      # 2. the final suite on every model, with the choices made above.
+      bar.set_description("suite: IRT (all models)")
+      irt = tj.fit_irt(J.Y, kind=kind, dim=dim, seed=seed, progress=False)
+      bar.update()
+      anchors = {}
+      for j, b in enumerate(names):
+        rows = np.flatnonzero(np.isfinite(J.F[:, j]))
+        loc = _choose_anchors(J.Y[np.ix_(rows, J.cols[b])], J.F[rows, j], ks[b], strategy[b],
+                              np.random.default_rng(seed + 1009 * j))
+        anchors[b] = J.cols[b][loc]
+      bar.update()
+      glob = np.concatenate([anchors[b] for b in names])
+      Z, _, tstats = _features(irt, J.Y[:, glob], glob)
+      bar.update()
+      regs = {}
+      offs = _offsets(names, anchors)
+      for j, b in enumerate(names):
+        bar.set_description(f"suite: fitting {b}")
+        rows = np.flatnonzero(np.isfinite(J.F[:, j]))
+        est_name, g = chosen[b]
+        regs[b] = _reg.fit_bench(Z[rows], J.F[rows, j], np.arange(*offs[b]), irt.dim, est_name, g, lam, rows=rows)
+        bar.update()
+      bar.update()
+    return cls(names=names, item_ids=J.item_ids, cols=J.cols, anchors=anchors, irt_model=irt, regs=regs, Z_train=Z,
+               theta_stats=tstats, q=q, q_missing=q_missing, c_avg=c_avg, validation=validation, level=level,
+               seed=seed)
+
+  # --- properties -----------------------------------------------------------------------------
+  @property
+  def anchors(self) -> dict[str, list[str]]:
+    """{benchmark: [item ids]}: the kept items, per benchmark."""
+    return {b: [self.item_ids[i] for i in self._anchors[b]] for b in self.benchmarks}
+
+  @property
+  def n_anchors(self) -> dict[str, int]:
+    return {b: int(self._anchors[b].size) for b in self.benchmarks}
+
+  def __repr__(self) -> str:
+    ks = ", ".join(f"{b}={self._anchors[b].size}" for b in self.benchmarks)
+    return f"Suite({ks}; irt={self.irt_model.kind} dim={self.irt_model.dim}, level={self.level})"
+
+  # --- estimation -----------------------------------------------------------------------------
+  def _answer_matrix(self, answers):
+    """[M, sum K] answers in the kept items' order, model ids, and the per-benchmark answered counts."""
+    from tinyjax.tiny.answers import match_answers
+    if not isinstance(answers, Mapping) or not answers:
+      raise ConfigError("answers must be a non-empty dict {benchmark: answers on that benchmark's kept items}")
+    unknown = [str(b) for b in answers if str(b) not in self.benchmarks]
+    if unknown:
+      raise ConfigError(f"answers name benchmark(s) {unknown} that the suite does not have; it has "
+                        f"{self.benchmarks}")
+    matched = {}
+    for b in self.benchmarks:
+      if b in answers and answers[b] is not None:
+        matched[b] = match_answers(answers[b], self.anchors[b], name=f"answers[{b!r}]")
+    if not matched:
+      raise ConfigError("answers hold no benchmark of the suite")
+    with_ids = [b for b, m in matched.items() if m.model_ids is not None]
+    if with_ids:
+      model_ids: list[str] = []
+      for b in matched:
+        ids = matched[b].model_ids
+        if ids is None:
+          raise ResponseError(f"answers[{b!r}] has no model ids while {with_ids} do: give every benchmark's "
+                              "answers with model names as the index, or none")
+        for m in ids:
+          if m not in model_ids:
+            model_ids.append(m)
+    else:
+      sizes = {b: np.asarray(m.values).shape[0] for b, m in matched.items()}
+      if len(set(sizes.values())) > 1:
+        raise ResponseError(f"answers without model ids must have the same number of rows: {sizes}")
+      model_ids = [str(i) for i in range(next(iter(sizes.values())))]
+    pos = {m: i for i, m in enumerate(model_ids)}
+    K = sum(self._anchors[b].size for b in self.benchmarks)
+    Y = np.full((len(model_ids), K), np.nan)
+    offs = _offsets(self.benchmarks, self._anchors)
+    from tinyjax.data import check_matrix
+    for b, m in matched.items():
+      vals = np.asarray(m.values.to_numpy(dtype=float, na_value=np.nan) if hasattr(m.values, "to_numpy")
+                        else m.values, dtype=float)
+      vals = check_matrix(vals, name=f"answers[{b!r}]")
+      rows = np.arange(vals.shape[0]) if m.model_ids is None else np.array([pos[x] for x in m.model_ids])
+      Y[rows, offs[b][0]:offs[b][1]] = vals
+    empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
+    if empty.size:
+      raise ResponseError(f"{empty.size} model(s) answered no kept item of any benchmark, nothing to estimate "
+                          f"from: {[model_ids[i] for i in empty[:10]]}")
+    answered = {b: (~np.isnan(Y[:, offs[b][0]:offs[b][1]])).sum(axis=1) for b in self.benchmarks}
+    return Y, model_ids, answered
+
+  def estimate(self, answers) -> SuiteEstimates:
+    """Estimates every benchmark's full score, and their average, from answers on the kept items.
+
+    Args:
+      answers: {benchmark: answers} where answers are a DataFrame (rows = models, index = model names; columns
+        = item ids, at least the benchmark's kept items :attr:`anchors`; other columns ignored), a Series or
+        dict ``{item id: value}`` (one model), or a bare [M, K_b] array in the kept items' order. Values 0/1 or
+        scores in [0, 1], NaN = not answered. A benchmark may be absent (or all NaN for a model): its score
+        then comes from the other benchmarks, with a wider interval.
+
+    Returns:
+      :class:`SuiteEstimates` (DataFrames indexed by model, in the unit of the full scores).
+
+    Raises:
+      ConfigError: a benchmark the suite does not have. ItemError: a kept item missing from the answers (named).
+      ResponseError: values outside [0, 1], or a model with no answer at all.
+    """
+    import pandas as pd
+    Y, model_ids, answered = self._answer_matrix(answers)
+    glob = np.concatenate([self._anchors[b] for b in self.benchmarks])
+    Z, theta, _ = _features(self.irt_model, Y, glob, self._theta_stats)
+    offs = _offsets(self.benchmarks, self._anchors)
+    B = len(self.benchmarks)
+    est = np.empty((Y.shape[0], B))
+    hw = np.empty((Y.shape[0], B))
+    for j, b in enumerate(self.benchmarks):
+      r = self._regs[b]
+      own = np.arange(*offs[b])
+      est[:, j] = _reg.predict_bench(r, self._Z[r.rows], Z, own, self.irt_model.dim)
+      hw[:, j] = np.where(answered[b] > 0, self._q[b], self._q_missing[b])
+    avg = est.mean(axis=1)
+    hw_avg = self._c_avg * np.sqrt(np.sum(hw ** 2, axis=1)) / B
+    cols = self.benchmarks + ["average"]
+    frame = lambda x: pd.DataFrame(x, index=pd.Index(model_ids, name="model"), columns=cols)  # noqa: E731
+    scores = np.column_stack([est, avg])
+    half = np.column_stack([hw, hw_avg])
+    ans = pd.DataFrame({b: answered[b].astype(int) for b in self.benchmarks}, index=pd.Index(model_ids, name="model"))
+    kept = pd.DataFrame({b: _row_mean(Y[:, offs[b][0]:offs[b][1]]) for b in self.benchmarks},
+                        index=pd.Index(model_ids, name="model"))
+    return SuiteEstimates(scores=frame(scores), lower=frame(scores - half), upper=frame(scores + half),
+                          answered=ans, kept_accuracy=kept, level=self.level, theta=theta)
+
+  def estimate_from_lm_eval(self, path, *, metric=None, filter=None):  # noqa: A002 (lm-eval's own word)
+    """Estimates from lm-evaluation-harness ``--log_samples`` output of ONE model (a folder or samples files).
+
+    Items are matched by the documents' own identity fields (``metabench_idx``, ``mb_sub_idx``), never by
+    ``doc_id`` order; the metric per benchmark is the leaderboard's (:data:`tinyjax.suite.LEADERBOARD_METRICS`)
+    unless ``metric`` overrides it (a name, or a dict per benchmark). Tasks of benchmarks the suite does not
+    have are skipped (logged); a log with none of its benchmarks is an error.
+
+    Returns:
+      ``(estimates, logs)``: :class:`SuiteEstimates` with one row (the model), and {benchmark: LogAnswers}
+      saying which file, metric and filter each benchmark came from.
+    """
+    import pandas as pd
+    from tinyjax.suite._logs import read_suite_logs
+    logs = read_suite_logs(path, benchmarks=self.benchmarks, metric=metric, filter=filter)
+    model = next(iter(logs.values())).model
+    answers = {}
+    for b, la in logs.items():
+      ids = self.anchors[b]
+      missing = [i for i in ids if i not in la.answers]
+      if len(missing) == len(ids):
+        raise ItemError(f"{la.path}: none of the {len(ids)} kept items of {b!r} is in the log (first kept id: "
+                        f"{ids[0]!r}); is it a log of the suite's item set?")
+      answers[b] = pd.DataFrame([[la.answers.get(i, np.nan) for i in ids]], columns=ids, index=[model])
+      if missing:
+        log.info("%s: %d of the %d kept items are not in the log (counted as not answered)", b, len(missing),
+                 len(ids))
+    return self.estimate(answers), logs
+
+  # --- persistence ----------------------------------------------------------------------------
+  def _to_artifact(self):
+    irt_arrays, irt_meta = self.irt_model._to_artifact()
+    arrays = {f"irt__{k}": v for k, v in irt_arrays.items()}
+    arrays["item_ids"] = np.asarray(self.item_ids, dtype=str)
+    arrays["Z"] = np.asarray(self._Z)
+    arrays["theta_mean"], arrays["theta_sd"] = (np.asarray(x) for x in self._theta_stats)
+    benches = []
+    for j, b in enumerate(self.benchmarks):
+      r = self._regs[b]
+      arrays[f"b{j}__cols"] = self._cols[b].astype(np.int64)
+      arrays[f"b{j}__anchors"] = self._anchors[b].astype(np.int64)
+      arrays[f"b{j}__rows"] = r.rows.astype(np.int64)
+      arrays[f"b{j}__alphas"] = np.asarray(r.alphas)
+      arrays[f"b{j}__lin_mean"], arrays[f"b{j}__lin_coef"] = r.linear.mean, r.linear.coef
+      for i, lm in enumerate(r.member_linear):
+        arrays[f"b{j}__m{i}_mean"], arrays[f"b{j}__m{i}_coef"] = lm.mean, lm.coef
+      benches.append({"name": b, "estimator": r.estimator, "gamma": [float(g) for g in r.gamma], "q": self._q[b],
+                      "q_missing": self._q_missing[b],
+                      "linear": {"intercept": float(r.linear.intercept), "alpha": float(r.linear.alpha)},
+                      "member_linear": [{"intercept": float(lm.intercept), "alpha": float(lm.alpha)}
+                                        for lm in r.member_linear]})
+    meta = {"irt": irt_meta, "benches": benches, "c_avg": self._c_avg, "level": self.level, "seed": self.seed,
+            "unit": self.unit, "validation": _jsonable(self.validation), "members": [list(m) for m in _reg.MEMBERS]}
+    return arrays, meta
+
+  @classmethod
+  def _from_artifact(cls, arrays, meta):
+    from tinyjax.irt import IRTModel
+    try:
+      irt = IRTModel._from_artifact({k[5:]: v for k, v in arrays.items() if k.startswith("irt__")}, meta["irt"])
+      if [tuple(m) for m in meta["members"]] != list(_reg.MEMBERS):
+        raise ArtifactError("suite file was written with other kernel members than this tinyjax version uses")
+      names, cols, anchors, regs, q, qm = [], {}, {}, {}, {}, {}
+      for j, bm in enumerate(meta["benches"]):
+        b = bm["name"]
+        names.append(b)
+        cols[b], anchors[b] = arrays[f"b{j}__cols"], arrays[f"b{j}__anchors"]
+        lin = _est.ScoreRegression(arrays[f"b{j}__lin_mean"], arrays[f"b{j}__lin_coef"],
+                                   float(bm["linear"]["intercept"]), float(bm["linear"]["alpha"]))
+        mlin = tuple(_est.ScoreRegression(arrays[f"b{j}__m{i}_mean"], arrays[f"b{j}__m{i}_coef"],
+                                          float(ml["intercept"]), float(ml["alpha"]))
+                     for i, ml in enumerate(bm["member_linear"]))
+        regs[b] = _reg.BenchRegression(lin, mlin, bm["estimator"], np.asarray(bm["gamma"], np.float64), arrays[f"b{j}__rows"],
+                                       arrays[f"b{j}__alphas"])
+        q[b], qm[b] = float(bm["q"]), float(bm["q_missing"])
+      obj = cls(names=names, item_ids=[str(s) for s in arrays["item_ids"]], cols=cols, anchors=anchors,
+                irt_model=irt, regs=regs, Z_train=arrays["Z"], theta_stats=(arrays["theta_mean"], arrays["theta_sd"]),
+                q=q, q_missing=qm, c_avg=meta["c_avg"], validation=meta["validation"], level=meta["level"],
+                seed=meta["seed"], unit=meta.get("unit", ""))
+    except (KeyError, TypeError) as err:
+      raise ArtifactError(f"suite file is missing or has a malformed field: {err}") from err
+    for b in obj.benchmarks:
+      if np.any(anchors[b] >= irt.n_items) or regs[b].rows.size and regs[b].rows.max() >= obj._Z.shape[0]:
+        raise ArtifactError("suite file is inconsistent: indices out of range")
+    return obj
+
+  def save(self, path):
+    """Saves to a ``.tjx`` artifact that :func:`tinyjax.load` reads; returns its path. The file holds the
+    kept items' answers of the train models (the kernel regression needs them), not their names."""
+    from tinyjax.io import save_artifact
+    arrays, meta = self._to_artifact()
+    return save_artifact(path, self.kind_name, arrays, meta)
+
+  @classmethod
+  def load(cls, path) -> "Suite":
+    from tinyjax.io import load_artifact
+    _, arrays, meta = load_artifact(path, expected_kind=cls.kind_name)
+    return cls._from_artifact(arrays, meta)
+
+
+def _offsets(names, anchors) -> dict[str, tuple[int, int]]:
+  out, start = {}, 0
+  for b in names:
+    out[b] = (start, start + int(np.asarray(anchors[b]).size))
+    start = out[b][1]
+  return out
+
+
+def _own_ridge_rmse(J: _Joint, rows, rows_v, glob, j) -> float:
+  """Validation RMSE of a ridge of benchmark j's full score on its own kept items (NaN filled by item means)."""
+  Xt, Xv = J.Y[np.ix_(rows, glob)], J.Y[np.ix_(rows_v, glob)]
+  mu = np.nan_to_num(np.nanmean(Xt, axis=0), nan=0.5)
+  Xt, Xv = np.where(np.isnan(Xt), mu, Xt), np.where(np.isnan(Xv), mu, Xv)
+  reg = _est.fit_score_regression(Xt, J.F[rows, j])
+  return float(np.sqrt(np.mean((_est.regression_estimate(Xv, reg) - J.F[rows_v, j]) ** 2)))
+
+
+def _row_mean(Y: np.ndarray) -> np.ndarray:
+  """[M] mean over each row's answered entries (NaN for a row with none)."""
+  n = (~np.isnan(Y)).sum(axis=1)
+  return np.where(n > 0, np.nansum(Y, axis=1) / np.maximum(n, 1), np.nan)
+
+
+def _jsonable(x):
+  if isinstance(x, dict):
+    return {str(k): _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_jsonable(v) for v in x]
+  if isinstance(x, (np.floating, float)):
+    return float(x)
+  if isinstance(x, (np.integer,)):
+    return int(x)
+  return x

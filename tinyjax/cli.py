@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "tinyjax._cli_irt",
     "tinyjax._cli_bandit",
     "tinyjax._cli_tiny",
+    "tinyjax._cli_suite",
     "tinyjax._cli_demo",
     "tinyjax._cli_select",
     "tinyjax._cli_forecast",

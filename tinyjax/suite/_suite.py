@@ -225,7 +225,8 @@ class Suite:
   @classmethod
   def fit(cls, responses, full_scores, n_anchors: int | None | Mapping = 100, *, seed: int = 0, level: float = 0.9,
           kind: str = "2pl", dim: int = DEFAULT_DIM, strategies=STRATEGIES, gammas=_reg.DEFAULT_GAMMAS,
-          lam: float = _reg.DEFAULT_LAM, val_fraction: float = 0.2, progress: bool | None = None) -> "Suite":
+          lam: float = _reg.DEFAULT_LAM, val_fraction: float = 0.2, unit: str = "",
+          progress: bool | None = None) -> "Suite":
     """Builds a suite.
 
     Args:
@@ -240,6 +241,7 @@ class Suite:
       strategies: anchor strategies tried on validation (``"stepwise"``, ``"random"``).
       gammas: kernel widths tried on validation. lam: kernel ridge penalty.
       val_fraction: share of the models held out to choose and calibrate (at least 10 models).
+      unit: the full scores' unit, for display (e.g. "percent").
       progress: show a progress bar (None: when the build outlasts 2 s).
 
     Returns:
@@ -388,7 +390,7 @@ class Suite:
       bar.update()
     return cls(names=names, item_ids=J.item_ids, cols=J.cols, anchors=anchors, irt_model=irt, regs=regs, Z_train=Z,
                theta_stats=tstats, q=q, q_missing=q_missing, c_avg=c_avg, validation=validation, level=level,
-               seed=seed)
+               seed=seed, unit=str(unit))
 
   # --- properties -----------------------------------------------------------------------------
   @property

@@ -8,7 +8,8 @@
    ``--anchors`` items per benchmark; or a saved suite (``--suite``).
 2. The items: ``scoring.leaderboard_items`` reads metabench's item files in ``DATA/items/openllm_v1`` with the
    prompts the leaderboard used (25-shot ARC, 5-shot MMLU, 5-shot WinoGrande with partial scoring, TruthfulQA
-   mc2 with lm-eval's QA preamble).
+   MC1 with lm-eval's QA preamble: the leaderboard displayed mc2, but metabench's truthfulqa matrix, which the
+   suite is fitted on, holds MC1, so the hook feeds the MC1 answers, acc over ``mc1_targets``).
 3. A 2-layer NNX GPT-2 trains for ``--steps`` steps on the text of the items that are NOT anchors (their
    few-shot prompts), and ``scoring.TinyEvalHook.from_suite`` scores the suite's anchors every ``--every``
    steps with the training job's own parameters. GSM8K needs generation, which the scorer cannot do yet (issue

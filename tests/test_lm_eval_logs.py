@@ -7,6 +7,8 @@ import json
 import logging
 import pathlib
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ import pytest
 
 from tinyjax import data as tjd
 from tinyjax.errors import MissingFileError, ResponseError
-from tinyjax.suite._logs import LEADERBOARD_METRICS, benchmark_of_task, read_suite_logs
+from tinyjax.suite._logs import LEADERBOARD_METRICS, LOG_KEYS, benchmark_of_task, read_suite_logs
 
 STAMP = "2024-11-26T10-50-23.349203"
 STAMP2 = "2024-11-27T09-00-00.000001"
@@ -174,13 +176,23 @@ def test_suite_logs_single_file_and_metric_fallback(tmp_path, caplog):
     (tqa,) = read_suite_logs(path).values()
   assert tqa.benchmark == "truthfulqa" and tqa.metric == "acc" and tqa.answers == {"truthfulqa.161": 0.0,
                                                                                      "truthfulqa.782": 1.0}
-  assert "does not log 'mc1'; using its 'acc'" in caplog.text
+  assert "truthfulqa: reading 'mc1' from 'metabench_truthfulqa_secondary''s 'acc'" in caplog.text
+  mc1 = _write(tmp_path / "p", "truthfulqa_mc1", [_rec(0, {"metabench_idx": 5}, acc=1.0)])
+  assert LEADERBOARD_METRICS["truthfulqa"] == "mc1" and LOG_KEYS["mc1"] == "acc"
+  assert read_suite_logs(mc1)["truthfulqa"].metric == "acc"      # MC1 under its log key, the plain task too
   mc2 = _write(tmp_path / "n", "truthfulqa_mc2", [_rec(0, {"metabench_idx": 1}, acc=0.37)])
   with pytest.raises(ResponseError, match=r"logs the mc2 probability mass"):
     read_suite_logs(mc2)
   assert read_suite_logs(mc2, metric="acc")["truthfulqa"].answers == {"truthfulqa.1": 0.37}
   with pytest.raises(ResponseError, match=r"metric 'acc_norm' not logged for task 'truthfulqa_mc2'; it logs \['acc'\]"):
     read_suite_logs(mc2, metric="acc_norm")
+
+
+def test_suite_logs_import_no_scoring():
+  """The one metric table lives on the suite side: reading logs never imports tinyjax.scoring (flax)."""
+  code = "import sys, tinyjax.suite._logs; print('tinyjax.scoring' in sys.modules, 'flax' in sys.modules)"
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+  assert out.split() == ["False", "False"]
 
 
 @pytest.mark.parametrize("task,doc,field", [("metabench_arc_secondary", {"question": "q"}, "metabench_idx"),

@@ -125,9 +125,9 @@ def test_lm_eval_variant_gives_the_harness_requests_for_every_document(shared_da
 
 # Documents whose requests equal the log's exactly with the default variant (the leaderboard's recorded prompts).
 # HellaSwag and WinoGrande differ only in few-shot examples (lm-eval's metabench task rebuilds them from the shot
-# columns, whose text differs from what the leaderboard showed); TruthfulQA's harness task scores mc1, the
-# leaderboard mc2 (same contexts).
-LEADERBOARD_EXACT = {"arc": 100, "hellaswag": 28, "mmlu": 102, "winogrande": 102, "truthfulqa": 8}
+# columns, whose text differs from what the leaderboard showed); TruthfulQA's default items are MC1, as the
+# harness task's (its preamble is fixed), so all 136 match.
+LEADERBOARD_EXACT = {"arc": 100, "hellaswag": 28, "mmlu": 102, "winogrande": 102, "truthfulqa": 136}
 
 
 @pytest.mark.realdata
@@ -140,24 +140,45 @@ def test_leaderboard_variant_differs_from_the_harness_only_in_few_shot_text(shar
     mine = item.requests()
     exact += mine == args
     query = lambda ctx: ctx.rsplit("\n\n", 1)[-1]  # noqa: E731  (the last block: the item's own question)
-    if bench == "truthfulqa":
-      assert {c for c, _ in mine} == {c for c, _ in args}     # one context, the same
-      assert {x for _, x in args} <= {x for _, x in mine}       # mc1's answers are among mc2's
-      assert args[0][1] in {x for (_, x), label in zip(mine, item.labels) if label}   # mc1's true one is true
-    else:
-      assert [(query(c), x) for c, x in mine] == [(query(c), x) for c, x in args]
+    assert [(query(c), x) for c, x in mine] == [(query(c), x) for c, x in args]
   assert exact == LEADERBOARD_EXACT[bench]
 
 
 @pytest.mark.realdata
+def test_truthfulqa_items_are_mc1_and_their_acc_is_the_logged_one(shared_data):
+  """The default TruthfulQA items are MC1 (mc1_targets, gold 0), what the truthfulqa matrix holds: lm-eval's
+  logged log-likelihoods through the scorer's acc give the logged acc (MC1) for every pythia document."""
+  folder = shared_data / "items" / "openllm_v1"
+  items = scoring.leaderboard_items(folder, "truthfulqa")
+  assert items == scoring.leaderboard_items(folder, "truthfulqa", variant="lm_eval")
+  table = pd.read_parquet(folder / "truthfulqa.parquet")
+  for row in table.to_dict("records"):
+    item = items[f"truthfulqa.{row['metabench_idx']}"]
+    assert item.choices == tuple(row["mc1_targets"]["choices"]) and item.gold == 0 and item.labels is None
+    assert item.context.startswith("Q: What is human life expectancy") and item.context.endswith("\nA:")
+  assert scoring.SCORER_METRIC["truthfulqa"] == "acc"
+  for rec in _log_records(shared_data, "truthfulqa"):
+    item = items[_doc_id("truthfulqa", rec["doc"])]
+    loglik = np.array([float(r[0]) for r in rec["filtered_resps"]])
+    by_hand = float(int(np.argmax(loglik)) == 0)
+    assert by_hand == float(rec["acc"])
+    assert choice_accuracies([item], loglik[None, :])["acc"][0] == by_hand
+
+
+@pytest.mark.realdata
 def test_truthfulqa_mc2_items_put_the_true_answers_first(shared_data):
-  """lm-eval's mc2 splits the answers at the first label 0; ScoreResult.mc2 uses the labels, the same here."""
-  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1", "truthfulqa")
-  for item in items.values():
+  """truthfulqa_targets='mc2' (explicit): lm-eval's mc2 splits the answers at the first label 0; ScoreResult.mc2
+  uses the labels, the same here. The contexts are the MC1 items' own."""
+  folder = shared_data / "items" / "openllm_v1"
+  items = scoring.leaderboard_items(folder, "truthfulqa", truthfulqa_targets="mc2")
+  mc1 = scoring.leaderboard_items(folder, "truthfulqa")
+  assert list(items) == list(mc1)
+  for key, item in items.items():
     labels = list(item.labels)
     k = labels.index(0)
     assert labels == [1] * k + [0] * (len(labels) - k) and item.gold == 0
-    assert item.context.startswith("Q: What is human life expectancy") and item.context.endswith("\nA:")
+    assert item.context == mc1[key].context
+    assert set(mc1[key].choices) <= set(item.choices) and mc1[key].choices[0] in item.choices[:k]
 
 
 @pytest.mark.realdata
@@ -183,14 +204,31 @@ def test_leaderboard_items_inputs_and_errors(shared_data, tmp_path):
     scoring.leaderboard_items(folder, "bbh")
   with pytest.raises(ConfigError, match="variant"):
     scoring.leaderboard_items(folder, "arc", variant="v2")
+  with pytest.raises(ConfigError, match="truthfulqa_targets must be one of"):
+    scoring.leaderboard_items(folder, "truthfulqa", truthfulqa_targets="mc3")
+  tqa = pd.read_parquet(folder / "truthfulqa.parquet").iloc[:2]
+  swapped = tqa.copy()
+  swapped["mc1_targets"] = [{"choices": r["choices"], "labels": np.roll(r["labels"], 1)} for r in tqa["mc1_targets"]]
+  with pytest.raises(ItemError, match="exactly one true answer, the first"):
+    scoring.leaderboard_items(swapped, "truthfulqa")
   with pytest.raises(MissingFileError, match="arc.parquet"):
     scoring.leaderboard_items(tmp_path, "arc")
   with pytest.raises(ItemError, match="allfiveshot_longprompt"):
     scoring.leaderboard_items(table.drop(columns=["allfiveshot_longprompt"]), "mmlu")
   with pytest.raises(ItemError, match="appears twice"):
     scoring.leaderboard_items(pd.concat([table.iloc[:2], table.iloc[:1]]), "mmlu")
-  assert scoring.LEADERBOARD_METRIC == {"arc": "acc_norm", "hellaswag": "acc_norm", "mmlu": "acc",
-                                        "winogrande": "acc", "truthfulqa": "mc2", "gsm8k": "exact_match"}
+
+
+def test_one_table_of_leaderboard_metrics():
+  """scoring's table is the suite's own (one definition); the scorer reads MC1 as acc over the MC1 items."""
+  from tinyjax.suite import _logs
+
+  assert scoring.LEADERBOARD_METRICS is _logs.LEADERBOARD_METRICS
+  assert _logs.LEADERBOARD_METRICS["truthfulqa"] == "mc1" and _logs.LOG_KEYS == {"mc1": "acc"}
+  assert scoring.SCORER_METRIC == {"arc": "acc_norm", "hellaswag": "acc_norm", "mmlu": "acc", "winogrande": "acc",
+                                   "truthfulqa": "acc"}
+  assert set(scoring.SCORER_METRIC.values()) <= set(scoring.ACCURACY_METRICS)
+  assert not hasattr(scoring, "LEADERBOARD_METRIC")
 
 
 # -- TinyEvalHook.from_suite --------------------------------------------------------------------------------
@@ -202,7 +240,8 @@ COLORS = sorted({c for _, c in FACTS})
 
 
 def synthetic_items(kind: str, n: int) -> dict[str, scoring.MultipleChoice]:
-  """n ASCII items per kind: 'arc' (choices), 'mmlu' (letters), 'truthfulqa' (labels), 'winogrande' (partial)."""
+  """n ASCII items per kind: 'arc' (choices), 'mmlu' (letters), 'truthfulqa' (MC1: the true answer first, no
+  labels; 'truthfulqa_mc2' the same with labels and two true answers), 'winogrande' (partial)."""
   rng = np.random.default_rng(len(kind))
   out = {}
   for k in range(n):
@@ -213,6 +252,9 @@ def synthetic_items(kind: str, n: int) -> dict[str, scoring.MultipleChoice]:
       item = scoring.MultipleChoice(f"The {thing} is {color}, not {a}. So the ", [color, str(b)], gold=0,
                                     continuation=f"is the colour of the {thing}.")
     elif kind == "truthfulqa":
+      wrong = list(rng.choice(others, 3, replace=False))
+      item = scoring.MultipleChoice(f"Q: What colour is the {thing}?\nA:", [color] + wrong, gold=0)
+    elif kind == "truthfulqa_mc2":
       wrong = list(rng.choice(others, 2, replace=False))
       item = scoring.MultipleChoice(f"Q: What colour is the {thing}?\nA:", [color, f"light {color}"] + wrong,
                                     gold=0, labels=[1, 1, 0, 0])
@@ -257,7 +299,7 @@ def test_from_suite_metrics_estimates_and_skipped_generation(small_suite, caplog
   skips = [r for r in caplog.records if "skipping" in r.getMessage()]
   assert len(skips) == 1 and "gsm8k" in skips[0].getMessage() and "issue 17" in skips[0].getMessage()
   assert hook.skipped == ("gsm8k",) and list(hook.items) == ["arc", "truthfulqa", "mmlu"]
-  assert hook.metric == {"arc": "acc_norm", "truthfulqa": "mc2", "mmlu": "acc"}
+  assert hook.metric == {"arc": "acc_norm", "truthfulqa": "acc", "mmlu": "acc"}
   for b in hook.items:                     # the anchors, in the suite's order, matched by id
     assert hook.items[b] == [items[b][i] for i in suite.anchors[b]]
 
@@ -266,15 +308,19 @@ def test_from_suite_metrics_estimates_and_skipped_generation(small_suite, caplog
   metrics = hook(2, params)
   assert not [r for r in caplog.records if "skipping" in r.getMessage()]    # logged once, at construction
   direct = scoring.Scorer(table_apply, tok, batch_size=4)
-  mc2 = direct.score(hook.items["truthfulqa"], params).mc2
+  # TruthfulQA: MC1 by hand, from the scorer's log-likelihoods: 1 iff the true answer (choice 0) has the top one.
+  loglik = direct.score(hook.items["truthfulqa"], params).loglik
+  mc1 = np.array([float(int(np.argmax(loglik[i, :len(it.choices)])) == 0)
+                  for i, it in enumerate(hook.items["truthfulqa"])], np.float32)
+  assert 0 < mc1.sum() < mc1.size      # both outcomes occur, so a wrong rule would show
   expected = {"arc": direct.score(hook.items["arc"], params).acc_norm,
-              "truthfulqa": (mc2 > scoring.MC2_THRESHOLD).astype(np.float32),
+              "truthfulqa": mc1,
               "mmlu": direct.score(hook.items["mmlu"], params).acc}
   for b, correct in expected.items():
     np.testing.assert_array_equal(metrics[f"tinyjax/{b}/correct"], correct)
     assert metrics[f"tinyjax/{b}/raw_acc"] == pytest.approx(correct.mean())
     assert metrics[f"tinyjax/{b}/answered"] == N_ANCHORS
-  assert metrics["tinyjax/truthfulqa/mc2"] == pytest.approx(mc2.mean())
+  assert "tinyjax/truthfulqa/mc2" not in metrics
   # The estimates are the suite's own for those answers, GSM8K absent (estimated from the others).
   est = suite.estimate({b: dict(zip(suite.anchors[b], expected[b].tolist())) for b in expected})
   assert est.answered.loc[:, "gsm8k"].tolist() == [0]
@@ -311,9 +357,12 @@ def test_from_suite_metric_override_missing_items_and_errors(small_suite, caplog
     scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, metric={"hellaswag": "acc"})
   with pytest.raises(ConfigError, match="metric for 'arc'"):
     scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, metric={"arc": "f1"})
-  no_labels = {k: scoring.MultipleChoice(v.context, v.choices) for k, v in items["truthfulqa"].items()}
-  with pytest.raises(ItemError, match="needs items with labels"):
-    scoring.TinyEvalHook.from_suite(suite, {**items, "truthfulqa": no_labels}, tok, apply_fn=table_apply)
+  with pytest.raises(ConfigError, match=r"metric 'mc2' for 'truthfulqa'.*holds MC1"):
+    scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, metric={"truthfulqa": "mc2"})
+  mc2_items = {k.replace("truthfulqa_mc2", "truthfulqa"): v for k, v in synthetic_items("truthfulqa_mc2",
+                                                                                         N_ITEMS).items()}
+  with pytest.raises(ItemError, match=r"several true answers \(mc2 items\).*holds MC1"):
+    scoring.TinyEvalHook.from_suite(suite, {**items, "truthfulqa": mc2_items}, tok, apply_fn=table_apply)
   bad = dict(items["mmlu"])
   gone = suite.anchors["mmlu"][0]
   bad[gone + "x"] = bad.pop(gone)
@@ -330,8 +379,8 @@ def test_from_suite_metric_override_missing_items_and_errors(small_suite, caplog
 
 
 def test_tiny_benchmark_hook_takes_mc2():
-  """The TinyBenchmark hook feeds mc2 > MC2_THRESHOLD too (one rule for both hooks)."""
-  tq = list(synthetic_items("truthfulqa", 8).values())
+  """The TinyBenchmark hook feeds mc2 > MC2_THRESHOLD when asked explicitly (never the suite hook)."""
+  tq = list(synthetic_items("truthfulqa_mc2", 8).values())
 
   class StandInTiny:   # a TinyBenchmark's hook contract: anchors and estimate(Y) -> score, lo, hi, naive, ...
     anchors = np.array([6, 1, 3, 0])
@@ -347,6 +396,9 @@ def test_tiny_benchmark_hook_takes_mc2():
   mc2 = scoring.Scorer(table_apply, tok, batch_size=4).score(hook.items["tq"], params).mc2
   np.testing.assert_array_equal(metrics["tinyjax/tq/correct"], (mc2 > 0.5).astype(np.float32))
   assert metrics["tinyjax/tq/mc2"] == pytest.approx(mc2.mean())
+  no_labels = [scoring.MultipleChoice(it.context, it.choices) for it in tq]
+  with pytest.raises(ItemError, match="needs items with labels"):
+    scoring.TinyEvalHook({"tq": tb}, {"tq": no_labels}, tok, apply_fn=table_apply, metric="mc2")
 
 
 @pytest.mark.realdata
@@ -366,8 +418,12 @@ def test_from_suite_reads_the_item_folder_and_scores_the_real_anchors(shared_dat
                                          every=1, batch_size=4)
   assert hook.skipped == ("gsm8k",)
   assert hook.items["winogrande"][0].continuation is not None
-  assert all(it.labels is not None for it in hook.items["truthfulqa"])
+  assert hook.metric["truthfulqa"] == "acc"
+  assert all(it.labels is None and it.gold == 0 for it in hook.items["truthfulqa"])   # MC1 items
   metrics = hook(0)
+  loglik = scoring.Scorer(model, Bytes(), batch_size=4).score(hook.items["truthfulqa"]).loglik
+  mc1 = [float(int(np.argmax(loglik[i, :len(it.choices)])) == 0) for i, it in enumerate(hook.items["truthfulqa"])]
+  np.testing.assert_array_equal(metrics["tinyjax/truthfulqa/correct"], mc1)
   metrics2 = hook(1)
   assert metrics["tinyjax/average_covers"] == "arc,truthfulqa,mmlu,winogrande"
   assert [metrics[f"tinyjax/{b}/answered"] for b in suite.benchmarks] == [3, 0, 3, 3, 3]

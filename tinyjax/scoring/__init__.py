@@ -7,7 +7,8 @@
 
 Modules: ``scorer`` (Scorer, score), ``requests`` (lm-eval request rules), ``batching`` (buckets, packing),
 ``tokenizers``, ``items`` (load_items: benchmark items from files or datasets), ``leaderboard``
-(leaderboard_items: Open LLM Leaderboard v1 items with its prompts), ``hook`` (TinyEvalHook, from_suite),
+(leaderboard_items: Open LLM Leaderboard v1 items with its prompts; LEADERBOARD_METRICS, the metric each
+response matrix holds, and SCORER_METRIC, the scorer's rule for it), ``hook`` (TinyEvalHook, from_suite),
 ``ask_llm`` (Ask-LLM quality scores for data selection), ``models`` (GPT-2 and Llama in NNX).
 See docs/scoring.md.
 """
@@ -18,8 +19,8 @@ from tinyjax.scoring.ask_llm import (ASK_LLM_TEMPLATE, add_ask_llm_column, ask_l
 from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, power_of_two_buckets
 from tinyjax.scoring.hook import HOOK_METRICS, MC2_THRESHOLD, TinyEvalHook
 from tinyjax.scoring.items import ItemText, load_items
-from tinyjax.scoring.leaderboard import (GENERATION_BENCHMARKS, LEADERBOARD_BENCHMARKS, LEADERBOARD_METRIC,
-                                         LEADERBOARD_SHOTS, leaderboard_items)
+from tinyjax.scoring.leaderboard import (GENERATION_BENCHMARKS, LEADERBOARD_BENCHMARKS, LEADERBOARD_METRICS,
+                                         LEADERBOARD_SHOTS, SCORER_METRIC, TRUTHFULQA_TARGETS, leaderboard_items)
 from tinyjax.scoring.requests import MultipleChoice, encode_pair, fewshot_context, mc2, truncate_left
 from tinyjax.scoring.scorer import ACCURACY_METRICS, DEFAULT_MAX_LENGTH, Scorer, ScoreResult, score
 from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer, load_tokenizer
@@ -31,9 +32,11 @@ __all__ = (
     "GENERATION_BENCHMARKS",
     "HOOK_METRICS",
     "LEADERBOARD_BENCHMARKS",
-    "LEADERBOARD_METRIC",
+    "LEADERBOARD_METRICS",
     "LEADERBOARD_SHOTS",
     "MC2_THRESHOLD",
+    "SCORER_METRIC",
+    "TRUTHFULQA_TARGETS",
     "BatchPlan",
     "EncodedRequest",
     "ItemText",

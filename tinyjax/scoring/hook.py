@@ -8,7 +8,7 @@
 
 With a suite of benchmarks built together (``tj.Suite``), :meth:`TinyEvalHook.from_suite` scores the suite's
 anchors with the Open LLM Leaderboard's prompts (:func:`tinyjax.scoring.leaderboard_items`) and logs each
-benchmark's full-score estimate, its interval and the average:
+benchmark's full-score estimate, its interval and the average (TruthfulQA as MC1, what the suite's matrix holds):
 
     hook = scoring.TinyEvalHook.from_suite(suite, "../shared/data/items/openllm_v1", tokenizer, apply_fn=model)
 
@@ -33,12 +33,13 @@ from tinyjax.scoring.scorer import ACCURACY_METRICS, Scorer, choice_accuracies, 
 
 log = logging.getLogger("tinyjax.scoring")
 
-#: A TruthfulQA item counts as correct when its mc2 (mass on the true answers) exceeds this: the binarization of
-#: the response matrices a suite is fitted on (metabench's binarized mc2).
+#: With ``metric="mc2"`` (the TinyBenchmark hook only, an explicit choice), an item counts as correct when its mc2
+#: (mass on the true answers) exceeds this: for a TinyBenchmark fitted on mc2 binarized at 0.5. No Open LLM
+#: Leaderboard matrix here is: metabench's truthfulqa matrix holds MC1, so a suite gets ``"acc"`` on MC1 items.
 MC2_THRESHOLD = 0.5
 
-#: The correctness rules the hook can feed an estimate: lm-eval's acc, acc_norm and acc_bytes (argmax rules), and
-#: "mc2": ``mc2 > MC2_THRESHOLD`` as 0/1 (items need ``labels``).
+#: The correctness rules the hook can feed an estimate: lm-eval's acc, acc_norm and acc_bytes (argmax rules), and,
+#: for the TinyBenchmark hook only, "mc2": ``mc2 > MC2_THRESHOLD`` as 0/1 (items need ``labels``).
 HOOK_METRICS = ACCURACY_METRICS + ("mc2",)
 
 
@@ -135,7 +136,7 @@ class TinyEvalHook:
         raise ConfigError(f"metric for {b!r} must be one of {HOOK_METRICS}, got {m!r}")
       if m == "mc2" and any(it.labels is None for it in items[b]):
         raise ItemError(f"metric 'mc2' for {b!r} needs items with labels (the true answers), as "
-                        "scoring.leaderboard_items(..., 'truthfulqa') builds them")
+                        "scoring.leaderboard_items(..., 'truthfulqa', truthfulqa_targets='mc2') builds them")
     self.items = items
     self.scorer = Scorer(apply_fn, tokenizer, **scorer_kwargs)
     # Tokenize once: the requests never change during training.
@@ -159,20 +160,26 @@ class TinyEvalHook:
     that have no items are skipped: the hook logs that once, here, and the suite still estimates them from the
     benchmarks answered (one joint ability), which ``{prefix}/average_covers`` lists.
 
+    TruthfulQA is fed as MC1 correctness (``acc`` over the ``mc1_targets`` choices, the true answer first),
+    because that is what metabench's truthfulqa matrix, which the suite is fitted on, holds; the Open LLM
+    Leaderboard v1 displayed mc2, which a suite cannot estimate from these answers.
+
     Args:
       suite: a ``tj.Suite``: ``suite.benchmarks`` (names), ``suite.anchors`` (``{benchmark: [item ids]}``) and
         ``suite.estimate({benchmark: {item id: 0/1}})`` returning ``scores``, ``lower``, ``upper`` (one row per
         model; one column per benchmark and ``"average"``).
       items: ``{benchmark: {item id: MultipleChoice}}`` (matched to ``suite.anchors`` by id; extra items
-        ignored, a missing anchor an ``ItemError`` naming it), or the folder of metabench's Open LLM Leaderboard
-        item files (``../shared/data/items/openllm_v1``), read with :func:`tinyjax.scoring.leaderboard_items`.
+        ignored, a missing anchor an ``ItemError`` naming it; TruthfulQA's must be MC1 items, one true answer),
+        or the folder of metabench's Open LLM Leaderboard item files (``../shared/data/items/openllm_v1``), read
+        with :func:`tinyjax.scoring.leaderboard_items` (TruthfulQA: its default MC1 items).
       tokenizer: anything :func:`tinyjax.scoring.tokenizers.as_tokenizer` accepts.
       apply_fn: ``apply_fn(params, tokens) -> logits`` or an NNX module (then ``params`` may be its state).
       every: fire when ``step % every == 0``.
-      metric: the correctness per benchmark (one of :data:`HOOK_METRICS`, or a dict per benchmark); default the
-        leaderboard's (:data:`tinyjax.scoring.LEADERBOARD_METRIC`: ARC acc_norm, MMLU and WinoGrande acc,
-        TruthfulQA ``"mc2"``, fed as ``mc2 > MC2_THRESHOLD`` 0/1 because the suite is fitted on binarized mc2),
-        ``"acc"`` for other benchmarks.
+      metric: the correctness per benchmark (``"acc"``, ``"acc_norm"`` or ``"acc_bytes"``, or a dict per
+        benchmark); default the scorer's rule for the metric the suite's matrices hold
+        (:data:`tinyjax.scoring.SCORER_METRIC`: ARC and HellaSwag acc_norm, MMLU and WinoGrande acc,
+        TruthfulQA acc over the MC1 items), ``"acc"`` for other benchmarks. ``"mc2"`` is refused: no suite
+        matrix holds binarized mc2.
       prefix: metric name prefix.
       **scorer_kwargs: passed to :class:`Scorer` (mesh, batch_size, max_length, pack, ...).
 
@@ -181,9 +188,10 @@ class TinyEvalHook:
 
     Raises:
       ConfigError: a bad ``every``/``metric``, items for benchmarks the suite does not have, nothing to score.
-      ItemError: a missing anchor item, an item file that cannot be read; MissingFileError: no item file.
+      ItemError: a missing anchor item, TruthfulQA items with several true answers (mc2 items), an item file that
+        cannot be read; MissingFileError: no item file.
     """
-    from tinyjax.scoring.leaderboard import GENERATION_BENCHMARKS, LEADERBOARD_METRIC, leaderboard_items
+    from tinyjax.scoring.leaderboard import GENERATION_BENCHMARKS, SCORER_METRIC, leaderboard_items
 
     _check_run(apply_fn, every)
     names = [str(b) for b in suite.benchmarks]
@@ -217,6 +225,12 @@ class TinyEvalHook:
         raise ConfigError(f"items[{b!r}] must be {{item id: MultipleChoice}} (matched to suite.anchors by id), "
                           f"got {type(source).__name__}")
       chosen[b] = _items_by_id(source, anchor_ids[b], b)
+      if b == "truthfulqa":
+        several = [a for a, it in zip(anchor_ids[b], chosen[b]) if it.labels is not None and sum(it.labels) > 1]
+        if several:
+          raise ItemError(f"truthfulqa anchor {several[0]!r} (and {len(several) - 1} more) has several true answers "
+                          "(mc2 items); the suite's truthfulqa matrix holds MC1, so give the mc1_targets items "
+                          "(scoring.leaderboard_items(..., 'truthfulqa'), its default)")
     if not chosen:
       reasons = "; ".join(f"{b}: {why}" for b, why in skipped.items())
       raise ConfigError(f"no benchmark of the suite can be scored ({reasons})")
@@ -232,9 +246,14 @@ class TinyEvalHook:
     hook.skipped = tuple(skipped)
     hook.benchmarks = {}
     if isinstance(metric, Mapping):
-      hook.metric = {b: metric.get(b, LEADERBOARD_METRIC.get(b, "acc")) for b in chosen}
+      hook.metric = {b: metric.get(b, SCORER_METRIC.get(b, "acc")) for b in chosen}
     else:
-      hook.metric = {b: metric or LEADERBOARD_METRIC.get(b, "acc") for b in chosen}
+      hook.metric = {b: metric or SCORER_METRIC.get(b, "acc") for b in chosen}
+    for b, m in hook.metric.items():
+      if m == "mc2":
+        raise ConfigError(f"metric 'mc2' for {b!r}: a suite is fitted on 0/1 correctness, and no suite matrix holds "
+                          "binarized mc2 (metabench's truthfulqa matrix holds MC1: metric 'acc' on the mc1 items, "
+                          f"the default); use one of {ACCURACY_METRICS}")
     hook._setup(chosen, tokenizer, apply_fn, scorer_kwargs)
     return hook
 
@@ -253,13 +272,14 @@ class TinyEvalHook:
     ``est.score`` of ``tb.estimate(correct)``, with ``.../estimate_lo`` and ``.../estimate_hi`` its interval
     (``est.lo``, ``est.hi``); the other estimators under their own names, ``.../naive``, ``.../pirt``,
     ``.../gpirt``; ``.../raw_acc`` (mean anchor correctness) and ``.../correct`` ([A] float32 0/1 per anchor
-    item); plus ``{prefix}/eval_seconds`` and ``{prefix}/padding_fraction``.
+    item), and for an mc2 benchmark ``.../mc2`` (the mean mc2 before binarization); plus ``{prefix}/eval_seconds``
+    and ``{prefix}/padding_fraction``.
 
     A hook built by :meth:`from_suite` returns, for every benchmark ``b`` of the suite, ``{prefix}/{b}/estimate``,
     ``.../estimate_lo``, ``.../estimate_hi`` (the full-score estimate and its interval, in the suite's unit: its
     ``full_scores``', percent for the Open LLM Leaderboard) and ``.../answered`` (anchor items scored, 0 for a
-    skipped benchmark); for the benchmarks scored also ``.../raw_acc``, ``.../correct`` and, for an mc2
-    benchmark, ``.../mc2`` (the mean mc2 before binarization); then ``{prefix}/average``, ``.../average_lo``,
+    skipped benchmark); for the benchmarks scored also ``.../raw_acc`` and ``.../correct`` (TruthfulQA: MC1
+    correctness); then ``{prefix}/average``, ``.../average_lo``,
     ``.../average_hi`` (over every suite benchmark) and ``{prefix}/average_covers``, a string naming the
     benchmarks answered (comma-separated; the skipped ones are estimated from them); plus
     ``{prefix}/eval_seconds`` and ``{prefix}/padding_fraction``.

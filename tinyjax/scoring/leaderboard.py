@@ -2,7 +2,7 @@
 
     items = scoring.leaderboard_items("../shared/data/items/openllm_v1", "arc")   # {"arc.1041": MultipleChoice, ...}
     res = scoring.score(model, params, tokenizer, list(items.values()))
-    res.acc_norm                                   # the leaderboard's metric for ARC: LEADERBOARD_METRIC["arc"]
+    res.acc_norm                                   # the scorer's rule for ARC's metric: SCORER_METRIC["arc"]
 
 metabench (github adkipnis/metabench, ``items/final/<benchmark>-secondary.parquet``) stores, for every item it
 kept, the question, the choices, the gold answer, the few-shot prompt the Open LLM Leaderboard v1 fed
@@ -19,21 +19,29 @@ hellaswag   10     the few-shot prompt, ending with the preprocessed query ->   
 mmlu        5      the description, 5 shots with their choices, the question -> ``" A"``..``" D"``  acc
 winogrande  5      partial scoring: ``prompt[:i] + option`` for each option, ``i`` the position   acc
                    of ``"_"`` -> one continuation ``" " + prompt[i+1:].strip()``
-truthfulqa  0      lm-eval's 6-shot QA preamble (part of ``doc_to_text``) + ``"\n\nQ: {q}\nA:"``  mc2
-                   -> ``" " + answer`` for every mc2 answer, with ``labels``
+truthfulqa  0      lm-eval's 6-shot QA preamble (part of ``doc_to_text``) + ``"\n\nQ: {q}\nA:"``  mc1 (acc)
+                   -> ``" " + answer`` for every ``mc1_targets`` answer, gold 0 (the true one)
 gsm8k       5      generation (exact match): not supported by the scorer yet (issue 17)         exact_match
 ==========  =====  ===========================================================================  ==========
 
-``variant="leaderboard"`` (default) uses the prompts the leaderboard fed and TruthfulQA mc2: the requests behind
-the response matrices a suite is fitted on. ``variant="lm_eval"`` gives the requests of lm-eval's
-``metabench_<benchmark>_secondary`` tasks, which rebuild the few-shot prompt from the shot columns and score
-TruthfulQA's mc1 answers. ``tests/test_scoring_leaderboard.py`` checks on the pythia-14m ``--log_samples`` files
-of ``../shared/data/lm_eval`` that ``"lm_eval"`` gives exactly the (context, continuation) pairs lm-eval scored
-for every document (502 of 502 in ARC, HellaSwag, MMLU, WinoGrande and TruthfulQA), and that the default
-differs from them only in few-shot text (HellaSwag: 30 of 58 documents, whose stored shot columns differ from
-the examples the leaderboard showed; WinoGrande: 4 of 106, whitespace) and in TruthfulQA's answers (mc2, not
-mc1). Item ids are ``"<benchmark>.<metabench_idx>"`` (MMLU: ``"mmlu.<mb_sub_idx>"``), the column names of
-metabench's response matrices.
+TruthfulQA is MC1 here, not the leaderboard's displayed metric: the Open LLM Leaderboard v1 reported TruthfulQA
+by mc2 (the probability mass on the true answers), but metabench's response matrices, and so the suites fitted on
+them, hold the per-item MC1 correctness it scraped (argmax over ``mc1_targets``, gold 0; every truthfulqa full
+score is k/817). :data:`LEADERBOARD_METRICS` (``tinyjax.suite._logs``, the one table) says ``"mc1"`` and
+:data:`SCORER_METRIC` the scorer's rule for it, ``"acc"`` over these MC1 items. ``truthfulqa_targets="mc2"``
+gives the mc2 answers instead (every true and false answer, with ``labels``, for ``ScoreResult.mc2``), for
+comparing with the leaderboard's displayed number; a suite cannot use them.
+
+``variant="leaderboard"`` (default) uses the prompts the leaderboard fed: the requests behind the response
+matrices a suite is fitted on. ``variant="lm_eval"`` gives the requests of lm-eval's
+``metabench_<benchmark>_secondary`` tasks, which rebuild the few-shot prompt from the shot columns.
+``tests/test_scoring_leaderboard.py`` checks on the pythia-14m ``--log_samples`` files of ``../shared/data/lm_eval``
+that ``"lm_eval"`` gives exactly the (context, continuation) pairs lm-eval scored for every document (502 of 502
+in ARC, HellaSwag, MMLU, WinoGrande and TruthfulQA), and that the default differs from them only in few-shot text
+(HellaSwag: 30 of 58 documents, whose stored shot columns differ from the examples the leaderboard showed;
+WinoGrande: 4 of 106, whitespace; TruthfulQA: none, its preamble is fixed). Item ids are
+``"<benchmark>.<metabench_idx>"`` (MMLU: ``"mmlu.<mb_sub_idx>"``), the column names of metabench's response
+matrices.
 """
 
 from __future__ import annotations
@@ -46,16 +54,13 @@ import numpy as np
 
 from tinyjax.errors import ConfigError, ItemError, MissingFileError
 from tinyjax.scoring.requests import MultipleChoice, fewshot_context
+from tinyjax.suite._logs import LEADERBOARD_METRICS
 
-__all__ = ("GENERATION_BENCHMARKS", "LEADERBOARD_BENCHMARKS", "LEADERBOARD_METRIC", "LEADERBOARD_SHOTS",
-           "TRUTHFULQA_PREAMBLE", "leaderboard_items")
+__all__ = ("GENERATION_BENCHMARKS", "LEADERBOARD_BENCHMARKS", "LEADERBOARD_METRICS", "LEADERBOARD_SHOTS",
+           "SCORER_METRIC", "TRUTHFULQA_PREAMBLE", "TRUTHFULQA_TARGETS", "leaderboard_items")
 
 #: The Open LLM Leaderboard v1 benchmarks that have metabench item files.
 LEADERBOARD_BENCHMARKS = ("arc", "hellaswag", "mmlu", "winogrande", "truthfulqa", "gsm8k")
-
-#: The metric the leaderboard reported per benchmark (and the one the training hook feeds a suite).
-LEADERBOARD_METRIC = {"arc": "acc_norm", "hellaswag": "acc_norm", "mmlu": "acc", "winogrande": "acc",
-                      "truthfulqa": "mc2", "gsm8k": "exact_match"}
 
 #: Few-shot examples in the leaderboard's prompt per benchmark (TruthfulQA's 6-shot QA preamble is part of its
 #: ``doc_to_text``, so the task counts as 0-shot).
@@ -63,6 +68,17 @@ LEADERBOARD_SHOTS = {"arc": 25, "hellaswag": 10, "mmlu": 5, "winogrande": 5, "tr
 
 #: Benchmarks scored by generating text: the scorer does log-likelihoods only (generation is issue 17).
 GENERATION_BENCHMARKS = ("gsm8k",)
+
+#: The scorer's correctness rule (a :class:`~tinyjax.scoring.ScoreResult` field, a ``TinyEvalHook`` metric) that
+#: gives each benchmark's :data:`LEADERBOARD_METRICS` over :func:`leaderboard_items`' items: the metric's own
+#: name, except TruthfulQA's ``"mc1"``, which is ``"acc"`` (argmax of the log-likelihoods) over the MC1 items
+#: (``mc1_targets``, gold 0). Generation benchmarks have none.
+SCORER_METRIC = {b: ("acc" if m == "mc1" else m) for b, m in LEADERBOARD_METRICS.items()
+                 if b not in GENERATION_BENCHMARKS}
+
+#: TruthfulQA's answer sets: ``"mc1"`` (one true answer, first; what a suite holds) and ``"mc2"`` (every true
+#: and false answer, with ``labels``; the leaderboard's displayed metric).
+TRUTHFULQA_TARGETS = ("mc1", "mc2")
 
 #: lm-eval's TruthfulQA ``doc_to_text`` preamble (``truthfulqa_mc1.yaml``, also used by ``truthfulqa_mc2``).
 TRUTHFULQA_PREAMBLE = (
@@ -204,14 +220,22 @@ def _winogrande(row, variant: str) -> MultipleChoice:
                         continuation=text[cut + 1:].strip())
 
 
-def _truthfulqa(row, variant: str) -> MultipleChoice:
-  targets = "mc2" if variant == "leaderboard" else "mc1"
+def _truthfulqa(row, targets: str) -> MultipleChoice:
+  """One TruthfulQA item: the QA preamble and the question -> the ``mc1_targets`` (gold 0) or ``mc2_targets``
+  answers (with ``labels``); the context is the same in both variants."""
   block = row[f"{targets}_targets"]
   choices = _strings(block["choices"], f"TruthfulQA {targets}_targets.choices")
   labels = [int(x) for x in np.asarray(block["labels"]).reshape(-1)]
+  if len(labels) != len(choices):
+    raise ItemError(f"{targets}_targets has {len(choices)} choices and {len(labels)} labels")
+  context = f"{TRUTHFULQA_PREAMBLE}\n\nQ: {row['question']}\nA:"
+  if targets == "mc1":   # lm-eval's truthfulqa_mc1: doc_to_target 0, the one true answer first
+    if labels[:1] != [1] or sum(labels) != 1:
+      raise ItemError(f"mc1_targets must mark exactly one true answer, the first (lm-eval scores gold 0); got "
+                      f"labels {labels}")
+    return MultipleChoice(context, choices, gold=0)
   if 1 not in labels:
     raise ItemError(f"{targets}_targets marks no true answer")
-  context = f"{TRUTHFULQA_PREAMBLE}\n\nQ: {row['question']}\nA:"
   return MultipleChoice(context, choices, gold=labels.index(1), labels=labels)
 
 
@@ -226,7 +250,8 @@ _BUILDERS = {
 }
 
 
-def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard") -> dict[str, MultipleChoice]:
+def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard",
+                      truthfulqa_targets: str = "mc1") -> dict[str, MultipleChoice]:
   """Scoring items of one Open LLM Leaderboard v1 benchmark, with the leaderboard's prompts, keyed by item id.
 
   Args:
@@ -235,12 +260,16 @@ def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard") -
     benchmark: one of ``"arc"``, ``"hellaswag"``, ``"mmlu"``, ``"winogrande"``, ``"truthfulqa"``
       (``"gsm8k"`` is a generation task and raises).
     variant: ``"leaderboard"`` (default): the requests of the Open LLM Leaderboard v1, whose answers the
-      response matrices hold: the few-shot prompt it fed (the file's ``all*shot_longprompt`` column) and
-      TruthfulQA mc2 (every true and false answer, with ``labels``, for ``ScoreResult.mc2``).
+      response matrices hold: the few-shot prompt it fed (the file's ``all*shot_longprompt`` column).
       ``"lm_eval"``: the requests of lm-evaluation-harness' ``metabench_<benchmark>_secondary`` tasks, which
-      rebuild the few-shot prompt from the file's ``<benchmark>_*_shot_<k>`` columns and score TruthfulQA as
-      mc1 (its ``acc``). The two differ on some HellaSwag and WinoGrande prompts (few-shot examples whose
-      stored text differs from what the leaderboard showed; whitespace), nowhere else but TruthfulQA's answers.
+      rebuild the few-shot prompt from the file's ``<benchmark>_*_shot_<k>`` columns. The two differ only on
+      some HellaSwag and WinoGrande prompts (few-shot examples whose stored text differs from what the
+      leaderboard showed; whitespace).
+    truthfulqa_targets: TruthfulQA's answers: ``"mc1"`` (default): the ``mc1_targets`` choices, gold 0 (the
+      one true answer), scored by ``acc``: MC1, what metabench's truthfulqa matrix and so a suite hold (the
+      leaderboard displayed mc2, but the per-item data is MC1). ``"mc2"``: the ``mc2_targets`` answers with
+      ``labels``, for ``ScoreResult.mc2`` (the leaderboard's displayed number; not what a suite is fitted on).
+      Ignored for the other benchmarks.
 
   Returns:
     ``{item id: MultipleChoice}`` in the file's row order: ids ``"<benchmark>.<metabench_idx>"``, for MMLU
@@ -248,7 +277,7 @@ def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard") -
     anchors). WinoGrande items are scored partially (``MultipleChoice.continuation``).
 
   Raises:
-    ConfigError: an unknown benchmark or variant, a generation benchmark (gsm8k).
+    ConfigError: an unknown benchmark, variant or ``truthfulqa_targets``, a generation benchmark (gsm8k).
     MissingFileError: no item file at ``source``.
     ItemError: a file without the columns of metabench's item files, an unusable row, duplicate item ids.
   """
@@ -256,15 +285,17 @@ def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard") -
     raise ConfigError(f"unknown benchmark {benchmark!r}; the Open LLM Leaderboard v1 item files are "
                       f"{list(LEADERBOARD_BENCHMARKS)}")
   if benchmark in GENERATION_BENCHMARKS:
-    raise ConfigError(f"{benchmark} is a generation task (the leaderboard's {LEADERBOARD_METRIC[benchmark]} "
+    raise ConfigError(f"{benchmark} is a generation task (the leaderboard's {LEADERBOARD_METRICS[benchmark]} "
                       "of a generated answer): the scorer computes log-likelihoods only, and generation is not "
                       "supported yet (issue 17)")
   if variant not in ("leaderboard", "lm_eval"):
     raise ConfigError(f"variant must be 'leaderboard' or 'lm_eval', got {variant!r}")
+  if truthfulqa_targets not in TRUTHFULQA_TARGETS:
+    raise ConfigError(f"truthfulqa_targets must be one of {TRUTHFULQA_TARGETS}, got {truthfulqa_targets!r}")
   table, where = _table(source, benchmark)
   columns, prompt_column, build = _BUILDERS[benchmark]
   if benchmark == "truthfulqa":
-    columns = columns + ["mc2_targets" if variant == "leaderboard" else "mc1_targets"]
+    columns = columns + [f"{truthfulqa_targets}_targets"]
   elif variant == "leaderboard":
     columns = columns + [prompt_column]
   _need(table, columns, benchmark, where)
@@ -275,7 +306,7 @@ def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard") -
     if item_id in items:
       raise ItemError(f"{where}: item id {item_id!r} appears twice")
     try:
-      items[item_id] = build(row, variant)
+      items[item_id] = build(row, truthfulqa_targets if benchmark == "truthfulqa" else variant)
     except (KeyError, TypeError, ValueError) as e:   # ItemError is a ValueError
       raise ItemError(f"{where}: item {item_id!r} cannot be built: {e}") from e
   if not items:

@@ -17,15 +17,25 @@ from tinyjax._progress import logger as _logger
 from tinyjax.data.lm_eval import LMEvalFile, LMEvalSample, find_lm_eval_files, read_lm_eval_file
 from tinyjax.errors import ConfigError, ResponseError
 
-__all__ = ("LEADERBOARD_METRICS", "LogAnswers", "benchmark_of_task", "read_suite_logs")
+__all__ = ("LEADERBOARD_METRICS", "LOG_KEYS", "LogAnswers", "benchmark_of_task", "read_suite_logs")
 
 logger = _logger("tinyjax.suite")
 
-# The per-document metric each openllm_v1 response matrix holds, by benchmark. The leaderboard displayed
-# TruthfulQA's mc2, but metabench scraped the leaderboard's per-item mc1 (its scraping/benchmark_loader.py):
-# the truthfulqa matrix and its full scores are MC1 accuracy (each full score is k/817; gpt2's is 22.77, its MC1).
+#: The per-document metric each openllm_v1 response matrix holds, by benchmark: the one table of leaderboard
+#: metrics in tinyjax (``tinyjax.scoring`` imports it, as ``scoring.LEADERBOARD_METRICS``). The Open LLM
+#: Leaderboard v1 displayed TruthfulQA's mc2, but metabench scraped the leaderboard's per-item mc1 (its
+#: ``scraping/benchmark_loader.py``: ``'truthfulqa': 'mc1'``), so the truthfulqa matrix and its full scores are
+#: MC1 accuracy (each full score is k/817; gpt2's is 22.77, its MC1), and so is a suite's TruthfulQA estimate.
 LEADERBOARD_METRICS = {"arc": "acc_norm", "hellaswag": "acc_norm", "mmlu": "acc", "winogrande": "acc",
                        "truthfulqa": "mc1", "gsm8k": "exact_match"}
+
+#: The metrics of :data:`LEADERBOARD_METRICS` that lm-eval logs under another key: MC1 (argmax over
+#: ``mc1_targets``, the true answer being choice 0) is the ``acc`` of ``metabench_truthfulqa_secondary`` and
+#: ``truthfulqa_mc1``. The other metrics are logged under their own names. (The scorer's name for each metric,
+#: ``"acc"`` over the MC1 items for MC1, is ``tinyjax.scoring.SCORER_METRIC``.)
+LOG_KEYS = {"mc1": "acc"}
+
+
 # lm-eval task names of the Open LLM Leaderboard v1 benchmarks, besides metabench_<b>[_primary|_secondary].
 _PLAIN_TASKS = {"arc_challenge": "arc", "hellaswag": "hellaswag", "mmlu": "mmlu", "winogrande": "winogrande",
                 "truthfulqa_mc1": "truthfulqa", "truthfulqa_mc2": "truthfulqa", "gsm8k": "gsm8k"}
@@ -77,11 +87,12 @@ def read_suite_logs(
   identity field (``metabench_idx``; MMLU's ``mb_sub_idx``), never by its ``doc_id``, so the answers fit the
   columns of the openllm_v1 response matrices whatever the order of the log.
 
-  * Metric: :data:`LEADERBOARD_METRICS` per benchmark unless ``metric`` says otherwise. When the records lack
-    it, the file's ``acc`` (else its only metric) is read instead, with a logged note: the metabench TruthfulQA
-    tasks log ``acc``, the accuracy of choosing the first of ``mc1_targets`` (the true answer) by
-    log-likelihood, which is MC1, what the truthfulqa matrix holds. ``truthfulqa_mc2``'s ``acc`` is the mc2
-    probability mass instead, and is refused unless ``metric`` names it.
+  * Metric: :data:`LEADERBOARD_METRICS` per benchmark unless ``metric`` says otherwise, read under its log key
+    (:data:`LOG_KEYS`): TruthfulQA's ``"mc1"`` is the ``acc`` that ``metabench_truthfulqa_secondary`` and
+    ``truthfulqa_mc1`` log, the accuracy of choosing the first of ``mc1_targets`` (the true answer) by
+    log-likelihood, which is what the truthfulqa matrix holds. ``truthfulqa_mc2``'s ``acc`` is the mc2
+    probability mass instead, and is refused unless ``metric`` names it. When the records lack the metric, the
+    file's ``acc`` (else its only metric) is read instead, with a logged note.
   * Filter: a file that logs each document once per filter (GSM8K: ``strict-match``, ``flexible-extract``; see
     :func:`tinyjax.data.read_lm_eval_file` for logs without a ``filter`` key) is read at ``filter``, by default
     ``strict-match`` for GSM8K (the leaderboard's own reading of the answer) and the first filter otherwise;
@@ -200,12 +211,16 @@ def _pick_metric(f: LMEvalFile, b: str, samples: list[LMEvalSample], asked: str 
     raise ResponseError(f"{f.path}: task {f.task!r} logs the mc2 probability mass, while the truthfulqa items hold "
                         "MC1; run metabench_truthfulqa_secondary (or truthfulqa_mc1), or pass metric='acc' to read "
                         "it anyway")
+  key = LOG_KEYS.get(default)
+  if key in logged:            # MC1, logged as acc (the first of mc1_targets chosen by log-likelihood)
+    logger.info(f"{b}: reading {default!r} from {f.task!r}'s {key!r} (the first of mc1_targets chosen by "
+                "log-likelihood)")
+    return key
   fallback = "acc" if "acc" in logged else (logged[0] if len(logged) == 1 else None)
   if fallback is None:
     raise ResponseError(f"{f.path}: metric {default!r} not logged for task {f.task!r}, which logs {logged}; "
                         "pass metric= to choose one")
-  why = " (the first of mc1_targets chosen by log-likelihood: MC1)" if b == "truthfulqa" else ""
-  logger.info(f"{b}: {f.task!r} does not log {default!r}; using its {fallback!r}{why}")
+  logger.info(f"{b}: {f.task!r} does not log {default!r}; using its {fallback!r}")
   return fallback
 
 

@@ -67,7 +67,7 @@ def build_suite(data: pathlib.Path, n_anchors: int, n_models: int, seed: int):
     names = sorted(set().union(*(set(y.index) for y in responses.values())))
     keep = set(np.random.default_rng(seed).choice(names, size=min(n_models, len(names)), replace=False))
     responses = {b: y.loc[[m for m in y.index if m in keep]] for b, y in responses.items()}
-  return tj.Suite.fit(responses, full, n_anchors=n_anchors, seed=seed)
+  return tj.Suite.fit(responses, full, n_anchors=n_anchors, seed=seed, unit="percent")
 
 
 def train_tokenizer(texts, vocab_size: int):

@@ -241,7 +241,7 @@ class Suite:
       strategies: anchor strategies tried on validation (``"stepwise"``, ``"random"``).
       gammas: kernel widths tried on validation. lam: kernel ridge penalty.
       val_fraction: share of the models held out to choose and calibrate (at least 10 models).
-      unit: the full scores' unit, for display (e.g. "percent").
+      unit: the full scores' unit, for display; with "percent", estimates and intervals are cut to [0, 100].
       progress: show a progress bar (None: when the build outlasts 2 s).
 
     Returns:
@@ -492,10 +492,13 @@ class Suite:
     frame = lambda x: pd.DataFrame(x, index=pd.Index(model_ids, name="model"), columns=cols)  # noqa: E731
     scores = np.column_stack([est, avg])
     half = np.column_stack([hw, hw_avg])
+    lower, upper = scores - half, scores + half
+    if self.unit == "percent":   # a percent score lies in [0, 100]: estimates and intervals are cut there
+      scores, lower, upper = (np.clip(x, 0.0, 100.0) for x in (scores, lower, upper))
     ans = pd.DataFrame({b: answered[b].astype(int) for b in self.benchmarks}, index=pd.Index(model_ids, name="model"))
     kept = pd.DataFrame({b: _row_mean(Y[:, offs[b][0]:offs[b][1]]) for b in self.benchmarks},
                         index=pd.Index(model_ids, name="model"))
-    return SuiteEstimates(scores=frame(scores), lower=frame(scores - half), upper=frame(scores + half),
+    return SuiteEstimates(scores=frame(scores), lower=frame(lower), upper=frame(upper),
                           answered=ans, kept_accuracy=kept, level=self.level, theta=theta)
 
   def estimate_from_lm_eval(self, path, *, metric=None, filter=None):  # noqa: A002 (lm-eval's own word)

@@ -486,15 +486,18 @@ class Suite:
       own = np.arange(*offs[b])
       est[:, j] = _reg.predict_bench(r, self._Z[r.rows], Z, own, self.irt_model.dim)
       hw[:, j] = np.where(answered[b] > 0, self._q[b], self._q_missing[b])
-    avg = est.mean(axis=1)
+    percent = self.unit == "percent"   # a percent score lies in [0, 100]: estimates and intervals are cut there
+    if percent:
+      est = np.clip(est, 0.0, 100.0)
+    avg = est.mean(axis=1)            # the mean of the benchmark estimates as shown
     hw_avg = self._c_avg * np.sqrt(np.sum(hw ** 2, axis=1)) / B
     cols = self.benchmarks + ["average"]
     frame = lambda x: pd.DataFrame(x, index=pd.Index(model_ids, name="model"), columns=cols)  # noqa: E731
     scores = np.column_stack([est, avg])
     half = np.column_stack([hw, hw_avg])
     lower, upper = scores - half, scores + half
-    if self.unit == "percent":   # a percent score lies in [0, 100]: estimates and intervals are cut there
-      scores, lower, upper = (np.clip(x, 0.0, 100.0) for x in (scores, lower, upper))
+    if percent:
+      lower, upper = np.clip(lower, 0.0, 100.0), np.clip(upper, 0.0, 100.0)
     ans = pd.DataFrame({b: answered[b].astype(int) for b in self.benchmarks}, index=pd.Index(model_ids, name="model"))
     kept = pd.DataFrame({b: _row_mean(Y[:, offs[b][0]:offs[b][1]]) for b in self.benchmarks},
                         index=pd.Index(model_ids, name="model"))

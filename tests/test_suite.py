@@ -85,6 +85,10 @@ def test_estimate_predicts_full_scores_of_held_out_models(suite, data):
   kept = test["arc"][suite.anchors["arc"]].mean(axis=1)
   np.testing.assert_allclose(est.kept_accuracy["arc"], kept)
   assert (est.answered["arc"] == 8).all()
+  long = est.table()
+  assert len(long) == 15 * 4 and set(long["benchmark"]) == {"arc", "mmlu", "gsm8k", "average"}
+  first = long[(long["model"] == est.scores.index[0]) & (long["benchmark"] == "average")].iloc[0]
+  assert first["estimate"] == pytest.approx(est.scores["average"].iloc[0]) and first["answered"] == 24
 
 
 def test_missing_benchmark_gets_an_estimate_with_a_wider_interval(suite, data):

@@ -46,7 +46,7 @@ def register(subparsers) -> None:
   b.set_defaults(func=_build)
 
   e = sub.add_parser(
-      "estimate", help="estimate every benchmark's full score from a harness log or an answers table",
+      "estimate", help="estimate every benchmark's full score from one model's lm-eval harness log",
       description="Reads a suite built by `tinyjax suite build` and ONE model's lm-evaluation-harness "
                   "--log_samples output (a folder or samples_*.jsonl files of the metabench *_secondary tasks). "
                   "Items are matched by the documents' metabench_idx / mb_sub_idx, never by doc_id order. Prints "

@@ -60,15 +60,15 @@ class SuiteEstimates:
   theta: np.ndarray
 
   def table(self):
-    """One row per (model, benchmark): estimate, lower, upper, items answered (a long DataFrame)."""
+    """A long DataFrame: one row per (model, benchmark or "average") with estimate, lower, upper and the kept
+    items answered (for "average": over all benchmarks)."""
     import pandas as pd
     rows = []
     for m in self.scores.index:
       for b in self.scores.columns:
-        rows.append({"model": m, "benchmark": b, "estimate": self.scores.at[m, b], "lower": self.lower.at[m, b],
-                     "upper": self.upper.at[m, b],
-                     "answered": int(self.answered[b].get(m, 0)) if b in self.answered else
-                     int(self.answered.loc[m].sum())})
+        n = int(self.answered.loc[m].sum()) if b == "average" else int(self.answered.at[m, b])
+        rows.append({"model": m, "benchmark": b, "estimate": float(self.scores.at[m, b]),
+                     "lower": float(self.lower.at[m, b]), "upper": float(self.upper.at[m, b]), "answered": n})
     return pd.DataFrame(rows)
 
 

@@ -74,6 +74,13 @@ def _per_bench(value):
   return out
 
 
+def _metric_name(bench: str, logged: str) -> str:
+  """The metric as the leaderboard names it, with the log's key when lm-eval logs it under another one."""
+  from tinyjax.suite._logs import LEADERBOARD_METRICS, LOG_KEYS
+  board = LEADERBOARD_METRICS.get(bench)
+  return f"{board}, logged as {logged}" if board is not None and LOG_KEYS.get(board) == logged else logged
+
+
 def _build(args) -> int:
   import tinyjax as tj
   from tinyjax.suite import load_openllm_v1
@@ -117,7 +124,8 @@ def _estimate(args) -> int:
     s, lo, hi = (float(x.at[model, b]) for x in (est.scores, est.lower, est.upper))
     n, k = int(est.answered.at[model, b]), suite.n_anchors[b]
     la = logs.get(b)
-    src = (f"{la.task} ({la.metric}" + (f", filter {la.filter}" if la.filter not in (None, "none") else "") + ")"
+    src = (f"{la.task} ({_metric_name(b, la.metric)}"
+           + (f", filter {la.filter}" if la.filter not in (None, "none") else "") + ")"
            if la is not None else "not in the log: from the other benchmarks")
     kept = float(est.kept_accuracy.at[model, b])
     print(f"{b:12s} {s:9.2f}  [{lo:7.2f}, {hi:7.2f}]  {n:4d}/{k:<4d}  {src}")

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
       "suite", help="a tiny leaderboard: several benchmarks built together (build once, then estimate)",
       description="A suite keeps a few items of each benchmark of a leaderboard and predicts every benchmark's "
                   "FULL score, and their average, from a new model's answers on them (docs/suites.md).")
-  sub = p.add_subparsers(dest="suite_command", metavar="{build,estimate}", required=True)
+  sub = p.add_subparsers(dest="suite_command", metavar="{build,estimate}", required=True,
+                         help="build a suite once, then estimate from harness logs")
 
   b = sub.add_parser(
       "build", help="build a suite from a leaderboard's response matrices and full scores",

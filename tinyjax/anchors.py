@@ -93,6 +93,8 @@ def kmeans(points, n_clusters: int, *, seed: int = 0, weights=None, n_restarts: 
     weights: [N] non-negative point weights (default ones).
     n_restarts: number of independent seedings.
     max_iter: the most Lloyd steps per restart.
+    target: [N] the score ``"stepwise"`` regresses on (default: the weighted row mean of ``Y``); e.g. each model's
+      score on a whole benchmark of which ``Y`` holds a few items (:class:`tinyjax.Suite`).
     tol: relative convergence tolerance on the squared centre shift.
 
   Returns:
@@ -162,7 +164,7 @@ def _fill_nan_by_item_mean(Y: np.ndarray) -> np.ndarray:
 
 
 def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: int = 0, item_weights=None,
-                   groups=None, irt_model=None, n_restarts: int = 8, max_iter: int = 100) -> Anchors:
+                   groups=None, irt_model=None, n_restarts: int = 8, max_iter: int = 100, target=None) -> Anchors:
   """Chooses ``n_anchors`` items of a train matrix and their weights.
 
   Args:
@@ -226,6 +228,10 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
     obs = ~np.isnan(Y)
     wobs = np.where(obs, mass[None, :], 0.0)
     score = np.sum(np.where(obs, Y, 0.0) * wobs, axis=1) / np.maximum(wobs.sum(axis=1), 1e-300)   # [N] full scores
+    if target is not None:
+      score = np.asarray(target, np.float64)
+      if score.shape != (Y.shape[0],) or not np.all(np.isfinite(score)):
+        raise ResponseError(f"target must be [{Y.shape[0]}] finite scores, one per row of Y, got shape {score.shape}")
     dt = default_float_dtype()
     info = _stepwise_jit(jnp.asarray(_fill_nan_by_item_mean(Y), dt), jnp.asarray(score, dt), n_anchors,
                          jnp.asarray(_est.DEFAULT_RIDGE_ALPHAS, dt))

@@ -54,7 +54,7 @@ import numpy as np
 
 from tinyjax.errors import ConfigError, ItemError, MissingFileError
 from tinyjax.scoring.requests import MultipleChoice, fewshot_context
-from tinyjax.suite._logs import LEADERBOARD_METRICS
+from tinyjax.suite._logs import LEADERBOARD_METRICS, id_field, suite_item_id
 
 __all__ = ("GENERATION_BENCHMARKS", "LEADERBOARD_BENCHMARKS", "LEADERBOARD_METRICS", "LEADERBOARD_SHOTS",
            "SCORER_METRIC", "TRUTHFULQA_PREAMBLE", "TRUTHFULQA_TARGETS", "leaderboard_items")
@@ -299,10 +299,13 @@ def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard",
   elif variant == "leaderboard":
     columns = columns + [prompt_column]
   _need(table, columns, benchmark, where)
-  id_column = "mb_sub_idx" if benchmark == "mmlu" else "metabench_idx"
+  id_column = id_field(benchmark)
   items: dict[str, MultipleChoice] = {}
   for row in table.to_dict("records"):
-    item_id = f"{benchmark}.{row[id_column]}"
+    try:
+      item_id = suite_item_id(benchmark, row[id_column])
+    except ItemError as e:
+      raise ItemError(f"{where}: {e}") from None
     if item_id in items:
       raise ItemError(f"{where}: item id {item_id!r} appears twice")
     try:

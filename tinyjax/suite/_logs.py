@@ -13,9 +13,11 @@ import pathlib
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+import numpy as np
+
 from tinyjax._progress import logger as _logger
 from tinyjax.data.lm_eval import LMEvalFile, LMEvalSample, find_lm_eval_files, read_lm_eval_file
-from tinyjax.errors import ConfigError, ResponseError
+from tinyjax.errors import ConfigError, ItemError, ResponseError
 
 __all__ = ("LEADERBOARD_METRICS", "LOG_KEYS", "LogAnswers", "benchmark_of_task", "read_suite_logs")
 
@@ -224,22 +226,39 @@ def _pick_metric(f: LMEvalFile, b: str, samples: list[LMEvalSample], asked: str 
   return fallback
 
 
+def id_field(benchmark: str) -> str:
+  """The document field that names an item of ``benchmark``: ``mb_sub_idx`` for MMLU, else ``metabench_idx``."""
+  return "mb_sub_idx" if benchmark == "mmlu" else "metabench_idx"
+
+
+def suite_item_id(benchmark: str, value) -> str:
+  """The suite's item id from a document's (or an item file's) identity field: ``"<benchmark>.<metabench_idx>"``
+  (``arc.1041``), for MMLU ``"mmlu.<mb_sub_idx>"``; the one rule the log reader and the item builder share.
+
+  Raises:
+    ItemError: the value is not an integer (an MMLU value not ``'<subject>.<index>'``).
+  """
+  if benchmark == "mmlu":
+    if not isinstance(value, str) or "." not in value:
+      raise ItemError(f"mb_sub_idx is {value!r}, expected '<subject>.<index>'")
+    return f"mmlu.{value}"
+  if isinstance(value, str) and value.strip().isdigit():
+    value = int(value)
+  if isinstance(value, (float, np.floating)) and float(value).is_integer():
+    value = int(value)
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    raise ItemError(f"metabench_idx is {value!r}, expected an integer")
+  return f"{benchmark}.{int(value)}"
+
+
 def _item_id(f: LMEvalFile, b: str, s: LMEvalSample) -> str:
-  field = "mb_sub_idx" if b == "mmlu" else "metabench_idx"
+  field = id_field(b)
   if not isinstance(s.doc, Mapping) or field not in s.doc:
     raise ResponseError(
         f"{f.path}:{s.line}: the document (doc_id {s.doc_id!r}) has no {field!r} field; items are matched by the "
         f"document's own identity field, which the metabench tasks (metabench_{b}_secondary) log"
     )
-  v = s.doc[field]
-  if b == "mmlu":
-    if not isinstance(v, str) or "." not in v:
-      raise ResponseError(f"{f.path}:{s.line}: mb_sub_idx is {v!r}, expected '<subject>.<index>'")
-    return f"mmlu.{v}"
-  if isinstance(v, str) and v.strip().isdigit():
-    v = int(v)
-  if isinstance(v, float) and v.is_integer():
-    v = int(v)
-  if not isinstance(v, int) or isinstance(v, bool):
-    raise ResponseError(f"{f.path}:{s.line}: metabench_idx is {v!r}, expected an integer")
-  return f"{b}.{v}"
+  try:
+    return suite_item_id(b, s.doc[field])
+  except ItemError as err:
+    raise ResponseError(f"{f.path}:{s.line}: {err}") from None

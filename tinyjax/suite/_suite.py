@@ -16,12 +16,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from tinyjax import anchors as _anchors
 from tinyjax import estimators as _est
-from tinyjax import kernels
 from tinyjax._checks import check_fraction, check_seed
 from tinyjax._progress import logger as _logger
 from tinyjax._progress import progress_bar
@@ -33,7 +31,6 @@ log = _logger("tinyjax.suite")
 STRATEGIES = ("stepwise", "random")   # anchor strategies tried on validation (stepwise: supervised, metabench's way)
 DEFAULT_DIM = 3
 MIN_MODELS = 20
-_stepwise = jax.jit(kernels.stepwise_select, static_argnames="n_select")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -135,20 +132,13 @@ def _frame_dict(responses, full_scores):
   return names, mats, scores
 
 
-def _stepwise_anchors(Yb: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
-  dt = _est.working_dtype()
-  filled = np.where(np.isnan(Yb), np.nanmean(Yb, axis=0)[None, :], Yb)
-  filled = np.nan_to_num(filled, nan=0.5)
-  info = _stepwise(jnp.asarray(filled, dt), jnp.asarray(target, dt), k, jnp.asarray(_est.DEFAULT_RIDGE_ALPHAS, dt))
-  return np.sort(np.asarray(info.indices, np.int64))
-
-
-def _choose_anchors(Yb, target, k, strategy, rng) -> np.ndarray:
+def _choose_anchors(Yb, target, k, strategy, seed) -> np.ndarray:
+  """[k] sorted column indices of ``Yb`` [N, I_b]: every column when k covers them, else
+  :func:`tinyjax.anchors.select_anchors` ("stepwise" regressing on ``target``, the full scores)."""
   if k >= Yb.shape[1]:
     return np.arange(Yb.shape[1])
-  if strategy == "stepwise":
-    return _stepwise_anchors(Yb, target, k)
-  return np.sort(rng.choice(Yb.shape[1], size=k, replace=False)).astype(np.int64)
+  a = _anchors.select_anchors(Yb, k, strategy, seed=seed, target=target if strategy == "stepwise" else None)
+  return np.sort(np.asarray(a.indices, np.int64))
 
 
 class _Joint:
@@ -287,8 +277,7 @@ class Suite:
         rows_v = val[np.isfinite(J.F[val, j])]
         best = None
         for s in strategies if ks[b] < J.cols[b].size else ("all",):
-          loc = _choose_anchors(J.Y[np.ix_(rows, J.cols[b])], J.F[rows, j], ks[b], s,
-                                np.random.default_rng(seed + 1009 * j))
+          loc = _choose_anchors(J.Y[np.ix_(rows, J.cols[b])], J.F[rows, j], ks[b], s, seed + 1009 * j)
           glob = J.cols[b][loc]
           err = _own_ridge_rmse(J, rows, rows_v, glob, j)
           if best is None or err < best[0]:
@@ -372,8 +361,7 @@ class Suite:
       anchors = {}
       for j, b in enumerate(names):
         rows = np.flatnonzero(np.isfinite(J.F[:, j]))
-        loc = _choose_anchors(J.Y[np.ix_(rows, J.cols[b])], J.F[rows, j], ks[b], strategy[b],
-                              np.random.default_rng(seed + 1009 * j))
+        loc = _choose_anchors(J.Y[np.ix_(rows, J.cols[b])], J.F[rows, j], ks[b], strategy[b], seed + 1009 * j)
         anchors[b] = J.cols[b][loc]
       bar.update()
       glob = np.concatenate([anchors[b] for b in names])

@@ -18,6 +18,9 @@ from tinyjax.kernels._stepwise import StepwiseInfo, stepwise_select
 from tinyjax.kernels._pirt import pirt_scores
 from tinyjax.kernels._adaptive import AdaptiveStep, d_optimal_step
 
+# generation (issue 17): greedy / temperature / top-p choice of the next token (kernels/_decode.py)
+from tinyjax.kernels._decode import sample_token, top_p_logits
+
 # scoring (issue 5): token log-probabilities and per-segment sums
 from tinyjax.kernels._loglik import SegmentScores, segment_logprobs, token_logprobs
 
@@ -166,6 +169,7 @@ __all__ = (
     "reducible_power_law",
     "rejects_target",
     "row_variances",
+    "sample_token",
     "segment_logprobs",
     "sequential_halving",
     "shared_alpha",
@@ -178,6 +182,7 @@ __all__ = (
     "stepwise_select",
     "successive_rejects",
     "token_logprobs",
+    "top_p_logits",
     "ucb_bounds",
     "ucbe",
     "ucbe_lrf",

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tinyjax import scoring
+from tinyjax.errors import ConfigError
 from tinyjax.scoring import models
 
 torch = pytest.importorskip("torch")
@@ -113,6 +114,6 @@ def test_loader_errors(pair, tmp_path):
   cfg = json.loads((folder / "config.json").read_text())
   cfg["model_type"] = "bert"
   (bad / "config.json").write_text(json.dumps(cfg))
-  with pytest.raises(NotImplementedError, match="bert"):
+  with pytest.raises(ConfigError, match="bert"):
     models.load_model(bad)
   assert type(models.load_model(folder)).__name__ == ("GPT2" if name == "gpt2" else "Llama")

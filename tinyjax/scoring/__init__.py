@@ -4,8 +4,11 @@
     items = [scoring.MultipleChoice(context="Question: 2+2=?\\nAnswer:", choices=["4", "5"], gold=0)]
     res = scoring.score(apply_fn, params, tokenizer, items, mesh=None, batch_size=8)
     res.loglik, res.acc, res.acc_norm
+    gen = scoring.generate(apply_fn, params, tokenizer, [scoring.Generate("Question: ...\\nAnswer:", until=["\\n\\n"])])
+    gen.text, gen.tokens
 
-Modules: ``scorer`` (Scorer, score), ``requests`` (lm-eval request rules), ``batching`` (buckets, packing),
+Modules: ``scorer`` (Scorer, score), ``generate`` (Generator, generate: lm-eval's generate_until with a KV
+cache), ``requests`` (lm-eval request rules, MultipleChoice and Generate items), ``batching`` (buckets, packing),
 ``tokenizers``, ``items`` (load_items: benchmark items from files or datasets), ``leaderboard``
 (leaderboard_items: Open LLM Leaderboard v1 items with its prompts; LEADERBOARD_METRICS, the metric each
 response matrix holds, and SCORER_METRIC, the scorer's rule for it), ``hook`` (TinyEvalHook, from_suite),
@@ -17,18 +20,23 @@ from tinyjax.scoring import models
 from tinyjax.scoring.ask_llm import (ASK_LLM_TEMPLATE, add_ask_llm_column, ask_llm_prompt_ids, ask_llm_scores,
                                      select_top_k)
 from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, power_of_two_buckets
+from tinyjax.scoring.generate import DEFAULT_CHUNK, GenerateResult, Generator, generate
 from tinyjax.scoring.hook import HOOK_METRICS, MC2_THRESHOLD, TinyEvalHook
 from tinyjax.scoring.items import ItemText, load_items
 from tinyjax.scoring.leaderboard import (GENERATION_BENCHMARKS, LEADERBOARD_BENCHMARKS, LEADERBOARD_METRICS,
                                          LEADERBOARD_SHOTS, SCORER_METRIC, TRUTHFULQA_TARGETS, leaderboard_items)
-from tinyjax.scoring.requests import MultipleChoice, encode_pair, fewshot_context, mc2, truncate_left
+from tinyjax.scoring.requests import (DEFAULT_MAX_GEN_TOKS, DEFAULT_UNTIL, Generate, MultipleChoice, encode_pair,
+                                      fewshot_context, mc2, truncate_left)
 from tinyjax.scoring.scorer import ACCURACY_METRICS, DEFAULT_MAX_LENGTH, Scorer, ScoreResult, score
 from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer, load_tokenizer
 
 __all__ = (
     "ACCURACY_METRICS",
     "ASK_LLM_TEMPLATE",
+    "DEFAULT_CHUNK",
+    "DEFAULT_MAX_GEN_TOKS",
     "DEFAULT_MAX_LENGTH",
+    "DEFAULT_UNTIL",
     "GENERATION_BENCHMARKS",
     "HOOK_METRICS",
     "LEADERBOARD_BENCHMARKS",
@@ -39,6 +47,9 @@ __all__ = (
     "TRUTHFULQA_TARGETS",
     "BatchPlan",
     "EncodedRequest",
+    "Generate",
+    "GenerateResult",
+    "Generator",
     "ItemText",
     "MultipleChoice",
     "ScoreResult",
@@ -51,6 +62,7 @@ __all__ = (
     "ask_llm_scores",
     "encode_pair",
     "fewshot_context",
+    "generate",
     "leaderboard_items",
     "load_items",
     "load_tokenizer",

@@ -77,18 +77,25 @@ class BatchPlan:
     return 1.0 - self.n_fed_tokens / used if used else 0.0
 
 
-def power_of_two_buckets(max_length: int, min_length: int = 16, half_steps: bool = False) -> tuple[int, ...]:
+def power_of_two_buckets(max_length: int, min_length: int = 16, half_steps: bool = False,
+                         per_octave: int | None = None) -> tuple[int, ...]:
   """``(16, 32, 64, ..., max_length)``: powers of two below ``max_length``, then ``max_length`` itself.
 
-  With ``half_steps``, 1.5 times each power of two is added too (16, 24, 32, 48, 64, 96, ...).
+  With ``half_steps``, 1.5 times each power of two is added too (16, 24, 32, 48, 64, 96, ...). ``per_octave=k``
+  puts k evenly spaced lengths in each octave instead (k = 4: 16, 20, 24, 28, 32, 40, ...; k = 2 is
+  ``half_steps``).
   """
   if max_length < 1:
     raise ConfigError(f"max_length must be >= 1, got {max_length}")
+  k = per_octave if per_octave is not None else (2 if half_steps else 1)
+  if k < 1:
+    raise ConfigError(f"per_octave must be >= 1, got {per_octave}")
   out, b = [], max(1, min_length)
   while b < max_length:
-    out.append(b)
-    if half_steps and b % 2 == 0 and b * 3 // 2 < max_length:
-      out.append(b * 3 // 2)
+    for step in range(k):
+      length = b + (b * step) // k
+      if length < max_length and (not out or length > out[-1]):
+        out.append(length)
     b *= 2
   out.append(max_length)
   return tuple(out)

@@ -105,6 +105,61 @@ class MultipleChoice:
     return [("", self.target_delimiter + c) for c in self.choices]
 
 
+#: lm-eval's default stop string of a generation task: its few-shot delimiter.
+DEFAULT_UNTIL = ("\n\n",)
+#: lm-eval's default generation budget (``max_gen_toks``) in new tokens.
+DEFAULT_MAX_GEN_TOKS = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class Generate:
+  """One generation request: lm-eval's ``generate_until``.
+
+  The model continues ``context`` greedily (or by sampling) for at most ``max_gen_toks`` new tokens, and stops at
+  the end-of-sequence token or once the text contains one of ``until``; the text is then cut before the first
+  occurrence of each stop string in turn (lm-eval's ``s.split(term)[0]`` for every term).
+
+  Attributes:
+    context: the prompt (few-shot examples included), e.g. ``"Question: ...\\nAnswer:"``.
+    until: stop strings (default ``("\\n\\n",)``, lm-eval's default: the few-shot delimiter). The tokenizer's
+      end-of-sequence token always stops too, as lm-eval adds its text to ``until``.
+    max_gen_toks: most new tokens (lm-eval default 256). The prompt keeps its last ``window - max_gen_toks``
+      tokens (left truncation, as lm-eval's HF model).
+    target: optional reference answer (GSM8K: the dataset's ``answer``), used by the answer rules
+      (``tinyjax.scoring.filters``) to mark a generation correct.
+  """
+
+  context: str
+  until: Sequence[str] | None = None
+  max_gen_toks: int = DEFAULT_MAX_GEN_TOKS
+  target: str | None = None
+
+  def __post_init__(self):
+    if not isinstance(self.context, str):
+      raise ItemError(f"context must be a str, got {type(self.context).__name__}")
+    until = DEFAULT_UNTIL if self.until is None else self.until
+    if isinstance(until, str):
+      until = (until,)
+    until = tuple(until)
+    for u in until:
+      if not isinstance(u, str):
+        raise ItemError(f"every stop string in until must be a str, got {type(u).__name__}")
+    object.__setattr__(self, "until", until)
+    if isinstance(self.max_gen_toks, bool) or not isinstance(self.max_gen_toks, (int, np.integer)) \
+        or self.max_gen_toks < 1:
+      raise ItemError(f"max_gen_toks must be a positive int, got {self.max_gen_toks!r}")
+    object.__setattr__(self, "max_gen_toks", int(self.max_gen_toks))
+    if self.target is not None and not isinstance(self.target, str):
+      raise ItemError(f"target must be a str or None, got {type(self.target).__name__}")
+
+  def cut(self, text: str) -> str:
+    """``text`` cut before each stop string, in ``until`` order (lm-eval: ``s = s.split(term)[0]`` per term)."""
+    for term in self.until:
+      if term:
+        text = text.split(term)[0]
+    return text
+
+
 def fewshot_context(query: str, examples: Sequence[tuple[str, str]] = (), *, description: str = "",
                     target_delimiter: str = " ", fewshot_delimiter: str = "\n\n") -> str:
   """Builds a few-shot prompt the way lm-eval does.

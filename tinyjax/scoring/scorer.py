@@ -133,6 +133,32 @@ def choice_accuracies(items: Sequence[MultipleChoice], loglik: np.ndarray) -> di
             "acc_bytes": _argmax_acc(ll64 / nbytes, gold)}
 
 
+def put_rows(x: np.ndarray, mesh: jax.sharding.Mesh | None, data_axis: str = "data") -> jax.Array:
+  """A host array [B, ...] on the device(s): sharded by rows along ``data_axis`` of ``mesh`` when one is given."""
+  if mesh is None:
+    return jnp.asarray(x)
+  sharding = NamedSharding(mesh, P(data_axis, *([None] * (x.ndim - 1))))
+  return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+
+def resolve_params(params, module: nnx.Module | None):
+  """The parameters to trace: ``params`` for an apply_fn (required); for an NNX ``module``, its state by default.
+
+  Args:
+    params: an apply_fn's parameters; for a module, None (its current state), an ``nnx.State`` or a module.
+    module: the NNX module scored, or None when the model is an apply_fn.
+  """
+  if module is None:
+    if params is None:
+      raise ConfigError("params is None but the model is an apply_fn: pass its parameters")
+    return params
+  if params is None:
+    return nnx.state(module)
+  if isinstance(params, nnx.Module):
+    return nnx.state(params)
+  return params
+
+
 class Scorer:
   """Scores log-likelihood requests with a causal LM, one compilation per batch shape for its whole life.
 
@@ -303,21 +329,10 @@ class Scorer:
     return out
 
   def _put(self, x: np.ndarray):
-    if self.mesh is None:
-      return jnp.asarray(x)
-    sharding = NamedSharding(self.mesh, P(self.data_axis, *([None] * (x.ndim - 1))))
-    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+    return put_rows(x, self.mesh, self.data_axis)
 
   def _params(self, params):
-    if not self._is_module:
-      if params is None:
-        raise ConfigError("params is None but the model is an apply_fn: pass its parameters")
-      return params
-    if params is None:
-      return nnx.state(self._module)
-    if isinstance(params, nnx.Module):
-      return nnx.state(params)
-    return params
+    return resolve_params(params, self._module if self._is_module else None)
 
   def _check_vocab(self, top: int):
     vocab = self.vocab_size if self.vocab_size is not None else self._traced_vocab
@@ -421,8 +436,9 @@ class _WeakScorerCache:
   freed together with its compiled functions. At most ``size`` entries are kept (the oldest goes first).
   """
 
-  def __init__(self, size: int):
+  def __init__(self, size: int, factory=None):
     self.size = size
+    self.factory = factory   # builds the cached object: Scorer by default (tinyjax.scoring.generate: Generator)
     self._entries: collections.OrderedDict = collections.OrderedDict()
 
   def get(self, model, tokenizer, **settings) -> Scorer:
@@ -434,7 +450,7 @@ class _WeakScorerCache:
         isinstance(tok_key, str) or scorer._tokenizer_ref() is tokenizer):
       return scorer
     drop = lambda _ref, key=key: self._entries.pop(key, None)  # noqa: E731
-    scorer = Scorer(model, tokenizer, **settings)
+    scorer = (self.factory or Scorer)(model, tokenizer, **settings)
     scorer._model_ref = weakref.ref(model, drop)
     if not isinstance(tok_key, str):   # a path: the Scorer loaded its own tokenizer
       try:

@@ -46,6 +46,43 @@ class TokenizerAdapter:
       raise ConfigError(f"tokenizer.encode must return a list of ints, got {type(out).__name__}") from e
 
 
+  def decode(self, ids) -> str:
+    """Text of token ids without special tokens (lm-eval's ``tok_decode``, ``skip_special_tokens=True``)."""
+    ids = [int(t) for t in ids]
+    if self._kind in ("tokenizers", "transformers"):
+      return self.tokenizer.decode(ids, skip_special_tokens=True)
+    decode = getattr(self.tokenizer, "decode", None)
+    if not callable(decode):
+      raise ConfigError(f"generation needs a tokenizer with decode(ids); {type(self.tokenizer).__name__} has none")
+    return decode(ids)
+
+  @property
+  def eos_token_id(self) -> int | None:
+    """The end-of-sequence id that stops generation (None when the tokenizer does not say)."""
+    return _eos(self.tokenizer, self._kind)
+
+
+_EOS_TOKENS = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>", "<|eot_id|>", "<|im_end|>", "[EOS]")
+
+
+def _eos(tok, kind: str) -> int | None:
+  if kind == "tokenizers":
+    for token in _EOS_TOKENS:
+      value = tok.token_to_id(token)
+      if value is not None:
+        return int(value)
+    return None
+  for name in ("eos_token_id", "eos_id", "eot_token"):
+    value = getattr(tok, name, None)
+    if callable(value):
+      value = value()
+    if isinstance(value, (list, tuple)) and value:
+      value = value[0]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+      return int(value)
+  return None
+
+
 def _kind(tok) -> str:
   module = type(tok).__module__
   if module.startswith("tokenizers") and hasattr(tok, "token_to_id"):

@@ -1,4 +1,4 @@
-"""Layers shared by the GPT-2 and Llama ports: masked causal attention (GQA, packed segments) and RoPE."""
+"""Layers shared by the GPT-2 and Llama ports: masked causal attention (GQA, packed segments), RoPE, KV cache."""
 
 from __future__ import annotations
 
@@ -162,18 +162,70 @@ def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: jax.Array) -> jax.A
   return x * cos + rotated * sin
 
 
+class LayerCache(NamedTuple):
+  """Keys and values of one attention layer for S cache slots (the generation cache of :meth:`CausalLM.generate_step`).
+
+  Heads come before slots, so that a decode step's attention reads the cache without a transpose.
+  """
+
+  keys: jax.Array     # [B, K, S, D] keys (RoPE applied), in the compute dtype
+  values: jax.Array   # [B, K, S, D]
+
+
+def cache_mask(kv_mask: jax.Array, index: jax.Array, t: int) -> jax.Array:
+  """Attention mask [B, 1, T, S] of T new tokens written at slots ``index .. index + T - 1`` of a cache.
+
+  Query j (slot ``index + j``) sees slot s when ``s <= index + j`` and ``kv_mask[:, s]`` (False on left padding).
+  """
+  s = kv_mask.shape[1]
+  slots = index + jnp.arange(t, dtype=jnp.int32)
+  causal = jnp.arange(s, dtype=jnp.int32)[None, :] <= slots[:, None]            # [T, S]
+  return causal[None, None] & kv_mask[:, None, None, :]
+
+
+def write_cache(cache: LayerCache, k: jax.Array, v: jax.Array, index: jax.Array) -> LayerCache:
+  """Writes keys and values [B, T, K, D] at slots ``index .. index + T - 1`` ([] int32, the same for every row)."""
+  def put(c, x):
+    return jax.lax.dynamic_update_slice_in_dim(c, jnp.swapaxes(x, 1, 2).astype(c.dtype), index, axis=2)
+  return LayerCache(put(cache.keys, k), put(cache.values, v))
+
+
+def cached_attention(q: jax.Array, cache: LayerCache, mask: jax.Array) -> jax.Array:
+  """Softmax attention of queries [B, T, H, D] over a cache ([B, K, S, D], K divides H), mask [B, 1, T, S'].
+
+  Only the first S' <= S slots are read (the prefill passes S' = T). Grouped-query heads read their shared
+  key/value head directly (no repeat). Softmax in float32; result [B, T, H, D] in the values' dtype.
+  """
+  b, t, h, d = q.shape
+  width = mask.shape[-1]
+  if width < cache.keys.shape[2]:
+    cache = LayerCache(cache.keys[:, :, :width], cache.values[:, :, :width])
+  kv = cache.keys.shape[1]
+  if h % kv:
+    raise ConfigError(f"{h} query heads are not a multiple of {kv} key/value heads")
+  qg = q.reshape(b, t, kv, h // kv, d)
+  scores = jnp.einsum("btkgd,bksd->bkgts", qg, cache.keys, preferred_element_type=jnp.float32) / math.sqrt(d)
+  scores = jnp.where(mask[:, :, None], scores, jnp.finfo(jnp.float32).min)
+  weights = jax.nn.softmax(scores, axis=-1).astype(cache.values.dtype)
+  return jnp.einsum("bkgts,bksd->btkgd", weights, cache.values).reshape(b, t, h, d)
+
+
 def default_positions(tokens: jax.Array) -> jax.Array:
   """[B, T] positions 0..T-1."""
   return jnp.broadcast_to(jnp.arange(tokens.shape[1], dtype=jnp.int32), tokens.shape)
 
 
 class CausalLM(nnx.Module):
-  """The forward pass shared by the NNX ports.
+  """The forward pass shared by the NNX ports, and their generation protocol (a KV cache).
 
   Subclasses define ``embed(tokens, positions) -> (x [B, T, D], extra)``, ``layer_stack()`` (the blocks),
-  ``run_layer(layer, x, extra, mask, query)``, ``final_norm(x)``, an ``lm_head`` (None when the input
-  embedding is tied) and the ``token_embedding`` property. ``extra`` is whatever the blocks need once per
-  forward (positions, RoPE frequencies).
+  ``run_layer(layer, x, extra, mask, query)``, ``run_layer_cached(layer, x, extra, mask, cache, index)``,
+  ``final_norm(x)``, ``cache_shape`` (K, D), an ``lm_head`` (None when the input embedding is tied) and the
+  ``token_embedding`` property. ``extra`` is whatever the blocks need once per forward (positions, RoPE
+  frequencies).
+
+  Generation (``tinyjax.scoring.generate``) uses :meth:`init_cache` and :meth:`generate_step`: the protocol a
+  user's own module implements to be generated with a cache.
   """
 
   supports_query_index = True  # ``hidden(..., query_index=)`` runs the last layer at those positions only
@@ -208,6 +260,46 @@ class CausalLM(nnx.Module):
     if query is not None and last < 0:
       x = take_queries(x, query)
     return self.final_norm(x)
+
+  def init_cache(self, batch_size: int, length: int, dtype=None) -> tuple[LayerCache, ...]:
+    """An empty cache: one :class:`LayerCache` of [batch_size, K, length, D] zeros per layer.
+
+    Args:
+      batch_size: rows B.
+      length: cache slots S (prompt bucket + new tokens).
+      dtype: cache dtype (default: the embedding's compute dtype, else its parameter dtype).
+    """
+    kv, d = self.cache_shape
+    emb = self.token_embedding
+    dtype = dtype or emb.dtype or emb.param_dtype
+    zeros = lambda: jnp.zeros((batch_size, kv, length, d), dtype)  # noqa: E731
+    return tuple(LayerCache(zeros(), zeros()) for _ in self.layer_stack())
+
+  def generate_step(self, tokens: jax.Array, positions: jax.Array, kv_mask: jax.Array,
+                    cache: tuple[LayerCache, ...], index: jax.Array) -> tuple[jax.Array, tuple[LayerCache, ...]]:
+    """Runs T new tokens against the cache: the prefill (T = prompt bucket, index 0) and each decode step (T = 1).
+
+    T > 1 is the prefill: it must start at index 0, and attends to its own T slots only.
+
+    Args:
+      tokens: [B, T] int ids, written at cache slots ``index .. index + T - 1``.
+      positions: [B, T] int model positions of the tokens (left-padded rows start at 0 on their first real token).
+      kv_mask: [B, S] bool, the slots that hold real tokens (False on the left padding of the prompt).
+      cache: from :meth:`init_cache` or the previous step.
+      index: [] int32 slot of ``tokens[:, 0]``.
+
+    Returns:
+      ``(logits, cache)``: logits [B, V] at the last of the T positions, and the updated cache.
+    """
+    t = tokens.shape[1]
+    # the prefill (T > 1, index 0) attends to its own T slots only; a decode step to the whole cache
+    mask = cache_mask(kv_mask[:, :t] if t > 1 else kv_mask, index, t)
+    x, extra = self.embed(tokens, positions)
+    new = []
+    for layer, layer_cache in zip(self.layer_stack(), cache):
+      x, layer_cache = self.run_layer_cached(layer, x, extra, mask, layer_cache, index)
+      new.append(layer_cache)
+    return self.head(self.final_norm(x[:, -1])), tuple(new)
 
   def head(self, x: jax.Array) -> jax.Array:
     """The output projection: final hidden states [..., D] -> logits [..., V]."""

@@ -13,7 +13,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from tinyjax.errors import ConfigError
-from tinyjax.scoring.models.common import CausalLM, QuerySet, causal_attention, group_rows, linear_columns, take_queries
+from tinyjax.scoring.models.common import (CausalLM, LayerCache, QuerySet, cached_attention, causal_attention, group_rows,
+                                           linear_columns, take_queries, write_cache)
 
 _ACTIVATIONS = {
     "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
@@ -84,9 +85,19 @@ class GPT2Block(nnx.Module):
       q = linear_columns(self.c_attn, take_queries(h, query), 0, d)
       q = q.reshape(q.shape[:2] + shape[2:])
       x, mask = take_queries(x, query), query.mask
-    a = causal_attention(q, k, v, mask=mask)
+    return self._finish(x, causal_attention(q, k, v, mask=mask))
+
+  def _finish(self, x, a):
     x = x + self.c_proj(a.reshape(x.shape))
     return x + self.mlp_proj(_ACTIVATIONS[self.act](self.c_fc(self.ln_2(x))))
+
+  def cached(self, x, mask, cache: LayerCache, index):
+    """x [B, T, D] at cache slots ``index ..``, mask [B, 1, T, S] -> (x [B, T, D], the cache with their keys)."""
+    b, t, d = x.shape
+    shape = (b, t, self.n_head, d // self.n_head)
+    q, k, v = (y.reshape(shape) for y in jnp.split(self.c_attn(self.ln_1(x)), 3, axis=-1))
+    cache = write_cache(cache, k, v, index)
+    return self._finish(x, cached_attention(q, cache, mask)), cache
 
 
 class GPT2(CausalLM):
@@ -128,6 +139,13 @@ class GPT2(CausalLM):
 
   def run_layer(self, layer, x, extra, mask, query):
     return layer(x, mask, query)
+
+  def run_layer_cached(self, layer, x, extra, mask, cache, index):
+    return layer.cached(x, mask, cache, index)
+
+  @property
+  def cache_shape(self) -> tuple[int, int]:
+    return self.config.n_head, self.config.n_embd // self.config.n_head
 
   def final_norm(self, x: jax.Array) -> jax.Array:
     return self.ln_f(x)

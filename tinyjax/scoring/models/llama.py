@@ -14,8 +14,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from tinyjax.errors import ConfigError
-from tinyjax.scoring.models.common import (CausalLM, QuerySet, apply_rope, causal_attention, group_rows,
-                                           rope_inv_freq, take_queries)
+from tinyjax.scoring.models.common import (CausalLM, LayerCache, QuerySet, cached_attention, apply_rope, causal_attention,
+                                           group_rows, rope_inv_freq, take_queries, write_cache)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,9 +107,22 @@ class LlamaBlock(nnx.Module):
     q = self.q_proj(h)
     q = apply_rope(q.reshape(q.shape[:2] + (self.n_heads, self.head_dim)), positions, inv_freq)
     a = causal_attention(q, k, v, mask=mask)
+    return self._finish(x, a)
+
+  def _finish(self, x, a):
     x = x + self.o_proj(a.reshape(x.shape[:2] + (self.n_heads * self.head_dim,)))
     h = self.post_attention_layernorm(x)
     return x + self.down_proj(jax.nn.silu(self.gate_proj(h)) * self.up_proj(h))
+
+  def cached(self, x, positions, inv_freq, mask, cache: LayerCache, index):
+    """x [B, T, D] at cache slots ``index ..``, mask [B, 1, T, S] -> (x [B, T, D], the cache with their keys)."""
+    b, t, _ = x.shape
+    h = self.input_layernorm(x)
+    k = apply_rope(self.k_proj(h).reshape(b, t, self.n_kv, self.head_dim), positions, inv_freq)
+    v = self.v_proj(h).reshape(b, t, self.n_kv, self.head_dim)
+    q = apply_rope(self.q_proj(h).reshape(b, t, self.n_heads, self.head_dim), positions, inv_freq)
+    cache = write_cache(cache, k, v, index)
+    return self._finish(x, cached_attention(q, cache, mask)), cache
 
 
 class Llama(CausalLM):
@@ -152,6 +165,14 @@ class Llama(CausalLM):
   def run_layer(self, layer, x, extra, mask, query):
     positions, inv_freq = extra
     return layer(x, positions, inv_freq, mask, query)
+
+  def run_layer_cached(self, layer, x, extra, mask, cache, index):
+    positions, inv_freq = extra
+    return layer.cached(x, positions, inv_freq, mask, cache, index)
+
+  @property
+  def cache_shape(self) -> tuple[int, int]:
+    return self.config.kv_heads, self.config.head_size
 
   def final_norm(self, x: jax.Array) -> jax.Array:
     return self.norm(x)

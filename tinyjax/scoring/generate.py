@@ -1,0 +1,507 @@
+"""Generation with lm-evaluation-harness ``generate_until`` semantics, bucketed, cached and optionally sharded.
+
+    items = [scoring.Generate(context="Question: ...\\nAnswer:", until=["\\n\\n"], max_gen_toks=256), ...]
+    res = scoring.generate(model, None, tokenizer, items, batch_size=8)              # greedy
+    res = scoring.generate(model, None, tokenizer, items, temperature=0.8, top_p=0.95, key=key, n=16)
+    res.text, res.tokens
+
+:class:`Generator` keeps two jitted functions for its whole life, a prefill and a decode chunk, so each
+(prompt bucket, new-token budget) pair compiles once per training run (``Generator.compilations`` counts the
+traces). Prompts are left-padded into length buckets, so every row writes its next token to the same cache slot.
+
+The rules follow lm-eval's HF model (``lm_eval/models/huggingface.py``, ``generate_until``):
+
+* the prompt is encoded without special tokens and keeps its last ``max_length - max_gen_toks`` tokens;
+* generation stops at the tokenizer's end-of-sequence token, after ``max_gen_toks`` new tokens, or once the
+  decoded new text contains a stop string of ``until`` (lm-eval's stopping criterion);
+* the text (decoded without special tokens) is cut before each stop string in turn (``s.split(term)[0]``).
+
+A row stops at the first token whose text completes a stop string, which is what lm-eval does for a batch of one;
+lm-eval's batches run until every row has stopped, which changes nothing in the cut text except when a later stop
+string straddles the point where an earlier one was found. An empty context is replaced by the prefix token (BOS,
+else EOS), as for log-likelihoods (lm-eval would fail on an empty prompt).
+
+The cache protocol (what a model implements to be generated with a cache; the GPT-2 and Llama ports do):
+
+* an NNX module with ``init_cache(batch_size, length) -> cache`` (any pytree whose leaves have the batch first)
+  and ``generate_step(tokens [B, T], positions [B, T], kv_mask [B, S], cache, index []) -> (logits [B, V],
+  cache)``: write the T tokens at cache slots ``index .. index + T - 1``, attend to the slots ``<=`` their own
+  where ``kv_mask`` is True, and return the logits of the last of the T positions. The prefill calls it with the
+  whole left-padded prompt at index 0, each decode step with one token;
+* an ``apply_fn`` with the attributes ``init_cache(batch_size, length)`` and
+  ``generate_step(params, tokens, positions, kv_mask, cache, index)``, the same with the parameters first.
+
+A model without them (a plain ``apply_fn(params, tokens) -> logits`` or module) is generated without a cache: every
+step runs the whole sequence again (right-aligned, so that no attention mask is needed), which is much slower.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from tinyjax import kernels
+from tinyjax.errors import ConfigError, InputError, ItemError
+from tinyjax.scoring.batching import power_of_two_buckets
+from tinyjax.scoring.items import check_items
+from tinyjax.scoring.requests import Generate
+from tinyjax.scoring.scorer import DEFAULT_MAX_LENGTH, _WeakScorerCache, put_rows, resolve_params
+from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer
+
+__all__ = ("DEFAULT_CHUNK", "GenerateResult", "Generator", "generate")
+
+#: New tokens per decode call between two host checks of the stop strings.
+DEFAULT_CHUNK = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateResult:
+  """Generations of N items (n samples each).
+
+  Attributes:
+    text: [N] str, the new text cut before the stop strings; with ``n > 1``, [N] lists of n strings.
+    tokens: [N] lists of generated token ids, before the cut (through the token that completed a stop string, or
+      the end-of-sequence token); with ``n > 1``, [N] lists of n such lists.
+    stop: [N] (or [N][n]) why each generation ended: ``"until"`` (a stop string), ``"eos"`` or ``"length"``
+      (``max_gen_toks`` new tokens).
+    n_prompt_tokens: real prompt tokens fed (after left truncation), summed over the rows generated.
+    n_new_tokens: tokens generated, summed over the rows (the lengths of ``tokens``).
+    padding_fraction: share of the prompt positions fed to the model that were padding (dummy rows included).
+    idle_fraction: share of the decode row-steps spent on rows that had already stopped, or on dummy rows.
+    n_rows: rows generated (identical greedy requests are generated once).
+  """
+
+  text: list
+  tokens: list
+  stop: list
+  n_prompt_tokens: int
+  n_new_tokens: int
+  padding_fraction: float
+  idle_fraction: float
+  n_rows: int
+
+
+class _Decode(NamedTuple):
+  """Device state between decode chunks (all leaves but ``index`` have the batch first)."""
+
+  carry: Any            # the model cache (or, without one, the right-aligned token buffer and lengths)
+  token: jax.Array      # [B] int32, the last token chosen (fed by the next step)
+  position: jax.Array   # [B] int32, its model position
+  index: jax.Array      # [] int32, its cache slot
+  count: jax.Array      # [B] int32, tokens chosen so far
+  done: jax.Array       # [B] bool
+
+
+class _Row(NamedTuple):
+  item: int            # index in the request list
+  sample: int          # sample index in [0, n)
+  prompt: tuple        # prompt ids after truncation
+  max_new: int
+
+
+def _row_keys(key: jax.Array, item: jax.Array, sample: jax.Array) -> jax.Array:
+  """[B] keys ``fold_in(fold_in(key, item), sample)``: a row's draws do not depend on its batch."""
+  return jax.vmap(lambda i, j: jax.random.fold_in(jax.random.fold_in(key, i), j))(item, sample)
+
+
+class Generator:
+  """Generates text for :class:`~tinyjax.scoring.Generate` items, one compilation per (bucket, budget) for its life.
+
+  Args:
+    model: an NNX module (the GPT-2 and Llama ports, or a module with the cache protocol of this module's
+      docstring), or an ``apply_fn(params, tokens) -> logits`` (optionally with ``init_cache`` /
+      ``generate_step`` attributes).
+    tokenizer: anything :func:`~tinyjax.scoring.tokenizers.as_tokenizer` accepts; it must ``decode``.
+    mesh: optional ``jax.sharding.Mesh`` (Auto axes); rows and the cache are sharded along ``data_axis``, the
+      parameters keep the sharding the caller gave them.
+    batch_size: rows per batch, rounded up to a multiple of the data-axis size.
+    max_length: model window; default ``model.max_length`` or 2048. Prompts keep their last ``max_length -
+      max_gen_toks`` tokens.
+    buckets: allowed prompt lengths (default four per octave: 16, 20, 24, 28, 32, 40, ... up to ``max_length``).
+    chunk: new tokens per decode call between host checks of the stop strings (default 32; only a speed knob).
+    cache: use the model's cache (default: when it has the protocol); False generates without one.
+    eos_token_id: the id that ends a generation (default: the tokenizer's end-of-sequence token, if any).
+    data_axis: the mesh axis of the rows.
+    prefix_token_id: token put in place of an empty context (default: the tokenizer's BOS, else EOS).
+  """
+
+  def __init__(self, model, tokenizer, *, mesh: jax.sharding.Mesh | None = None, batch_size: int = 8,
+               max_length: int | None = None, buckets: Sequence[int] | None = None, chunk: int = DEFAULT_CHUNK,
+               cache: bool | None = None, eos_token_id: int | None = None, data_axis: str = "data",
+               prefix_token_id: int | None = None):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+      raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+      raise ConfigError(f"chunk must be a positive int, got {chunk!r}")
+    self.tokenizer: TokenizerAdapter = as_tokenizer(tokenizer, prefix_token_id)
+    self.mesh = mesh
+    self.data_axis = data_axis
+    n_data = 1
+    if mesh is not None:
+      if data_axis not in mesh.axis_names:
+        raise ConfigError(f"mesh has axes {mesh.axis_names}, no data axis {data_axis!r}")
+      n_data = int(mesh.shape[data_axis])
+    self.batch_size = -(-int(batch_size) // n_data) * n_data
+    self.chunk = int(chunk)
+    self._is_module = isinstance(model, nnx.Module)
+    if self._is_module:
+      self._graphdef, _ = nnx.split(model)
+    elif not callable(model):
+      raise ConfigError(f"model must be an apply_fn(params, tokens) or an nnx.Module, got {type(model).__name__}")
+    self._model_ref = lambda: model   # weakref.ref(model) in a Generator built by the cache of generate()
+    has_cache = callable(getattr(model, "init_cache", None)) and callable(getattr(model, "generate_step", None))
+    if cache and not has_cache:
+      raise ConfigError(f"cache=True but {type(model).__name__} has no init_cache / generate_step (see "
+                        "tinyjax.scoring.generate for the protocol)")
+    self.cached = has_cache if cache is None else bool(cache)
+    self._has_head = callable(getattr(model, "hidden", None)) and callable(getattr(model, "head", None))
+    if max_length is None:
+      max_length = getattr(model, "max_length", None) or DEFAULT_MAX_LENGTH
+    if int(max_length) < 2:
+      raise ConfigError(f"max_length must be >= 2, got {max_length}")
+    self.max_length = int(max_length)
+    self.buckets = (tuple(sorted(int(b) for b in buckets)) if buckets is not None
+                    else power_of_two_buckets(self.max_length, per_octave=4))
+    self.vocab_size = getattr(model, "vocab_size", None)
+    eos = self.tokenizer.eos_token_id if eos_token_id is None else int(eos_token_id)
+    self.eos_token_id: int | None = eos
+    self.compilations = 0  # traces of the prefill and decode functions (one each per (bucket, budget, mode))
+    self.last_shapes: set[tuple[int, int]] = set()
+    self._prefill_jit = jax.jit(self._prefill, static_argnames=("cache_len", "max_new", "greedy", "nucleus"))
+    self._chunk_jit = jax.jit(self._chunk, static_argnames=("max_new", "steps", "greedy", "nucleus"),
+                              donate_argnums=(1,))
+
+  @property
+  def _model(self):
+    return self._model_ref()
+
+  # -- device side ------------------------------------------------------------------------------------------
+  def _bound(self, params):
+    """(model object, call-with-params helpers) for tracing."""
+    if self._is_module:
+      return nnx.merge(self._graphdef, params)
+    return self._model
+
+  def _logits_at(self, params, tokens, where):
+    """Logits [B, V] at column ``where`` [B] of a full forward pass over tokens [B, S] (the no-cache path)."""
+    m = self._bound(params)
+    take = lambda x: jnp.take_along_axis(x, where[:, None, None], axis=1)[:, 0]  # noqa: E731
+    if self._is_module and self._has_head:
+      return m.head(take(m.hidden(tokens)))
+    logits = m(tokens) if self._is_module else m(params, tokens)
+    if logits.ndim != 3 or logits.shape[:2] != tokens.shape:
+      raise InputError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
+    return take(logits)
+
+  def _model_step(self, params, carry, tokens, positions, kv_mask, index):
+    """(logits [B, V], carry) after feeding tokens [B, T] at slot ``index``."""
+    if self.cached:
+      m = self._bound(params)
+      if self._is_module:
+        logits, carry = m.generate_step(tokens, positions, kv_mask, carry, index)
+      else:
+        logits, carry = m.generate_step(params, tokens, positions, kv_mask, carry, index)
+      return logits, self._constrain(carry)
+    buffer, length = carry                     # one new token: append it at each row's length
+    rows = jnp.arange(buffer.shape[0])
+    buffer = buffer.at[rows, length].set(tokens[:, -1])
+    return self._logits_at(params, buffer, length), (buffer, length + 1)
+
+  def _constrain(self, tree):
+    if self.mesh is None:
+      return tree
+    def one(x):
+      spec = P(self.data_axis, *([None] * (x.ndim - 1))) if x.ndim else P()
+      return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, spec))
+    return jax.tree.map(one, tree)
+
+  def _replicated(self, tree):
+    if self.mesh is None:
+      return tree
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, P())), tree)
+
+  def _choose(self, logits, row_keys, count, temperature, top_p, greedy, nucleus):
+    keys = jax.vmap(jax.random.fold_in)(row_keys, count)
+    pick = lambda k, lg: kernels.sample_token(k, lg, temperature, top_p, greedy=greedy, nucleus=nucleus)  # noqa
+    return jax.vmap(pick)(keys, logits)
+
+  def _prefill(self, params, tokens, valid, live, row_keys, temperature, top_p, *, cache_len, max_new, greedy,
+               nucleus):
+    """Feeds left-padded prompts [B, T] (``valid`` [B, T] marks real tokens) and chooses the first new token."""
+    self.compilations += 1   # runs once per trace
+    b, t = tokens.shape
+    n_real = jnp.sum(valid, axis=1, dtype=jnp.int32)
+    positions = jnp.maximum(jnp.cumsum(valid, axis=1, dtype=jnp.int32) - 1, 0)
+    if self.cached:
+      m = self._bound(params)
+      cache = m.init_cache(b, cache_len) if self._is_module else m.init_cache(b, cache_len)
+      kv_mask = jnp.concatenate([valid, jnp.ones((b, cache_len - t), bool)], axis=1)
+      logits, carry = self._model_step(params, self._constrain(cache), tokens, positions, kv_mask, jnp.int32(0))
+    else:  # right-align each row in a [B, cache_len] buffer: causal attention then needs no mask
+      shift = (jnp.arange(t)[None, :] + (t - n_real)[:, None]) % t
+      right = jnp.where(jnp.arange(t)[None, :] < n_real[:, None], jnp.take_along_axis(tokens, shift, axis=1), 0)
+      buffer = jnp.concatenate([right, jnp.zeros((b, cache_len - t), tokens.dtype)], axis=1)
+      logits = self._logits_at(params, buffer, jnp.maximum(n_real - 1, 0))
+      carry = (self._constrain(buffer), n_real)
+    count = jnp.zeros(b, jnp.int32)
+    token = self._choose(logits, row_keys, count, temperature, top_p, greedy, nucleus)
+    token = jnp.where(live, token, 0)
+    done = ~live | (token == self._eos) | (max_new <= 1)
+    state = _Decode(carry, token, n_real, jnp.int32(t), count + live, done)
+    return state, self._replicated((token, done))
+
+  @property
+  def _eos(self) -> int:
+    return -1 if self.eos_token_id is None else int(self.eos_token_id)
+
+  def _chunk(self, params, state: _Decode, kv_mask, row_keys, temperature, top_p, *, max_new, steps, greedy,
+             nucleus):
+    """Up to ``steps`` decode steps (fewer once every row is done): (state, tokens [B, steps], steps taken)."""
+    self.compilations += 1
+    b = state.token.shape[0]
+    out = jnp.zeros((b, steps), jnp.int32)
+
+    def cond(c):
+      i, st, _ = c
+      return (i < steps) & ~jnp.all(st.done)
+
+    def body(c):
+      i, st, out = c
+      logits, carry = self._model_step(params, st.carry, st.token[:, None], st.position[:, None], kv_mask,
+                                       st.index)
+      token = self._choose(logits, row_keys, st.count, temperature, top_p, greedy, nucleus)
+      token = jnp.where(st.done, 0, token)
+      out = out.at[:, i].set(token)
+      count = st.count + (~st.done).astype(jnp.int32)
+      done = st.done | (token == self._eos) | (count >= max_new)
+      return i + 1, _Decode(carry, token, st.position + 1, st.index + 1, count, done), out
+
+    i, state, out = jax.lax.while_loop(cond, body, (jnp.int32(0), state, out))
+    return state, self._replicated((out, state.done, state.count, i))
+
+  # -- host side --------------------------------------------------------------------------------------------
+  def encode(self, item: Generate) -> list[int]:
+    """The prompt ids of one item: lm-eval's encoding, left-truncated to ``max_length - max_gen_toks`` tokens."""
+    room = self.max_length - item.max_gen_toks
+    if room < 1:
+      raise ItemError(f"max_gen_toks {item.max_gen_toks} leaves no room for the prompt in the model window "
+                      f"{self.max_length}")
+    ids = self.tokenizer.encode(item.context) if item.context else []
+    if not ids:
+      if self.tokenizer.prefix_token_id is None:
+        raise ItemError("an empty context needs a prefix token (BOS/EOS), but the tokenizer has none: pass "
+                        "prefix_token_id=")
+      ids = [int(self.tokenizer.prefix_token_id)]
+    return ids[-room:]
+
+  def _bucket(self, n: int) -> int:
+    for b in self.buckets:
+      if b >= n:
+        return b
+    raise ItemError(f"a prompt of {n} tokens is longer than the largest bucket {self.buckets[-1]}")
+
+  def _check_ids(self, rows: Sequence[_Row]):
+    ids = [t for r in rows for t in r.prompt]
+    if ids and min(ids) < 0:
+      raise ItemError("negative token id: the tokenizer returned an id below 0")
+    if ids and self.vocab_size is not None and max(ids) >= self.vocab_size:
+      raise ItemError(f"token id {max(ids)} is outside the model vocabulary of {self.vocab_size}")
+
+  def generate(self, items: Sequence[Generate], params=None, *, temperature: float = 0.0, top_p: float = 1.0,
+               key: jax.Array | None = None, n: int = 1) -> GenerateResult:
+    """Generates every item (``n`` samples each); see :class:`GenerateResult`.
+
+    Args:
+      items: the :class:`~tinyjax.scoring.Generate` items.
+      params: the parameters of an apply_fn; for a module, None (its current state), its state or a module.
+      temperature: 0 (default) is greedy; > 0 samples from softmax(logits / temperature).
+      top_p: nucleus sampling mass in (0, 1] (1 keeps every token); only with ``temperature > 0``.
+      key: PRNG key, required when sampling. Sample j of item i draws from ``fold_in(fold_in(key, i), j)``, so the
+        same key gives the same samples whatever the batch size, bucketing or mesh.
+      n: samples per item (with greedy decoding they are all the same and are generated once).
+    """
+    items = check_items(items, Generate)
+    temperature, top_p, n = _check_sampling(temperature, top_p, key, n)
+    greedy = temperature == 0.0
+    params = resolve_params(params, self._model if self._is_module else None)
+    prompts = [tuple(self.encode(it)) for it in items]
+    # rows: one per (item, sample); identical greedy requests once
+    rows: list[_Row] = []
+    owner: dict[tuple, int] = {}
+    where = np.empty((len(items), n), np.int64)
+    for i, it in enumerate(items):
+      for j in range(n):
+        req = (prompts[i], it.max_gen_toks) if greedy else (i, j)
+        if req not in owner:
+          owner[req] = len(rows)
+          rows.append(_Row(i, j, prompts[i], it.max_gen_toks))
+        where[i, j] = owner[req]
+    self._check_ids(rows)
+    for r in rows:
+      self._bucket(len(r.prompt))   # every prompt fits a bucket, before any work
+    base_key = jax.random.key(0) if key is None else key
+    # batches: rows of one budget sorted by prompt length; a batch's bucket holds its longest prompt
+    order = sorted(range(len(rows)), key=lambda r: (rows[r].max_new, -len(rows[r].prompt), r))
+    generated: list[list[int]] = [[] for _ in rows]
+    stops: list[str] = ["length"] * len(rows)
+    fed = padded = busy = idle = 0
+    self.last_shapes = set()
+    for max_new, group in itertools.groupby(order, key=lambda r: rows[r].max_new):
+      group = list(group)
+      for start in range(0, len(group), self.batch_size):
+        batch = group[start:start + self.batch_size]
+        bucket = self._bucket(len(rows[batch[0]].prompt))
+        self.last_shapes.add((bucket, max_new))
+        b_fed, b_busy, b_idle = self._run_batch([rows[r] for r in batch], [items[rows[r].item] for r in batch],
+                                                bucket, max_new, params, base_key, temperature, top_p, greedy,
+                                                generated, stops, batch)
+        fed += b_fed
+        padded += self.batch_size * bucket - b_fed
+        busy += b_busy
+        idle += b_idle
+    texts = [_text(items[r.item], self.tokenizer, generated[k], self._eos) for k, r in enumerate(rows)]
+    pick = (lambda xs, i: [xs[where[i, j]] for j in range(n)]) if n > 1 else (lambda xs, i: xs[where[i, 0]])
+    return GenerateResult(
+        text=[pick(texts, i) for i in range(len(items))],
+        tokens=[pick([list(g) for g in generated], i) for i in range(len(items))],
+        stop=[pick(stops, i) for i in range(len(items))],
+        n_prompt_tokens=int(sum(len(rows[where[i, j]].prompt) for i in range(len(items)) for j in range(n))),
+        n_new_tokens=int(sum(len(generated[where[i, j]]) for i in range(len(items)) for j in range(n))),
+        padding_fraction=float(padded / max(1, fed + padded)),
+        idle_fraction=float(idle / max(1, busy + idle)),
+        n_rows=len(rows))
+
+  def _run_batch(self, batch: list[_Row], batch_items: list[Generate], bucket: int, max_new: int, params,
+                 base_key, temperature, top_p, greedy, generated, stops, index) -> tuple[int, int, int]:
+    """Generates one batch in place (``generated``/``stops`` at ``index``); returns (prompt tokens, busy, idle)."""
+    bsz = self.batch_size
+    tokens = np.zeros((bsz, bucket), np.int32)
+    valid = np.zeros((bsz, bucket), bool)
+    live = np.zeros(bsz, bool)
+    item_ids = np.zeros(bsz, np.int32)
+    sample_ids = np.zeros(bsz, np.int32)
+    for k, row in enumerate(batch):
+      p = row.prompt
+      tokens[k, bucket - len(p):] = p
+      valid[k, bucket - len(p):] = True
+      live[k] = True
+      item_ids[k], sample_ids[k] = row.item, row.sample
+    cache_len = bucket + max_new
+    put = lambda x: put_rows(x, self.mesh, self.data_axis)  # noqa: E731
+    row_keys = _row_keys(base_key, put(item_ids), put(sample_ids))
+    temp = jnp.float32(max(temperature, 1e-6))
+    nucleus = (not greedy) and top_p < 1.0
+    state, (tok0, done0) = self._prefill_jit(
+        params, put(tokens), put(valid), put(live), row_keys, temp, jnp.float32(top_p), cache_len=cache_len,
+        max_new=max_new, greedy=greedy, nucleus=nucleus)
+    kv_mask = put(np.concatenate([valid, np.ones((bsz, max_new), bool)], axis=1))
+    out: list[list[int]] = [[] for _ in batch]
+    done = np.array(done0)
+    counts = live.astype(np.int64)
+    reason = ["length"] * len(batch)
+    for k, t in enumerate(np.asarray(tok0)[:len(batch)].tolist()):
+      out[k].append(t)
+      if t == self._eos:
+        reason[k] = "eos"
+    checked = [0] * len(batch)
+    self._check_stops(batch_items, out, done, reason, checked)
+    busy, idle = len(batch), bsz - len(batch)
+    steps = min(self.chunk, max(1, max_new - 1))
+    while not done.all():
+      state = state._replace(done=put(done))
+      state, (chunk, dev_done, dev_count, taken) = self._chunk_jit(
+          params, state, kv_mask, row_keys, temp, jnp.float32(top_p), max_new=max_new, steps=steps,
+          greedy=greedy, nucleus=nucleus)
+      chunk, dev_count, taken = np.asarray(chunk), np.asarray(dev_count), int(taken)
+      for k in range(len(batch)):
+        new = chunk[k, :int(dev_count[k] - counts[k])].tolist()
+        if new and new[-1] == self._eos:
+          reason[k] = "eos"
+        out[k].extend(new)
+        busy += len(new)
+      idle += taken * bsz - int((dev_count - counts).sum())
+      counts = dev_count.astype(np.int64)
+      done = done | np.asarray(dev_done)
+      self._check_stops(batch_items, out, done, reason, checked)
+    for k, r in enumerate(index):
+      generated[r] = out[k]
+      stops[r] = reason[k]
+    return int(valid.sum()), busy, idle
+
+  def _check_stops(self, batch_items, out, done, reason, checked):
+    """Marks rows whose new text holds a stop string done, and drops their tokens after the completing token."""
+    for k, it in enumerate(batch_items):
+      terms = [u for u in it.until if u]
+      if not terms or checked[k] >= len(out[k]):
+        continue
+      ids = out[k][:-1] if out[k][-1] == self._eos else out[k]
+      if any(u in self.tokenizer.decode(ids) for u in terms):
+        for end in range(checked[k] + 1, len(ids) + 1):   # the first token that completes a stop string
+          if any(u in self.tokenizer.decode(ids[:end]) for u in terms):
+            del out[k][end:]
+            break
+        done[k] = True
+        reason[k] = "until"
+      checked[k] = len(out[k])
+
+
+def _text(item: Generate, tokenizer: TokenizerAdapter, ids: list[int], eos: int) -> str:
+  if ids and ids[-1] == eos:
+    ids = ids[:-1]
+  return item.cut(tokenizer.decode(ids))
+
+
+def _check_sampling(temperature, top_p, key, n) -> tuple[float, float, int]:
+  try:
+    temperature = float(temperature)
+    top_p = float(top_p)
+  except (TypeError, ValueError):
+    raise ConfigError(f"temperature and top_p must be numbers, got {temperature!r} and {top_p!r}") from None
+  if not np.isfinite(temperature) or temperature < 0:
+    raise ConfigError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
+  if not 0.0 < top_p <= 1.0:
+    raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
+  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    raise ConfigError(f"n must be a positive int, got {n!r}")
+  if temperature > 0 and key is None:
+    raise ConfigError("sampling (temperature > 0) needs an explicit key=jax.random.key(...)")
+  return temperature, top_p, int(n)
+
+
+_GENERATOR_CACHE = _WeakScorerCache(16, factory=Generator)
+
+
+def generate(model_or_apply_fn: Callable | nnx.Module, params, tokenizer, items: Sequence[Generate], mesh=None,
+             batch_size: int = 8, temperature: float = 0.0, key: jax.Array | None = None, n: int = 1,
+             top_p: float = 1.0, **kwargs) -> GenerateResult:
+  """Generates each item with lm-eval ``generate_until`` semantics (see :class:`Generator` for ``kwargs``).
+
+  The Generator is reused across calls with the same model, tokenizer, mesh and settings (the cache never keeps
+  a model alive), so repeated calls reuse its compilations. In a training loop, hold a :class:`Generator`.
+
+  Args:
+    model_or_apply_fn: an NNX module, or ``apply_fn(params, tokens [B, L]) -> logits [B, L, V]``.
+    params: the parameters of ``apply_fn``; for a module, None (its current state), its state, or a module.
+    tokenizer: anything :func:`~tinyjax.scoring.tokenizers.as_tokenizer` accepts, with ``decode``.
+    items: the :class:`~tinyjax.scoring.Generate` items.
+    mesh: optional Mesh; rows are sharded along its ``"data"`` axis.
+    batch_size: rows per batch.
+    temperature: 0 is greedy; > 0 samples (needs ``key``).
+    key: PRNG key for sampling.
+    n: samples per item; with ``n > 1``, ``text``/``tokens`` hold a list of n per item.
+    top_p: nucleus sampling mass.
+
+  Returns:
+    A :class:`GenerateResult`: ``text``, ``tokens``, ``stop`` and the padding and token counts.
+  """
+  gen = _GENERATOR_CACHE.get(model_or_apply_fn, tokenizer, mesh=mesh, batch_size=batch_size, **kwargs)
+  return gen.generate(items, params, temperature=temperature, top_p=top_p, key=key, n=n)

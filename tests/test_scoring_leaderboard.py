@@ -7,6 +7,7 @@ through the scorer's own correctness rule.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 
@@ -145,6 +146,43 @@ def test_leaderboard_variant_differs_from_the_harness_only_in_few_shot_text(shar
 
 
 @pytest.mark.realdata
+@pytest.mark.parametrize("variant", ["lm_eval", "leaderboard"])
+def test_gsm8k_items_are_the_harness_generation_requests_for_every_document(shared_data, variant):
+  """GSM8K: each item is the Generate request of lm-eval's metabench_gsm8k_secondary (context arg_0, stop strings
+  arg_1['until']), with lm-eval's default budget and the document's answer as target. The log repeats each
+  document once per filter (strict-match, flexible-extract): the same request both times. The leaderboard's
+  recorded prompt equals the one rebuilt from the shot columns on every row, and the stop strings are the
+  metabench task's in both variants (the leaderboard harness' own are not confirmed)."""
+  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1", "gsm8k", variant=variant)
+  records = _log_records(shared_data, "gsm8k")
+  assert len(records) == 2 * len(items) == 498
+  seen = collections.Counter()
+  for rec in records:
+    key = _doc_id("gsm8k", rec["doc"])
+    item = items[key]
+    [(context, gen_kwargs)] = _arguments(rec)
+    assert isinstance(item, scoring.Generate)
+    assert item.context == context, key
+    assert item.until == tuple(gen_kwargs["until"]) == ("Question:", "</s>", "<|im_end|>")
+    assert item.max_gen_toks == scoring.DEFAULT_MAX_GEN_TOKS == 256
+    assert item.target == rec["target"] == rec["doc"]["answer"]
+    assert item.context.endswith(f"Question: {rec['doc']['question']}\nAnswer:")
+    seen[key] += 1
+  assert set(seen) == set(items) and set(seen.values()) == {2}
+
+
+def test_generation_rules():
+  """GSM8K's suite matrix holds the leaderboard's '#### <number>' exact match: the strict-match rule."""
+  from tinyjax.scoring.filters import ANSWER_RULES
+  from tinyjax.scoring.leaderboard import GENERATION_RULES
+
+  assert GENERATION_RULES == {"gsm8k": "strict-match"}
+  assert set(GENERATION_RULES) == set(scoring.GENERATION_BENCHMARKS) == {"gsm8k"}
+  assert set(GENERATION_RULES.values()) <= set(ANSWER_RULES)
+  assert "gsm8k" not in scoring.SCORER_METRIC and scoring.LEADERBOARD_METRICS["gsm8k"] == "exact_match"
+
+
+@pytest.mark.realdata
 def test_truthfulqa_items_are_mc1_and_their_acc_is_the_logged_one(shared_data):
   """The default TruthfulQA items are MC1 (mc1_targets, gold 0), what the truthfulqa matrix holds: lm-eval's
   logged log-likelihoods through the scorer's acc give the logged acc (MC1) for every pythia document."""
@@ -182,7 +220,7 @@ def test_truthfulqa_mc2_items_put_the_true_answers_first(shared_data):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("bench", ["arc", "mmlu", "winogrande", "truthfulqa"])
+@pytest.mark.parametrize("bench", ["arc", "mmlu", "winogrande", "truthfulqa", "gsm8k"])
 def test_item_ids_are_the_response_matrix_columns(shared_data, bench):
   items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1" / f"{bench}.parquet", bench)
   columns = pd.read_parquet(shared_data / "irt" / "openllm_v1" / f"{bench}.responses.parquet").columns
@@ -198,8 +236,19 @@ def test_leaderboard_items_inputs_and_errors(shared_data, tmp_path):
   assert first.choices == ("A", "B", "C", "D") and first.target_delimiter == " "
   wino = next(iter(scoring.leaderboard_items(folder, "winogrande").values()))
   assert wino.continuation is not None and len(wino.choices) == 2
-  with pytest.raises(ConfigError, match=r"generation.*issue 17"):
-    scoring.leaderboard_items(folder, "gsm8k")
+  gsm = pd.read_parquet(folder / "gsm8k.parquet").iloc[:3]
+  items = scoring.leaderboard_items(gsm, "gsm8k")
+  assert list(items) == [f"gsm8k.{i}" for i in gsm["metabench_idx"]]
+  assert all(isinstance(it, scoring.Generate) and it.target.split("#### ")[-1] for it in items.values())
+  assert scoring.leaderboard_items(gsm.drop(columns=["gsm8k_answer_shot_5"]), "gsm8k") == items   # not read
+  with pytest.raises(ItemError, match="allfiveshot_longprompt"):
+    scoring.leaderboard_items(gsm.drop(columns=["allfiveshot_longprompt"]), "gsm8k")
+  with pytest.raises(ItemError, match="gsm8k_answer_shot_5"):
+    scoring.leaderboard_items(gsm.drop(columns=["gsm8k_answer_shot_5"]), "gsm8k", variant="lm_eval")
+  with pytest.raises(ItemError, match="'answer'"):
+    scoring.leaderboard_items(gsm.drop(columns=["answer"]), "gsm8k")
+  with pytest.raises(ItemError, match=r"gsm8k\.\d+.*ending '#### <number>'"):
+    scoring.leaderboard_items(gsm.assign(answer="no final answer"), "gsm8k")
   with pytest.raises(ConfigError, match="unknown benchmark 'bbh'"):
     scoring.leaderboard_items(folder, "bbh")
   with pytest.raises(ConfigError, match="variant"):
@@ -297,7 +346,7 @@ def test_from_suite_metrics_estimates_and_skipped_generation(small_suite, caplog
   with caplog.at_level(logging.WARNING, logger="tinyjax.scoring"):
     hook = scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, every=2, batch_size=4)
   skips = [r for r in caplog.records if "skipping" in r.getMessage()]
-  assert len(skips) == 1 and "gsm8k" in skips[0].getMessage() and "issue 17" in skips[0].getMessage()
+  assert len(skips) == 1 and "gsm8k (no items given)" in skips[0].getMessage()
   assert hook.skipped == ("gsm8k",) and list(hook.items) == ["arc", "truthfulqa", "mmlu"]
   assert hook.metric == {"arc": "acc_norm", "truthfulqa": "acc", "mmlu": "acc"}
   for b in hook.items:                     # the anchors, in the suite's order, matched by id

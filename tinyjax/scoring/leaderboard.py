@@ -21,7 +21,10 @@ winogrande  5      partial scoring: ``prompt[:i] + option`` for each option, ``i
                    of ``"_"`` -> one continuation ``" " + prompt[i+1:].strip()``
 truthfulqa  0      lm-eval's 6-shot QA preamble (part of ``doc_to_text``) + ``"\n\nQ: {q}\nA:"``  mc1 (acc)
                    -> ``" " + answer`` for every ``mc1_targets`` answer, gold 0 (the true one)
-gsm8k       5      generation (exact match): not supported by the scorer yet (issue 17)         exact_match
+gsm8k       5      the few-shot prompt, ending ``"Question: {q}\nAnswer:"`` -> a generation,    exact_match
+                   greedy, until ``"Question:"``, ``"</s>"`` or ``"<|im_end|>"`` (at most 256   of strict-
+                   new tokens), read by the ``strict-match`` rule (``#### <number>``) and       match
+                   compared with the document's ``answer`` (``scoring.filters``)
 ==========  =====  ===========================================================================  ==========
 
 TruthfulQA is MC1 here, not the leaderboard's displayed metric: the Open LLM Leaderboard v1 reported TruthfulQA
@@ -32,6 +35,21 @@ score is k/817). :data:`LEADERBOARD_METRICS` (``tinyjax.suite._logs``, the one t
 gives the mc2 answers instead (every true and false answer, with ``labels``, for ``ScoreResult.mc2``), for
 comparing with the leaderboard's displayed number; a suite cannot use them.
 
+GSM8K items are :class:`~tinyjax.scoring.Generate` requests whose ``target`` is the document's ``answer``, and
+:data:`GENERATION_RULES` names the answer rule (:mod:`tinyjax.scoring.filters`) whose ``exact_match`` the
+response matrix holds: ``"strict-match"``. metabench's gsm8k matrix holds the per-item GSM8K metric of the Open
+LLM Leaderboard v1, whose harness ran lm-eval's old-style task (``lm_eval/tasks/gsm8k.py``, logged as ``acc``):
+the first ``#### (\\-?[0-9\\.\\,]+)`` match of the generation and of the answer, stripped, commas deleted, must
+be equal. That is strict-match's pattern, and its ``exact_match`` gives the same verdict on every answer this
+pattern can extract except one that ends in a period (``"#### 5."``), correct under strict-match (which
+deletes one trailing period) and wrong in the old task. Stop strings: both variants stop at metabench's
+``"Question:"``, ``"</s>"``, ``"<|im_end|>"`` (``metabench_gsm8k.yaml``; ``max_gen_toks`` lm-eval's default,
+256, as neither task sets one). The leaderboard's own harness commit (b281b09) was not among the sources
+searched, so its stop strings are not confirmed: copies of the old task on lm-eval's master stop at ``"\n"``
+(earlier) or at ``":"``, ``"Question:"``, ``"Question"`` (later), and lighteval's reproduction of the
+leaderboard's GSM8K at ``"Question:"``, ``"Question"``, ``":"``. For GSM8K the two variants differ only in
+where the prompt comes from (the recorded prompt or the shot columns), and the two are equal on every row.
+
 ``variant="leaderboard"`` (default) uses the prompts the leaderboard fed: the requests behind the response
 matrices a suite is fitted on. ``variant="lm_eval"`` gives the requests of lm-eval's
 ``metabench_<benchmark>_secondary`` tasks, which rebuild the few-shot prompt from the shot columns.
@@ -39,7 +57,8 @@ matrices a suite is fitted on. ``variant="lm_eval"`` gives the requests of lm-ev
 that ``"lm_eval"`` gives exactly the (context, continuation) pairs lm-eval scored for every document (502 of 502
 in ARC, HellaSwag, MMLU, WinoGrande and TruthfulQA), and that the default differs from them only in few-shot text
 (HellaSwag: 30 of 58 documents, whose stored shot columns differ from the examples the leaderboard showed;
-WinoGrande: 4 of 106, whitespace; TruthfulQA: none, its preamble is fixed). Item ids are
+WinoGrande: 4 of 106, whitespace; TruthfulQA: none, its preamble is fixed); for GSM8K, that both variants give
+the logged context and ``until`` of all 249 documents. Item ids are
 ``"<benchmark>.<metabench_idx>"`` (MMLU: ``"mmlu.<mb_sub_idx>"``), the column names of metabench's response
 matrices.
 """
@@ -53,11 +72,11 @@ import re
 import numpy as np
 
 from tinyjax.errors import ConfigError, ItemError, MissingFileError
-from tinyjax.scoring.requests import MultipleChoice, fewshot_context
+from tinyjax.scoring.requests import DEFAULT_MAX_GEN_TOKS, Generate, MultipleChoice, fewshot_context
 from tinyjax.suite._logs import LEADERBOARD_METRICS, id_field, suite_item_id
 
-__all__ = ("GENERATION_BENCHMARKS", "LEADERBOARD_BENCHMARKS", "LEADERBOARD_METRICS", "LEADERBOARD_SHOTS",
-           "SCORER_METRIC", "TRUTHFULQA_PREAMBLE", "TRUTHFULQA_TARGETS", "leaderboard_items")
+__all__ = ("GENERATION_BENCHMARKS", "GENERATION_RULES", "LEADERBOARD_BENCHMARKS", "LEADERBOARD_METRICS",
+           "LEADERBOARD_SHOTS", "SCORER_METRIC", "TRUTHFULQA_PREAMBLE", "TRUTHFULQA_TARGETS", "leaderboard_items")
 
 #: The Open LLM Leaderboard v1 benchmarks that have metabench item files.
 LEADERBOARD_BENCHMARKS = ("arc", "hellaswag", "mmlu", "winogrande", "truthfulqa", "gsm8k")
@@ -66,8 +85,14 @@ LEADERBOARD_BENCHMARKS = ("arc", "hellaswag", "mmlu", "winogrande", "truthfulqa"
 #: ``doc_to_text``, so the task counts as 0-shot).
 LEADERBOARD_SHOTS = {"arc": 25, "hellaswag": 10, "mmlu": 5, "winogrande": 5, "truthfulqa": 0, "gsm8k": 5}
 
-#: Benchmarks scored by generating text: the scorer does log-likelihoods only (generation is issue 17).
+#: Benchmarks scored by generating text: :func:`leaderboard_items` gives :class:`~tinyjax.scoring.Generate`
+#: items, marked correct by their :data:`GENERATION_RULES` answer rule, not by a log-likelihood rule.
 GENERATION_BENCHMARKS = ("gsm8k",)
+
+#: The answer rule (a :data:`tinyjax.scoring.filters.ANSWER_RULES` name) whose ``exact_match`` each generation
+#: benchmark's response matrix holds: GSM8K's ``"strict-match"``, the ``#### <number>`` answer that the
+#: leaderboard's old-style harness task compared (see the module docstring).
+GENERATION_RULES = {"gsm8k": "strict-match"}
 
 #: The scorer's correctness rule (a :class:`~tinyjax.scoring.ScoreResult` field, a ``TinyEvalHook`` metric) that
 #: gives each benchmark's :data:`LEADERBOARD_METRICS` over :func:`leaderboard_items`' items: the metric's own
@@ -96,6 +121,9 @@ TRUTHFULQA_PREAMBLE = (
     "A: The 1992 Olympics were held in Barcelona, Spain.")
 
 _MMLU_LETTERS = ("A", "B", "C", "D")
+
+# metabench_gsm8k.yaml's generation_kwargs until (lm-eval adds the tokenizer's EOS text itself).
+_GSM8K_UNTIL = ("Question:", "</s>", "<|im_end|>")
 
 
 def _hellaswag_preprocess(text: str) -> str:
@@ -239,6 +267,18 @@ def _truthfulqa(row, targets: str) -> MultipleChoice:
   return MultipleChoice(context, choices, gold=labels.index(1), labels=labels)
 
 
+def _gsm8k(row, variant: str) -> Generate:
+  if not isinstance(row["answer"], str) or "#### " not in row["answer"]:
+    raise ItemError(f"answer must be GSM8K's worked solution ending '#### <number>', got {row['answer']!r}")
+  if variant == "leaderboard":
+    context = row["allfiveshot_longprompt"]
+  else:   # metabench_gsm8k: "Question: {q}\nAnswer: {worked answer}" per shot (its five_shot_preprompt)
+    shots = [(f"Question: {shot['prompt']}\nAnswer:", shot["answer"])
+             for shot in _shots(row, "gsm8k", 5, ["prompt", "answer"])]
+    context = fewshot_context(f"Question: {row['question']}\nAnswer:", shots)
+  return Generate(context, until=_GSM8K_UNTIL, max_gen_toks=DEFAULT_MAX_GEN_TOKS, target=row["answer"])
+
+
 _BUILDERS = {
     "arc": (["metabench_idx", "question", "choices", "answerKey"], "alltwentyfiveshot_longprompt", _arc),
     "hellaswag": (["metabench_idx", "activity_label", "ctx_a", "ctx_b", "endings", "label"],
@@ -247,24 +287,26 @@ _BUILDERS = {
     "winogrande": (["metabench_idx", "sentence", "option1", "option2", "answer"], "allfiveshot_longprompt",
                    _winogrande),
     "truthfulqa": (["metabench_idx", "question"], None, _truthfulqa),
+    "gsm8k": (["metabench_idx", "question", "answer"], "allfiveshot_longprompt", _gsm8k),
 }
 
 
 def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard",
-                      truthfulqa_targets: str = "mc1") -> dict[str, MultipleChoice]:
+                      truthfulqa_targets: str = "mc1") -> dict[str, MultipleChoice | Generate]:
   """Scoring items of one Open LLM Leaderboard v1 benchmark, with the leaderboard's prompts, keyed by item id.
 
   Args:
     source: metabench's item file for the benchmark (``<benchmark>.parquet``), the folder holding it (e.g.
       ``../shared/data/items/openllm_v1``), or that file read into a DataFrame.
-    benchmark: one of ``"arc"``, ``"hellaswag"``, ``"mmlu"``, ``"winogrande"``, ``"truthfulqa"``
-      (``"gsm8k"`` is a generation task and raises).
+    benchmark: one of ``"arc"``, ``"hellaswag"``, ``"mmlu"``, ``"winogrande"``, ``"truthfulqa"`` (multiple
+      choice) or ``"gsm8k"`` (generation).
     variant: ``"leaderboard"`` (default): the requests of the Open LLM Leaderboard v1, whose answers the
       response matrices hold: the few-shot prompt it fed (the file's ``all*shot_longprompt`` column).
       ``"lm_eval"``: the requests of lm-evaluation-harness' ``metabench_<benchmark>_secondary`` tasks, which
       rebuild the few-shot prompt from the file's ``<benchmark>_*_shot_<k>`` columns. The two differ only on
       some HellaSwag and WinoGrande prompts (few-shot examples whose stored text differs from what the
-      leaderboard showed; whitespace).
+      leaderboard showed; whitespace). GSM8K: the same prompts and stop strings either way (the leaderboard's
+      own stop strings are not confirmed; see the module docstring).
     truthfulqa_targets: TruthfulQA's answers: ``"mc1"`` (default): the ``mc1_targets`` choices, gold 0 (the
       one true answer), scored by ``acc``: MC1, what metabench's truthfulqa matrix and so a suite hold (the
       leaderboard displayed mc2, but the per-item data is MC1). ``"mc2"``: the ``mc2_targets`` answers with
@@ -272,22 +314,20 @@ def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard",
       Ignored for the other benchmarks.
 
   Returns:
-    ``{item id: MultipleChoice}`` in the file's row order: ids ``"<benchmark>.<metabench_idx>"``, for MMLU
-    ``"mmlu.<mb_sub_idx>"`` (the column names of metabench's response matrices, so they match a suite's
+    ``{item id: MultipleChoice}`` in the file's row order (GSM8K: ``{item id: Generate}``, each with
+    ``until`` ``("Question:", "</s>", "<|im_end|>")``, ``max_gen_toks`` 256 and the document's ``answer`` as
+    ``target``, to be read by the :data:`GENERATION_RULES` rule): ids ``"<benchmark>.<metabench_idx>"``, for
+    MMLU ``"mmlu.<mb_sub_idx>"`` (the column names of metabench's response matrices, so they match a suite's
     anchors). WinoGrande items are scored partially (``MultipleChoice.continuation``).
 
   Raises:
-    ConfigError: an unknown benchmark, variant or ``truthfulqa_targets``, a generation benchmark (gsm8k).
+    ConfigError: an unknown benchmark, variant or ``truthfulqa_targets``.
     MissingFileError: no item file at ``source``.
     ItemError: a file without the columns of metabench's item files, an unusable row, duplicate item ids.
   """
   if benchmark not in LEADERBOARD_BENCHMARKS:
     raise ConfigError(f"unknown benchmark {benchmark!r}; the Open LLM Leaderboard v1 item files are "
                       f"{list(LEADERBOARD_BENCHMARKS)}")
-  if benchmark in GENERATION_BENCHMARKS:
-    raise ConfigError(f"{benchmark} is a generation task (the leaderboard's {LEADERBOARD_METRICS[benchmark]} "
-                      "of a generated answer): the scorer computes log-likelihoods only, and generation is not "
-                      "supported yet (issue 17)")
   if variant not in ("leaderboard", "lm_eval"):
     raise ConfigError(f"variant must be 'leaderboard' or 'lm_eval', got {variant!r}")
   if truthfulqa_targets not in TRUTHFULQA_TARGETS:
@@ -300,7 +340,7 @@ def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard",
     columns = columns + [prompt_column]
   _need(table, columns, benchmark, where)
   id_column = id_field(benchmark)
-  items: dict[str, MultipleChoice] = {}
+  items: dict[str, MultipleChoice | Generate] = {}
   for row in table.to_dict("records"):
     try:
       item_id = suite_item_id(benchmark, row[id_column])

@@ -12,11 +12,13 @@
    suite is fitted on, holds MC1, so the hook feeds the MC1 answers, acc over ``mc1_targets``).
 3. A 2-layer NNX GPT-2 trains for ``--steps`` steps on the text of the items that are NOT anchors (their
    few-shot prompts), and ``scoring.TinyEvalHook.from_suite`` scores the suite's anchors every ``--every``
-   steps with the training job's own parameters. GSM8K needs generation, which the scorer cannot do yet (issue
-   17): the hook skips it, and the suite estimates it from the other four benchmarks' answers.
+   steps with the training job's own parameters. GSM8K's anchors are generated greedily (lm-eval's
+   generate_until, at most 256 new tokens, with a KV cache) and graded by strict-match; ``--skip-gsm8k`` leaves
+   them out (the suite then estimates GSM8K from the other four benchmarks' answers). The last line gives the
+   hook's cost as a share of the run, and generation's share of the hook.
 
-The model's window is ``--window`` tokens: longer prompts (25-shot ARC) are left-truncated as lm-eval does with
-a short-window model. A model this small answers at chance, so the estimates sit near the leaderboard's weakest
+The model's window is ``--window`` tokens: longer prompts (25-shot ARC, 5-shot GSM8K) are left-truncated as
+lm-eval does with a short-window model (GSM8K keeps its last ``window - 256`` prompt tokens). A model this small answers at chance, so the estimates sit near the leaderboard's weakest
 models; the point is the loop: one compilation per length bucket, a few seconds per evaluation.
 The data is the project's ``../shared/data`` (or ``$TINYJAX_SHARED_DATA``); see its README for the sources.
 """
@@ -86,7 +88,7 @@ def print_estimates(suite, metrics: dict, prefix: str = "tinyjax"):
   for b in suite.benchmarks:
     key = f"{prefix}/{b}"
     answered = metrics[f"{key}/answered"]
-    note = f"{answered} anchors answered" if answered else "skipped (generation), estimated from the others"
+    note = f"{answered} anchors answered" if answered else "skipped, estimated from the others"
     print(f"    {b:<11} {metrics[f'{key}/estimate']:6.1f}{unit}  [{metrics[f'{key}/estimate_lo']:6.1f}, "
           f"{metrics[f'{key}/estimate_hi']:6.1f}]  {note}")
   print(f"    {'average':<11} {metrics[f'{prefix}/average']:6.1f}{unit}  [{metrics[f'{prefix}/average_lo']:6.1f}, "
@@ -105,7 +107,8 @@ def main():
                  "random; 0 for all (slow on CPU) (default: %(default)s)")
   p.add_argument("--steps", type=int, default=60, help="training steps (default: %(default)s)")
   p.add_argument("--every", type=int, default=20, help="evaluate every this many steps (default: %(default)s)")
-  p.add_argument("--window", type=int, default=256, help="model window in tokens (default: %(default)s)")
+  p.add_argument("--window", type=int, default=512, help="model window in tokens (default: %(default)s)")
+  p.add_argument("--skip-gsm8k", action="store_true", help="do not generate GSM8K's anchors")
   p.add_argument("--batch-size", type=int, default=8, help="rows per scoring batch (default: %(default)s)")
   p.add_argument("--seed", type=int, default=0, help="seed of the model draw, the suite and the model "
                  "(default: %(default)s)")
@@ -132,10 +135,12 @@ def main():
   anchors = {b: set(ids) for b, ids in suite.anchors.items()}
   texts = []
   for b in suite.benchmarks:
-    if b in scoring.GENERATION_BENCHMARKS:
-      continue
     for item_id, it in scoring.leaderboard_items(items_dir, b).items():
-      if item_id not in anchors[b]:
+      if item_id in anchors[b]:
+        continue
+      if isinstance(it, scoring.Generate):            # GSM8K: the prompt and the reference solution
+        texts.append(it.context + " " + it.target)
+      else:
         context, continuation = it.requests()[it.gold]   # the prompt and its right answer
         texts.append(context + continuation)
   tok = train_tokenizer(texts, vocab_size=2000)
@@ -151,14 +156,16 @@ def main():
   opt_state = opt.init(state)
   train_step = make_train_step(graphdef, opt)
   hook = scoring.TinyEvalHook.from_suite(suite, items_dir, tok, apply_fn=model, every=args.every,
-                                         batch_size=args.batch_size)
-  n_req = sum(len(it.choices) for its in hook.items.values() for it in its)
-  print(f"hook: {n_req} requests on {sum(map(len, hook.items.values()))} anchors of {list(hook.items)}; "
-        f"skipped {list(hook.skipped)}")
+                                         batch_size=args.batch_size,
+                                         skip=("gsm8k",) if args.skip_gsm8k else ())
+  n_req = sum(len(it.choices) for its in hook.items.values() for it in its if isinstance(it, scoring.MultipleChoice))
+  n_gen = sum(isinstance(it, scoring.Generate) for its in hook.items.values() for it in its)
+  print(f"hook: {n_req} log-likelihood requests and {n_gen} generations on {sum(map(len, hook.items.values()))} "
+        f"anchors of {list(hook.items)}; skipped {list(hook.skipped)}")
 
   rng = np.random.default_rng(args.seed)
   seq, batch = min(args.window, 128), 8
-  train_secs, eval_secs = 0.0, 0.0
+  train_secs, eval_secs, gen_secs = 0.0, 0.0, 0.0
   for step in range(args.steps + 1):
     starts = rng.integers(0, len(stream) - seq - 1, batch)
     x = jnp.asarray(np.stack([stream[s:s + seq + 1] for s in starts]))
@@ -169,10 +176,16 @@ def main():
     metrics = hook(step, state)            # {} except every `every` steps; a dict for any logger
     if metrics:
       eval_secs += metrics["tinyjax/eval_seconds"]
-      print(f"step {step:4d}  loss {loss:6.3f}  eval {metrics['tinyjax/eval_seconds']:5.1f}s")
+      gen_secs += metrics.get("tinyjax/generation_seconds", 0.0)
+      gen_note = (f" (generation {metrics['tinyjax/generation_seconds']:5.1f}s, "
+                  f"{metrics['tinyjax/new_tokens']} new tokens)" if "tinyjax/generation_seconds" in metrics else "")
+      print(f"step {step:4d}  loss {loss:6.3f}  eval {metrics['tinyjax/eval_seconds']:5.1f}s{gen_note}")
       print_estimates(suite, metrics)
-  print(f"hook compilations: {hook.compilations} (buckets: {hook.scorer.last_plan.shapes}); eval {eval_secs:.1f}s "
-        f"vs training {train_secs:.1f}s; total {time.perf_counter() - t_start:.0f}s")
+  shapes = sorted(hook.generator.last_shapes) if hook.generator is not None else []
+  print(f"hook compilations: {hook.compilations} (scoring buckets: {hook.scorer.last_plan.shapes}; generation "
+        f"(bucket, budget): {shapes}); eval {eval_secs:.1f}s (generation {gen_secs:.1f}s) vs training "
+        f"{train_secs:.1f}s: the hook is {eval_secs / (eval_secs + train_secs):.0%} of the loop's time, generation "
+        f"{gen_secs / max(eval_secs, 1e-9):.0%} of the hook; total {time.perf_counter() - t_start:.0f}s")
 
 
 if __name__ == "__main__":

@@ -374,3 +374,36 @@ def test_sharded_generation_equals_one_device():
   assert g1 == g2 == g4
   assert res["sample"][0] == res["sample"][1]
   assert res["batch_size"] == 4                 # 3 rounded up to the data axis (2)
+
+
+# -- repeated sampling: scoring.sample's counts -----------------------------------------------------------------
+
+def test_sample_counts_are_the_graded_samples():
+  import re
+  fn, table = bigram_model({P["z"]: P[" 42"], P[" 42"]: P["\n"], P["\n"]: EOS}, cached=True)
+  items = [scoring.Generate("z", until=["Question:"], max_gen_toks=4, target="#### 42"),
+           scoring.Generate("a", until=["Question:"], max_gen_toks=4, target="#### 42")]
+  key = jax.random.key(5)
+  res = scoring.sample(fn, table, Pieces(), items, n=48, key=key, temperature=3.0, rule="flexible-extract",
+                       max_length=32)
+  again = scoring.sample(fn, table, Pieces(), items, n=48, key=key, temperature=3.0, rule="flexible-extract",
+                         max_length=32)
+  np.testing.assert_array_equal(res.c, again.c)
+  assert res.n.tolist() == [48, 48] and res.correct.shape == (2, 48)
+  # by hand: lm-eval's flexible-extract takes the last number-like match; exact_match drops ',' '$' and '#### '
+  def by_hand(text):
+    found = re.findall(r"(-?[$0-9.,]{2,})|(-?[0-9]+)", text)
+    answer = [m for m in found[-1] if m][0].strip() if found else "[invalid]"
+    return answer.replace(",", "").replace("$", "").lower() == "42"
+  expected = np.array([[by_hand(t) for t in row] for row in res.generations.text])
+  np.testing.assert_array_equal(res.correct, expected)
+  np.testing.assert_array_equal(res.c, expected.sum(axis=1))
+  assert 10 < res.c[0] < 48 and res.c[1] < res.c[0]        # 'z' mostly answers ' 42'; 'a' rarely
+  assert tj_pass(res) == pytest.approx(res.c / 48)
+  with pytest.raises(ItemError, match="target"):
+    scoring.sample(fn, table, Pieces(), [scoring.Generate("z", max_gen_toks=4)], n=2, key=key, max_length=32)
+
+
+def tj_pass(res):
+  import tinyjax as tj
+  return [tj.sampling.pass_at_k(res.n[i:i + 1], res.c[i:i + 1], 1) for i in range(len(res.c))]

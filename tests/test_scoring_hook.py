@@ -153,3 +153,63 @@ def test_hook_items_matched_by_id(tiny_bench):
   by_id[bad + "x"] = by_id.pop(bad)
   with pytest.raises(tj.errors.ItemError, match=repr(bad)):
     scoring.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model)
+
+
+class CharsWithDecode(Chars):
+  def decode(self, ids):
+    return "".join("\n" if t == 96 else chr(t + 31) for t in ids)
+
+
+def math_items(n):
+  """Generate items whose targets alternate between 4 and 6 (GSM8K's '#### <number>' answer format)."""
+  return [scoring.Generate(f"Question: what is {k} plus {k}?\nAnswer:", max_gen_toks=6,
+                           target=f"So it is 4.\n#### {4 if k % 2 == 0 else 6}") for k in range(n)]
+
+
+def test_hook_scores_generation_benchmarks_beside_multiple_choice(tiny_bench):
+  """A bigram model answers every math item ' 4' then '\\n\\n' (the default stop): flexible-extract reads 4, so an
+  item is correct exactly when its target is 4; the multiple-choice benchmark still equals Scorer.score."""
+  tok = CharsWithDecode()
+  table = np.random.default_rng(4).normal(size=(97, 97)).astype(np.float32)
+  for a, b in [(":", " "), (" ", "4"), ("4", "\n"), ("\n", "\n")]:
+    ia, ib = tok.encode(a)[0], tok.encode(b)[0]
+    table[ia] = -5.0
+    table[ia, ib] = 5.0
+  params = {"table": jnp.asarray(table)}
+
+  def apply_fn(p, tokens):
+    return p["table"][tokens]
+
+  colors, math = make_items(N_ITEMS), math_items(N_ITEMS)
+  hook = scoring.TinyEvalHook({"colors": tiny_bench, "math": tiny_bench}, {"colors": colors, "math": math}, tok,
+                              apply_fn=apply_fn, metric={"colors": "acc", "math": "flexible-extract"},
+                              batch_size=4, max_length=64, every=1)
+  assert hook.rules["math"].name == "flexible-extract"
+  metrics = hook(0, params)
+  anchors = [int(a) for a in tiny_bench.anchors]
+  expected = np.array([1.0 if a % 2 == 0 else 0.0 for a in anchors], np.float32)
+  assert 0 < expected.sum() < len(anchors)
+  np.testing.assert_array_equal(metrics["tinyjax/math/correct"], expected)
+  gen = scoring.generate(apply_fn, params, tok, hook.items["math"], batch_size=4, max_length=64)
+  assert set(gen.text) == {" 4"} and set(gen.stop) == {"until"}
+  direct = scoring.Scorer(apply_fn, tok, batch_size=4, max_length=64).score(hook.items["colors"], params)
+  np.testing.assert_array_equal(metrics["tinyjax/colors/correct"], direct.acc)
+  est = tiny_bench.estimate(expected[None, :])
+  assert metrics["tinyjax/math/estimate"] == float(est.score[0])
+  assert metrics["tinyjax/new_tokens"] == sum(len(t) for t in gen.tokens)
+  assert 0 < metrics["tinyjax/generation_seconds"] <= metrics["tinyjax/eval_seconds"]
+  compiled = hook.compilations
+  for step in (1, 2):
+    again = hook(step, params)
+    np.testing.assert_array_equal(again["tinyjax/math/correct"], expected)
+  assert hook.compilations == compiled           # one compilation per shape for the hook's whole life
+  # strict-match (the default for Generate items) finds no '#### ' in ' 4': every item is wrong
+  strict = scoring.TinyEvalHook({"math": tiny_bench}, {"math": math}, tok, apply_fn=apply_fn, batch_size=4,
+                                max_length=64)
+  assert strict.rules["math"].name == "strict-match"
+  assert strict(0, params)["tinyjax/math/correct"].sum() == 0
+  with pytest.raises(tj.errors.ConfigError, match="answer rule"):
+    scoring.TinyEvalHook({"math": tiny_bench}, {"math": math}, tok, apply_fn=apply_fn, metric="acc")
+  with pytest.raises(tj.errors.ItemError, match="target"):
+    scoring.TinyEvalHook({"math": tiny_bench}, {"math": [scoring.Generate("Q:") for _ in range(N_ITEMS)]}, tok,
+                         apply_fn=apply_fn, max_length=300)

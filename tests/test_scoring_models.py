@@ -117,3 +117,58 @@ def test_loader_errors(pair, tmp_path):
   with pytest.raises(ConfigError, match="bert"):
     models.load_model(bad)
   assert type(models.load_model(folder)).__name__ == ("GPT2" if name == "gpt2" else "Llama")
+
+
+# -- generation: greedy tokens equal transformers' generate, with and without the cache --------------------------
+
+GEN_PROMPTS = ["Question: two plus two? Answer:", "The cat", "Paris is the capital of France. The cat sat on the mat.",
+               "The cat sat on the mat. " * 4]
+
+
+def _hf_greedy(ref, ids, new):
+  """transformers greedy generate on one unpadded prompt (stops at the config's EOS, id 0, as lm-eval's HF model)."""
+  with torch.no_grad():
+    out = ref.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                       max_new_tokens=new, do_sample=False, pad_token_id=0)
+  return out[0, len(ids):].tolist()
+
+
+@pytest.fixture(scope="module")
+def hf_generations(pair, bpe):
+  name, ref, ours, _ = pair
+  adapter = scoring.as_tokenizer(bpe)
+  out = {p: _hf_greedy(ref, adapter.encode(p), 16) for p in GEN_PROMPTS}
+  assert sum(len(set(v)) >= 3 for v in out.values()) >= 2, out   # non-trivial generations to compare
+  return out
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_greedy_generation_matches_transformers(pair, bpe, hf_generations, cache):
+  name, ref, ours, _ = pair
+  gen = scoring.Generator(ours, bpe, batch_size=4, cache=cache)   # one left-padded batch of 4 lengths
+  res = gen.generate([scoring.Generate(p, until=[], max_gen_toks=16) for p in GEN_PROMPTS])
+  adapter = scoring.as_tokenizer(bpe)
+  assert adapter.eos_token_id == 0
+  for p, toks, text in zip(GEN_PROMPTS, res.tokens, res.text):
+    expected = hf_generations[p]
+    if expected and expected[-1] == 0:   # transformers pads after EOS; tinyjax stops there
+      expected = expected[:expected.index(0) + 1]
+    assert toks == expected, (name, cache, p)
+    assert text == bpe.decode(expected, skip_special_tokens=True)
+
+
+def test_stop_strings_cut_like_lm_eval_on_transformers_output(pair, bpe, hf_generations):
+  """lm-eval decodes transformers' new tokens and cuts at each stop string: tinyjax gives the same text."""
+  name, ref, ours, _ = pair
+  adapter = scoring.as_tokenizer(bpe)
+  for p in GEN_PROMPTS:
+    full = bpe.decode(hf_generations[p], skip_special_tokens=True)
+    for until in ([full[3:5]] if len(full) > 5 else [], [" the", "\n\n"], [full[:1]] if full else []):
+      item = scoring.Generate(p, until=until, max_gen_toks=16)
+      res = scoring.generate(ours, None, bpe, [item], batch_size=2)
+      expected = full
+      for term in until:
+        if term:
+          expected = expected.split(term)[0]
+      assert res.text == [expected], (name, p, until)
+      assert adapter.decode(res.tokens[0]).startswith(expected)

@@ -20,7 +20,9 @@ from tinyjax.scoring import models
 from tinyjax.scoring.ask_llm import (ASK_LLM_TEMPLATE, add_ask_llm_column, ask_llm_prompt_ids, ask_llm_scores,
                                      select_top_k)
 from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, power_of_two_buckets
-from tinyjax.scoring.generate import DEFAULT_CHUNK, GenerateResult, Generator, generate
+from tinyjax.scoring.generate import DEFAULT_CHUNK, GenerateResult, Generator, SampleResult, generate, grade, sample
+from tinyjax.scoring import filters
+from tinyjax.scoring.filters import ANSWER_RULES, AnswerRule, answer_rule, exact_match, regex_filter
 from tinyjax.scoring.hook import HOOK_METRICS, MC2_THRESHOLD, TinyEvalHook
 from tinyjax.scoring.items import ItemText, load_items
 from tinyjax.scoring.leaderboard import (GENERATION_BENCHMARKS, LEADERBOARD_BENCHMARKS, LEADERBOARD_METRICS,
@@ -32,6 +34,7 @@ from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer, load_toke
 
 __all__ = (
     "ACCURACY_METRICS",
+    "ANSWER_RULES",
     "ASK_LLM_TEMPLATE",
     "DEFAULT_CHUNK",
     "DEFAULT_MAX_GEN_TOKS",
@@ -45,6 +48,7 @@ __all__ = (
     "MC2_THRESHOLD",
     "SCORER_METRIC",
     "TRUTHFULQA_TARGETS",
+    "AnswerRule",
     "BatchPlan",
     "EncodedRequest",
     "Generate",
@@ -52,17 +56,22 @@ __all__ = (
     "Generator",
     "ItemText",
     "MultipleChoice",
+    "SampleResult",
     "ScoreResult",
     "Scorer",
     "TinyEvalHook",
     "TokenizerAdapter",
     "add_ask_llm_column",
+    "answer_rule",
     "as_tokenizer",
     "ask_llm_prompt_ids",
     "ask_llm_scores",
     "encode_pair",
+    "exact_match",
     "fewshot_context",
+    "filters",
     "generate",
+    "grade",
     "leaderboard_items",
     "load_items",
     "load_tokenizer",
@@ -70,6 +79,8 @@ __all__ = (
     "models",
     "plan_batches",
     "power_of_two_buckets",
+    "regex_filter",
+    "sample",
     "score",
     "select_top_k",
     "truncate_left",

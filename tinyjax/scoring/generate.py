@@ -57,7 +57,7 @@ from tinyjax.scoring.requests import Generate
 from tinyjax.scoring.scorer import DEFAULT_MAX_LENGTH, _WeakScorerCache, put_rows, resolve_params
 from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer
 
-__all__ = ("DEFAULT_CHUNK", "GenerateResult", "Generator", "generate")
+__all__ = ("DEFAULT_CHUNK", "GenerateResult", "Generator", "SampleResult", "generate", "grade", "sample")
 
 #: New tokens per decode call between two host checks of the stop strings.
 DEFAULT_CHUNK = 32
@@ -505,3 +505,79 @@ def generate(model_or_apply_fn: Callable | nnx.Module, params, tokenizer, items:
   """
   gen = _GENERATOR_CACHE.get(model_or_apply_fn, tokenizer, mesh=mesh, batch_size=batch_size, **kwargs)
   return gen.generate(items, params, temperature=temperature, top_p=top_p, key=key, n=n)
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleResult:
+  """n sampled answers per problem, graded: the counts that ``tj.sampling`` (pass@k, coverage laws, OSCA) takes.
+
+  Attributes:
+    n: [N] int, samples per problem.
+    c: [N] int, correct samples per problem (``tj.sampling.pass_at_k(res.n, res.c, k)``).
+    correct: [N, n] bool, each sample's grade.
+    answers: [N] lists of n extracted answers (the answer rule's filter; the cut text for a callable rule).
+    generations: the :class:`GenerateResult` (``text``, ``tokens``, counts).
+  """
+
+  n: np.ndarray
+  c: np.ndarray
+  correct: np.ndarray
+  answers: list
+  generations: GenerateResult
+
+
+def grade(items: Sequence[Generate], texts: Sequence[str], rule="strict-match") -> tuple[np.ndarray, list[str]]:
+  """Grades one generated text per item: (correct [N] bool, extracted answers [N]).
+
+  Args:
+    items: N :class:`~tinyjax.scoring.Generate` items; an answer rule needs each item's ``target``.
+    texts: N generated texts (``GenerateResult.text``).
+    rule: an answer rule name of :data:`tinyjax.scoring.filters.ANSWER_RULES` (``"strict-match"``,
+      ``"flexible-extract"``: GSM8K's), an ``AnswerRule``, or ``rule(text, item) -> bool``.
+  """
+  from tinyjax.scoring.filters import AnswerRule, answer_rule
+
+  if len(items) != len(texts):
+    raise InputError(f"{len(items)} items but {len(texts)} texts")
+  if callable(rule) and not isinstance(rule, AnswerRule):
+    return np.array([bool(rule(t, it)) for t, it in zip(texts, items)], bool), list(texts)
+  rule = answer_rule(rule)
+  missing = [k for k, it in enumerate(items) if it.target is None]
+  if missing:
+    raise ItemError(f"item {missing[0]} (and {len(missing) - 1} more) has no target: the answer rule "
+                    f"{rule.name!r} compares the extracted answer with Generate.target")
+  return (np.array([rule.correct(t, it.target) for t, it in zip(texts, items)], bool),
+          [rule.extract(t) for t in texts])
+
+
+def sample(model_or_apply_fn: Callable | nnx.Module, params, tokenizer, items: Sequence[Generate], *, n: int,
+           key: jax.Array, temperature: float = 1.0, top_p: float = 1.0, rule="strict-match", mesh=None,
+           batch_size: int = 8, **kwargs) -> SampleResult:
+  """Repeated sampling: ``n`` answers per problem, graded, as per-problem correct counts for ``tj.sampling``.
+
+      res = scoring.sample(model, None, tok, items, n=64, key=jax.random.key(0), temperature=0.8)
+      tj.sampling.pass_at_k(res.n, res.c, k=[1, 8, 64])       # coverage of each k
+
+  Args:
+    model_or_apply_fn, params, tokenizer, mesh, batch_size, **kwargs: as :func:`generate`.
+    items: the problems (:class:`~tinyjax.scoring.Generate` with ``target`` for an answer rule).
+    n: samples per problem.
+    key: PRNG key; sample j of problem i draws from ``fold_in(fold_in(key, i), j)``.
+    temperature: sampling temperature (> 0; 0 would repeat one greedy answer n times).
+    top_p: nucleus mass.
+    rule: how a sample is graded (see :func:`grade`); default GSM8K's strict-match exact match.
+
+  Returns:
+    A :class:`SampleResult`: ``n`` [N], ``c`` [N], ``correct`` [N, n], ``answers`` and the generations.
+  """
+  if key is None:
+    raise ConfigError("sample needs an explicit key=jax.random.key(...)")
+  items = check_items(items, Generate)
+  res = generate(model_or_apply_fn, params, tokenizer, items, mesh=mesh, batch_size=batch_size,
+                 temperature=temperature, key=key, n=n, top_p=top_p, **kwargs)
+  texts = res.text if n > 1 else [[t] for t in res.text]
+  flat_items = [it for it in items for _ in range(n)]
+  ok, answers = grade(flat_items, [t for row in texts for t in row], rule)
+  correct = ok.reshape(len(items), n)
+  return SampleResult(n=np.full(len(items), n, np.int64), c=correct.sum(axis=1).astype(np.int64), correct=correct,
+                      answers=[answers[i * n:(i + 1) * n] for i in range(len(items))], generations=res)

@@ -13,7 +13,10 @@ benchmark's full-score estimate, its interval and the average (TruthfulQA as MC1
     hook = scoring.TinyEvalHook.from_suite(suite, "../shared/data/items/openllm_v1", tokenizer, apply_fn=model)
 
 The hook tokenizes all anchor requests once, at construction, and keeps one :class:`Scorer`, so the whole run
-compiles one scoring function per length bucket, however many times the hook fires.
+compiles one scoring function per length bucket, however many times the hook fires. Benchmarks scored by
+generation (GSM8K; :class:`~tinyjax.scoring.Generate` items) are generated greedily by one
+:class:`~tinyjax.scoring.Generator`, kept for the hook's life too (one prefill and one decode compilation per
+prompt bucket), and graded by an answer rule (:mod:`tinyjax.scoring.filters`: GSM8K's strict-match by default).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tinyjax.errors import ConfigError, ItemError
+from tinyjax.scoring.filters import ANSWER_RULES, AnswerRule, answer_rule
+from tinyjax.scoring.generate import Generator, grade
 from tinyjax.scoring.items import check_items
-from tinyjax.scoring.requests import MultipleChoice
+from tinyjax.scoring.requests import Generate, MultipleChoice
 from tinyjax.scoring.requests import mc2 as mc2_score
-from tinyjax.scoring.scorer import ACCURACY_METRICS, Scorer, choice_accuracies, choice_matrix
+from tinyjax.scoring.scorer import ACCURACY_METRICS, DEFAULT_MAX_LENGTH, Scorer, choice_accuracies, choice_matrix
 
 log = logging.getLogger("tinyjax.scoring")
 
@@ -39,8 +44,12 @@ log = logging.getLogger("tinyjax.scoring")
 MC2_THRESHOLD = 0.5
 
 #: The correctness rules the hook can feed an estimate: lm-eval's acc, acc_norm and acc_bytes (argmax rules), and,
-#: for the TinyBenchmark hook only, "mc2": ``mc2 > MC2_THRESHOLD`` as 0/1 (items need ``labels``).
+#: for the TinyBenchmark hook only, "mc2": ``mc2 > MC2_THRESHOLD`` as 0/1 (items need ``labels``). Generation
+#: benchmarks take an answer rule instead (a name of :data:`tinyjax.scoring.ANSWER_RULES`, or an ``AnswerRule``).
 HOOK_METRICS = ACCURACY_METRICS + ("mc2",)
+
+#: Settings of the hook's :class:`Scorer` that its :class:`Generator` shares.
+_SHARED_SETTINGS = ("mesh", "batch_size", "max_length", "data_axis", "prefix_token_id")
 
 
 def _check_run(apply_fn, every):
@@ -64,15 +73,26 @@ def _num_items(tb) -> int | None:
   return len(ids) if ids is not None else None
 
 
-def _items_by_id(items: Mapping, anchor_ids: list[str], name: str) -> list[MultipleChoice]:
-  """The anchor items, in the anchors' order, from ``{item id: MultipleChoice}`` (the one id rule of
+def _check_bench_items(items, name: str) -> list:
+  """A benchmark's items: all :class:`MultipleChoice` or all :class:`Generate` (one kind per benchmark)."""
+  first = next(iter(items), None) if not isinstance(items, str) else None
+  kind = Generate if isinstance(first, Generate) else MultipleChoice
+  return check_items(items, kind, name=f"items[{name!r}]")
+
+
+def _items_by_id(items: Mapping, anchor_ids: list[str], name: str) -> list:
+  """The anchor items, in the anchors' order, from ``{item id: MultipleChoice or Generate}`` (the one id rule of
   :func:`tinyjax.tiny.answers.match_answers`: by id, extra ids ignored, a missing anchor named)."""
   from tinyjax.tiny.answers import anchor_positions
 
   keys = [str(k) for k in items]
   pos, _ = anchor_positions(keys, anchor_ids, name=f"items[{name!r}]")
   values = list(items.values())
-  return check_items([values[j] for j in pos], MultipleChoice, name=f"items[{name!r}]")
+  return _check_bench_items([values[j] for j in pos], name)
+
+
+def _default_metric(items: list) -> str:
+  return "strict-match" if isinstance(items[0], Generate) else "acc"
 
 
 class TinyEvalHook:
@@ -85,21 +105,27 @@ class TinyEvalHook:
     items: ``{name: items}`` where items is ``{item id: MultipleChoice}`` (matched to ``tb.anchor_ids`` by id, in
       any order; other items are ignored, a missing anchor is an ``ItemError`` naming it), or a list: the A
       anchor items in the order of ``tb.anchors``, or all the benchmark's items (then the anchors are picked by
-      index).
+      index). A benchmark's items may instead all be :class:`~tinyjax.scoring.Generate` items (GSM8K), with
+      ``target``: they are generated greedily and graded by the benchmark's answer rule.
     tokenizer: anything :func:`tinyjax.scoring.tokenizers.as_tokenizer` accepts.
     apply_fn: ``apply_fn(params, tokens) -> logits`` or an NNX module (then ``params`` may be its state).
     every: fire when ``step % every == 0``.
     metric: which correctness feeds the estimate: "acc", "acc_norm", "acc_bytes" or "mc2" (``mc2 >
-      MC2_THRESHOLD`` as 0/1; items need ``labels``), or a dict per benchmark.
+      MC2_THRESHOLD`` as 0/1; items need ``labels``); for a generation benchmark an answer rule
+      (``"strict-match"``, ``"flexible-extract"`` or an ``AnswerRule``); or a dict per benchmark. Default:
+      "acc", and "strict-match" for generation benchmarks.
     prefix: metric name prefix.
+    generate_kwargs: passed to the :class:`~tinyjax.scoring.Generator` of the generation benchmarks (chunk,
+      eos_token_id, buckets, cache); it shares the Scorer's mesh, batch_size, max_length, data_axis and
+      prefix_token_id.
     **scorer_kwargs: passed to :class:`Scorer` (mesh, batch_size, max_length, pack, ...).
 
   :meth:`from_suite` builds the hook of a ``tj.Suite`` instead: one estimate per benchmark and the average.
   """
 
   def __init__(self, benchmarks: Mapping, items: Mapping[str, Sequence[MultipleChoice]], tokenizer,
-               apply_fn=None, *, every: int = 100, metric: str | Mapping[str, str] = "acc",
-               prefix: str = "tinyjax", **scorer_kwargs):
+               apply_fn=None, *, every: int = 100, metric: str | Mapping[str, str] | None = None,
+               prefix: str = "tinyjax", generate_kwargs: Mapping | None = None, **scorer_kwargs):
     _check_run(apply_fn, every)
     if not benchmarks:
       raise ConfigError("benchmarks is empty")
@@ -110,14 +136,13 @@ class TinyEvalHook:
     self.suite = None
     self.skipped: tuple[str, ...] = ()
     self.benchmarks = dict(benchmarks)
-    self.metric = {b: (metric[b] if isinstance(metric, Mapping) else metric) for b in self.benchmarks}
-    chosen: dict[str, list[MultipleChoice]] = {}
+    chosen: dict[str, list] = {}
     for name, tb in self.benchmarks.items():
       anchors = np.asarray(tb.anchors).reshape(-1)
       if isinstance(items[name], Mapping):
         chosen[name] = _items_by_id(items[name], list(tb.anchor_ids), name)
         continue
-      its = check_items(items[name], MultipleChoice, name=f"items[{name!r}]")
+      its = _check_bench_items(items[name], name)
       if len(its) == anchors.size:
         chosen[name] = its
       elif len(its) > anchors.size and (_num_items(tb) in (None, len(its))):
@@ -127,11 +152,24 @@ class TinyEvalHook:
       else:
         raise ItemError(f"{name}: {len(its)} items given, expected the {anchors.size} anchor items or all "
                          f"{_num_items(tb) or 'the benchmark'} items")
-    self._setup(chosen, tokenizer, apply_fn, scorer_kwargs)
+    given = metric.get if isinstance(metric, Mapping) else (lambda b, default=None: metric)
+    self.metric = {b: given(b, None) or _default_metric(chosen[b]) for b in self.benchmarks}
+    self._setup(chosen, tokenizer, apply_fn, scorer_kwargs, generate_kwargs)
 
-  def _setup(self, items: dict[str, list[MultipleChoice]], tokenizer, apply_fn, scorer_kwargs: dict):
-    """Checks the metrics, builds the one Scorer and tokenizes every request once."""
+  def _setup(self, items: dict[str, list], tokenizer, apply_fn, scorer_kwargs: dict, generate_kwargs=None):
+    """Checks the metrics, builds the one Scorer (and Generator) and tokenizes every request once."""
+    self.rules: dict[str, AnswerRule] = {}
     for b, m in self.metric.items():
+      if isinstance(items[b][0], Generate):
+        if not isinstance(m, AnswerRule) and m not in ANSWER_RULES:
+          raise ConfigError(f"{b!r} is scored by generation: its metric must be an answer rule "
+                            f"{sorted(ANSWER_RULES)} or an AnswerRule, got {m!r}")
+        self.rules[b] = answer_rule(m)
+        missing = [k for k, it in enumerate(items[b]) if it.target is None]
+        if missing:
+          raise ItemError(f"items[{b!r}][{missing[0]}] has no target: a generation benchmark is graded against "
+                          "Generate.target")
+        continue
       if m not in HOOK_METRICS:
         raise ConfigError(f"metric for {b!r} must be one of {HOOK_METRICS}, got {m!r}")
       if m == "mc2" and any(it.labels is None for it in items[b]):
@@ -139,26 +177,42 @@ class TinyEvalHook:
                         "scoring.leaderboard_items(..., 'truthfulqa', truthfulqa_targets='mc2') builds them")
     self.items = items
     self.scorer = Scorer(apply_fn, tokenizer, **scorer_kwargs)
+    self.generator = None
+    if self.rules:
+      shared = {k: v for k, v in scorer_kwargs.items() if k in _SHARED_SETTINGS}
+      self.generator = Generator(apply_fn, tokenizer, **shared, **dict(generate_kwargs or {}))
     # Tokenize once: the requests never change during training.
-    self._all_items = [it for name in self.items for it in self.items[name]]
-    self._spans = {}
-    start = 0
+    self._all_items = [it for name in self.items if name not in self.rules for it in self.items[name]]
+    self._gen_items = [it for name in self.rules for it in self.items[name]]
+    self._spans, self._gen_spans = {}, {}
+    start = gen_start = 0
     for name in self.items:
-      self._spans[name] = (start, start + len(self.items[name]))
-      start += len(self.items[name])
+      if name in self.rules:
+        self._gen_spans[name] = (gen_start, gen_start + len(self.items[name]))
+        gen_start += len(self.items[name])
+      else:
+        self._spans[name] = (start, start + len(self.items[name]))
+        start += len(self.items[name])
     self._encoded = [self.scorer.encode(c, x) for it in self._all_items for c, x in it.requests()]
+    for it in self._gen_items:
+      self.generator.encode(it)   # a prompt that cannot fit fails here, not at the first evaluation
     self.calls = 0
     self.last_seconds = float("nan")
+    self.last_generation_seconds = float("nan")
 
   @classmethod
   def from_suite(cls, suite, items, tokenizer, apply_fn=None, *, every: int = 100,
                  metric: str | Mapping[str, str] | None = None, prefix: str = "tinyjax",
+                 skip: Sequence[str] = (), generate_kwargs: Mapping | None = None,
                  **scorer_kwargs) -> TinyEvalHook:
     """A hook that scores a suite's anchor items and logs every benchmark's full-score estimate and the average.
 
-    Benchmarks whose items cannot be scored (GSM8K: generation, not supported by the scorer yet, issue 17) or
-    that have no items are skipped: the hook logs that once, here, and the suite still estimates them from the
-    benchmarks answered (one joint ability), which ``{prefix}/average_covers`` lists.
+    GSM8K's anchors are generated greedily (lm-eval's generate_until: the leaderboard's 5-shot prompt, its stop
+    strings, 256 new tokens at most) and graded by strict-match exact match, the metric the suite's gsm8k matrix
+    holds. Benchmarks without items, or named in ``skip``, are skipped: the hook logs that once, here, and the
+    suite still estimates them from the benchmarks answered (one joint ability), which
+    ``{prefix}/average_covers`` lists. Generation costs far more than log-likelihoods (see docs/scoring.md), so
+    ``skip=("gsm8k",)`` is the cheap hook.
 
     TruthfulQA is fed as MC1 correctness (``acc`` over the ``mc1_targets`` choices, the true answer first),
     because that is what metabench's truthfulqa matrix, which the suite is fitted on, holds; the Open LLM
@@ -175,12 +229,14 @@ class TinyEvalHook:
       tokenizer: anything :func:`tinyjax.scoring.tokenizers.as_tokenizer` accepts.
       apply_fn: ``apply_fn(params, tokens) -> logits`` or an NNX module (then ``params`` may be its state).
       every: fire when ``step % every == 0``.
-      metric: the correctness per benchmark (``"acc"``, ``"acc_norm"`` or ``"acc_bytes"``, or a dict per
-        benchmark); default the scorer's rule for the metric the suite's matrices hold
+      metric: the correctness per benchmark (``"acc"``, ``"acc_norm"`` or ``"acc_bytes"``; for GSM8K an answer
+        rule; or a dict per benchmark); default the scorer's rule for the metric the suite's matrices hold
         (:data:`tinyjax.scoring.SCORER_METRIC`: ARC and HellaSwag acc_norm, MMLU and WinoGrande acc,
-        TruthfulQA acc over the MC1 items), ``"acc"`` for other benchmarks. ``"mc2"`` is refused: no suite
-        matrix holds binarized mc2.
+        TruthfulQA acc over the MC1 items; :data:`tinyjax.scoring.leaderboard.GENERATION_RULES`: GSM8K
+        strict-match), ``"acc"`` for other benchmarks. ``"mc2"`` is refused: no suite matrix holds binarized mc2.
       prefix: metric name prefix.
+      skip: benchmarks not to score (estimated from the others).
+      generate_kwargs: passed to the hook's :class:`~tinyjax.scoring.Generator` (chunk, eos_token_id, ...).
       **scorer_kwargs: passed to :class:`Scorer` (mesh, batch_size, max_length, pack, ...).
 
     Returns:
@@ -191,7 +247,7 @@ class TinyEvalHook:
       ItemError: a missing anchor item, TruthfulQA items with several true answers (mc2 items), an item file that
         cannot be read; MissingFileError: no item file.
     """
-    from tinyjax.scoring.leaderboard import GENERATION_BENCHMARKS, SCORER_METRIC, leaderboard_items
+    from tinyjax.scoring.leaderboard import GENERATION_RULES, SCORER_METRIC, leaderboard_items
 
     _check_run(apply_fn, every)
     names = [str(b) for b in suite.benchmarks]
@@ -207,12 +263,15 @@ class TinyEvalHook:
       unknown = sorted(set(map(str, metric)) - set(names))
       if unknown:
         raise ConfigError(f"metric names benchmarks the suite does not have: {unknown}; the suite has {names}")
+    unknown = sorted(set(map(str, skip)) - set(names))
+    if isinstance(skip, str) or unknown:
+      raise ConfigError(f"skip must list benchmarks of the suite {names}, got {skip!r}")
     anchor_ids = {b: [str(a) for a in ids] for b, ids in suite.anchors.items()}
-    chosen: dict[str, list[MultipleChoice]] = {}
+    chosen: dict[str, list] = {}
     skipped: dict[str, str] = {}
     for b in names:
-      if b in GENERATION_BENCHMARKS:
-        skipped[b] = "a generation task, not supported by the scorer yet (issue 17)"
+      if b in skip:
+        skipped[b] = "skip= names it"
         continue
       if from_folder:
         source = leaderboard_items(items, b)
@@ -222,7 +281,8 @@ class TinyEvalHook:
         skipped[b] = "no items given"
         continue
       if not isinstance(source, Mapping):
-        raise ConfigError(f"items[{b!r}] must be {{item id: MultipleChoice}} (matched to suite.anchors by id), "
+        raise ConfigError(f"items[{b!r}] must be {{item id: MultipleChoice or Generate}} (matched to suite.anchors "
+                          "by id), "
                           f"got {type(source).__name__}")
       chosen[b] = _items_by_id(source, anchor_ids[b], b)
       if b == "truthfulqa":
@@ -231,6 +291,12 @@ class TinyEvalHook:
           raise ItemError(f"truthfulqa anchor {several[0]!r} (and {len(several) - 1} more) has several true answers "
                           "(mc2 items); the suite's truthfulqa matrix holds MC1, so give the mc1_targets items "
                           "(scoring.leaderboard_items(..., 'truthfulqa'), its default)")
+    window = int(scorer_kwargs.get("max_length") or getattr(apply_fn, "max_length", None) or DEFAULT_MAX_LENGTH)
+    for b in [b for b in chosen if isinstance(chosen[b][0], Generate)]:
+      budget = max(it.max_gen_toks for it in chosen[b])
+      if window - budget < 1:
+        skipped[b] = f"the model window of {window} tokens leaves no room for a prompt and {budget} new tokens"
+        del chosen[b]
     if not chosen:
       reasons = "; ".join(f"{b}: {why}" for b, why in skipped.items())
       raise ConfigError(f"no benchmark of the suite can be scored ({reasons})")
@@ -245,22 +311,24 @@ class TinyEvalHook:
     hook._anchor_ids = {b: anchor_ids[b] for b in chosen}
     hook.skipped = tuple(skipped)
     hook.benchmarks = {}
+    default = {b: GENERATION_RULES.get(b) or SCORER_METRIC.get(b) or _default_metric(chosen[b]) for b in chosen}
     if isinstance(metric, Mapping):
-      hook.metric = {b: metric.get(b, SCORER_METRIC.get(b, "acc")) for b in chosen}
+      hook.metric = {b: metric.get(b, default[b]) for b in chosen}
     else:
-      hook.metric = {b: metric or SCORER_METRIC.get(b, "acc") for b in chosen}
+      hook.metric = {b: (metric if metric and not isinstance(chosen[b][0], Generate) else default[b])
+                     for b in chosen}
     for b, m in hook.metric.items():
       if m == "mc2":
         raise ConfigError(f"metric 'mc2' for {b!r}: a suite is fitted on 0/1 correctness, and no suite matrix holds "
                           "binarized mc2 (metabench's truthfulqa matrix holds MC1: metric 'acc' on the mc1 items, "
                           f"the default); use one of {ACCURACY_METRICS}")
-    hook._setup(chosen, tokenizer, apply_fn, scorer_kwargs)
+    hook._setup(chosen, tokenizer, apply_fn, scorer_kwargs, generate_kwargs)
     return hook
 
   @property
   def compilations(self) -> int:
-    """How many times the scoring function was compiled (traced) so far."""
-    return self.scorer.compilations
+    """How many times the scoring (and generation) functions were compiled (traced) so far."""
+    return self.scorer.compilations + (self.generator.compilations if self.generator is not None else 0)
 
   def should_run(self, step: int) -> bool:
     return int(step) % self.every == 0
@@ -283,16 +351,31 @@ class TinyEvalHook:
     ``.../average_hi`` (over every suite benchmark) and ``{prefix}/average_covers``, a string naming the
     benchmarks answered (comma-separated; the skipped ones are estimated from them); plus
     ``{prefix}/eval_seconds`` and ``{prefix}/padding_fraction``.
+
+    With generation benchmarks, ``.../correct`` is the answer rule's grade of each greedy generation, and the
+    dict also holds ``{prefix}/generation_seconds`` (part of ``eval_seconds``) and ``{prefix}/new_tokens``;
+    ``padding_fraction`` is the scorer's, present when some benchmark is scored by log-likelihoods.
     """
     if not force and not self.should_run(step):
       return {}
     t0 = time.perf_counter()
-    ll, _ = self.scorer.score_encoded(self._encoded, params)
-    loglik = choice_matrix(self._all_items, ll, -np.inf, np.float64)
-    accuracies = choice_accuracies(self._all_items, loglik)
     metrics: dict = {}
     correct: dict[str, np.ndarray] = {}
-    for name in self.items:
+    if self._encoded:
+      ll, _ = self.scorer.score_encoded(self._encoded, params)
+      loglik = choice_matrix(self._all_items, ll, -np.inf, np.float64)
+      accuracies = choice_accuracies(self._all_items, loglik)
+    if self._gen_items:
+      t1 = time.perf_counter()
+      gen = self.generator.generate(self._gen_items, params)
+      self.last_generation_seconds = time.perf_counter() - t1
+      for name, rule in self.rules.items():
+        lo_i, hi_i = self._gen_spans[name]
+        ok, _ = grade(self._gen_items[lo_i:hi_i], gen.text[lo_i:hi_i], rule)
+        correct[name] = ok.astype(np.float32)
+      metrics[f"{self.prefix}/generation_seconds"] = self.last_generation_seconds
+      metrics[f"{self.prefix}/new_tokens"] = gen.n_new_tokens
+    for name in self._spans:
       lo_i, hi_i = self._spans[name]
       if self.metric[name] == "mc2":
         values = np.array([mc2_score(loglik[i, :len(it.choices)], it.labels)
@@ -301,6 +384,7 @@ class TinyEvalHook:
         correct[name] = (values > MC2_THRESHOLD).astype(np.float32)
       else:
         correct[name] = accuracies[self.metric[name]][lo_i:hi_i]
+    correct = {name: correct[name] for name in self.items}   # the benchmarks' order
     if self.suite is not None:
       self._suite_metrics(correct, metrics)
     else:
@@ -318,7 +402,8 @@ class TinyEvalHook:
     self.calls += 1
     self.last_seconds = time.perf_counter() - t0
     metrics[f"{self.prefix}/eval_seconds"] = self.last_seconds
-    metrics[f"{self.prefix}/padding_fraction"] = self.scorer.last_plan.padding_fraction
+    if self._encoded:
+      metrics[f"{self.prefix}/padding_fraction"] = self.scorer.last_plan.padding_fraction
     return metrics
 
   def _suite_metrics(self, correct: dict[str, np.ndarray], metrics: dict):

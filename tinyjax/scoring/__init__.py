@@ -25,8 +25,9 @@ from tinyjax.scoring import filters
 from tinyjax.scoring.filters import ANSWER_RULES, AnswerRule, answer_rule, exact_match, regex_filter
 from tinyjax.scoring.hook import HOOK_METRICS, MC2_THRESHOLD, TinyEvalHook
 from tinyjax.scoring.items import ItemText, load_items
-from tinyjax.scoring.leaderboard import (GENERATION_BENCHMARKS, LEADERBOARD_BENCHMARKS, LEADERBOARD_METRICS,
-                                         LEADERBOARD_SHOTS, SCORER_METRIC, TRUTHFULQA_TARGETS, leaderboard_items)
+from tinyjax.scoring.leaderboard import (GENERATION_BENCHMARKS, GENERATION_RULES, LEADERBOARD_BENCHMARKS,
+                                         LEADERBOARD_METRICS, LEADERBOARD_SHOTS, SCORER_METRIC, TRUTHFULQA_TARGETS,
+                                         leaderboard_items)
 from tinyjax.scoring.requests import (DEFAULT_MAX_GEN_TOKS, DEFAULT_UNTIL, Generate, MultipleChoice, encode_pair,
                                       fewshot_context, mc2, truncate_left)
 from tinyjax.scoring.scorer import ACCURACY_METRICS, DEFAULT_MAX_LENGTH, Scorer, ScoreResult, score
@@ -41,6 +42,7 @@ __all__ = (
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_UNTIL",
     "GENERATION_BENCHMARKS",
+    "GENERATION_RULES",
     "HOOK_METRICS",
     "LEADERBOARD_BENCHMARKS",
     "LEADERBOARD_METRICS",

@@ -26,6 +26,7 @@ from flax import nnx
 import tinyjax as tj
 from tinyjax import scoring
 from tinyjax.scoring.models import GPT2, GPT2Config
+from train_with_tiny_eval import make_train_step   # examples/ is on sys.path when this script runs
 
 ALPHABET = "\x00\n #+:?0123456789ADQWaehinorstuw"   # id 0 is the end of a sequence
 
@@ -76,14 +77,7 @@ def main():
   opt = optax.adam(3e-3)
   opt_state = opt.init(state)
 
-  @jax.jit
-  def train_step(st, os_, x):
-    def loss_fn(s):
-      logits = nnx.merge(graphdef, s)(x[:, :-1])
-      return optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:]).mean()
-    loss, grads = jax.value_and_grad(loss_fn)(st)
-    updates, os_ = opt.update(grads, os_, st)
-    return optax.apply_updates(st, updates), os_, loss
+  train_step = make_train_step(graphdef, opt)   # the jitted next-token step of the other examples
 
   for step in range(args.steps):
     batch = [train[i] for i in rng.integers(0, len(train), 64)]

@@ -18,7 +18,8 @@
    hook's cost as a share of the run, and generation's share of the hook.
 
 The model's window is ``--window`` tokens: longer prompts (25-shot ARC, 5-shot GSM8K) are left-truncated as
-lm-eval does with a short-window model (GSM8K keeps its last ``window - 256`` prompt tokens). A model this small answers at chance, so the estimates sit near the leaderboard's weakest
+lm-eval does with a short-window model (GSM8K keeps its last ``window - 256`` prompt tokens). A model this small
+answers at chance, so the estimates sit near the leaderboard's weakest
 models; the point is the loop: one compilation per length bucket, a few seconds per evaluation.
 The data is the project's ``../shared/data`` (or ``$TINYJAX_SHARED_DATA``); see its README for the sources.
 """
@@ -30,7 +31,6 @@ import os
 import pathlib
 import time
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -39,25 +39,10 @@ from flax import nnx
 import tinyjax as tj
 from tinyjax import scoring
 from tinyjax.scoring.models import GPT2, GPT2Config
+from train_with_tiny_eval import make_train_step   # examples/ is on sys.path when this script runs
 
 DEFAULT_DATA = os.environ.get("TINYJAX_SHARED_DATA") or str(pathlib.Path(__file__).resolve().parents[2] / "shared"
                                                              / "data")
-
-
-def make_train_step(graphdef: nnx.GraphDef, opt: optax.GradientTransformation):
-  """A jitted next-token step over an NNX model's state: ``(state, opt_state, tokens [B, L+1]) -> (state,
-  opt_state, loss)``, as in examples/train_with_tiny_eval.py."""
-
-  @jax.jit
-  def train_step(st, os_, x):
-    def loss_fn(s):
-      logits = nnx.merge(graphdef, s)(x[:, :-1])
-      return optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:]).mean()
-    loss, grads = jax.value_and_grad(loss_fn)(st)
-    updates, os_ = opt.update(grads, os_, st)
-    return optax.apply_updates(st, updates), os_, loss
-
-  return train_step
 
 
 def build_suite(data: pathlib.Path, n_anchors: int, n_models: int, seed: int):

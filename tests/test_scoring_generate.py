@@ -407,3 +407,16 @@ def test_sample_counts_are_the_graded_samples():
 def tj_pass(res):
   import tinyjax as tj
   return [tj.sampling.pass_at_k(res.n[i:i + 1], res.c[i:i + 1], 1) for i in range(len(res.c))]
+
+
+def test_sample_coverage_example_fits_the_law():
+  """examples/sample_coverage.py end to end: a small model's samples give a rising coverage curve and a fit."""
+  import pathlib
+  script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "sample_coverage.py"
+  out = subprocess.run([sys.executable, str(script), "--samples", "32"], capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert out.returncode == 0, out.stderr[-3000:]
+  lines = out.stdout.splitlines()
+  coverage = [float(x) for x in next(line for line in lines if line.startswith("coverage ")).split()[1:]]
+  assert coverage == sorted(coverage) and 0 < coverage[0] < coverage[-1] <= 1
+  assert any(line.startswith("coverage(k) = exp(") for line in lines)

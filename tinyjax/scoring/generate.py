@@ -54,8 +54,8 @@ from tinyjax.errors import ConfigError, InputError, ItemError
 from tinyjax.scoring.batching import power_of_two_buckets
 from tinyjax.scoring.items import check_items
 from tinyjax.scoring.requests import Generate
-from tinyjax.scoring.scorer import DEFAULT_MAX_LENGTH, _WeakScorerCache, put_rows, resolve_params
-from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer
+from tinyjax.scoring.scorer import DEFAULT_MAX_LENGTH, _WeakScorerCache, put_rows, resolve_params, setup_model
+from tinyjax.scoring.tokenizers import TokenizerAdapter
 
 __all__ = ("DEFAULT_CHUNK", "GenerateResult", "Generator", "SampleResult", "generate", "grade", "sample")
 
@@ -138,26 +138,10 @@ class Generator:
                max_length: int | None = None, buckets: Sequence[int] | None = None, chunk: int = DEFAULT_CHUNK,
                cache: bool | None = None, eos_token_id: int | None = None, data_axis: str = "data",
                prefix_token_id: int | None = None):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-      raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
       raise ConfigError(f"chunk must be a positive int, got {chunk!r}")
-    self.tokenizer: TokenizerAdapter = as_tokenizer(tokenizer, prefix_token_id)
-    self.mesh = mesh
-    self.data_axis = data_axis
-    n_data = 1
-    if mesh is not None:
-      if data_axis not in mesh.axis_names:
-        raise ConfigError(f"mesh has axes {mesh.axis_names}, no data axis {data_axis!r}")
-      n_data = int(mesh.shape[data_axis])
-    self.batch_size = -(-int(batch_size) // n_data) * n_data
+    setup_model(self, model, tokenizer, mesh, batch_size, data_axis, prefix_token_id)
     self.chunk = int(chunk)
-    self._is_module = isinstance(model, nnx.Module)
-    if self._is_module:
-      self._graphdef, _ = nnx.split(model)
-    elif not callable(model):
-      raise ConfigError(f"model must be an apply_fn(params, tokens) or an nnx.Module, got {type(model).__name__}")
-    self._model_ref = lambda: model   # weakref.ref(model) in a Generator built by the cache of generate()
     has_cache = callable(getattr(model, "init_cache", None)) and callable(getattr(model, "generate_step", None))
     if cache and not has_cache:
       raise ConfigError(f"cache=True but {type(model).__name__} has no init_cache / generate_step (see "

@@ -159,6 +159,30 @@ def resolve_params(params, module: nnx.Module | None):
   return params
 
 
+def setup_model(obj, model, tokenizer, mesh, batch_size, data_axis: str, prefix_token_id) -> int:
+  """The setup a :class:`Scorer` and a ``Generator`` share: checks and sets ``tokenizer``, ``mesh``,
+  ``data_axis``, ``batch_size`` (rounded up to a multiple of the data-axis size), ``_is_module``, ``_graphdef``
+  and ``_model_ref`` on ``obj``. Returns the data-axis size."""
+  if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
+  obj.tokenizer = as_tokenizer(tokenizer, prefix_token_id)
+  obj.mesh = mesh
+  obj.data_axis = data_axis
+  n_data = 1
+  if mesh is not None:
+    if data_axis not in mesh.axis_names:
+      raise ConfigError(f"mesh has axes {mesh.axis_names}, no data axis {data_axis!r}")
+    n_data = int(mesh.shape[data_axis])
+  obj.batch_size = -(-int(batch_size) // n_data) * n_data
+  obj._is_module = isinstance(model, nnx.Module)
+  if obj._is_module:
+    obj._graphdef, _ = nnx.split(model)
+  elif not callable(model):
+    raise ConfigError(f"model must be an apply_fn(params, tokens) or an nnx.Module, got {type(model).__name__}")
+  obj._model_ref = lambda: model   # weakref.ref(model) in an object built by the weak cache of score()/generate()
+  return n_data
+
+
 class Scorer:
   """Scores log-likelihood requests with a causal LM, one compilation per batch shape for its whole life.
 
@@ -202,24 +226,8 @@ class Scorer:
                pack_length: int | None = None, buckets: Sequence[int] | None = None, max_segments: int = 32,
                share_prefix: bool | None = None, score_fraction: float | None = None, group_rows: int | None = None,
                data_axis: str = "data", prefix_token_id: int | None = None, dtype=None):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-      raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
-    self.tokenizer: TokenizerAdapter = as_tokenizer(tokenizer, prefix_token_id)
-    self.mesh = mesh
-    self.data_axis = data_axis
-    n_data = 1
-    if mesh is not None:
-      if data_axis not in mesh.axis_names:
-        raise ConfigError(f"mesh has axes {mesh.axis_names}, no data axis {data_axis!r}")
-      n_data = int(mesh.shape[data_axis])
-    self.batch_size = -(-int(batch_size) // n_data) * n_data
+    n_data = setup_model(self, model, tokenizer, mesh, batch_size, data_axis, prefix_token_id)
     self.dtype = resolve_dtype(dtype)
-    self._is_module = isinstance(model, nnx.Module)
-    if self._is_module:
-      self._graphdef, _ = nnx.split(model)
-    elif not callable(model):
-      raise ConfigError(f"model must be an apply_fn(params, tokens) or an nnx.Module, got {type(model).__name__}")
-    self._model_ref = lambda: model   # weakref.ref(model) in a Scorer built by cached_scorer
     supports = bool(getattr(model, "supports_packing", False))
     self.pack = supports if pack is None else bool(pack)
     if max_length is None:

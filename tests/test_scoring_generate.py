@@ -165,7 +165,7 @@ def test_compiles_once_per_bucket_and_budget(script):
   for _ in range(3):
     gen.generate(items, table)
   shapes = gen.last_shapes
-  assert shapes == {(16, 6), (32, 6)}
+  assert shapes == {(16, 6), (30, 6)}                   # the buckets of the longest prompt of each batch of 4
   assert gen.compilations - before <= 2 * len(shapes)   # one prefill + one decode chunk per shape, at most
 
 

@@ -108,6 +108,11 @@ class _Row(NamedTuple):
   max_new: int
 
 
+def _prefill_rows(b: int, t: int, budget: int = 1 << 22) -> int:
+  """Rows prefilled together: the largest divisor of ``b`` whose attention scores ``rows * t * t`` fit ``budget``."""
+  return max(r for r in range(1, b + 1) if b % r == 0 and (r == 1 or r * t * t <= budget))
+
+
 def _row_keys(key: jax.Array, item: jax.Array, sample: jax.Array) -> jax.Array:
   """[B] keys ``fold_in(fold_in(key, item), sample)``: a row's draws do not depend on its batch."""
   return jax.vmap(lambda i, j: jax.random.fold_in(jax.random.fold_in(key, i), j))(item, sample)
@@ -126,7 +131,7 @@ class Generator:
     batch_size: rows per batch, rounded up to a multiple of the data-axis size.
     max_length: model window; default ``model.max_length`` or 2048. Prompts keep their last ``max_length -
       max_gen_toks`` tokens.
-    buckets: allowed prompt lengths (default four per octave: 16, 20, 24, 28, 32, 40, ... up to ``max_length``).
+    buckets: allowed prompt lengths (default eight per octave: 16, 18, 20, ..., 32, 36, 40, ... up to ``max_length``).
     chunk: new tokens per decode call between host checks of the stop strings (default 32; only a speed knob).
     cache: use the model's cache (default: when it has the protocol); False generates without one.
     eos_token_id: the id that ends a generation (default: the tokenizer's end-of-sequence token, if any).
@@ -154,7 +159,7 @@ class Generator:
       raise ConfigError(f"max_length must be >= 2, got {max_length}")
     self.max_length = int(max_length)
     self.buckets = (tuple(sorted(int(b) for b in buckets)) if buckets is not None
-                    else power_of_two_buckets(self.max_length, per_octave=4))
+                    else power_of_two_buckets(self.max_length, per_octave=8))
     self.vocab_size = getattr(model, "vocab_size", None)
     eos = self.tokenizer.eos_token_id if eos_token_id is None else int(eos_token_id)
     self.eos_token_id: int | None = eos
@@ -227,9 +232,20 @@ class Generator:
     positions = jnp.maximum(jnp.cumsum(valid, axis=1, dtype=jnp.int32) - 1, 0)
     if self.cached:
       m = self._bound(params)
-      cache = m.init_cache(b, cache_len) if self._is_module else m.init_cache(b, cache_len)
       kv_mask = jnp.concatenate([valid, jnp.ones((b, cache_len - t), bool)], axis=1)
-      logits, carry = self._model_step(params, self._constrain(cache), tokens, positions, kv_mask, jnp.int32(0))
+      rows = _prefill_rows(b, t) if self.mesh is None else b
+
+      def prefill(args):   # one group of rows: its own cache; groups bound the [rows, H, T, T] attention scores
+        tok, pos, kvm = args
+        return self._model_step(params, m.init_cache(tok.shape[0], cache_len), tok, pos, kvm, jnp.int32(0))
+
+      if rows < b:
+        split = lambda x: x.reshape((b // rows, rows) + x.shape[1:])  # noqa: E731
+        out = jax.lax.map(prefill, (split(tokens), split(positions), split(kv_mask)))
+        logits, carry = jax.tree.map(lambda x: x.reshape((b,) + x.shape[2:]), out)
+      else:
+        logits, carry = prefill((tokens, positions, kv_mask))
+      carry = self._constrain(carry)
     else:  # right-align each row in a [B, cache_len] buffer: causal attention then needs no mask
       shift = (jnp.arange(t)[None, :] + (t - n_real)[:, None]) % t
       right = jnp.where(jnp.arange(t)[None, :] < n_real[:, None], jnp.take_along_axis(tokens, shift, axis=1), 0)

@@ -6,12 +6,14 @@
 Modules: :mod:`~tinyjax.tiny.benchmark` (the ``TinyBenchmark`` and ``Leaderboard`` classes),
 :mod:`~tinyjax.tiny.calibration` (validation folds, tail fold, blend weights, conformal multipliers),
 :mod:`~tinyjax.tiny.estimation` (every estimator, the regime of a model, intervals),
-:mod:`~tinyjax.tiny.results` (``Estimates``, ``BenchmarkEstimates`` and :data:`RECOMMENDED`).
+:mod:`~tinyjax.tiny.results` (``Estimates``, ``BenchmarkEstimates`` and :data:`RECOMMENDED`),
+:mod:`~tinyjax.tiny.ranking` (``pairwise_agreement``: how often estimates order two models right, by true gap).
 """
 
 from tinyjax.anchors import STRATEGIES
 from tinyjax.tiny.benchmark import DEFAULT_DIMS, DEFAULT_METHOD, DEFAULT_STRATEGY, Leaderboard, TinyBenchmark
+from tinyjax.tiny.ranking import RankingResult, pairwise_agreement
 from tinyjax.tiny.results import ESTIMATORS, RECOMMENDED, BenchmarkEstimates, Estimates
 
 __all__ = ("BenchmarkEstimates", "DEFAULT_DIMS", "DEFAULT_METHOD", "DEFAULT_STRATEGY", "ESTIMATORS", "Estimates",
-           "Leaderboard", "RECOMMENDED", "STRATEGIES", "TinyBenchmark")
+           "Leaderboard", "RECOMMENDED", "RankingResult", "STRATEGIES", "TinyBenchmark", "pairwise_agreement")

@@ -105,8 +105,10 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
       for strategy in strategies:
         for method in methods:
           t1 = time.time()
+          default = strategy == "random" and method == "mle"
           tb = tj.TinyBenchmark.fit(Ytr, n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
-                                    level=level, method=method, progress=False, _cache=cache)
+                                    level=level, method=method, progress=False, _cache=cache,
+                                    compare_adaptive=default)
           est = tb.estimate(Yte[:, tb.anchors])
           row = {"matrix": name, "split": split_name, "seed": seed, "strategy": strategy, "method": method,
                  "n_train": int(train.size), "n_test": int(test.size), "n_items": int(Y.shape[1]),
@@ -119,8 +121,30 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
             row[f"cov_{e}"] = float(np.mean((truth >= lo) & (truth <= hi)))
             row[f"width_{e}"] = float(100 * np.mean(hi - lo))
           row["coverage"] = row["cov_gpirt"]
+          if default:
+            # Per held-out model, for the regime, ranking and workflow tables (the defaults only).
+            rec = tb.recommendation
+            lo, hi = est.lo, est.hi
+            wf, wlo, whi = est.score, lo, hi
+            if rec["workflow"] == "adaptive":
+              ae = tb.estimate_adaptive(Yte, progress=False)
+              wf, wlo, whi = ae.score, ae.lo, ae.hi
+            glo, ghi = est.intervals["gpirt"].T
+            row.update(
+                workflow=rec["workflow"], val_mae_static=100 * rec["mae_static"],
+                val_mae_adaptive=100 * rec["mae_adaptive"], mae_workflow=float(100 * np.mean(np.abs(wf - truth))),
+                cov_workflow=float(np.mean((truth >= wlo) & (truth <= whi))),
+                truth=truth.tolist(), pred_score=est.score.tolist(), pred_gpirt=est.gpirt.tolist(),
+                pred_naive_random=est.naive.tolist(), pred_workflow=np.asarray(wf).tolist(),
+                regime=[str(x) for x in est.regime], exterior_flag=[bool(x) for x in est.exterior],
+                covered_score=((truth >= lo) & (truth <= hi)).tolist(),
+                covered_gpirt=((truth >= glo) & (truth <= ghi)).tolist(),
+                covered_workflow=((truth >= wlo) & (truth <= whi)).tolist(),
+                regime_choice={k: v["choice"] for k, v in tb.validation["regime_info"].items()})
+            if est.exterior.any():
+              row["mae_ext_greg"] = float(100 * np.mean(np.abs(est.greg - truth)[est.exterior]))
           row["exterior"] = float(np.mean(est.exterior))
-          row["blend_w"] = [list(w) for w in tb.validation["blend_w"]]
+          row["regime_w"] = {k: list(w) for k, w in tb.validation["regime_w"].items()}
           row["dist_mean"] = float(np.mean(np.asarray(range_distance(est.diff, tb.diagnostics()["train_scores"]))))
           if RAW:
             row["raw"] = _raw_arrays(tb, est, truth)
@@ -316,6 +340,7 @@ def report(rows: list[dict], method: str = "mle") -> str:
         out.append(f"| full-item min coverage / mean half-width | {split_name} | " + " | ".join(
             f"{min(_cell(rows, m, split_name, ds, method, 'cov_' + e) for m in fm):.2f} / "
             f"{np.mean([_cell(rows, m, split_name, ds, method, 'width_' + e) for m in fm]) / 2:.1f}" for e in ie) + " |")
+  out.append(report_workflow(rows))
   if any(r.get("method") == "map" for r in rows):
     out.append("\n### Ability estimate of new models: MAP vs MLE (mean MAE over all matrices and strategies)\n")
     out.append("| split | estimator | MAP | MLE |")
@@ -345,6 +370,85 @@ def report(rows: list[dict], method: str = "mle") -> str:
                    + " | ".join(f"{c:.2f}" for c in cells)
                    + (f" | {_mean(rr, 'full_rmse_ridge_anchors'):.2f} |" if rr and "full_rmse_ridge_anchors" in rr[0]
                       else " | n/a |"))
+  return "\n".join(out)
+
+
+def report_workflow(rows: list[dict]) -> str:
+  """Issue 18's tables: the recommended workflow (static or adaptive, chosen by TinyBenchmark.fit), each regime of
+  the recommended estimate against gp-IRT, musr's models beyond the train range, and pairwise ranking."""
+  import _ranking
+  from tinyjax.tiny.estimation import REGIMES
+
+  rs = [r for r in rows if "truth" in r]
+  if not rs:
+    return ""
+  out = ["\n### The recommended workflow (static or adaptive, chosen on validation) vs random-anchor naive\n",
+         "| matrix | split | workflows chosen (adaptive/seeds) | random naive | gp-IRT | static default (est.score) "
+         "| recommended workflow | ratio to naive | coverage |", "|---|---|---|---|---|---|---|---|---|"]
+  for split_name in ("iid", "top25"):
+    fm_vals = []
+    for m in dict.fromkeys(r["matrix"] for r in rs):
+      xs = [r for r in rs if r["matrix"] == m and r["split"] == split_name]
+      if not xs:
+        continue
+      naive, wf = _mean(xs, "mae_naive"), _mean(xs, "mae_workflow")
+      n_ad = sum(r["workflow"] == "adaptive" for r in xs)
+      out.append(f"| {m} | {split_name} | {n_ad}/{len(xs)} | {naive:.2f} | {_mean(xs, 'mae_gpirt'):.2f} | "
+                 f"{_mean(xs, 'mae_blend'):.2f} | {wf:.2f} | {wf / naive:.2f} | {_mean(xs, 'cov_workflow'):.2f} |")
+      if not m.startswith("openllm_v1"):
+        fm_vals.append((naive, _mean(xs, "mae_gpirt"), _mean(xs, "mae_blend"), wf, _mean(xs, "cov_workflow")))
+    if fm_vals:
+      a = np.array(fm_vals)
+      out.append(f"| full-item mean | {split_name} | | {a[:, 0].mean():.2f} | {a[:, 1].mean():.2f} | "
+                 f"{a[:, 2].mean():.2f} | {a[:, 3].mean():.2f} | {np.mean(a[:, 3] / a[:, 0]):.2f} | "
+                 f"{a[:, 4].mean():.2f} |")
+  out += ["\n### Each regime of the recommended estimate against gp-IRT (full-item matrices, all seeds)\n",
+          "Regime of each held-out model as `est.regime` reports it. MAE in points over the models of the regime "
+          "(pooled over matrices and seeds); the mean over matrices of the per-matrix MAE where the matrix has models "
+          "there; coverage of the 90% interval.\n",
+          "| split | regime | models | est.score MAE | gp-IRT MAE | difference | per-matrix mean: est.score / gp-IRT "
+          "| est.score coverage | gp-IRT coverage |", "|---|---|---|---|---|---|---|---|---|"]
+  full = [r for r in rs if not r["matrix"].startswith("openllm_v1")]
+  for split_name in ("iid", "top25"):
+    for reg in REGIMES:
+      e_s, e_g, c_s, c_g, per = [], [], [], [], []
+      for r in full:
+        if r["split"] != split_name:
+          continue
+        sel = np.asarray(r["regime"]) == reg
+        if not sel.any():
+          continue
+        t = np.asarray(r["truth"])[sel]
+        e_s.append(np.abs(np.asarray(r["pred_score"])[sel] - t))
+        e_g.append(np.abs(np.asarray(r["pred_gpirt"])[sel] - t))
+        c_s.append(np.asarray(r["covered_score"])[sel])
+        c_g.append(np.asarray(r["covered_gpirt"])[sel])
+        per.append((r["matrix"], e_s[-1].mean(), e_g[-1].mean()))
+      if not e_s:
+        continue
+      es, eg = 100 * np.concatenate(e_s).mean(), 100 * np.concatenate(e_g).mean()
+      mats = dict.fromkeys(m for m, _, _ in per)
+      pm = np.array([[np.mean([a for m2, a, _ in per if m2 == m]), np.mean([b for m2, _, b in per if m2 == m])]
+                     for m in mats]) * 100
+      out.append(f"| {split_name} | {reg} | {sum(len(x) for x in e_s)} | {es:.2f} | {eg:.2f} | {es - eg:+.2f} | "
+                 f"{pm[:, 0].mean():.2f} / {pm[:, 1].mean():.2f} ({len(mats)} matrices) | "
+                 f"{np.concatenate(c_s).mean():.2f} | {np.concatenate(c_g).mean():.2f} |")
+  musr = [r for r in rs if r["matrix"] == "openllm_v2/musr" and r["split"] == "iid"]
+  if musr:
+    out += ["\n### openllm_v2/musr, iid splits: the held-out models beyond the train range (`est.exterior`)\n",
+            "| seed | test models | beyond the range | est.score MAE there | gp-IRT MAE there | greg-alone MAE there "
+            "(the old exterior rule) | worst est.score error |", "|---|---|---|---|---|---|---|"]
+    for r in musr:
+      ext = np.asarray(r["exterior_flag"])
+      t = np.asarray(r["truth"])
+      if not ext.any():
+        out.append(f"| {r['seed']} | {t.size} | 0 | - | - | - | - |")
+        continue
+      e = lambda k: 100 * np.abs(np.asarray(r[k])[ext] - t[ext])
+      greg = f"{r['mae_ext_greg']:.2f}" if "mae_ext_greg" in r else "-"
+      out.append(f"| {r['seed']} | {t.size} | {int(ext.sum())} | {e('pred_score').mean():.2f} | "
+                 f"{e('pred_gpirt').mean():.2f} | {greg} | {e('pred_score').max():.1f} |")
+  out.append(_ranking.ranking_rows(rs))
   return "\n".join(out)
 
 

@@ -228,14 +228,21 @@ def test_recommended_score_is_the_regime_blend(tb):
   # exterior: the difference estimate outside the range of the train scores.
   lo_q, hi_q = np.quantile(TRAIN.mean(1), estimation.RANGE_QUANTILES)
   np.testing.assert_array_equal(est.exterior, (est.diff < lo_q) | (est.diff > hi_q))
-  # blend: interior models, convex weights of (p-IRT, diff, ridge, naive); exterior models, greg alone.
-  blend_w = tb.validation["blend_w"]
-  assert blend_w[1] == (0.0, 0.0, 0.0, 0.0, 1.0) and blend_w[0][4] == 0.0
-  assert est.exterior.any() and (~est.exterior).any()
-  w = np.where(est.exterior[:, None], np.array(blend_w[1])[None], np.array(blend_w[0])[None])
+  # blend: each model gets the weights of its regime, by its gp-IRT estimate's signed distance to the nearer edge
+  # of the train range: within q_zone spreads of it (either side) "edge", farther in "interior", farther out
+  # "above" / "below".
+  c = tb.validation
+  s = E.bernoulli_scale(tb.irt_model.predict_proba(est.theta), tb.item_weights)
+  g = est.gpirt
+  margin = np.where(g > hi_q, hi_q - g, np.where(g < lo_q, g - lo_q, np.minimum(hi_q - g, g - lo_q)))
+  regime = np.where(np.abs(margin) < c["q_zone"] * s, "edge",
+                    np.where(margin >= 0, "interior", np.where(g > hi_q, "above", "below")))
+  near = np.isclose(np.abs(margin), c["q_zone"] * s, rtol=1e-4)   # float32 ties at the zone edge
+  np.testing.assert_array_equal(est.regime[~near], regime[~near])
+  assert set(c["regime_w"]) == set(estimation.REGIMES)
+  w = np.array([c["regime_w"][r] for r in est.regime])
   np.testing.assert_allclose(w.sum(1), 1.0)
   parts = np.stack([getattr(est, k) for k in estimation.BLEND_PARTS], 1)
-  np.testing.assert_allclose(est.blend[est.exterior], est.greg[est.exterior], atol=1e-6)
   np.testing.assert_allclose(est.blend, np.clip(np.sum(w * parts, 1), 0, 1), atol=1e-6)
   assert np.all(est.lo <= est.blend) and np.all(est.blend <= est.hi)
   # A model beyond every train model (all anchors right) is exterior and gets a wider interval.
@@ -261,6 +268,52 @@ def test_tail_fold_and_blend_weights():
   assert calibration.blend_weights(res, np.array([False, True, True]))[0] == 0.0
   res[:, 2] = np.nan
   assert calibration.blend_weights(res)[2] == 0.0
+
+
+def test_regime_rule_uses_a_part_only_where_it_beats_gpirt():
+  """Planted validation errors: in each regime the candidate with the least MAE there is used, unless gp-IRT's
+  MAE is lower; a pool under MIN_POOL keeps gp-IRT; a thin exterior side pools both sides."""
+  from tinyjax.tiny import calibration, estimation
+
+  rng = np.random.default_rng(0)
+  P = estimation.BLEND_PARTS
+  col = {k: i for i, k in enumerate(P)}
+  n_int, n_edge, n_above, n_below = 60, 30, 40, 5
+  regime = np.repeat([0, 1, 2, 3], [n_int, n_edge, n_above, n_below])
+  n = regime.size
+  parts = rng.normal(0, 0.05, (n, len(P)))
+  lam = 0.3
+  # interior: p-IRT and naive accurate (so gp-IRT wins), everything else noisy
+  parts[regime == 0] = rng.normal(0, 0.05, (n_int, len(P)))
+  parts[regime == 0, col["pirt"]] = rng.normal(0, 0.005, n_int)
+  parts[regime == 0, col["naive"]] = rng.normal(0, 0.005, n_int)
+  # above: greg exact, p-IRT and naive biased (gp-IRT loses)
+  parts[regime == 2, col["greg"]] = rng.normal(0, 0.001, n_above)
+  parts[regime == 2, col["pirt"]] += 0.1
+  parts[regime == 2, col["naive"]] += 0.1
+  gpirt = lam * parts[:, col["naive"]] + (1 - lam) * parts[:, col["pirt"]]
+  iid = regime < 2
+  w, info = calibration.regime_weights(parts, gpirt, regime, lam, iid)
+  gp_w = tuple(lam if k == "naive" else 1 - lam if k == "pirt" else 0.0 for k in P)
+  # the choice is the least-MAE candidate on each pool, checked by hand; ridge-holding candidates never beyond
+  for j, name in enumerate(estimation.REGIMES):
+    pool = np.isin(regime, [2, 3]) if j in (2, 3) and np.sum(regime == j) < calibration.MIN_POOL else regime == j
+    assert info[name]["n"] == pool.sum()
+    maes = info[name]["mae"]
+    assert maes["gpirt"] == pytest.approx(np.mean(np.abs(gpirt[pool])))
+    assert maes["greg"] == pytest.approx(np.mean(np.abs(parts[pool, col["greg"]])))
+    assert info[name]["choice"] == min(maes, key=maes.get)
+    assert (j < 2) == any("interior" in k for k in maes)
+    if info[name]["choice"] == "gpirt":
+      np.testing.assert_allclose(w[name], gp_w)
+    elif info[name]["choice"] in ("greg", "diff"):
+      np.testing.assert_allclose(w[name], np.eye(len(P))[col[info[name]["choice"]]])
+  assert info["interior"]["choice"] == "gpirt" and info["above"]["choice"] == "greg"
+  assert info["below"]["pool"] == ["above", "below"] and info["below"]["n"] == n_above + n_below
+  # too few models anywhere: gp-IRT
+  few = regime[:5]
+  w2, info2 = calibration.regime_weights(parts[:5], gpirt[:5], few, lam, np.ones(5, bool))
+  assert all(info2[r]["choice"] == "gpirt" and w2[r] == pytest.approx(gp_w) for r in estimation.REGIMES)
 
 
 def test_conformal_multipliers_cover_their_validation_models(tb):
@@ -335,3 +388,97 @@ def test_real_data_strongest_models(shared_data):
   assert np.mean(errs) < naive and 100 * np.mean(errs) < 2.5
   assert np.mean(ext) > 0.5
   assert np.mean(cover) > 0.6
+
+
+def _planted(kind: str):
+  """160 models x 200 items. "adaptive": one sharp skill (adaptive testing must win at 8 items); "static": two
+  independent skills, one per half of the items, under a 1-dim IRT model (adaptive testing spends its items on
+  one skill and predicts the other half wrongly, random anchors do not)."""
+  rng = np.random.default_rng(0)
+  n, i = 160, 200
+  b = rng.uniform(-3, 3, i)
+  if kind == "static":
+    th = rng.normal(0, 1, (n, 2))
+    logit = np.where(np.arange(i) < i // 2, 2.0 * (th[:, [0]] - b), 2.0 * (th[:, [1]] - b))
+  else:
+    rng.normal(0, 1, (n, 2))
+    th, a = rng.normal(0, 1.0, n), rng.uniform(1.5, 3.0, i)
+    logit = a * (th[:, None] - b)
+  return (rng.random((n, i)) < 1 / (1 + np.exp(-logit))).astype(float)
+
+
+@pytest.fixture(scope="module")
+def planted():
+  return {k: tj.TinyBenchmark.fit(_planted(k), n_anchors=8, dim=1, n_folds=2, seed=0, progress=False)
+          for k in ("adaptive", "static")}
+
+
+def test_recommendation_on_planted_cases(planted):
+  """fit measures adaptive testing against the static anchors on its own folds and recommends the winner."""
+  from tinyjax.tiny import calibration
+
+  for kind, tb in planted.items():
+    rec = tb.recommendation
+    assert rec["workflow"] == kind and rec["budget"] == 8
+    assert rec == {**rec, "workflow": calibration.recommend_workflow(tb.validation["adaptive"])}
+    diag = tb.diagnostics()
+    tail = diag["residuals"]["tail"].astype(bool)
+    assert rec["mae_adaptive"] == pytest.approx(np.mean(np.abs(diag["residuals"]["adaptive"][~tail])))
+    assert rec["mae_static"] == pytest.approx(np.mean(np.abs(diag["residuals"]["blend"][~tail])))
+  ad, st = planted["adaptive"].recommendation, planted["static"].recommendation
+  assert ad["mae_adaptive"] < ad["mae_static"] and ad["mae_adaptive_tail"] <= ad["mae_static_tail"]
+  assert st["mae_adaptive"] > st["mae_static"]
+
+
+def test_estimate_adaptive_offline(planted):
+  """The batched offline form: the items of tinyjax.adaptive.simulate, p-IRT at the re-estimated (MLE) ability,
+  and an interval around it that covers most new models."""
+  from tinyjax.tiny import estimation
+
+  tb = planted["adaptive"]
+  Y = _planted("adaptive")[:40]
+  est = tb.estimate_adaptive(Y)
+  sim = tj.adaptive.simulate(tb.irt_model, Y, 8)
+  np.testing.assert_array_equal(est.items, sim.items)
+  asked = estimation.asked_mask(sim.items, Y.shape[1])
+  assert asked.sum(1).tolist() == est.n_asked.tolist() == [8] * 40
+  p = tb.irt_model.predict_proba(est.theta)
+  np.testing.assert_allclose(est.score, np.clip(np.where(asked, Y, p).mean(1), 0, 1), atol=1e-5)
+  assert np.all((est.lo <= est.score) & (est.score <= est.hi)) and est.interval.shape == (40, 2)
+  truth = Y.mean(1)
+  assert np.mean((truth >= est.lo) & (truth <= est.hi)) >= 0.75
+  with pytest.raises(tj.errors.ResponseError):
+    tb.adaptive_score(Y[:2], np.zeros_like(Y[:2], bool))
+
+
+def test_version_1_file_loads_with_the_old_blend(tb, tmp_path):
+  """A file written before the regimes (format 1: blend_w = (interior, exterior)) loads, recommends the static
+  workflow, and blends interior and edge models with the interior weights, the others with the exterior ones."""
+  import json
+  import zipfile
+
+  from tinyjax import io
+
+  path = tb.save(tmp_path / "v2.tjx")
+  with np.load(path) as z:
+    arrays = {k: z[k] for k in z.files}
+  header = json.loads(str(arrays.pop(io._META_KEY)[()]))
+  calib = header["meta"]["benches"][0]["calib"]
+  inner, outer = [0.5, 0.2, 0.2, 0.1, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]
+  for k in ("regime_w", "regime_info", "adaptive"):
+    calib.pop(k)
+  calib["blend_w"] = [inner, outer]
+  header["format_version"] = 1
+  old = tmp_path / "v1.tjx"
+  with open(old, "wb") as f:
+    np.savez(f, **arrays, **{io._META_KEY: np.array(json.dumps(header))})
+  assert zipfile.is_zipfile(old)
+  loaded = tj.load(old)
+  assert loaded.recommendation["workflow"] == "static"
+  w = loaded.validation["regime_w"]
+  assert w["interior"] == w["edge"] == tuple(inner) and w["above"] == w["below"] == tuple(outer)
+  est = loaded.estimate(TEST[:, tb.anchors])
+  from tinyjax.tiny import estimation
+  parts = np.stack([getattr(est, k) for k in estimation.BLEND_PARTS], 1)
+  ws = np.array([w[r] for r in est.regime])
+  np.testing.assert_allclose(est.blend, np.clip(np.sum(ws * parts, 1), 0, 1), atol=1e-6)

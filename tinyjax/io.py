@@ -27,7 +27,7 @@ import numpy as np
 from tinyjax._version import __version__
 
 FORMAT = "tinyjax"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META_KEY = "__tinyjax_meta__"
 SUFFIX = ".tjx"
 _WRITTEN_BY = ("the .tjx files written by IRTModel/TinyBenchmark/Leaderboard/BanditEvaluator .save() or "
@@ -144,10 +144,27 @@ def _migrate(kind: str, version: int, arrays: dict[str, np.ndarray], meta: dict[
              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
   """Converts a file of an older ``format_version`` to the current layout of its ``kind``.
 
-  The one place that knows old layouts. Version 1 is the first released layout, so there is nothing to
-  convert yet; a schema change bumps :data:`FORMAT_VERSION` and adds its step here.
+  The one place that knows old layouts; a schema change bumps :data:`FORMAT_VERSION` and adds its step here.
+
+  1 -> 2: a tiny benchmark's or leaderboard's calibration held two blend weight vectors ``blend_w`` (interior,
+  exterior); version 2 holds one per regime (``regime_w``: interior and edge take the interior weights, above and
+  below the exterior ones), the regime choices (``regime_info``, empty) and the adaptive comparison
+  (``adaptive``, None: a version-1 file recommends the static workflow).
   """
-  del kind, version
+  if version < 2 and kind in ("tiny_benchmark", "leaderboard"):
+    meta = dict(meta)
+    benches = []
+    for bench in meta.get("benches", []):
+      bench = dict(bench)
+      calib = dict(bench.get("calib", {}))
+      if "blend_w" in calib:
+        inner, outer = calib.pop("blend_w")
+        calib["regime_w"] = {"interior": inner, "edge": inner, "above": outer, "below": outer}
+        calib.setdefault("regime_info", {})
+        calib.setdefault("adaptive", None)
+      bench["calib"] = calib
+      benches.append(bench)
+    meta["benches"] = benches
   return arrays, meta
 
 

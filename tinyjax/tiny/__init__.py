@@ -13,7 +13,8 @@ Modules: :mod:`~tinyjax.tiny.benchmark` (the ``TinyBenchmark`` and ``Leaderboard
 from tinyjax.anchors import STRATEGIES
 from tinyjax.tiny.benchmark import DEFAULT_DIMS, DEFAULT_METHOD, DEFAULT_STRATEGY, Leaderboard, TinyBenchmark
 from tinyjax.tiny.ranking import RankingResult, pairwise_agreement
-from tinyjax.tiny.results import ESTIMATORS, RECOMMENDED, BenchmarkEstimates, Estimates
+from tinyjax.tiny.estimation import REGIMES
+from tinyjax.tiny.results import ESTIMATORS, RECOMMENDED, AdaptiveEstimates, BenchmarkEstimates, Estimates
 
-__all__ = ("BenchmarkEstimates", "DEFAULT_DIMS", "DEFAULT_METHOD", "DEFAULT_STRATEGY", "ESTIMATORS", "Estimates",
-           "Leaderboard", "RECOMMENDED", "RankingResult", "STRATEGIES", "TinyBenchmark", "pairwise_agreement")
+__all__ = ("AdaptiveEstimates", "BenchmarkEstimates", "DEFAULT_DIMS", "DEFAULT_METHOD", "DEFAULT_STRATEGY", "ESTIMATORS", "Estimates",
+           "Leaderboard", "RECOMMENDED", "REGIMES", "RankingResult", "STRATEGIES", "TinyBenchmark", "pairwise_agreement")

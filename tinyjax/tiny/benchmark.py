@@ -22,7 +22,7 @@ from tinyjax.errors import ArtifactError, ConfigError, ItemError, ResponseError
 from tinyjax.tiny import estimation as _estn
 from tinyjax.tiny.calibration import Calibration, calibrate
 from tinyjax.tiny.answers import match_answers
-from tinyjax.tiny.results import BenchmarkEstimates, Estimates
+from tinyjax.tiny.results import AdaptiveEstimates, BenchmarkEstimates, Estimates
 
 DEFAULT_STRATEGY = "random"   # measured best over both splits (docs/accuracy.md)
 DEFAULT_DIMS = (1, 2, 3)
@@ -81,7 +81,7 @@ class _TinyBase:
 
   @classmethod
   def _build(cls, Y, benches: list[_estn.Bench], *, strategy, seed, kind, dim, dims, priors, level, n_folds,
-             n_restarts, method, item_ids, progress, irt_model=None, cache=None):
+             n_restarts, method, item_ids, progress, irt_model=None, cache=None, adaptive_budget=None):
     check_choice(strategy, _anchors.STRATEGIES, "strategy")
     seed = check_seed(seed)
     level = check_fraction(level, "level")
@@ -98,7 +98,7 @@ class _TinyBase:
     anchor_sets = _estn.select_anchor_sets(Y, model, benches, strategy, n_restarts, seed=seed)
     calib = calibrate(Y, benches, strategy=strategy, seed=seed, kind=model.kind, dim=model.dim,
                       priors=getattr(model, "priors", None), n_folds=n_folds, n_restarts=n_restarts, level=level,
-                      method=method, progress=progress, cache=cache)
+                      method=method, progress=progress, cache=cache, adaptive_budget=adaptive_budget)
     regs = _estn.fit_regressions(model, Y, benches, _estn.anchor_columns(benches, anchor_sets))
     scores = [_estn.true_scores(Y[:, b.cols], b.item_weights) for b in benches]
     obj = cls.__new__(cls)
@@ -120,8 +120,10 @@ class _TinyBase:
     est, intervals = _estn.combine(raw, self._calib, self._train_scores, lam_mode)
     # Computed in the working dtype (one precision per estimate); handed to the user as float64.
     f64 = lambda x: x if x.dtype == bool else x.astype(np.float64)
-    return ({k: f64(v) for k, v in est.items()}, {k: (f64(lo), f64(hi)) for k, (lo, hi) in intervals.items()},
-            f64(raw["theta"]))
+    regime = np.asarray(_estn.REGIMES)[est.pop("regime")]
+    est = {k: f64(v) for k, v in est.items()}
+    est["regime"] = regime
+    return est, {k: (f64(lo), f64(hi)) for k, (lo, hi) in intervals.items()}, f64(raw["theta"])
 
   def _diagnostics(self, j: int) -> dict:
     return {"calibration": dataclasses.asdict(self._calib[j]), "residuals": self._residuals[j],
@@ -215,8 +217,8 @@ class TinyBenchmark(_TinyBase):
           groups=None, item_weights=None, balance_groups: bool = True, kind: str = "2pl",
           dim: int | str = "auto", dims: Sequence[int] = DEFAULT_DIMS, priors=None, level: float = 0.9,
           n_folds: int | None = None, n_restarts: int = 8, method: str = DEFAULT_METHOD, irt_model=None,
-          model_ids=None, item_ids=None, progress: bool | None = None, _cache: dict | None = None
-          ) -> "TinyBenchmark":
+          model_ids=None, item_ids=None, compare_adaptive: bool = True, progress: bool | None = None,
+          _cache: dict | None = None) -> "TinyBenchmark":
     """Builds a tiny benchmark from a train matrix.
 
     Args:
@@ -239,6 +241,9 @@ class TinyBenchmark(_TinyBase):
       method: ability estimator for new models: "mle" (MAP where the MLE diverges), "map" or "eap".
       irt_model: an already fitted IRT model on ``Y_train`` (skips the main fit).
       model_ids, item_ids: ids for array input.
+      compare_adaptive: also run adaptive testing (``n_anchors`` items chosen by Fisher information) on the same
+        validation folds, and recommend it where it beats the static anchors (:attr:`recommendation`); False
+        skips that work.
       progress: show fit progress bars (None: for fits that outlast 2 s).
 
     Returns:
@@ -252,7 +257,8 @@ class TinyBenchmark(_TinyBase):
     bench = _estn.Bench("benchmark", np.arange(n_items), weights, g, k)
     return cls._build(Y, [bench], strategy=strategy, seed=seed, kind=kind, dim=dim, dims=dims, priors=priors,
                       level=level, n_folds=n_folds, n_restarts=n_restarts, method=method, item_ids=iids,
-                      progress=progress, irt_model=irt_model, cache=_cache)
+                      progress=progress, irt_model=irt_model, cache=_cache,
+                      adaptive_budget=k if compare_adaptive else None)
 
   @property
   def anchors(self) -> np.ndarray:
@@ -321,10 +327,127 @@ class TinyBenchmark(_TinyBase):
     """
     est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
     return Estimates(**{k: est[k][:, 0] for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend",
-                                                 "exterior")},
+                                                 "exterior", "regime")},
                      intervals={k: np.stack([lo[:, 0], hi[:, 0]], axis=1) for k, (lo, hi) in iv.items()},
                      level=self.level,
                      theta=theta, lam=self.lam)
+
+  @property
+  def recommendation(self) -> dict:
+    """Which workflow the validation folds recommend, and what they measured (fractions in [0, 1]).
+
+    ``workflow``: "static" (answer :attr:`anchors`, then :meth:`estimate`) or "adaptive" (ask ``budget`` items
+    chosen one at a time by Fisher information: :meth:`adaptive_test` online, :meth:`estimate_adaptive` offline);
+    ``mae_static`` / ``mae_adaptive``: validation MAE of :attr:`Estimates.score` and of adaptive testing on the iid
+    folds; ``mae_static_tail`` / ``mae_adaptive_tail``: the same on the tail fold (models beyond the train range).
+    Adaptive is recommended when it wins on the iid folds without losing on the tail fold
+    (:func:`tinyjax.tiny.calibration.recommend_workflow`). A tiny benchmark fitted with ``compare_adaptive=False``
+    recommends "static" with the adaptive figures NaN.
+    """
+    ad = self._calib[0].adaptive
+    if ad is None:
+      nan = float("nan")
+      return {"workflow": "static", "budget": int(self.anchors.shape[0]), "mae_static": self._calib[0].maes["blend"],
+              "mae_adaptive": nan, "mae_static_tail": nan, "mae_adaptive_tail": nan}
+    return {k: ad[k] for k in ("workflow", "budget", "mae_static", "mae_adaptive", "mae_static_tail",
+                               "mae_adaptive_tail")}
+
+  def adaptive_interval(self, score, theta) -> tuple[np.ndarray, np.ndarray]:
+    """The conformal interval of adaptive estimates ``score`` [M] at abilities ``theta`` [M, d].
+
+    Returns:
+      ``(interval [M, 2], exterior [M] bool)``.
+
+    Raises:
+      ConfigError: the tiny benchmark was fitted with ``compare_adaptive=False`` (no adaptive calibration).
+    """
+    ad = self._calib[0].adaptive
+    if ad is None:
+      raise ConfigError("this tiny benchmark has no adaptive calibration: fit it with compare_adaptive=True")
+    dt = _est.working_dtype()
+    score = np.asarray(score, dt)
+    p = self.irt_model.predict_proba(np.asarray(theta), items=self._benches[0].cols)
+    spread = _est.bernoulli_scale(p, self._benches[0].item_weights)
+    dist = _estn.range_distance(score, self._train_scores[0])
+    q = np.where(dist > 0, dt.type(ad["q_ext"]), dt.type(ad["q"]))
+    half = q * spread * (1.0 + dist)
+    interval = np.stack([np.clip(score - half, 0.0, 1.0), np.clip(score + half, 0.0, 1.0)], axis=1)
+    return interval.astype(np.float64), dist > 0
+
+  def estimate_adaptive(self, Y, *, budget: int | None = None, se_target: float | None = None,
+                        progress: bool | None = None) -> "AdaptiveEstimates":
+    """Offline adaptive testing of M models on the whole benchmark (batched), with intervals.
+
+    Each model is asked the most informative unasked item at its current ability, one at a time
+    (:func:`tinyjax.adaptive.simulate`), and its full score is estimated by p-IRT.
+
+    Args:
+      Y: [M, I] answers of the models on every item of the benchmark (NaN = not available, never asked); input
+        with item ids is matched to :attr:`item_ids` by id.
+      budget: items per model (default: the number of anchors, what the validation measured).
+      se_target: stop a model once its ability standard errors are at most this.
+      progress: show a bar over the steps.
+
+    Returns:
+      :class:`tinyjax.tiny.AdaptiveEstimates`.
+    """
+    from tinyjax import adaptive
+    matched = match_answers(Y, self.item_ids)
+    budget = int(self.anchors.shape[0] if budget is None else budget)
+    res = adaptive.simulate(self.irt_model, matched.values, budget, se_target=se_target,
+                            item_weights=self.item_weights, progress=progress)
+    score, theta = self.adaptive_score(matched.values, _estn.asked_mask(res.items, len(self.item_ids)))
+    interval, ext = self.adaptive_interval(score, theta)
+    return AdaptiveEstimates(score=np.asarray(score, np.float64), interval=interval, level=self.level,
+                             items=res.items, n_asked=res.n_asked, theta=np.asarray(theta, np.float64),
+                             se=np.asarray(res.se, np.float64), exterior=ext)
+
+  def adaptive_score(self, Y, asked) -> tuple[np.ndarray, np.ndarray]:
+    """The full-score estimate of adaptively tested models, as the validation folds measured it.
+
+    Args:
+      Y: [M, I] answers (read only where ``asked``), in the order of :attr:`item_ids`.
+      asked: [M, I] bool, the items each model was asked.
+
+    Returns:
+      ``(score [M], theta [M, d])``: p-IRT with the ability re-estimated from the asked items by the tiny
+      benchmark's ``method`` (MLE by default, MAP where it diverges).
+    """
+    Y, asked = np.asarray(Y, np.float64), np.asarray(asked, bool)
+    if Y.ndim == 1:
+      Y, asked = Y[None, :], asked[None, :]
+    if Y.shape != asked.shape or Y.shape[1] != len(self.item_ids):
+      raise ResponseError(f"Y and asked must both be [M, {len(self.item_ids)}], got {Y.shape} and {asked.shape}")
+    if not asked.any(axis=1).all():
+      raise ResponseError("every model must have been asked at least one item")
+    score, theta = _estn.adaptive_estimates(self.irt_model, Y, asked, self.item_weights, self.method)
+    return np.asarray(score, np.float64), np.asarray(theta, np.float64)
+
+  def adaptive_test(self, *, budget: int | None = None, se_target: float | None = None) -> "AdaptiveSession":
+    """An online adaptive test of one new model (ask / tell), on a tiny benchmark fitted or loaded from disk.
+
+    ``session.ask_id()`` names the next item to run (the most informative at the current ability),
+    ``session.tell(item_id, answer)`` records its 0/1 answer (or a score in [0, 1]; an index works too), until
+    ``session.done``; ``session.estimate()`` is the p-IRT score with its conformal interval
+    (:class:`tinyjax.adaptive.AdaptiveScore`, fractions in [0, 1]). On the same answers it asks the same items
+    and gives the same estimate as :meth:`estimate_adaptive` with the same budget.
+
+    Args:
+      budget: the most items to ask (default: the number of anchors, what the validation measured).
+      se_target: done once the ability standard errors are at most this.
+
+    Returns:
+      :class:`tinyjax.adaptive.AdaptiveSession`.
+
+    Raises:
+      ConfigError: a bad budget or se_target, or a tiny benchmark fitted with ``compare_adaptive=False``.
+    """
+    from tinyjax import adaptive
+    if self._calib[0].adaptive is None:
+      raise ConfigError("this tiny benchmark has no adaptive calibration: fit it with compare_adaptive=True")
+    return adaptive.AdaptiveSession(self.irt_model, budget=self.anchors.shape[0] if budget is None else budget,
+                                    se_target=se_target, item_weights=self.item_weights, item_ids=self.item_ids,
+                                    interval=self.adaptive_interval, level=self.level)
 
 
 class Leaderboard(_TinyBase):
@@ -417,7 +540,7 @@ class Leaderboard(_TinyBase):
     est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
     d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}
     return BenchmarkEstimates(**{k: d(est[k]) for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge",
-                                                        "blend", "exterior")},
+                                                        "blend", "exterior", "regime")},
                               intervals={k: d(np.stack([lo, hi], axis=2)) for k, (lo, hi) in iv.items()},
                               level=self.level,
                               theta=theta)

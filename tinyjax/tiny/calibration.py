@@ -8,15 +8,19 @@
 2. one tail fold (:func:`tail_fold`): the strongest and the weakest ``TAIL_FRACTION`` of the train models held
    out, the situation of a new model beyond every train model. It calibrates "exterior" models.
 
-For each regime the residuals set the convex weights of the blend (:func:`blend_weights`: interior over p-IRT,
-diff, ridge and naive; exterior the regression estimator greg alone) and every estimator's conformal multiplier.
-Nonconformity scores are ``|error| / (spread (1 + d))``, ``d`` the distance beyond the train range in SDs of the
+Every validation model is then classified and blended exactly as a new model in its place would be. Its regime
+(``tinyjax.tiny.estimation.REGIMES``: interior, edge, above, below) is where its gp-IRT estimate lies against the
+range of the models its fold was fitted on; :func:`regime_weights` gives each regime the candidate blend with the
+least validation error there, so a part other than gp-IRT is used only in the regimes where it beats gp-IRT.
+Every estimator's conformal multiplier comes from the same residuals. Nonconformity scores are
+``|error| / (spread (1 + d))``, ``d`` the difference estimate's distance beyond the train range in SDs of the
 train scores, so intervals widen with extrapolation. Exterior models get the larger of the whole tail fold's
 multiplier and that of the tail models on their side (above or below the range); interior models near the range
 edge (within the tail fold's 90% ``|diff error| / spread``, the "edge zone") get the largest of the interior,
-exterior and "beyond the range but estimated inside it" multipliers. Tail-fold models are blended and classified
-exactly as a new model would be. Residuals, weights and quantiles are computed in the working dtype of
-``tinyjax.estimators`` (JAX's default float), the precision of the estimates they calibrate.
+exterior and "beyond the range but estimated inside it" multipliers. With ``adaptive_budget``, adaptive testing
+runs on the same folds and :func:`recommend_workflow` says whether it or the static anchors should be used.
+Residuals, weights and quantiles are computed in the working dtype of ``tinyjax.estimators`` (JAX's default
+float), the precision of the estimates they calibrate.
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ import functools
 import numpy as np
 
 from tinyjax import estimators as _est
+from tinyjax.errors import ConfigError
 from tinyjax.tiny import estimation as _estn
 
 TAIL_FRACTION = 0.2              # the tail fold holds out this share of the strongest and of the weakest
 TAIL_MIN = 5                     # ... and at least this many models on each side
-MIN_POOL = 10                    # fewer tail-fold models: calibrate both regimes on all validation models
-INTERIOR_PARTS = ("pirt", "diff", "ridge", "naive")
-EXTERIOR_PARTS = ("greg",)       # design-based, its slope fitted to the model's own anchors
+MIN_POOL = 10                    # fewer validation models in a pool: pool wider (or keep gp-IRT in a regime)
+INTERIOR_PARTS = ("pirt", "diff", "ridge", "naive")   # the parts of the "interior" candidate blend
+MIX_WEIGHTS = (0.25, 0.5, 0.75)  # greg's weight in the mixed candidates of regime_weights
 CALIBRATED = ("naive", "pirt", "diff", "greg", "ridge", "blend", "gpirt")   # estimators with a multiplier
 
 
@@ -55,7 +60,8 @@ class Calibration:
   gpirt_model_mae: float
   qs: dict                 # interior multipliers
   maes: dict               # estimator -> iid validation MAE
-  blend_w: tuple           # weights on estimation.BLEND_PARTS: (interior, exterior)
+  regime_w: dict           # regime (estimation.REGIMES) -> weights on estimation.BLEND_PARTS
+  regime_info: dict        # regime -> pool size, choice ("blend" or "gpirt"), validation MAEs (regime_weights)
   qs_ext: dict             # exterior multipliers (whole tail fold)
   maes_ext: dict           # estimator -> validation MAE, exterior pool
   n_ext: int               # validation models in the exterior pool
@@ -63,12 +69,13 @@ class Calibration:
   q_zone: float            # edge zone: difference estimate within q_zone spreads of the train range edge
   n_edge: int              # tail-fold models whose estimate fell inside their fold's train range
   qs_ext_side: dict        # estimator -> (below, above) exterior multipliers
+  adaptive: dict | None = None   # adaptive testing vs the static estimate on the same folds (_adaptive_summary)
 
   @classmethod
   def from_dict(cls, d: dict) -> "Calibration":
     """From :func:`dataclasses.asdict` output after a JSON round trip (lists back to tuples)."""
     d = dict(d)
-    d["blend_w"] = tuple(tuple(float(x) for x in w) for w in d["blend_w"])
+    d["regime_w"] = {k: tuple(float(x) for x in w) for k, w in d["regime_w"].items()}
     d["qs_ext_side"] = {k: tuple(v) for k, v in d["qs_ext_side"].items()}
     return cls(**d)
 
@@ -121,13 +128,20 @@ def blend_weights(residuals: np.ndarray, allowed: np.ndarray | None = None) -> t
   return tuple(float(x) for x in grid[int(np.argmin(mse))])
 
 
-def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_restarts, method, progress, cache):
-  """Per-model validation errors of every raw estimator over the iid folds and the tail fold, concatenated."""
+def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_restarts, method, progress, cache,
+                    adaptive_budget=None):
+  """Per-model validation errors of every raw estimator over the iid folds and the tail fold, concatenated.
+
+  With ``adaptive_budget`` (one benchmark only), also the error of adaptive testing at that budget (p-IRT of the
+  items it asked, :func:`tinyjax.adaptive.simulate` on the fold's IRT model) and its Bernoulli spread."""
   n = Y.shape[0]
   truth_all = np.stack([_estn.true_scores(Y[:, b.cols], b.item_weights) for b in benches], axis=1)    # [N, B]
   folds = [(tr, va, False) for tr, va in validation_folds(n, n_folds, seed=seed)]
   folds.append(tail_fold(truth_all.mean(axis=1)) + (True,))
-  keys = _estn.RAW_ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist", "side")
+  keys = _estn.RAW_ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist", "side", "gap", "truth", "range_lo",
+                                  "range_hi")
+  if adaptive_budget is not None:
+    keys += ("adaptive", "spread_adaptive", "dist_adaptive")
   res = {k: [] for k in keys}
   for tr, va, tail in folds:
     key = (kind, dim, seed, tr.tobytes())
@@ -149,16 +163,123 @@ def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_re
     res["spread"].append(raw["spread"])
     res["nvar"].append(raw["nvar"])
     res["tail"].append(np.full(raw["diff"].shape, tail))
-    res["dist"].append(np.stack([_estn.range_distance(raw["diff"][:, j], truth_all[tr, j])
-                                 for j in range(len(benches))], 1))
+    pos = [_estn.range_position(raw["diff"][:, j], truth_all[tr, j]) for j in range(len(benches))]
+    res["dist"].append(np.stack([d for d, _, _ in pos], 1))
+    res["gap"].append(np.stack([g for _, _, g in pos], 1))
+    # the fold's train range, to place any estimate of these models against it (``_regime_pools``)
+    res["truth"].append(truth)
+    for key, fn in (("range_lo", np.min), ("range_hi", np.max)):
+      res[key].append(np.broadcast_to(fn(truth_all[tr], axis=0)[None, :], truth.shape))
     res["side"].append(np.stack([np.sign(raw["diff"][:, j] - np.median(truth_all[tr, j]))
                                  for j in range(len(benches))], 1))
+    if adaptive_budget is not None:
+      from tinyjax import adaptive
+      b = benches[0]
+      yv = Y[va][keep]
+      ad = adaptive.simulate(m, yv, adaptive_budget, item_weights=b.item_weights, progress=False)
+      asked = _estn.asked_mask(ad.items, yv.shape[1])
+      score, theta = _estn.adaptive_estimates(m, yv, asked, b.item_weights, method)
+      est = np.asarray(score, truth.dtype)[:, None]
+      res["adaptive"].append(est - truth)
+      res["spread_adaptive"].append(_est.bernoulli_scale(m.predict_proba(theta), b.item_weights)[:, None])
+      res["dist_adaptive"].append(_estn.range_distance(est[:, 0], truth_all[tr, 0])[:, None])
   return {k: np.concatenate(v) for k, v in res.items()}
 
 
-def _calibrate_one(r: dict, level: float) -> Calibration:
+def _regime_pools(r: dict, gpirt: np.ndarray, q_zone: float) -> np.ndarray:
+  """[n_val] regime index (:data:`tinyjax.tiny.estimation.REGIMES`) of every validation model, classified as a new
+  model in its place would be: by its gp-IRT estimate against the range of the models its fold was fitted on."""
+  est = r["truth"] + gpirt
+  lo, hi = r["range_lo"], r["range_hi"]
+  margin = np.where(est > hi, hi - est, np.where(est < lo, est - lo, np.minimum(hi - est, est - lo)))
+  return _estn.classify_regimes(margin, est > hi, r["spread"], q_zone)
+
+
+def _one_hot(name: str) -> tuple:
+  return tuple(1.0 if k == name else 0.0 for k in _estn.BLEND_PARTS)
+
+
+def regime_weights(parts: np.ndarray, gpirt: np.ndarray, regime: np.ndarray, lam: float, iid: np.ndarray
+                   ) -> tuple[dict, dict]:
+  """The blend weights of each regime: the candidate with the least validation error there, where it beats gp-IRT.
+
+  Candidates (weights on :data:`tinyjax.tiny.estimation.BLEND_PARTS`): ``gpirt`` (``lam`` on naive, ``1 - lam``
+  on p-IRT), ``interior`` (convex weights on p-IRT, diff, ridge and naive with the least squared error on the iid
+  folds), ``greg``, ``diff``, and the mixes ``greg+gpirt`` and ``greg+interior`` at greg weights
+  :data:`MIX_WEIGHTS`. Beyond the range ("above", "below") the candidates that hold ridge (``interior`` and its
+  mixes) are left out: a regression fitted on the train models does not extrapolate. A regime's pool is the
+  validation models classified there (an exterior side with fewer than :data:`MIN_POOL` models pools both sides);
+  in a pool of at least :data:`MIN_POOL` models the candidate with the least mean absolute error is used, so a
+  part enters a regime only where it beats gp-IRT there. A smaller pool keeps gp-IRT.
+
+  Args:
+    parts: [n_val, P] validation errors of the parts. gpirt: [n_val] validation errors of gp-IRT.
+    regime: [n_val] regime index of each validation model. lam: the gp-IRT weight on naive.
+    iid: [n_val] bool, the iid-fold models (where ``interior`` is fitted).
+
+  Returns:
+    ``(weights, info)``: regime name -> [P] weights (tuple of floats); regime name -> dict with ``n`` (pool size),
+    ``pool`` (the regimes pooled), ``choice`` (the candidate used) and ``mae`` (candidate -> validation MAE on the
+    pool, fractions; empty below :data:`MIN_POOL`).
+  """
+  names = _estn.REGIMES
+  gp = np.array([lam if k == "naive" else 1.0 - lam if k == "pirt" else 0.0 for k in _estn.BLEND_PARTS])
+  inner = np.array(blend_weights(parts[iid], np.array([k in INTERIOR_PARTS for k in _estn.BLEND_PARTS])))
+  greg = np.array(_one_hot("greg"))
+  candidates = {"gpirt": gp, "interior": inner, "greg": greg, "diff": np.array(_one_hot("diff"))}
+  for a in MIX_WEIGHTS:
+    candidates[f"greg+gpirt {a:g}"] = a * greg + (1 - a) * gp
+    candidates[f"greg+interior {a:g}"] = a * greg + (1 - a) * inner
+  sides = [names.index("above"), names.index("below")]
+  weights, info = {}, {}
+  for j, name in enumerate(names):
+    pool_ids = sides if j in sides and np.sum(regime == j) < MIN_POOL else [j]
+    pool = np.isin(regime, pool_ids)
+    n = int(pool.sum())
+    maes = {}
+    if n >= MIN_POOL:
+      for c, w in candidates.items():
+        if j in sides and "interior" in c:
+          continue
+        err = gpirt[pool] if c == "gpirt" else parts[pool] @ w.astype(parts.dtype)
+        maes[c] = float(np.mean(np.abs(err)))
+    choice = min(maes, key=maes.get) if maes else "gpirt"
+    weights[name] = tuple(float(x) for x in candidates[choice])
+    info[name] = {"n": n, "pool": [names[i] for i in pool_ids], "choice": choice, "mae": maes}
+  return weights, info
+
+
+def _adaptive_summary(r: dict, iid: np.ndarray, static_err: np.ndarray, level: float, budget: int) -> dict:
+  """What the validation folds measured of adaptive testing against the static recommended estimate, and which
+  workflow is recommended (:func:`recommend_workflow`)."""
+  err = r["adaptive"]
+  tail = ~iid
+  scale = r["spread_adaptive"] * (1.0 + r["dist_adaptive"])
+  out = {"budget": int(budget),
+         "mae_adaptive": float(np.mean(np.abs(err[iid]))),
+         "mae_static": float(np.mean(np.abs(static_err[iid]))),
+         "mae_adaptive_tail": float(np.mean(np.abs(err[tail]))) if tail.any() else float("nan"),
+         "mae_static_tail": float(np.mean(np.abs(static_err[tail]))) if tail.any() else float("nan"),
+         "q": _est.conformal_quantile(np.abs(err[iid]) / scale[iid], level),
+         "q_ext": _est.conformal_quantile(np.abs(err[tail]) / scale[tail], level) if tail.sum() >= MIN_POOL
+         else _est.conformal_quantile(np.abs(err) / scale, level)}
+  out["q_ext"] = max(out["q"], out["q_ext"])
+  out["workflow"] = recommend_workflow(out)
+  return out
+
+
+def recommend_workflow(summary: dict) -> str:
+  """"adaptive" when adaptive testing's validation MAE is below the static estimate's on the iid folds and not
+  above it on the tail fold (models beyond the train range), else "static"."""
+  better_iid = summary["mae_adaptive"] < summary["mae_static"]
+  tail_ok = not np.isfinite(summary["mae_adaptive_tail"]) or \
+      summary["mae_adaptive_tail"] <= summary["mae_static_tail"]
+  return "adaptive" if better_iid and tail_ok else "static"
+
+
+def _calibrate_one(r: dict, level: float, adaptive_budget: int | None = None) -> Calibration:
   """The calibration of one benchmark from its validation residuals ``r`` (name -> [n_val]); adds the blend's and
-  gp-IRT's residuals to ``r``."""
+  gp-IRT's residuals and each model's ``regime`` to ``r``."""
   iid = ~r["tail"]
   # gp-IRT as in tinyBenchmarks: weight and interval from the iid validation folds only.
   nm, pm = float(np.mean(r["naive"][iid] ** 2)), float(np.mean(r["pirt"][iid] ** 2))
@@ -173,15 +294,15 @@ def _calibrate_one(r: dict, level: float) -> Calibration:
   # Interior calibration: the iid folds. Exterior: the tail fold, whose validation models all lie beyond the range
   # of the models their IRT model and anchors were fitted on.
   pools = [iid, r["tail"] if r["tail"].sum() >= MIN_POOL else np.ones_like(iid)]
+  q_zone = _est.conformal_quantile(np.abs(r["diff"][pools[1]]) / r["spread"][pools[1]], level)
+  # Every validation model (iid folds and tail fold) is classified and blended as a new model in its place would be.
+  regime = _regime_pools(r, g, q_zone)
   parts = np.stack([r[k] for k in _estn.BLEND_PARTS], axis=1)                                  # [n_val, P]
-  blend_w = (blend_weights(parts[pools[0]], np.array([k in INTERIOR_PARTS for k in _estn.BLEND_PARTS])),
-             blend_weights(parts[pools[1]], np.array([k in EXTERIOR_PARTS for k in _estn.BLEND_PARTS])))
-  # Each tail-fold model is blended as a new model in its place would be: with the exterior weights when its
-  # difference estimate lies outside the range of the models its fold was fitted on (dist > 0), else with the
-  # interior weights (a model beyond the range whose estimate falls inside it).
-  r["blend"] = np.where(r["tail"] & (r["dist"] > 0), parts @ np.array(blend_w[1], dt),
-                        parts @ np.array(blend_w[0], dt))
+  regime_w, regime_info = regime_weights(parts, g, regime, lam, iid)
+  rw = np.array([regime_w[k] for k in _estn.REGIMES], dt)                                     # [R, P]
+  r["blend"] = np.sum(parts * rw[regime], axis=1)
   r["gpirt"] = g
+  r["regime"] = regime
   names = _estn.RAW_ESTIMATORS + ("ridge", "blend")
   scale = r["spread"] * (1.0 + r["dist"])
   qs = {k: _est.conformal_quantile(np.abs(r[k][pools[0]]) / scale[pools[0]], level) for k in names + ("gpirt",)}
@@ -193,7 +314,6 @@ def _calibrate_one(r: dict, level: float) -> Calibration:
   for k in names + ("gpirt",):
     q_e = _est.conformal_quantile(np.abs(r[k][edge_in]) / r["spread"][edge_in], level)
     qs_edge[k] = max(qs[k], qs_ext[k], q_e if np.isfinite(q_e) else -np.inf)
-  q_zone = _est.conformal_quantile(np.abs(r["diff"][pools[1]]) / r["spread"][pools[1]], level)
   # Exterior, per side: at least the pooled multiplier, and that of the tail models on the same side (estimate
   # below / above the median of their fold's fit).
   qs_ext_side = {}
@@ -206,32 +326,39 @@ def _calibrate_one(r: dict, level: float) -> Calibration:
     qs_ext_side[k] = tuple(qq)
   maes = {k: float(np.mean(np.abs(r[k][iid]))) for k in names}
   maes_ext = {k: float(np.mean(np.abs(r[k][pools[1]]))) for k in names}
+  adaptive = None if adaptive_budget is None else _adaptive_summary(r, iid, r["blend"], level, adaptive_budget)
   return Calibration(lam=lam, q=q, naive_mse=nm, pirt_mse=pm, gpirt_mae=float(np.mean(np.abs(g[iid]))),
                      n_val=int(iid.sum()), design=float(design), q_model=q_m,
                      gpirt_model_mae=float(np.mean(np.abs(gm[iid]))), qs=qs, maes=maes,
-                     blend_w=blend_w, qs_ext=qs_ext, maes_ext=maes_ext, n_ext=int(pools[1].sum()),
-                     qs_edge=qs_edge, q_zone=float(q_zone), n_edge=int(edge_in.sum()), qs_ext_side=qs_ext_side)
+                     regime_w=regime_w, regime_info=regime_info, qs_ext=qs_ext, maes_ext=maes_ext,
+                     n_ext=int(pools[1].sum()), qs_edge=qs_edge, q_zone=float(q_zone), n_edge=int(edge_in.sum()),
+                     qs_ext_side=qs_ext_side, adaptive=adaptive)
 
 
-RESIDUAL_KEYS = CALIBRATED + ("spread", "dist", "tail", "side")
+RESIDUAL_KEYS = CALIBRATED + ("spread", "dist", "tail", "side", "gap", "regime")
 
 
 def calibrate(Y, benches, *, strategy, seed, kind, dim, priors, n_folds, n_restarts, level, method, progress,
-              cache=None) -> list[tuple[Calibration, dict]]:
+              cache=None, adaptive_budget: int | None = None) -> list[tuple[Calibration, dict]]:
   """Calibrates every benchmark on validation folds of the train models ``Y`` [N, I].
 
   Returns:
     One ``(Calibration, residuals)`` per benchmark; residuals: name -> [n_val] per validation model, the errors
     of every estimator of :data:`CALIBRATED`, its Bernoulli ``spread``, its distance ``dist`` beyond its fold's
     train range, whether it is in the ``tail`` fold, and its ``side`` (sign of its estimate minus the median of
-    its fold's train scores).
+    its fold's train scores), its ``regime`` and, with ``adaptive_budget`` (one benchmark only), the error of
+    adaptive testing at that budget (``adaptive``).
   """
   if n_folds is None:
     n_folds = 5 if Y.shape[0] < 500 else 1
-  res = _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_restarts, method, progress, cache)
+  if adaptive_budget is not None and len(benches) != 1:
+    raise ConfigError("adaptive testing is compared on one benchmark only (a TinyBenchmark)")
+  res = _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_restarts, method, progress, cache,
+                        adaptive_budget)
   out = []
+  keys = RESIDUAL_KEYS + (("adaptive",) if adaptive_budget is not None else ())
   for j in range(len(benches)):
     r = {k: res[k][:, j] for k in res}
-    calib = _calibrate_one(r, level)
-    out.append((calib, {k: np.asarray(r[k]) for k in RESIDUAL_KEYS}))
+    calib = _calibrate_one(r, level, adaptive_budget)
+    out.append((calib, {k: np.asarray(r[k]) for k in keys}))
   return out

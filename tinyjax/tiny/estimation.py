@@ -22,6 +22,9 @@ from tinyjax.errors import ConfigError
 RAW_ESTIMATORS = ("naive", "pirt", "diff", "greg")   # computed per benchmark from the anchors and the IRT model
 BLEND_PARTS = ("pirt", "diff", "ridge", "naive", "greg")   # what the recommended estimate blends
 RANGE_QUANTILES = (0.0, 1.0)   # a model outside this range (quantiles) of the train scores is "exterior"
+# Where a model's difference estimate lies against the train models' score range: inside and away from the edges,
+# inside within the edge zone, above the range, below it. Each regime has its own blend weights and multipliers.
+REGIMES = ("interior", "edge", "above", "below")
 LAM_MODES = ("global", "model")
 DEFAULT_LAM_MODE = "global"    # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
 
@@ -63,6 +66,29 @@ def range_position(estimate: np.ndarray, train_truth: np.ndarray):
   sd = max(float(np.std(train_truth)), 1e-6)
   dist = np.maximum(np.maximum(estimate - hi, lo - estimate), 0.0) / sd
   return dist, estimate > hi, np.maximum(np.minimum(hi - estimate, estimate - lo), 0.0)
+
+
+def edge_margin(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
+  """[M] signed distance of each estimate to the nearer edge of the train models' score range, in score units:
+  positive inside the range, negative beyond it."""
+  dist, _, gap = range_position(estimate, train_truth)
+  return np.where(dist > 0, -dist * max(float(np.std(train_truth)), 1e-6), gap)
+
+
+def classify_regimes(margin: np.ndarray, above: np.ndarray, spread: np.ndarray, q_zone) -> np.ndarray:
+  """[...] int index into :data:`REGIMES` of each model (arrays of one shape, ``q_zone`` broadcast).
+
+  "edge": the estimate lies within ``q_zone`` Bernoulli spreads of the nearer edge of the train range, on either
+  side (``|margin| < q_zone * spread``: too close to tell inside from beyond). Farther out: "above" or "below";
+  farther in: "interior".
+
+  Args:
+    margin: :func:`edge_margin` of the estimate that places the model (gp-IRT's). above: it lies above the range.
+    spread: the model's Bernoulli spread. q_zone: the edge zone's width in spreads (``Calibration.q_zone``).
+  """
+  zone = q_zone * spread
+  out = np.where(margin < 0, np.where(above, 2, 3), 0)
+  return np.where(np.abs(margin) < zone, 1, out).astype(np.int64)
 
 
 def range_distance(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
@@ -112,6 +138,35 @@ def abilities(model, Y_anchor, items, method, batch_size):
   if bad.any():
     theta[bad] = tj.estimate_ability(model, Y_anchor[bad], items=items, method="map").theta
   return theta
+
+
+def asked_mask(items: np.ndarray, n_items: int) -> np.ndarray:
+  """[M, I] bool mask of the items in ``items`` [M, budget] (item indices, -1 = none)."""
+  items = np.asarray(items)
+  mask = np.zeros((items.shape[0], n_items + 1), bool)
+  np.put_along_axis(mask, np.where(items >= 0, items, n_items), True, axis=1)
+  return mask[:, :n_items]
+
+
+def adaptive_estimates(model, Y: np.ndarray, asked: np.ndarray, item_weights: np.ndarray, method: str,
+                       batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """p-IRT full-score estimates [M] and abilities [M, d] of models tested adaptively.
+
+  The ability is re-estimated from the asked items' answers by ``method`` (as :func:`abilities`: "mle" falls
+  back to MAP where it diverges), so that an adaptive test and the static anchors place a model the same way;
+  asked items count for their answers, the others for their predicted probabilities.
+
+  Args:
+    model: the IRT model over the benchmark's I items.
+    Y: [M, I] answers (read only where ``asked``). asked: [M, I] bool, the items each model was asked.
+    item_weights: [I] item weights of the full score. method: "mle", "map" or "eap".
+  """
+  dt = _est.working_dtype()
+  Y_asked = np.where(asked, np.asarray(Y, dt), np.nan)
+  theta = abilities(model, Y_asked, np.arange(model.n_items), method, batch_size)
+  p = np.asarray(model.predict_proba(theta), dt)
+  score = np.where(asked, np.nan_to_num(Y_asked), p) @ np.asarray(item_weights, dt)
+  return np.clip(score, 0.0, 1.0), theta
 
 
 def anchor_columns(benches: Sequence[Bench], anchor_sets: Sequence[_anchors.Anchors]) -> np.ndarray:
@@ -180,7 +235,8 @@ def combine(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], lam
   """Estimates and intervals of new models from :func:`raw_estimates` and one calibration per benchmark.
 
   Returns:
-    ``(est, intervals)``: est name -> [M, B] (every estimator of ``results.ESTIMATORS`` and ``exterior``);
+    ``(est, intervals)``: est name -> [M, B] (every estimator of ``results.ESTIMATORS``, ``exterior`` and
+    ``regime``, an int index into :data:`REGIMES`);
     intervals name -> (lo [M, B], hi [M, B]).
   """
   dt = _est.working_dtype()
@@ -200,11 +256,16 @@ def combine(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], lam
   dist, above, gap = (np.stack(x, axis=1) for x in zip(*(                                   # [M, B] each
       range_position(raw["diff"][:, j], ts) for j, ts in enumerate(train_scores))))
   ext = dist > 0
-  # Edge zone: interior models whose difference estimate lies within q_zone spreads of the train range edge.
-  zone = ~ext & (gap < np.array([c.q_zone for c in calibs], dt)[None, :] * spread)
+  q_zone = np.array([c.q_zone for c in calibs], dt)[None, :]
+  # Which blend: the regime of the gp-IRT estimate (steadier than diff's, so noise alone rarely puts an interior
+  # model beyond the range). Which interval multiplier: the difference estimate's position, as calibrated.
+  margin = np.stack([edge_margin(gp[:, j], ts) for j, ts in enumerate(train_scores)], axis=1)
+  above_gp = np.stack([gp[:, j] > score_range(ts)[1] for j, ts in enumerate(train_scores)], axis=1)
+  regime = classify_regimes(margin, above_gp, spread, q_zone)
+  zone = ~ext & (gap < q_zone * spread)     # intervals: inside the range, near its edge
   spread = spread * (1.0 + dist)
-  bw = np.array([c.blend_w for c in calibs], dt)                                    # [B, 2, P]
-  w = np.where(ext[..., None], bw[None, :, 1, :], bw[None, :, 0, :])                        # [M, B, P]
+  rw = np.array([[c.regime_w[r] for r in REGIMES] for c in calibs], dt)                  # [B, R, P]
+  w = rw[np.arange(len(calibs))[None, :], regime]                                           # [M, B, P]
   parts = np.stack([np.nan_to_num(raw[k]) for k in BLEND_PARTS], axis=-1)                  # [M, B, P]
   blend = np.sum(w * parts, axis=-1)
   est = {k: np.clip(raw[k], 0.0, 1.0) for k in RAW_ESTIMATORS + ("ridge",)}
@@ -223,4 +284,5 @@ def combine(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], lam
     # (For interior models, edge zone included, the distance is 0: the scale is the Bernoulli spread.)
     intervals[k] = (np.clip(est[k] - qk * spread, 0.0, 1.0), np.clip(est[k] + qk * spread, 0.0, 1.0))
   est["exterior"] = ext
+  est["regime"] = regime
   return est, intervals

@@ -38,6 +38,8 @@ class Estimates:
     theta: [M, d] fitted abilities.
     lam: gp-IRT weight on the naive estimate.
     exterior: [M] bool, the model's estimate lies outside the train models' score range.
+    regime: [M] str, where the model's estimate lies against the train range (``tinyjax.tiny.REGIMES``:
+      "interior", "edge", "above", "below"); each regime has its own blend (``TinyBenchmark.validation``).
   """
 
   naive: np.ndarray
@@ -52,6 +54,7 @@ class Estimates:
   theta: np.ndarray
   lam: float
   exterior: np.ndarray
+  regime: np.ndarray
 
   @property
   def recommended(self) -> str:
@@ -83,7 +86,8 @@ class Estimates:
 class BenchmarkEstimates:
   """Estimates for several benchmarks (a :class:`tinyjax.Leaderboard`): each field a dict name -> [M] array.
 
-  Attributes: as for :class:`Estimates` (``intervals``: estimator -> {benchmark: [M, 2]}), without ``lam``.
+  Attributes: as for :class:`Estimates` (``intervals``: estimator -> {benchmark: [M, 2]}; ``exterior`` and ``regime``
+  name -> [M]), without ``lam``.
   """
 
   naive: dict
@@ -97,6 +101,7 @@ class BenchmarkEstimates:
   level: float
   theta: np.ndarray
   exterior: dict
+  regime: dict
 
   @property
   def recommended(self) -> str:
@@ -122,3 +127,38 @@ class BenchmarkEstimates:
   def hi(self) -> dict:
     """name -> [M] upper end of the interval of :attr:`score`."""
     return {b: v[:, 1] for b, v in self.intervals[RECOMMENDED].items()}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AdaptiveEstimates:
+  """Full-benchmark scores of M models tested adaptively (``TinyBenchmark.estimate_adaptive``), fractions in [0, 1].
+
+  Attributes:
+    score: [M] p-IRT estimate from the items each model was asked (their answers, IRT predictions for the rest).
+    interval: [M, 2] split-conformal interval of ``score`` at ``level`` (columns: lower, upper end), its multiplier
+      measured on the tiny benchmark's own validation folds.
+    level: nominal coverage of the interval.
+    items: [M, budget] int item indices in the order asked (-1 after a model stopped).
+    n_asked: [M] items asked.
+    theta: [M, d] final abilities; se: [M, d] their standard errors.
+    exterior: [M] bool, the estimate lies outside the train models' score range (the wider multiplier applies).
+  """
+
+  score: np.ndarray
+  interval: np.ndarray
+  level: float
+  items: np.ndarray
+  n_asked: np.ndarray
+  theta: np.ndarray
+  se: np.ndarray
+  exterior: np.ndarray
+
+  @property
+  def lo(self) -> np.ndarray:
+    """[M] lower end of the interval of :attr:`score`."""
+    return self.interval[:, 0]
+
+  @property
+  def hi(self) -> np.ndarray:
+    """[M] upper end of the interval of :attr:`score`."""
+    return self.interval[:, 1]

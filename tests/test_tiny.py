@@ -298,6 +298,8 @@ def test_regime_rule_uses_a_part_only_where_it_beats_gpirt():
   # the choice is the least-MAE candidate on each pool, checked by hand; ridge-holding candidates never beyond
   for j, name in enumerate(estimation.REGIMES):
     pool = np.isin(regime, [2, 3]) if j in (2, 3) and np.sum(regime == j) < calibration.MIN_POOL else regime == j
+    if j in (2, 3) and pool.sum() < calibration.MIN_POOL:
+      pool = np.isin(regime, [1, 2, 3])
     assert info[name]["n"] == pool.sum()
     maes = info[name]["mae"]
     assert maes["gpirt"] == pytest.approx(np.mean(np.abs(gpirt[pool])))
@@ -310,6 +312,10 @@ def test_regime_rule_uses_a_part_only_where_it_beats_gpirt():
       np.testing.assert_allclose(w[name], np.eye(len(P))[col[info[name]["choice"]]])
   assert info["interior"]["choice"] == "gpirt" and info["above"]["choice"] == "greg"
   assert info["below"]["pool"] == ["above", "below"] and info["below"]["n"] == n_above + n_below
+  # thin exterior sides pool with the edge zone
+  thin = np.isin(regime, [0, 1]) | (np.arange(n) == n_int + n_edge) | (np.arange(n) == n - 1)
+  _, info3 = calibration.regime_weights(parts[thin], gpirt[thin], regime[thin], lam, iid[thin])
+  assert info3["above"]["pool"] == ["edge", "above", "below"] and info3["above"]["n"] == n_edge + 2
   # too few models anywhere: gp-IRT
   few = regime[:5]
   w2, info2 = calibration.regime_weights(parts[:5], gpirt[:5], few, lam, np.ones(5, bool))

@@ -208,8 +208,8 @@ def regime_weights(parts: np.ndarray, gpirt: np.ndarray, regime: np.ndarray, lam
   folds), ``greg``, ``diff``, and the mixes ``greg+gpirt`` and ``greg+interior`` at greg weights
   :data:`MIX_WEIGHTS`. Beyond the range ("above", "below") the candidates that hold ridge (``interior`` and its
   mixes) are left out: a regression fitted on the train models does not extrapolate. A regime's pool is the
-  validation models classified there (an exterior side with fewer than :data:`MIN_POOL` models pools both sides);
-  in a pool of at least :data:`MIN_POOL` models the candidate with the least mean absolute error is used, so a
+  validation models classified there (an exterior side with fewer than :data:`MIN_POOL` models pools both sides,
+  and both sides with fewer pool with the edge zone: the models nearest to them); in a pool of at least :data:`MIN_POOL` models the candidate with the least mean absolute error is used, so a
   part enters a regime only where it beats gp-IRT there. A smaller pool keeps gp-IRT.
 
   Args:
@@ -233,7 +233,11 @@ def regime_weights(parts: np.ndarray, gpirt: np.ndarray, regime: np.ndarray, lam
   sides = [names.index("above"), names.index("below")]
   weights, info = {}, {}
   for j, name in enumerate(names):
-    pool_ids = sides if j in sides and np.sum(regime == j) < MIN_POOL else [j]
+    pool_ids = [j]
+    if j in sides and np.sum(regime == j) < MIN_POOL:
+      pool_ids = sides                                     # a thin side pools both sides ...
+      if np.sum(np.isin(regime, sides)) < MIN_POOL:
+        pool_ids = [names.index("edge")] + sides           # ... and thin sides pool with the edge zone
     pool = np.isin(regime, pool_ids)
     n = int(pool.sum())
     maes = {}

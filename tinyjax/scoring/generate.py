@@ -27,7 +27,11 @@ The cache protocol (what a model implements to be generated with a cache; the GP
   and ``generate_step(tokens [B, T], positions [B, T], kv_mask [B, S], cache, index []) -> (logits [B, V],
   cache)``: write the T tokens at cache slots ``index .. index + T - 1``, attend to the slots ``<=`` their own
   where ``kv_mask`` is True, and return the logits of the last of the T positions. The prefill calls it with the
-  whole left-padded prompt at index 0, each decode step with one token;
+  whole left-padded prompt at index 0, each decode step with one token. Optionally, a module whose class sets
+  ``supports_cache_window = True`` (the GPT-2 and Llama ports) also takes ``kv_start=`` ([] int32: ``kv_mask``
+  [B, W] then covers slots ``kv_start .. kv_start + W - 1``, the only ones attention reads); its prompts are then
+  prefilled in chunks of up to ``PREFILL_CHUNK`` slots, from the first chunk that holds a real token of its group
+  of rows, each chunk attending to the slots up to its own end (no padding-only chunk, no upper triangle);
 * an ``apply_fn`` with the attributes ``init_cache(batch_size, length)`` and
   ``generate_step(params, tokens, positions, kv_mask, cache, index)``, the same with the parameters first.
 
@@ -61,6 +65,8 @@ __all__ = ("DEFAULT_CHUNK", "GenerateResult", "Generator", "SampleResult", "gene
 
 #: New tokens per decode call between two host checks of the stop strings.
 DEFAULT_CHUNK = 32
+#: Prompt slots per chunk of the chunked prefill (at most; a divisor of the bucket).
+PREFILL_CHUNK = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +158,10 @@ class Generator:
       raise ConfigError(f"cache=True but {type(model).__name__} has no init_cache / generate_step (see "
                         "tinyjax.scoring.generate for the protocol)")
     self.cached = has_cache if cache is None else bool(cache)
+    # the chunked prefill needs generate_step(..., kv_start=) (CausalLM.generate_step); other models keep one pass
+    self._windowed = self.cached and bool(getattr(model, "supports_cache_window", False))
+    self._chunk_target = PREFILL_CHUNK
+    self._chunk_budget = 1 << 19   # rows * bucket * chunk of a prefill group (the chunked prefill's scores)
     self._has_head = callable(getattr(model, "hidden", None)) and callable(getattr(model, "head", None))
     if max_length is None:
       max_length = getattr(model, "max_length", None) or DEFAULT_MAX_LENGTH
@@ -191,19 +201,44 @@ class Generator:
       raise InputError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
     return take(logits)
 
-  def _model_step(self, params, carry, tokens, positions, kv_mask, index):
-    """(logits [B, V], carry) after feeding tokens [B, T] at slot ``index``."""
+  def _model_step(self, params, carry, tokens, positions, kv_mask, index, **window):
+    """(logits [B, V], carry) after feeding tokens [B, T] at slot ``index`` (``window``: the optional kv_start)."""
     if self.cached:
       m = self._bound(params)
       if self._is_module:
-        logits, carry = m.generate_step(tokens, positions, kv_mask, carry, index)
+        logits, carry = m.generate_step(tokens, positions, kv_mask, carry, index, **window)
       else:
-        logits, carry = m.generate_step(params, tokens, positions, kv_mask, carry, index)
+        logits, carry = m.generate_step(params, tokens, positions, kv_mask, carry, index, **window)
       return logits, self._constrain(carry)
     buffer, length = carry                     # one new token: append it at each row's length
     rows = jnp.arange(buffer.shape[0])
     buffer = buffer.at[rows, length].set(tokens[:, -1])
     return self._logits_at(params, buffer, length), (buffer, length + 1)
+
+  def _chunked_prefill(self, params, tokens, positions, valid, cache_len: int, c: int):
+    """(logits [R, V], cache) of one group of left-padded rows [R, T], fed in chunks of ``c`` slots (c divides T).
+
+    The chunks start at the group's first slot that holds a real token, rounded down to a chunk boundary counted
+    from the end; the leading chunks, padding in every row, are skipped. Chunk j attends to the slots from that
+    start through its own last, so neither the padding nor the upper triangle of the scores is computed.
+    """
+    r, t = tokens.shape
+    n = t // c
+    longest = jnp.max(jnp.sum(valid, axis=1, dtype=jnp.int32))
+    used = jnp.clip((longest + c - 1) // c, 1, n)            # chunks that hold a real token of some row
+    start = (t - used * c).astype(jnp.int32)
+    init = self._bound(params).init_cache(r, cache_len)
+
+    def run(j, cache):
+      lo = start + j * c
+      cut = lambda x: jax.lax.dynamic_slice_in_dim(x, lo, c, axis=1)  # noqa: E731
+      kv_mask = jax.lax.dynamic_slice_in_dim(valid, start, (j + 1) * c, axis=1)
+      return self._model_step(params, cache, cut(tokens), cut(positions), kv_mask, lo, kv_start=start)
+
+    logits, cache = run(0, init)
+    for j in range(1, n):
+      logits, cache = jax.lax.cond(j < used, lambda lc, j=j: run(j, lc[1]), lambda lc: lc, (logits, cache))
+    return logits, cache
 
   def _constrain(self, tree):
     if self.mesh is None:
@@ -233,11 +268,15 @@ class Generator:
     if self.cached:
       m = self._bound(params)
       kv_mask = jnp.concatenate([valid, jnp.ones((b, cache_len - t), bool)], axis=1)
-      rows = _prefill_rows(b, t) if self.mesh is None else b
-
-      def prefill(args):   # one group of rows: its own cache; groups bound the [rows, H, T, T] attention scores
-        tok, pos, kvm = args
-        return self._model_step(params, m.init_cache(tok.shape[0], cache_len), tok, pos, kvm, jnp.int32(0))
+      c, rows = self._prefill_plan(b, t)
+      if c:
+        def prefill(args):   # one group of rows, chunk by chunk
+          tok, pos, kvm = args
+          return self._chunked_prefill(params, tok, pos, kvm[:, :t], cache_len, c)
+      else:
+        def prefill(args):   # one group of rows: its own cache; groups bound the [rows, H, T, T] attention scores
+          tok, pos, kvm = args
+          return self._model_step(params, m.init_cache(tok.shape[0], cache_len), tok, pos, kvm, jnp.int32(0))
 
       if rows < b:
         split = lambda x: x.reshape((b // rows, rows) + x.shape[1:])  # noqa: E731
@@ -258,6 +297,28 @@ class Generator:
     done = ~live | (token == self._eos) | (max_new <= 1)
     state = _Decode(carry, token, n_real, jnp.int32(t), count + live, done)
     return state, self._replicated((token, done))
+
+  def _prefill_chunk(self, t: int) -> int:
+    """Slots per chunk of a bucket of ``t`` (its largest divisor below t, up to ``PREFILL_CHUNK``), or 0: one pass."""
+    if not self._windowed:
+      return 0
+    c = max(d for d in range(1, min(t - 1, self._chunk_target) + 1) if t % d == 0) if t > 1 else 0
+    return c if c >= 16 else 0
+
+  def _prefill_plan(self, b: int, t: int) -> tuple[int, int]:
+    """(slots per chunk or 0, rows per group) of the prefill of ``b`` rows in a bucket of ``t``."""
+    c = self._prefill_chunk(t)
+    if self.mesh is not None:
+      return c, b
+    return c, (_prefill_rows(b, t, budget=self._chunk_budget * t // c) if c else _prefill_rows(b, t))
+
+  def _fed_positions(self, lengths: np.ndarray, t: int) -> int:
+    """Prompt positions the prefill feeds for rows of ``lengths`` [B] in a bucket of ``t`` (as ``_prefill`` does)."""
+    c, rows = self._prefill_plan(len(lengths), t)
+    if not c:
+      return len(lengths) * t
+    longest = lengths.reshape(-1, rows).max(axis=1)
+    return int(sum(rows * c * min(max(-(-int(n) // c), 1), t // c) for n in longest))
 
   @property
   def _eos(self) -> int:
@@ -365,7 +426,9 @@ class Generator:
                                                 bucket, max_new, params, base_key, temperature, top_p, greedy,
                                                 generated, stops, batch)
         fed += b_fed
-        padded += self.batch_size * bucket - b_fed
+        lengths = np.zeros(self.batch_size, np.int64)
+        lengths[:len(batch)] = [len(rows[r].prompt) for r in batch]
+        padded += self._fed_positions(lengths, bucket) - b_fed
         busy += b_busy
         idle += b_idle
     texts = [_text(items[r.item], self.tokenizer, generated[k], self._eos) for k, r in enumerate(rows)]

@@ -172,14 +172,18 @@ class LayerCache(NamedTuple):
   values: jax.Array   # [B, K, S, D]
 
 
-def cache_mask(kv_mask: jax.Array, index: jax.Array, t: int) -> jax.Array:
-  """Attention mask [B, 1, T, S] of T new tokens written at slots ``index .. index + T - 1`` of a cache.
+def cache_mask(kv_mask: jax.Array, index: jax.Array, t: int, kv_start: jax.Array | None = None) -> jax.Array:
+  """Attention mask [B, 1, T, W] of T new tokens written at slots ``index .. index + T - 1`` of a cache.
 
-  Query j (slot ``index + j``) sees slot s when ``s <= index + j`` and ``kv_mask[:, s]`` (False on left padding).
+  ``kv_mask`` [B, W] covers the W cache slots ``kv_start .. kv_start + W - 1`` (``kv_start`` default 0). Query j
+  (slot ``index + j``) sees slot s when ``s <= index + j`` and ``kv_mask`` is True there (False on left padding).
   """
   s = kv_mask.shape[1]
   slots = index + jnp.arange(t, dtype=jnp.int32)
-  causal = jnp.arange(s, dtype=jnp.int32)[None, :] <= slots[:, None]            # [T, S]
+  keys = jnp.arange(s, dtype=jnp.int32)
+  if kv_start is not None:
+    keys = keys + kv_start
+  causal = keys[None, :] <= slots[:, None]                                       # [T, W]
   return causal[None, None] & kv_mask[:, None, None, :]
 
 
@@ -190,15 +194,20 @@ def write_cache(cache: LayerCache, k: jax.Array, v: jax.Array, index: jax.Array)
   return LayerCache(put(cache.keys, k), put(cache.values, v))
 
 
-def cached_attention(q: jax.Array, cache: LayerCache, mask: jax.Array) -> jax.Array:
-  """Softmax attention of queries [B, T, H, D] over a cache ([B, K, S, D], K divides H), mask [B, 1, T, S'].
+def cached_attention(q: jax.Array, cache: LayerCache, mask: jax.Array,
+                     kv_start: jax.Array | None = None) -> jax.Array:
+  """Softmax attention of queries [B, T, H, D] over a cache ([B, K, S, D], K divides H), mask [B, 1, T, W].
 
-  Only the first S' <= S slots are read (the prefill passes S' = T). Grouped-query heads read their shared
-  key/value head directly (no repeat). Softmax in float32; result [B, T, H, D] in the values' dtype.
+  Only the W <= S slots ``kv_start .. kv_start + W - 1`` are read (``kv_start`` default 0; the prefill passes
+  W = T, a chunk of a chunked prefill the slots from its rows' first real token through its own last).
+  Grouped-query heads read their shared key/value head directly (no repeat). Softmax in float32; result
+  [B, T, H, D] in the values' dtype.
   """
   b, t, h, d = q.shape
   width = mask.shape[-1]
-  if width < cache.keys.shape[2]:
+  if kv_start is not None:
+    cache = LayerCache(*(jax.lax.dynamic_slice_in_dim(c, kv_start, width, axis=2) for c in cache))
+  elif width < cache.keys.shape[2]:
     cache = LayerCache(cache.keys[:, :, :width], cache.values[:, :, :width])
   kv = cache.keys.shape[1]
   if h % kv:
@@ -276,28 +285,37 @@ class CausalLM(nnx.Module):
     return tuple(LayerCache(zeros(), zeros()) for _ in self.layer_stack())
 
   def generate_step(self, tokens: jax.Array, positions: jax.Array, kv_mask: jax.Array,
-                    cache: tuple[LayerCache, ...], index: jax.Array) -> tuple[jax.Array, tuple[LayerCache, ...]]:
+                    cache: tuple[LayerCache, ...], index: jax.Array,
+                    kv_start: jax.Array | None = None) -> tuple[jax.Array, tuple[LayerCache, ...]]:
     """Runs T new tokens against the cache: the prefill (T = prompt bucket, index 0) and each decode step (T = 1).
 
-    T > 1 is the prefill: it must start at index 0, and attends to its own T slots only.
+    Without ``kv_start``, T > 1 is the prefill: it must start at index 0, and attends to its own T slots only.
 
     Args:
       tokens: [B, T] int ids, written at cache slots ``index .. index + T - 1``.
       positions: [B, T] int model positions of the tokens (left-padded rows start at 0 on their first real token).
-      kv_mask: [B, S] bool, the slots that hold real tokens (False on the left padding of the prompt).
+      kv_mask: [B, S] bool, the slots that hold real tokens (False on the left padding of the prompt); with
+        ``kv_start``, [B, W] for the slots ``kv_start .. kv_start + W - 1`` only.
       cache: from :meth:`init_cache` or the previous step.
       index: [] int32 slot of ``tokens[:, 0]``.
+      kv_start: optional [] int32 (only on classes with ``supports_cache_window``): attention reads only the W
+        slots ``kv_start .. kv_start + W - 1`` (they must lie in the cache and include ``index + T - 1``), so a
+        chunk of a prompt attends to its group's prompt so far and no further (the chunked prefill).
 
     Returns:
       ``(logits, cache)``: logits [B, V] at the last of the T positions, and the updated cache.
     """
     t = tokens.shape[1]
-    # the prefill (T > 1, index 0) attends to its own T slots only; a decode step to the whole cache
-    mask = cache_mask(kv_mask[:, :t] if t > 1 else kv_mask, index, t)
+    if kv_start is None:   # the prefill (T > 1, index 0) attends to its own T slots only; a decode step to all
+      mask = cache_mask(kv_mask[:, :t] if t > 1 else kv_mask, index, t)
+      window = {}
+    else:
+      mask = cache_mask(kv_mask, index, t, kv_start)
+      window = {"kv_start": kv_start}
     x, extra = self.embed(tokens, positions)
     new = []
     for layer, layer_cache in zip(self.layer_stack(), cache):
-      x, layer_cache = self.run_layer_cached(layer, x, extra, mask, layer_cache, index)
+      x, layer_cache = self.run_layer_cached(layer, x, extra, mask, layer_cache, index, **window)
       new.append(layer_cache)
     return self.head(self.final_norm(x[:, -1])), tuple(new)
 

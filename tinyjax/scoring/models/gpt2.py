@@ -91,13 +91,13 @@ class GPT2Block(nnx.Module):
     x = x + self.c_proj(a.reshape(x.shape))
     return x + self.mlp_proj(_ACTIVATIONS[self.act](self.c_fc(self.ln_2(x))))
 
-  def cached(self, x, mask, cache: LayerCache, index):
+  def cached(self, x, mask, cache: LayerCache, index, kv_start=None):
     """x [B, T, D] at cache slots ``index ..``, mask [B, 1, T, S] -> (x [B, T, D], the cache with their keys)."""
     b, t, d = x.shape
     shape = (b, t, self.n_head, d // self.n_head)
     q, k, v = (y.reshape(shape) for y in jnp.split(self.c_attn(self.ln_1(x)), 3, axis=-1))
     cache = write_cache(cache, k, v, index)
-    return self._finish(x, cached_attention(q, cache, mask)), cache
+    return self._finish(x, cached_attention(q, cache, mask, kv_start)), cache
 
 
 class GPT2(CausalLM):
@@ -111,6 +111,7 @@ class GPT2(CausalLM):
   """
 
   supports_packing = True
+  supports_cache_window = True  # generate_step(..., kv_start=): the chunked prefill
 
   def __init__(self, config: GPT2Config, *, dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
     self.config = config
@@ -140,8 +141,8 @@ class GPT2(CausalLM):
   def run_layer(self, layer, x, extra, mask, query):
     return layer(x, mask, query)
 
-  def run_layer_cached(self, layer, x, extra, mask, cache, index):
-    return layer.cached(x, mask, cache, index)
+  def run_layer_cached(self, layer, x, extra, mask, cache, index, kv_start=None):
+    return layer.cached(x, mask, cache, index, kv_start)
 
   @property
   def cache_shape(self) -> tuple[int, int]:

@@ -114,7 +114,7 @@ class LlamaBlock(nnx.Module):
     h = self.post_attention_layernorm(x)
     return x + self.down_proj(jax.nn.silu(self.gate_proj(h)) * self.up_proj(h))
 
-  def cached(self, x, positions, inv_freq, mask, cache: LayerCache, index):
+  def cached(self, x, positions, inv_freq, mask, cache: LayerCache, index, kv_start=None):
     """x [B, T, D] at cache slots ``index ..``, mask [B, 1, T, S] -> (x [B, T, D], the cache with their keys)."""
     b, t, _ = x.shape
     h = self.input_layernorm(x)
@@ -122,7 +122,7 @@ class LlamaBlock(nnx.Module):
     v = self.v_proj(h).reshape(b, t, self.n_kv, self.head_dim)
     q = apply_rope(self.q_proj(h).reshape(b, t, self.n_heads, self.head_dim), positions, inv_freq)
     cache = write_cache(cache, k, v, index)
-    return self._finish(x, cached_attention(q, cache, mask)), cache
+    return self._finish(x, cached_attention(q, cache, mask, kv_start)), cache
 
 
 class Llama(CausalLM):
@@ -136,6 +136,7 @@ class Llama(CausalLM):
   """
 
   supports_packing = True
+  supports_cache_window = True  # generate_step(..., kv_start=): the chunked prefill
 
   def __init__(self, config: LlamaConfig, *, dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
     self.config = config
@@ -166,9 +167,9 @@ class Llama(CausalLM):
     positions, inv_freq = extra
     return layer(x, positions, inv_freq, mask, query)
 
-  def run_layer_cached(self, layer, x, extra, mask, cache, index):
+  def run_layer_cached(self, layer, x, extra, mask, cache, index, kv_start=None):
     positions, inv_freq = extra
-    return layer.cached(x, positions, inv_freq, mask, cache, index)
+    return layer.cached(x, positions, inv_freq, mask, cache, index, kv_start)
 
   @property
   def cache_shape(self) -> tuple[int, int]:

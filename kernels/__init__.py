@@ -16,7 +16,7 @@ from tinyjax.kernels._kmeans import KMeansInfo, KMeansState, kmeans, kmeans_plus
 from tinyjax.kernels._stepwise import StepwiseInfo, stepwise_select
 # tiny-benchmark estimation: p-IRT (kernels/_pirt.py); D-optimal adaptive testing step (kernels/_adaptive.py)
 from tinyjax.kernels._pirt import pirt_scores
-from tinyjax.kernels._adaptive import AdaptiveStep, d_optimal_step
+from tinyjax.kernels._adaptive import AdaptiveRound, AdaptiveStep, adaptive_round, d_optimal_step
 
 # generation (issue 17): greedy / temperature / top-p choice of the next token (kernels/_decode.py)
 from tinyjax.kernels._decode import sample_token, top_p_logits
@@ -65,6 +65,7 @@ from tinyjax.kernels._sampling import (AllocationInfo, EarlyStopResult, adaptive
 __all__ = (
     "ALSState",
     "AbilityResult",
+    "AdaptiveRound",
     "AdaptiveStep",
     "AllocationInfo",
     "BanditAlgorithm",
@@ -97,6 +98,7 @@ __all__ = (
     "ability_eap_grid",
     "ability_eap_importance",
     "ability_newton",
+    "adaptive_round",
     "adaptive_weighted_consistency",
     "allocate_samples",
     "allocation_coverage",

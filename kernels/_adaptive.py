@@ -41,3 +41,33 @@ def d_optimal_step(y: jax.Array, asked: jax.Array, available: jax.Array, a: jax.
   _, logdet = jnp.linalg.slogdet(current[None] + info)                           # [I]
   crit = jnp.where(asked | ~available, -jnp.inf, logdet)
   return AdaptiveStep(res.theta, res.se, jnp.argmax(crit).astype(jnp.int32), crit)
+
+
+class AdaptiveRound(NamedTuple):
+  theta: jax.Array       # [d] ability from the answers so far
+  se: jax.Array          # [d] its standard errors
+  items: jax.Array       # [r] int32 the r unasked, available items with the best criterion, best first
+  valid: jax.Array       # [r] bool False where fewer than r items were eligible (that slot names no new item)
+
+
+def adaptive_round(y: jax.Array, asked: jax.Array, available: jax.Array, a: jax.Array, b: jax.Array,
+                   c: jax.Array, mean: jax.Array, prec: jax.Array, max_iter: int, n_select: int) -> AdaptiveRound:
+  """Ability update and the next ``n_select`` items for one examinee: one round of fixed-size adaptive testing.
+
+  The items are the ``n_select`` eligible items with the largest :func:`d_optimal_step` criterion at the current
+  ability, each scored as if added alone (in one dimension: the most informative items). With ``n_select=1`` this
+  is :func:`d_optimal_step`'s choice. Shapes are static, so a loop of rounds compiles once.
+
+  Args:
+    y: [I] answers (any value where not asked). asked, available: [I] bool.
+    a: [I, d] slopes. b: [I] intercepts. c: [I] lower asymptotes.
+    mean: [d] prior mean. prec: [d, d] prior precision.
+    max_iter: static number of Fisher-scoring iterations.
+    n_select: static number of items per round, 1 <= n_select <= I.
+
+  Returns:
+    :class:`AdaptiveRound`.
+  """
+  step = d_optimal_step(y, asked, available, a, b, c, mean, prec, max_iter)
+  best, items = jax.lax.top_k(step.criterion, n_select)      # ties: the lower index first, as argmax
+  return AdaptiveRound(step.theta, step.se, items.astype(jnp.int32), jnp.isfinite(best))

@@ -213,3 +213,75 @@ def test_hook_scores_generation_benchmarks_beside_multiple_choice(tiny_bench):
   with pytest.raises(tj.errors.ItemError, match="target"):
     scoring.TinyEvalHook({"math": tiny_bench}, {"math": [scoring.Generate("Q:") for _ in range(N_ITEMS)]}, tok,
                          apply_fn=apply_fn, max_length=300)
+
+
+# -- adaptive workflow: rounds of the most informative items, one compilation of the selection step -------------
+
+def test_adaptive_hook_compiles_the_selection_once_and_equals_the_rounds_on_direct_scores(tiny_bench):
+  from tinyjax.adaptive import AdaptiveRounds
+
+  tok = Chars()
+  items = make_items(N_ITEMS)
+  by_id = {iid: items[j] for j, iid in enumerate(tiny_bench.item_ids)}
+  model = GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=8, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
+  hook = scoring.TinyEvalHook({"colors": tiny_bench}, {"colors": by_id}, tok, apply_fn=model, every=1,
+                              batch_size=4, workflow="adaptive", n_rounds=3, n_per_round=2)
+  assert hook.workflow == {"colors": "adaptive"} and hook.items["colors"] == items
+  rounds = hook.adaptive["colors"]
+  assert (rounds.n_rounds, rounds.n_per_round) == (3, 2)
+  # Three calls with different parameters (as in training): the answers, hence the items, change.
+  states = [nnx.split(GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=8, n_layer=1, n_head=2),
+                           rngs=nnx.Rngs(seed)))[1] for seed in (0, 1, 2)]
+  runs = []
+  for step, state in enumerate(states):
+    metrics = hook(step, state)
+    run = hook.last_adaptive["colors"]
+    runs.append(run.items)
+    # The same rounds driven by scoring every item directly give the same items and estimate.
+    direct = scoring.score(model, state, tok, items, batch_size=4).acc
+    ref = AdaptiveRounds(tiny_bench.irt_model, n_rounds=3, n_per_round=2,
+                         item_weights=tiny_bench.item_weights).run(lambda idx: direct[idx])
+    np.testing.assert_array_equal(run.items, ref.items)
+    asked = np.zeros((1, N_ITEMS), bool)
+    asked[0, ref.items.ravel()] = True
+    score, theta = tiny_bench.adaptive_score(np.where(asked, direct, 0.0), asked)   # as the validation measured
+    assert metrics["tinyjax/colors/estimate"] == pytest.approx(float(score[0]), abs=1e-6)
+    interval, _ = tiny_bench.adaptive_interval(score, theta)
+    assert (metrics["tinyjax/colors/estimate_lo"], metrics["tinyjax/colors/estimate_hi"]) == pytest.approx(
+        tuple(interval[0]), abs=1e-6)
+    assert metrics["tinyjax/colors/n_asked"] == 6
+    np.testing.assert_array_equal(metrics["tinyjax/colors/correct"], direct[run.items.ravel()])
+    assert metrics["tinyjax/colors/raw_acc"] == pytest.approx(direct[run.items.ravel()].mean())
+    assert 0 <= metrics["tinyjax/colors/estimate_lo"] <= metrics["tinyjax/colors/estimate"] <= \
+        metrics["tinyjax/colors/estimate_hi"] <= 1
+  assert not all(np.array_equal(runs[0], r) for r in runs[1:])
+  # One compilation of the selection/update step for the whole run (4 steps per call, 3 calls), and one of the
+  # scoring function: every round's batches have the row length planned once over all the items.
+  assert rounds.compilations == 1 and hook.scorer.compilations == 1
+  assert hook.compilations == 2
+
+
+def test_adaptive_hook_workflow_choice_and_bad_input(tiny_bench):
+  items = make_items(N_ITEMS)
+  model = GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=8, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
+  rec = scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="recommended")
+  assert rec.workflow == {"a": tiny_bench.recommendation["workflow"]}
+  assert (set(rec.adaptive) == {"a"}) == (tiny_bench.recommendation["workflow"] == "adaptive")
+  default = scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="adaptive")
+  budget = tiny_bench.recommendation["budget"]
+  r = default.adaptive["a"]
+  assert r.n_rounds == min(4, budget) and r.n_rounds * r.n_per_round >= budget
+  with pytest.raises(tj.errors.ConfigError, match="workflow"):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="online")
+  anchors_only = [items[i] for i in tiny_bench.anchors]
+  with pytest.raises(tj.errors.ItemError, match="all the benchmark's 24 items"):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"a": anchors_only}, Chars(), apply_fn=model, workflow="adaptive")
+  by_id = {iid: items[j] for j, iid in enumerate(tiny_bench.item_ids) if j != 3}
+  with pytest.raises(tj.errors.ItemError, match="lack 1 of the benchmark's 24 items"):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model, workflow="adaptive")
+  with pytest.raises(tj.errors.ConfigError, match="multiple-choice"):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"a": math_items(N_ITEMS)}, Chars(), apply_fn=model,
+                         workflow="adaptive")
+  with pytest.raises(tj.errors.ConfigError, match="n_rounds"):
+    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="adaptive",
+                         n_rounds=5, n_per_round=5)

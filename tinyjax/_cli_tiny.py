@@ -1,4 +1,4 @@
-"""``tinyjax build``, ``tinyjax estimate`` and ``tinyjax demo`` (tiny benchmarks)."""
+"""``tinyjax build``, ``tinyjax estimate`` and ``tinyjax adaptive`` (tiny benchmarks)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import time
 
 import numpy as np
 
-from tinyjax._cli_common import add_matrix_options, dim_type, read_matrix, seed_type
+from tinyjax._cli_common import add_matrix_options, count_type, dim_type, number_type, read_matrix, seed_type
 from tinyjax.errors import ItemError
+
+#: ``--se-target``: a positive number.
+_se_type = number_type(float, 0.0, "a standard error target is a positive number", strict=True)
 
 # The estimators in the order every table shows them, with their display names; the recommended one is
 # tinyjax.tiny.RECOMMENDED (the blend).
@@ -29,7 +32,9 @@ def register(subparsers) -> None:
                   "saves everything to one .tjx file. The anchors' item ids are printed (and written with "
                   "--anchors-out): those are the questions to run on a new model. The validation line gives "
                   f"every estimator's mean absolute error in points; the recommended estimate is the "
-                  f"{RECOMMENDED}.")
+                  f"{RECOMMENDED}. The same validation folds also run adaptive testing (as many items as anchors, "
+                  "chosen one at a time by Fisher information); the recommendation line says which workflow, "
+                  "static anchors or adaptive, had the smaller error, and the command that runs it.")
   p.add_argument("responses", metavar="RESPONSES",
                  help="response matrix: .csv/.tsv/.parquet/.npy/.npz or a saved datasets folder "
                       "(rows = models, columns = items)")
@@ -77,6 +82,36 @@ def register(subparsers) -> None:
   add_matrix_options(p)
   p.set_defaults(func=_estimate)
 
+  p = subparsers.add_parser(
+      "adaptive", help="estimate full-benchmark scores by adaptive testing on a tiny benchmark",
+      description="Reads a tiny benchmark built by `tinyjax build` and the answers of models to every item of the "
+                  "benchmark (rows = models). Each model is asked the most informative item at its current "
+                  "ability, one at a time, up to --budget items (or until its ability standard error reaches "
+                  "--se-target), and its full score is estimated by p-IRT with the interval calibrated on the tiny "
+                  "benchmark's validation folds: the offline (batched) form of TinyBenchmark.adaptive_test(), "
+                  "whose ask/tell session runs a new model on the chosen items only. ANSWERS is matched to the "
+                  "benchmark's items by id (a csv header, parquet columns, lm-eval logs), in any order; without "
+                  "ids it must have one column per item, in order. Prints the estimates in percent points and "
+                  "says when the tiny benchmark recommends the static workflow (`tinyjax estimate`) instead.")
+  p.add_argument("tiny", metavar="TINY", help="tiny benchmark file (.tjx) written by `tinyjax build`")
+  p.add_argument("answers", metavar="ANSWERS",
+                 help="answers of the models to the benchmark's items (same formats as for build; NaN = not "
+                      "available, never asked), or lm-evaluation-harness --log_samples output")
+  p.add_argument("--budget", type=count_type, default=None,
+                 help="most items asked per model; when omitted, the number of anchors (what the validation "
+                      "measured)")
+  p.add_argument("--se-target", type=_se_type, default=None,
+                 help="stop a model once its ability standard error is at most this; when omitted, use the budget")
+  p.add_argument("--out", default=None, metavar="CSV", help="also write the estimates (percent) to this CSV file")
+  p.add_argument("--json", default=None, metavar="JSON", help="also write the estimates (percent) to this JSON file")
+  p.add_argument("--metric", default="acc",
+                 help="lm-eval logs: the per-document metric to read (acc, acc_norm, exact_match, ...)")
+  p.add_argument("--filter", default=None,
+                 help="lm-eval logs: the filter whose values to read (e.g. strict-match); the first logged one "
+                      "when omitted")
+  add_matrix_options(p)
+  p.set_defaults(func=_adaptive)
+
 
 def _build(args) -> int:
   import tinyjax as tj
@@ -94,6 +129,8 @@ def _build(args) -> int:
   print(f"built {tb!r} from {r.n_models} models x {r.n_items} items in {time.perf_counter() - t0:.1f}s")
   print(validation_line(tb))
   print(f"saved to {args.out}")
+  for line in recommendation_lines(tb, args.out):
+    print(line)
   ids = tb.anchor_ids
   shown = ", ".join(ids[:10]) + (f", ... ({len(ids)} in all)" if len(ids) > 10 else "")
   print(f"anchor items: {shown}")
@@ -119,8 +156,35 @@ def validation_line(tb) -> str:
           + ", ".join(parts))
 
 
-def _read_answers(args, tb):
-  """(values [M, K] in anchor order, model ids) of ANSWERS: a matrix, or lm-eval --log_samples output."""
+def _points(x: float) -> str:
+  return f"{100 * float(x):.2f}"
+
+
+def recommendation_lines(tb, path) -> list[str]:
+  """Which workflow the tiny benchmark recommends, with both validation errors in points, and how to run it."""
+  rec = tb.recommendation
+  k = int(tb.anchors.shape[0])
+  if not np.isfinite(rec["mae_adaptive"]):
+    return [f"recommended workflow: static (adaptive testing was not compared; static {_points(rec['mae_static'])} "
+            "points)", f"run it: answer the {k} anchor items, then `tinyjax estimate {path} ANSWERS`"]
+  both = f"static {_points(rec['mae_static'])}, adaptive {_points(rec['mae_adaptive'])}"
+  if np.isfinite(rec["mae_static_tail"]) and np.isfinite(rec["mae_adaptive_tail"]):
+    both += (f"; beyond the train range: static {_points(rec['mae_static_tail'])}, adaptive "
+             f"{_points(rec['mae_adaptive_tail'])}")
+  lines = [f"recommended workflow: {rec['workflow']} (validation mean absolute error in points: {both}; adaptive "
+           f"asks {rec['budget']} items chosen one at a time)"]
+  if rec["workflow"] == "static":
+    lines.append(f"run it: answer the {k} anchor items, then `tinyjax estimate {path} ANSWERS`")
+  else:
+    lines.append(f"run it: ask each new model the items an adaptive session chooses, in Python "
+                 f"`tinyjax.load({str(path)!r}).adaptive_test()` (ask_id / tell / estimate); with answers to every "
+                 f"item, `tinyjax adaptive {path} ANSWERS`")
+  return lines
+
+
+def _read_answers(args, tb, ids=None, what: str = "anchor"):
+  """(values [M, K] in the order of ``ids`` (default the anchors'), model ids) of ANSWERS: a matrix, or lm-eval
+  --log_samples output."""
   from tinyjax import data
   from tinyjax.tiny.answers import match_answers
 
@@ -130,16 +194,16 @@ def _read_answers(args, tb):
     r = data.from_lm_eval_samples(path, metric=args.metric, filter=args.filter)
   else:
     r = read_matrix(args, path)
-  m = match_answers(r, tb.anchor_ids, name=f"ANSWERS ({path.name})")   # logs the ignored columns (stderr)
+  m = match_answers(r, tb.anchor_ids if ids is None else ids, name=f"ANSWERS ({path.name})")   # logs ignored columns
   values = np.asarray(m.values, dtype=float)
   model_ids = list(r.model_ids)
   empty = np.all(np.isnan(values), axis=1)
   if empty.any() and args.drop_empty:
     dropped = [model_ids[i] for i in np.flatnonzero(empty)]
-    print(f"dropped {len(dropped)} model(s) that answered no anchor: {dropped[:10]}", file=sys.stderr)
+    print(f"dropped {len(dropped)} model(s) that answered no {what}: {dropped[:10]}", file=sys.stderr)
     values, model_ids = values[~empty], [mid for mid, e in zip(model_ids, empty) if not e]
   if not model_ids:
-    raise ItemError(f"ANSWERS ({path.name}): no model answered any anchor")
+    raise ItemError(f"ANSWERS ({path.name}): no model answered any {what}")
   return values, model_ids
 
 
@@ -184,6 +248,47 @@ def _estimate(args) -> int:
 
     doc = {"unit": "percent", "recommended": est.recommended, "level": est.level,
            "models": [{k: v[i] for k, v in cols.items()} for i in range(len(model_ids))]}
+    pathlib.Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"written to {args.json} (percent points)")
+  return 0
+
+
+def _adaptive(args) -> int:
+  import tinyjax as tj
+
+  tb = tj.TinyBenchmark.load(args.tiny)
+  rec = tb.recommendation
+  values, model_ids = _read_answers(args, tb, ids=tb.item_ids, what="item")
+  est = tb.estimate_adaptive(values, budget=args.budget, se_target=args.se_target)
+  if rec["workflow"] != "adaptive":
+    print(f"note: {args.tiny} recommends the static workflow (validation mean absolute error in points: static "
+          f"{_points(rec['mae_static'])}, adaptive {_points(rec['mae_adaptive'])}): answer its anchors and run "
+          f"`tinyjax estimate {args.tiny} ANSWERS`; adaptive estimates follow")
+  pct = lambda x: [round(100 * float(v), 4) for v in np.asarray(x)]  # noqa: E731
+  ids = tb.item_ids
+  cols: dict[str, list] = {"model": list(model_ids), "score_pct": pct(est.score), "score_lo_pct": pct(est.lo),
+                           "score_hi_pct": pct(est.hi), "n_asked": [int(n) for n in est.n_asked],
+                           "ability_se": [round(float(np.max(se)), 4) for se in est.se],
+                           "beyond_train_range": [bool(x) for x in np.asarray(est.exterior)]}
+  asked = [[ids[int(k)] for k in row if k >= 0] for row in est.items]
+  level = int(round(100 * est.level))
+  print(f"adaptive testing, estimated full-benchmark scores in percent points (p-IRT) with their {level}% interval")
+  print(f"{'model':32s} {'score':>7s} {level}% interval        asked")
+  for i, mid in enumerate(model_ids):
+    flag = "  (beyond the train range)" if cols["beyond_train_range"][i] else ""
+    interval = f"[{cols['score_lo_pct'][i]:.2f}, {cols['score_hi_pct'][i]:.2f}]"
+    print(f"{mid[:32]:32s} {cols['score_pct'][i]:7.2f} {interval:20s} {cols['n_asked'][i]:5d}{flag}")
+  if args.out:
+    import pandas as pd
+
+    pd.DataFrame({**cols, "items": [" ".join(a) for a in asked]}).to_csv(args.out, index=False)
+    print(f"written to {args.out} (percent points)")
+  if args.json:
+    import json
+
+    doc = {"unit": "percent", "workflow": "adaptive", "recommended_workflow": rec["workflow"], "level": est.level,
+           "budget": int(est.items.shape[1]), "se_target": args.se_target,
+           "models": [{**{k: v[i] for k, v in cols.items()}, "items": asked[i]} for i in range(len(model_ids))]}
     pathlib.Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
     print(f"written to {args.json} (percent points)")
   return 0

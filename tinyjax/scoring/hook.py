@@ -17,17 +17,28 @@ compiles one scoring function per length bucket, however many times the hook fir
 generation (GSM8K; :class:`~tinyjax.scoring.Generate` items) are generated greedily by one
 :class:`~tinyjax.scoring.Generator`, kept for the hook's life too (one prefill and one decode compilation per
 prompt bucket), and graded by an answer rule (:mod:`tinyjax.scoring.filters`: GSM8K's strict-match by default).
+
+A TinyBenchmark can instead be run adaptively (``workflow="adaptive"``, or ``"recommended"``: whichever
+``tb.recommendation`` names): each call runs ``n_rounds`` rounds, each asking the ``n_per_round`` items with the most
+Fisher information at the current ability estimate among the items not yet asked (from all the benchmark's
+items), and reports the p-IRT estimate (``tb.adaptive_score``) with ``tb.adaptive_interval``. The selection step
+has static shapes and compiles once for the hook's life (:class:`tinyjax.adaptive.AdaptiveRounds`):
+
+    hook = scoring.TinyEvalHook({"mmlu": tb}, {"mmlu": all_items_by_id}, tokenizer, apply_fn=model,
+                                workflow="recommended")
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from tinyjax._checks import check_choice
 from tinyjax.errors import ConfigError, ItemError
 from tinyjax.scoring.filters import ANSWER_RULES, AnswerRule, answer_rule
 from tinyjax.scoring.generate import Generator, grade
@@ -47,6 +58,13 @@ MC2_THRESHOLD = 0.5
 #: for the TinyBenchmark hook only, "mc2": ``mc2 > MC2_THRESHOLD`` as 0/1 (items need ``labels``). Generation
 #: benchmarks take an answer rule instead (a name of :data:`tinyjax.scoring.ANSWER_RULES`, or an ``AnswerRule``).
 HOOK_METRICS = ACCURACY_METRICS + ("mc2",)
+
+#: How a TinyBenchmark hook evaluates: "static" (score the anchors, ``tb.estimate``), "adaptive" (rounds of the most
+#: informative items, p-IRT with ``tb.adaptive_interval``) or "recommended" (``tb.recommendation["workflow"]``).
+WORKFLOWS = ("static", "adaptive", "recommended")
+
+#: Default number of adaptive rounds per hook call (each round is one scoring call of ``n_per_round`` items).
+DEFAULT_ROUNDS = 4
 
 #: Settings of the hook's :class:`Scorer` that its :class:`Generator` shares.
 _SHARED_SETTINGS = ("mesh", "batch_size", "max_length", "data_axis", "prefix_token_id")
@@ -95,6 +113,37 @@ def _default_metric(items: list) -> str:
   return "strict-match" if isinstance(items[0], Generate) else "acc"
 
 
+def _all_items(tb, items, name: str) -> list:
+  """Every item of the benchmark, in the order of ``tb.item_ids``, for adaptive testing (which may ask any)."""
+  ids = [str(i) for i in tb.item_ids]
+  if isinstance(items, Mapping):
+    given = {str(k) for k in items}
+    missing = [i for i in ids if i not in given]
+    if missing:
+      raise ItemError(f"items[{name!r}] lack {len(missing)} of the benchmark's {len(ids)} items (e.g. "
+                      f"{missing[:3]}): adaptive testing may ask any item, so give them all, by item id")
+    chosen = _items_by_id(items, ids, name)
+  else:
+    chosen = _check_bench_items(items, name)
+    if len(chosen) != len(ids):
+      raise ItemError(f"{name}: adaptive testing needs all the benchmark's {len(ids)} items (in the order of "
+                      f"tb.item_ids, or {{item id: item}}), got {len(chosen)}")
+  if isinstance(chosen[0], Generate):
+    raise ConfigError(f"{name}: adaptive testing scores multiple-choice items; a generation benchmark runs with "
+                      "workflow='static'")
+  return chosen
+
+
+def _correct_of(items: list, ll: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
+  """[N] float32 0/1 correctness of multiple-choice ``items`` from their requests' log-likelihoods ``ll`` (item
+  order), by ``metric``; and for "mc2" the mc2 values [N] (else None)."""
+  loglik = choice_matrix(items, ll, -np.inf, np.float64)
+  if metric == "mc2":
+    values = np.array([mc2_score(loglik[i, :len(it.choices)], it.labels) for i, it in enumerate(items)])
+    return (values > MC2_THRESHOLD).astype(np.float32), values
+  return choice_accuracies(items, loglik)[metric], None
+
+
 class TinyEvalHook:
   """Scores the anchor items of several tiny benchmarks and returns their estimates as a metrics dict.
 
@@ -118,6 +167,14 @@ class TinyEvalHook:
     generate_kwargs: passed to the :class:`~tinyjax.scoring.Generator` of the generation benchmarks (chunk,
       eos_token_id, buckets, cache); it shares the Scorer's mesh, batch_size, max_length, data_axis and
       prefix_token_id.
+    workflow: "static" (score the anchors; ``tb.estimate``), "adaptive" (each call runs ``n_rounds`` rounds of the
+      ``n_per_round`` most informative unasked items at the current ability, then ``tb.adaptive_score`` (p-IRT)
+      with ``tb.adaptive_interval``; multiple-choice benchmarks only, and ``items`` must hold every item of the
+      benchmark) or "recommended" (each benchmark's ``tb.recommendation["workflow"]``).
+    n_rounds: adaptive rounds per call (default ``min(DEFAULT_ROUNDS, budget)``, budget = ``tb.recommendation``'s,
+      the number of anchors).
+    n_per_round: items per adaptive round (default ``ceil(budget / n_rounds)``). Rounds of one item are the
+      validated one-at-a-time test; larger rounds batch the scoring.
     **scorer_kwargs: passed to :class:`Scorer` (mesh, batch_size, max_length, pack, ...).
 
   :meth:`from_suite` builds the hook of a ``tj.Suite`` instead: one estimate per benchmark and the average.
@@ -125,8 +182,12 @@ class TinyEvalHook:
 
   def __init__(self, benchmarks: Mapping, items: Mapping[str, Sequence[MultipleChoice]], tokenizer,
                apply_fn=None, *, every: int = 100, metric: str | Mapping[str, str] | None = None,
-               prefix: str = "tinyjax", generate_kwargs: Mapping | None = None, **scorer_kwargs):
+               prefix: str = "tinyjax", generate_kwargs: Mapping | None = None, workflow: str = "static",
+               n_rounds: int | None = None, n_per_round: int | None = None, **scorer_kwargs):
+    from tinyjax.adaptive import AdaptiveRounds
+
     _check_run(apply_fn, every)
+    check_choice(workflow, WORKFLOWS, "workflow")
     if not benchmarks:
       raise ConfigError("benchmarks is empty")
     if set(benchmarks) != set(items):
@@ -136,9 +197,23 @@ class TinyEvalHook:
     self.suite = None
     self.skipped: tuple[str, ...] = ()
     self.benchmarks = dict(benchmarks)
+    self.workflow = {name: (tb.recommendation["workflow"] if workflow == "recommended" else workflow)
+                     for name, tb in self.benchmarks.items()}
+    self.adaptive: dict[str, AdaptiveRounds] = {}
+    self.last_adaptive: dict = {}
     chosen: dict[str, list] = {}
     for name, tb in self.benchmarks.items():
       anchors = np.asarray(tb.anchors).reshape(-1)
+      if self.workflow[name] == "adaptive":
+        chosen[name] = _all_items(tb, items[name], name)
+        model = tb.irt_model
+        tb.adaptive_interval(np.zeros(1), np.zeros((1, model.dim)))   # ConfigError without adaptive calibration
+        budget = int(tb.recommendation["budget"])
+        rounds = min(DEFAULT_ROUNDS, budget) if n_rounds is None else n_rounds
+        per = math.ceil(budget / rounds) if n_per_round is None and isinstance(rounds, int) else n_per_round
+        self.adaptive[name] = AdaptiveRounds(model, n_rounds=rounds, n_per_round=per,
+                                             item_weights=tb.item_weights)
+        continue
       if isinstance(items[name], Mapping):
         chosen[name] = _items_by_id(items[name], list(tb.anchor_ids), name)
         continue
@@ -182,11 +257,18 @@ class TinyEvalHook:
       shared = {k: v for k, v in scorer_kwargs.items() if k in _SHARED_SETTINGS}
       self.generator = Generator(apply_fn, tokenizer, **shared, **dict(generate_kwargs or {}))
     # Tokenize once: the requests never change during training.
-    self._all_items = [it for name in self.items if name not in self.rules for it in self.items[name]]
+    adaptive = getattr(self, "adaptive", {})
+    static = [name for name in self.items if name not in self.rules and name not in adaptive]
+    self._all_items = [it for name in static for it in self.items[name]]
     self._gen_items = [it for name in self.rules for it in self.items[name]]
     self._spans, self._gen_spans = {}, {}
+    # Adaptive benchmarks: every item's requests, tokenized once; each round scores the ones it asks.
+    self._item_requests = {name: [[self.scorer.encode(c, x) for c, x in it.requests()] for it in self.items[name]]
+                           for name in adaptive}
     start = gen_start = 0
     for name in self.items:
+      if name in adaptive:
+        continue
       if name in self.rules:
         self._gen_spans[name] = (gen_start, gen_start + len(self.items[name]))
         gen_start += len(self.items[name])
@@ -194,11 +276,24 @@ class TinyEvalHook:
         self._spans[name] = (start, start + len(self.items[name]))
         start += len(self.items[name])
     self._encoded = [self.scorer.encode(c, x) for it in self._all_items for c, x in it.requests()]
+    if adaptive:
+      self._pin_row_length()
     for it in self._gen_items:
       self.generator.encode(it)   # a prompt that cannot fit fails here, not at the first evaluation
     self.calls = 0
     self.last_seconds = float("nan")
     self.last_generation_seconds = float("nan")
+
+  def _pin_row_length(self):
+    """Adaptive rounds score a different subset of items each time. With packing, the scorer would choose a row
+    length per call; plan once over every request the hook can score instead and keep that row length (and the
+    share of scored positions) for the hook's life, so every round's batches have one shape: one compilation."""
+    if not self.scorer.pack or self.scorer.pack_length is not None:
+      return
+    every = list(dict.fromkeys([*self._encoded, *(r for reqs in self._item_requests.values()
+                                                  for item in reqs for r in item)]))
+    plan = self.scorer._plan(every)   # also fixes score_fraction when it was not given
+    self.scorer.pack_length = plan.shapes[0][1]
 
   @classmethod
   def from_suite(cls, suite, items, tokenizer, apply_fn=None, *, every: int = 100,
@@ -311,6 +406,8 @@ class TinyEvalHook:
     hook._anchor_ids = {b: anchor_ids[b] for b in chosen}
     hook.skipped = tuple(skipped)
     hook.benchmarks = {}
+    hook.workflow = {b: "static" for b in chosen}
+    hook.adaptive, hook.last_adaptive = {}, {}
     default = {b: GENERATION_RULES.get(b) or SCORER_METRIC.get(b) or _default_metric(chosen[b]) for b in chosen}
     if isinstance(metric, Mapping):
       hook.metric = {b: metric.get(b, default[b]) for b in chosen}
@@ -327,8 +424,10 @@ class TinyEvalHook:
 
   @property
   def compilations(self) -> int:
-    """How many times the scoring (and generation) functions were compiled (traced) so far."""
-    return self.scorer.compilations + (self.generator.compilations if self.generator is not None else 0)
+    """How many times the scoring (and generation) functions and the adaptive selection steps were compiled
+    (traced) so far."""
+    return (self.scorer.compilations + (self.generator.compilations if self.generator is not None else 0)
+            + sum(r.compilations for r in self.adaptive.values()))
 
   def should_run(self, step: int) -> bool:
     return int(step) % self.every == 0
@@ -342,6 +441,12 @@ class TinyEvalHook:
     ``.../gpirt``; ``.../raw_acc`` (mean anchor correctness) and ``.../correct`` ([A] float32 0/1 per anchor
     item), and for an mc2 benchmark ``.../mc2`` (the mean mc2 before binarization); plus ``{prefix}/eval_seconds``
     and ``{prefix}/padding_fraction``.
+
+    A benchmark run adaptively (``workflow``) reports ``.../estimate`` (``tb.adaptive_score``: p-IRT from the items
+    asked),
+    ``.../estimate_lo``, ``.../estimate_hi`` (``tb.adaptive_interval``), ``.../n_asked``, ``.../raw_acc`` and
+    ``.../correct`` (the asked items' correctness, in the order asked; their indices and the ability are in
+    ``hook.last_adaptive[b]``, a :class:`tinyjax.adaptive.AdaptiveRun`), and ``.../mc2`` for an mc2 benchmark.
 
     A hook built by :meth:`from_suite` returns, for every benchmark ``b`` of the suite, ``{prefix}/{b}/estimate``,
     ``.../estimate_lo``, ``.../estimate_hi`` (the full-score estimate and its interval, in the suite's unit: its
@@ -384,11 +489,14 @@ class TinyEvalHook:
         correct[name] = (values > MC2_THRESHOLD).astype(np.float32)
       else:
         correct[name] = accuracies[self.metric[name]][lo_i:hi_i]
-    correct = {name: correct[name] for name in self.items}   # the benchmarks' order
+    correct = {name: correct[name] for name in self.items if name in correct}   # the benchmarks' order
     if self.suite is not None:
       self._suite_metrics(correct, metrics)
     else:
       for name, tb in self.benchmarks.items():
+        if name in self.adaptive:
+          self._adaptive_metrics(name, tb, params, metrics)
+          continue
         est = tb.estimate(correct[name][None, :])
         key = f"{self.prefix}/{name}"
         metrics[f"{key}/raw_acc"] = float(correct[name].mean())
@@ -402,9 +510,40 @@ class TinyEvalHook:
     self.calls += 1
     self.last_seconds = time.perf_counter() - t0
     metrics[f"{self.prefix}/eval_seconds"] = self.last_seconds
-    if self._encoded:
+    if self._encoded or self.adaptive:
       metrics[f"{self.prefix}/padding_fraction"] = self.scorer.last_plan.padding_fraction
     return metrics
+
+  def _adaptive_metrics(self, name: str, tb, params, metrics: dict):
+    """Runs the adaptive rounds of benchmark ``name`` (each round scores the items it asks) and adds its metrics."""
+    items, requests, metric = self.items[name], self._item_requests[name], self.metric[name]
+    mc2: list[np.ndarray] = []
+
+    def answer(idx: np.ndarray) -> np.ndarray:
+      asked = [items[i] for i in idx]
+      ll, _ = self.scorer.score_encoded([r for i in idx for r in requests[i]], params)
+      correct, values = _correct_of(asked, ll, metric)
+      if values is not None:
+        mc2.append(values)
+      return correct
+
+    run = self.adaptive[name].run(answer)
+    self.last_adaptive[name] = run
+    asked = run.items >= 0
+    y, mask = np.zeros((1, len(items))), np.zeros((1, len(items)), bool)
+    y[0, run.items[asked]], mask[0, run.items[asked]] = run.answers[asked], True
+    score, theta = tb.adaptive_score(y, mask)   # the estimate the validation folds measured
+    interval, _ = tb.adaptive_interval(score, theta)
+    correct = run.answers[asked].astype(np.float32)   # in the order asked
+    key = f"{self.prefix}/{name}"
+    metrics[f"{key}/raw_acc"] = float(correct.mean())
+    metrics[f"{key}/estimate"] = float(score[0])
+    metrics[f"{key}/estimate_lo"] = float(interval[0, 0])
+    metrics[f"{key}/estimate_hi"] = float(interval[0, 1])
+    metrics[f"{key}/n_asked"] = run.n_asked
+    metrics[f"{key}/correct"] = correct
+    if mc2:
+      metrics[f"{key}/mc2"] = float(np.concatenate(mc2).mean())
 
   def _suite_metrics(self, correct: dict[str, np.ndarray], metrics: dict):
     """The suite's estimates from the answers on the anchors of the benchmarks scored (absent = not answered)."""

@@ -447,7 +447,7 @@ class TinyBenchmark(_TinyBase):
       raise ConfigError("this tiny benchmark has no adaptive calibration: fit it with compare_adaptive=True")
     return adaptive.AdaptiveSession(self.irt_model, budget=self.anchors.shape[0] if budget is None else budget,
                                     se_target=se_target, item_weights=self.item_weights, item_ids=self.item_ids,
-                                    interval=self.adaptive_interval, level=self.level)
+                                    interval=self.adaptive_interval, score=self.adaptive_score, level=self.level)
 
 
 class Leaderboard(_TinyBase):

@@ -116,7 +116,7 @@ def _demo(args) -> int:
   rows, fitted = [], {}
   for s in strategies:
     tb = tj.TinyBenchmark.fit(Y[train], n_anchors=args.anchors, strategy=s, seed=args.seed, groups=groups,
-                              irt_model=model, progress=False, _cache=cache)
+                              irt_model=model, progress=False, _cache=cache, compare_adaptive=s == DEFAULT_STRATEGY)
     est = tb.estimate(Y[test][:, tb.anchors])
     fitted[s] = (tb, est)
     err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in _DEMO_ESTIMATORS}
@@ -131,6 +131,10 @@ def _demo(args) -> int:
     mark = "  <- default" if s == DEFAULT_STRATEGY else ""
     print(f"{s:12s} " + " ".join(f"{err[e]:7.2f}" for e in _DEMO_ESTIMATORS)
           + f" {err['blend'] / base:21.2f}x {100 * cov:8.0f}%{mark}")
+  from tinyjax._cli_tiny import recommendation_lines
+  # The default tiny benchmark's recommendation (adaptive testing against its anchors, on its validation folds);
+  # `tinyjax build` prints the same line and how to run the workflow.
+  print("\n" + recommendation_lines(fitted[DEFAULT_STRATEGY][0], "tiny.tjx")[0])
   hint = _strategy_hint(rows, DEFAULT_STRATEGY, data=args.data)
   if hint:
     print("\n" + hint)
@@ -196,9 +200,9 @@ def _plot(args, Y, train, test, truth, groups, model, fitted, cache) -> None:
   err_rand, err_best = [], []
   for k in ks:
     r = tj.TinyBenchmark.fit(Y[train], n_anchors=k, strategy="random", seed=args.seed, groups=groups,
-                             irt_model=model, progress=False, _cache=cache)
+                             irt_model=model, progress=False, _cache=cache, compare_adaptive=False)
     b = tj.TinyBenchmark.fit(Y[train], n_anchors=k, strategy=strat, seed=args.seed, groups=groups,
-                             irt_model=model, progress=False, _cache=cache)
+                             irt_model=model, progress=False, _cache=cache, compare_adaptive=False)
     err_rand.append(100 * np.mean(np.abs(r.estimate(Y[test][:, r.anchors]).naive - truth)))
     err_best.append(100 * np.mean(np.abs(b.estimate(Y[test][:, b.anchors]).score - truth)))
   ax2.plot(ks, err_rand, "o-", label="random anchors, naive")

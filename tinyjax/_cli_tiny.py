@@ -72,14 +72,7 @@ def register(subparsers) -> None:
   p.add_argument("answers", metavar="ANSWERS",
                  help="answers matrix (same formats as for build; NaN = not answered), or lm-evaluation-harness "
                       "--log_samples output (a samples_*.jsonl file or a folder of them) of the anchor items")
-  p.add_argument("--out", default=None, metavar="CSV", help="also write the estimates (percent) to this CSV file")
-  p.add_argument("--json", default=None, metavar="JSON", help="also write the estimates (percent) to this JSON file")
-  p.add_argument("--metric", default="acc",
-                 help="lm-eval logs: the per-document metric to read (acc, acc_norm, exact_match, ...)")
-  p.add_argument("--filter", default=None,
-                 help="lm-eval logs: the filter whose values to read (e.g. strict-match); the first logged one "
-                      "when omitted")
-  add_matrix_options(p)
+  _add_answer_options(p)
   p.set_defaults(func=_estimate)
 
   p = subparsers.add_parser(
@@ -102,6 +95,12 @@ def register(subparsers) -> None:
                       "measured)")
   p.add_argument("--se-target", type=_se_type, default=None,
                  help="stop a model once its ability standard error is at most this; when omitted, use the budget")
+  _add_answer_options(p)
+  p.set_defaults(func=_adaptive)
+
+
+def _add_answer_options(p) -> None:
+  """What `estimate` and `adaptive` share: where to write, which lm-eval metric and filter, the matrix options."""
   p.add_argument("--out", default=None, metavar="CSV", help="also write the estimates (percent) to this CSV file")
   p.add_argument("--json", default=None, metavar="JSON", help="also write the estimates (percent) to this JSON file")
   p.add_argument("--metric", default="acc",
@@ -110,7 +109,6 @@ def register(subparsers) -> None:
                  help="lm-eval logs: the filter whose values to read (e.g. strict-match); the first logged one "
                       "when omitted")
   add_matrix_options(p)
-  p.set_defaults(func=_adaptive)
 
 
 def _build(args) -> int:

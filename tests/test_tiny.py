@@ -436,6 +436,19 @@ def test_recommendation_on_planted_cases(planted):
   assert st["mae_adaptive"] > st["mae_static"]
 
 
+def test_recommend_workflow_rule():
+  """Adaptive only when it wins on the iid folds, does not lose on the tail fold, and the tail fold is big enough
+  to check its extrapolation."""
+  from tinyjax.tiny import calibration
+
+  win = {"mae_adaptive": 0.02, "mae_static": 0.03, "mae_adaptive_tail": 0.03, "mae_static_tail": 0.03,
+         "n_tail_side": calibration.MIN_TAIL_ADAPTIVE}
+  assert calibration.recommend_workflow(win) == "adaptive"
+  for change in ({"mae_adaptive": 0.031}, {"mae_adaptive_tail": 0.031}, {"mae_adaptive_tail": float("nan")},
+                 {"n_tail_side": calibration.MIN_TAIL_ADAPTIVE - 1}):
+    assert calibration.recommend_workflow({**win, **change}) == "static"
+
+
 def test_estimate_adaptive_offline(planted):
   """The batched offline form: the items of tinyjax.adaptive.simulate, p-IRT at the re-estimated (MLE) ability,
   and an interval around it that covers most new models."""

@@ -78,6 +78,7 @@ def test_generation_is_the_same_chunked_or_not(model):
   items = [scoring.Generate(p, until=[], max_gen_toks=8) for p in PROMPTS]
   chunked = Generator(model, Chars(), batch_size=5, eos_token_id=-1)
   plain = Generator(model, Chars(), batch_size=5, eos_token_id=-1)
+  chunked._chunk_from = 0                      # chunk these short prompts too (buckets from 256 by default)
   plain._windowed = False
   assert chunked._prefill_chunk(152) > 0 and plain._prefill_chunk(152) == 0
   a, b = chunked.generate(items), plain.generate(items)
@@ -104,5 +105,6 @@ def test_modules_without_the_window_keep_the_one_pass_prefill(model):
 
   items = [scoring.Generate(p, until=[], max_gen_toks=4) for p in PROMPTS]
   old = Generator(OldProtocol(model), Chars(), batch_size=5, eos_token_id=-1)
+  old._chunk_from = 0
   assert old._prefill_chunk(152) == 0
   assert old.generate(items).tokens == Generator(model, Chars(), batch_size=5, eos_token_id=-1).generate(items).tokens

@@ -16,7 +16,7 @@ P_TRUE = 1 / (1 + np.exp(-(THETA @ A_TRUE.T - B_TRUE)))
 
 @pytest.fixture(scope="module")
 def tb():
-  return tj.TinyBenchmark.fit(TRAIN, n_anchors=15, strategy="irt", dim=1, n_folds=3, seed=0)
+  return tj.TinyBenchmark.fit(TRAIN, n_anchors=15, strategy="irt", dim=1, n_folds=3, seed=0, compare_adaptive=False)
 
 
 def test_fit_shapes_and_estimate_formulas(tb):
@@ -189,7 +189,7 @@ def test_real_data_error_bounds(shared_data):
     train = np.setdiff1d(np.arange(n), test)
     truth = Y[test].mean(1)
     model = tj.fit_irt(Y[train], dim=1, seed=seed, progress=False)
-    tb = tj.TinyBenchmark.fit(Y[train], n_anchors=100, seed=seed, irt_model=model)
+    tb = tj.TinyBenchmark.fit(Y[train], n_anchors=100, seed=seed, irt_model=model, compare_adaptive=False)
     est = tb.estimate(Y[test][:, tb.anchors])
     lo, hi = est.lo, est.hi
     errs.append(100 * np.mean(np.abs(est.score - truth)))
@@ -385,7 +385,7 @@ def test_real_data_strongest_models(shared_data):
                    for _ in range(20)])
   errs, cover, ext = [], [], []
   for seed in range(2):
-    tb = tj.TinyBenchmark.fit(Y[train], n_anchors=100, seed=seed, dims=(1,))
+    tb = tj.TinyBenchmark.fit(Y[train], n_anchors=100, seed=seed, dims=(1,), compare_adaptive=False)
     est = tb.estimate(Y[test][:, tb.anchors])
     lo, hi = est.lo, est.hi
     errs.append(np.mean(np.abs(est.score - truth)))

@@ -22,7 +22,8 @@ TRAIN, TEST = Y_ALL[:80], Y_ALL[80:]
 
 @pytest.fixture(scope="module")
 def tb():
-  return tj.TinyBenchmark.fit(TRAIN, n_anchors=8, strategy="random", dim=1, n_folds=3, seed=0)
+  return tj.TinyBenchmark.fit(TRAIN, n_anchors=8, strategy="random", dim=1, n_folds=3, seed=0,
+                              compare_adaptive=False)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,7 @@ def test_cli_estimate_from_lm_eval_jsonl(tmp_path, capsys):
   task = "toy"
   ids = [f"{task}/{d}" for d in range(TRAIN.shape[1])]
   tbl = tj.TinyBenchmark.fit(pd.DataFrame(TRAIN, columns=ids), n_anchors=6, strategy="random", dim=1,
-                             n_folds=3, seed=0)
+                             n_folds=3, seed=0, compare_adaptive=False)
   tbl.save(tmp_path / "t.tjx")
   run = tmp_path / "logs" / "my-model"
   run.mkdir(parents=True)

@@ -67,6 +67,8 @@ __all__ = ("DEFAULT_CHUNK", "GenerateResult", "Generator", "SampleResult", "gene
 DEFAULT_CHUNK = 32
 #: Prompt slots per chunk of the chunked prefill (at most; a divisor of the bucket).
 PREFILL_CHUNK = 128
+#: Shorter buckets are prefilled in one pass: their [rows, T, T] scores are small, and one pass compiles faster.
+PREFILL_CHUNKED_FROM = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +163,7 @@ class Generator:
     # the chunked prefill needs generate_step(..., kv_start=) (CausalLM.generate_step); other models keep one pass
     self._windowed = self.cached and bool(getattr(model, "supports_cache_window", False))
     self._chunk_target = PREFILL_CHUNK
+    self._chunk_from = PREFILL_CHUNKED_FROM
     self._chunk_budget = 1 << 19   # rows * bucket * chunk of a prefill group (the chunked prefill's scores)
     self._has_head = callable(getattr(model, "hidden", None)) and callable(getattr(model, "head", None))
     if max_length is None:
@@ -300,7 +303,7 @@ class Generator:
 
   def _prefill_chunk(self, t: int) -> int:
     """Slots per chunk of a bucket of ``t`` (its largest divisor below t, up to ``PREFILL_CHUNK``), or 0: one pass."""
-    if not self._windowed:
+    if not self._windowed or t < self._chunk_from:
       return 0
     c = max(d for d in range(1, min(t - 1, self._chunk_target) + 1) if t % d == 0) if t > 1 else 0
     return c if c >= 16 else 0

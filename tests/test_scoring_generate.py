@@ -413,7 +413,7 @@ def test_sample_coverage_example_fits_the_law():
   """examples/sample_coverage.py end to end: a small model's samples give a rising coverage curve and a fit."""
   import pathlib
   script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "sample_coverage.py"
-  out = subprocess.run([sys.executable, str(script), "--samples", "32"], capture_output=True, text=True, timeout=600,
+  out = subprocess.run([sys.executable, str(script), "--samples", "32", "--steps", "120"], capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert out.returncode == 0, out.stderr[-3000:]
   lines = out.stdout.splitlines()

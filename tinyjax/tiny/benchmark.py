@@ -340,9 +340,9 @@ class TinyBenchmark(_TinyBase):
     chosen one at a time by Fisher information: :meth:`adaptive_test` online, :meth:`estimate_adaptive` offline);
     ``mae_static`` / ``mae_adaptive``: validation MAE of :attr:`Estimates.score` and of adaptive testing on the iid
     folds; ``mae_static_tail`` / ``mae_adaptive_tail``: the same on the tail fold (models beyond the train range).
-    Adaptive is recommended when it wins on the iid folds without losing on the tail fold
-    (:func:`tinyjax.tiny.calibration.recommend_workflow`). A tiny benchmark fitted with ``compare_adaptive=False``
-    recommends "static" with the adaptive figures NaN.
+    Adaptive is recommended when it wins on the iid folds without losing on the tail fold, and the tail fold holds
+    enough models to check that (:func:`tinyjax.tiny.calibration.recommend_workflow`). A tiny benchmark fitted with
+    ``compare_adaptive=False`` recommends "static" with the adaptive figures NaN.
     """
     ad = self._calib[0].adaptive
     if ad is None:

@@ -62,7 +62,7 @@ class Calibration:
   qs: dict                 # interior multipliers
   maes: dict               # estimator -> iid validation MAE
   regime_w: dict           # regime (estimation.REGIMES) -> weights on estimation.BLEND_PARTS
-  regime_info: dict        # regime -> pool size, choice ("blend" or "gpirt"), validation MAEs (regime_weights)
+  regime_info: dict        # regime -> pool size, pooled regimes, chosen candidate, candidate MAEs (regime_weights)
   qs_ext: dict             # exterior multipliers (whole tail fold)
   maes_ext: dict           # estimator -> validation MAE, exterior pool
   n_ext: int               # validation models in the exterior pool
@@ -139,7 +139,7 @@ def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_re
   truth_all = np.stack([_estn.true_scores(Y[:, b.cols], b.item_weights) for b in benches], axis=1)    # [N, B]
   folds = [(tr, va, False) for tr, va in validation_folds(n, n_folds, seed=seed)]
   folds.append(tail_fold(truth_all.mean(axis=1)) + (True,))
-  keys = _estn.RAW_ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist", "side", "gap", "truth", "range_lo",
+  keys = _estn.RAW_ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist", "side", "truth", "range_lo",
                                   "range_hi")
   if adaptive_budget is not None:
     keys += ("adaptive", "spread_adaptive", "dist_adaptive")
@@ -164,9 +164,8 @@ def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_re
     res["spread"].append(raw["spread"])
     res["nvar"].append(raw["nvar"])
     res["tail"].append(np.full(raw["diff"].shape, tail))
-    pos = [_estn.range_position(raw["diff"][:, j], truth_all[tr, j]) for j in range(len(benches))]
-    res["dist"].append(np.stack([d for d, _, _ in pos], 1))
-    res["gap"].append(np.stack([g for _, _, g in pos], 1))
+    res["dist"].append(np.stack([_estn.range_distance(raw["diff"][:, j], truth_all[tr, j])
+                                 for j in range(len(benches))], 1))
     # the fold's train range, to place any estimate of these models against it (``_regime_pools``)
     res["truth"].append(truth)
     for key, fn in (("range_lo", np.min), ("range_hi", np.max)):
@@ -191,9 +190,8 @@ def _regime_pools(r: dict, gpirt: np.ndarray, q_zone: float) -> np.ndarray:
   """[n_val] regime index (:data:`tinyjax.tiny.estimation.REGIMES`) of every validation model, classified as a new
   model in its place would be: by its gp-IRT estimate against the range of the models its fold was fitted on."""
   est = r["truth"] + gpirt
-  lo, hi = r["range_lo"], r["range_hi"]
-  margin = np.where(est > hi, hi - est, np.where(est < lo, est - lo, np.minimum(hi - est, est - lo)))
-  return _estn.classify_regimes(margin, est > hi, r["spread"], q_zone)
+  return _estn.classify_regimes(_estn.edge_margin(est, r["range_lo"], r["range_hi"]), est > r["range_hi"],
+                                r["spread"], q_zone)
 
 
 def _one_hot(name: str) -> tuple:
@@ -210,8 +208,9 @@ def regime_weights(parts: np.ndarray, gpirt: np.ndarray, regime: np.ndarray, lam
   :data:`MIX_WEIGHTS`. Beyond the range ("above", "below") the candidates that hold ridge (``interior`` and its
   mixes) are left out: a regression fitted on the train models does not extrapolate. A regime's pool is the
   validation models classified there (an exterior side with fewer than :data:`MIN_POOL` models pools both sides,
-  and both sides with fewer pool with the edge zone: the models nearest to them); in a pool of at least :data:`MIN_POOL` models the candidate with the least mean absolute error is used, so a
-  part enters a regime only where it beats gp-IRT there. A smaller pool keeps gp-IRT.
+  and both sides with fewer pool with the edge zone: the models nearest to them); in a pool of at least
+  :data:`MIN_POOL` models the candidate with the least mean absolute error is used, so a part enters a regime only
+  where it beats gp-IRT there. A smaller pool keeps gp-IRT.
 
   Args:
     parts: [n_val, P] validation errors of the parts. gpirt: [n_val] validation errors of gp-IRT.
@@ -349,7 +348,7 @@ def _calibrate_one(r: dict, level: float, adaptive_budget: int | None = None) ->
                      qs_ext_side=qs_ext_side, adaptive=adaptive)
 
 
-RESIDUAL_KEYS = CALIBRATED + ("spread", "dist", "tail", "side", "gap", "regime")
+RESIDUAL_KEYS = CALIBRATED + ("spread", "dist", "tail", "side", "regime")
 
 
 def calibrate(Y, benches, *, strategy, seed, kind, dim, priors, n_folds, n_restarts, level, method, progress,

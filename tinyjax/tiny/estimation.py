@@ -22,8 +22,8 @@ from tinyjax.errors import ConfigError
 RAW_ESTIMATORS = ("naive", "pirt", "diff", "greg")   # computed per benchmark from the anchors and the IRT model
 BLEND_PARTS = ("pirt", "diff", "ridge", "naive", "greg")   # what the recommended estimate blends
 RANGE_QUANTILES = (0.0, 1.0)   # a model outside this range (quantiles) of the train scores is "exterior"
-# Where a model's difference estimate lies against the train models' score range: inside and away from the edges,
-# inside within the edge zone, above the range, below it. Each regime has its own blend weights and multipliers.
+# Where a model's gp-IRT estimate lies against the train models' score range (classify_regimes): inside and away
+# from the edges, near an edge (either side), above the range, below it. Each regime has its own blend weights.
 REGIMES = ("interior", "edge", "above", "below")
 LAM_MODES = ("global", "model")
 DEFAULT_LAM_MODE = "global"    # gp-IRT weight: "global" (one per benchmark) or "model" (per model)
@@ -68,11 +68,10 @@ def range_position(estimate: np.ndarray, train_truth: np.ndarray):
   return dist, estimate > hi, np.maximum(np.minimum(hi - estimate, estimate - lo), 0.0)
 
 
-def edge_margin(estimate: np.ndarray, train_truth: np.ndarray) -> np.ndarray:
-  """[M] signed distance of each estimate to the nearer edge of the train models' score range, in score units:
-  positive inside the range, negative beyond it."""
-  dist, _, gap = range_position(estimate, train_truth)
-  return np.where(dist > 0, -dist * max(float(np.std(train_truth)), 1e-6), gap)
+def edge_margin(estimate: np.ndarray, lo, hi) -> np.ndarray:
+  """Signed distance of each estimate to the nearer edge of the score range ``[lo, hi]`` (arrays broadcast), in
+  score units: positive inside the range, negative beyond it."""
+  return np.minimum(hi - estimate, estimate - lo)
 
 
 def classify_regimes(margin: np.ndarray, above: np.ndarray, spread: np.ndarray, q_zone) -> np.ndarray:
@@ -259,9 +258,8 @@ def combine(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], lam
   q_zone = np.array([c.q_zone for c in calibs], dt)[None, :]
   # Which blend: the regime of the gp-IRT estimate (steadier than diff's, so noise alone rarely puts an interior
   # model beyond the range). Which interval multiplier: the difference estimate's position, as calibrated.
-  margin = np.stack([edge_margin(gp[:, j], ts) for j, ts in enumerate(train_scores)], axis=1)
-  above_gp = np.stack([gp[:, j] > score_range(ts)[1] for j, ts in enumerate(train_scores)], axis=1)
-  regime = classify_regimes(margin, above_gp, spread, q_zone)
+  lo_r, hi_r = np.array([score_range(ts) for ts in train_scores], dt).T[:, None, :]        # [1, B] each
+  regime = classify_regimes(edge_margin(gp, lo_r, hi_r), gp > hi_r, spread, q_zone)
   zone = ~ext & (gap < q_zone * spread)     # intervals: inside the range, near its edge
   spread = spread * (1.0 + dist)
   rw = np.array([[c.regime_w[r] for r in REGIMES] for c in calibs], dt)                  # [B, R, P]

@@ -197,7 +197,7 @@ def test_suite_logs_import_no_scoring():
 
 @pytest.mark.parametrize("task,doc,field", [("metabench_arc_secondary", {"question": "q"}, "metabench_idx"),
                                             ("metabench_mmlu_secondary", {"metabench_idx": 3}, "mb_sub_idx"),
-                                            ("arc_challenge", None, "metabench_idx")])
+                                            ("metabench_hellaswag_secondary", None, "metabench_idx")])
 def test_suite_logs_missing_identity_field(tmp_path, task, doc, field):
   path = _write(tmp_path / "m", task, [_rec(0, doc, acc=1.0, acc_norm=1.0)])
   with pytest.raises(ResponseError, match=rf"samples_{task}_.*\.jsonl:1: the document \(doc_id 0\) has no "

@@ -109,6 +109,11 @@ def _add_answer_options(p) -> None:
                  help="lm-eval logs: the filter whose values to read (e.g. strict-match); the first logged one "
                       "when omitted")
   add_matrix_options(p)
+  for action in p._actions:   # for answers, an empty column is an unanswered question, never dropped
+    if action.dest == "drop_empty":
+      action.help = ("drop models (rows) that answered nothing, and report them, instead of failing; a question "
+                     "no model answered (an all-NaN column, as one model's NaN answer makes) is kept as unanswered: "
+                     "a missing answer is allowed and widens that model's interval")
 
 
 def _build(args) -> int:
@@ -190,11 +195,11 @@ def _read_answers(args, tb, ids=None, what: str = "anchor"):
   is_log = path.suffix.lower() == ".jsonl" or (path.is_dir() and any(path.rglob("samples_*.jsonl")))
   if is_log:
     r = data.from_lm_eval_samples(path, metric=args.metric, filter=args.filter)
+    src, model_ids = r, list(r.model_ids)
   else:
-    r = read_matrix(args, path)
-  m = match_answers(r, tb.anchor_ids if ids is None else ids, name=f"ANSWERS ({path.name})")   # logs ignored columns
+    src, model_ids = _read_answer_matrix(args, path)
+  m = match_answers(src, tb.anchor_ids if ids is None else ids, name=f"ANSWERS ({path.name})")   # logs ignored columns
   values = np.asarray(m.values, dtype=float)
-  model_ids = list(r.model_ids)
   empty = np.all(np.isnan(values), axis=1)
   if empty.any() and args.drop_empty:
     dropped = [model_ids[i] for i in np.flatnonzero(empty)]
@@ -203,6 +208,42 @@ def _read_answers(args, tb, ids=None, what: str = "anchor"):
   if not model_ids:
     raise ItemError(f"ANSWERS ({path.name}): no model answered any {what}")
   return values, model_ids
+
+
+def _read_answer_matrix(args, path: pathlib.Path):
+  """(answers, model ids) of an ANSWERS matrix file; answers a DataFrame whose columns are its item ids, or a bare
+  array when the file has none (read by position).
+
+  A column that no model answered (a single model's NaN answer makes one) is kept, all NaN: it is an unanswered
+  question, which `estimate` allows (the model's interval widens with the share of anchors it left unanswered).
+  A model (row) that answered nothing is an error naming it, or is dropped and reported with --drop-empty.
+  """
+  import pandas as pd
+
+  from tinyjax import data
+  from tinyjax.errors import ResponseError
+
+  r = data.load_responses(path, header=getattr(args, "header", None), drop_empty=True)
+  d = r.dropped
+  if d.models:
+    shown = list(d.models[:10])
+    if not args.drop_empty:
+      raise ResponseError(f"ANSWERS ({path.name}): {len(d.models)} model(s) answered nothing (every value NaN): "
+                          f"{shown}; remove those rows or pass --drop-empty (an unanswered question, NaN, is "
+                          "allowed: only a model without a single answer cannot be estimated)")
+    print(f"dropped {len(d.models)} model(s) that answered nothing: {shown}", file=sys.stderr)
+  n = r.n_items + len(d.items)                       # put the columns nobody answered back, all NaN
+  kept = np.setdiff1d(np.arange(n), np.asarray(d.item_index, dtype=int))
+  values = np.full((r.n_models, n), np.nan)
+  values[:, kept] = r.values
+  if not r.item_ids_given:
+    return values, list(r.model_ids)
+  item_ids = [""] * n
+  for j, iid in zip(kept, r.item_ids):
+    item_ids[j] = iid
+  for j, iid in zip(d.item_index, d.items):
+    item_ids[j] = iid
+  return pd.DataFrame(values, columns=item_ids), list(r.model_ids)
 
 
 def estimates_table(est, model_ids) -> dict[str, list]:

@@ -133,7 +133,8 @@ def anchor_positions(ids: Sequence[str], anchor_ids: Sequence[str], name: str = 
     more = f" and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
     raise ItemError(
         f"{name} lack {len(missing)} of the {len(anchor_ids)} anchor items: {', '.join(hints)}{more}. Columns are "
-        "matched to the anchors by item id; answer every anchor (NaN for a question a model did not answer)")
+        "matched to the anchors by item id; give every anchor a column (NaN where a model did not answer it: a "
+        "missing answer is allowed and widens that model's interval)")
   if ignored:
     log.info("%s: %d column(s) that are not anchors ignored (%s%s)", name, len(ignored),
              ", ".join(ignored[:_SHOWN]), " ..." if len(ignored) > _SHOWN else "")

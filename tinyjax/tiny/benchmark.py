@@ -117,12 +117,16 @@ class _TinyBase:
     Y = _est.check_answers(matched.values, self._global_anchors.shape[0], model_ids=matched.model_ids)
     raw = _estn.raw_estimates(self.irt_model, self._benches, self._anchor_sets, Y, self.method, batch_size,
                               self._regs)
-    est, intervals = _estn.combine(raw, self._calib, self._train_scores, lam_mode)
+    # Unanswered anchors: the calibrations measured with that share of the validation models' anchors hidden.
+    missing = _estn.missing_fractions(Y, self._anchor_sets)
+    est, intervals = _estn.combine_missing(raw, self._calib, self._train_scores, missing, lam_mode,
+                                           [a.indices.shape[0] for a in self._anchor_sets])
     # Computed in the working dtype (one precision per estimate); handed to the user as float64.
     f64 = lambda x: x if x.dtype == bool else x.astype(np.float64)
     regime = np.asarray(_estn.REGIMES)[est.pop("regime")]
     est = {k: f64(v) for k, v in est.items()}
     est["regime"] = regime
+    est["missing"] = missing.astype(np.float64)
     return est, {k: (f64(lo), f64(hi)) for k, (lo, hi) in intervals.items()}, f64(raw["theta"])
 
   def _diagnostics(self, j: int) -> dict:
@@ -323,11 +327,14 @@ class TinyBenchmark(_TinyBase):
 
     Returns:
       :class:`tinyjax.tiny.Estimates`: ``score`` (the recommended estimate) with its interval ``lo``, ``hi``;
-      every estimator [M] with its interval in ``intervals``; ``theta`` [M, d]; ``exterior`` [M].
+      every estimator [M] with its interval in ``intervals``; ``theta`` [M, d]; ``exterior`` [M]; ``missing`` [M],
+      the share of anchors each model left unanswered. A model with unanswered anchors gets the gp-IRT weight,
+      blend and intervals calibrated with that share of the validation models' anchors hidden (interpolated
+      between the calibrated shares, ``validation["missing"]``), so its interval is wider.
     """
     est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
     return Estimates(**{k: est[k][:, 0] for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend",
-                                                 "exterior", "regime")},
+                                                 "exterior", "regime", "missing")},
                      intervals={k: np.stack([lo[:, 0], hi[:, 0]], axis=1) for k, (lo, hi) in iv.items()},
                      level=self.level,
                      theta=theta, lam=self.lam)
@@ -540,7 +547,7 @@ class Leaderboard(_TinyBase):
     est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
     d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}
     return BenchmarkEstimates(**{k: d(est[k]) for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge",
-                                                        "blend", "exterior", "regime")},
+                                                        "blend", "exterior", "regime", "missing")},
                               intervals={k: d(np.stack([lo, hi], axis=2)) for k, (lo, hi) in iv.items()},
                               level=self.level,
                               theta=theta)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Sequence
 
 import numpy as np
 
@@ -41,6 +42,10 @@ INTERIOR_PARTS = ("pirt", "diff", "ridge", "naive")   # the parts of the "interi
 MIX_WEIGHTS = (0.25, 0.5, 0.75)  # greg's weight in the mixed candidates of regime_weights
 MIN_TAIL_ADAPTIVE = 20           # tail-fold models per side below which adaptive testing is never recommended
 CALIBRATED = ("naive", "pirt", "diff", "greg", "ridge", "blend", "gpirt")   # estimators with a multiplier
+# Share of every validation model's anchors hidden (answers set to NaN) for the missing-answer calibrations: each
+# fraction gets a whole calibration of its own (gp-IRT weight, regime blends, multipliers), and a new model is
+# estimated between the two nearest to its own share of unanswered anchors (estimation.combine_missing).
+MISSING_FRACTIONS = (0.25, 0.5, 0.8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +76,9 @@ class Calibration:
   n_edge: int              # tail-fold models whose estimate fell inside their fold's train range
   qs_ext_side: dict        # estimator -> (below, above) exterior multipliers
   adaptive: dict | None = None   # adaptive testing vs the static estimate on the same folds (_adaptive_summary)
+  # Missing answers: str(fraction) -> the Calibration measured with that share of every validation model's
+  # anchors hidden (MISSING_FRACTIONS); None in a tiny benchmark saved before it existed (complete answers only).
+  missing: dict | None = None
 
   @classmethod
   def from_dict(cls, d: dict) -> "Calibration":
@@ -78,7 +86,15 @@ class Calibration:
     d = dict(d)
     d["regime_w"] = {k: tuple(float(x) for x in w) for k, w in d["regime_w"].items()}
     d["qs_ext_side"] = {k: tuple(v) for k, v in d["qs_ext_side"].items()}
+    if d.get("missing") is not None:
+      d["missing"] = {str(k): cls.from_dict(v) for k, v in d["missing"].items()}
     return cls(**d)
+
+  def by_missing(self) -> tuple[np.ndarray, list["Calibration"]]:
+    """``(fractions [G], calibrations)``: this calibration (complete answers, fraction 0) and those measured with
+    anchors hidden, by increasing fraction. Only fraction 0 for a calibration without missing-answer ones."""
+    items = sorted((float(k), c) for k, c in (self.missing or {}).items())
+    return np.array([0.0] + [f for f, _ in items]), [self] + [c for _, c in items]
 
 
 def validation_folds(n: int, n_folds: int, *, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -129,21 +145,73 @@ def blend_weights(residuals: np.ndarray, allowed: np.ndarray | None = None) -> t
   return tuple(float(x) for x in grid[int(np.argmin(mse))])
 
 
+def hide_anchors(ya: np.ndarray, sizes: Sequence[int], fraction: float, keys: np.ndarray) -> np.ndarray:
+  """Answers ``ya`` [M, sum K_b] with ``round(fraction K_b)`` of each benchmark's K_b anchors hidden (NaN) per model.
+
+  Which anchors: the ones with the smallest ``keys`` [M, sum K_b] (uniform random numbers, so the hidden sets of
+  a larger fraction contain those of a smaller one). A benchmark whose answered anchors would all be hidden
+  keeps the answered one with the largest key: every model still answers at least one anchor of each benchmark
+  it answered before.
+  """
+  out = np.array(ya, copy=True)
+  start = 0
+  for k in sizes:
+    seg = slice(start, start + k)
+    start += k
+    n_hide = int(round(fraction * k))
+    if n_hide == 0:
+      continue
+    rank = np.argsort(np.argsort(keys[:, seg], axis=1), axis=1)
+    answered = ~np.isnan(out[:, seg])
+    hidden = rank < n_hide
+    kept = answered & ~hidden
+    lost = answered.any(axis=1) & ~kept.any(axis=1)
+    if lost.any():   # keep the answered anchor with the largest key
+      best = np.argmax(np.where(answered, keys[:, seg], -np.inf), axis=1)
+      hidden[np.flatnonzero(lost), best[lost]] = False
+    out[:, seg] = np.where(hidden, np.nan, out[:, seg])
+  return out
+
+
 def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_restarts, method, progress, cache,
-                    adaptive_budget=None):
+                    adaptive_budget=None, missing_fractions=()):
   """Per-model validation errors of every raw estimator over the iid folds and the tail fold, concatenated.
 
   With ``adaptive_budget`` (one benchmark only), also the error of adaptive testing at that budget (p-IRT of the
-  items it asked, :func:`tinyjax.adaptive.simulate` on the fold's IRT model) and its Bernoulli spread."""
+  items it asked, :func:`tinyjax.adaptive.simulate` on the fold's IRT model) and its Bernoulli spread.
+
+  Returns:
+    ``(res, res_missing)``: name -> [n_val, B] with every anchor the validation models answered, and fraction ->
+    the same with that share of their anchors hidden (:func:`hide_anchors`, the same random order for every
+    fraction) for each of ``missing_fractions``.
+  """
   n = Y.shape[0]
   truth_all = np.stack([_estn.true_scores(Y[:, b.cols], b.item_weights) for b in benches], axis=1)    # [N, B]
   folds = [(tr, va, False) for tr, va in validation_folds(n, n_folds, seed=seed)]
   folds.append(tail_fold(truth_all.mean(axis=1)) + (True,))
   keys = _estn.RAW_ESTIMATORS + ("ridge", "spread", "nvar", "tail", "dist", "side", "truth", "range_lo",
                                   "range_hi")
+  res_missing = {f: {k: [] for k in keys} for f in missing_fractions}
   if adaptive_budget is not None:
     keys += ("adaptive", "spread_adaptive", "dist_adaptive")
   res = {k: [] for k in keys}
+  rng = np.random.default_rng(seed + 104729)
+
+  def append(out, raw, truth, tr, tail):
+    for k in _estn.RAW_ESTIMATORS + ("ridge",):
+      out[k].append(raw[k] - truth)
+    out["spread"].append(raw["spread"])
+    out["nvar"].append(raw["nvar"])
+    out["tail"].append(np.full(raw["diff"].shape, tail))
+    out["dist"].append(np.stack([_estn.range_distance(raw["diff"][:, j], truth_all[tr, j])
+                                 for j in range(len(benches))], 1))
+    # the fold's train range, to place any estimate of these models against it (``_regime_pools``)
+    out["truth"].append(truth)
+    for key, fn in (("range_lo", np.min), ("range_hi", np.max)):
+      out[key].append(np.broadcast_to(fn(truth_all[tr], axis=0)[None, :], truth.shape))
+    out["side"].append(np.stack([np.sign(raw["diff"][:, j] - np.median(truth_all[tr, j]))
+                                 for j in range(len(benches))], 1))
+
   for tr, va, tail in folds:
     key = (kind, dim, seed, tr.tobytes())
     if cache is not None and key in cache:
@@ -159,19 +227,11 @@ def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_re
     regs = _estn.fit_regressions(m, Y[tr], benches, glob)
     raw = _estn.raw_estimates(m, benches, anc, ya[keep], method, None, regs)
     truth = truth_all[va][keep]
-    for k in _estn.RAW_ESTIMATORS + ("ridge",):
-      res[k].append(raw[k] - truth)
-    res["spread"].append(raw["spread"])
-    res["nvar"].append(raw["nvar"])
-    res["tail"].append(np.full(raw["diff"].shape, tail))
-    res["dist"].append(np.stack([_estn.range_distance(raw["diff"][:, j], truth_all[tr, j])
-                                 for j in range(len(benches))], 1))
-    # the fold's train range, to place any estimate of these models against it (``_regime_pools``)
-    res["truth"].append(truth)
-    for key, fn in (("range_lo", np.min), ("range_hi", np.max)):
-      res[key].append(np.broadcast_to(fn(truth_all[tr], axis=0)[None, :], truth.shape))
-    res["side"].append(np.stack([np.sign(raw["diff"][:, j] - np.median(truth_all[tr, j]))
-                                 for j in range(len(benches))], 1))
+    append(res, raw, truth, tr, tail)
+    order = rng.random(ya[keep].shape)
+    for f in missing_fractions:
+      yf = hide_anchors(ya[keep], [a.indices.shape[0] for a in anc], f, order)
+      append(res_missing[f], _estn.raw_estimates(m, benches, anc, yf, method, None, regs), truth, tr, tail)
     if adaptive_budget is not None:
       from tinyjax import adaptive
       b = benches[0]
@@ -183,7 +243,8 @@ def _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_re
       res["adaptive"].append(est - truth)
       res["spread_adaptive"].append(_est.bernoulli_scale(m.predict_proba(theta), b.item_weights)[:, None])
       res["dist_adaptive"].append(_estn.range_distance(est[:, 0], truth_all[tr, 0])[:, None])
-  return {k: np.concatenate(v) for k, v in res.items()}
+  cat = lambda d: {k: np.concatenate(v) for k, v in d.items()}  # noqa: E731
+  return cat(res), {f: cat(d) for f, d in res_missing.items()}
 
 
 def _regime_pools(r: dict, gpirt: np.ndarray, q_zone: float) -> np.ndarray:
@@ -352,8 +413,13 @@ RESIDUAL_KEYS = CALIBRATED + ("spread", "dist", "tail", "side", "regime")
 
 
 def calibrate(Y, benches, *, strategy, seed, kind, dim, priors, n_folds, n_restarts, level, method, progress,
-              cache=None, adaptive_budget: int | None = None) -> list[tuple[Calibration, dict]]:
+              cache=None, adaptive_budget: int | None = None,
+              missing_fractions: Sequence[float] = MISSING_FRACTIONS) -> list[tuple[Calibration, dict]]:
   """Calibrates every benchmark on validation folds of the train models ``Y`` [N, I].
+
+  The same folds are calibrated again with each of ``missing_fractions`` of every validation model's anchors
+  hidden (:func:`hide_anchors`), into ``Calibration.missing``: the gp-IRT weight, the regime blends and the
+  multipliers for models that left that share of the anchors unanswered.
 
   Returns:
     One ``(Calibration, residuals)`` per benchmark; residuals: name -> [n_val] per validation model, the errors
@@ -366,12 +432,17 @@ def calibrate(Y, benches, *, strategy, seed, kind, dim, priors, n_folds, n_resta
     n_folds = 5 if Y.shape[0] < 500 else 1
   if adaptive_budget is not None and len(benches) != 1:
     raise ConfigError("adaptive testing is compared on one benchmark only (a TinyBenchmark)")
-  res = _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_restarts, method, progress, cache,
-                        adaptive_budget)
+  fractions = tuple(float(f) for f in missing_fractions)
+  if any(not 0.0 < f < 1.0 for f in fractions):
+    raise ConfigError(f"missing_fractions must lie in (0, 1), got {fractions}")
+  res, res_missing = _fold_residuals(Y, benches, strategy, seed, kind, dim, priors, n_folds, n_restarts, method,
+                                     progress, cache, adaptive_budget, fractions)
   out = []
   keys = RESIDUAL_KEYS + (("adaptive",) if adaptive_budget is not None else ())
   for j in range(len(benches)):
     r = {k: res[k][:, j] for k in res}
     calib = _calibrate_one(r, level, adaptive_budget)
+    missing = {f"{f:g}": _calibrate_one({k: v[:, j] for k, v in res_missing[f].items()}, level) for f in fractions}
+    calib = dataclasses.replace(calib, missing=missing or None)
     out.append((calib, {k: np.asarray(r[k]) for k in keys}))
   return out

@@ -11,6 +11,7 @@ All arithmetic runs in ``tinyjax.estimators.working_dtype()`` (JAX's default flo
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ from tinyjax import anchors as _anchors
 from tinyjax import estimators as _est
 from tinyjax.errors import ConfigError
 
+log = logging.getLogger("tinyjax.tiny")
 RAW_ESTIMATORS = ("naive", "pirt", "diff", "greg")   # computed per benchmark from the anchors and the IRT model
 BLEND_PARTS = ("pirt", "diff", "ridge", "naive", "greg")   # what the recommended estimate blends
 RANGE_QUANTILES = (0.0, 1.0)   # a model outside this range (quantiles) of the train scores is "exterior"
@@ -283,4 +285,66 @@ def combine(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], lam
     intervals[k] = (np.clip(est[k] - qk * spread, 0.0, 1.0), np.clip(est[k] + qk * spread, 0.0, 1.0))
   est["exterior"] = ext
   est["regime"] = regime
+  return est, intervals
+
+
+def missing_fractions(Y_anchor: np.ndarray, anchor_sets: Sequence[_anchors.Anchors]) -> np.ndarray:
+  """[M, B] the share of each benchmark's anchors every model left unanswered (NaN) in ``Y_anchor`` [M, sum K_b]."""
+  out, start = [], 0
+  for anc in anchor_sets:
+    k = anc.indices.shape[0]
+    out.append(np.mean(np.isnan(Y_anchor[:, start:start + k]), axis=1))
+    start += k
+  return np.stack(out, axis=1)
+
+
+def combine_missing(raw: dict, calibs: Sequence, train_scores: Sequence[np.ndarray], missing: np.ndarray,
+                    lam_mode: str | None = None, n_anchors: Sequence[int] | None = None):
+  """:func:`combine` for models with unanswered anchors: each model gets the calibrations measured with the nearest
+  shares of hidden anchors (``Calibration.by_missing``), interpolated linearly in its own share ``missing``.
+
+  Every estimate and both ends of every interval are interpolated between the two calibrations around the model's
+  share (exactly the complete-answer calibration at share 0, so complete answers are estimated as by
+  :func:`combine`); ``regime`` and ``exterior`` come from the nearer of the two. Beyond the largest calibrated
+  share ``f_G`` the interval of that calibration is widened by ``sqrt((1 - f_G) / (1 - f))`` (the anchors' sampling
+  error grows as one over the square root of the anchors answered; ``1 - f`` at least one anchor's share).
+  Calibrations without missing-answer ones (tiny benchmarks saved before they existed) give :func:`combine`.
+
+  Args:
+    raw: :func:`raw_estimates`. calibs: one calibration per benchmark. train_scores: the train models' scores per
+    benchmark. missing: [M, B] share of each benchmark's anchors unanswered. lam_mode: as for :func:`combine`.
+    n_anchors: [B] anchors per benchmark (the smallest share ``1 - f`` beyond the grid is one anchor's).
+
+  Returns:
+    As :func:`combine`.
+  """
+  grids = [c.by_missing() for c in calibs]
+  fr = grids[0][0]
+  if fr.shape[0] == 1 or any(g[0].shape != fr.shape or np.any(g[0] != fr) for g in grids):
+    if np.any(missing > 0):
+      log.warning("this tiny benchmark was calibrated for complete answers only (saved before missing answers "
+                  "were calibrated): intervals of models with unanswered anchors are too narrow; rebuild it")
+    return combine(raw, calibs, train_scores, lam_mode)
+  runs = [combine(raw, [g[1][i] for g in grids], train_scores, lam_mode) for i in range(fr.shape[0])]
+  dt = _est.working_dtype()
+  f = np.clip(np.asarray(missing, dt), 0.0, 1.0)                                               # [M, B]
+  a = np.clip(np.searchsorted(fr, f, side="right") - 1, 0, fr.shape[0] - 2)
+  t = np.clip((f - fr[a]) / (fr[a + 1] - fr[a]), 0.0, 1.0).astype(dt)
+  pick = lambda arrs, i: np.take_along_axis(np.stack(arrs), i[None], axis=0)[0]                # noqa: E731
+  lerp = lambda arrs: pick(arrs, a) + t * (pick(arrs, a + 1) - pick(arrs, a))                 # noqa: E731
+  near = np.where(t < 0.5, a, a + 1)
+  k_min = np.ones(f.shape[1]) if n_anchors is None else np.asarray(n_anchors, dt)
+  widen = np.sqrt((1.0 - fr[-1]) / np.maximum(1.0 - f, 1.0 / k_min[None, :]))
+  widen = np.where(f > fr[-1], np.maximum(widen, 1.0), 1.0).astype(dt)
+  est, intervals = {}, {}
+  for k, v in runs[0][0].items():
+    arrs = [r[0][k] for r in runs]
+    est[k] = pick(arrs, near) if v.dtype == bool or k == "regime" else lerp(arrs)
+  for k in runs[0][1]:
+    lo = lerp([r[1][k][0] for r in runs])
+    hi = lerp([r[1][k][1] for r in runs])
+    e = est[k]
+    wide = widen > 1.0
+    intervals[k] = (np.where(wide, np.clip(e - (e - lo) * widen, 0.0, 1.0), lo),
+                    np.where(wide, np.clip(e + (hi - e) * widen, 0.0, 1.0), hi))
   return est, intervals

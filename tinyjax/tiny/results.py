@@ -40,6 +40,8 @@ class Estimates:
     exterior: [M] bool, the model's estimate lies outside the train models' score range.
     regime: [M] str, where the model's estimate lies against the train range (``tinyjax.tiny.REGIMES``:
       "interior", "edge", "above", "below"); each regime has its own blend (``TinyBenchmark.validation``).
+    missing: [M] share of the anchors the model left unanswered (NaN); its estimate and intervals use the
+      calibrations measured with that share of the validation models' anchors hidden.
   """
 
   naive: np.ndarray
@@ -55,6 +57,7 @@ class Estimates:
   lam: float
   exterior: np.ndarray
   regime: np.ndarray
+  missing: np.ndarray | None = None
 
   @property
   def recommended(self) -> str:
@@ -86,8 +89,8 @@ class Estimates:
 class BenchmarkEstimates:
   """Estimates for several benchmarks (a :class:`tinyjax.Leaderboard`): each field a dict name -> [M] array.
 
-  Attributes: as for :class:`Estimates` (``intervals``: estimator -> {benchmark: [M, 2]}; ``exterior`` and ``regime``
-  name -> [M]), without ``lam``.
+  Attributes: as for :class:`Estimates` (``intervals``: estimator -> {benchmark: [M, 2]}; ``exterior``, ``regime``
+  and ``missing`` name -> [M]: ``missing`` the share of that benchmark's anchors unanswered), without ``lam``.
   """
 
   naive: dict
@@ -102,6 +105,7 @@ class BenchmarkEstimates:
   theta: np.ndarray
   exterior: dict
   regime: dict
+  missing: dict | None = None
 
   @property
   def recommended(self) -> str:

@@ -30,7 +30,7 @@ def real_suite(shared_data, tmp_path_factory):
 def test_pythia_logs_end_to_end_through_the_cli(real_suite, shared_data, tmp_path, capsys):
   logs = shared_data / "lm_eval" / "pythia-14m"
   out = tmp_path / "est.json"
-  assert main(["suite", "estimate", str(real_suite), str(logs), "--json", str(out), "--csv",
+  assert main(["suite", "estimate", str(real_suite), str(logs), "--json", str(out), "--out",
                str(tmp_path / "est.csv")]) == 0
   text = capsys.readouterr().out
   for b in OPENLLM_V1:
@@ -42,11 +42,17 @@ def test_pythia_logs_end_to_end_through_the_cli(real_suite, shared_data, tmp_pat
   for b in OPENLLM_V1:
     # Every item kept: the kept-item accuracy is exactly the log's own metric over its documents.
     assert rows[b]["answered"] == rows[b]["kept"] == len(read[b].answers)
-    assert rows[b]["kept_accuracy"] == pytest.approx(read[b].logged_mean, abs=1e-12)
-    assert 0.0 <= rows[b]["lower"] <= rows[b]["estimate"] < rows[b]["upper"] <= 100.0   # percent, cut at 0
-  assert doc["average"]["estimate"] == pytest.approx(np.mean([rows[b]["estimate"] for b in OPENLLM_V1]))
+    assert rows[b]["kept_accuracy_pct"] == pytest.approx(100 * read[b].logged_mean, abs=1e-10)
+    assert 0.0 <= rows[b]["lower_pct"] <= rows[b]["estimate_pct"] < rows[b]["upper_pct"] <= 100.0   # cut at 0
+  assert doc["unit"] == "percent"
+  assert doc["average"]["estimate_pct"] == pytest.approx(np.mean([rows[b]["estimate_pct"] for b in OPENLLM_V1]))
   csv = pd.read_csv(tmp_path / "est.csv")
   assert list(csv["benchmark"]) == list(OPENLLM_V1) + ["average"]
+  # Every score column says its unit; the old --csv spelling still writes the same table.
+  assert [c for c in csv.columns if c.startswith(("estimate", "lower", "upper", "kept_acc"))] == [
+      "estimate_pct", "lower_pct", "upper_pct", "kept_accuracy_pct"]
+  assert main(["suite", "estimate", str(real_suite), str(logs), "--csv", str(tmp_path / "old.csv")]) == 0
+  pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "old.csv"), csv)
 
 
 @pytest.mark.realdata

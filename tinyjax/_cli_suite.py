@@ -1,12 +1,13 @@
-"""``tinyjax suite build`` and ``tinyjax suite estimate`` (a tiny Open LLM Leaderboard, docs/suites.md)."""
+"""``tinyjax suite fetch``, ``build`` and ``estimate`` (a tiny Open LLM Leaderboard, docs/suites.md)."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import pathlib
 
 import numpy as np
 
+from tinyjax._atomic import atomic_write_text
 from tinyjax._cli_common import count_type, seed_type
 from tinyjax.errors import ConfigError
 
@@ -24,8 +25,21 @@ def register(subparsers) -> None:
       "suite", help="a tiny leaderboard: several benchmarks built together (build once, then estimate)",
       description="A suite keeps a few items of each benchmark of a leaderboard and predicts every benchmark's "
                   "FULL score, and their average, from a new model's answers on them (docs/suites.md).")
-  sub = p.add_subparsers(dest="suite_command", metavar="{build,estimate}", required=True,
-                         help="build a suite once, then estimate from harness logs")
+  sub = p.add_subparsers(dest="suite_command", metavar="{fetch,build,estimate}", required=True,
+                         help="fetch the data, build a suite once (or let estimate do both), then estimate from "
+                              "harness logs")
+
+  f = sub.add_parser(
+      "fetch", help="download and convert a suite's data into the data cache (once)",
+      description="Downloads metabench's Open LLM Leaderboard v1 files (github.com/adkipnis/metabench at a pinned "
+                  "commit), checks each SHA-256, converts the R .rds fits into <benchmark>.responses.parquet and "
+                  "<benchmark>.full_scores.csv, and keeps them in the data cache (~/.cache/tinyjax/data, "
+                  "$TINYJAX_DATA_DIR or --data-dir). Data licence: CC BY-NC-SA 4.0.")
+  f.add_argument("name", choices=SUITES, help="which suite's data")
+  _add_data_options(f)
+  f.add_argument("--benchmarks", default=None,
+                 help="comma-separated subset of arc,gsm8k,truthfulqa,mmlu,winogrande (default: all five)")
+  f.set_defaults(func=_fetch)
 
   b = sub.add_parser(
       "build", help="build a suite from a leaderboard's response matrices and full scores",
@@ -34,8 +48,10 @@ def register(subparsers) -> None:
                   "<benchmark>.full_scores.csv: columns model, full_benchmark_score_pct). Prints each "
                   "benchmark's validation error and interval half-width, and saves one .tjx file.")
   b.add_argument("name", choices=SUITES, help="which suite")
-  b.add_argument("--data", required=True, metavar="DIR",
-                 help="the data folder (it, or its openllm_v1/ or irt/openllm_v1/ subfolder, holds the files)")
+  b.add_argument("--data", default=None, metavar="DIR",
+                 help="the data folder (it, or its openllm_v1/ or irt/openllm_v1/ subfolder, holds the files); "
+                      "default: the data cache, fetched first if needed (see `tinyjax suite fetch`)")
+  _add_data_options(b)
   b.add_argument("--anchors", type=_anchors_type, default=100,
                  help="items kept per benchmark, or 'all'")
   b.add_argument("--benchmarks", default=None, help="comma-separated subset of the benchmarks")
@@ -48,19 +64,57 @@ def register(subparsers) -> None:
 
   e = sub.add_parser(
       "estimate", help="estimate every benchmark's full score from one model's lm-eval harness log",
-      description="Reads a suite built by `tinyjax suite build` and ONE model's lm-evaluation-harness "
-                  "--log_samples output (a folder or samples_*.jsonl files of the metabench *_secondary tasks). "
-                  "Items are matched by the documents' metabench_idx / mb_sub_idx, never by doc_id order. Prints "
-                  "per benchmark the estimate, its interval, the kept items answered, and the average.")
-  e.add_argument("suite", metavar="SUITE", help="a suite file written by `tinyjax suite build`")
+      description="Reads a suite (a file written by `tinyjax suite build`, or a suite name: openllm-v1 is fetched "
+                  "if needed, built on first use and then reused from the data cache) and ONE model's "
+                  "lm-evaluation-harness --log_samples output (a folder or samples_*.jsonl files of the metabench "
+                  "*_secondary tasks). Items are matched by the documents' metabench_idx / mb_sub_idx, never by "
+                  "doc_id order. Prints per benchmark the estimate, its interval, the kept items answered, and the "
+                  "average; --out and --json write the same numbers (percent, '_pct' in the column names).")
+  e.add_argument("suite", metavar="SUITE", help="a suite file written by `tinyjax suite build`, or a suite name "
+                                                "(openllm-v1)")
   e.add_argument("logs", metavar="LOGS", help="lm-eval --log_samples folder or samples_*.jsonl file")
   e.add_argument("--metric", default=None,
                  help="metric to read instead of the leaderboard's, for every benchmark or as "
                       "'bench=metric,bench=metric'")
   e.add_argument("--filter", default=None, help="lm-eval filter to read for tasks that log several (e.g. gsm8k)")
-  e.add_argument("--json", default=None, metavar="FILE", help="also write the estimates as JSON")
-  e.add_argument("--csv", default=None, metavar="FILE", help="also write the table as CSV")
+  e.add_argument("--out", default=None, metavar="CSV", help="also write the estimates (percent) to this CSV file")
+  e.add_argument("--json", default=None, metavar="JSON", help="also write the estimates (percent) to this JSON file")
+  e.add_argument("--csv", dest="out", default=None, help=argparse.SUPPRESS)   # deprecated spelling of --out
+  named = e.add_argument_group("with a suite name (built on first use, then reused)")
+  named.add_argument("--anchors", type=_anchors_type, default=100, help="items kept per benchmark, or 'all'")
+  named.add_argument("--benchmarks", default=None, help="comma-separated subset of the benchmarks")
+  named.add_argument("--seed", type=seed_type, default=0, help="seed of every random choice of the build")
+  named.add_argument("--models", type=count_type, default=None, metavar="N",
+                     help="build on the first N models only (a quick trial; less accurate)")
+  _add_data_options(named)
   e.set_defaults(func=_estimate)
+
+
+def _add_data_options(p) -> None:
+  p.add_argument("--data-dir", default=None, metavar="DIR",
+                 help="the data cache (default $TINYJAX_DATA_DIR, else ~/.cache/tinyjax/data)")
+  p.add_argument("--source", default=None, metavar="URL|DIR",
+                 help="where to fetch metabench's files from: a folder laid out like the repository (offline "
+                      "machines) or a base URL (default: raw.githubusercontent.com at the pinned commit)")
+
+
+def _bench_list(value):
+  return None if value is None else [s.strip() for s in value.split(",") if s.strip()]
+
+
+def _fetch(args) -> int:
+  from tinyjax.suite import fetch
+
+  benches = _bench_list(args.benchmarks)
+  was_ready = fetch.is_fetched(args.data_dir, benches)
+  folder = fetch.fetch_openllm_v1(args.data_dir, source=args.source, progress=True, benchmarks=benches)
+  entries = fetch._manifest(folder).get("benchmarks", {})
+  print(f"{args.name}: data {'already ' if was_ready else ''}in {folder}")
+  for b, e in entries.items():
+    print(f"  {b:12s} {e['models']:5d} models x {e['items']:4d} items")
+  if was_ready:   # on a first fetch the library states it (stderr) as the data arrives
+    print(fetch.NOTICE)
+  return 0
 
 
 def _per_bench(value):
@@ -86,7 +140,10 @@ def _build(args) -> int:
   import tinyjax as tj
   from tinyjax.suite import load_openllm_v1
 
-  benches = None if args.benchmarks is None else [s.strip() for s in args.benchmarks.split(",") if s.strip()]
+  benches = _bench_list(args.benchmarks)
+  if args.data is None:
+    from tinyjax.suite import fetch_openllm_v1
+    args.data = fetch_openllm_v1(args.data_dir, source=args.source, progress=True, benchmarks=benches)
   responses, scores = load_openllm_v1(args.data, benchmarks=benches)
   n_models = len(set().union(*[set(r.index) for r in responses.values()]))
   print(f"{args.name}: {len(responses)} benchmarks ({', '.join(responses)}), {n_models} models; keeping "
@@ -105,7 +162,7 @@ def _build(args) -> int:
   print(f"suite written to {path}")
   if args.anchors_out:
     lines = [f"{b} {i}" for b, ids in suite.anchors.items() for i in ids]
-    pathlib.Path(args.anchors_out).write_text("\n".join(lines) + "\n")
+    atomic_write_text(args.anchors_out, "\n".join(lines) + "\n")
     print(f"kept item ids written to {args.anchors_out}")
   return 0
 
@@ -113,13 +170,15 @@ def _build(args) -> int:
 def _estimate(args) -> int:
   import tinyjax as tj
 
-  suite = tj.Suite.load(args.suite)
+  suite = _load_suite(args)
   est, logs = suite.estimate_from_lm_eval(args.logs, metric=_per_bench(args.metric), filter=args.filter)
   model = est.scores.index[0]
   unit = suite.unit or "full-score unit"
   pct = round(100 * est.level)
   print(f"model {model}: estimated full-benchmark scores ({unit}), {pct}% intervals")
   print(f"{'benchmark':12s} {'estimate':>9s}  {f'{pct}% interval':>17s}  {'answered':>9s}  from")
+  sfx = "_pct" if suite.unit == "percent" else ""   # the unit in every score column's name
+  to_unit = 100.0 if suite.unit == "percent" else 1.0   # the kept items' accuracy, in the same unit
   rows = []
   for b in suite.benchmarks:
     s, lo, hi = (float(x.at[model, b]) for x in (est.scores, est.lower, est.upper))
@@ -130,24 +189,42 @@ def _estimate(args) -> int:
            if la is not None else "not in the log: from the other benchmarks")
     kept = float(est.kept_accuracy.at[model, b])
     print(f"{b:12s} {s:9.2f}  [{lo:7.2f}, {hi:7.2f}]  {n:4d}/{k:<4d}  {src}")
-    rows.append({"model": model, "benchmark": b, "estimate": s, "lower": lo, "upper": hi, "answered": n,
-                 "kept": k, "kept_accuracy": None if np.isnan(kept) else kept,
+    rows.append({"model": model, "benchmark": b, f"estimate{sfx}": s, f"lower{sfx}": lo, f"upper{sfx}": hi,
+                 "answered": n, "kept": k, f"kept_accuracy{sfx}": None if np.isnan(kept) else to_unit * kept,
                  "task": None if la is None else la.task, "metric": None if la is None else la.metric,
                  "filter": None if la is None else la.filter})
   s, lo, hi = (float(x.at[model, "average"]) for x in (est.scores, est.lower, est.upper))
   answered = [b for b in suite.benchmarks if est.answered.at[model, b] > 0]
   print(f"{'average':12s} {s:9.2f}  [{lo:7.2f}, {hi:7.2f}]  over {len(suite.benchmarks)} benchmarks "
         f"({len(answered)} answered)")
-  rows.append({"model": model, "benchmark": "average", "estimate": s, "lower": lo, "upper": hi,
+  rows.append({"model": model, "benchmark": "average", f"estimate{sfx}": s, f"lower{sfx}": lo, f"upper{sfx}": hi,
                "answered": int(est.answered.loc[model].sum()), "kept": sum(suite.n_anchors.values()),
-               "kept_accuracy": None, "task": None, "metric": None, "filter": None})
-  if args.csv:
+               f"kept_accuracy{sfx}": None, "task": None, "metric": None, "filter": None})
+  if args.out:
     import pandas as pd
-    pd.DataFrame(rows).to_csv(args.csv, index=False)
-    print(f"written to {args.csv}")
+    atomic_write_text(args.out, pd.DataFrame(rows).to_csv(index=False))
+    print(f"written to {args.out} ({unit})")
   if args.json:
     doc = {"model": model, "unit": unit, "level": est.level, "benchmarks": rows[:-1], "average": rows[-1],
            "answered_benchmarks": answered}
-    pathlib.Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"written to {args.json}")
+    atomic_write_text(args.json, json.dumps(doc, indent=1) + "\n")
+    print(f"written to {args.json} ({unit})")
   return 0
+
+
+def _load_suite(args):
+  """The suite of ``suite estimate``: a .tjx file, or a suite name (fetched, built once, then cached)."""
+  import os
+
+  import tinyjax as tj
+  from tinyjax.suite.fetch import SUITE_NAMES
+  if args.suite in SUITE_NAMES and not os.path.exists(args.suite):
+    return tj.Suite.load(args.suite, n_anchors=args.anchors, seed=args.seed, benchmarks=_bench_list(args.benchmarks),
+                         n_models=args.models, data_dir=args.data_dir, source=args.source, progress=True)
+  given = [f"--{k.replace('_', '-')}" for k in ("benchmarks", "models", "data_dir", "source")
+           if getattr(args, k) is not None]
+  if given:
+    raise ConfigError(f"{', '.join(given)} apply to a suite name ({', '.join(SUITE_NAMES)}), not to the file "
+                      f"{args.suite}")
+  return tj.Suite.load(args.suite)
+

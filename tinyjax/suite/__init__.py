@@ -6,8 +6,10 @@
     est.scores, est.lower, est.upper       # DataFrames: one column per benchmark + "average"
 
 Modules: ``_suite`` (:class:`Suite`, :class:`SuiteEstimates`), ``_regression`` (the full-score regression),
-``_logs`` (lm-eval ``--log_samples`` of the metabench tasks). :func:`load_openllm_v1` reads a folder laid out
-like metabench's published Open LLM Leaderboard v1 data (docs/suites.md says where to get it).
+``_logs`` (lm-eval ``--log_samples`` of the metabench tasks). :func:`fetch_openllm_v1` (module :mod:`fetch`)
+downloads metabench's Open LLM Leaderboard v1 data from its source into a cache and converts it;
+:func:`load_openllm_v1` reads the converted folder; ``Suite.load("openllm-v1")`` (:func:`openllm_v1_suite`)
+fetches, builds once and reuses the built suite.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import pathlib
 
 from tinyjax.errors import MissingFileError
 from tinyjax.suite._suite import STRATEGIES, Suite, SuiteEstimates
+from tinyjax.suite.fetch import fetch_openllm_v1, openllm_v1_suite
 
 OPENLLM_V1 = ("arc", "gsm8k", "truthfulqa", "mmlu", "winogrande")   # benchmarks with a response matrix
 SCORE_COLUMN = "full_benchmark_score_pct"
 
-__all__ = ("OPENLLM_V1", "STRATEGIES", "Suite", "SuiteEstimates", "load_openllm_v1", "openllm_v1_folder")
+__all__ = ("OPENLLM_V1", "STRATEGIES", "Suite", "SuiteEstimates", "fetch_openllm_v1", "load_openllm_v1",
+           "openllm_v1_folder", "openllm_v1_suite")
 
 
 def openllm_v1_folder(data_dir: str | os.PathLike) -> pathlib.Path:
@@ -34,7 +38,7 @@ def openllm_v1_folder(data_dir: str | os.PathLike) -> pathlib.Path:
     if any(cand.glob("*.responses.parquet")):
       return cand
   raise MissingFileError(f"{root}: no <benchmark>.responses.parquet here, nor in openllm_v1/ or irt/openllm_v1/ "
-                         "below it (see docs/suites.md for the layout and where to get the data)")
+                         "below it (`tinyjax suite fetch openllm-v1` downloads and converts the data)")
 
 
 def load_openllm_v1(data_dir: str | os.PathLike, benchmarks=None):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -586,7 +587,16 @@ class Suite:
     return save_artifact(path, self.kind_name, arrays, meta)
 
   @classmethod
-  def load(cls, path) -> "Suite":
+  def load(cls, path, **kwargs) -> "Suite":
+    """Reads a ``.tjx`` suite file, or a suite by name: ``Suite.load("openllm-v1", n_anchors=100)`` fetches the
+    data if needed, builds once and reuses the cached build (:func:`tinyjax.suite.fetch.openllm_v1_suite`, whose
+    keyword arguments it takes)."""
+    from tinyjax.suite import fetch
+    if isinstance(path, str) and path in fetch.SUITE_NAMES and not os.path.exists(path):
+      return fetch.openllm_v1_suite(**kwargs)
+    if kwargs:
+      raise ConfigError(f"Suite.load takes settings only with a suite name ({', '.join(fetch.SUITE_NAMES)}), "
+                        f"got {sorted(kwargs)} with {path!r}")
     from tinyjax.io import load_artifact
     _, arrays, meta = load_artifact(path, expected_kind=cls.kind_name)
     return cls._from_artifact(arrays, meta)

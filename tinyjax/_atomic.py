@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO
 
+from tinyjax.errors import ConfigError
+
 __all__ = ("atomic_write", "atomic_write_bytes", "atomic_write_text")
 
 
@@ -35,7 +37,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
     left as it was.
   """
   if mode not in ("w", "wb"):
-    raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
+    raise ConfigError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
       "suite", help="a tiny leaderboard: several benchmarks built together (build once, then estimate)",
       description="A suite keeps a few items of each benchmark of a leaderboard and predicts every benchmark's "
                   "FULL score, and their average, from a new model's answers on them (docs/suites.md).")
-  sub = p.add_subparsers(dest="suite_command", metavar="{fetch,build,estimate}", required=True,
+  sub = p.add_subparsers(dest="suite_command", metavar="{fetch,build,estimate,samples}", required=True,
                          help="fetch the data, build a suite once (or let estimate do both), then estimate from "
                               "harness logs")
 
@@ -88,6 +88,7 @@ def register(subparsers) -> None:
                      help="build on the first N models only (a quick trial; less accurate)")
   _add_data_options(named)
   e.set_defaults(func=_estimate)
+  _register_samples(sub)
 
 
 def _add_data_options(p) -> None:
@@ -228,3 +229,67 @@ def _load_suite(args):
                       f"{args.suite}")
   return tj.Suite.load(args.suite)
 
+
+# --- suite samples: the --samples JSON for lm-eval's standard tasks (tinyjax.suite.standard) ---------------------
+
+def _register_samples(sub) -> None:
+  s = sub.add_parser(
+      "samples", help="write lm-eval's --samples JSON so the standard tasks run only the kept items",
+      description="Finds the kept items among the documents of lm-eval's standard tasks at the leaderboard's "
+                  "settings (arc_challenge 25-shot, gsm8k 5-shot, mmlu_<subject> 5-shot, truthfulqa_mc1 0-shot, "
+                  "winogrande 5-shot) by their identity (ARC id; normalised question / sentence, with the subject "
+                  "for MMLU), writes the {task: [doc indices]} JSON that `lm_eval --samples` takes, and prints "
+                  "the lm_eval commands (one per shot count). `suite estimate` reads their logs back.")
+  s.add_argument("suite", metavar="SUITE",
+                 help="a suite file (.tjx), or the name openllm-v1 (with --anchors all: every item of the set, "
+                      "which covers every suite built on it; with --anchors N: the suite built, or reused, by name)")
+  s.add_argument("--anchors", type=_anchors_type, default=argparse.SUPPRESS, metavar="N|all",
+                 help="with a suite name: items kept per benchmark, or 'all' (default)")
+  s.add_argument("--out", default="samples.json", metavar="FILE", help="the JSON to write (default samples.json)")
+  s.add_argument("--datasets", default=None, metavar="DIR",
+                 help="a folder of datasets save_to_disk copies, one per task (DIR/arc_challenge, ...), for "
+                      "machines without network; default: datasets.load_dataset from the Hub (or its cache)")
+  s.add_argument("--data", default=None, metavar="DIR",
+                 help="folder of metabench's item files (<bench>-secondary.parquet, itself or in items/final/ "
+                      "below it); default: the data cache, where `tinyjax suite fetch` puts them")
+  s.add_argument("--model-args", default="pretrained=<MODEL>", metavar="ARGS",
+                 help="the --model_args of the printed lm_eval commands")
+  s.add_argument("--output-path", default="lm_eval_out", metavar="DIR",
+                 help="the --output_path of the printed lm_eval commands")
+  _add_data_options(s)
+  s.set_defaults(func=_samples)
+
+
+def _samples(args) -> int:
+  import os
+
+  from tinyjax.suite import OPENLLM_V1, standard
+  from tinyjax.suite.fetch import SUITE_NAMES, metabench_dir
+
+  named = args.suite in SUITE_NAMES and not os.path.exists(args.suite)
+  anchors_given = hasattr(args, "anchors")
+  if not named and (anchors_given or args.data_dir is not None or args.source is not None):
+    raise ConfigError(f"--anchors, --data-dir and --source apply to a suite name ({', '.join(SUITE_NAMES)}); the "
+                      f"file {args.suite} keeps the items it was built with")
+  items = args.data if args.data is not None else metabench_dir(args.data_dir)
+  n = args.anchors if anchors_given else None
+  if named and n is None:
+    table = standard.identity_table(items, list(OPENLLM_V1))
+    anchors, what = {b: list(t) for b, t in table.items()}, f"{args.suite}, every item"
+  else:
+    import tinyjax as tj
+    suite = (tj.Suite.load(args.suite, n_anchors=n, data_dir=args.data_dir, source=args.source, progress=True)
+             if named else tj.Suite.load(args.suite))
+    anchors, what = suite.anchors, f"{args.suite}, {sum(suite.n_anchors.values())} kept items"
+  tasks = standard.tasks_for(anchors, items)
+  data = standard.load_task_datasets(tasks, args.datasets)
+  samples = standard.samples_for(anchors, data, items)
+  atomic_write_text(args.out, json.dumps(samples, indent=1) + "\n")
+  n_docs = sum(len(v) for v in samples.values())
+  print(f"{what}: {n_docs} documents of {len(samples)} lm-eval task(s), written to {args.out}")
+  print("run only the kept items (one command per shot count; then `tinyjax suite estimate SUITE "
+        f"{args.output_path}/<model>/`):")
+  for line in standard.lm_eval_commands(samples, args.out, model_args=args.model_args,
+                                        output_path=args.output_path):
+    print(f"  {line}")
+  return 0

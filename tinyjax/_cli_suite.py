@@ -66,9 +66,11 @@ def register(subparsers) -> None:
       "estimate", help="estimate every benchmark's full score from one model's lm-eval harness log",
       description="Reads a suite (a file written by `tinyjax suite build`, or a suite name: openllm-v1 is fetched "
                   "if needed, built on first use and then reused from the data cache) and ONE model's "
-                  "lm-evaluation-harness --log_samples output (a folder or samples_*.jsonl files of the metabench "
-                  "*_secondary tasks). Items are matched by the documents' metabench_idx / mb_sub_idx, never by "
-                  "doc_id order. Prints per benchmark the estimate, its interval, the kept items answered, and the "
+                  "lm-evaluation-harness --log_samples output (a folder or samples_*.jsonl files of the standard tasks "
+                  "arc_challenge, gsm8k, mmlu_<subject>, truthfulqa_mc1, winogrande, as `tinyjax suite samples` "
+                  "runs them, or of metabench's *_secondary tasks). Items are matched by the documents' identity "
+                  "(metabench_idx / mb_sub_idx; ARC id, normalised question or sentence for the standard tasks), "
+                  "never by doc_id order. Prints per benchmark the estimate, its interval, the kept items answered, and the "
                   "average; --out and --json write the same numbers (percent, '_pct' in the column names).")
   e.add_argument("suite", metavar="SUITE", help="a suite file written by `tinyjax suite build`, or a suite name "
                                                 "(openllm-v1)")

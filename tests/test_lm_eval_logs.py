@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tinyjax import data as tjd
-from tinyjax.errors import MissingFileError, ResponseError
+from tinyjax.errors import ItemError, MissingFileError, ResponseError
 from tinyjax.suite._logs import LEADERBOARD_METRICS, LOG_KEYS, benchmark_of_task, read_suite_logs
 
 STAMP = "2024-11-26T10-50-23.349203"
@@ -87,16 +87,23 @@ def test_from_lm_eval_samples_reads_gsm8k_without_filter_key(tmp_path, caplog):
   assert "using 'strict-match'" in caplog.text
 
 
-def test_several_filters_without_key_named_by_position_or_results_file(tmp_path):
+def test_several_filters_without_key_named_by_results_file(tmp_path):
   recs = [_rec(d, {"metabench_idx": d}, acc=float((d + k) % 2)) for k in range(3) for d in range(2)]
   path = _write(tmp_path / "m", "my_task", recs)
-  groups = tjd.read_lm_eval_file(tjd.find_lm_eval_files(path)[0])
-  assert list(groups) == ["filter_0", "filter_1", "filter_2"]
-  assert [[s.metrics["acc"] for s in g] for g in groups.values()] == [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
+  # Without a filter list, repeats are not taken for filters (issue 26: a second run appended read as a filter).
+  with pytest.raises(ItemError, match=r"\.jsonl:3: doc_id 0 is logged 3 times \(first at line 1\) with no 'filter' "
+                                      r"key, but task 'my_task' has no known filter list"):
+    tjd.read_lm_eval_file(tjd.find_lm_eval_files(path)[0])
   # The results file beside it names the filters (configs[task].filter_list, in order).
-  (path.parent / f"results_{STAMP}.json").write_text(json.dumps({"configs": {"my_task": {"filter_list": [
+  results = path.parent / f"results_{STAMP}.json"
+  results.write_text(json.dumps({"configs": {"my_task": {"filter_list": [
       {"name": "maj@64"}, {"name": "maj@8"}, {"name": "score-first"}]}}}))
-  assert list(tjd.read_lm_eval_file(tjd.find_lm_eval_files(path)[0])) == ["maj@64", "maj@8", "score-first"]
+  groups = tjd.read_lm_eval_file(tjd.find_lm_eval_files(path)[0])
+  assert list(groups) == ["maj@64", "maj@8", "score-first"]
+  assert [[s.metrics["acc"] for s in g] for g in groups.values()] == [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
+  results.write_text(json.dumps({"configs": {"my_task": {"filter_list": [{"name": "maj@64"}, {"name": "maj@8"}]}}}))
+  with pytest.raises(ItemError, match=r":5: doc_id 0 is logged 3 times .* has 2 filter\(s\) \['maj@64', 'maj@8'\]"):
+    tjd.read_lm_eval_file(tjd.find_lm_eval_files(path)[0])
 
 
 def test_values_as_strings_and_bools(tmp_path):

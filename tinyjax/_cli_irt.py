@@ -116,33 +116,27 @@ def _ability(args) -> int:
 
 
 def _positions_without_ids(r) -> np.ndarray | None:
-  """Column positions in the file when it had no item ids (load_responses then names column j item_j), else None.
+  """Column positions in the file when it had no item ids at all, else None (the columns are then read by id).
 
-  With --drop-empty the dropped columns leave gaps, so the positions come from the names, not from 0..n-1.
+  Only input without ids (a bare .npy, a csv without a header line) is read by position: ``r.item_ids_given``
+  says so, never the look of the ids, so a header ``item_0,item_1,...`` is ids like any other. With
+  --drop-empty the dropped columns leave gaps, so the positions skip them.
   """
-  pos = []
-  for iid in r.item_ids:
-    if not (iid.startswith("item_") and iid[5:].isdigit()):
-      return None
-    pos.append(int(iid[5:]))
-  n_file = r.n_items + len(r.dropped.items)
-  expected = [j for j in range(n_file) if j not in set(r.dropped.item_index)]
-  return np.array(pos) if pos == expected else None
+  if r.item_ids_given:
+    return None
+  dropped = set(r.dropped.item_index)
+  return np.array([j for j in range(r.n_items + len(dropped)) if j not in dropped], dtype=int)
 
 
 def _model_items(model, r, source) -> np.ndarray | None:
   """The model item of each column of ``r``: by id when the file has ids, else by position (counts must match)."""
   from tinyjax.errors import ItemError
 
-  known = {iid: k for k, iid in enumerate(model.item_ids)}
+  from tinyjax.data.responses import columns_by_id
+
   positions = _positions_without_ids(r)
   if positions is None:   # the file names its columns: match by id, in any order, any subset
-    unknown = [iid for iid in r.item_ids if iid not in known]
-    if unknown:
-      shown = ", ".join(repr(u) for u in unknown[:5]) + (f", ... ({len(unknown)} in all)" if len(unknown) > 5 else "")
-      raise ItemError(f"{source}: {len(unknown)} column(s) are not among the model's {model.n_items} items: "
-                      f"{shown} (columns are matched to the model's items by id)")
-    return np.array([known[iid] for iid in r.item_ids])
+    return columns_by_id(r, model.item_ids, name=str(source))[1]
   n_file = r.n_items + len(r.dropped.items)
   if n_file != model.n_items:
     raise ItemError(f"{source} has no item ids and {n_file} columns, but the model has {model.n_items} items; "

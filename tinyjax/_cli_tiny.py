@@ -189,11 +189,11 @@ def _read_answers(args, tb, ids=None, what: str = "anchor"):
   """(values [M, K] in the order of ``ids`` (default the anchors'), model ids) of ANSWERS: a matrix, or lm-eval
   --log_samples output."""
   from tinyjax import data
+  from tinyjax.data.lm_eval import is_lm_eval_output
   from tinyjax.tiny.answers import match_answers
 
   path = pathlib.Path(args.answers)
-  is_log = path.suffix.lower() == ".jsonl" or (path.is_dir() and any(path.rglob("samples_*.jsonl")))
-  if is_log:
+  if is_lm_eval_output(path):   # samples_*.jsonl(.gz), or a folder of them
     r = data.from_lm_eval_samples(path, metric=args.metric, filter=args.filter)
     src, model_ids = r, list(r.model_ids)
   else:

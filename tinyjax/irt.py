@@ -492,7 +492,11 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
 def _prepare_answers(model: IRTModel, Y_new, items):
   """Item indices [k], answers [n, k] (0 where not answered) and the answered mask [n, k]."""
   from tinyjax.data import check_matrix
+  from tinyjax.data.responses import columns_by_id
 
+  by_id = columns_by_id(Y_new, model.item_ids, name="Y_new") if items is None else None
+  if by_id is not None:   # a Responses read with item ids, a DataFrame with item-id columns: matched by id
+    Y_new, items = by_id
   idx = model._items(items)
   arr = np.asarray(Y_new.values if hasattr(Y_new, "values") and not isinstance(Y_new, np.ndarray) else Y_new)
   if arr.ndim == 1:
@@ -521,7 +525,9 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
   Args:
     model: a fitted :class:`IRTModel`.
     Y_new: [n, k] answers on item indices ``items`` (all the model's items if None); NaN = not
-      answered, so each row may cover a different subset. A 1-D array is one model.
+      answered, so each row may cover a different subset. A 1-D array is one model. With ``items=None``,
+      answers that carry item ids (a DataFrame's columns, a :class:`tinyjax.data.Responses` read with ids, such
+      as a csv header) are matched to the model's items by id, in any order and any subset.
     items: [k] item indices into the model's items, or None.
     method: "mle" (Fisher scoring; rows with all answers right or all wrong diverge and are flagged
       in ``diverged`` with theta = +-inf), "map" (Gaussian prior, always finite) or "eap"

@@ -19,7 +19,7 @@ import numpy as np
 
 from tinyjax._progress import logger as _logger
 from tinyjax.data.responses import Responses, load_responses
-from tinyjax.errors import ConfigError, MissingFileError, ResponseError
+from tinyjax.errors import ConfigError, ItemError, MissingFileError, ResponseError
 
 __all__ = ("LMEvalFile", "LMEvalSample", "find_lm_eval_files", "from_lm_eval_samples", "read_lm_eval_file")
 
@@ -29,6 +29,11 @@ logger = _logger("tinyjax.data")
 _RECORD_FIELDS = frozenset({"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics",
                             "doc_hash", "prompt_hash", "target_hash", "task", "task_name"})
 _GSM8K_FILTERS = ("strict-match", "flexible-extract")   # lm-eval's gsm8k.yaml filter_list, in its order
+#: File names of lm-eval samples files: plain, or gzip'd (the content is recognised by its magic bytes either way).
+SAMPLES_SUFFIXES = (".jsonl.gz", ".jsonl")
+_GZIP_MAGIC = b"\x1f\x8b"
+# What a document logged once per filter shares in every copy: the filters only re-read the model's answers.
+_SHARED_BY_FILTERS = ("doc_hash", "doc", "target", "arguments", "resps", "prompt_hash", "target_hash")
 
 
 class LMEvalFile(NamedTuple):
@@ -199,7 +204,7 @@ def find_lm_eval_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -
     if not p.exists():
       raise MissingFileError(f"lm-eval output not found: {p}")
     if p.is_dir():
-      hits = sorted(p.rglob("samples_*.jsonl"))
+      hits = sorted([*p.rglob("samples_*.jsonl"), *p.rglob("samples_*.jsonl.gz")])
       if not hits:
         raise ResponseError(f"{p}: no samples_<task>_<timestamp>.jsonl files (was lm_eval run with --log_samples?)")
       found.extend(hits)
@@ -212,14 +217,24 @@ def find_lm_eval_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -
       continue
     seen.add(key)
     name = p.name
-    if not (name.startswith("samples_") and name.endswith(".jsonl")) or name.count("_") < 2:
-      raise ResponseError(f"{p}: not an lm-eval samples file (expected samples_<task>_<timestamp>.jsonl)")
-    stem = name[: -len(".jsonl")]
+    suffix = next((x for x in SAMPLES_SUFFIXES if name.endswith(x)), None)
+    if not (name.startswith("samples_") and suffix) or name.count("_") < 2:
+      raise ResponseError(f"{p}: not an lm-eval samples file (expected samples_<task>_<timestamp>.jsonl, or "
+                          ".jsonl.gz)")
+    stem = name[: -len(suffix)]
     task, stamp = stem[len("samples_") : stem.rfind("_")], stem[stem.rfind("_") + 1 :]
     if not task:
       raise ResponseError(f"{p}: no task name in the file name (expected samples_<task>_<timestamp>.jsonl)")
     out.append(LMEvalFile(p, task, stamp, _model_name(p.parent, stamp)))
   return out
+
+
+def is_lm_eval_output(path: str | os.PathLike) -> bool:
+  """True when ``path`` is a samples file (``.jsonl`` or ``.jsonl.gz``) or a folder holding one, at any depth."""
+  path = pathlib.Path(path)
+  if path.is_dir():
+    return any(any(path.rglob(f"samples_*{suffix}")) for suffix in SAMPLES_SUFFIXES)
+  return path.name.lower().endswith(SAMPLES_SUFFIXES)
 
 
 def read_lm_eval_file(file: LMEvalFile) -> dict[str, list[LMEvalSample]]:
@@ -238,15 +253,23 @@ def read_lm_eval_file(file: LMEvalFile) -> dict[str, list[LMEvalSample]]:
   * Records with a ``filter`` key are grouped by it (a record without one counts as ``"none"``); a ``doc_id``
     twice in one group is an error.
   * Records without it: when every ``doc_id`` appears ``n > 1`` times, the k-th occurrence of a document belongs
-    to the k-th filter. The names come from ``configs[task].filter_list`` of the ``results_<timestamp>.json``
-    beside the file when it lists ``n`` filters; else, for a gsm8k task (``gsm8k`` in its name) with 2, lm-eval's
-    gsm8k names ``("strict-match", "flexible-extract")``; else ``"filter_0"``, ``"filter_1"``, ... The inference
-    is logged. Documents repeated unevenly are an error. (The pythia-14m metabench GSM8K log bears this out:
-    its first 249 records never match the strict regex, ``[invalid]`` throughout, while the last 249 extract
-    numbers from the same generations.)
+    to the k-th filter, but only when the task's filter list is known and has ``n`` filters: ``configs[task].
+    filter_list`` of the ``results_<timestamp>.json`` beside the file, else, for a gsm8k task (``gsm8k`` in its
+    name), lm-eval's gsm8k names ``("strict-match", "flexible-extract")``. The inference is logged. Any other repeat (a task with one filter, documents repeated unevenly) is an error: it is a second
+    run appended to the file, not a filter. (The pythia-14m metabench GSM8K log bears the rule out: its first 249
+    records never match the strict regex, ``[invalid]`` throughout, while the last 249 extract numbers from the
+    same generations.)
+
+  Every record is checked before it is used, so that a file that is not one task's log is an error rather than
+  wrong answers: a ``task``/``task_name`` field must be the file's task; every document must have the fields of
+  the first (another task's lines have others); a logged ``doc_hash`` must be the hash of the logged document
+  (lm-eval's sha256 of ``json.dumps(doc, indent=2, ensure_ascii=False)``; checked when the file's first record
+  follows that rule); and the copies of one document under its filters must be the same document with the same
+  model answers (``doc_hash``, ``doc``, ``target``, ``arguments``, ``resps``, prompt and target hashes), each
+  filter listing the documents in the same order.
 
   Args:
-    file: a file from :func:`find_lm_eval_files`.
+    file: a file from :func:`find_lm_eval_files` (plain or gzip'd).
 
   Returns:
     Filter name -> its :class:`LMEvalSample` records, filters in the order lm-eval ran them.
@@ -254,6 +277,8 @@ def read_lm_eval_file(file: LMEvalFile) -> dict[str, list[LMEvalSample]]:
   Raises:
     ResponseError: an empty file, a line that is not a JSON object, a record without ``doc_id``, documents
       repeated within a filter or unevenly.
+    ItemError: a record that fails the checks above, naming the file, the line and the reason; repeats without a
+      known filter list; a file that is neither UTF-8 text nor a readable gzip of it.
   """
   samples = []
   for line, rec in _read_jsonl(file.path):
@@ -267,14 +292,18 @@ def read_lm_eval_file(file: LMEvalFile) -> dict[str, list[LMEvalSample]]:
     samples.append(LMEvalSample(line, rec["doc_id"], rec.get("doc"), metrics, rec))
   if not samples:
     raise ResponseError(f"{file.path}: no samples in the file")
+  _check_records(file, samples)
+  first: dict[Any, LMEvalSample] = {}   # doc_id -> its first record
   if any("filter" in s.record for s in samples):
     groups: dict[str, list[LMEvalSample]] = {}
     ids: dict[str, set] = {}
     for s in samples:
       name = str(s.record.get("filter", "none"))
-      if _hashable(s.doc_id) in ids.setdefault(name, set()):
+      key = _hashable(s.doc_id)
+      if key in ids.setdefault(name, set()):
         raise ResponseError(f"{file.path}:{s.line}: doc_id {s.doc_id!r} appears twice for filter {name!r}")
-      ids[name].add(_hashable(s.doc_id))
+      ids[name].add(key)
+      _check_same_document(file, first.setdefault(key, s), s, f"under filter {name!r}")
       groups.setdefault(name, []).append(s)
     return groups
   counts = collections.Counter(_hashable(s.doc_id) for s in samples)
@@ -287,20 +316,89 @@ def read_lm_eval_file(file: LMEvalFile) -> dict[str, list[LMEvalSample]]:
         f"{file.path}: no 'filter' key, and documents repeat unevenly (doc_id {few!r} {counts[few]} time(s), "
         f"others up to {n}): cannot tell the filters apart"
     )
-  names, source = _filter_names(file, n)
+  names, source = _filter_names(file)
+  if names is None or len(names) != n:
+    known = 1 if names is None else len(names)
+    occurrences: collections.Counter = collections.Counter()
+    for repeat in samples:   # the first record beyond the known filters
+      occurrences[_hashable(repeat.doc_id)] += 1
+      if occurrences[_hashable(repeat.doc_id)] > known:
+        break
+    original = next(s for s in samples if _hashable(s.doc_id) == _hashable(repeat.doc_id))
+    listed = "no known filter list" if names is None else f"{known} filter(s) {list(names)}"
+    raise ItemError(
+        f"{file.path}:{repeat.line}: doc_id {repeat.doc_id!r} is logged {n} times (first at line {original.line}) "
+        f"with no 'filter' key, but task {file.task!r} has {listed} ({source}): a second run appended to the file? "
+        "Keep one run per file; a task with several filters is read with its results_<timestamp>.json beside the "
+        "file (configs.<task>.filter_list)")
   groups = {name: [] for name in names}
   seen: collections.Counter = collections.Counter()
   for s in samples:
     key = _hashable(s.doc_id)
+    _check_same_document(file, first.setdefault(key, s), s, f"for filter {names[seen[key]]!r}")
     groups[names[seen[key]]].append(s)
     seen[key] += 1
+  order = [_hashable(s.doc_id) for s in groups[names[0]]]
+  for name in names[1:]:
+    for k, s in enumerate(groups[name]):
+      if _hashable(s.doc_id) != order[k]:
+        raise ItemError(
+            f"{file.path}:{s.line}: doc_id {s.doc_id!r} is document {k + 1} of filter {name!r}, but document "
+            f"{k + 1} of filter {names[0]!r} is doc_id {groups[names[0]][k].doc_id!r}: lm-eval logs every filter's "
+            "documents in one order, so these lines are not the same run's filters")
   logger.info(f"{file.path.name}: no 'filter' key and each document logged {n} times; filters {list(names)} "
               f"inferred from their order ({source})")
   return groups
 
 
-def _filter_names(file: LMEvalFile, n: int) -> tuple[tuple[str, ...], str]:
-  """Names of the n filters of a file without 'filter' keys, and where they come from."""
+def _doc_hash(doc) -> str:
+  """lm-eval's ``doc_hash``: sha256 of ``json.dumps(doc, indent=2, ensure_ascii=False)`` (``hash_string``)."""
+  import hashlib
+
+  return hashlib.sha256(json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _check_records(file: LMEvalFile, samples: list[LMEvalSample]) -> None:
+  """Every record belongs to the file's task: its task field, its document's fields and its logged doc_hash."""
+  hashed = next((s for s in samples if isinstance(s.record.get("doc_hash"), str) and s.doc is not None), None)
+  check_hash = hashed is not None and _doc_hash(hashed.doc) == hashed.record["doc_hash"]
+  ref = next((s for s in samples if isinstance(s.doc, Mapping)), None)
+  for s in samples:
+    for field in ("task", "task_name"):
+      task = s.record.get(field)
+      if isinstance(task, str) and task != file.task:
+        raise ItemError(f"{file.path}:{s.line}: the record's {field} is {task!r}, not the file's task {file.task!r} "
+                        "(named in the file name): another task's line")
+    if ref is not None and (not isinstance(s.doc, Mapping) or set(s.doc) != set(ref.doc)):
+      if isinstance(s.doc, Mapping):
+        extra, lacks = sorted(set(s.doc) - set(ref.doc)), sorted(set(ref.doc) - set(s.doc))
+        diff = "; ".join(p for p in (f"fields {extra[:5]} not in it" if extra else "",
+                                     f"it lacks {lacks[:5]}" if lacks else "") if p)
+      else:
+        diff = f"this record's 'doc' is {type(s.doc).__name__}"
+      raise ItemError(f"{file.path}:{s.line}: the document (doc_id {s.doc_id!r}) does not have the fields of the "
+                      f"file's first document (line {ref.line}): {diff}; a task's documents share their fields, so "
+                      "this is another task's line")
+    if check_hash and isinstance(s.record.get("doc_hash"), str) and s.doc is not None and \
+        _doc_hash(s.doc) != s.record["doc_hash"]:
+      raise ItemError(f"{file.path}:{s.line}: doc_hash {s.record['doc_hash'][:12]}... is not the hash of the logged "
+                      f"document (doc_id {s.doc_id!r}): the line was edited after lm-eval wrote it")
+
+
+def _check_same_document(file: LMEvalFile, original: LMEvalSample, s: LMEvalSample, where: str) -> None:
+  """A document logged again (for another filter) must be the same document with the same model answers."""
+  if original is s:
+    return
+  for field in _SHARED_BY_FILTERS:
+    if original.record.get(field, _MISSING) != s.record.get(field, _MISSING):
+      raise ItemError(
+          f"{file.path}:{s.line}: doc_id {s.doc_id!r} is logged again {where} (first at line {original.line}) with "
+          f"another '{field}': filters re-read the same document and answers, so this is a different document "
+          "or another run's line under the same doc_id")
+
+
+def _filter_names(file: LMEvalFile) -> tuple[tuple[str, ...] | None, str]:
+  """The task's filter list for a file without 'filter' keys, and where it comes from; None when none is known."""
   results = file.path.parent / f"results_{file.stamp}.json"
   if results.exists():
     try:
@@ -308,11 +406,14 @@ def _filter_names(file: LMEvalFile, n: int) -> tuple[tuple[str, ...], str]:
       names = tuple(f.get("name") for f in config.get("filter_list") or [] if isinstance(f, Mapping))
     except (OSError, json.JSONDecodeError, AttributeError):
       names = ()
-    if len(names) == n and all(isinstance(x, str) and x for x in names):
+    if names and all(isinstance(x, str) and x for x in names):
       return names, f"{results.name}: filter_list of {file.task!r}"
-  if n == len(_GSM8K_FILTERS) and "gsm8k" in file.task.split("_"):
+  if "gsm8k" in file.task.split("_"):
     return _GSM8K_FILTERS, "lm-eval's gsm8k filter_list"
-  return tuple(f"filter_{k}" for k in range(n)), "no names known"
+  return None, (f"{results.name} lists none" if results.exists() else f"no {results.name} beside it")
+
+
+_MISSING = object()
 
 
 def _hashable(doc_id):
@@ -400,18 +501,36 @@ def _name_from_results(results: dict) -> str | None:
 
 
 def _read_jsonl(path: pathlib.Path) -> list[tuple[int, dict]]:
+  """(line number, record) of every non-blank line; gzip'd files are recognised by their magic bytes."""
+  import gzip
+  import zlib
+
+  with open(path, "rb") as fh:
+    gzipped = fh.read(2) == _GZIP_MAGIC
   records = []
-  with open(path, encoding="utf-8") as fh:
-    for lineno, line in enumerate(fh, start=1):
-      if not line.strip():
-        continue
-      try:
-        rec = json.loads(line)
-      except json.JSONDecodeError as err:
-        raise ResponseError(f"{path}:{lineno}: not valid JSON ({err.msg})") from err
-      if not isinstance(rec, dict):
-        raise ResponseError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-      records.append((lineno, rec))
+  lineno = 0
+  try:
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as fh:
+      for lineno, raw in enumerate(fh, start=1):   # bytes, decoded line by line: errors name their line
+        try:
+          line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+          what = "its gzip'd content is" if gzipped else "it is"
+          raise ItemError(f"{path}:{lineno}: not an lm-eval samples file: {what} not UTF-8 text ({err.reason} at "
+                          f"byte {err.start} of the line)") from err
+        if not line.strip():
+          continue
+        try:
+          rec = json.loads(line)
+        except json.JSONDecodeError as err:
+          raise ResponseError(f"{path}:{lineno}: not valid JSON ({err.msg})") from err
+        if not isinstance(rec, dict):
+          raise ResponseError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        records.append((lineno, rec))
+  except (OSError, EOFError, zlib.error) as err:   # gzip.BadGzipFile is an OSError
+    if not gzipped:
+      raise
+    raise ItemError(f"{path}: a damaged gzip file ({type(err).__name__}: {err}) after line {lineno}") from err
   return records
 
 

@@ -23,6 +23,7 @@ RESPONSE_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".parquet", ".pq")
 MAX_NAMES = 10  # ids named in one message
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def check_magic(path: pathlib.Path, magic: bytes, what: str, error=ResponseError) -> None:
@@ -124,7 +125,7 @@ def _read_path(path: pathlib.Path, model_column, header=None):
       frame = pd.read_parquet(path)
     except Exception as err:  # pyarrow's ArrowInvalid and friends: the bytes are not a parquet file
       raise ResponseError(f"{path}: not a readable parquet file ({type(err).__name__}: {err})") from err
-    return _split_frame(frame, model_column, where=str(path), first_string_column=True)
+    return _split_frame(frame, model_column, where=str(path), first_string_column=True, clean=True)
   raise ResponseError(
       f"{path}: unknown file type {suffix!r}; supported: {', '.join(RESPONSE_SUFFIXES)} "
       "or a folder written by datasets' save_to_disk"
@@ -158,7 +159,7 @@ def _read_npz(path):
         a = arrays[name]
         if a.ndim != 1:
           raise ResponseError(f"{path}: '{name}' must be 1-D, got shape {a.shape}")
-        ids[name] = [str(x) for x in a.tolist()]
+        ids[name] = [clean_id(x) for x in a.tolist()]
     return arrays["values"], ids.get("model_ids"), ids.get("item_ids")
   if len(keys) == 1:
     return arrays[keys[0]], None, None
@@ -198,23 +199,19 @@ def first_line_is_data(first: list[str], second: list[str] | None) -> bool:
 
 
 def _read_csv(path, model_column, sep, header=None):
-  import csv
-
   import pandas as pd
 
-  try:
-    with open(path, newline="", encoding="utf-8") as fh:
-      reader = csv.reader(fh, delimiter=sep)
-      line1 = next(reader, None)
-      line2 = next(reader, None)
-  except (UnicodeDecodeError, csv.Error) as err:
-    raise ResponseError(f"{path}: not a readable text csv/tsv file ({type(err).__name__}: {err})") from err
-  if not line1:
-    raise ResponseError(f"{path}: empty csv (no lines)")
+  if _starts_with(path, GZIP_MAGIC):
+    raise ResponseError(f"{path}: a gzip-compressed file, not a text csv/tsv; decompress it first (gunzip)")
+  line1, line2 = _check_csv_rows(path, sep)
   if header is None:
     header = not first_line_is_data(line1, line2)
   if header:
-    names = line1
+    names = [clean_id(n) for n in line1]   # ids: no BOM, no surrounding spaces
+    blank = [j for j, n in enumerate(names) if n == "" and j > 0]
+    if blank:
+      raise ResponseError(f"{path}: the header (line 1) has no item id in column {blank[0]}"
+                          f"{f' (and {len(blank) - 1} more)' if len(blank) > 1 else ''}; name every column")
   else:
     if model_column is not None:
       raise ResponseError(f"{path}: model_column= needs a header line naming the columns (--header)")
@@ -229,12 +226,12 @@ def _read_csv(path, model_column, sep, header=None):
     ids_pos = None
   text_pos = ids_pos if ids_pos is not None else 0
   try:
-    frame = pd.read_csv(path, sep=sep, dtype={text_pos: str}, header=0 if header else None)
+    frame = pd.read_csv(path, sep=sep, dtype={text_pos: str}, header=0 if header else None, encoding="utf-8-sig")
   except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
     raise ResponseError(f"{path}: not a readable csv/tsv file ({type(err).__name__}: {' '.join(str(err).split())})"
                         ) from err
   frame.columns = range(frame.shape[1])
-  if frame.shape[1] != len(names):
+  if frame.shape[1] != len(names):   # _check_csv_rows has seen every line: pandas and csv disagree
     raise ResponseError(f"{path}: the first line has {len(names)} fields but rows have {frame.shape[1]}")
   if ids_pos is None:
     col = frame[0]
@@ -253,7 +250,7 @@ def _read_csv(path, model_column, sep, header=None):
       frame[0] = pd.to_numeric(col)
   ids = None
   if ids_pos is not None:
-    ids = _column_ids(frame[ids_pos], f"{path}: model id column {names[ids_pos]!r}")
+    ids = _column_ids(frame[ids_pos], f"{path}: model id column {names[ids_pos]!r}", clean=True)
     frame = frame.drop(columns=[ids_pos])
   item_ids = [names[c] for c in frame.columns] if header else None
   for j, c in enumerate(frame.columns):
@@ -273,27 +270,72 @@ def _read_csv(path, model_column, sep, header=None):
   return frame.to_numpy(dtype=np.float64, na_value=np.nan), ids, item_ids
 
 
-def _column_ids(col, where) -> list[str]:
+def _column_ids(col, where, clean=False) -> list[str]:
   missing = np.flatnonzero(col.isna().to_numpy())
   if missing.size:
     raise ResponseError(f"{where} has a missing id at row {int(missing[0])}")
-  return [str(x) for x in col.tolist()]
+  return [clean_id(x) if clean else str(x) for x in col.tolist()]
 
 
-def _split_frame(frame, model_column, *, where, first_string_column=False):
-  """DataFrame -> (values-like, model ids or None, item ids)."""
+def clean_id(x) -> str:
+  """An id read from a file: a string without a byte-order mark and without surrounding whitespace."""
+  return str(x).replace("\ufeff", "").strip()
+
+
+def _starts_with(path, magic: bytes) -> bool:
+  with open(path, "rb") as fh:
+    return fh.read(len(magic)) == magic
+
+
+def _check_csv_rows(path, sep) -> tuple[list[str], list[str] | None]:
+  """The first two lines of a csv/tsv as fields, after checking that every line has as many fields as the first.
+
+  A ragged line (fewer or more fields than the first) would otherwise become NaN entries or shifted columns
+  silently; it is a ``ResponseError`` naming its line number. Blank lines are skipped, as pandas skips them.
+  """
+  import csv
+
+  first = second = None
+  try:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+      reader = csv.reader(fh, delimiter=sep)
+      n = None
+      for row in reader:
+        if not row:
+          continue
+        if n is None:
+          first, n, first_line = row, len(row), reader.line_num
+          continue
+        if second is None:
+          second = row
+        if len(row) != n:
+          raise ResponseError(
+              f"{path}: line {reader.line_num} has {len(row)} field(s) but line {first_line} has {n}; every row "
+              "needs one field per column (an empty field for a missing answer)")
+  except UnicodeDecodeError as err:
+    raise ResponseError(f"{path}: not a readable text csv/tsv file (not UTF-8 text: {err})") from err
+  except csv.Error as err:
+    raise ResponseError(f"{path}: not a readable text csv/tsv file (csv.Error: {err})") from err
+  if first is None:
+    raise ResponseError(f"{path}: empty csv (no lines)")
+  return first, second
+
+
+def _split_frame(frame, model_column, *, where, first_string_column=False, clean=False):
+  """DataFrame -> (values-like, model ids or None, item ids). ``clean``: ids read from a file (parquet) lose a
+  byte-order mark and surrounding whitespace, as a csv's do; an in-memory DataFrame keeps its ids as they are."""
   import pandas as pd
 
   ids = None
   if model_column is not None:
     if model_column not in frame.columns:
       raise ResponseError(f"{where}: model_column {model_column!r} not among the columns {list(frame.columns)[:10]}")
-    ids = _column_ids(frame[model_column], f"{where}: model id column {model_column!r}")
+    ids = _column_ids(frame[model_column], f"{where}: model id column {model_column!r}", clean)
     frame = frame.drop(columns=[model_column])
   else:
     default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1
     if not default_index:
-      ids = _column_ids(frame.index.to_series(), f"{where}: index")
+      ids = _column_ids(frame.index.to_series(), f"{where}: index", clean)
     else:
       text_cols = [c for c in frame.columns if not _numeric_dtype(frame[c])]
       named = [c for c in text_cols if _is_model_column_name(c)]
@@ -308,9 +350,9 @@ def _split_frame(frame, model_column, *, where, first_string_column=False):
       else:
         ids_col = None
       if ids_col is not None:
-        ids = _column_ids(frame[ids_col], f"{where}: model id column {ids_col!r}")
+        ids = _column_ids(frame[ids_col], f"{where}: model id column {ids_col!r}", clean)
         frame = frame.drop(columns=[ids_col])
-  item_ids = [str(c) for c in frame.columns]
+  item_ids = [clean_id(c) if clean else str(c) for c in frame.columns]
   if all(_numeric_dtype(dt) for dt in frame.dtypes):
     return frame.to_numpy(dtype=np.float64, na_value=np.nan), ids, item_ids
   values = np.empty(frame.shape, dtype=np.float64)

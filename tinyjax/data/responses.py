@@ -22,7 +22,7 @@ import numpy as np
 
 from tinyjax._progress import logger as _logger
 from tinyjax.data.readers import BAD, MAX_NAMES, id_hint, more, number_or_none, read_source
-from tinyjax.errors import ConfigError, ResponseError
+from tinyjax.errors import ConfigError, ItemError, ResponseError
 
 __all__ = ("Dropped", "Responses", "binarize", "check_matrix", "load_responses")
 
@@ -168,6 +168,9 @@ def load_responses(
     when its header is empty or a model column name, or when all of its values are text), ``.parquet``
     (the stored index, else a model id column as for DataFrames, else a first column of strings), or a
     folder written by ``datasets.Dataset.save_to_disk``.
+  * ids read from a file (csv/tsv header and id column, parquet columns and index, npz id arrays) lose a UTF-8
+    byte-order mark and surrounding whitespace; a DataFrame, Dataset or list given in memory keeps its ids as
+    they are. Every csv/tsv line must have as many fields as the first (a ragged line is an error naming it).
   * a ``datasets.Dataset`` with one row per model: numeric columns are items; the model ids are in the
     column ``model_column`` or one named ``model``/``model_id``/``model_name``/``name``.
 
@@ -240,6 +243,49 @@ def load_responses(
     values = values.copy()  # never hold (or freeze) the caller's array
   values.setflags(write=False)
   return Responses._trusted(values, model_ids, item_ids, dropped, ids_given)
+
+
+def columns_by_id(answers: Any, item_ids: Sequence[str], *, name: str = "answers") -> tuple[Any, np.ndarray] | None:
+  """Matches the columns of answers that carry item ids to ``item_ids`` (a model's items), by id, in any order.
+
+  Input with ids: a :class:`Responses` whose item ids came from its source (``item_ids_given``: a csv header,
+  parquet or npz columns, ...) and a pandas DataFrame whose columns are not a default ``RangeIndex``. A header is
+  ids whatever they look like (``item_0, item_1, ...`` included); only input without ids is read by position.
+
+  Args:
+    answers: [n, k] answers.
+    item_ids: the [I] ids to match against.
+    name: what the answers are called in messages.
+
+  Returns:
+    ``(values [n, k], positions [k] into item_ids)``, or None when ``answers`` has no item ids (the caller then
+    reads its columns by position).
+
+  Raises:
+    ItemError: a duplicated column id, or ids not among ``item_ids`` (named).
+  """
+  import sys
+
+  if isinstance(answers, Responses):
+    if not answers.item_ids_given:
+      return None
+    ids, values = list(answers.item_ids), answers.values
+  else:
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(answers, pd.DataFrame) or isinstance(answers.columns, pd.RangeIndex):
+      return None
+    ids, values = [str(c) for c in answers.columns], answers.to_numpy()
+  seen: set[str] = set()
+  dups = [c for c in ids if c in seen or seen.add(c)]
+  if dups:
+    raise ItemError(f"{name}: duplicated item ids {sorted(set(dups))[:MAX_NAMES]}")
+  known = {str(iid): k for k, iid in enumerate(item_ids)}
+  unknown = [c for c in ids if c not in known]
+  if unknown:
+    shown = ", ".join(repr(u) for u in unknown[:5]) + (f", ... ({len(unknown)} in all)" if len(unknown) > 5 else "")
+    raise ItemError(f"{name}: {len(unknown)} column(s) are not among the model's {len(known)} items: {shown} "
+                    "(columns are matched to the model's items by id)")
+  return values, np.array([known[c] for c in ids], dtype=int)
 
 
 def check_matrix(values: Any, *, name: str = "responses", binary: bool = False, allow_nan: bool = True,

@@ -121,6 +121,7 @@ def test_cli_estimates_a_model_with_a_missing_anchor(tb, tb_file, tmp_path, caps
   df = _answers_csv(tb, tmp_path / "answers.csv", n_models)
   out = tmp_path / "est.csv"
   assert main(["--no-cache", "estimate", str(tb_file), str(tmp_path / "answers.csv"), "--out", str(out)]) == 0
+  assert "dropped" not in capsys.readouterr().err     # the unanswered anchor is kept, not reported as dropped
   got = pd.read_csv(out)
   ref = tb.estimate(df)
   assert ref.missing[0] == pytest.approx(1 / 15)

@@ -218,12 +218,20 @@ def _read_answer_matrix(args, path: pathlib.Path):
   question, which `estimate` allows (the model's interval widens with the share of anchors it left unanswered).
   A model (row) that answered nothing is an error naming it, or is dropped and reported with --drop-empty.
   """
+  import logging
+
   import pandas as pd
 
   from tinyjax import data
   from tinyjax.errors import ResponseError
 
-  r = data.load_responses(path, header=getattr(args, "header", None), drop_empty=True)
+  quiet = logging.getLogger("tinyjax.data")   # its "dropped" line: empty columns come back below
+  level = quiet.level
+  quiet.setLevel(logging.WARNING)
+  try:
+    r = data.load_responses(path, header=getattr(args, "header", None), drop_empty=True)
+  finally:
+    quiet.setLevel(level)
   d = r.dropped
   if d.models:
     shown = list(d.models[:10])

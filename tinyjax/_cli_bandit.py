@@ -72,12 +72,14 @@ def _cmd(args: argparse.Namespace) -> int:
                         seeds=list(range(args.seed, args.seed + args.seeds)), shuffle_rows=not args.no_shuffle,
                         k=args.k, **params)   # a bar over the budgets; each budget's result is what it gives alone
   seconds = time.perf_counter() - t0
+  hard = bandit.hardness(scores)
+  if args.plot:   # the file first, then the screen (`| head` cannot lose it)
+    _write_plot(args, sim)
   true = scores.mean(1)
   order = np.argsort(-true)
   gap = 100 * (true[order[0]] - true[order[1]])
   print(f"{args.scores}: {scores.shape[0]} methods x {scores.shape[1]} examples; best {names[order[0]]} "
         f"(mean score {100 * true[order[0]]:.2f}%), top-two gap {gap:.2f} points")
-  hard = bandit.hardness(scores)
   print(f"how hard: {hard.plain(args.budget)}")
   if args.verbose:
     print("hardness details: " + hard.describe(args.budget))
@@ -90,23 +92,29 @@ def _cmd(args: argparse.Namespace) -> int:
     print(f"{b:8.3f} {int(sim.n_evaluated[:, j].mean()):8d} {s['precision'][j]:10.3f} {s['ndcg'][j]:8.3f} "
           f"{s['regret'][j]:15.3f}")
   if args.plot:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curve = sim
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(100 * curve.budgets, curve.precision.mean(0), marker="o")
-    ax.set_xlabel("budget (% of cells)")
-    ax.set_ylabel("top-1 precision")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{pathlib.Path(args.scores).name}: {args.algorithm}, {len(curve.seeds)} seeds")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(args.plot, dpi=120)
     print(f"wrote {args.plot}")
   return 0
+
+
+def _write_plot(args, curve) -> None:
+  """The precision-vs-budget plot of a simulation, written atomically to ``args.plot``."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  from tinyjax.cli import save_figure
+
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  ax.plot(100 * curve.budgets, curve.precision.mean(0), marker="o")
+  ax.set_xlabel("budget (% of cells)")
+  ax.set_ylabel("top-1 precision")
+  ax.set_ylim(-0.02, 1.02)
+  ax.set_title(f"{pathlib.Path(args.scores).name}: {args.algorithm}, {len(curve.seeds)} seeds")
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  save_figure(fig, args.plot, dpi=120)
+  plt.close(fig)
 
 
 def register(subparsers) -> None:

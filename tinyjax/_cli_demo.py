@@ -213,5 +213,7 @@ def _plot(args, Y, train, test, truth, groups, model, fitted, cache) -> None:
   ax2.set_title("error vs number of anchors")
   ax2.legend()
   fig.tight_layout()
-  fig.savefig(args.plot, dpi=120)
+  from tinyjax.cli import save_figure
+
+  save_figure(fig, args.plot, dpi=120)
   print(f"plot written to {args.plot}")

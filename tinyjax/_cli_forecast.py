@@ -312,11 +312,15 @@ def _run(command: _Command, args) -> int:
   with jax.enable_x64(True):   # float64 for this command only
     df = _read_csv(args.csv, args.select) if command.reads_csv else None
     payload, plot = command.compute(args, df)
-    command.show(payload, args.json)
-    if plot is not None and getattr(args, "plot", None):
+    wrote = plot is not None and getattr(args, "plot", None)
+    if wrote:   # the file first, then the screen (`| head` cannot lose it)
+      from tinyjax.cli import save_figure
+
       ax = plot()
       ax.figure.tight_layout()
-      ax.figure.savefig(args.plot, dpi=120)
+      save_figure(ax.figure, args.plot, dpi=120)
+    command.show(payload, args.json)
+    if wrote:
       print(f"plot written to {args.plot}")
   return 0
 

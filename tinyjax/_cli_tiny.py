@@ -8,7 +8,9 @@ import time
 
 import numpy as np
 
+from tinyjax._atomic import atomic_write_text
 from tinyjax._cli_common import add_matrix_options, count_type, dim_type, number_type, read_matrix, seed_type
+from tinyjax.cli import write_csv, write_json
 from tinyjax.errors import ItemError
 
 #: ``--se-target``: a positive number.
@@ -128,17 +130,18 @@ def _build(args) -> int:
   t0 = time.perf_counter()
   tb = tj.TinyBenchmark.fit(r, n_anchors=args.anchors, strategy=args.strategy, seed=args.seed, groups=groups,
                             kind=args.kind, dim=args.dim, level=args.level, n_folds=args.folds)
-  tb.save(args.out)
+  tb.save(args.out)   # every file before the first line printed (`| head` cannot lose one)
+  ids = tb.anchor_ids
+  if args.anchors_out:
+    atomic_write_text(args.anchors_out, "\n".join(ids) + "\n")
   print(f"built {tb!r} from {r.n_models} models x {r.n_items} items in {time.perf_counter() - t0:.1f}s")
   print(validation_line(tb))
   print(f"saved to {args.out}")
   for line in recommendation_lines(tb, args.out):
     print(line)
-  ids = tb.anchor_ids
   shown = ", ".join(ids[:10]) + (f", ... ({len(ids)} in all)" if len(ids) > 10 else "")
   print(f"anchor items: {shown}")
   if args.anchors_out:
-    pathlib.Path(args.anchors_out).write_text("\n".join(ids) + "\n")
     print(f"anchor item ids written to {args.anchors_out}")
   return 0
 
@@ -277,6 +280,13 @@ def _estimate(args) -> int:
   est = tb.estimate(values)
   pct = int(round(100 * est.level))
   cols = estimates_table(est, model_ids)
+  if args.out:   # files first, then the screen (`| head` cannot lose them)
+    import pandas as pd
+
+    write_csv(pd.DataFrame(cols), args.out)
+  if args.json:
+    write_json({"unit": "percent", "recommended": est.recommended, "level": est.level,
+                "models": [{k: v[i] for k, v in cols.items()} for i in range(len(model_ids))]}, args.json)
   print(f"estimated full-benchmark scores, percent points; score = {DISPLAY[est.recommended]} (recommended), "
         f"with its {pct}% interval")
   print(f"{'model':32s} " + " ".join(f"{DISPLAY[e]:>7s}" for e in ESTIMATOR_COLUMNS)
@@ -286,16 +296,8 @@ def _estimate(args) -> int:
     print(f"{mid[:32]:32s} " + " ".join(f"{cols[f'{e}_pct'][k]:7.2f}" for e in ESTIMATOR_COLUMNS)
           + f"   {cols['score_pct'][k]:7.2f} [{cols['score_lo_pct'][k]:.2f}, {cols['score_hi_pct'][k]:.2f}]{flag}")
   if args.out:
-    import pandas as pd
-
-    pd.DataFrame(cols).to_csv(args.out, index=False)
     print(f"written to {args.out} (percent points)")
   if args.json:
-    import json
-
-    doc = {"unit": "percent", "recommended": est.recommended, "level": est.level,
-           "models": [{k: v[i] for k, v in cols.items()} for i in range(len(model_ids))]}
-    pathlib.Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
     print(f"written to {args.json} (percent points)")
   return 0
 
@@ -319,6 +321,15 @@ def _adaptive(args) -> int:
                            "beyond_train_range": [bool(x) for x in np.asarray(est.exterior)]}
   asked = [[ids[int(k)] for k in row if k >= 0] for row in est.items]
   level = int(round(100 * est.level))
+  if args.out:   # files first, then the screen (`| head` cannot lose them)
+    import pandas as pd
+
+    write_csv(pd.DataFrame({**cols, "items": [" ".join(a) for a in asked]}), args.out)
+  if args.json:
+    write_json({"unit": "percent", "workflow": "adaptive", "recommended_workflow": rec["workflow"],
+                "level": est.level, "budget": int(est.items.shape[1]), "se_target": args.se_target,
+                "models": [{**{k: v[i] for k, v in cols.items()}, "items": asked[i]} for i in range(len(model_ids))]},
+               args.json)
   print(f"adaptive testing, estimated full-benchmark scores in percent points (p-IRT) with their {level}% interval")
   print(f"{'model':32s} {'score':>7s} {level}% interval        asked")
   for i, mid in enumerate(model_ids):
@@ -326,16 +337,7 @@ def _adaptive(args) -> int:
     interval = f"[{cols['score_lo_pct'][i]:.2f}, {cols['score_hi_pct'][i]:.2f}]"
     print(f"{mid[:32]:32s} {cols['score_pct'][i]:7.2f} {interval:20s} {cols['n_asked'][i]:5d}{flag}")
   if args.out:
-    import pandas as pd
-
-    pd.DataFrame({**cols, "items": [" ".join(a) for a in asked]}).to_csv(args.out, index=False)
     print(f"written to {args.out} (percent points)")
   if args.json:
-    import json
-
-    doc = {"unit": "percent", "workflow": "adaptive", "recommended_workflow": rec["workflow"], "level": est.level,
-           "budget": int(est.items.shape[1]), "se_target": args.se_target,
-           "models": [{**{k: v[i] for k, v in cols.items()}, "items": asked[i]} for i in range(len(model_ids))]}
-    pathlib.Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
     print(f"written to {args.json} (percent points)")
   return 0

@@ -169,6 +169,73 @@ def _check_outputs(args: argparse.Namespace) -> None:
       raise ConfigError(f"{flag} {path}: {parent} is a file, not a folder")
 
 
+def write_csv(frame, path) -> None:
+  """Writes a DataFrame to ``path`` as CSV, atomically (a temporary file beside it, then ``os.replace``)."""
+  from tinyjax._atomic import atomic_write
+
+  with atomic_write(path, "w", newline="") as f:
+    frame.to_csv(f, index=False)
+
+
+def write_json(doc, path) -> None:
+  """Writes ``doc`` to ``path`` as indented JSON, atomically."""
+  import json
+
+  from tinyjax._atomic import atomic_write_text
+
+  atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+
+
+def save_figure(fig, path, **kwargs) -> None:
+  """Saves a matplotlib figure to ``path`` atomically, in the format its suffix names (png without one)."""
+  import pathlib
+
+  from tinyjax._atomic import atomic_write
+
+  fmt = pathlib.Path(path).suffix[1:].lower() or "png"
+  if fmt not in fig.canvas.get_supported_filetypes():
+    from tinyjax.errors import ConfigError
+
+    raise ConfigError(f"cannot write a figure as .{fmt} ({path}); use one of "
+                      f"{', '.join(sorted(fig.canvas.get_supported_filetypes()))}")
+  with atomic_write(path, "wb") as f:
+    fig.savefig(f, format=fmt, **kwargs)
+
+
+class _StdoutGuard:
+  """Stands in for ``sys.stdout`` while a command runs: once the reader of a pipe has gone
+  (``tinyjax ... | head``), later output is dropped instead of raising, so the command still finishes and writes
+  its files; :func:`main` then exits 141."""
+
+  def __init__(self, stream):
+    self._stream = stream
+    self.broken = False
+
+  def _guarded(self, call, *args):
+    if self.broken:
+      return None
+    try:
+      return call(*args)
+    except BrokenPipeError:
+      self.broken = True
+      _stdout_to_devnull()
+      return None
+
+  def write(self, text):
+    self._guarded(self._stream.write, text)
+    return len(text)
+
+  def writelines(self, lines):
+    for line in lines:
+      self.write(line)
+
+  def flush(self):
+    self._guarded(self._stream.flush)
+
+  def __getattr__(self, name):   # fileno, isatty, encoding, buffer ...
+    return getattr(self._stream, name)
+
+
 def _stdout_to_devnull() -> None:
   """After a broken pipe: later writes to stdout (the interpreter's final flush too) go nowhere."""
   try:
@@ -183,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
 
   0: done. 1: a user's mistake (an ``InputError``, or a file that cannot be read or written), printed as one
   line naming the file or value. 2: a usage error (argparse) or no command. 130: interrupted (Ctrl-C).
-  141: stdout was closed early (``tinyjax ... | head``), like a tool ended by SIGPIPE. Anything else is a
-  bug and keeps its traceback.
+  141: stdout was closed early (``tinyjax ... | head``), like a tool ended by SIGPIPE; the command still runs to
+  its end, so the files it writes (``--out``, ``--plot``, ...) are complete. Anything else is a bug and keeps its
+  traceback. Every file the commands write goes through ``tinyjax._atomic`` (:func:`write_csv`,
+  :func:`write_json`, :func:`save_figure`, artifacts' ``save``), and is written before the command prints.
   """
   from tinyjax.errors import InputError
 
@@ -194,14 +263,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.print_help()
     return 2
   name = f"tinyjax {args.command}"
+  real_stdout = sys.stdout
+  guard = _StdoutGuard(real_stdout)
   try:
     _check_outputs(args)
     _enable_compilation_cache(_cache_dir(args))
     _show_messages()
-    code = int(args.func(args) or 0)
-    sys.stdout.flush()   # a closed pipe shows here, not in the interpreter's last flush
-    return code
-  except BrokenPipeError:
+    sys.stdout = guard   # a closed pipe no longer stops the command before it has written its files
+    try:
+      code = int(args.func(args) or 0)
+      guard.flush()   # a closed pipe shows here, not in the interpreter's last flush
+    finally:
+      sys.stdout = real_stdout
+    return 141 if guard.broken else code
+  except BrokenPipeError:   # the one place a closed pipe is handled: exit 141, no traceback
     _stdout_to_devnull()
     return 141
   except InputError as err:   # a user's mistake: one line; anything else is a bug and keeps its traceback

@@ -21,6 +21,11 @@ Two parts:
   python benchmarks/bench_bandit.py report --inp results.json [...] [--plot out.png]
       markdown tables (and the precision-vs-budget plot) from quality JSON files.
 
+  python benchmarks/bench_bandit.py scale [--shape 30x100000] [--seeds 20] [--budget 0.1]
+      `tinyjax bandit` (the default sequential halving, --seeds seeds, the hardness line included) on a synthetic
+      0/1 matrix of --shape, in a fresh subprocess: wall time, CPU time (user + system), peak RSS, and the load
+      average before and after (the number of cores is printed too: on a shared machine wall time is not CPU time).
+
   python benchmarks/bench_bandit.py figure [--out results.json]
       docs/img/bandit_precision_budget.png in one command: quality on all seven matrices (20 seeds per tinyjax
       algorithm, banditeval's UCB-E 20 seeds and UCB-E-LRF 2 seeds, 60 s per banditeval seed), then report --plot.
@@ -402,9 +407,36 @@ def figure(args) -> None:
   report(args)
 
 
+def scale(args) -> None:
+  """Times the `tinyjax bandit` command on a synthetic 0/1 matrix (see the module docstring)."""
+  import tempfile
+
+  rows, cols = (int(x) for x in (args.shape or "30x100000").lower().split("x"))
+  with tempfile.TemporaryDirectory() as tmp:
+    path = pathlib.Path(tmp) / f"synthetic_{rows}x{cols}.npy"
+    np.save(path, synthetic(rows, cols, seed=0))
+    cmd = [sys.executable, "-m", "tinyjax.cli", "--no-cache", "bandit", str(path), "--budget", str(args.budget),
+           "--seeds", str(args.seeds)]
+    load0 = os.getloadavg()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load1 = os.getloadavg()
+  if out.returncode != 0:
+    raise SystemExit(f"tinyjax bandit failed ({out.returncode}):\n{out.stderr}")
+  cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+  print(out.stdout.rstrip())
+  print(f"\n{rows} x {cols}, budget {args.budget}, {args.seeds} seeds: wall {wall:.1f} s, CPU {cpu:.1f} s "
+        f"(user {after.ru_utime - before.ru_utime:.1f} + system {after.ru_stime - before.ru_stime:.1f}), peak RSS "
+        f"{after.ru_maxrss / 2 ** 20:.2f} GiB; {os.cpu_count()} cores, load average {load0[0]:.1f} before, "
+        f"{load1[0]:.1f} after")
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("mode", choices=["speed", "quality", "report", "figure", "hardness", "worker"])
+  p.add_argument("mode", choices=["speed", "quality", "report", "figure", "hardness", "scale", "worker"])
   p.add_argument("--inp", nargs="*", default=[], help="quality JSON files (report)")
   p.add_argument("--plot", help="precision-vs-budget PNG (report)")
   p.add_argument("--quick", action="store_true", help="fewer seeds / steps")
@@ -436,6 +468,8 @@ def main():
     figure(args)
   elif args.mode == "hardness":
     hardness_table(args)
+  elif args.mode == "scale":
+    scale(args)
   else:
     quality(args)
 

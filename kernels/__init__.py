@@ -45,8 +45,8 @@ from tinyjax.kernels._bandit import (BanditAlgorithm, BanditInfo, BanditState, B
 from tinyjax.kernels._bandit_ucb import (LRF_BONUSES, LRF_COLUMNS, CellOrderAux, LRFAux, LRFState, NoAux,
                                          lrf_bounds, lrf_moments, lrf_refit, row_variances, ucb_bounds, ucbe,
                                          ucbe_lrf, uniform_sampling)
-from tinyjax.kernels._bandit_elimination import (EliminationState, ExampleOrderAux, elimination,
-                                                 rejects_target, successive_rejects)
+from tinyjax.kernels._bandit_elimination import (ELIMINATION_DERIVED, EliminationState, ExampleOrderAux, elimination,
+                                                 elimination_sync, rejects_target, successive_rejects)
 from tinyjax.kernels._bandit_halving import (halving_arms, halving_noisy, halving_schedules, halving_targets,
                                              sequential_halving, shared_alpha)
 from tinyjax.kernels._bandit_hardness import split_half_correlation, verification_cells
@@ -74,6 +74,7 @@ __all__ = (
     "Batch",
     "CellOrderAux",
     "EarlyStopResult",
+    "ELIMINATION_DERIVED",
     "EliminationState",
     "ExampleOrderAux",
     "IRTFitInfo",
@@ -118,6 +119,7 @@ __all__ = (
     "dropout_keep",
     "early_stop_best_of_n",
     "elimination",
+    "elimination_sync",
     "empirical_means",
     "example_order",
     "fisher_information",

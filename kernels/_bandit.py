@@ -13,7 +13,9 @@ full matrix in an offline simulation, from real model calls online. The algorith
 - ``_bandit_hardness.py``: how hard a full matrix is (offline diagnostics).
 
 Every state carries the :class:`BanditState` fields (an algorithm's state adds its own after them), so one
-``bandit_reveal`` serves all. All ties (equal bounds, equal means, equal uncertainties) are broken uniformly at
+``bandit_reveal`` serves all. A state may also keep running row sums (``row_counts``, ``row_sums``: the
+elimination algorithms do, so that a step costs O(M B) rather than O(M N)); ``bandit_reveal`` updates them and
+:func:`empirical_means` reads them. All ties (equal bounds, equal means, equal uncertainties) are broken uniformly at
 random, so the order of the rows does not matter. Shapes: ``M`` methods, ``N`` examples, ``B`` batch size.
 """
 
@@ -114,6 +116,9 @@ def bandit_reveal(state, batch: Batch, scores: jax.Array, cost: jax.Array):
   values = state.values.at[rows, batch.cols].set(scores.astype(state.values.dtype), mode="drop")
   observed = state.observed.at[rows, batch.cols].set(True, mode="drop")
   n_new = jnp.sum(valid).astype(jnp.int32)
+  if hasattr(state, "row_sums"):   # a state with running row sums (static: the state's type)
+    state = state._replace(row_counts=state.row_counts.at[rows].add(1, mode="drop"),
+                           row_sums=state.row_sums.at[rows].add(scores.astype(state.row_sums.dtype), mode="drop"))
   return state._replace(
       values=values, observed=observed,
       spent=state.spent + jnp.sum(jnp.where(valid, cost[batch.rows, batch.cols], 0.0)).astype(state.spent.dtype),
@@ -138,9 +143,15 @@ def random_top_k(key: jax.Array, x: jax.Array, k: int) -> tuple[jax.Array, jax.A
 
 
 def empirical_means(state) -> tuple[jax.Array, jax.Array]:
-  """Row means of the revealed cells [M] (NaN where none) and revealed counts [M] int32."""
-  counts = jnp.sum(state.observed, axis=1).astype(jnp.int32)
-  sums = jnp.sum(jnp.where(state.observed, state.values, 0.0), axis=1)
+  """Row means of the revealed cells [M] (NaN where none) and revealed counts [M] int32.
+
+  O(M) from a state's running ``row_counts``/``row_sums`` when it keeps them, else O(M N) from ``values``.
+  """
+  if hasattr(state, "row_sums"):
+    counts, sums = state.row_counts, state.row_sums
+  else:
+    counts = jnp.sum(state.observed, axis=1).astype(jnp.int32)
+    sums = jnp.sum(jnp.where(state.observed, state.values, 0.0), axis=1)
   means = jnp.where(counts > 0, sums / jnp.maximum(counts, 1).astype(sums.dtype), jnp.nan)
   return means, counts
 

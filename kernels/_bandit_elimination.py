@@ -12,6 +12,14 @@ Successive rejects (:func:`successive_rejects`): phases k = 1..M-1; in phase k e
 evaluated on ``n_k = ceil((n - M) / (logbar(M) (M + 1 - k)))`` cells in total, then the one with the lowest mean
 is dropped. ``n`` is the budget in cells. Sequential halving is in ``kernels/_bandit_halving.py``.
 
+Cost of a step: O(M B), whatever N. Every survivor's revealed cells are a prefix of the example order (a step
+takes the needed cells of the earliest examples, and a budget cut keeps a prefix of them), so a method's next
+cells are the next examples of the order after its ``row_counts``, its mean is its running ``row_sums`` over
+``row_counts``, and the examples revealed for every method are the first ``min(row_counts)`` of the order, whose
+statistics (for sequential halving's coefficient alpha) are folded in as they become shared. Only the initial
+state, :func:`elimination_sync` (a state rebuilt from ``values``/``observed``, as after loading) and the
+``values``/``observed`` arrays themselves are O(M N).
+
 Shapes: ``M`` methods, ``N`` examples, ``B`` batch size.
 """
 
@@ -32,7 +40,11 @@ class ExampleOrderAux(NamedTuple):
 
 
 class EliminationState(NamedTuple):
-  """The shared fields plus the survivors."""
+  """The shared fields, the survivors, and running statistics that keep a step O(M B).
+
+  The running fields are derived from ``values``/``observed`` (and the example order): :func:`elimination_sync`
+  rebuilds them, and a saved state need not store them.
+  """
   values: jax.Array
   observed: jax.Array
   spent: jax.Array
@@ -41,6 +53,51 @@ class EliminationState(NamedTuple):
   last_revealed: jax.Array
   active: jax.Array         # [M] bool, surviving methods
   phase: jax.Array          # [] int32, current phase k >= 1 (successive rejects) or round r + 1 (halving)
+  row_counts: jax.Array     # [M] int32, revealed cells per method (kept by bandit_reveal)
+  row_sums: jax.Array       # [M] float, sum of the revealed scores per method (kept by bandit_reveal)
+  shared_count: jax.Array   # [] int32, examples revealed for every method folded into the two fields below
+  shared_totals: jax.Array  # [M] float, each method's total over those examples
+  shared_item_var: jax.Array  # [] float, sum over those examples of the variance of their scores over the methods
+
+
+ELIMINATION_DERIVED = ("row_counts", "row_sums", "shared_count", "shared_totals", "shared_item_var")
+
+
+def _shared_stats(values: jax.Array, cols: jax.Array, take: jax.Array):
+  """Totals [M] and summed variance over the methods [] of the examples ``cols`` [W] where ``take`` [W]."""
+  x = jnp.where(take[None, :], values[:, cols], 0.0)
+  return jnp.sum(x, axis=1), jnp.sum(jnp.where(take, jnp.var(x, axis=0), 0.0))
+
+
+def fold_shared(state: EliminationState, order: jax.Array, window: int) -> EliminationState:
+  """Folds the examples that became revealed for every method since the last call into the shared statistics.
+
+  They are the examples of ``order`` [N] at positions ``shared_count .. min(row_counts) - 1``; a step reveals at
+  most ``window`` (= B) cells per method, so calling this once per step with ``window = B`` keeps up. O(M B).
+  """
+  n_cols = state.values.shape[1]
+  k_new = jnp.min(state.row_counts)
+  pos = state.shared_count + jnp.arange(window, dtype=jnp.int32)
+  take = pos < k_new
+  totals, item_var = _shared_stats(state.values, order[jnp.minimum(pos, n_cols - 1)], take)
+  return state._replace(shared_count=jnp.minimum(k_new, state.shared_count + window),
+                        shared_totals=state.shared_totals + totals, shared_item_var=state.shared_item_var + item_var)
+
+
+def elimination_sync(state: EliminationState, order: jax.Array) -> EliminationState:
+  """The state with its running fields rebuilt from ``values``/``observed`` (O(M N); e.g. after loading).
+
+  ``order`` [N]: the run's example order (its aux); the shared examples are the first ``min(row_counts)`` of it.
+  """
+  n_cols = state.values.shape[1]
+  counts = jnp.sum(state.observed, axis=1).astype(jnp.int32)
+  sums = jnp.sum(jnp.where(state.observed, state.values, 0.0), axis=1)
+  k = jnp.min(counts)
+  take = jnp.arange(n_cols) < k
+  totals, item_var = _shared_stats(state.values, order, take)
+  return state._replace(row_counts=counts, row_sums=sums.astype(state.row_sums.dtype), shared_count=k,
+                        shared_totals=totals.astype(state.shared_totals.dtype),
+                        shared_item_var=item_var.astype(state.shared_item_var.dtype))
 
 
 # plan(state, total_cells) -> (target_of(phase) -> [] int32 cells per survivor at the end of ``phase``,
@@ -86,20 +143,25 @@ def elimination_cells(key: jax.Array, state: EliminationState, active: jax.Array
   """Up to ``batch_size`` cells that survivors still need: earliest examples of ``order`` first, rows at random.
 
   A cell (i, j) is needed when method i survives, is not revealed there, and example j is among the first
-  ``target`` of ``order``. Returns ``(rows, cols, valid)``, [B] each.
+  ``target`` of ``order``. A method's revealed cells are the first ``row_counts[i]`` examples of ``order``, so its
+  needed cells are the next ones: the batch is the top ``B`` of ``M x B`` candidates, O(M B). Returns
+  ``(rows, cols, valid)``, [B] each.
   """
   n_rows, n_cols = state.values.shape
-  position = jnp.zeros((n_cols,), jnp.int32).at[order].set(jnp.arange(n_cols, dtype=jnp.int32))
   row_rank = jax.random.permutation(key, n_rows).astype(jnp.int32)
-  need = active[:, None] & (position[None, :] < target) & ~state.observed & (jnp.sum(active) > 1)
-  # Earlier examples first, then rows in a random order. A float priority, because top_k of int32 is ~100x
-  # slower on CPU; in float32 the order is exact below 2^24 cells, beyond that only the order among needed
-  # cells blurs.
-  dtype = state.values.dtype
-  priority = -(position[None, :].astype(dtype) * n_rows + row_rank[:, None].astype(dtype))
-  vals, flat = jax.lax.top_k(jnp.where(need, priority, -jnp.inf).reshape(-1), batch_size)
-  rows, cols = (flat // n_cols).astype(jnp.int32), (flat % n_cols).astype(jnp.int32)
-  return rows, cols, vals > -jnp.inf
+  pos = state.row_counts[:, None] + jnp.arange(batch_size, dtype=jnp.int32)[None, :]       # [M, B]
+  need = active[:, None] & (pos < target) & (pos < n_cols) & (jnp.sum(active) > 1)
+  # Earlier examples first, then rows in a random order: distinct priorities, so top_k's order is the order of
+  # all needed cells.
+  if n_rows * n_cols < 2 ** 31:
+    priority, none = -(pos * n_rows + row_rank[:, None]), jnp.iinfo(jnp.int32).min
+  else:
+    dtype = state.values.dtype
+    priority, none = -(pos.astype(dtype) * n_rows + row_rank[:, None].astype(dtype)), -jnp.inf
+  vals, flat = jax.lax.top_k(jnp.where(need, priority, none).reshape(-1), batch_size)
+  rows = (flat // batch_size).astype(jnp.int32)
+  cols = order[jnp.minimum(pos.reshape(-1)[flat], n_cols - 1)].astype(jnp.int32)
+  return rows, cols, vals > none
 
 
 def elimination(*, batch_size: int, plan: Plan) -> BanditAlgorithm:
@@ -114,7 +176,9 @@ def elimination(*, batch_size: int, plan: Plan) -> BanditAlgorithm:
   def init(key, n_rows: int, n_cols: int, dtype=jnp.float32) -> EliminationState:
     del key
     return EliminationState(*bandit_state_init(n_rows, n_cols, dtype), active=jnp.ones((n_rows,), bool),
-                            phase=jnp.ones((), jnp.int32))
+                            phase=jnp.ones((), jnp.int32), row_counts=jnp.zeros((n_rows,), jnp.int32),
+                            row_sums=jnp.zeros((n_rows,), dtype), shared_count=jnp.zeros((), jnp.int32),
+                            shared_totals=jnp.zeros((n_rows,), dtype), shared_item_var=jnp.zeros((), dtype))
 
   def aux(key, n_rows: int, n_cols: int) -> ExampleOrderAux:
     del n_rows
@@ -126,13 +190,14 @@ def elimination(*, batch_size: int, plan: Plan) -> BanditAlgorithm:
 
   def select(state, key, aux, cost, budget, total_cells):
     keys = step_keys(key)
+    state = fold_shared(state, aux.order, batch_size)
     active, phase, target = advance(keys.advance, state, total_cells)
     state = state._replace(active=active, phase=phase)
     rows, cols, valid = elimination_cells(keys.cells, state, active, target, aux.order, batch_size)
     return state, finish_step(state, rows, cols, valid, cost, budget), empirical_best(state, keys.best, active)
 
   def recommend(state, key, aux, total_cells):
-    del aux
+    state = fold_shared(state, aux.order, batch_size)
     key_best, key_advance = jax.random.split(key)
     active, _, _ = advance(key_advance, state, total_cells)
     return empirical_best(state, key_best, active)

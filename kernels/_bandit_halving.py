@@ -77,13 +77,19 @@ def shared_alpha(state) -> jax.Array:
   when every method has the same total (the ranking is all ties). Returns [] float.
 
   Args:
-    state: any bandit state (``values`` [M, N], ``observed`` [M, N] bool).
+    state: any bandit state (``values`` [M, N], ``observed`` [M, N] bool). An elimination state's running
+      shared statistics (``shared_count``, ``shared_totals``, ``shared_item_var``) are read instead, O(M).
   """
-  shared = jnp.all(state.observed, axis=0)
-  k = jnp.sum(shared).astype(state.values.dtype)
-  x = jnp.where(shared[None, :], state.values, 0.0)
-  var_total = jnp.var(jnp.sum(x, axis=1))
-  item_var = jnp.sum(jnp.where(shared, jnp.var(x, axis=0), 0.0))
+  if hasattr(state, "shared_totals"):   # static: the state's type
+    k = state.shared_count.astype(state.values.dtype)
+    var_total = jnp.var(state.shared_totals)
+    item_var = state.shared_item_var
+  else:
+    shared = jnp.all(state.observed, axis=0)
+    k = jnp.sum(shared).astype(state.values.dtype)
+    x = jnp.where(shared[None, :], state.values, 0.0)
+    var_total = jnp.var(jnp.sum(x, axis=1))
+    item_var = jnp.sum(jnp.where(shared, jnp.var(x, axis=0), 0.0))
   alpha = k / jnp.maximum(k - 1.0, 1.0) * (1.0 - item_var / jnp.where(var_total > 0, var_total, 1.0))
   alpha = jnp.where(var_total > 0, alpha, -jnp.inf)
   return jnp.where(k >= 2, alpha, jnp.inf)

@@ -65,11 +65,14 @@ def split_half_correlation(key: jax.Array, scores: jax.Array, n_splits: int) -> 
   n_cols = scores.shape[1]
   half = n_cols // 2
 
-  def one(k):
-    first = jnp.zeros((n_cols,), bool).at[jax.random.permutation(k, n_cols)[:half]].set(True)
-    a = jnp.sum(jnp.where(first, scores, 0.0), axis=1) / half
-    b = jnp.sum(jnp.where(first, 0.0, scores), axis=1) / (n_cols - half)
-    a, b = a - a.mean(), b - b.mean()
-    return jnp.sum(a * b) / jnp.sqrt(jnp.sum(a * a) * jnp.sum(b * b))
+  def first_half(k):   # [N] 1.0 on the first half of a random order
+    return jnp.zeros((n_cols,), scores.dtype).at[jax.random.permutation(k, n_cols)[:half]].set(1.0)
 
-  return jax.vmap(one)(jax.random.split(key, n_splits))
+  # The halves' sums of every split as one [S, N] x [N, M] product: O(S N) memory, not the O(S M N) of a
+  # masked copy of the matrix per split.
+  first = jax.vmap(first_half)(jax.random.split(key, n_splits))                     # [S, N]
+  sum_a = jnp.matmul(first, scores.T, precision=jax.lax.Precision.HIGHEST)        # [S, M]
+  sum_b = jnp.sum(scores, axis=1)[None, :] - sum_a
+  a, b = sum_a / half, sum_b / (n_cols - half)
+  a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+  return jnp.sum(a * b, 1) / jnp.sqrt(jnp.sum(a * a, 1) * jnp.sum(b * b, 1))

@@ -24,23 +24,37 @@ from tinyjax.errors import ArtifactError, InputError
 _ARTIFACT_KIND = "bandit_state"
 
 
+def _derived(state) -> tuple[str, ...]:
+  """Fields of a state that are rebuilt from the others on load (an elimination state's running statistics)."""
+  return kernels.ELIMINATION_DERIVED if isinstance(state, kernels.EliminationState) else ()
+
+
 def _state_arrays(state) -> dict[str, np.ndarray]:
-  """The leaves of a state, named by their path (``values``, ``factors_row``, ``active`` ...)."""
+  """The leaves of a state, named by their path (``values``, ``factors_row``, ``active`` ...), less the derived
+  fields (so the artifact's layout does not depend on them)."""
   leaves = jax.tree_util.tree_flatten_with_path(state)[0]
-  return {"_".join(str(k.name) for k in path): np.asarray(leaf) for path, leaf in leaves}
+  skip = _derived(state)
+  return {name: np.asarray(leaf) for path, leaf in leaves
+          if (name := "_".join(str(k.name) for k in path)) not in skip}
 
 
-def _state_from_arrays(template, arrays: dict[str, np.ndarray]):
-  """A state of the type and dtypes of ``template`` from :func:`_state_arrays`'s names."""
+def _state_from_arrays(template, arrays: dict[str, np.ndarray], aux):
+  """A state of the type and dtypes of ``template`` from :func:`_state_arrays`'s names, its derived fields
+  rebuilt (``aux``: the run's fixed randomness)."""
   paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+  skip = _derived(template)
   leaves = []
   for path, leaf in paths:
     name = "_".join(str(k.name) for k in path)
+    if name in skip:
+      leaves.append(leaf)
+      continue
     value = jnp.asarray(arrays[name], leaf.dtype)
     if value.shape != leaf.shape:
       raise ArtifactError(f"bandit_state array {name!r} has shape {value.shape}, expected {leaf.shape}")
     leaves.append(value)
-  return jax.tree_util.tree_unflatten(treedef, leaves)
+  state = jax.tree_util.tree_unflatten(treedef, leaves)
+  return _steps.sync(state, aux) if skip else state
 
 
 class BanditEvaluator:
@@ -236,7 +250,7 @@ class BanditEvaluator:
       config = make_config(meta["algorithm"], **meta["config"])
       ev = cls(int(meta["n_methods"]), int(meta["n_examples"]), budget=float(meta["budget"]), algorithm=config,
                seed=int(meta["seed"]), cost=arrays["cost"], dtype=meta["dtype"])
-      ev._state = _state_from_arrays(ev._state, arrays)
+      ev._state = _state_from_arrays(ev._state, arrays, ev._aux)
       if "pending_rows" in arrays:
         ev._pending = kernels.Batch(jnp.asarray(arrays["pending_rows"], jnp.int32),
                                     jnp.asarray(arrays["pending_cols"], jnp.int32),

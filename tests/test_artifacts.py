@@ -77,8 +77,20 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
 
 
 _SAVER = textwrap.dedent("""
-    import sys, numpy as np
+    import sys, time, numpy as np
     from tinyjax.io import save_artifact
+
+    class SlowFile:   # every write takes 30 ms more: a kill at a random moment mostly lands mid-write
+      def __init__(self, f):
+        self._f = f
+      def write(self, data):
+        time.sleep(0.03)
+        return self._f.write(data)
+      def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    real_savez = np.savez
+    np.savez = lambda f, **kw: real_savez(SlowFile(f), **kw)   # this throwaway process only
     path, tag = sys.argv[1], int(sys.argv[2])
     n = 0
     while True:
@@ -109,7 +121,7 @@ def test_kill_9_during_save_leaves_a_loadable_file(tmp_path):
   rng = np.random.default_rng(0)
   for _ in range(4):
     proc = _spawn_saver(path, 1)
-    time.sleep(float(rng.uniform(0.05, 0.6)))
+    time.sleep(float(rng.uniform(0.05, 0.5)))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert _check_loads(path) == 1

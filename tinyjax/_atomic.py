@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import IO
 
 from tinyjax.errors import ConfigError
 
-__all__ = ("atomic_write", "atomic_write_bytes", "atomic_write_text")
+__all__ = ("atomic_folder", "atomic_write", "atomic_write_bytes", "atomic_write_text")
 
 
 @contextlib.contextmanager
@@ -73,3 +74,30 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
   with atomic_write(path, "w", encoding=encoding, newline="") as f:
     f.write(text)
   return pathlib.Path(path)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[pathlib.Path]:
+  """Yields an empty temporary folder beside ``path``; on a clean exit it takes the place of ``path`` whole.
+
+  For outputs that are folders (a converted data set, a ``datasets`` ``save_to_disk`` copy). An existing folder
+  at ``path`` is first moved aside, then replaced by the new one and removed, so a process killed at any moment
+  leaves the old folder or the new one complete under ``path`` (or, between the two renames, the old one
+  still whole beside it), never a half-written one. If the ``with`` block raises, the temporary folder is
+  removed and ``path`` is left as it was.
+  """
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  stage = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+  try:
+    yield stage
+    if path.exists():
+      gone = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", suffix=".tmp", dir=path.parent))
+      os.replace(path, gone / path.name)
+      os.replace(stage, path)
+      shutil.rmtree(gone, ignore_errors=True)
+    else:
+      os.replace(stage, path)
+  except BaseException:
+    shutil.rmtree(stage, ignore_errors=True)
+    raise

@@ -102,10 +102,9 @@ def _ability(args) -> int:
   cols["diverged"] = ab.diverged
   frame = pd.DataFrame(cols)
   if args.out:
-    import pathlib
+    from tinyjax.cli import write_csv
 
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)   # like the .tjx artifacts
-    frame.to_csv(args.out, index=False)
+    write_csv(frame, args.out)   # atomic; creates the folder, like the .tjx artifacts
     print(f"wrote {len(frame)} abilities to {args.out}")
   else:
     print(frame.to_string(index=False))

@@ -172,7 +172,10 @@ def _ask_llm(args) -> int:
   scores = np.asarray(scored[args.score_column], np.float64)
   index = selection.top_k(scores, args.k) if args.k is not None else None
   if args.save_dataset:
-    (scored.select(index) if index is not None else scored).save_to_disk(args.save_dataset)
+    from tinyjax._atomic import atomic_folder
+
+    with atomic_folder(args.save_dataset) as stage:   # the folder appears whole, or not at all
+      (scored.select(index) if index is not None else scored).save_to_disk(str(stage))
   if args.out:
     arrays = {"scores": scores}
     if index is not None:

@@ -33,15 +33,13 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Iterable, Mapping
 
-from tinyjax._atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from tinyjax._atomic import atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text
 from tinyjax._progress import logger as _logger
 from tinyjax._progress import progress_bar
 from tinyjax.errors import ArtifactError, ConfigError, InputError, MissingFileError
@@ -370,8 +368,7 @@ def _convert_all(root: pathlib.Path, raw: pathlib.Path, benches: list[str], prog
   keep = {b: e for b, e in old.items() if b in RDS_FILES and e.get("rds_sha256") == RDS_FILES[b][1]
           and b not in benches and all((final / n).is_file() for n in e.get("files", {}))}
   root.mkdir(parents=True, exist_ok=True)
-  stage = pathlib.Path(tempfile.mkdtemp(prefix=f".{_FOLDER}.", suffix=".tmp", dir=root))
-  try:
+  with atomic_folder(final) as stage:
     entries = {}
     for b, e in keep.items():
       for name in e["files"]:
@@ -389,16 +386,6 @@ def _convert_all(root: pathlib.Path, raw: pathlib.Path, benches: list[str], prog
     doc = {"converter": CONVERTER_VERSION, "source": f"github.com/{METABENCH_REPO}", "commit": METABENCH_COMMIT,
            "licence": LICENCE, "attribution": NOTICE, "benchmarks": entries}
     atomic_write_text(stage / "manifest.json", json.dumps(doc, indent=1) + "\n")
-    if final.exists():
-      gone = pathlib.Path(tempfile.mkdtemp(prefix=f".{_FOLDER}.old.", suffix=".tmp", dir=root))
-      os.replace(final, gone / _FOLDER)
-      os.replace(stage, final)
-      shutil.rmtree(gone, ignore_errors=True)
-    else:
-      os.replace(stage, final)
-  except BaseException:
-    shutil.rmtree(stage, ignore_errors=True)
-    raise
   return final
 
 

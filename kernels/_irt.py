@@ -202,10 +202,24 @@ def _normal_logpdf(x, mean, sd):
   return -0.5 * jnp.square((x - mean) / sd) - jnp.log(sd)
 
 
-def irt_log_prior(params: IRTParams, config: IRTPriorConfig) -> jax.Array:
-  """Log prior density of the free parameters (up to a constant), times ``config.prior_scale``."""
+def _masked_sum(x: jax.Array, keep: jax.Array | None) -> jax.Array:
+  """Sum of ``x`` [K, ...] over the rows where ``keep`` [K] is True (all rows when None)."""
+  if keep is None:
+    return jnp.sum(x)
+  return jnp.sum(jnp.where(keep.reshape(keep.shape + (1,) * (x.ndim - 1)), x, 0.0))
+
+
+def irt_log_prior(params: IRTParams, config: IRTPriorConfig, rows: jax.Array | None = None,
+                  items: jax.Array | None = None, prior_scale: jax.Array | None = None) -> jax.Array:
+  """Log prior density of the free parameters (up to a constant), times ``config.prior_scale``.
+
+  ``rows`` [N] and ``items`` [I] (bool, None = all) mark the real models and items of a padded problem: the
+  priors of padded abilities and item parameters are left out, so that they get no gradient and padding
+  changes neither the objective nor the optimum. ``prior_scale`` ([], traced) replaces ``config.prior_scale`` when
+  given, so that fits whose prior strength differs (it grows with the number of models) share a compiled program.
+  """
   dtype = params.b.dtype
-  lp = jnp.sum(_normal_logpdf(params.theta, 0.0, jnp.asarray(config.theta_sd, dtype)))
+  lp = _masked_sum(_normal_logpdf(params.theta, 0.0, jnp.asarray(config.theta_sd, dtype)), rows)
   if config.hierarchical:
     mu_b, log_sd_b, mu_a, log_sd_a = params.hyper
     sd_b, sd_a = jnp.exp(log_sd_b), jnp.exp(log_sd_a)
@@ -220,16 +234,18 @@ def irt_log_prior(params: IRTParams, config: IRTPriorConfig) -> jax.Array:
   else:
     mu_b, sd_b = jnp.asarray(config.b_mean, dtype), jnp.asarray(config.b_sd, dtype)
     mu_a, sd_a = jnp.asarray(config.a_mean, dtype), jnp.asarray(config.a_sd, dtype)
-  lp += jnp.sum(_normal_logpdf(params.b, mu_b, sd_b))
+  lp += _masked_sum(_normal_logpdf(params.b, mu_b, sd_b), items)
   if config.kind != "1pl":
-    lp += jnp.sum(_normal_logpdf(params.a_raw, mu_a, sd_a))
+    lp += _masked_sum(_normal_logpdf(params.a_raw, mu_a, sd_a), items)
   if config.c_mode == "learned":
-    lp += jnp.sum(_normal_logpdf(params.c_raw, config.c_logit_mean, jnp.asarray(config.c_logit_sd, dtype)))
-  return config.prior_scale * lp
+    lp += _masked_sum(_normal_logpdf(params.c_raw, config.c_logit_mean, jnp.asarray(config.c_logit_sd, dtype)),
+                      items)
+  return (config.prior_scale if prior_scale is None else prior_scale) * lp
 
 
 def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
-                  config: IRTPriorConfig) -> jax.Array:
+                  config: IRTPriorConfig, rows: jax.Array | None = None,
+                  items: jax.Array | None = None, prior_scale: jax.Array | None = None) -> jax.Array:
   """Negative log posterior divided by the number of observed entries (the MAP objective).
 
   Args:
@@ -237,6 +253,9 @@ def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
     responses: [N, I] values in [0, 1] (anything finite where unobserved).
     mask: [N, I] bool.
     config: static :class:`IRTPriorConfig`.
+    rows: [N] bool, the real models of a padded problem (None = all); padded rows must be unobserved in ``mask``.
+    items: [I] bool, the real items (None = all); padded items must be unobserved in ``mask``.
+    prior_scale: [] traced prior strength replacing ``config.prior_scale`` (None: the config's).
 
   Returns:
     [] objective.
@@ -245,11 +264,12 @@ def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
   c = asymptotes(params, config) if config.c_mode != "none" else None
   ll = irt_log_likelihood(params.theta, a, params.b, c, responses, mask)
   n_obs = jnp.maximum(jnp.sum(mask), 1).astype(responses.dtype)
-  return -(ll + irt_log_prior(params, config)) / n_obs
+  return -(ll + irt_log_prior(params, config, rows, items, prior_scale)) / n_obs
 
 
 def irt_init_params(key: jax.Array, responses: jax.Array, mask: jax.Array, config: IRTPriorConfig,
-                    c_init: jax.Array | None = None, jitter: float = 0.01) -> IRTParams:
+                    c_init: jax.Array | None = None, jitter: float = 0.01, rows: jax.Array | None = None,
+                    width: int | None = None) -> IRTParams:
   """Spectral start plus a small jitter, both from ``key``.
 
   Abilities start from the leading left singular vectors (randomised subspace iteration) of the centred, mean-filled response
@@ -263,6 +283,12 @@ def irt_init_params(key: jax.Array, responses: jax.Array, mask: jax.Array, confi
     config: static config.
     c_init: [I] asymptotes (fixed values, or the starting point when learned); None for zeros.
     jitter: sd of the Gaussian jitter added to theta and a.
+    rows: [N] bool, the real models of a padded problem (None = all); padded rows and items must be
+      unobserved in ``mask``. With them the start equals the unpadded start: padded entries centre to 0, the
+      random draws keep their values on the real rows and items (counter-based keys), and the scaling uses
+      the real number of models.
+    width: static width of the subspace iteration, ``min(dim + 4, n_models, n_items)`` of the real problem
+      (None: of the arrays' shape).
 
   Returns:
     :class:`IRTParams`.
@@ -270,6 +296,7 @@ def irt_init_params(key: jax.Array, responses: jax.Array, mask: jax.Array, confi
   n, i = responses.shape
   d = config.dim
   dtype = responses.dtype
+  n_real = jnp.asarray(n, dtype) if rows is None else jnp.sum(rows).astype(dtype)
   m = mask.astype(dtype)
   col_mean = jnp.sum(responses * m, 0) / jnp.maximum(jnp.sum(m, 0), 1.0)
   col_mean = jnp.clip(col_mean, 0.02, 0.98)
@@ -277,20 +304,20 @@ def irt_init_params(key: jax.Array, responses: jax.Array, mask: jax.Array, confi
   centred = filled - col_mean[None, :]
   # Randomised subspace iteration for the leading singular vectors: O(N I (D + 4)), unlike a full SVD.
   key_s, key = jax.random.split(key)
-  width = min(d + 4, n, i)
+  width = min(d + 4, n, i) if width is None else int(width)
   q, _ = jnp.linalg.qr(centred @ jax.random.normal(key_s, (i, width), dtype))
   for _ in range(3):
     q, _ = jnp.linalg.qr(centred @ (centred.T @ q))
   ub, s, vt = jnp.linalg.svd(q.T @ centred, full_matrices=False)
   u = q @ ub
   k = min(d, width)
-  theta0 = u[:, :k] * jnp.sqrt(jnp.asarray(n, dtype))
+  theta0 = u[:, :k] * jnp.sqrt(n_real)
   # Orient each component so that its abilities correlate with the row mean (positive manifold).
   row_mean = jnp.sum(centred * m, 1)
   sign = jnp.sign(jnp.sum(theta0 * row_mean[:, None], 0))
   sign = jnp.where(sign == 0, 1.0, sign)
   theta0 = theta0 * sign
-  load = (vt[:k].T * s[:k] * sign) / jnp.sqrt(jnp.asarray(n, dtype)) * 4.0   # logit slope ~ 4 x prob slope
+  load = (vt[:k].T * s[:k] * sign) / jnp.sqrt(n_real) * 4.0   # logit slope ~ 4 x prob slope
   if k < d:
     theta0 = jnp.concatenate([theta0, jnp.zeros((n, d - k), dtype)], 1)
     load = jnp.concatenate([load, jnp.zeros((i, d - k), dtype)], 1)
@@ -317,16 +344,18 @@ def _lbfgs():
 
 
 def irt_fit_init(params: IRTParams, responses: jax.Array, mask: jax.Array,
-                 config: IRTPriorConfig) -> IRTFitState:
+                 config: IRTPriorConfig, rows: jax.Array | None = None,
+                 items: jax.Array | None = None, prior_scale: jax.Array | None = None) -> IRTFitState:
   """Initial fit state for ``params`` (see :func:`irt_fit_chunk`)."""
   flat, _ = ravel_pytree(params)
-  value = irt_objective(params, responses, mask, config)
+  value = irt_objective(params, responses, mask, config, rows, items, prior_scale)
   return IRTFitState(params=params, solver=lbfgs_init(_lbfgs(), flat, value))
 
 
 def irt_fit_chunk(state: IRTFitState, responses: jax.Array, mask: jax.Array, config: IRTPriorConfig,
-                  n_steps: int, ftol: float, gtol: float, patience: int = 3
-                  ) -> tuple[IRTFitState, IRTFitInfo]:
+                  n_steps: int, ftol: float, gtol: float, patience: int = 3,
+                  rows: jax.Array | None = None, items: jax.Array | None = None,
+                  prior_scale: jax.Array | None = None) -> tuple[IRTFitState, IRTFitInfo]:
   """Runs up to ``n_steps`` L-BFGS iterations (zoom line search), stopping early once converged.
 
   Convergence (:func:`~tinyjax.kernels.patience_rule`): the relative decrease of the objective stays below
@@ -341,12 +370,16 @@ def irt_fit_chunk(state: IRTFitState, responses: jax.Array, mask: jax.Array, con
     ftol: relative objective tolerance.
     gtol: gradient tolerance.
     patience: static, consecutive small decreases needed.
+    rows, items: [N] and [I] bool, the real models and items of a padded problem (None = all). Padded
+      parameters get no gradient, so they never move, and neither the objective, the max-abs gradient nor
+      the stopping rule sees them: the fit follows the unpadded one (to float rounding).
+    prior_scale: [] traced prior strength replacing ``config.prior_scale`` (None: the config's).
 
   Returns:
     ``(state, info)``.
   """
   _, unravel = ravel_pytree(state.params)
-  fun = lambda x: irt_objective(unravel(x), responses, mask, config)
+  fun = lambda x: irt_objective(unravel(x), responses, mask, config, rows, items, prior_scale)
   solver = lbfgs_run(fun, _lbfgs(), state.solver, n_steps, patience_rule(ftol, gtol, patience))
   x = solver.params
   value, grad = jax.value_and_grad(fun)(x)

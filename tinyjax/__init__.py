@@ -42,6 +42,7 @@ _LAZY_NAMES = {
     "TinyBenchmark": "tinyjax.tiny",
     "Leaderboard": "tinyjax.tiny",
     "Suite": "tinyjax.suite",
+    "clear_caches": "tinyjax._buckets",
 }
 
 
@@ -70,6 +71,7 @@ __all__ = (
     "TinyBenchmark",
     "InputError",
     "__version__",
+    "clear_caches",
     "estimate_ability",
     "fit_irt",
     "load",

@@ -23,10 +23,10 @@ import dataclasses
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from tinyjax import kernels
+from tinyjax import _buckets
 from tinyjax._checks import check_count
 from tinyjax._progress import progress_bar
 from tinyjax.errors import ConfigError, InputError, ItemError, ResponseError
@@ -44,19 +44,22 @@ _pirt_scores = jax.jit(kernels.pirt_scores)
 
 
 def _model_arrays(model):
+  """a, b, c with the items padded to a bucket size (a = b = c = 0; never available, so never asked), prior."""
   dt = model.a.dtype
   d = model.dim
-  mean = jnp.zeros(d, dt)
-  prec = jnp.asarray(np.eye(d) / model.config.theta_sd ** 2, dt)
-  return (jnp.asarray(model.a, dt), jnp.asarray(model.b, dt), jnp.asarray(model.c, dt), mean, prec)
+  i_pad = _buckets.bucket(model.n_items)
+  mean = _buckets.device_array(np.zeros(d), dt)
+  prec = _buckets.device_array(np.eye(d) / model.config.theta_sd ** 2, dt)
+  return (_buckets.device_array(_buckets.pad_to(model.a, (i_pad, d)), dt),
+          _buckets.device_array(_buckets.pad_to(model.b, (i_pad,)), dt),
+          _buckets.device_array(_buckets.pad_to(model.c, (i_pad,)), dt), mean, prec)
 
 
 def _pirt(model, theta, y, asked, item_weights):
   """[M] p-IRT estimate from the asked items' answers and the predictions for the rest."""
   p = model.predict_proba(theta)
   dt = working_dtype()   # one precision for the whole estimate (JAX's default float)
-  out = _pirt_scores(jnp.asarray(np.nan_to_num(y), dt), jnp.asarray(asked), jnp.asarray(p, dt),
-                     jnp.asarray(item_weights, dt), jnp.arange(p.shape[1]))
+  out = _buckets.pirt_scores(_pirt_scores, np.nan_to_num(y), asked, p, item_weights, np.arange(p.shape[1]), dt)
   return np.clip(np.asarray(out, dt), 0.0, 1.0).astype(np.float64)
 
 
@@ -113,16 +116,24 @@ def simulate(model, Y, budget: int, *, se_target: float | None = None, item_weig
   dt = a.dtype
   n = Y.shape[0]
   available = ~np.isnan(Y)
-  asked = np.zeros(Y.shape, bool)
   active = np.ones(n, bool)
   items = np.full((n, budget), -1, np.int64)
-  y_dev = jnp.asarray(np.nan_to_num(Y), dt)
-  avail_dev = jnp.asarray(available)
+  # Models run in blocks of ROW_BLOCK and items are padded to a bucket size (tinyjax._buckets): padded items are
+  # never available, padded models answer nothing, and only the first n rows are read.
+  block = _buckets.ROW_BLOCK
+  shape = (-(-n // block) * block, a.shape[0])
+  y_pad = _buckets.pad_to(np.nan_to_num(Y).astype(dt), shape)
+  avail_pad = _buckets.pad_to(available, shape, False)
+  y_dev = [_buckets.device_array(y_pad[s:s + block]) for s in range(0, shape[0], block)]
+  avail_dev = [_buckets.device_array(avail_pad[s:s + block]) for s in range(0, shape[0], block)]
+  asked_pad = np.zeros(shape, bool)
+  asked = asked_pad[:n, :Y.shape[1]]   # a view: marking it marks the padded array
   theta = se = None
   with progress_bar(budget, desc="adaptive testing", progress=progress, unit="step") as bar:
     for step in range(budget + 1):
-      theta, se, nxt, _ = _adaptive_step(y_dev, jnp.asarray(asked), avail_dev, a, b, c, mean, prec, max_iter)
-      theta, se, nxt = np.asarray(theta), np.asarray(se), np.asarray(nxt)
+      outs = [_adaptive_step(yb, _buckets.device_array(asked_pad[k * block:(k + 1) * block]), ab, a, b, c, mean,
+                             prec, max_iter)[:3] for k, (yb, ab) in enumerate(zip(y_dev, avail_dev))]
+      theta, se, nxt = (np.concatenate([np.asarray(o[j]) for o in outs])[:n] for j in range(3))
       if se_target is not None:
         active &= ~np.all(se <= se_target, axis=1)
       active &= available.sum(1) > asked.sum(1)
@@ -174,14 +185,18 @@ class AdaptiveTest:
     self._arrays = _model_arrays(model)
     self._y = np.zeros((1, model.n_items))
     self._asked = np.zeros((1, model.n_items), bool)
+    i_pad = self._arrays[0].shape[0]
+    self._available = _buckets.device_array(_buckets.pad_to(np.ones((1, model.n_items), bool), (1, i_pad), False))
     self.asked: list[int] = []
     self.answers: list[float] = []
     self._update()
 
   def _update(self):
     a, b, c, mean, prec = self._arrays
-    theta, se, nxt, _ = _adaptive_step(jnp.asarray(self._y, a.dtype), jnp.asarray(self._asked),
-                                       jnp.ones((1, self.model.n_items), bool), a, b, c, mean, prec, self.max_iter)
+    i_pad = a.shape[0]
+    theta, se, nxt, _ = _adaptive_step(_buckets.device_array(_buckets.pad_to(self._y, (1, i_pad)), a.dtype),
+                                       _buckets.device_array(_buckets.pad_to(self._asked, (1, i_pad), False)),
+                                       self._available, a, b, c, mean, prec, self.max_iter)
     self.theta, self.se, self._next = np.asarray(theta)[0], np.asarray(se)[0], int(np.asarray(nxt)[0])
 
   @property
@@ -411,7 +426,9 @@ class AdaptiveRounds:
 
   def _round(self, y, asked, available):
     a, b, c, mean, prec = self._arrays
-    out = self._step(jnp.asarray(y, a.dtype), jnp.asarray(asked), available, a, b, c, mean, prec,
+    i_pad = a.shape[0]   # items padded to a bucket size (_model_arrays): padded items are never available
+    out = self._step(_buckets.device_array(_buckets.pad_to(y, (i_pad,)), a.dtype),
+                     _buckets.device_array(_buckets.pad_to(asked, (i_pad,), False)), available, a, b, c, mean, prec,
                      max_iter=self.max_iter, n_select=self.n_per_round)
     return np.asarray(out.theta), np.asarray(out.se), np.asarray(out.items), np.asarray(out.valid)
 
@@ -433,7 +450,7 @@ class AdaptiveRounds:
     asked = np.zeros(n, bool)
     items = np.full((self.n_rounds, self.n_per_round), -1, np.int64)
     answers = np.full((self.n_rounds, self.n_per_round), np.nan)
-    avail_dev = jnp.asarray(avail)
+    avail_dev = _buckets.device_array(_buckets.pad_to(avail, (self._arrays[0].shape[0],), False))
     for r in range(self.n_rounds):
       _, _, chosen, valid = self._round(y, asked, avail_dev)
       idx = chosen[valid].astype(np.int64)

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tinyjax import kernels
+from tinyjax import _buckets
 from tinyjax._dtypes import default_float_dtype
 from tinyjax.errors import ConfigError, ResponseError, ItemError
 
@@ -139,8 +140,8 @@ def pirt_estimate(Y_anchor, anchors, item_weights, p) -> np.ndarray:
   if np.any(anchors < 0) or np.any(anchors >= m.shape[0]):
     raise ItemError("anchor index out of range")
   obs = ~np.isnan(Y)
-  out = _pirt_scores(jnp.asarray(np.nan_to_num(Y), dt), jnp.asarray(obs), jnp.asarray(p, dt),
-                     jnp.asarray(m, dt), jnp.asarray(anchors))
+  # Bucketed shapes (tinyjax._buckets): nearby shapes share one compiled program; the first M scores are kept.
+  out = _buckets.pirt_scores(_pirt_scores, np.nan_to_num(Y), obs, p, m, anchors, dt)
   return np.clip(np.asarray(out, dt), 0.0, 1.0)
 
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tinyjax import kernels
+from tinyjax import _buckets, kernels
 from tinyjax._checks import check_choice, check_count, check_seed
 from tinyjax._dtypes import resolve_dtype
 from tinyjax._progress import check_progress, logger, progress_bar
@@ -129,10 +129,12 @@ class Ability:
 # ---------------------------------------------------------------------------------------------
 # jitted kernels, built once.
 
+# The fit runs on bucketed shapes (tinyjax._buckets): rows [N] and items [I] mark the real models and items.
 _fit_init_jit = jax.jit(
-    lambda key, y, m, config, c_init: kernels.irt_fit_init(
-        kernels.irt_init_params(key, y, m, config, c_init), y, m, config),
-    static_argnames=("config",))
+    lambda key, y, m, config, c_init, rows, items, width, scale: kernels.irt_fit_init(
+        kernels.irt_init_params(key, y, m, config, c_init, rows=rows, width=width), y, m, config, rows, items,
+        scale),
+    static_argnames=("config", "width"))
 _fit_chunk_jit = jax.jit(kernels.irt_fit_chunk, static_argnames=("config", "patience"))
 
 
@@ -238,7 +240,16 @@ class IRTModel:
     """
     idx = self._items(items)
     t = self._theta(theta)
-    return np.asarray(_prob_jit(t, self.a[idx], self.b[idx], self.c[idx]))
+    n, k = t.shape[0], idx.size
+    # Items padded to a bucket size, models in blocks of ROW_BLOCK (tinyjax._buckets), sliced back: every shape
+    # with items in one bucket shares one compiled program.
+    block, shape_k = _buckets.ROW_BLOCK, _buckets.bucket(k)
+    dt = self.a.dtype
+    a, b, c = (_buckets.device_array(_buckets.pad_to(x[idx], (shape_k,) + x.shape[1:]), dt)
+               for x in (self.a, self.b, self.c))
+    out = [np.asarray(_prob_jit(_buckets.device_array(_buckets.pad_to(t[s:s + block], (block, self.dim)), dt),
+                                a, b, c))[:min(block, n - s), :k] for s in range(0, max(n, 1), block)]
+    return np.concatenate(out)[:n]
 
   def predict_logits(self, theta, items=None) -> np.ndarray:
     """Slope-intercept logits a . theta - b, [n, k]."""
@@ -360,6 +371,86 @@ def _c_setup(kind: str, guess, n_choices, n_items: int):
   return "fixed", c, centre
 
 
+# Peak bytes per (padded) matrix entry of a fit, in units of the float size, plus the bool mask: the response
+# buffer, the likelihood's [N, I] temporaries under the L-BFGS line search (logits, their gradient, the
+# start's centred matrix) and the host's input. Measured on CPU (benchmarks/RESULTS.md, "fit_irt memory").
+_FIT_FLOATS_PER_ENTRY = 6
+_FIT_FIXED_BYTES = 400 * 2 ** 20   # the runtime and compiled programs
+
+
+def fit_memory_bytes(n_models: int, n_items: int, dim: int = 1, dtype=None) -> int:
+  """Estimated peak memory (bytes) of :func:`fit_irt` on an ``n_models x n_items`` matrix, padding included.
+
+  The estimate that :func:`fit_irt` checks against the memory available before it starts.
+  """
+  size = np.dtype(resolve_dtype(dtype)).itemsize
+  n_pad, i_pad = _buckets.bucket(n_models, coarse=True), _buckets.bucket(n_items)
+  per_entry = _FIT_FLOATS_PER_ENTRY * size + 1
+  return int(n_pad * i_pad * per_entry + (n_pad + i_pad) * (dim + 2) * size * 40 + _FIT_FIXED_BYTES)
+
+
+def available_memory_bytes(device=None) -> int | None:
+  """Bytes free for a fit on ``device`` (default: the first device): free accelerator memory, or on CPU the
+  host's available memory (``MemAvailable``, capped by a cgroup limit); None when it cannot be read."""
+  device = device or jax.devices()[0]
+  if device.platform != "cpu":
+    try:
+      stats = device.memory_stats() or {}
+      return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    except (KeyError, TypeError, AttributeError, NotImplementedError):
+      return None
+  free = None
+  try:
+    with open("/proc/meminfo") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          free = int(line.split()[1]) * 1024
+  except OSError:
+    return None
+  try:
+    limit = pathlib.Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    used = int(pathlib.Path("/sys/fs/cgroup/memory.current").read_text())
+    if limit != "max" and free is not None:
+      free = min(free, int(limit) - used)
+  except (OSError, ValueError):
+    pass
+  return free
+
+
+def check_fit_memory(n_models: int, n_items: int, dim: int, dtype, *, mesh=None) -> None:
+  """Raises ResponseError before a fit starts when its estimated memory exceeds what is available."""
+  need = fit_memory_bytes(n_models, n_items, dim, dtype)
+  devices = 1 if mesh is None else mesh.devices.size
+  free = available_memory_bytes(None if mesh is None else mesh.devices.flat[0])
+  if free is None:
+    return
+  free *= devices
+  if need > free:
+    gib = 2 ** 30
+    raise ResponseError(
+        f"fit_irt on a {n_models} x {n_items} matrix needs about {need / gib:.1f} GiB ({need} bytes, "
+        f"{_FIT_FLOATS_PER_ENTRY * np.dtype(resolve_dtype(dtype)).itemsize + 1} bytes per entry), but only "
+        f"{free / gib:.1f} GiB ({free} bytes) is available; fit on a subset of the models (rows) and estimate the "
+        "others' abilities with estimate_ability, shard the fit over a mesh (mesh=), or use a larger machine")
+
+
+def _slopes_asymptotes(p: kernels.IRTParams, config: kernels.IRTPriorConfig) -> tuple[np.ndarray, np.ndarray]:
+  """Slopes [I, D] and asymptotes [I] from fitted parameters on the host (``kernels.slopes`` and
+  ``kernels.asymptotes`` in numpy: run eagerly, those would compile a small program per shape)."""
+  a_raw, c_raw = np.asarray(p.a_raw), np.asarray(p.c_raw)
+  if config.kind == "1pl":
+    a = np.ones_like(a_raw)
+  else:
+    a = np.exp(a_raw) if config.a_prior == "lognormal" else a_raw
+  if config.c_mode == "learned":
+    c = (1.0 / (1.0 + np.exp(-c_raw))).astype(c_raw.dtype)
+  elif config.c_mode == "fixed":
+    c = c_raw
+  else:
+    c = np.zeros_like(np.asarray(p.b))
+  return a, c
+
+
 def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: IRTPriors | None = None,
             guess=None, n_choices: int | None = None, likelihood: str = "bernoulli",
             threshold: float = 0.5, dtype=None, mesh: jax.sharding.Mesh | None = None,
@@ -406,7 +497,12 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
       and when the fit turns non-finite (the message says what to try: ``dtype="float64"``, a stronger prior,
       or checking the data).
     ResponseError: an invalid matrix (see :func:`tinyjax.data.load_responses`), or one too small to fit: fewer
-      than 2 models or 2 items.
+      than 2 models or 2 items; or, before any work, a matrix whose fit needs more memory than is available
+      (:func:`fit_memory_bytes`; the message names both).
+
+  Models and items are padded to bucket sizes (``tinyjax._buckets``) with unobserved entries whose parameters
+  are left out of the objective, so that matrices of nearby shapes reuse the compiled programs; the result is
+  the unpadded fit's (to float rounding).
   """
   seed = check_seed(seed)
   progress = check_progress(progress)
@@ -439,32 +535,50 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
   dt = resolve_dtype(dtype)
   if ftol is None:
     ftol = 1e-5 if dt == np.float32 else 1e-9
-  mask = ~np.isnan(values)
-  y = np.where(mask, values, 0.0).astype(dt)
+  # Rows and items are padded to bucket sizes (and to a multiple of the shard count on a mesh) with unobserved
+  # entries, so that matrices of nearby shapes share compiled programs: padded entries add nothing to the
+  # likelihood, the priors of padded parameters are left out (kernels.irt_objective's rows/items), and the
+  # results are sliced back.
+  row_ax, col_ax = mesh_axes if mesh is not None else (None, None)
+  n_pad = _buckets.bucket(n, coarse=True)
+  i_pad = _buckets.bucket(i)
+  n_pad += -n_pad % (mesh.shape[row_ax] if row_ax else 1)
+  i_pad += -i_pad % (mesh.shape[col_ax] if col_ax else 1)
+  check_fit_memory(n_pad, i_pad, dim, dt, mesh=mesh)
+  # One float buffer and one bool mask, built in place: no float64 or unpadded copies kept alive.
+  mask = np.zeros((n_pad, i_pad), bool)
+  np.logical_not(np.isnan(values), out=mask[:n, :i])
+  y = np.zeros((n_pad, i_pad), dt)
+  np.copyto(y[:n, :i], values, casting="unsafe")
+  y[~mask] = 0.0
+  del values
+  if c_init is not None:
+    c_init = _buckets.pad_to(c_init, (i_pad,), c_centre)
+  rows, items = _buckets.valid(n, n_pad), _buckets.valid(i, i_pad)
   if mesh is not None:
     from jax.sharding import NamedSharding, PartitionSpec as P
-    row_ax, col_ax = mesh_axes
-    # Pad rows/columns to a multiple of the shard count with unobserved entries: they add nothing to
-    # the likelihood, and their own parameters (sliced off below) only see the prior.
-    pad_n = -n % (mesh.shape[row_ax] if row_ax else 1)
-    pad_i = -i % (mesh.shape[col_ax] if col_ax else 1)
-    y = np.pad(y, ((0, pad_n), (0, pad_i)))
-    mask = np.pad(mask, ((0, pad_n), (0, pad_i)))
-    if c_init is not None:
-      c_init = np.pad(c_init, (0, pad_i), constant_values=c_centre)
     sharding = NamedSharding(mesh, P(row_ax, col_ax))
     y_dev, m_dev = jax.device_put(y, sharding), jax.device_put(mask, sharding)
+    rows_dev = jax.device_put(rows, NamedSharding(mesh, P(row_ax)))
+    items_dev = jax.device_put(items, NamedSharding(mesh, P(col_ax)))
   else:
-    y_dev, m_dev = jnp.asarray(y), jnp.asarray(mask)
-  c_arr = None if c_init is None else jnp.asarray(c_init, dt)
+    y_dev, m_dev = jax.device_put(y), jax.device_put(mask)
+    rows_dev, items_dev = jax.device_put(rows), jax.device_put(items)
+  del y, mask   # the device holds them now (on CPU the host copies would double the memory)
+  c_arr = None if c_init is None else _buckets.device_array(c_init, dt)
+  # The prior strength grows with the number of models: traced, not part of the static config.
+  static_config = config._replace(prior_scale=1.0)
+  scale = _buckets.device_array(config.prior_scale, dt)
   t0 = time.perf_counter()
-  state = _fit_init_jit(jax.random.key(seed), y_dev, m_dev, config, c_arr)
+  state = _fit_init_jit(jax.random.key(seed), y_dev, m_dev, static_config, c_arr, rows_dev, items_dev,
+                        min(dim + 4, n, i), scale)
   info = None
   done = 0
   with progress_bar(max_iter, desc=f"fit {kind} dim={dim}", progress=progress, unit="it") as bar:
     while done < max_iter:
       steps = min(chunk, max_iter - done)
-      state, info = _fit_chunk_jit(state, y_dev, m_dev, config, steps, ftol, gtol)
+      state, info = _fit_chunk_jit(state, y_dev, m_dev, static_config, steps, ftol, gtol,
+                                   rows=rows_dev, items=items_dev, prior_scale=scale)
       new_done = int(state.step)
       bar.update(new_done - done)
       bar.set_postfix(objective=f"{float(info.value):.5f}")
@@ -476,8 +590,8 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
         f"the IRT fit produced non-finite values after {done} iterations; try dtype='float64', a stronger "
         "prior (IRTPriors(scale=...)), or check the data")
   p = jax.device_get(state.params)
-  a = np.asarray(kernels.slopes(p, config))[:i]
-  c = np.asarray(kernels.asymptotes(p, config))[:i]
+  a, c = _slopes_asymptotes(p, config)
+  a, c = a[:i], c[:i]
   fit_info = FitInfo(n_iter=done, objective=float(info.value), converged=bool(state.converged),
                      grad_norm=float(info.grad_norm), seconds=time.perf_counter() - t0,
                      prior_scale=config.prior_scale)
@@ -538,9 +652,10 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
     n_eap_points: grid points per dimension (dim <= 2, default 61 / 41) or importance draws (dim > 2,
       default 2000).
     seed: seed of the importance-sampling draws (EAP with dim > 2).
-    batch_size: models per compiled call (None: all at once). Batches of a few thousand keep the
-      temporaries in cache and run about 3x faster than one batch of 100,000; the last, shorter
-      batch is padded so that every call reuses one compilation.
+    batch_size: models per compiled call, at most ``tinyjax._buckets.ROW_BLOCK`` (256), so that every number of
+      models shares one compiled program (None: 256). Small batches keep the
+      temporaries in cache (batches of a few thousand ran about 3x faster than one of 100,000); the last,
+      shorter batch is padded.
 
   Returns:
     :class:`Ability` with theta [n, dim], se [n, dim], converged [n], diverged [n], n_iter [n].
@@ -549,7 +664,12 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
   seed = check_seed(seed)
   idx, y, obs = _prepare_answers(model, Y_new, items)
   dt = model.a.dtype
-  a, b, c = (jnp.asarray(x[idx], dt) for x in (model.a, model.b, model.c))
+  # Items are padded to a bucket size (unanswered, a = b = c = 0: they add nothing) and rows to a bucket size
+  # (dummy rows that answer every item), so that nearby shapes share one compiled program (tinyjax._buckets).
+  k = idx.size
+  k_pad = _buckets.bucket(k)
+  a, b, c = (_buckets.device_array(_buckets.pad_to(x[idx], (k_pad,) + x.shape[1:]), dt)
+             for x in (model.a, model.b, model.c))
   d = model.dim
   if prior == "fit":
     mean = np.zeros(d)
@@ -560,30 +680,31 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
   else:
     raise ConfigError(f"prior must be 'fit' or 'empirical', got {prior!r}")
   prec = np.linalg.inv(cov)
-  mean_j, prec_j = jnp.asarray(mean, dt), jnp.asarray(prec, dt)
+  mean_j, prec_j = _buckets.device_array(mean, dt), _buckets.device_array(prec, dt)
   n = y.shape[0]
-  bs = n if batch_size is None else max(1, min(int(batch_size), n))
+  bs = _buckets.ROW_BLOCK if batch_size is None else max(1, min(int(batch_size), _buckets.ROW_BLOCK))
   outs = []
   for start in range(0, n, bs):
-    yb, mb = y[start:start + bs], obs[start:start + bs]
-    if yb.shape[0] < bs:   # pad the last batch (with one answered dummy item) to keep one compilation
-      pad = bs - yb.shape[0]
-      yb = np.concatenate([yb, np.zeros((pad, yb.shape[1]), yb.dtype)])
-      mb = np.concatenate([mb, np.ones((pad, mb.shape[1]), bool)])
-    yy = jnp.asarray(yb, dt)
-    mm = jnp.asarray(mb)
+    rows = min(bs, n - start)
+    yb = np.zeros((bs, k_pad), dt)
+    mb = np.zeros((bs, k_pad), bool)
+    yb[:rows, :k] = y[start:start + rows]
+    mb[:rows, :k] = obs[start:start + rows]
+    mb[rows:, :k] = True      # padded rows answer every real item, so that they converge like any other row
+    yy = _buckets.device_array(yb)
+    mm = _buckets.device_array(mb)
     if method in ("mle", "map"):
-      p = jnp.zeros_like(prec_j) if method == "mle" else prec_j
+      p = _buckets.device_array(np.zeros_like(prec), dt) if method == "mle" else prec_j
       res = _newton_batched(yy, mm, a, b, c, mean_j, p, max_iter)
     elif d <= 2:
       q = n_eap_points or (61 if d == 1 else 41)
       z = np.linspace(-6.0, 6.0, q)
       nodes = np.stack(np.meshgrid(*([z] * d), indexing="ij"), -1).reshape(-1, d)
-      res = _eap_grid_batched(yy, mm, a, b, c, mean_j, prec_j, jnp.asarray(nodes, dt))
+      res = _eap_grid_batched(yy, mm, a, b, c, mean_j, prec_j, _buckets.device_array(nodes, dt))
     else:
       draws = jax.random.normal(jax.random.key(seed), (n_eap_points or 2000, d), dt)
       res = _eap_is_batched(yy, mm, a, b, c, mean_j, prec_j, draws)
-    outs.append(jax.device_get(res))
+    outs.append(jax.tree.map(lambda v: np.asarray(v)[:rows], jax.device_get(res)))
   cat = lambda f: np.concatenate([getattr(o, f) for o in outs])[:n]
   return Ability(theta=cat("theta"), se=cat("se"), converged=cat("converged"), diverged=cat("diverged"),
                  n_iter=cat("n_iter"), method=method)

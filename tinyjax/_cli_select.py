@@ -15,7 +15,7 @@ SELECTION_KIND = "data_selection"
 
 
 def register(subparsers) -> None:
-  from tinyjax.selection import STRATEGIES
+  from tinyjax.choices import SELECTION_STRATEGIES as STRATEGIES
 
   top = subparsers.add_parser(
       "select", help="select training data: density (coverage) sampling or Ask-LLM quality scores",

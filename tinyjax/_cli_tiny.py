@@ -24,8 +24,9 @@ DISPLAY = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "diff",
 
 
 def register(subparsers) -> None:
-  from tinyjax.anchors import STRATEGIES
-  from tinyjax.tiny import DEFAULT_STRATEGY, RECOMMENDED
+  from tinyjax.choices import ANCHOR_STRATEGIES as STRATEGIES
+  from tinyjax.choices import DEFAULT_ANCHOR_STRATEGY as DEFAULT_STRATEGY
+  from tinyjax.choices import RECOMMENDED_ESTIMATOR as RECOMMENDED
 
   p = subparsers.add_parser(
       "build", help="build a tiny benchmark (IRT fit + anchor items) from a response matrix",

@@ -42,10 +42,11 @@ import numpy as np
 from tinyjax import estimators as _est
 from tinyjax import kernels
 from tinyjax._checks import check_choice, check_seed
+from tinyjax.choices import ANCHOR_STRATEGIES
 from tinyjax._dtypes import default_float_dtype
 from tinyjax.errors import ConfigError, InputError, ItemError, ResponseError
 
-STRATEGIES = ("random", "difficulty", "stratified", "correctness", "irt", "stepwise")
+STRATEGIES = ANCHOR_STRATEGIES   # the jax-free table the command line reads (tinyjax.choices)
 _stepwise_jit = jax.jit(kernels.stepwise_select, static_argnames="n_select")
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from tinyjax import kernels
 from tinyjax._checks import check_choice, check_count, check_seed
+from tinyjax.choices import SELECTION_STRATEGIES
 from tinyjax._dtypes import resolve_dtype
 from tinyjax.errors import ConfigError, InputError, MissingFileError
 
@@ -464,7 +465,7 @@ def inverse_density_sample(scores: Any, k: int, *, seed: int = 0, power: float =
 
 
 #: The strategies of :func:`density_sample`.
-STRATEGIES = ("inverse", "top", "bottom")
+STRATEGIES = SELECTION_STRATEGIES   # the command line reads the same jax-free table
 
 
 def density_sample(embeddings: Any, k: int, *, seed: int = 0, strategy: str = "inverse", power: float = 1.0,

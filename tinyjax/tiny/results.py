@@ -13,7 +13,9 @@ import dataclasses
 
 import numpy as np
 
-RECOMMENDED = "blend"   # the estimate behind ``score`` / ``lo`` / ``hi`` (measured best, docs/accuracy.md)
+from tinyjax.choices import RECOMMENDED_ESTIMATOR
+
+RECOMMENDED = RECOMMENDED_ESTIMATOR   # the estimate behind ``score`` / ``lo`` / ``hi`` (measured best, docs/accuracy.md)
 
 # name -> what it is (docs/accuracy.md measures each); ``intervals`` has one entry per name.
 ESTIMATORS = {

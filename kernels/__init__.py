@@ -7,7 +7,8 @@ and every exported name is listed in ``__all__``.
 """
 
 # suites (issue 16): kernel ridge regression of full scores on kept-item answers (kernels/_krr.py)
-from tinyjax.kernels._krr import KernelRidge, kernel_ridge_fit, kernel_ridge_predict, rbf_kernel, weighted_sq_distances
+from tinyjax.kernels._krr import (KernelRidge, grouped_sq_distances, kernel_ridge_fit, kernel_ridge_fit_grid,
+                                  kernel_ridge_predict, kernel_ridge_predict_grid, rbf_kernel, weighted_sq_distances)
 
 # k-means (issue 3: anchor selection)
 from tinyjax.kernels._kmeans import KMeansInfo, KMeansState, kmeans, kmeans_plusplus_init, lloyd_step, squared_distances
@@ -126,6 +127,7 @@ __all__ = (
     "fit_curve",
     "ftol_rule",
     "gaussian_kde_log_density",
+    "grouped_sq_distances",
     "gumbel_top_k",
     "halving_arms",
     "halving_noisy",
@@ -141,7 +143,9 @@ __all__ = (
     "irt_objective",
     "irt_prob",
     "kernel_ridge_fit",
+    "kernel_ridge_fit_grid",
     "kernel_ridge_predict",
+    "kernel_ridge_predict_grid",
     "kmeans",
     "kmeans_plusplus_init",
     "lbfgs",

@@ -199,3 +199,156 @@ def test_bad_input_errors_name_what_is_wrong(suite, data):
     tj.Suite.fit({"arc": R["arc"]}, {}, n_anchors=5, progress=False)
   with pytest.raises(ConfigError, match="n_anchors"):
     tj.Suite.fit({"arc": R["arc"]}, {"arc": F["arc"]}, n_anchors=500, progress=False)
+
+
+# --- build speed (issue 25): the grid of kernel members x widths from one Gram matrix and one set of distances ---
+def _features_problem(n=120, d_items=30, n_theta=3, seed=3):
+  rng = np.random.default_rng(seed)
+  Z = np.concatenate([(rng.random((n, d_items)) < 0.5), rng.normal(size=(n, n_theta))], axis=1).astype(np.float32)
+  y = (Z[:, :8].sum(1) * 4 + 3 * np.sin(Z[:, -1]) + rng.normal(size=n)).astype(np.float32)
+  return Z, y, np.arange(4, 14), n_theta
+
+
+def test_ridge_fits_match_the_svd_ridge_per_member():
+  from tinyjax import estimators as est
+  Z, y, own, n_theta = _features_problem()
+  scales = [np.ones(Z.shape[1])] + [_reg.feature_scales(Z.shape[1], own, n_theta, m) for m in _reg.MEMBERS]
+  for s, got in zip(scales, _reg.ridge_fits(Z, y, scales)):
+    Zs = Z * np.sqrt(s).astype(np.float32)
+    want = est.fit_score_regression(Zs, y)
+    assert got.alpha == want.alpha
+    np.testing.assert_allclose(est.regression_estimate(Zs, got), est.regression_estimate(Zs, want), atol=2e-3)
+
+
+def test_grid_fit_matches_one_kernel_ridge_per_member_and_width():
+  """fit_grid / grid_predictions equal kernels.kernel_ridge_fit/predict run member by member (the old path)."""
+  from tinyjax import estimators as est
+  Z, y, own, n_theta = _features_problem()
+  Zv = _features_problem(n=20, seed=4)[0]
+  gammas = (1.5, 12.0)
+  grid = _reg.fit_grid(Z, y, own, n_theta, gammas, 0.03)
+  got = _reg.grid_predictions(grid, Z, Zv, own, n_theta)
+  assert got.shape == (2, len(_reg.MEMBERS), 20)
+  for w, g in enumerate(gammas):
+    for i, m in enumerate(_reg.MEMBERS):
+      s = _reg.feature_scales(Z.shape[1], own, n_theta, m)
+      Zs, Zvs = Z * np.sqrt(s).astype(np.float32), Zv * np.sqrt(s).astype(np.float32)
+      lm = est.fit_score_regression(Zs, y)
+      st = kernels.kernel_ridge_fit(Z, y - est.regression_estimate(Zs, lm), s.astype(np.float32), g, 0.03)
+      np.testing.assert_allclose(grid.alphas[w, i], np.asarray(st.alpha), rtol=2e-3, atol=2e-3)
+      want = est.regression_estimate(Zvs, lm) + np.asarray(kernels.kernel_ridge_predict(st, Zv))
+      np.testing.assert_allclose(got[w, i], want, rtol=1e-3, atol=1e-2)
+  chosen = _reg.select(grid, [0, 1, 0, 1, 0, 1], np.arange(Z.shape[0]))
+  refit = _reg.fit_bench(Z, y, own, n_theta, "krr", chosen.gamma, 0.03)
+  np.testing.assert_allclose(_reg.predict_bench(chosen, Z, Zv, own, n_theta),
+                             _reg.predict_bench(refit, Z, Zv, own, n_theta), rtol=1e-5, atol=1e-4)
+
+
+def test_progress_bar_moves_by_predicted_cost_and_ends_at_100(data):
+  from tinyjax.suite import _suite
+  R, F = data
+  names, mats, scores = _suite._frame_dict(R, F)
+  J = _suite._Joint(names, mats, scores)
+  idx = np.arange(len(J.model_ids))
+  cost = _suite._build_costs(J, names, idx[20:], idx[:20], {b: 8 for b in names}, ("stepwise", "random"), 3, 3)
+  assert all(v > 0 for v in cost.values())
+
+  class Bar:
+    n = 0
+    def update(self, k):  # noqa: E301
+      assert k >= 0
+      self.n += k
+    def set_description(self, text):  # noqa: E301
+      pass
+
+  bar = _suite._WeightedBar(Bar(), cost)
+  for k in cost:
+    bar.done(k)
+  assert bar._bar.n == 100 and set(bar.seconds) == set(cost)
+
+
+# --- missing answers (issue 26): half-widths calibrated for the share of kept items left unanswered ---------------
+def test_missing_share_half_widths_are_monotone_and_interpolated(suite, data):
+  R, _ = data
+  for b in suite.benchmarks:
+    v = suite.validation[b]
+    hws = [v["half_width_by_missing"][f"{f:g}"] for f in tj.suite._suite.MISSING_FRACTIONS]
+    assert hws[0] == v["half_width"]
+    assert all(b2 >= a for a, b2 in zip(hws, hws[1:])) and v["half_width_missing"] >= hws[-1]
+    assert hws[-1] > hws[0]   # 80% of the kept items hidden is measurably worse than none
+  rows = R["arc"].index[-6:]
+  full = suite.estimate({b: R[b].loc[rows] for b in suite.benchmarks})
+  half = {}
+  for b in suite.benchmarks:   # 4 of the 8 kept items of every benchmark unanswered: share 0.5 exactly
+    x = R[b].loc[rows, suite.anchors[b]].copy()
+    x.iloc[:, :4] = np.nan
+    half[b] = x
+  est = suite.estimate(half)
+  w = lambda e, b: (e.upper[b] - e.lower[b]).to_numpy()  # noqa: E731
+  for b in suite.benchmarks:
+    hw = suite.validation[b]["half_width_by_missing"]["0.5"]
+    np.testing.assert_allclose(w(est, b), 2 * hw, rtol=1e-6)
+    assert np.all(w(est, b) >= w(full, b) - 1e-9)
+  assert (est.answered["arc"] == 4).all()
+  assert np.all(w(est, "average") > w(full, "average"))
+  # One model answering 6 of 8 arc items (share 0.25) and everything else: arc widens, the others stay.
+  part = {b: R[b].loc[rows[:1]] for b in suite.benchmarks}
+  part["arc"] = part["arc"][suite.anchors["arc"]].copy()
+  part["arc"].iloc[0, :2] = np.nan
+  one = suite.estimate(part)
+  np.testing.assert_allclose(w(one, "arc"), 2 * suite.validation["arc"]["half_width_by_missing"]["0.25"], rtol=1e-6)
+  np.testing.assert_allclose(w(one, "gsm8k"), w(full, "gsm8k")[:1], rtol=1e-6)
+
+
+def test_suite_saved_without_missing_share_widths_loads_with_the_old_rule(suite, data):
+  R, _ = data
+  arrays, meta = suite._to_artifact()
+  meta = dict(meta)
+  meta.pop("missing_fractions"), meta.pop("c_by_missing")
+  meta["benches"] = [{k: v for k, v in bm.items() if k != "q_by_missing"} for bm in meta["benches"]]
+  old = tj.Suite._from_artifact(arrays, meta)
+  rows = R["arc"].index[-3:]
+  x = {b: R[b].loc[rows, suite.anchors[b]].copy() for b in suite.benchmarks}
+  for b in x:
+    x[b].iloc[:, :4] = np.nan
+  e_old = old.estimate(x)
+  np.testing.assert_allclose((e_old.upper["arc"] - e_old.lower["arc"]).to_numpy(),
+                             2 * suite.validation["arc"]["half_width"], rtol=1e-6)
+  np.testing.assert_allclose(e_old.scores.to_numpy(), suite.estimate(x).scores.to_numpy(), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def big_split():
+  """A larger synthetic leaderboard (600 models, 3 benchmarks), split 450 train / 150 test."""
+  R, F = _leaderboard(n=600, seed=5)
+  test_ids = R["arc"].index[450:]
+  train = {b: r[~r.index.isin(test_ids)] for b, r in R.items()}
+  test = {b: r[r.index.isin(test_ids)] for b, r in R.items()}
+  suite = tj.Suite.fit(train, {b: F[b].loc[train[b].index] for b in R}, n_anchors=10, seed=0, progress=False,
+                       gammas=(4.0,), strategies=("random",))
+  return suite, test, F
+
+
+def test_intervals_cover_with_missing_answers(big_split):
+  """Coverage of the 90% intervals on held-out models with 0%, 50% and 80% of every benchmark's kept items hidden;
+  with the full-answer width (the old rule) 80% missing covers far less."""
+  suite, test, F = big_split
+  rng = np.random.default_rng(11)
+  for share in (0.0, 0.5, 0.8):
+    x = {}
+    for b in suite.benchmarks:
+      a = test[b][suite.anchors[b]].to_numpy(float).copy()
+      for i in range(a.shape[0]):
+        a[i, rng.choice(a.shape[1], int(round(share * a.shape[1])), replace=False)] = np.nan
+      x[b] = pd.DataFrame(a, index=test[b].index, columns=suite.anchors[b])
+    est = suite.estimate(x)
+    covs, old_covs = [], []
+    for b in suite.benchmarks:
+      y = F[b].loc[test[b].index].to_numpy()
+      s, lo, hi = (getattr(est, f).loc[test[b].index, b].to_numpy() for f in ("scores", "lower", "upper"))
+      covs.append(np.mean((lo <= y) & (y <= hi)))
+      q = suite.validation[b]["half_width"]
+      old_covs.append(np.mean(np.abs(s - y) <= q))
+    assert 0.8 <= np.mean(covs) <= 0.99, (share, covs)
+    if share == 0.8:
+      assert np.mean(covs) > np.mean(old_covs) + 0.05, (covs, old_covs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,10 @@ from tinyjax.suite import _regression as _reg
 log = _logger("tinyjax.suite")
 
 STRATEGIES = ("stepwise", "random")   # anchor strategies tried on validation (stepwise: supervised, metabench's way)
+# Shares of each benchmark's kept items hidden on the validation models to calibrate the half-widths of a model
+# that left some unanswered (issue 26); a model's own share is interpolated between them (1.0: the benchmark is
+# missing, ``half_width_missing``).
+MISSING_FRACTIONS = (0.0, 0.25, 0.5, 0.8)
 DEFAULT_DIM = 3
 MIN_MODELS = 20
 
@@ -196,7 +201,8 @@ class Suite:
   kind_name = "suite"
 
   def __init__(self, *, names, item_ids, cols, anchors, irt_model, regs, Z_train, theta_stats, q, q_missing,
-               c_avg, validation, level, seed, unit=""):
+               c_avg, validation, level, seed, unit="", missing_fractions=None, q_by_missing=None,
+               c_by_missing=None):
     self.benchmarks = list(names)
     self.item_ids = list(item_ids)
     self._cols = cols                  # {b: [I_b] global columns}
@@ -207,6 +213,11 @@ class Suite:
     self._theta_stats = theta_stats
     self._q, self._q_missing = q, q_missing   # {b: half-width}
     self._c_avg = float(c_avg)
+    # Half-widths by the share of a benchmark's kept items left unanswered, measured on validation at these
+    # shares; a suite saved before they were measured has the one share 0 (the full-answer width throughout).
+    self._missing_fractions = tuple(float(f) for f in (missing_fractions or (0.0,)))
+    self._q_by_missing = {b: [float(h) for h in (q_by_missing or {}).get(b, [q[b]])] for b in names}
+    self._c_by_missing = [float(c) for c in (c_by_missing or [c_avg])]
     self.validation = validation
     self.level = float(level)
     self.seed = int(seed)
@@ -266,32 +277,37 @@ class Suite:
     n_val = max(10, int(round(val_fraction * N)))
     val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     B = len(names)
-    steps = 4 + 2 * B
-    with progress_bar(steps, desc="suite", progress=progress, unit="step") as bar:
+    cost = _build_costs(J, names, tr, val, ks, strategies, len(gammas), dim)
+    with progress_bar(100, desc="suite", progress=progress, unit="%") as pbar:
+      bar = _WeightedBar(pbar, cost)
       # 1. validation split: joint IRT on the fit part, anchors and estimators chosen on the held-out part.
       bar.set_description("suite: IRT (validation split)")
       irt_v = tj.fit_irt(J.Y[tr], kind=kind, dim=dim, seed=seed, progress=False)
-      bar.update()
+      bar.done("irt_v")
       anchors_v, strategy = {}, {}
       for j, b in enumerate(names):
         rows = tr[np.isfinite(J.F[tr, j])]
         rows_v = val[np.isfinite(J.F[val, j])]
         best = None
-        for s in strategies if ks[b] < J.cols[b].size else ("all",):
+        cands = strategies if ks[b] < J.cols[b].size else ("all",)
+        for s in cands:
           loc = _choose_anchors(J.Y[np.ix_(rows, J.cols[b])], J.F[rows, j], ks[b], s, seed + 1009 * j)
           glob = J.cols[b][loc]
-          err = _own_ridge_rmse(J, rows, rows_v, glob, j)
+          err = _own_ridge_rmse(J, rows, rows_v, glob, j) if len(cands) > 1 else 0.0
           if best is None or err < best[0]:
             best = (err, s, glob)
         strategy[b], anchors_v[b] = best[1], best[2]
-      bar.update()
+        bar.done(f"anchors_v {b}")
       glob_v = np.concatenate([anchors_v[b] for b in names])
+      bar.set_description("suite: features (validation split)")
       Z_tr, _, tstats_v = _features(irt_v, J.Y[tr][:, glob_v], glob_v)
       Z_val, _, _ = _features(irt_v, J.Y[val][:, glob_v], glob_v, tstats_v)
+      bar.done("features_v")
       n_theta = irt_v.dim
       offs = _offsets(names, anchors_v)
       validation, q, q_missing, chosen = {}, {}, {}, {}
       val_pred = np.full((val.size, B), np.nan)
+      val_regs = {}
       for j, b in enumerate(names):
         bar.set_description(f"suite: validating {b}")
         own = np.arange(*offs[b])
@@ -299,28 +315,30 @@ class Suite:
         ok_v = np.isfinite(J.F[val, j])
         y_tr, y_v = J.F[tr, j][ok_tr], J.F[val, j][ok_v]
         rmse_of = lambda pred: float(np.sqrt(np.mean((pred - y_v) ** 2)))  # noqa: E731
-        ridge = _reg.fit_bench(Z_tr[ok_tr], y_tr, own, n_theta, "ridge", 1.0, lam)
+        # Every kernel member at every width (one Gram matrix, one set of distances); each member keeps its
+        # best width on validation.
+        grid = _reg.fit_grid(Z_tr[ok_tr], y_tr, own, n_theta, gammas, lam)
+        ridge = _reg.BenchRegression(grid.linear, (), "ridge", np.ones(len(_reg.MEMBERS)), np.arange(ok_tr.sum()),
+                                     np.zeros((0, int(ok_tr.sum()))))
         lin = _reg.predict_bench(ridge, Z_tr[ok_tr], Z_val[ok_v], own, n_theta)
         by_cand = {"ridge": rmse_of(lin)}
-        # Every kernel member at every width; each member keeps its best width on validation.
-        parts, fits = {}, {}
-        for g in gammas:
-          fits[g] = _reg.fit_bench(Z_tr[ok_tr], y_tr, own, n_theta, "krr", g, lam)
-          parts[g] = _reg.member_predictions(fits[g], Z_tr[ok_tr], Z_val[ok_v], own, n_theta)
+        parts = _reg.grid_predictions(grid, Z_tr[ok_tr], Z_val[ok_v], own, n_theta)   # [W, members, n_val]
+        for w, g in enumerate(gammas):
           for i, m in enumerate(_reg.MEMBERS):
-            by_cand[f"krr member {m} gamma={g:g}"] = rmse_of(parts[g][i])
-        best_g = [min(gammas, key=lambda g: rmse_of(parts[g][i])) for i in range(len(_reg.MEMBERS))]
-        krr_pred = np.mean([parts[g][i] for i, g in enumerate(best_g)], axis=0)
+            by_cand[f"krr member {m} gamma={g:g}"] = rmse_of(parts[w, i])
+        best_w = [min(range(len(gammas)), key=lambda w: rmse_of(parts[w, i])) for i in range(len(_reg.MEMBERS))]
+        best_g = [float(gammas[w]) for w in best_w]
+        krr = _reg.select(grid, best_w, np.arange(ok_tr.sum()))
+        krr_pred = np.mean([parts[w, i] for i, w in enumerate(best_w)], axis=0)
         by_cand["krr"] = rmse_of(krr_pred)
         key = ("krr", tuple(best_g)) if by_cand["krr"] < by_cand["ridge"] else ("ridge", (1.0,) * len(best_g))
         pred = krr_pred if key[0] == "krr" else lin
         rmse = by_cand[key[0]]
+        chosen_reg = krr if key[0] == "krr" else ridge
+        val_regs[b] = (chosen_reg, Z_tr[ok_tr], own)
 
         def predict_chosen(Zx):
-          if key[0] == "ridge":
-            return _reg.predict_bench(ridge, Z_tr[ok_tr], Zx, own, n_theta)
-          out = {g: _reg.member_predictions(fits[g], Z_tr[ok_tr], Zx, own, n_theta) for g in set(best_g)}
-          return np.mean([out[g][i] for i, g in enumerate(best_g)], axis=0)
+          return _reg.predict_bench(chosen_reg, Z_tr[ok_tr], Zx, own, n_theta)
         val_pred[np.flatnonzero(ok_v), j] = pred
         # The same validation models with this benchmark's kept items hidden: its score from the others alone.
         hidden = J.Y[val][ok_v][:, glob_v].copy()
@@ -344,7 +362,7 @@ class Suite:
             "n_anchors": int(anchors_v[b].size), "rmse": rmse, "rmse_by_candidate": by_cand,
             "rmse_missing": float(np.sqrt(np.nanmean(res_missing ** 2))) if answered_other.any() else float("nan"),
             "half_width": q[b], "half_width_missing": q_missing[b], "n_validation": int(ok_v.sum())}
-        bar.update()
+        bar.done(f"validate {b}")
       full = np.all(np.isfinite(J.F[val]), axis=1)
       hw_avg_raw = math.sqrt(sum(q[b] ** 2 for b in names)) / B
       if full.sum() >= 5:
@@ -355,19 +373,32 @@ class Suite:
       else:
         c_avg = 1.0
         validation["average"] = {"rmse": float("nan"), "half_width": hw_avg_raw, "n_validation": int(full.sum())}
+      # The same validation models with a random share of every benchmark's kept items hidden (issue 26): the
+      # half-widths for a model that left some kept items unanswered.
+      bar.set_description("suite: calibrating for missing answers")
+      q_by_missing, c_by_missing = _calibrate_missing(
+          irt_v, J, val, glob_v, offs, names, tstats_v, val_regs, q, c_avg, level, seed, n_theta)
+      for b in names:
+        q_missing[b] = max(q_missing[b], q_by_missing[b][-1])   # never narrower than with 80% of it missing
+        validation[b]["half_width_missing"] = q_missing[b]
+        validation[b]["half_width_by_missing"] = {f"{f:g}": h for f, h in zip(MISSING_FRACTIONS, q_by_missing[b])}
+      validation["average"]["scale_by_missing"] = {f"{f:g}": c for f, c in zip(MISSING_FRACTIONS, c_by_missing)}
+      bar.done("missing")
       # 2. the final suite on every model, with the choices made above.
       bar.set_description("suite: IRT (all models)")
       irt = tj.fit_irt(J.Y, kind=kind, dim=dim, seed=seed, progress=False)
-      bar.update()
+      bar.done("irt")
       anchors = {}
       for j, b in enumerate(names):
+        bar.set_description(f"suite: anchors {b}")
         rows = np.flatnonzero(np.isfinite(J.F[:, j]))
         loc = _choose_anchors(J.Y[np.ix_(rows, J.cols[b])], J.F[rows, j], ks[b], strategy[b], seed + 1009 * j)
         anchors[b] = J.cols[b][loc]
-      bar.update()
+        bar.done(f"anchors {b}")
       glob = np.concatenate([anchors[b] for b in names])
+      bar.set_description("suite: features (all models)")
       Z, _, tstats = _features(irt, J.Y[:, glob], glob)
-      bar.update()
+      bar.done("features")
       regs = {}
       offs = _offsets(names, anchors)
       for j, b in enumerate(names):
@@ -375,11 +406,12 @@ class Suite:
         rows = np.flatnonzero(np.isfinite(J.F[:, j]))
         est_name, g = chosen[b]
         regs[b] = _reg.fit_bench(Z[rows], J.F[rows, j], np.arange(*offs[b]), irt.dim, est_name, g, lam, rows=rows)
-        bar.update()
-      bar.update()
+        bar.done(f"fit {b}")
+      log.debug("suite build, seconds per stage (the predicted share of the bar in brackets): %s", bar.report())
     return cls(names=names, item_ids=J.item_ids, cols=J.cols, anchors=anchors, irt_model=irt, regs=regs, Z_train=Z,
                theta_stats=tstats, q=q, q_missing=q_missing, c_avg=c_avg, validation=validation, level=level,
-               seed=seed, unit=str(unit))
+               seed=seed, unit=str(unit), missing_fractions=MISSING_FRACTIONS, q_by_missing=q_by_missing,
+               c_by_missing=c_by_missing)
 
   # --- properties -----------------------------------------------------------------------------
   @property
@@ -470,16 +502,20 @@ class Suite:
     B = len(self.benchmarks)
     est = np.empty((Y.shape[0], B))
     hw = np.empty((Y.shape[0], B))
+    missing = np.empty((Y.shape[0], B))
     for j, b in enumerate(self.benchmarks):
       r = self._regs[b]
       own = np.arange(*offs[b])
       est[:, j] = _reg.predict_bench(r, self._Z[r.rows], Z, own, self.irt_model.dim)
-      hw[:, j] = np.where(answered[b] > 0, self._q[b], self._q_missing[b])
+      missing[:, j] = 1.0 - answered[b] / self._anchors[b].size
+      hw[:, j] = self._half_width(b, missing[:, j])
     percent = self.unit == "percent"   # a percent score lies in [0, 100]: estimates and intervals are cut there
     if percent:
       est = np.clip(est, 0.0, 100.0)
     avg = est.mean(axis=1)            # the mean of the benchmark estimates as shown
-    hw_avg = self._c_avg * np.sqrt(np.sum(hw ** 2, axis=1)) / B
+    scale_avg = np.interp(np.minimum(missing.mean(axis=1), self._missing_fractions[-1]), self._missing_fractions,
+                          self._c_by_missing)
+    hw_avg = scale_avg * np.sqrt(np.sum(hw ** 2, axis=1)) / B
     cols = self.benchmarks + ["average"]
     frame = lambda x: pd.DataFrame(x, index=pd.Index(model_ids, name="model"), columns=cols)  # noqa: E731
     scores = np.column_stack([est, avg])
@@ -492,6 +528,13 @@ class Suite:
                         index=pd.Index(model_ids, name="model"))
     return SuiteEstimates(scores=frame(scores), lower=frame(lower), upper=frame(upper),
                           answered=ans, kept_accuracy=kept, level=self.level, theta=theta)
+
+  def _half_width(self, b: str, missing: np.ndarray) -> np.ndarray:
+    """[M] half-widths of benchmark ``b`` for models that left a share ``missing`` [M] of its kept items
+    unanswered: interpolated between the shares measured on validation, up to ``half_width_missing`` at 1."""
+    if len(self._missing_fractions) == 1:   # a suite saved before the shares were measured: the old rule
+      return np.where(missing < 1.0, self._q[b], self._q_missing[b])
+    return np.interp(missing, list(self._missing_fractions) + [1.0], self._q_by_missing[b] + [self._q_missing[b]])
 
   def estimate_from_lm_eval(self, path, *, metric=None, filter=None):  # noqa: A002 (lm-eval's own word)
     """Estimates from lm-evaluation-harness ``--log_samples`` output of ONE model (a folder or samples files).
@@ -540,11 +583,12 @@ class Suite:
       for i, lm in enumerate(r.member_linear):
         arrays[f"b{j}__m{i}_mean"], arrays[f"b{j}__m{i}_coef"] = lm.mean, lm.coef
       benches.append({"name": b, "estimator": r.estimator, "gamma": [float(g) for g in r.gamma], "q": self._q[b],
-                      "q_missing": self._q_missing[b],
+                      "q_missing": self._q_missing[b], "q_by_missing": self._q_by_missing[b],
                       "linear": {"intercept": float(r.linear.intercept), "alpha": float(r.linear.alpha)},
                       "member_linear": [{"intercept": float(lm.intercept), "alpha": float(lm.alpha)}
                                         for lm in r.member_linear]})
     meta = {"irt": irt_meta, "benches": benches, "c_avg": self._c_avg, "level": self.level, "seed": self.seed,
+            "missing_fractions": list(self._missing_fractions), "c_by_missing": self._c_by_missing,
             "unit": self.unit, "validation": _jsonable(self.validation), "members": [list(m) for m in _reg.MEMBERS]}
     return arrays, meta
 
@@ -555,7 +599,7 @@ class Suite:
       irt = IRTModel._from_artifact({k[5:]: v for k, v in arrays.items() if k.startswith("irt__")}, meta["irt"])
       if [tuple(m) for m in meta["members"]] != list(_reg.MEMBERS):
         raise ArtifactError("suite file was written with other kernel members than this tinyjax version uses")
-      names, cols, anchors, regs, q, qm = [], {}, {}, {}, {}, {}
+      names, cols, anchors, regs, q, qm, qf = [], {}, {}, {}, {}, {}, {}
       for j, bm in enumerate(meta["benches"]):
         b = bm["name"]
         names.append(b)
@@ -568,10 +612,16 @@ class Suite:
         regs[b] = _reg.BenchRegression(lin, mlin, bm["estimator"], np.asarray(bm["gamma"], np.float64), arrays[f"b{j}__rows"],
                                        arrays[f"b{j}__alphas"])
         q[b], qm[b] = float(bm["q"]), float(bm["q_missing"])
+        qf[b] = [float(h) for h in bm.get("q_by_missing", [q[b]])]   # optional: absent from older files
       obj = cls(names=names, item_ids=[str(s) for s in arrays["item_ids"]], cols=cols, anchors=anchors,
                 irt_model=irt, regs=regs, Z_train=arrays["Z"], theta_stats=(arrays["theta_mean"], arrays["theta_sd"]),
                 q=q, q_missing=qm, c_avg=meta["c_avg"], validation=meta["validation"], level=meta["level"],
-                seed=meta["seed"], unit=meta.get("unit", ""))
+                seed=meta["seed"], unit=meta.get("unit", ""), missing_fractions=meta.get("missing_fractions"),
+                q_by_missing=qf, c_by_missing=meta.get("c_by_missing"))
+      fr = obj._missing_fractions
+      if (fr[0] != 0.0 or any(b <= a for a, b in zip(fr, fr[1:])) or fr[-1] >= 1.0
+          or any(len(obj._q_by_missing[b]) != len(fr) for b in names) or len(obj._c_by_missing) != len(fr)):
+        raise ArtifactError("suite file has inconsistent missing-answer half-widths")
     except (KeyError, TypeError) as err:
       raise ArtifactError(f"suite file is missing or has a malformed field: {err}") from err
     for b in obj.benchmarks:
@@ -600,6 +650,116 @@ class Suite:
     from tinyjax.io import load_artifact
     _, arrays, meta = load_artifact(path, expected_kind=cls.kind_name)
     return cls._from_artifact(arrays, meta)
+
+
+def hide_answers(Y: np.ndarray, offs, names, fraction: float, rng: np.random.Generator) -> np.ndarray:
+  """A copy of ``Y`` [M, K] (kept items of every benchmark side by side, blocks ``offs``) where each model has
+  ``floor(fraction * answered)`` of its answered kept items of each benchmark set to NaN, chosen at random."""
+  out = np.array(Y, dtype=float, copy=True)
+  for b in names:
+    blk = out[:, offs[b][0]:offs[b][1]]                     # a view: hiding writes into ``out``
+    ans = ~np.isnan(blk)
+    keys = np.where(ans, rng.random(blk.shape), np.inf)
+    rank = np.argsort(np.argsort(keys, axis=1), axis=1)
+    n_hide = np.floor(fraction * ans.sum(axis=1) + 1e-9).astype(np.int64)
+    blk[rank < n_hide[:, None]] = np.nan
+  return out
+
+
+def _calibrate_missing(irt_v, J: _Joint, val, glob_v, offs, names, tstats, val_regs, q, c_avg, level, seed,
+                       n_theta):
+  """Half-widths on the validation models with each share of :data:`MISSING_FRACTIONS` of every benchmark's
+  kept items hidden at random (features and predictions as for a new model).
+
+  Returns:
+    ({benchmark: [F] half-widths, the first ``q[b]``, non-decreasing in the share}, [F] scales of the average's
+    half-width, the first ``c_avg``).
+  """
+  rng = np.random.default_rng([seed, 26])
+  Yv, Fv = J.Y[val][:, glob_v], J.F[val]
+  B = len(names)
+  full = np.all(np.isfinite(Fv), axis=1)
+  qs, cs = {b: [q[b]] for b in names}, [c_avg]
+  for f in MISSING_FRACTIONS[1:]:
+    Z, _, _ = _features(irt_v, hide_answers(Yv, offs, names, f, rng), glob_v, tstats)
+    pred = np.full(Fv.shape, np.nan)
+    for j, b in enumerate(names):
+      reg, Z_train, own = val_regs[b]
+      ok = np.isfinite(Fv[:, j])
+      pred[ok, j] = _reg.predict_bench(reg, Z_train, Z[ok], own, n_theta)
+      h = _conformal(np.abs(pred[ok, j] - Fv[ok, j]), level)
+      qs[b].append(max(h, qs[b][-1]) if np.isfinite(h) else qs[b][-1])
+    raw = math.sqrt(sum(qs[b][-1] ** 2 for b in names)) / B
+    if full.sum() >= 5 and raw > 0:
+      cs.append(_conformal(np.abs(pred[full].mean(axis=1) - Fv[full].mean(axis=1)), level) / raw)
+    else:
+      cs.append(cs[-1])
+  return qs, cs
+
+
+# Seconds per unit of work of each stage of a build, measured on the Open LLM Leaderboard v1 (one core of the 2-core
+# VM, float32; benchmarks/RESULTS.md, "Suite build"): the progress bar advances by each stage's predicted share, so
+# that its estimate of the time left holds although the stages differ by orders of magnitude.
+_COST_IRT = 4e-6          # per observed entry of the joint IRT fit
+_COST_FEATURES = 5e-7     # per (model, feature) of the ability estimates and features
+_COST_STEPWISE = 1.5e-9   # per (model, item, step) of the stepwise anchor search, times (1 + steps / 10)
+_COST_SOLVE = 3e-11       # per n^3 / 3 of a kernel ridge Cholesky solve
+_COST_DIST = 3e-11        # per (model, model, feature) of the kernel distances and predictions
+_COST_RIDGE = 3e-11       # per (model D^2 + 10 D^3) of a member's ridge (Gram matrix, eigendecomposition)
+_COST_STAGE = 1.0         # a stage's fixed cost (compilation for its shapes, bookkeeping)
+
+
+def _build_costs(J: _Joint, names, tr, val, ks, strategies, n_gammas: int, dim: int) -> dict[str, float]:
+  """{stage: predicted seconds} of :meth:`Suite.fit`, the weights of its progress bar."""
+  n_mem = len(_reg.MEMBERS)
+  D = sum(ks.values()) + dim
+  obs = np.isfinite(J.Y)
+  c = {"irt_v": _COST_IRT * obs[tr].sum() + _COST_STAGE, "irt": _COST_IRT * obs.sum() + _COST_STAGE,
+       "features_v": _COST_FEATURES * (tr.size + val.size) * D + _COST_STAGE,
+       "features": _COST_FEATURES * J.Y.shape[0] * D + _COST_STAGE}
+  ridge = lambda n: _COST_RIDGE * (n_mem + 1) * (n * D * D + 10 * D ** 3)  # noqa: E731
+  missing = 3 * _COST_FEATURES * val.size * D
+  for j, b in enumerate(names):
+    n_tr, n_v = int(np.isfinite(J.F[tr, j]).sum()), int(np.isfinite(J.F[val, j]).sum())
+    n_all, k, n_items = n_tr + n_v, ks[b], J.cols[b].size
+    step = _COST_STAGE if k < n_items and "stepwise" in strategies else 0.0
+    c[f"anchors_v {b}"] = step * (1 + _COST_STEPWISE * n_tr * n_items * k * (1 + k / 10)) + 1e-3
+    c[f"anchors {b}"] = step * (1 + _COST_STEPWISE * n_all * n_items * k * (1 + k / 10)) + 1e-3
+    c[f"validate {b}"] = (_COST_SOLVE * n_gammas * n_mem * n_tr ** 3 / 3 + _COST_DIST * (n_tr + n_v) * n_tr * D
+                          + _COST_DIST * n_gammas * n_mem * n_v * n_tr + ridge(n_tr) + 2 * _COST_STAGE)
+    c[f"fit {b}"] = (_COST_SOLVE * n_mem * n_all ** 3 / 3 + _COST_DIST * n_all ** 2 * D + ridge(n_all)
+                     + _COST_STAGE)
+    missing += 3 * _COST_DIST * n_v * n_tr * D
+  c["missing"] = missing + _COST_STAGE
+  return c
+
+
+class _WeightedBar:
+  """Moves a progress bar of 100 units by each finished stage's predicted share of the work (``cost``), and
+  records how long each stage took (:meth:`report`)."""
+
+  def __init__(self, bar, cost: dict[str, float]):
+    self._bar, self._cost = bar, cost
+    self._total = float(sum(cost.values()))
+    self._done = self._shown = 0
+    self._t, self._c = time.perf_counter(), time.process_time()
+    self.seconds: dict[str, tuple[float, float]] = {}   # {stage: (wall, CPU seconds)}
+
+  def set_description(self, text: str) -> None:
+    self._bar.set_description(text)
+
+  def done(self, stage: str) -> None:
+    now, cpu = time.perf_counter(), time.process_time()
+    self.seconds[stage] = (now - self._t, cpu - self._c)
+    self._t, self._c = now, cpu
+    self._done += self._cost[stage]
+    shown = min(100, int(round(100 * self._done / self._total)))
+    self._bar.update(shown - self._shown)
+    self._shown = shown
+
+  def report(self) -> str:
+    return ", ".join(f"{k} {w:.1f} s ({c:.1f} s CPU) [{100 * self._cost[k] / self._total:.0f}%]"
+                     for k, (w, c) in self.seconds.items())
 
 
 def _offsets(names, anchors) -> dict[str, tuple[int, int]]:

@@ -9,7 +9,7 @@ or an objective, and results are sliced back to the real shape.
 
 Sizes: at least ``minimum`` (128), powers of 2 up to 2,048, then four sizes per octave (2,560, 3,072, 3,584,
 4,096, 5,120, ...), so that large matrices waste at most 25% of their memory on padding. The models axis of an IRT
-fit uses every other power of 2 (128, 512, 2,048; ``coarse=True``).
+fit uses 512 and 2,048 below 2,048 (``coarse=True``).
 
 :func:`device_array` puts a numpy array on the default device without compiling anything (``jnp.asarray`` of a
 numpy array compiles a small program per shape and dtype).
@@ -22,17 +22,20 @@ import numpy as np
 
 MIN_BUCKET = 128
 FINE_ABOVE = 2048
+COARSE_MIN = 512   # the smallest models bucket of an IRT fit (coarse=True)
 ROW_BLOCK = 256   # rows per call of the per-model programs (predictions, abilities, p-IRT, adaptive steps)
 
 
 def bucket(n: int, minimum: int = MIN_BUCKET, *, coarse: bool = False) -> int:
   """The bucket size for ``n`` (>= n): ``minimum``, a power of 2 up to 2,048, else a quarter octave step.
 
-  ``coarse=True`` (the models axis of an IRT fit, whose programs are the largest) keeps only every other power of 2
-  up to 2,048 (128, 512, 2,048), so that a long job compiles fewer fit programs; the quarter octave steps above
-  2,048 stay, so that large matrices waste little memory.
+  ``coarse=True`` (the models axis of an IRT fit, whose programs are the largest) uses 512 and 2,048 below 2,048,
+  so that a long job compiles few fit programs (each costs hundreds of memory mappings); the quarter octave
+  steps above 2,048 stay, so that large matrices waste little memory.
   """
   n = int(n)
+  if coarse:
+    minimum = max(minimum, COARSE_MIN)
   if n <= minimum:
     return int(minimum)
   p = 1 << (n - 1).bit_length()        # next power of two

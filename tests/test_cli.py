@@ -151,8 +151,11 @@ def test_out_that_cannot_be_a_file_fails_at_once(tmp_path, capsys):
     (IsADirectoryError(21, "Is a directory", "/data/out"), 1, ("/data/out", "Is a directory")),
     (KeyboardInterrupt(), 130, ("interrupted",)),
 ])
-def test_os_errors_and_interrupts_end_in_one_line(monkeypatch, capsys, exc, code, words):
+def test_os_errors_and_interrupts_end_in_one_line(monkeypatch, capsys, tmp_path, exc, code, words):
   import tinyjax._cli_irt as cli_irt
+
+  monkeypatch.chdir(tmp_path)
+  (tmp_path / "r.csv").write_text("a,b\n1,0\n")   # inputs must exist: a missing one is answered before the command
 
   def boom(args):
     raise exc
@@ -163,8 +166,11 @@ def test_os_errors_and_interrupts_end_in_one_line(monkeypatch, capsys, exc, code
   assert all(w in err for w in words) and len(err.strip().splitlines()) == 1, err
 
 
-def test_a_bug_keeps_its_traceback(monkeypatch):
+def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
   import tinyjax._cli_irt as cli_irt
+
+  monkeypatch.chdir(tmp_path)
+  (tmp_path / "r.csv").write_text("a,b\n1,0\n")
 
   monkeypatch.setattr(cli_irt, "_fit", lambda args: 1 / 0)
   with pytest.raises(ZeroDivisionError):
@@ -194,7 +200,8 @@ def test_closed_stdout_ends_quietly(tmp_path):
 _CACHE_PROBE = """
 import os, sys, jax
 from tinyjax.cli import main
-missing = os.path.join(sys.argv[1], "nothing.csv")
+missing = os.path.join(sys.argv[1], "unreadable.csv")   # exists (inputs are checked first), but holds no rows
+open(missing, "w").write("x")
 main(["--no-cache", "coverage", "passk", missing, "--k", "1"])
 print(jax.config.jax_compilation_cache_dir)
 main(["--cache-dir", sys.argv[2], "coverage", "passk", missing, "--k", "1"])

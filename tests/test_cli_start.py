@@ -38,3 +38,14 @@ def test_choice_tables_match_the_modules():
   assert tiny.DEFAULT_STRATEGY == choices.DEFAULT_ANCHOR_STRATEGY
   assert tiny.RECOMMENDED == choices.RECOMMENDED_ESTIMATOR
   assert selection.STRATEGIES == choices.SELECTION_STRATEGIES
+
+
+@pytest.mark.parametrize("argv", [["estimate", "/no/such.tjx", "/no/such.csv"], ["bandit", "/no/such.npy"],
+                                  ["scaling", "chinchilla", "/no/such.csv"], ["fit", "/no/such.csv", "--out", "m.tjx"]])
+def test_missing_input_is_answered_before_jax(argv, capsys):
+  probe = ("import sys, tinyjax.cli as cli\n"
+           "code = cli.main(sys.argv[1:])\n"
+           "sys.stderr.write(f'|{code}|' + ('JAX' if 'jax' in sys.modules else 'NOJAX'))\n")
+  out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True)
+  assert "no such file or folder: /no/such" in out.stderr
+  assert out.stderr.strip().endswith("|1|NOJAX"), out.stderr[-500:]

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from tinyjax import bandit as _bandit   # the package's eager part: names and configs, no jax
-from tinyjax._cli_common import add_matrix_options, seed_type
+from tinyjax._cli_common import add_matrix_options, input_path, seed_type
 from tinyjax.errors import InputError
 
 log = logging.getLogger("tinyjax.cli")
@@ -123,7 +123,7 @@ def register(subparsers) -> None:
       description="Offline simulation of best-method identification: reveals cells of a full methods x examples "
                   "score matrix as the algorithm asks, over many seeds, and prints top-1 precision, NDCG@k and "
                   "regret (points) at each budget.")
-  p.add_argument("scores", metavar="SCORES", help="full score matrix, rows = methods: .npy, .csv (first column = "
+  p.add_argument("scores", type=input_path, metavar="SCORES", help="full score matrix, rows = methods: .npy, .csv (first column = "
                                                   "row names) or .parquet (index = row names)")
   p.add_argument("--budget", type=float, default=0.1, help="fraction of the cells to reveal, in (0, 1]")
   p.add_argument("--extra-budgets", type=float, nargs="*", default=[], metavar="B",

@@ -56,3 +56,24 @@ seed_type = number_type(int, 0, "a seed is a non-negative integer")
 count_type = number_type(int, 1, "expected a positive integer")
 #: ``--dim`` of ``fit`` and ``build``.
 dim_type = number_type(int, 1, "a dimension is a positive integer or 'auto'", words=("auto",))
+
+
+class InputPath(str):
+  """A file or folder a command reads (the type of its argument is :func:`input_path`)."""
+
+
+def input_path(value: str) -> InputPath:
+  """argparse type of an input file or folder: ``tinyjax.cli.main`` checks that each exists before the command
+  imports JAX, so a mistyped path is answered at once."""
+  return InputPath(value)
+
+
+def missing_inputs(args) -> list[str]:
+  """The :class:`InputPath` values of parsed ``args`` that name nothing on disk."""
+  import os
+
+  values = []
+  for v in vars(args).values():
+    values.extend(v if isinstance(v, (list, tuple)) else [v])
+  return [v for v in values if isinstance(v, InputPath) and not os.path.exists(v)]
+

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tinyjax._cli_common import seed_type
+from tinyjax._cli_common import input_path, seed_type
 from tinyjax.errors import ConfigError, InputError
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -231,7 +231,7 @@ _COMMANDS = (
              "row per training run, as Besiroglu et al. (2024) refit it: Huber loss on log-loss residuals, "
              "L-BFGS from a grid of 4,500 starts. Prints E, A, B, alpha, beta and the objective; --bootstrap "
              "adds percentile intervals. Runs in float64.", [
-                 _arg("csv", help="CSV file, one row per training run"),
+                 _arg("csv", type=input_path, help="CSV file, one row per training run"),
                  _arg("--n-col", default="Model Size", help="column of parameter counts N"),
                  _arg("--d-col", help="column of training tokens D (give it or --flop-col)"),
                  _arg("--flop-col", default=None, help="column of training FLOPs C; D is taken as C / (6N)"),
@@ -246,7 +246,7 @@ _COMMANDS = (
              "compute C = 6ND and token multiplier M = D/N, to a CSV with one row per training run "
              "(Levenberg-Marquardt from their 128-start grid). --predict prints the fitted loss at new C:M "
              "points. Runs in float64.", [
-        _arg("csv", help="CSV file, one row per training run"),
+        _arg("csv", type=input_path, help="CSV file, one row per training run"),
         _arg("--c-col", default="flops_6ND", help="column of compute C = 6ND"),
         _arg("--m-col", default="token_mult_M", help="column of token multipliers M = D/N"),
         _arg("--loss-col", default="loss_c4_val", help="column of losses"),
@@ -256,7 +256,7 @@ _COMMANDS = (
              "Fit Gadre et al.'s (2024) map from loss to average top-1 error, Err(L) = epsilon - k exp(-gamma L), "
              "to a CSV with one row per model. --predict prints the fitted error at new losses. Runs in "
              "float64.", [
-        _arg("csv", help="CSV file, one row per model"),
+        _arg("csv", type=input_path, help="CSV file, one row per model"),
         _arg("--loss-col", default="loss_c4_val", help="column of losses"),
         _arg("--err-col", default="err_avg17", help="column of average errors"),
         _arg("--predict", nargs="*", type=float, metavar="LOSS", help="also print the predicted error at these losses"),
@@ -266,7 +266,7 @@ _COMMANDS = (
              "pass@k (Chen et al. 2021) at log-spaced k from 1 to min(n) and fit the coverage law "
              "coverage(k) = exp(a k^b) of Brown et al. (2024) by least squares on log coverage; one law per "
              "value of --group-col. --extrapolate predicts the coverage at larger k. Runs in float64.", [
-        _arg("csv", help="CSV file, one row per problem (and group)"), *_N_C,
+        _arg("csv", type=input_path, help="CSV file, one row per problem (and group)"), *_N_C,
         _arg("--group-col", help="fit one law per value of this column (e.g. Model)"),
         _arg("--n-k", type=int, default=40, help="number of log-spaced k values from 1 to min(n)"),
         _arg("--extrapolate", nargs="*", type=float, metavar="K", help="print the predicted coverage at these k"),
@@ -276,7 +276,7 @@ _COMMANDS = (
              "Mean over problems of the unbiased pass@k of Chen et al. (2021), 1 - C(n-c, k) / C(n, k), for each "
              "k given, from a CSV with one row per problem (samples drawn n, correct samples c). Runs in "
              "float64.", [
-        _arg("csv", help="CSV file, one row per problem"), *_N_C,
+        _arg("csv", type=input_path, help="CSV file, one row per problem"), *_N_C,
         _arg("--k", type=int, nargs="+", required=True, help="one or more k values"),
         _JSON, _SELECT], _passk),
     _Command("coverage", "allocate", "OSCA sample allocation vs the best single configuration",

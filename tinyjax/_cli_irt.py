@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from tinyjax._cli_common import add_matrix_options, dim_type, number_type, read_matrix, seed_type
+from tinyjax._cli_common import add_matrix_options, dim_type, input_path, number_type, read_matrix, seed_type
 
 
 def register(subparsers) -> None:
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
       description="Fit a 1PL/2PL/3PL or multidimensional 2PL IRT model by MAP and save it. "
       "RESPONSES is a .npy/.npz/.csv/.tsv/.parquet file or a datasets folder (rows = models, columns = items, "
       "values 0/1 or scores in [0, 1], empty/NaN = missing).")
-  p.add_argument("responses", metavar="RESPONSES", help="response matrix file")
+  p.add_argument("responses", type=input_path, metavar="RESPONSES", help="response matrix file")
   p.add_argument("--kind", default="2pl", choices=["1pl", "2pl", "3pl"], help="IRT model")
   p.add_argument("--dim", default="1", type=dim_type,
                  help="latent dimension, or 'auto' to choose it (and the prior strength) on held-out entries; "
@@ -48,8 +48,8 @@ def register(subparsers) -> None:
       "model's items by id, in any order and any subset; an id the model does not know is an error that "
       "names it. Without ids (a bare .npy, a headerless CSV), RESPONSES must have one column per model "
       "item, in the model's order.")
-  q.add_argument("model", metavar="MODEL", help="model saved by 'tinyjax fit' (.tjx)")
-  q.add_argument("responses", metavar="RESPONSES", help="answers of the new models (same formats as for fit)")
+  q.add_argument("model", type=input_path, metavar="MODEL", help="model saved by 'tinyjax fit' (.tjx)")
+  q.add_argument("responses", type=input_path, metavar="RESPONSES", help="answers of the new models (same formats as for fit)")
   q.add_argument("--method", default="map", choices=["mle", "map", "eap"],
                  help="mle (diverges on all-right/all-wrong rows, which are flagged), map or eap")
   q.add_argument("--out", default=None, metavar="CSV", help="write a CSV here instead of printing it")

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from tinyjax._cli_common import seed_type
+from tinyjax._cli_common import input_path, seed_type
 from tinyjax.errors import ConfigError, InputError, MissingFileError
 
 SELECTION_KIND = "data_selection"
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
       description="Estimate every example's density with a Gaussian-LSH count sketch (two streaming passes: "
       "the embeddings are read chunk by chunk, never loaded whole), then pick k examples. EMBEDDINGS is an "
       "[N, D] .npy file or a datasets folder (saved with save_to_disk) with an embedding column.")
-  d.add_argument("embeddings", metavar="EMBEDDINGS", help="[N, D] .npy file, or a datasets folder (with --column)")
+  d.add_argument("embeddings", type=input_path, metavar="EMBEDDINGS", help="[N, D] .npy file, or a datasets folder (with --column)")
   d.add_argument("--k", type=int, required=True, help="number of examples to select (1 <= k <= N)")
   d.add_argument("--strategy", default="inverse", choices=STRATEGIES,
                  help="inverse: sample without replacement with probability ~ density^-power (coverage); "
@@ -59,7 +59,7 @@ def register(subparsers) -> None:
       description="Put every example into the Ask-LLM prompt of Sachdeva et al. (2024) and score it by the "
       "probability of the token 'yes' at the answer position. DATA is a datasets folder (save_to_disk), or a "
       ".jsonl/.json/.csv/.parquet file, or a .txt file with one example per line.")
-  a.add_argument("data", metavar="DATA", help="datasets folder, .jsonl/.json/.csv/.parquet, or .txt file")
+  a.add_argument("data", type=input_path, metavar="DATA", help="datasets folder, .jsonl/.json/.csv/.parquet, or .txt file")
   a.add_argument("--model", required=True, metavar="DIR",
                  help="local Hugging Face checkpoint folder (GPT-2 or Llama family, safetensors); never downloads")
   a.add_argument("--tokenizer", default=None, metavar="PATH",

@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from tinyjax._atomic import atomic_write_text
-from tinyjax._cli_common import count_type, seed_type
+from tinyjax._cli_common import count_type, input_path, seed_type
 from tinyjax.errors import ConfigError
 
 SUITES = ("openllm-v1",)
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
   f.add_argument("name", choices=SUITES, help="which suite's data")
   _add_data_options(f)
   f.add_argument("--benchmarks", default=None,
-                 help="comma-separated subset of arc,gsm8k,truthfulqa,mmlu,winogrande (default: all five)")
+                 help="comma-separated subset of arc,gsm8k,truthfulqa,mmlu,winogrande; all five when not given")
   f.set_defaults(func=_fetch)
 
   b = sub.add_parser(
@@ -74,7 +74,7 @@ def register(subparsers) -> None:
                   "average; --out and --json write the same numbers (percent, '_pct' in the column names).")
   e.add_argument("suite", metavar="SUITE", help="a suite file written by `tinyjax suite build`, or a suite name "
                                                 "(openllm-v1)")
-  e.add_argument("logs", metavar="LOGS", help="lm-eval --log_samples folder or samples_*.jsonl file")
+  e.add_argument("logs", type=input_path, metavar="LOGS", help="lm-eval --log_samples folder or samples_*.jsonl file")
   e.add_argument("--metric", default=None,
                  help="metric to read instead of the leaderboard's, for every benchmark or as "
                       "'bench=metric,bench=metric'")
@@ -95,10 +95,10 @@ def register(subparsers) -> None:
 
 def _add_data_options(p) -> None:
   p.add_argument("--data-dir", default=None, metavar="DIR",
-                 help="the data cache (default $TINYJAX_DATA_DIR, else ~/.cache/tinyjax/data)")
+                 help="the data cache; when not given, $TINYJAX_DATA_DIR, else ~/.cache/tinyjax/data")
   p.add_argument("--source", default=None, metavar="URL|DIR",
                  help="where to fetch metabench's files from: a folder laid out like the repository (offline "
-                      "machines) or a base URL (default: raw.githubusercontent.com at the pinned commit)")
+                      "machines) or a base URL; when not given, raw.githubusercontent.com at the pinned commit")
 
 
 def _bench_list(value):
@@ -246,8 +246,8 @@ def _register_samples(sub) -> None:
                  help="a suite file (.tjx), or the name openllm-v1 (with --anchors all: every item of the set, "
                       "which covers every suite built on it; with --anchors N: the suite built, or reused, by name)")
   s.add_argument("--anchors", type=_anchors_type, default=argparse.SUPPRESS, metavar="N|all",
-                 help="with a suite name: items kept per benchmark, or 'all' (default)")
-  s.add_argument("--out", default="samples.json", metavar="FILE", help="the JSON to write (default samples.json)")
+                 help="with a suite name: items kept per benchmark, or 'all' (every item of the set when not given)")
+  s.add_argument("--out", default="samples.json", metavar="FILE", help="the JSON to write")
   s.add_argument("--datasets", default=None, metavar="DIR",
                  help="a folder of datasets save_to_disk copies, one per task (DIR/arc_challenge, ...), for "
                       "machines without network; default: datasets.load_dataset from the Hub (or its cache)")

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from tinyjax._atomic import atomic_write_text
-from tinyjax._cli_common import add_matrix_options, count_type, dim_type, number_type, read_matrix, seed_type
+from tinyjax._cli_common import add_matrix_options, count_type, dim_type, input_path, number_type, read_matrix, seed_type
 from tinyjax.cli import write_csv, write_json
 from tinyjax.errors import ItemError
 
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
                   f"{RECOMMENDED}. The same validation folds also run adaptive testing (as many items as anchors, "
                   "chosen one at a time by Fisher information); the recommendation line says which workflow, "
                   "static anchors or adaptive, had the smaller error, and the command that runs it.")
-  p.add_argument("responses", metavar="RESPONSES",
+  p.add_argument("responses", type=input_path, metavar="RESPONSES",
                  help="response matrix: .csv/.tsv/.parquet/.npy/.npz or a saved datasets folder "
                       "(rows = models, columns = items)")
   p.add_argument("--anchors", type=int, default=100, help="number of anchor items")
@@ -71,8 +71,8 @@ def register(subparsers) -> None:
                   "without header) it must have exactly one column per anchor, in the anchors' order. Prints "
                   "every estimator in percent points and the interval of the recommended estimate "
                   f"({RECOMMENDED}, est.score in Python); --out and --json write the same numbers, also in percent.")
-  p.add_argument("tiny", metavar="TINY", help="tiny benchmark file (.tjx) written by `tinyjax build`")
-  p.add_argument("answers", metavar="ANSWERS",
+  p.add_argument("tiny", type=input_path, metavar="TINY", help="tiny benchmark file (.tjx) written by `tinyjax build`")
+  p.add_argument("answers", type=input_path, metavar="ANSWERS",
                  help="answers matrix (same formats as for build; NaN = not answered), or lm-evaluation-harness "
                       "--log_samples output (a samples_*.jsonl file or a folder of them) of the anchor items")
   _add_answer_options(p)
@@ -89,8 +89,8 @@ def register(subparsers) -> None:
                   "benchmark's items by id (a csv header, parquet columns, lm-eval logs), in any order; without "
                   "ids it must have one column per item, in order. Prints the estimates in percent points and "
                   "says when the tiny benchmark recommends the static workflow (`tinyjax estimate`) instead.")
-  p.add_argument("tiny", metavar="TINY", help="tiny benchmark file (.tjx) written by `tinyjax build`")
-  p.add_argument("answers", metavar="ANSWERS",
+  p.add_argument("tiny", type=input_path, metavar="TINY", help="tiny benchmark file (.tjx) written by `tinyjax build`")
+  p.add_argument("answers", type=input_path, metavar="ANSWERS",
                  help="answers of the models to the benchmark's items (same formats as for build; NaN = not "
                       "available, never asked), or lm-evaluation-harness --log_samples output")
   p.add_argument("--budget", type=count_type, default=None,

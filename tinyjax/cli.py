@@ -147,6 +147,16 @@ def _show_messages() -> None:
   log.setLevel(logging.INFO)
 
 
+def _check_inputs(args: argparse.Namespace) -> None:
+  """A mistyped input path is an error before anything heavy is imported (the arguments typed input_path)."""
+  from tinyjax._cli_common import missing_inputs
+  from tinyjax.errors import MissingFileError
+
+  missing = missing_inputs(args)
+  if missing:
+    raise MissingFileError(f"no such file or folder: {missing[0]}")
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
   """Fails before the work starts when an output file (--out, --plot, ...) cannot be a file.
 
@@ -267,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
   guard = _StdoutGuard(real_stdout)
   try:
     _check_outputs(args)
+    _check_inputs(args)
     _enable_compilation_cache(_cache_dir(args))
     _show_messages()
     sys.stdout = guard   # a closed pipe no longer stops the command before it has written its files

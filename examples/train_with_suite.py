@@ -1,6 +1,6 @@
 """A tiny Open LLM Leaderboard inside a training loop: five full-benchmark estimates and their average, on CPU.
 
-    python examples/train_with_suite.py [--data ../shared/data] [--anchors 25] [--models 500] [--steps 60]
+    python examples/train_with_suite.py [--data DIR] [--anchors 25] [--models 500] [--steps 60]
     python examples/train_with_suite.py --suite openllm_v1.tjx      # a suite saved before (tinyjax suite build)
 
 1. The suite: ``tj.Suite.fit`` on the Open LLM Leaderboard v1 response matrices of ``DATA/irt/openllm_v1`` (ARC,
@@ -21,7 +21,9 @@ The model's window is ``--window`` tokens: longer prompts (25-shot ARC, 5-shot G
 lm-eval does with a short-window model (GSM8K keeps its last ``window - 256`` prompt tokens). A model this small
 answers at chance, so the estimates sit near the leaderboard's weakest
 models; the point is the loop: one compilation per length bucket, a few seconds per evaluation.
-The data is the project's ``../shared/data`` (or ``$TINYJAX_SHARED_DATA``); see its README for the sources.
+The data: by default tinyjax's data cache, which ``tinyjax suite fetch openllm-v1`` fills from metabench's public
+repository (fetched here on first use; CC BY-NC-SA 4.0); ``--data DIR`` (or ``$TINYJAX_SHARED_DATA``) names a
+folder with ``irt/openllm_v1`` and ``items/openllm_v1`` instead.
 """
 
 from __future__ import annotations
@@ -41,15 +43,15 @@ from tinyjax import scoring
 from tinyjax.scoring.models import GPT2, GPT2Config
 from train_with_tiny_eval import make_train_step   # examples/ is on sys.path when this script runs
 
-DEFAULT_DATA = os.environ.get("TINYJAX_SHARED_DATA") or str(pathlib.Path(__file__).resolve().parents[2] / "shared"
-                                                             / "data")
+# The default is tinyjax's data cache, filled by `tinyjax suite fetch openllm-v1` (fetched here if needed).
+DEFAULT_DATA = os.environ.get("TINYJAX_SHARED_DATA")
 
 
 def build_suite(data: pathlib.Path, n_anchors: int, n_models: int, seed: int):
   """``tj.Suite.fit`` on the leaderboard's matrices, on ``n_models`` models drawn at random (0: all)."""
   from tinyjax.suite import load_openllm_v1
 
-  responses, full = load_openllm_v1(data / "irt" / "openllm_v1")
+  responses, full = load_openllm_v1(data)   # the folder itself, or a root with (irt/)openllm_v1/ below it
   if n_models:
     names = sorted(set().union(*(set(y.index) for y in responses.values())))
     keep = set(np.random.default_rng(seed).choice(names, size=min(n_models, len(names)), replace=False))
@@ -83,8 +85,8 @@ def print_estimates(suite, metrics: dict, prefix: str = "tinyjax"):
 
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--data", default=DEFAULT_DATA, help="the shared data folder (irt/openllm_v1, items/openllm_v1) "
-                 "(default: %(default)s)")
+  p.add_argument("--data", default=DEFAULT_DATA, help="a data folder with irt/openllm_v1 and items/openllm_v1 "
+                 "(default: the data cache of `tinyjax suite fetch openllm-v1`, fetched if needed)")
   p.add_argument("--suite", default=None, help="a saved suite (.tjx) to load instead of fitting one")
   p.add_argument("--save", default=None, help="save the fitted suite here (.tjx)")
   p.add_argument("--anchors", type=int, default=25, help="kept items per benchmark (default: %(default)s)")
@@ -99,10 +101,15 @@ def main():
                  "(default: %(default)s)")
   args = p.parse_args()
   t_start = time.perf_counter()
-  data = pathlib.Path(args.data)
-  items_dir = data / "items" / "openllm_v1"
-  if not items_dir.is_dir():
-    p.error(f"{items_dir} is missing: point --data (or TINYJAX_SHARED_DATA) at the shared data folder")
+  if args.data:
+    data = pathlib.Path(args.data)
+    items_dir = data / "items" / "openllm_v1"
+    if not items_dir.is_dir():
+      p.error(f"{items_dir} is missing: point --data at a folder with irt/openllm_v1 and items/openllm_v1")
+  else:
+    from tinyjax.suite.fetch import fetch_openllm_v1, metabench_dir
+    data = fetch_openllm_v1()              # ~/.cache/tinyjax/data/openllm_v1 (CC BY-NC-SA 4.0, metabench)
+    items_dir = metabench_dir()            # metabench's items/final/<bench>-secondary.parquet
 
   # 1. The suite.
   if args.suite:

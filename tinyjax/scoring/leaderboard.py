@@ -144,11 +144,13 @@ def _table(source, benchmark: str):
     raise ItemError(f"source must be a path to {benchmark}.parquet, a folder holding it, or a DataFrame; got "
                     f"{type(source).__name__}")
   path = pathlib.Path(source).expanduser()
-  if path.is_dir():
-    path = path / f"{benchmark}.parquet"
+  if path.is_dir():   # <benchmark>.parquet, or metabench's own layout (what `tinyjax suite fetch` caches)
+    candidates = [path / f"{benchmark}.parquet", path / f"{benchmark}-secondary.parquet",
+                  path / "items" / "final" / f"{benchmark}-secondary.parquet"]
+    path = next((c for c in candidates if c.exists()), candidates[0])
   if not path.exists():
-    raise MissingFileError(f"no item file {path} (metabench's items/final/{benchmark}-secondary.parquet, as in "
-                           f"../shared/data/items/openllm_v1/{benchmark}.parquet)")
+    raise MissingFileError(f"no item file {path} (metabench's items/final/{benchmark}-secondary.parquet, which "
+                           "`tinyjax suite fetch openllm-v1` puts in tinyjax.suite.fetch.metabench_dir())")
   try:
     return pd.read_parquet(path), str(path)
   except Exception as e:  # noqa: BLE001  (pyarrow raises several types for a bad file)

@@ -1,0 +1,53 @@
+"""The repository's kernels/ folder is tinyjax.kernels and never shadows PyPI's ``kernels`` (issue 27, part 6).
+
+Python run from the repository root (a notebook, ``python -c``, ``python -m``) puts the root first on sys.path, so
+a plain ``import kernels`` finds the folder before the ``kernels`` package that transformers 5 installs and imports.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_tinyjax_kernels_imports_from_the_root():
+  out = _run("import tinyjax.kernels as k; print(len(k.__all__), k.irt_prob.__module__)")
+  assert out.returncode == 0, out.stderr
+  n, module = out.stdout.split()
+  assert int(n) > 100 and module == "tinyjax.kernels._irt"
+
+
+def test_plain_kernels_is_never_the_folder():
+  out = _run("import os, sys\n"
+             "try:\n  import kernels\nexcept ModuleNotFoundError:\n  print('absent')\n"
+             "else:\n  print(os.path.dirname(os.path.abspath(kernels.__file__)))\n")
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.strip() != str(ROOT / "kernels")
+  if importlib.util.find_spec("kernels") is not None and out.stdout.strip() != "absent":
+    assert "tinyjax" not in out.stdout
+
+
+def test_without_the_other_package_kernels_is_absent():
+  code = ("import sys, os\n"
+          "sys.path[:] = [p for p in sys.path if 'site-packages' not in p]\n"   # no PyPI kernels, no tinyjax install
+          "try:\n  import kernels\nexcept ModuleNotFoundError as e:\n  print('absent', e.name)\n")
+  out = _run(code)
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.strip() == "absent kernels"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("kernels") is None, reason="PyPI's kernels package is not installed")
+def test_the_other_kernels_package_loads_from_the_root():
+  out = _run("import kernels; print(kernels.__name__, hasattr(kernels, '__all__') or hasattr(kernels, '__version__'))")
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.split()[0] == "kernels"

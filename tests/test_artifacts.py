@@ -319,7 +319,8 @@ def test_cli_output_guard_finishes_the_command_after_a_broken_pipe(tmp_path, mon
   monkeypatch.setattr(cli, "build_parser", lambda: parser)
   monkeypatch.setattr(sys, "stdout", Closed())
   monkeypatch.setattr(cli, "_stdout_to_devnull", lambda: None)
-  args = parser.parse_args(["--no-cache", "bandit", "x.npy"])
+  (tmp_path / "x.npy").write_bytes(b"")   # inputs must exist: a missing one is answered before the command
+  args = parser.parse_args(["--no-cache", "bandit", str(tmp_path / "x.npy")])
   monkeypatch.setattr(parser, "parse_args", lambda argv=None: args)
   args.func = fake_cmd
   assert cli.main([]) == 141

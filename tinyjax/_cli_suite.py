@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
@@ -205,12 +204,15 @@ def _estimate(args) -> int:
                f"kept_accuracy{sfx}": None, "task": None, "metric": None, "filter": None})
   if args.out:
     import pandas as pd
-    atomic_write_text(args.out, pd.DataFrame(rows).to_csv(index=False))
+
+    from tinyjax.cli import write_csv
+    write_csv(pd.DataFrame(rows), args.out)
     print(f"written to {args.out} ({unit})")
   if args.json:
     doc = {"model": model, "unit": unit, "level": est.level, "benchmarks": rows[:-1], "average": rows[-1],
            "answered_benchmarks": answered}
-    atomic_write_text(args.json, json.dumps(doc, indent=1) + "\n")
+    from tinyjax.cli import write_json
+    write_json(doc, args.json)
     print(f"written to {args.json} ({unit})")
   return 0
 
@@ -286,7 +288,8 @@ def _samples(args) -> int:
   tasks = standard.tasks_for(anchors, items)
   data = standard.load_task_datasets(tasks, args.datasets)
   samples = standard.samples_for(anchors, data, items)
-  atomic_write_text(args.out, json.dumps(samples, indent=1) + "\n")
+  from tinyjax.cli import write_json
+  write_json(samples, args.out)
   n_docs = sum(len(v) for v in samples.values())
   print(f"{what}: {n_docs} documents of {len(samples)} lm-eval task(s), written to {args.out}")
   print("run only the kept items (one command per shot count; then `tinyjax suite estimate SUITE "

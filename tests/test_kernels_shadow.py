@@ -51,3 +51,36 @@ def test_the_other_kernels_package_loads_from_the_root():
   out = _run("import kernels; print(kernels.__name__, hasattr(kernels, '__all__') or hasattr(kernels, '__version__'))")
   assert out.returncode == 0, out.stderr
   assert out.stdout.split()[0] == "kernels"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None,
+                    reason="needs torch and transformers")
+def test_transformers_models_import_from_the_root():
+  """The failure the issue reported: transformers 5 imports PyPI's kernels, which the folder used to shadow."""
+  out = _run("import transformers; print(transformers.GPT2LMHeadModel.__name__)")
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.strip() == "GPT2LMHeadModel"
+
+
+def test_tinyjax_kernels_from_a_built_wheel(tmp_path):
+  """A wheel (not the editable install) carries kernels/ as tinyjax.kernels and no top-level kernels."""
+  import zipfile
+
+  build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                          str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, timeout=600)
+  assert build.returncode == 0, build.stderr
+  (wheel,) = (tmp_path / "dist").glob("tinyjax-*.whl")
+  names = zipfile.ZipFile(wheel).namelist()
+  assert "tinyjax/kernels/_irt.py" in names
+  assert not any(n.startswith("kernels/") for n in names)
+  zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+  # Only the unpacked wheel and the stdlib/site-packages (for jax), never the repository or the editable finder.
+  code = ("import sys\n"
+          f"sys.path.insert(0, {str(tmp_path / 'site')!r})\n"
+          "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in type(f).__module__.lower()]\n"
+          "import tinyjax.kernels as k, tinyjax\n"
+          "print(tinyjax.__file__.startswith(sys.path[0]), k.irt_prob.__module__)\n")
+  out = subprocess.run([sys.executable, "-S", "-c", "import site; site.main()\n" + code], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.split() == ["True", "tinyjax.kernels._irt"]

@@ -11,8 +11,7 @@ import pytest
 import tinyjax as tj
 from tinyjax.cli import main
 from tinyjax.errors import ConfigError, ResponseError
-from tinyjax.suite import OPENLLM_V1, load_openllm_v1
-from tinyjax.suite._logs import read_suite_logs
+from tinyjax.suite import OPENLLM_V1, load_openllm_v1, read_suite_logs
 
 
 @pytest.fixture(scope="module")

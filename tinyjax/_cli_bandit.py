@@ -40,11 +40,8 @@ def _plot_budgets(args, budgets, shape) -> list[float]:
   """The table's budgets, plus with --plot the --plot-budgets that reveal at least one cell per method."""
   if not args.plot:
     return budgets
-  from tinyjax.bandit._config import budget_amounts
-  from tinyjax.bandit._offline import reveals_enough
-
   unit_cost = np.ones(shape)
-  usable = [b for b in args.plot_budgets if reveals_enough(budget_amounts(b, unit_cost)[1], shape)]
+  usable = [b for b in args.plot_budgets if _bandit.reveals_enough(_bandit.budget_amounts(b, unit_cost)[1], shape)]
   if len(usable) < len(args.plot_budgets):
     log.info("plot: skipping budgets %s, which reveal fewer cells than there are methods (%d)",
              sorted(set(args.plot_budgets) - set(usable)), shape[0])

@@ -65,16 +65,16 @@ def _fit(args) -> int:
 
   import jax
 
-  import tinyjax as tj
+  from tinyjax.irt import IRTPriors, fit_irt
   r = read_matrix(args, args.responses)
   print(f"responses: {r.n_models} models x {r.n_items} items, {100 * (1 - r.mask.mean()):.1f}% missing")
   # --float64: JAX's scoped switch around this command only (the caller's setting is left as it was).
   with jax.enable_x64(True) if args.float64 else contextlib.nullcontext():
-    model = tj.fit_irt(r, kind=args.kind, dim=args.dim, seed=args.seed, likelihood=args.likelihood,
-                       threshold=args.threshold, guess=args.guess, n_choices=args.n_choices,
-                       priors=tj.IRTPriors(scale=args.prior_scale, hierarchical=args.hierarchical),
-                       dtype="float64" if args.float64 else None, max_iter=args.max_iter,
-                       progress=False if args.quiet else None)
+    model = fit_irt(r, kind=args.kind, dim=args.dim, seed=args.seed, likelihood=args.likelihood,
+                    threshold=args.threshold, guess=args.guess, n_choices=args.n_choices,
+                    priors=IRTPriors(scale=args.prior_scale, hierarchical=args.hierarchical),
+                    dtype="float64" if args.float64 else None, max_iter=args.max_iter,
+                    progress=False if args.quiet else None)
   info = model.fit_info
   print(f"fitted {model.kind} dim={model.dim}: {info.n_iter} iterations, objective {info.objective:.6f}, "
         f"converged={info.converged}, prior scale {info.prior_scale:.3g}, {info.seconds:.1f} s")
@@ -88,12 +88,12 @@ def _fit(args) -> int:
 def _ability(args) -> int:
   import pandas as pd
 
-  import tinyjax as tj
+  from tinyjax.irt import IRTModel, estimate_ability
 
-  model = tj.IRTModel.load(args.model)
+  model = IRTModel.load(args.model)
   r = read_matrix(args, args.responses)
   items = _model_items(model, r, args.responses)
-  ab = tj.estimate_ability(model, r.values, items=items, method=args.method)
+  ab = estimate_ability(model, r.values, items=items, method=args.method)
   cols = {"model": r.model_ids}
   for k in range(model.dim):
     cols[f"theta_{k + 1}"] = ab.theta[:, k]

@@ -133,14 +133,13 @@ def _per_bench(value):
 
 def _metric_name(bench: str, logged: str) -> str:
   """The metric as the leaderboard names it, with the log's key when lm-eval logs it under another one."""
-  from tinyjax.suite._logs import LEADERBOARD_METRICS, LOG_KEYS
+  from tinyjax.data.openllm import LEADERBOARD_METRICS, LOG_KEYS
   board = LEADERBOARD_METRICS.get(bench)
   return f"{board}, logged as {logged}" if board is not None and LOG_KEYS.get(board) == logged else logged
 
 
 def _build(args) -> int:
-  import tinyjax as tj
-  from tinyjax.suite import load_openllm_v1
+  from tinyjax.suite import Suite, load_openllm_v1
 
   benches = _bench_list(args.benchmarks)
   if args.data is None:
@@ -150,8 +149,8 @@ def _build(args) -> int:
   n_models = len(set().union(*[set(r.index) for r in responses.values()]))
   print(f"{args.name}: {len(responses)} benchmarks ({', '.join(responses)}), {n_models} models; keeping "
         f"{'every item' if args.anchors is None else f'{args.anchors} items per benchmark'}")
-  suite = tj.Suite.fit(responses, scores, n_anchors=args.anchors, seed=args.seed, level=args.level, unit="percent",
-                       progress=True)
+  suite = Suite.fit(responses, scores, n_anchors=args.anchors, seed=args.seed, level=args.level, unit="percent",
+                    progress=True)
   print(f"validation on held-out models, full score in points (RMSE; {round(100 * suite.level)}% interval "
         "half-width, answered / benchmark missing):")
   for name in suite.benchmarks:
@@ -170,8 +169,6 @@ def _build(args) -> int:
 
 
 def _estimate(args) -> int:
-  import tinyjax as tj
-
   suite = _load_suite(args)
   est, logs = suite.estimate_from_lm_eval(args.logs, metric=_per_bench(args.metric), filter=args.filter)
   model = est.scores.index[0]
@@ -221,17 +218,17 @@ def _load_suite(args):
   """The suite of ``suite estimate``: a .tjx file, or a suite name (fetched, built once, then cached)."""
   import os
 
-  import tinyjax as tj
+  from tinyjax.suite import Suite
   from tinyjax.suite.fetch import SUITE_NAMES
   if args.suite in SUITE_NAMES and not os.path.exists(args.suite):
-    return tj.Suite.load(args.suite, n_anchors=args.anchors, seed=args.seed, benchmarks=_bench_list(args.benchmarks),
-                         n_models=args.models, data_dir=args.data_dir, source=args.source, progress=True)
+    return Suite.load(args.suite, n_anchors=args.anchors, seed=args.seed, benchmarks=_bench_list(args.benchmarks),
+                      n_models=args.models, data_dir=args.data_dir, source=args.source, progress=True)
   given = [f"--{k.replace('_', '-')}" for k in ("benchmarks", "models", "data_dir", "source")
            if getattr(args, k) is not None]
   if given:
     raise ConfigError(f"{', '.join(given)} apply to a suite name ({', '.join(SUITE_NAMES)}), not to the file "
                       f"{args.suite}")
-  return tj.Suite.load(args.suite)
+  return Suite.load(args.suite)
 
 
 # --- suite samples: the --samples JSON for lm-eval's standard tasks (tinyjax.suite.standard) ---------------------
@@ -281,9 +278,9 @@ def _samples(args) -> int:
     table = standard.identity_table(items, list(OPENLLM_V1))
     anchors, what = {b: list(t) for b, t in table.items()}, f"{args.suite}, every item"
   else:
-    import tinyjax as tj
-    suite = (tj.Suite.load(args.suite, n_anchors=n, data_dir=args.data_dir, source=args.source, progress=True)
-             if named else tj.Suite.load(args.suite))
+    from tinyjax.suite import Suite
+    suite = (Suite.load(args.suite, n_anchors=n, data_dir=args.data_dir, source=args.source, progress=True)
+             if named else Suite.load(args.suite))
     anchors, what = suite.anchors, f"{args.suite}, {sum(suite.n_anchors.values())} kept items"
   tasks = standard.tasks_for(anchors, items)
   data = standard.load_task_datasets(tasks, args.datasets)

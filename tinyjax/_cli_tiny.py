@@ -120,7 +120,7 @@ def _add_answer_options(p) -> None:
 
 
 def _build(args) -> int:
-  import tinyjax as tj
+  from tinyjax.tiny import TinyBenchmark
 
   r = read_matrix(args, args.responses)
   groups = None
@@ -129,8 +129,8 @@ def _build(args) -> int:
     if len(groups) != r.n_items:
       raise ItemError(f"--groups has {len(groups)} labels but the matrix has {r.n_items} items")
   t0 = time.perf_counter()
-  tb = tj.TinyBenchmark.fit(r, n_anchors=args.anchors, strategy=args.strategy, seed=args.seed, groups=groups,
-                            kind=args.kind, dim=args.dim, level=args.level, n_folds=args.folds)
+  tb = TinyBenchmark.fit(r, n_anchors=args.anchors, strategy=args.strategy, seed=args.seed, groups=groups,
+                         kind=args.kind, dim=args.dim, level=args.level, n_folds=args.folds)
   tb.save(args.out)   # every file before the first line printed (`| head` cannot lose one)
   ids = tb.anchor_ids
   if args.anchors_out:
@@ -274,9 +274,9 @@ def estimates_table(est, model_ids) -> dict[str, list]:
 
 
 def _estimate(args) -> int:
-  import tinyjax as tj
+  from tinyjax.tiny import TinyBenchmark
 
-  tb = tj.TinyBenchmark.load(args.tiny)
+  tb = TinyBenchmark.load(args.tiny)
   values, model_ids = _read_answers(args, tb)
   est = tb.estimate(values)
   pct = int(round(100 * est.level))
@@ -304,9 +304,9 @@ def _estimate(args) -> int:
 
 
 def _adaptive(args) -> int:
-  import tinyjax as tj
+  from tinyjax.tiny import TinyBenchmark
 
-  tb = tj.TinyBenchmark.load(args.tiny)
+  tb = TinyBenchmark.load(args.tiny)
   rec = tb.recommendation
   values, model_ids = _read_answers(args, tb, ids=tb.item_ids, what="item")
   est = tb.estimate_adaptive(values, budget=args.budget, se_target=args.se_target)

@@ -10,7 +10,8 @@ Gaussian KDE reference for small ``n``; :func:`top_k` and :func:`bottom_k` are t
 
 Ask-LLM quality scoring, the paper's other method, lives with the LLM scorer in
 :mod:`tinyjax.scoring.ask_llm`; its names (:func:`ask_llm_scores`, :func:`add_ask_llm_column`,
-:func:`select_top_k`, :data:`ASK_LLM_TEMPLATE`, :func:`ask_llm_prompt_ids`) are re-exported here.
+:data:`ASK_LLM_TEMPLATE`, :func:`ask_llm_prompt_ids`) are re-exported here, and :func:`select_top_k` keeps the
+best-scored rows of a dataset. The dependency runs one way: selection may load the scorer, never the reverse.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tinyjax import kernels
 from tinyjax._checks import check_choice, check_count, check_seed
 from tinyjax.choices import SELECTION_STRATEGIES
 from tinyjax._dtypes import resolve_dtype
-from tinyjax.errors import ConfigError, InputError, MissingFileError
+from tinyjax.errors import ConfigError, InputError, ItemError, MissingFileError
 
 __all__ = (
     "ASK_LLM_TEMPLATE",
@@ -50,7 +51,7 @@ __all__ = (
 )
 
 # Ask-LLM lives in tinyjax.scoring.ask_llm (it needs the LLM scorer, hence flax); imported on first use.
-_ASK_LLM_NAMES = ("ASK_LLM_TEMPLATE", "add_ask_llm_column", "ask_llm_prompt_ids", "ask_llm_scores", "select_top_k")
+_ASK_LLM_NAMES = ("ASK_LLM_TEMPLATE", "add_ask_llm_column", "ask_llm_prompt_ids", "ask_llm_scores")
 
 
 def __getattr__(name: str):
@@ -432,6 +433,21 @@ def top_k(scores: Any, k: int) -> np.ndarray:
   """
   s = _check_scores(scores, k)
   return np.argsort(-s.astype(np.float64), kind="stable")[:k]
+
+
+def select_top_k(dataset, k: int, *, score_column: str = "ask_llm_score"):
+  """The k rows of a ``datasets.Dataset`` with the largest ``score_column``, best first (ties: lower index), e.g.
+  after :func:`add_ask_llm_column`.
+
+  Returns:
+    A ``datasets.Dataset`` of k rows.
+  """
+  if not _is_dataset(dataset):
+    raise ItemError(f"dataset must be a datasets.Dataset, got {type(dataset).__name__}")
+  if score_column not in dataset.column_names:
+    raise ItemError(f"column {score_column!r} not in the dataset (columns: {dataset.column_names})")
+  scores = np.asarray(dataset.with_format("numpy", columns=[score_column])[score_column], dtype=np.float64)
+  return dataset.select(top_k(scores, k))
 
 
 def bottom_k(scores: Any, k: int) -> np.ndarray:

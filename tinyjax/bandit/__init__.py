@@ -2,7 +2,8 @@
 
 - configuration (``_config.py``, no jax): :data:`ALGORITHMS`, :data:`DEFAULT_ALGORITHM` (sequential halving, the
   one default), one frozen config per algorithm (:class:`UniformConfig`, :class:`UCBEConfig`, :class:`LRFConfig`,
-  :class:`SuccessiveRejectsConfig`, :class:`HalvingConfig`) and :func:`make_config`;
+  :class:`SuccessiveRejectsConfig`, :class:`HalvingConfig`), :func:`make_config`, and the budget rules
+  :func:`budget_amounts` (a budget fraction in cost units and in cells) and :func:`reveals_enough`;
 - offline runs on a full matrix (``_offline.py``): :func:`run` (one compiled ``lax.while_loop``),
   :func:`simulate` (many seeds at once, rows shuffled per seed) and :func:`metrics` (top-1 precision, NDCG@k,
   regret);
@@ -23,7 +24,8 @@ from __future__ import annotations
 import importlib
 
 from tinyjax.bandit._config import (ALGORITHMS, DEFAULT_ALGORITHM, BanditConfig, HalvingConfig, LRFConfig,
-                                    SuccessiveRejectsConfig, UCBEConfig, UniformConfig, make_config, parameters)
+                                    SuccessiveRejectsConfig, UCBEConfig, UniformConfig, budget_amounts, make_config,
+                                    parameters, reveals_enough)
 
 _LAZY = {
     "BanditResult": "_offline",
@@ -52,4 +54,5 @@ def __dir__() -> list[str]:
 
 __all__ = ("ALGORITHMS", "DEFAULT_ALGORITHM", "BanditConfig", "BanditEvaluator", "BanditResult", "HalvingConfig",
            "Hardness", "LRFConfig", "SimulationResult", "SuccessiveRejectsConfig", "UCBEConfig", "UniformConfig",
-           "evaluate", "hardness", "make_config", "metrics", "parameters", "run", "simulate")
+           "budget_amounts", "evaluate", "hardness", "make_config", "metrics", "parameters", "reveals_enough", "run",
+           "simulate")

@@ -237,3 +237,18 @@ def budget_amounts(budget: float, cost: np.ndarray) -> tuple[float, float]:
     return cells, cells
   spend = budget * float(cost.sum())
   return spend, float(math.floor(spend / float(cost.mean()) + 1e-9))
+
+
+def reveals_enough(cells, shape) -> bool:
+  """Whether ``cells`` revealed cells can give each of the ``shape[0]`` methods one (the least to compare)."""
+  return int(cells) >= shape[0]
+
+
+def check_reveals(budget: float, cells, shape) -> None:
+  """A budget must reveal at least one cell per method, else there is nothing to compare."""
+  n_methods, n_examples = shape
+  if not reveals_enough(cells, shape):
+    need = n_methods / (n_methods * n_examples)
+    raise ConfigError(
+        f"budget {budget:g} reveals {int(cells)} of the {n_methods * n_examples} cells, fewer than one per method "
+        f"({n_methods}): nothing can be compared; the smallest workable budget for this matrix is {need:.4g}")

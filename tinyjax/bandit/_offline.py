@@ -14,7 +14,7 @@ from tinyjax._progress import check_progress, progress_bar
 from tinyjax._dtypes import resolve_dtype
 from tinyjax.bandit import _steps
 from tinyjax.bandit._config import (DEFAULT_ALGORITHM, BanditConfig, budget_amounts, check_budget,
-                                    check_cost, check_shape, resolve_config)
+                                    check_cost, check_reveals, check_shape, resolve_config)
 from tinyjax.data import check_matrix
 from tinyjax.errors import ConfigError
 
@@ -22,21 +22,6 @@ from tinyjax.errors import ConfigError
 def check_scores(scores) -> np.ndarray:
   """A full (methods, examples) matrix of scores in [0, 1]: at least 2 methods, no NaN. Returns float64."""
   return check_matrix(scores, name="scores", allow_nan=False, min_rows=2)
-
-
-def reveals_enough(cells, shape) -> bool:
-  """Whether ``cells`` revealed cells can give each of the ``shape[0]`` methods one (the least to compare)."""
-  return int(cells) >= shape[0]
-
-
-def check_reveals(budget: float, cells, shape) -> None:
-  """A budget must reveal at least one cell per method, else there is nothing to compare."""
-  n_methods, n_examples = shape
-  if not reveals_enough(cells, shape):
-    need = n_methods / (n_methods * n_examples)
-    raise ConfigError(
-        f"budget {budget:g} reveals {int(cells)} of the {n_methods * n_examples} cells, fewer than one per method "
-        f"({n_methods}): nothing can be compared; the smallest workable budget for this matrix is {need:.4g}")
 
 
 @dataclasses.dataclass(frozen=True)

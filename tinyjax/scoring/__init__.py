@@ -17,8 +17,7 @@ See docs/scoring.md.
 """
 
 from tinyjax.scoring import models
-from tinyjax.scoring.ask_llm import (ASK_LLM_TEMPLATE, add_ask_llm_column, ask_llm_prompt_ids, ask_llm_scores,
-                                     select_top_k)
+from tinyjax.scoring.ask_llm import ASK_LLM_TEMPLATE, add_ask_llm_column, ask_llm_prompt_ids, ask_llm_scores
 from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, power_of_two_buckets
 from tinyjax.scoring.generate import DEFAULT_CHUNK, GenerateResult, Generator, SampleResult, generate, grade, sample
 from tinyjax.scoring import filters
@@ -84,6 +83,5 @@ __all__ = (
     "regex_filter",
     "sample",
     "score",
-    "select_top_k",
     "truncate_left",
 )

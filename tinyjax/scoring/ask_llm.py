@@ -3,8 +3,9 @@
 An instruction-tuned LLM reads each example inside the paper's prompt (:data:`ASK_LLM_TEMPLATE`), and the
 example is scored by the probability of "yes" as the next token (:func:`ask_llm_scores`,
 :func:`add_ask_llm_column`). The forward passes run on :class:`tinyjax.scoring.Scorer`. Density (coverage)
-sampling, the other selection method of the paper, is :mod:`tinyjax.selection`, which also re-exports these
-names.
+sampling, the other selection method of the paper, and the choice of the best rows (``selection.top_k``,
+``selection.select_top_k``) are :mod:`tinyjax.selection`, which also re-exports these names; this module does not
+import it (the LLM runtime loads no statistics).
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from tinyjax.scoring.batching import EncodedRequest
 from tinyjax.scoring.items import check_items
 from tinyjax.scoring.scorer import cached_scorer
 from tinyjax.scoring.tokenizers import as_tokenizer
-from tinyjax.selection import top_k
 
-__all__ = ("ASK_LLM_TEMPLATE", "add_ask_llm_column", "ask_llm_prompt_ids", "ask_llm_scores", "select_top_k")
+__all__ = ("ASK_LLM_TEMPLATE", "add_ask_llm_column", "ask_llm_prompt_ids", "ask_llm_scores")
 
 
 def _is_dataset(obj) -> bool:
@@ -186,16 +186,3 @@ def add_ask_llm_column(dataset, apply_fn, params, tokenizer, *, text_column: str
     scores.append(ask_llm_scores(apply_fn, params, tokenizer, texts, **kwargs))
   return dataset.add_column(score_column, np.concatenate(scores).tolist())
 
-
-def select_top_k(dataset, k: int, *, score_column: str = "ask_llm_score"):
-  """The k rows of a ``datasets.Dataset`` with the largest ``score_column``, best first (ties: lower index).
-
-  Returns:
-    A ``datasets.Dataset`` of k rows.
-  """
-  if not _is_dataset(dataset):
-    raise ItemError(f"dataset must be a datasets.Dataset, got {type(dataset).__name__}")
-  if score_column not in dataset.column_names:
-    raise ItemError(f"column {score_column!r} not in the dataset (columns: {dataset.column_names})")
-  scores = np.asarray(dataset.with_format("numpy", columns=[score_column])[score_column], dtype=np.float64)
-  return dataset.select(top_k(scores, k))

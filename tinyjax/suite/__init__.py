@@ -6,26 +6,51 @@
     est.scores, est.lower, est.upper       # DataFrames: one column per benchmark + "average"
 
 Modules: ``_suite`` (:class:`Suite`, :class:`SuiteEstimates`), ``_regression`` (the full-score regression),
-``_logs`` (lm-eval ``--log_samples`` of the metabench tasks). :func:`fetch_openllm_v1` (module :mod:`fetch`)
-downloads metabench's Open LLM Leaderboard v1 data from its source into a cache and converts it;
-:func:`load_openllm_v1` reads the converted folder; ``Suite.load("openllm-v1")`` (:func:`openllm_v1_suite`)
-fetches, builds once and reuses the built suite.
+``_logs`` (:func:`read_suite_logs`: lm-eval ``--log_samples`` of the metabench and standard tasks).
+:func:`fetch_openllm_v1` (module :mod:`fetch`) downloads metabench's Open LLM Leaderboard v1 data from its source
+into a cache and converts it; :func:`load_openllm_v1` reads the converted folder; ``Suite.load("openllm-v1")``
+(:func:`openllm_v1_suite`) fetches, builds once and reuses the built suite. The leaderboard's metric per
+benchmark and its item ids are :mod:`tinyjax.data.openllm`.
+
+Importing this package imports neither JAX nor the submodules: each name loads its module on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import pathlib
 
 from tinyjax.errors import MissingFileError
-from tinyjax.suite._suite import STRATEGIES, Suite, SuiteEstimates
-from tinyjax.suite.fetch import fetch_openllm_v1, openllm_v1_suite
 
 OPENLLM_V1 = ("arc", "gsm8k", "truthfulqa", "mmlu", "winogrande")   # benchmarks with a response matrix
 SCORE_COLUMN = "full_benchmark_score_pct"
 
-__all__ = ("OPENLLM_V1", "STRATEGIES", "Suite", "SuiteEstimates", "fetch_openllm_v1", "load_openllm_v1",
-           "openllm_v1_folder", "openllm_v1_suite")
+_LAZY = {
+    "STRATEGIES": "_suite",
+    "Suite": "_suite",
+    "SuiteEstimates": "_suite",
+    "fetch_openllm_v1": "fetch",
+    "openllm_v1_suite": "fetch",
+    "LogAnswers": "_logs",
+    "read_suite_logs": "_logs",
+}
+
+
+def __getattr__(name: str):
+  if name in _LAZY:
+    value = getattr(importlib.import_module(f"tinyjax.suite.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+  raise AttributeError(f"module 'tinyjax.suite' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+  return sorted(set(globals()) | set(__all__))
+
+
+__all__ = ("OPENLLM_V1", "SCORE_COLUMN", "STRATEGIES", "LogAnswers", "Suite", "SuiteEstimates", "fetch_openllm_v1",
+           "load_openllm_v1", "openllm_v1_folder", "openllm_v1_suite", "read_suite_logs")
 
 
 def openllm_v1_folder(data_dir: str | os.PathLike) -> pathlib.Path:

@@ -460,8 +460,8 @@ def openllm_v1_suite(n_anchors: int | None | Mapping = 100, *, seed: int = 0, le
   Returns:
     A :class:`tinyjax.Suite` in percent.
   """
-  import tinyjax
   from tinyjax._checks import check_seed
+  from tinyjax._version import __version__
   from tinyjax.suite import Suite, load_openllm_v1
 
   benches = _benchmarks(benchmarks)
@@ -476,7 +476,7 @@ def openllm_v1_suite(n_anchors: int | None | Mapping = 100, *, seed: int = 0, le
   settings = {"n_anchors": anchors, "seed": seed, "level": float(level), "unit": "percent",
               "benchmarks": benches, "n_models": n_models}
   key_doc = {"suite": "openllm-v1", "data": {n: s for b in benches for n, s in sorted(entries[b]["files"].items())},
-             "settings": settings, "tinyjax": tinyjax.__version__}
+             "settings": settings, "tinyjax": __version__}
   key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()[:20]
   path = data_cache(data_dir) / "suites" / f"openllm-v1-{key}.tjx"
   if path.is_file():

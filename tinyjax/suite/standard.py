@@ -203,7 +203,7 @@ def kept_item_identities(items_frame, benchmark: str) -> dict[str, Identity]:
     ItemError: a column is missing, an MMLU subject differs from its ``mb_sub_idx``, or two items have the same
       identity (key and detail).
   """
-  from tinyjax.suite._logs import id_field, suite_item_id
+  from tinyjax.data.openllm import id_field, suite_item_id
   field = id_field(benchmark)
   if field not in items_frame.columns:
     raise ItemError(f"{benchmark} item file has no {field!r} column (columns: {list(items_frame.columns)[:12]})")

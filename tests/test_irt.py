@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numpy as np
 import pytest
 import jax
@@ -236,6 +237,125 @@ def test_ability_errors(fitted):
     tj.estimate_ability(fitted, np.ones((1, 2)), items=[0, 10_000])
   with pytest.raises(ValueError, match="method"):
     tj.estimate_ability(fitted, np.ones((1, 2)), items=[0, 1], method="bayes")
+
+
+def _ability_problem(n, i, seed, guessing, missing=0.3):
+  rng = np.random.default_rng(seed)
+  a, b = rng.uniform(0.4, 2.0, (i, 1)), rng.normal(size=i)
+  c = rng.uniform(0.05, 0.3, i) if guessing else np.zeros(i)
+  theta = rng.normal(size=n)
+  p = c + (1 - c) * special.expit(theta[:, None] * a[:, 0] - b)
+  y = (rng.random((n, i)) < p).astype(float)
+  y[: n // 4] = rng.random((n // 4, i))                   # fractional scores too
+  m = rng.random((n, i)) >= missing
+  m[:, 0] = True
+  y[-2], m[-2] = 1.0, True                                # all right
+  y[-1], m[-1] = 0.0, True                                # all wrong
+  return y, m, a, b, c
+
+
+@pytest.mark.parametrize("guessing,method,x64", [(False, "map", False), (False, "mle", False),
+                                                 (True, "map", False), (False, "map", True)])
+def test_newton_1d_matches_general_kernel(guessing, method, x64):
+  """The closed-form 1-D Newton from the score-curve start lands where the general D x D kernel lands."""
+  with jax.enable_x64(x64):
+    dt = jnp.float64 if x64 else jnp.float32
+    y, m, a, b, c = (jnp.asarray(v, dt) if v.dtype != bool else jnp.asarray(v)
+                     for v in _ability_problem(24, 30, 7, guessing))
+    mean, prec = jnp.zeros(1, dt), jnp.full((1, 1), 0.0 if method == "mle" else 1.0, dt)
+    points = jnp.linspace(-7.0, 7.0, 512, dtype=dt)
+    curve = kernels.score_curve_1d(a, b, c, jnp.ones(30, bool), mean, prec, points)
+    start = jnp.interp(jnp.sum(jnp.where(m, y, 0) * a[:, 0], 1), curve, points)
+    fast = jax.jit(jax.vmap(lambda yy, mm, t: kernels.ability_newton_1d(yy, mm, a, b, c, mean, prec, t,
+                                                                          guessing=guessing)))(y, m, start)
+    ref = jax.jit(jax.vmap(lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec)))(y, m)
+  tol = 1e-9 if x64 else 2e-5
+  np.testing.assert_array_equal(fast.diverged, ref.diverged)
+  np.testing.assert_array_equal(fast.converged, ref.converged)   # 3PL, all wrong: Fisher scoring cycles in both
+  assert bool(fast.diverged[-1]) == (method == "mle") and np.all(fast.converged[:-2])
+  ok = np.asarray(ref.converged)
+  np.testing.assert_allclose(fast.theta[ok], ref.theta[ok], atol=tol)
+  np.testing.assert_allclose(fast.theta, ref.theta, atol=1e-3)
+  np.testing.assert_allclose(fast.se[ok], ref.se[ok], rtol=1e-4 if not x64 else 1e-6)
+  if not guessing:   # the 2PL start sits next to the answer (the 3PL score equation weighs items otherwise)
+    assert int(np.max(fast.n_iter[ok])) <= int(np.max(ref.n_iter[ok]))
+
+
+def _eap_brute_force(y, m, a, b, c, mean=0.0, sd=1.0):
+  grid = np.linspace(mean - 9 * sd, mean + 9 * sd, 20001)
+  z = a[:, :1] * grid[None, :] - b[:, None]                                                        # [I, G]
+  log_q = np.log1p(-c)[:, None] - np.logaddexp(0.0, z)
+  log_p = np.logaddexp(np.log(np.maximum(c, 1e-300))[:, None], np.log1p(-c)[:, None] - np.logaddexp(0.0, -z))
+  ll = np.where(m, y, 0) @ log_p + np.where(m, 1 - y, 0) @ log_q
+  lw = ll - 0.5 * ((grid - mean) / sd) ** 2
+  w = np.exp(lw - lw.max(1, keepdims=True))
+  w /= w.sum(1, keepdims=True)
+  mu = w @ grid
+  return mu, np.sqrt(np.sum(w * (grid[None, :] - mu[:, None]) ** 2, 1))
+
+
+@pytest.mark.parametrize("guessing,missing", [(False, 0.0), (False, 0.3), (True, 0.3)])
+def test_eap_table_matches_brute_force(guessing, missing):
+  """The fixed-grid EAP (complete block: one column sum; missing answers or 3PL: matrix products) vs float64."""
+  y, m, a, b, c = _ability_problem(16, 40, 11, guessing, missing)
+  nodes = jnp.linspace(-7.0, 7.0, 128)
+  f = jax.jit(functools.partial(kernels.ability_eap_table, guessing=guessing))
+  res = f(*(jnp.asarray(v, jnp.float32) if v.dtype != bool else jnp.asarray(v) for v in (y, m)),
+          jnp.ones(40, bool), *(jnp.asarray(v, jnp.float32) for v in (a, b, c)), jnp.asarray([0.3]),
+          jnp.asarray([[0.64]]), nodes)
+  mu, sd = _eap_brute_force(y, m, a, b, c, 0.3, 1.25)
+  assert res.converged.all()
+  np.testing.assert_allclose(res.theta[:, 0], mu, atol=1e-4)
+  np.testing.assert_allclose(res.se[:, 0], sd, rtol=1e-3)
+
+
+def test_eap_narrow_posterior_falls_back(fitted, sim):
+  """Rows whose posterior is narrower than the fixed grid's spacing are flagged and re-estimated on a grid
+  around their MAP, still matching the brute-force posterior."""
+  steep = tj.irt.IRTModel(kind="2pl", dim=1, a=fitted.a * 6.0, b=fitted.b * 6.0, c=fitted.c, theta=fitted.theta,
+                          item_ids=fitted.item_ids, model_ids=fitted.model_ids, priors=fitted.priors,
+                          config=fitted.config)
+  y = sim[0][:6]
+  m = ~np.isnan(y)
+  table = kernels.ability_eap_table(jnp.asarray(np.nan_to_num(y), jnp.float32), jnp.asarray(m),
+                                    jnp.ones(200, bool), *(jnp.asarray(v, jnp.float32) for v in
+                                                           (steep.a, steep.b, steep.c)),
+                                    jnp.zeros(1), jnp.ones((1, 1)), jnp.linspace(-7.0, 7.0, 128), guessing=False)
+  assert not np.asarray(table.converged).any()
+  eap = tj.estimate_ability(steep, y, method="eap")
+  mu, sd = _eap_brute_force(np.nan_to_num(y), m, steep.a, steep.b, steep.c)
+  np.testing.assert_allclose(eap.theta[:, 0], mu, atol=5e-3)
+  np.testing.assert_allclose(eap.se[:, 0], sd, rtol=3e-2)
+
+
+def test_ability_one_transfer_and_chunks(fitted, sim, monkeypatch):
+  """One device_get per call, however many program calls (chunks) the rows need; chunks change nothing."""
+  y = np.vstack([sim[0]] * 2)[:600]
+  whole = tj.estimate_ability(fitted, y)
+  calls = []
+  real_get = jax.device_get
+  monkeypatch.setattr(jax, "device_get", lambda x: calls.append(1) or real_get(x))
+  monkeypatch.setattr(tj.irt, "_ABILITY_CHUNK", 256)
+  chunked = tj.estimate_ability(fitted, y)
+  assert len(calls) == 1
+  np.testing.assert_array_equal(chunked.theta, whole.theta)
+  np.testing.assert_array_equal(chunked.n_iter, whole.n_iter)
+
+
+def test_ability_binarize_and_bad_values(fitted, sim):
+  scores = np.random.default_rng(3).random((5, fitted.n_items))
+  binz = tj.irt.IRTModel(kind="2pl", dim=1, a=fitted.a, b=fitted.b, c=fitted.c, theta=fitted.theta,
+                         item_ids=fitted.item_ids, model_ids=fitted.model_ids, priors=fitted.priors,
+                         config=fitted.config, likelihood="binarize", threshold=0.5)
+  np.testing.assert_array_equal(tj.estimate_ability(binz, scores).theta,
+                                tj.estimate_ability(fitted, (scores >= 0.5).astype(np.float32)).theta)
+  bad = sim[0][:3].copy()
+  bad[1, 7] = np.inf
+  with pytest.raises(ValueError, match="infinite"):
+    tj.estimate_ability(fitted, bad)
+  bad[1, 7] = -0.5
+  with pytest.raises(ValueError, match=r"row 1 .*column 7"):
+    tj.estimate_ability(fitted, bad)
 
 
 # ------------------------------------------------------------------ save / load

@@ -143,22 +143,66 @@ def _prob_jit(theta, a, b, c):
   return kernels.irt_prob(theta, a, b, c)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter",))
-def _newton_batched(y, m, a, b, c, mean, prec, max_iter):
-  f = lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec, max_iter=max_iter)
-  return jax.vmap(f)(y, m)
+# Ability estimation: one compiled program per (rows bucket, items bucket, method, dtype) estimates every row of a
+# call, block by block (lax.map over blocks of at most _buckets.ROW_BLOCK rows, which keeps a block's answers in
+# cache), and the call reads everything back in one transfer. The program also checks the answers (observed values
+# in [0, 1], rows with an answer), so the host makes no pass over them besides one copy into a padded buffer.
+_ABILITY_CHUNK = 1 << 17   # rows of one program call at most; larger inputs are several calls, fetched together
+_START_POINTS = 512        # points of the Newton start curve (kernels.score_curve_1d), over +-_GRID_RANGE prior sd
+_GRID_RANGE = 7.0          # the fixed EAP grid (D = 1) spans the prior mean +- 7 prior sd
+_EAP_TABLE_POINTS = 128    # its points (spacing 0.11 prior sd; rows with a narrower posterior use the MAP grid)
 
 
-@jax.jit
-def _eap_grid_batched(y, m, a, b, c, mean, prec, nodes):
-  f = lambda yy, mm: kernels.ability_eap_grid(yy, mm, a, b, c, mean, prec, nodes)
-  return jax.vmap(f)(y, m)
+@functools.partial(jax.jit, static_argnames=("method", "max_iter", "block", "guessing", "binarize"))
+def _ability_program(y, item_valid, a, b, c, mean, prec, threshold, extra, *, method, max_iter, block, guessing,
+                     binarize):
+  """Every row's ability: y [R, K] answers (NaN: not answered), R a multiple of ``block``.
 
+  ``extra`` holds the method's points: "newton": start points [Q]; "eap_table": (table nodes [Q], MAP-grid nodes
+  [Q', 1]); "eap_grid": nodes [Q', D]; "eap_is": draws [S, D]. Returns (AbilityResult over the R rows, [R] int32
+  answered items per row, [] bool every observed value in [0, 1]).
+  """
+  r, k = y.shape
+  d = a.shape[1]
+  if method == "newton" and d == 1:
+    curve = kernels.score_curve_1d(a, b, c, item_valid, mean, prec, extra)
+    a_all = jnp.sum(jnp.where(item_valid, a[:, 0], 0.0))
 
-@jax.jit
-def _eap_is_batched(y, m, a, b, c, mean, prec, draws):
-  f = lambda yy, mm: kernels.ability_eap_importance(yy, mm, a, b, c, mean, prec, draws)
-  return jax.vmap(f)(y, m)
+  def one_block(yb):
+    answered = ~jnp.isnan(yb)
+    in_range = jnp.all(~answered | ((yb >= 0.0) & (yb <= 1.0)))
+    yb = jnp.where(answered, (yb >= threshold).astype(yb.dtype) if binarize else yb, 0.0)
+    vm = lambda f: jax.vmap(f)(yb, answered)
+    if method == "newton" and d == 1:
+      # Start next to the answer: the score curve at the row's a-weighted score (unanswered items scaled in).
+      a_row = jnp.sum(jnp.where(answered, a[:, 0], 0.0), 1)
+      score = jnp.sum(yb * a[:, 0], 1) * jnp.where(a_row > 0, a_all / jnp.where(a_row > 0, a_row, 1.0), 1.0)
+      theta0 = jnp.where(a_row > 0, jnp.interp(score, curve, extra), mean[0])   # no answers: the prior mean
+      res = jax.vmap(lambda yy, mm, t: kernels.ability_newton_1d(
+          yy, mm, a, b, c, mean, prec, t, guessing=guessing, max_iter=max_iter))(yb, answered, theta0)
+    elif method == "newton":
+      res = vm(lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec, max_iter=max_iter))
+    elif method == "eap_table":
+      table_nodes, grid_nodes = extra
+      res = kernels.ability_eap_table(yb, answered, item_valid, a, b, c, mean, prec, table_nodes, guessing=guessing)
+
+      def fall_back():   # rows whose posterior the fixed grid does not resolve: the grid around their MAP
+        alt = vm(lambda yy, mm: kernels.ability_eap_grid(yy, mm, a, b, c, mean, prec, grid_nodes,
+                                                         max_iter=max_iter))
+        keep = res.converged
+        return jax.tree.map(lambda u, v: jnp.where(keep.reshape(keep.shape + (1,) * (u.ndim - 1)), u, v), res, alt)
+
+      res = jax.lax.cond(jnp.all(res.converged), lambda: res, fall_back)
+    elif method == "eap_grid":
+      res = vm(lambda yy, mm: kernels.ability_eap_grid(yy, mm, a, b, c, mean, prec, extra, max_iter=max_iter))
+    else:
+      res = vm(lambda yy, mm: kernels.ability_eap_importance(yy, mm, a, b, c, mean, prec, extra,
+                                                             max_iter=max_iter))
+    return res, jnp.sum(answered, 1, dtype=jnp.int32), in_range
+
+  res, n_answered, in_range = jax.lax.map(one_block, y.reshape(r // block, block, k))
+  res = jax.tree.map(lambda v: v.reshape((r,) + v.shape[2:]), res)
+  return res, n_answered.reshape(r), jnp.all(in_range)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -604,7 +648,11 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
 
 
 def _prepare_answers(model: IRTModel, Y_new, items):
-  """Item indices [k], answers [n, k] (0 where not answered) and the answered mask [n, k]."""
+  """Item indices [k] and the answers [n, k] as a numeric ndarray (the caller's, not copied; NaN = not answered).
+
+  Shapes, ids and non-numeric entries are checked here; the values themselves (in [0, 1], at least one answer a
+  row) are checked by the ability program, and :func:`_check_answers` then names the first bad one.
+  """
   from tinyjax.data import check_matrix
   from tinyjax.data.responses import columns_by_id
 
@@ -615,26 +663,60 @@ def _prepare_answers(model: IRTModel, Y_new, items):
   arr = np.asarray(Y_new.values if hasattr(Y_new, "values") and not isinstance(Y_new, np.ndarray) else Y_new)
   if arr.ndim == 1:
     arr = arr[None, :]
-  arr = check_matrix(arr, name="Y_new").astype(model.a.dtype, copy=False)   # the one matrix validation
+  if not (arr.ndim == 2 and arr.size and arr.dtype.kind in "biuf"):
+    arr = check_matrix(arr, name="Y_new")   # the one matrix validation: shape and non-numeric entries named
   if arr.shape[1] != idx.size:
     raise ResponseError(
         f"Y_new has {arr.shape[1]} columns but {idx.size} items are given "
         f"({'all model items' if items is None else 'items'}); pass items= to match the columns")
-  obs = ~np.isnan(arr)
-  empty = ~obs.any(1)
+  return idx, arr
+
+
+def _check_answers(arr: np.ndarray, n_answered: np.ndarray, in_range: bool) -> None:
+  """Raises the ResponseError of bad answers, found by the ability program ([n] answered items, all in [0, 1])."""
+  from tinyjax.data import check_matrix
+
+  if not in_range:
+    check_matrix(arr, name="Y_new")   # names the first value outside [0, 1] (or infinite)
+    raise ResponseError("Y_new holds values outside [0, 1]")
+  empty = n_answered == 0
   if empty.any():
     rows = np.flatnonzero(empty)
     raise ResponseError(f"{rows.size} row(s) of Y_new have no answered item (first: {rows[:5].tolist()}); "
                         "an ability needs at least one answer")
-  if model.likelihood == "binarize":
-    arr = (arr >= model.threshold).astype(model.a.dtype)
-  return idx, np.where(obs, arr, 0.0), obs
+
+
+def _answers_buffer(arr: np.ndarray, rows: slice, shape: tuple[int, int], dtype) -> jax.Array:
+  """``arr[rows]`` in a [R, K] array padded with NaN, on the device: one host copy, and none on CPU.
+
+  The buffer is 64-byte aligned and never written again, so ``device_put(may_alias=True)`` hands it to the CPU
+  device as it is.
+  """
+  dtype = np.dtype(dtype)
+  nbytes = shape[0] * shape[1] * dtype.itemsize
+  raw = np.empty(nbytes + 64, np.uint8)
+  off = -raw.ctypes.data % 64
+  buf = raw[off:off + nbytes].view(dtype).reshape(shape)
+  part = arr[rows]
+  n, k = part.shape
+  buf[:n, :k] = part
+  buf[:n, k:] = np.nan
+  buf[n:] = np.nan
+  return jax.device_put(buf, may_alias=True)
 
 
 def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *, prior: str = "fit",
                      max_iter: int = 50, n_eap_points: int | None = None, seed: int = 0,
-                     batch_size: int | None = 4096) -> Ability:
+                     batch_size: int | None = None) -> Ability:
   """Estimates abilities of many models at once (vmapped), with standard errors.
+
+  One call runs one compiled program over all its models (up to 131,072 a program; more are several programs)
+  and reads the results back once. The models axis is padded to a :func:`tinyjax._buckets.bucket` size (at
+  least 256) and the items axis too, so the number of compiled programs stays bounded whatever the shapes.
+  With dim 1, MLE/MAP run Fisher scoring in closed form from a start read off the tabulated score equation
+  (typically two iterations), and EAP weighs one fixed grid over the prior (128 points over +-7 prior sd, by
+  matrix products); rows whose posterior that grid does not resolve (sd below its spacing, or weight at its
+  ends) are recomputed on a grid around their MAP, as for dim 2.
 
   Args:
     model: a fitted :class:`IRTModel`.
@@ -648,29 +730,31 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
       (posterior mean on a quadrature grid for dim <= 2, importance sampling otherwise).
     prior: "fit" uses the fit's N(0, theta_sd^2) prior; "empirical" uses the mean and covariance of
       the training models' abilities.
-    max_iter: Newton iteration cap (MLE/MAP).
-    n_eap_points: grid points per dimension (dim <= 2, default 61 / 41) or importance draws (dim > 2,
-      default 2000).
+    max_iter: Newton iteration cap (MLE/MAP, and the MAP centre of an EAP grid).
+    n_eap_points: grid points per dimension (dim 1: the fixed grid, default 128, and the grid around the MAP,
+      default 61; dim 2: default 41) or importance draws (dim > 2, default 2000).
     seed: seed of the importance-sampling draws (EAP with dim > 2).
-    batch_size: models per compiled call, at most ``tinyjax._buckets.ROW_BLOCK`` (256), so that every number of
-      models shares one compiled program (None: 256). Small batches keep the
-      temporaries in cache (batches of a few thousand ran about 3x faster than one of 100,000); the last,
-      shorter batch is padded.
+    batch_size: models per block inside the program (rounded down to a power of 2, at most
+      ``tinyjax._buckets.ROW_BLOCK`` = 256; None: 256). Blocks keep their answers in cache; the result does not
+      depend on it.
 
   Returns:
-    :class:`Ability` with theta [n, dim], se [n, dim], converged [n], diverged [n], n_iter [n].
+    :class:`Ability` with theta [n, dim], se [n, dim], converged [n], diverged [n], n_iter [n]. For the dim-1
+    EAP, ``n_iter`` is 0 and ``converged`` True where the fixed grid resolved the posterior.
   """
   check_choice(method, METHODS, "method")
   seed = check_seed(seed)
-  idx, y, obs = _prepare_answers(model, Y_new, items)
+  max_iter = check_count(max_iter, "max_iter")
+  idx, arr = _prepare_answers(model, Y_new, items)
   dt = model.a.dtype
+  d = model.dim
   # Items are padded to a bucket size (unanswered, a = b = c = 0: they add nothing) and rows to a bucket size
-  # (dummy rows that answer every item), so that nearby shapes share one compiled program (tinyjax._buckets).
+  # (rows that answer nothing, sliced off), so that nearby shapes share one compiled program (tinyjax._buckets).
   k = idx.size
   k_pad = _buckets.bucket(k)
-  a, b, c = (_buckets.device_array(_buckets.pad_to(x[idx], (k_pad,) + x.shape[1:]), dt)
-             for x in (model.a, model.b, model.c))
-  d = model.dim
+  a_sel, b_sel, c_sel = model.a[idx], model.b[idx], model.c[idx]
+  a, b, c = (_buckets.device_array(_buckets.pad_to(x, (k_pad,) + x.shape[1:]), dt) for x in (a_sel, b_sel, c_sel))
+  item_valid = _buckets.device_array(_buckets.valid(k, k_pad))
   if prior == "fit":
     mean = np.zeros(d)
     cov = np.eye(d) * model.config.theta_sd ** 2
@@ -680,34 +764,45 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
   else:
     raise ConfigError(f"prior must be 'fit' or 'empirical', got {prior!r}")
   prec = np.linalg.inv(cov)
+  sd0 = math.sqrt(cov[0, 0])
+  if method in ("mle", "map"):
+    kind = "newton"
+    if method == "mle":
+      prec = np.zeros_like(prec)
+    extra = mean[0] + sd0 * np.linspace(-_GRID_RANGE, _GRID_RANGE, _START_POINTS)   # the start curve's points
+  elif d == 1:
+    kind = "eap_table"
+    extra = (np.linspace(-_GRID_RANGE, _GRID_RANGE, n_eap_points or _EAP_TABLE_POINTS),
+             np.linspace(-6.0, 6.0, n_eap_points or 61)[:, None])
+  elif d == 2:
+    kind = "eap_grid"
+    z = np.linspace(-6.0, 6.0, n_eap_points or 41)
+    extra = np.stack(np.meshgrid(z, z, indexing="ij"), -1).reshape(-1, d)
+  else:
+    kind = "eap_is"
+    extra = jax.random.normal(jax.random.key(seed), (n_eap_points or 2000, d), dt)
+  extra = jax.tree.map(lambda x: _buckets.device_array(x, dt), extra)
   mean_j, prec_j = _buckets.device_array(mean, dt), _buckets.device_array(prec, dt)
-  n = y.shape[0]
+  threshold = _buckets.device_array(model.threshold, dt)
   bs = _buckets.ROW_BLOCK if batch_size is None else max(1, min(int(batch_size), _buckets.ROW_BLOCK))
+  block = 1 << (bs.bit_length() - 1)   # a power of 2 divides every rows bucket
+  guessing = bool(np.any(c_sel != 0))
+  n = arr.shape[0]
   outs = []
-  for start in range(0, n, bs):
-    rows = min(bs, n - start)
-    yb = np.zeros((bs, k_pad), dt)
-    mb = np.zeros((bs, k_pad), bool)
-    yb[:rows, :k] = y[start:start + rows]
-    mb[:rows, :k] = obs[start:start + rows]
-    mb[rows:, :k] = True      # padded rows answer every real item, so that they converge like any other row
-    yy = _buckets.device_array(yb)
-    mm = _buckets.device_array(mb)
-    if method in ("mle", "map"):
-      p = _buckets.device_array(np.zeros_like(prec), dt) if method == "mle" else prec_j
-      res = _newton_batched(yy, mm, a, b, c, mean_j, p, max_iter)
-    elif d <= 2:
-      q = n_eap_points or (61 if d == 1 else 41)
-      z = np.linspace(-6.0, 6.0, q)
-      nodes = np.stack(np.meshgrid(*([z] * d), indexing="ij"), -1).reshape(-1, d)
-      res = _eap_grid_batched(yy, mm, a, b, c, mean_j, prec_j, _buckets.device_array(nodes, dt))
-    else:
-      draws = jax.random.normal(jax.random.key(seed), (n_eap_points or 2000, d), dt)
-      res = _eap_is_batched(yy, mm, a, b, c, mean_j, prec_j, draws)
-    outs.append(jax.tree.map(lambda v: np.asarray(v)[:rows], jax.device_get(res)))
-  cat = lambda f: np.concatenate([getattr(o, f) for o in outs])[:n]
-  return Ability(theta=cat("theta"), se=cat("se"), converged=cat("converged"), diverged=cat("diverged"),
-                 n_iter=cat("n_iter"), method=method)
+  for start in range(0, n, _ABILITY_CHUNK):
+    rows = min(_ABILITY_CHUNK, n - start)
+    r_pad = -(-_buckets.bucket(rows, _buckets.ROW_BLOCK) // block) * block   # a bucket is a multiple of block
+    y = _answers_buffer(arr, slice(start, start + rows), (r_pad, k_pad), dt)
+    outs.append(_ability_program(y, item_valid, a, b, c, mean_j, prec_j, threshold, extra, method=kind,
+                                 max_iter=max_iter, block=block, guessing=guessing,
+                                 binarize=model.likelihood == "binarize"))
+  outs = jax.device_get(outs)   # the one transfer back
+  cat = lambda part: np.concatenate([part(o)[:min(_ABILITY_CHUNK, n - j * _ABILITY_CHUNK)]
+                                     for j, o in enumerate(outs)])
+  _check_answers(arr, cat(lambda o: o[1]), all(bool(o[2]) for o in outs))
+  field = lambda f: cat(lambda o: getattr(o[0], f))
+  return Ability(theta=field("theta"), se=field("se"), converged=field("converged"), diverged=field("diverged"),
+                 n_iter=field("n_iter"), method=method)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -262,8 +262,9 @@ def part_hook(args):
   jax.block_until_ready(loss)
   step_secs = (time.perf_counter() - t0) / 5
 
-  hook = scoring.TinyEvalHook({"synthetic": tb}, {"synthetic": items}, WordTokenizer(), apply_fn=model, every=1,
-                              batch_size=args.batch_size)
+  from tinyjax.evaluate import TinyEvalHook
+  hook = TinyEvalHook({"synthetic": tb}, {"synthetic": items}, WordTokenizer(), apply_fn=model, every=1,
+                      batch_size=args.batch_size)
   secs = []
   for call in range(10):
     state, opt_state, loss = train_step(state, opt_state, data)

@@ -6,12 +6,12 @@
 1. The suite: ``tj.Suite.fit`` on the Open LLM Leaderboard v1 response matrices of ``DATA/irt/openllm_v1`` (ARC,
    GSM8K, TruthfulQA, MMLU, WinoGrande; ``--models`` of the leaderboard's models, to keep the fit short), keeping
    ``--anchors`` items per benchmark; or a saved suite (``--suite``).
-2. The items: ``scoring.leaderboard_items`` reads metabench's item files in ``DATA/items/openllm_v1`` with the
+2. The items: ``evaluate.leaderboard_items`` reads metabench's item files in ``DATA/items/openllm_v1`` with the
    prompts the leaderboard used (25-shot ARC, 5-shot MMLU, 5-shot WinoGrande with partial scoring, TruthfulQA
    MC1 with lm-eval's QA preamble: the leaderboard displayed mc2, but metabench's truthfulqa matrix, which the
    suite is fitted on, holds MC1, so the hook feeds the MC1 answers, acc over ``mc1_targets``).
 3. A 2-layer NNX GPT-2 trains for ``--steps`` steps on the text of the items that are NOT anchors (their
-   few-shot prompts), and ``scoring.TinyEvalHook.from_suite`` scores the suite's anchors every ``--every``
+   few-shot prompts), and ``evaluate.TinyEvalHook(suite, ...)`` scores the suite's anchors every ``--every``
    steps with the training job's own parameters. GSM8K's anchors are generated greedily (lm-eval's
    generate_until, at most 256 new tokens, with a KV cache) and graded by strict-match; ``--skip-gsm8k`` leaves
    them out (the suite then estimates GSM8K from the other four benchmarks' answers). The last line gives the
@@ -39,7 +39,7 @@ import optax
 from flax import nnx
 
 import tinyjax as tj
-from tinyjax import scoring
+from tinyjax import evaluate, scoring
 from tinyjax.scoring.models import GPT2, GPT2Config
 from train_with_tiny_eval import make_train_step   # examples/ is on sys.path when this script runs
 
@@ -127,7 +127,7 @@ def main():
   anchors = {b: set(ids) for b, ids in suite.anchors.items()}
   texts = []
   for b in suite.benchmarks:
-    for item_id, it in scoring.leaderboard_items(items_dir, b).items():
+    for item_id, it in evaluate.leaderboard_items(items_dir, b).items():
       if item_id in anchors[b]:
         continue
       if isinstance(it, scoring.Generate):            # GSM8K: the prompt and the reference solution
@@ -147,9 +147,8 @@ def main():
   opt = optax.adamw(3e-3, weight_decay=0.0)
   opt_state = opt.init(state)
   train_step = make_train_step(graphdef, opt)
-  hook = scoring.TinyEvalHook.from_suite(suite, items_dir, tok, apply_fn=model, every=args.every,
-                                         batch_size=args.batch_size,
-                                         skip=("gsm8k",) if args.skip_gsm8k else ())
+  hook = evaluate.TinyEvalHook(suite, items_dir, tok, apply_fn=model, every=args.every, batch_size=args.batch_size,
+                               skip=("gsm8k",) if args.skip_gsm8k else ())
   n_req = sum(len(it.choices) for its in hook.items.values() for it in its if isinstance(it, scoring.MultipleChoice))
   n_gen = sum(isinstance(it, scoring.Generate) for its in hook.items.values() for it in its)
   print(f"hook: {n_req} log-likelihood requests and {n_gen} generations on {sum(map(len, hook.items.values()))} "

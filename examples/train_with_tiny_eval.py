@@ -5,11 +5,11 @@
 The toy world: 60 made-up creatures, each with a colour. The training corpus states the facts ("The zorp is
 blue."); the benchmark asks them as multiple-choice items ("The zorp is" -> blue / red / green / white). A
 TinyBenchmark (anchor items + the recommended estimator, ``est.score``) is fitted on a synthetic leaderboard of 40 earlier "models" over these items,
-and ``scoring.TinyEvalHook`` scores only its anchor items every ``--every`` steps, inside the training loop, on
+and ``evaluate.TinyEvalHook`` scores only its anchor items every ``--every`` steps, inside the training loop, on
 the training job's own parameters. At the end the full benchmark is scored once to compare with the estimate.
 
 The synthetic leaderboard stands in for the real one you would fit a TinyBenchmark on (e.g. the Open LLM
-Leaderboard responses in ../shared/data); its IRT parameters are not learnt from this toy task, so the estimate
+Leaderboard responses that ``tinyjax suite fetch openllm-v1`` downloads); its IRT parameters are not learnt from this toy task, so the estimate
 tracks the anchor accuracy through an IRT model that is only roughly right here.
 """
 
@@ -25,7 +25,7 @@ import optax
 from flax import nnx
 
 import tinyjax as tj
-from tinyjax import scoring
+from tinyjax import evaluate, scoring
 from tinyjax.scoring.models import GPT2, GPT2Config
 
 COLORS = ["red", "blue", "green", "white", "black", "yellow"]
@@ -118,8 +118,8 @@ def main():
   seq, batch = 24, 16
   train_step = make_train_step(graphdef, opt)
 
-  hook = scoring.TinyEvalHook({"colors": tb}, {"colors": items}, tok, apply_fn=model, every=args.every,
-                              batch_size=8)
+  hook = evaluate.TinyEvalHook({"colors": tb}, {"colors": items}, tok, apply_fn=model, every=args.every,
+                               batch_size=8)
   print(f"{'step':>5} {'loss':>7} {'anchor acc':>10} {'tiny estimate':>16} {'interval':>16} {'eval s':>7}")
   train_secs, eval_secs = 0.0, 0.0
   for step in range(args.steps + 1):

@@ -184,7 +184,7 @@ def test_readme_names_the_recommended_estimate_and_its_interval():
   assert "est.score (recommended)" in readme and "est.lo, est.hi" in readme
   fields = {f.name for f in dataclasses.fields(tj.tiny.Estimates)}
   assert "intervals" in fields and all(isinstance(getattr(tj.tiny.Estimates, k), property) for k in ("score", "lo", "hi"))
-  hook_doc = importlib.import_module("tinyjax.scoring.hook").TinyEvalHook.__call__.__doc__
+  hook_doc = importlib.import_module("tinyjax.evaluate.hook").TinyEvalHook.__call__.__doc__
   assert "est.score" in hook_doc and "est.lo" in hook_doc
 
 

@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 import tinyjax as tj
-from tinyjax import scoring
+from tinyjax import evaluate, scoring
 from tinyjax.scoring.models import GPT2, GPT2Config
 
 
@@ -74,7 +74,7 @@ def test_hook_in_jitted_training_loop(tiny_bench):
     updates, os_ = opt.update(grads, os_, st)
     return optax.apply_updates(st, updates), os_, loss
 
-  hook = scoring.TinyEvalHook({"colors": tiny_bench}, {"colors": items}, tok, apply_fn=model, every=3,
+  hook = evaluate.TinyEvalHook({"colors": tiny_bench}, {"colors": items}, tok, apply_fn=model, every=3,
                               batch_size=4)
   assert hook.items["colors"] == [items[i] for i in tiny_bench.anchors]
   fired = []
@@ -107,16 +107,16 @@ def test_hook_in_jitted_training_loop(tiny_bench):
 def test_hook_bad_input(tiny_bench):
   items = make_items(N_ITEMS)
   model = GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=8, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
-  with pytest.raises(ValueError, match="name different benchmarks"):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"b": items}, Chars(), apply_fn=model)
+  with pytest.raises(ValueError, match="does not have"):
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"b": items}, Chars(), apply_fn=model)
   with pytest.raises(ValueError, match="expected the 6 anchor items or all"):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items[:10]}, Chars(), apply_fn=model)
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"a": items[:10]}, Chars(), apply_fn=model)
   with pytest.raises(ValueError, match="every must be a positive int"):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, every=0)
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, every=0)
   with pytest.raises(ValueError, match="metric"):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, metric="f1")
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, metric="f1")
   anchors_only = [items[i] for i in tiny_bench.anchors]
-  hook = scoring.TinyEvalHook({"a": tiny_bench}, {"a": anchors_only}, Chars(), apply_fn=model, every=5)
+  hook = evaluate.TinyEvalHook({"a": tiny_bench}, {"a": anchors_only}, Chars(), apply_fn=model, every=5)
   assert hook.items["a"] == anchors_only and hook(3, None) == {}
 
 
@@ -131,7 +131,7 @@ def test_hook_metric_rules_and_estimate_equal_the_scorer_and_tiny_benchmark(tiny
     return p["table"][tokens]
 
   tok = Chars()
-  hook = scoring.TinyEvalHook({"colors": tiny_bench}, {"colors": items}, tok, apply_fn=apply_fn, metric=metric,
+  hook = evaluate.TinyEvalHook({"colors": tiny_bench}, {"colors": items}, tok, apply_fn=apply_fn, metric=metric,
                               batch_size=4, prefix="tj")
   metrics = hook(0, params)
   direct = scoring.Scorer(apply_fn, tok, batch_size=4).score(hook.items["colors"], params)
@@ -147,12 +147,12 @@ def test_hook_items_matched_by_id(tiny_bench):
   items = make_items(N_ITEMS)
   model = GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=8, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
   by_id = {f"item_{j}": items[j] for j in range(N_ITEMS)[::-1]}   # reversed, and every non-anchor extra
-  hook = scoring.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model)
+  hook = evaluate.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model)
   assert hook.items["a"] == [items[int(a)] for a in tiny_bench.anchors]
   bad = tiny_bench.anchor_ids[1]
   by_id[bad + "x"] = by_id.pop(bad)
   with pytest.raises(tj.errors.ItemError, match=repr(bad)):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model)
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model)
 
 
 class CharsWithDecode(Chars):
@@ -181,7 +181,7 @@ def test_hook_scores_generation_benchmarks_beside_multiple_choice(tiny_bench):
     return p["table"][tokens]
 
   colors, math = make_items(N_ITEMS), math_items(N_ITEMS)
-  hook = scoring.TinyEvalHook({"colors": tiny_bench, "math": tiny_bench}, {"colors": colors, "math": math}, tok,
+  hook = evaluate.TinyEvalHook({"colors": tiny_bench, "math": tiny_bench}, {"colors": colors, "math": math}, tok,
                               apply_fn=apply_fn, metric={"colors": "acc", "math": "flexible-extract"},
                               batch_size=4, max_length=64, every=1)
   assert hook.rules["math"].name == "flexible-extract"
@@ -204,14 +204,14 @@ def test_hook_scores_generation_benchmarks_beside_multiple_choice(tiny_bench):
     np.testing.assert_array_equal(again["tinyjax/math/correct"], expected)
   assert hook.compilations == compiled           # one compilation per shape for the hook's whole life
   # strict-match (the default for Generate items) finds no '#### ' in ' 4': every item is wrong
-  strict = scoring.TinyEvalHook({"math": tiny_bench}, {"math": math}, tok, apply_fn=apply_fn, batch_size=4,
+  strict = evaluate.TinyEvalHook({"math": tiny_bench}, {"math": math}, tok, apply_fn=apply_fn, batch_size=4,
                                 max_length=64)
   assert strict.rules["math"].name == "strict-match"
   assert strict(0, params)["tinyjax/math/correct"].sum() == 0
   with pytest.raises(tj.errors.ConfigError, match="answer rule"):
-    scoring.TinyEvalHook({"math": tiny_bench}, {"math": math}, tok, apply_fn=apply_fn, metric="acc")
+    evaluate.TinyEvalHook({"math": tiny_bench}, {"math": math}, tok, apply_fn=apply_fn, metric="acc")
   with pytest.raises(tj.errors.ItemError, match="target"):
-    scoring.TinyEvalHook({"math": tiny_bench}, {"math": [scoring.Generate("Q:") for _ in range(N_ITEMS)]}, tok,
+    evaluate.TinyEvalHook({"math": tiny_bench}, {"math": [scoring.Generate("Q:") for _ in range(N_ITEMS)]}, tok,
                          apply_fn=apply_fn, max_length=300)
 
 
@@ -224,7 +224,7 @@ def test_adaptive_hook_compiles_the_selection_once_and_equals_the_rounds_on_dire
   items = make_items(N_ITEMS)
   by_id = {iid: items[j] for j, iid in enumerate(tiny_bench.item_ids)}
   model = GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=8, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
-  hook = scoring.TinyEvalHook({"colors": tiny_bench}, {"colors": by_id}, tok, apply_fn=model, every=1,
+  hook = evaluate.TinyEvalHook({"colors": tiny_bench}, {"colors": by_id}, tok, apply_fn=model, every=1,
                               batch_size=4, workflow="adaptive", n_rounds=3, n_per_round=2)
   assert hook.workflow == {"colors": "adaptive"} and hook.items["colors"] == items
   rounds = hook.adaptive["colors"]
@@ -264,24 +264,90 @@ def test_adaptive_hook_compiles_the_selection_once_and_equals_the_rounds_on_dire
 def test_adaptive_hook_workflow_choice_and_bad_input(tiny_bench):
   items = make_items(N_ITEMS)
   model = GPT2(GPT2Config(vocab_size=97, n_positions=32, n_embd=8, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
-  rec = scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="recommended")
+  rec = evaluate.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="recommended")
   assert rec.workflow == {"a": tiny_bench.recommendation["workflow"]}
   assert (set(rec.adaptive) == {"a"}) == (tiny_bench.recommendation["workflow"] == "adaptive")
-  default = scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="adaptive")
+  default = evaluate.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="adaptive")
   budget = tiny_bench.recommendation["budget"]
   r = default.adaptive["a"]
   assert r.n_rounds == min(4, budget) and r.n_rounds * r.n_per_round >= budget
   with pytest.raises(tj.errors.ConfigError, match="workflow"):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="online")
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="online")
   anchors_only = [items[i] for i in tiny_bench.anchors]
   with pytest.raises(tj.errors.ItemError, match="all the benchmark's 24 items"):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"a": anchors_only}, Chars(), apply_fn=model, workflow="adaptive")
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"a": anchors_only}, Chars(), apply_fn=model, workflow="adaptive")
   by_id = {iid: items[j] for j, iid in enumerate(tiny_bench.item_ids) if j != 3}
   with pytest.raises(tj.errors.ItemError, match="lack 1 of the benchmark's 24 items"):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model, workflow="adaptive")
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"a": by_id}, Chars(), apply_fn=model, workflow="adaptive")
   with pytest.raises(tj.errors.ConfigError, match="multiple-choice"):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"a": math_items(N_ITEMS)}, Chars(), apply_fn=model,
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"a": math_items(N_ITEMS)}, Chars(), apply_fn=model,
                          workflow="adaptive")
   with pytest.raises(tj.errors.ConfigError, match="n_rounds"):
-    scoring.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="adaptive",
+    evaluate.TinyEvalHook({"a": tiny_bench}, {"a": items}, Chars(), apply_fn=model, workflow="adaptive",
                          n_rounds=5, n_per_round=5)
+
+
+# -- one protocol, one constructor: a bare TinyBenchmark, a Leaderboard, a group of targets --------------------------
+
+def _table_model():
+  params = {"table": jnp.asarray(np.random.default_rng(4).normal(size=(97, 97)).astype(np.float32) * 3.0)}
+  return params, (lambda p, tokens: p["table"][tokens])
+
+
+def test_targets_implement_the_protocol(tiny_bench):
+  assert isinstance(tiny_bench, evaluate.EvalTarget) and isinstance(tiny_bench, evaluate.AdaptiveTarget)
+  assert tiny_bench.evaluation_anchors() == {"benchmark": tiny_bench.anchor_ids}
+  y = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+  ev = tiny_bench.evaluate_answers({"benchmark": y})
+  est = tiny_bench.estimate(y[None, :])
+  assert ev.scores["benchmark"] == (float(est.score[0]), float(est.lo[0]), float(est.hi[0]))
+  assert ev.average is None and ev.others["benchmark"]["naive"] == pytest.approx(float(y.mean()))
+  with pytest.raises(tj.errors.ConfigError, match="'benchmark'"):
+    tiny_bench.evaluate_answers({"mmlu": y})
+
+
+def test_bare_tiny_benchmark_and_group_take_the_same_constructor(tiny_bench):
+  """TinyEvalHook(tb, items) names the one benchmark "benchmark"; {"colors": tb} names it "colors": same numbers."""
+  items = make_items(N_ITEMS)
+  params, apply_fn = _table_model()
+  bare = evaluate.TinyEvalHook(tiny_bench, items, Chars(), apply_fn=apply_fn, batch_size=4)   # all items, by index
+  group = evaluate.TinyEvalHook({"colors": tiny_bench}, {"colors": items}, Chars(), apply_fn=apply_fn, batch_size=4)
+  assert bare.items["benchmark"] == group.items["colors"] == [items[i] for i in tiny_bench.anchors]
+  a, b = bare(0, params), group(0, params)
+  for key in ("estimate", "estimate_lo", "estimate_hi", "naive", "raw_acc", "answered"):
+    assert a[f"tinyjax/benchmark/{key}"] == b[f"tinyjax/colors/{key}"]
+  assert "tinyjax/average" not in a and b["tinyjax/colors/answered"] == N_ANCHORS
+  with pytest.raises(tj.errors.ConfigError, match="nothing to score"):
+    evaluate.TinyEvalHook({"colors": tiny_bench, "more": tiny_bench}, {"colors": items}, Chars(), apply_fn=apply_fn)
+  with pytest.raises(tj.errors.ConfigError, match="skip must list"):
+    evaluate.TinyEvalHook(tiny_bench, items, Chars(), apply_fn=apply_fn, skip="benchmark")
+
+
+def test_leaderboard_target_estimates_a_skipped_benchmark_from_the_others():
+  """A Leaderboard through the same hook: its estimate for the answers scored, the skipped benchmark's anchors NaN."""
+  rng = np.random.default_rng(2)
+  theta, b = rng.normal(size=30), rng.normal(size=N_ITEMS)
+  Y = (rng.random((30, N_ITEMS)) < 1 / (1 + np.exp(-(theta[:, None] - b)))).astype(float)
+  names = ["colors"] * 12 + ["more"] * 12
+  board = tj.Leaderboard.fit(Y, names, n_anchors=3, strategy="random", seed=0, kind="1pl", dim=1, n_folds=2,
+                             n_restarts=1, progress=False)
+  assert isinstance(board, evaluate.EvalTarget) and not isinstance(board, evaluate.AdaptiveTarget)
+  anchors = board.evaluation_anchors()
+  items = make_items(N_ITEMS)
+  by_id = {f"item_{j}": items[j] for j in range(N_ITEMS)}
+  params, apply_fn = _table_model()
+  hook = evaluate.TinyEvalHook(board, {"colors": by_id}, Chars(), apply_fn=apply_fn, batch_size=4, metric="acc_norm")
+  assert hook.skipped == ("more",) and hook.items["colors"] == [by_id[i] for i in anchors["colors"]]
+  metrics = hook(0, params)
+  correct = metrics["tinyjax/colors/correct"]
+  direct = scoring.Scorer(apply_fn, Chars(), batch_size=4).score(hook.items["colors"], params).acc_norm
+  np.testing.assert_array_equal(correct, direct)
+  row = {i: np.nan for i in anchors["more"]} | dict(zip(anchors["colors"], correct.tolist()))
+  est = board.estimate(row)
+  for name in ("colors", "more"):
+    assert metrics[f"tinyjax/{name}/estimate"] == pytest.approx(float(est.score[name][0]))
+    assert metrics[f"tinyjax/{name}/estimate_lo"] == pytest.approx(float(est.lo[name][0]))
+    assert metrics[f"tinyjax/{name}/naive"] == pytest.approx(float(est.naive[name][0]))
+  assert metrics["tinyjax/more/answered"] == 0 and "tinyjax/more/correct" not in metrics
+  with pytest.raises(tj.errors.ConfigError, match="workflow 'adaptive' needs a TinyBenchmark"):
+    evaluate.TinyEvalHook(board, {"colors": by_id}, Chars(), apply_fn=apply_fn, workflow="adaptive")

@@ -1,4 +1,4 @@
-"""Open LLM Leaderboard v1 items (scoring.leaderboard_items), partial scoring, and TinyEvalHook.from_suite.
+"""Open LLM Leaderboard v1 items (evaluate.leaderboard_items), partial scoring, and TinyEvalHook.from_suite.
 
 The core check: for every document of the real pythia-14m lm-eval ``--log_samples`` files, the items give exactly
 the (context, continuation) pairs lm-eval scored, and lm-eval's logged log-likelihoods give the logged metrics
@@ -18,7 +18,7 @@ import pytest
 from flax import nnx
 
 import tinyjax as tj
-from tinyjax import scoring
+from tinyjax import evaluate, scoring
 from tinyjax.errors import ConfigError, ItemError, MissingFileError
 from tinyjax.scoring.models import GPT2, GPT2Config
 from tinyjax.scoring.scorer import choice_accuracies
@@ -104,7 +104,7 @@ def _arguments(record):
 @pytest.mark.parametrize("bench", SCORED)
 def test_lm_eval_variant_gives_the_harness_requests_for_every_document(shared_data, bench):
   """variant='lm_eval' reproduces lm-eval's metabench_<b>_secondary requests exactly, and its logged metrics."""
-  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1", bench, variant="lm_eval")
+  items = evaluate.leaderboard_items(shared_data / "items" / "openllm_v1", bench, variant="lm_eval")
   records = _log_records(shared_data, bench)
   assert len(records) == len(items)
   seen, exact, metrics_equal = set(), 0, 0
@@ -134,7 +134,7 @@ LEADERBOARD_EXACT = {"arc": 100, "hellaswag": 28, "mmlu": 102, "winogrande": 102
 @pytest.mark.realdata
 @pytest.mark.parametrize("bench", SCORED)
 def test_leaderboard_variant_differs_from_the_harness_only_in_few_shot_text(shared_data, bench):
-  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1", bench)
+  items = evaluate.leaderboard_items(shared_data / "items" / "openllm_v1", bench)
   exact = 0
   for rec in _log_records(shared_data, bench):
     item, args = items[_doc_id(bench, rec["doc"])], _arguments(rec)
@@ -153,7 +153,7 @@ def test_gsm8k_items_are_the_harness_generation_requests_for_every_document(shar
   document once per filter (strict-match, flexible-extract): the same request both times. The leaderboard's
   recorded prompt equals the one rebuilt from the shot columns on every row, and the stop strings are the
   metabench task's in both variants (the leaderboard harness' own are not confirmed)."""
-  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1", "gsm8k", variant=variant)
+  items = evaluate.leaderboard_items(shared_data / "items" / "openllm_v1", "gsm8k", variant=variant)
   records = _log_records(shared_data, "gsm8k")
   assert len(records) == 2 * len(items) == 498
   seen = collections.Counter()
@@ -174,12 +174,12 @@ def test_gsm8k_items_are_the_harness_generation_requests_for_every_document(shar
 def test_generation_rules():
   """GSM8K's suite matrix holds the leaderboard's '#### <number>' exact match: the strict-match rule."""
   from tinyjax.scoring.filters import ANSWER_RULES
-  from tinyjax.scoring.leaderboard import GENERATION_RULES
+  from tinyjax.evaluate.leaderboard import GENERATION_RULES
 
   assert GENERATION_RULES == {"gsm8k": "strict-match"}
-  assert set(GENERATION_RULES) == set(scoring.GENERATION_BENCHMARKS) == {"gsm8k"}
+  assert set(GENERATION_RULES) == set(evaluate.GENERATION_BENCHMARKS) == {"gsm8k"}
   assert set(GENERATION_RULES.values()) <= set(ANSWER_RULES)
-  assert "gsm8k" not in scoring.SCORER_METRIC and scoring.LEADERBOARD_METRICS["gsm8k"] == "exact_match"
+  assert "gsm8k" not in evaluate.SCORER_METRIC and evaluate.LEADERBOARD_METRICS["gsm8k"] == "exact_match"
 
 
 @pytest.mark.realdata
@@ -187,14 +187,14 @@ def test_truthfulqa_items_are_mc1_and_their_acc_is_the_logged_one(shared_data):
   """The default TruthfulQA items are MC1 (mc1_targets, gold 0), what the truthfulqa matrix holds: lm-eval's
   logged log-likelihoods through the scorer's acc give the logged acc (MC1) for every pythia document."""
   folder = shared_data / "items" / "openllm_v1"
-  items = scoring.leaderboard_items(folder, "truthfulqa")
-  assert items == scoring.leaderboard_items(folder, "truthfulqa", variant="lm_eval")
+  items = evaluate.leaderboard_items(folder, "truthfulqa")
+  assert items == evaluate.leaderboard_items(folder, "truthfulqa", variant="lm_eval")
   table = pd.read_parquet(folder / "truthfulqa.parquet")
   for row in table.to_dict("records"):
     item = items[f"truthfulqa.{row['metabench_idx']}"]
     assert item.choices == tuple(row["mc1_targets"]["choices"]) and item.gold == 0 and item.labels is None
     assert item.context.startswith("Q: What is human life expectancy") and item.context.endswith("\nA:")
-  assert scoring.SCORER_METRIC["truthfulqa"] == "acc"
+  assert evaluate.SCORER_METRIC["truthfulqa"] == "acc"
   for rec in _log_records(shared_data, "truthfulqa"):
     item = items[_doc_id("truthfulqa", rec["doc"])]
     loglik = np.array([float(r[0]) for r in rec["filtered_resps"]])
@@ -208,8 +208,8 @@ def test_truthfulqa_mc2_items_put_the_true_answers_first(shared_data):
   """truthfulqa_targets='mc2' (explicit): lm-eval's mc2 splits the answers at the first label 0; ScoreResult.mc2
   uses the labels, the same here. The contexts are the MC1 items' own."""
   folder = shared_data / "items" / "openllm_v1"
-  items = scoring.leaderboard_items(folder, "truthfulqa", truthfulqa_targets="mc2")
-  mc1 = scoring.leaderboard_items(folder, "truthfulqa")
+  items = evaluate.leaderboard_items(folder, "truthfulqa", truthfulqa_targets="mc2")
+  mc1 = evaluate.leaderboard_items(folder, "truthfulqa")
   assert list(items) == list(mc1)
   for key, item in items.items():
     labels = list(item.labels)
@@ -222,7 +222,7 @@ def test_truthfulqa_mc2_items_put_the_true_answers_first(shared_data):
 @pytest.mark.realdata
 @pytest.mark.parametrize("bench", ["arc", "mmlu", "winogrande", "truthfulqa", "gsm8k"])
 def test_item_ids_are_the_response_matrix_columns(shared_data, bench):
-  items = scoring.leaderboard_items(shared_data / "items" / "openllm_v1" / f"{bench}.parquet", bench)
+  items = evaluate.leaderboard_items(shared_data / "items" / "openllm_v1" / f"{bench}.parquet", bench)
   columns = pd.read_parquet(shared_data / "irt" / "openllm_v1" / f"{bench}.responses.parquet").columns
   assert set(items) == set(map(str, columns)) and len(items) == len(columns)
 
@@ -231,56 +231,57 @@ def test_item_ids_are_the_response_matrix_columns(shared_data, bench):
 def test_leaderboard_items_inputs_and_errors(shared_data, tmp_path):
   folder = shared_data / "items" / "openllm_v1"
   table = pd.read_parquet(folder / "mmlu.parquet")
-  assert scoring.leaderboard_items(table, "mmlu") == scoring.leaderboard_items(folder, "mmlu")
-  first = next(iter(scoring.leaderboard_items(folder, "mmlu").values()))
+  assert evaluate.leaderboard_items(table, "mmlu") == evaluate.leaderboard_items(folder, "mmlu")
+  first = next(iter(evaluate.leaderboard_items(folder, "mmlu").values()))
   assert first.choices == ("A", "B", "C", "D") and first.target_delimiter == " "
-  wino = next(iter(scoring.leaderboard_items(folder, "winogrande").values()))
+  wino = next(iter(evaluate.leaderboard_items(folder, "winogrande").values()))
   assert wino.continuation is not None and len(wino.choices) == 2
   gsm = pd.read_parquet(folder / "gsm8k.parquet").iloc[:3]
-  items = scoring.leaderboard_items(gsm, "gsm8k")
+  items = evaluate.leaderboard_items(gsm, "gsm8k")
   assert list(items) == [f"gsm8k.{i}" for i in gsm["metabench_idx"]]
   assert all(isinstance(it, scoring.Generate) and it.target.split("#### ")[-1] for it in items.values())
-  assert scoring.leaderboard_items(gsm.drop(columns=["gsm8k_answer_shot_5"]), "gsm8k") == items   # not read
+  assert evaluate.leaderboard_items(gsm.drop(columns=["gsm8k_answer_shot_5"]), "gsm8k") == items   # not read
   with pytest.raises(ItemError, match="allfiveshot_longprompt"):
-    scoring.leaderboard_items(gsm.drop(columns=["allfiveshot_longprompt"]), "gsm8k")
+    evaluate.leaderboard_items(gsm.drop(columns=["allfiveshot_longprompt"]), "gsm8k")
   with pytest.raises(ItemError, match="gsm8k_answer_shot_5"):
-    scoring.leaderboard_items(gsm.drop(columns=["gsm8k_answer_shot_5"]), "gsm8k", variant="lm_eval")
+    evaluate.leaderboard_items(gsm.drop(columns=["gsm8k_answer_shot_5"]), "gsm8k", variant="lm_eval")
   with pytest.raises(ItemError, match="'answer'"):
-    scoring.leaderboard_items(gsm.drop(columns=["answer"]), "gsm8k")
+    evaluate.leaderboard_items(gsm.drop(columns=["answer"]), "gsm8k")
   with pytest.raises(ItemError, match=r"gsm8k\.\d+.*ending '#### <number>'"):
-    scoring.leaderboard_items(gsm.assign(answer="no final answer"), "gsm8k")
+    evaluate.leaderboard_items(gsm.assign(answer="no final answer"), "gsm8k")
   with pytest.raises(ConfigError, match="unknown benchmark 'bbh'"):
-    scoring.leaderboard_items(folder, "bbh")
+    evaluate.leaderboard_items(folder, "bbh")
   with pytest.raises(ConfigError, match="variant"):
-    scoring.leaderboard_items(folder, "arc", variant="v2")
+    evaluate.leaderboard_items(folder, "arc", variant="v2")
   with pytest.raises(ConfigError, match="truthfulqa_targets must be one of"):
-    scoring.leaderboard_items(folder, "truthfulqa", truthfulqa_targets="mc3")
+    evaluate.leaderboard_items(folder, "truthfulqa", truthfulqa_targets="mc3")
   tqa = pd.read_parquet(folder / "truthfulqa.parquet").iloc[:2]
   swapped = tqa.copy()
   swapped["mc1_targets"] = [{"choices": r["choices"], "labels": np.roll(r["labels"], 1)} for r in tqa["mc1_targets"]]
   with pytest.raises(ItemError, match="exactly one true answer, the first"):
-    scoring.leaderboard_items(swapped, "truthfulqa")
+    evaluate.leaderboard_items(swapped, "truthfulqa")
   with pytest.raises(MissingFileError, match="arc.parquet"):
-    scoring.leaderboard_items(tmp_path, "arc")
+    evaluate.leaderboard_items(tmp_path, "arc")
   with pytest.raises(ItemError, match="allfiveshot_longprompt"):
-    scoring.leaderboard_items(table.drop(columns=["allfiveshot_longprompt"]), "mmlu")
+    evaluate.leaderboard_items(table.drop(columns=["allfiveshot_longprompt"]), "mmlu")
   with pytest.raises(ItemError, match="appears twice"):
-    scoring.leaderboard_items(pd.concat([table.iloc[:2], table.iloc[:1]]), "mmlu")
+    evaluate.leaderboard_items(pd.concat([table.iloc[:2], table.iloc[:1]]), "mmlu")
 
 
 def test_one_table_of_leaderboard_metrics():
   """scoring's table is the suite's own (one definition); the scorer reads MC1 as acc over the MC1 items."""
+  from tinyjax.data import openllm
   from tinyjax.suite import _logs
 
-  assert scoring.LEADERBOARD_METRICS is _logs.LEADERBOARD_METRICS
-  assert _logs.LEADERBOARD_METRICS["truthfulqa"] == "mc1" and _logs.LOG_KEYS == {"mc1": "acc"}
-  assert scoring.SCORER_METRIC == {"arc": "acc_norm", "hellaswag": "acc_norm", "mmlu": "acc", "winogrande": "acc",
+  assert evaluate.LEADERBOARD_METRICS is _logs.LEADERBOARD_METRICS is openllm.LEADERBOARD_METRICS
+  assert openllm.LEADERBOARD_METRICS["truthfulqa"] == "mc1" and openllm.LOG_KEYS == {"mc1": "acc"}
+  assert evaluate.SCORER_METRIC == {"arc": "acc_norm", "hellaswag": "acc_norm", "mmlu": "acc", "winogrande": "acc",
                                    "truthfulqa": "acc"}
-  assert set(scoring.SCORER_METRIC.values()) <= set(scoring.ACCURACY_METRICS)
-  assert not hasattr(scoring, "LEADERBOARD_METRIC")
+  assert set(evaluate.SCORER_METRIC.values()) <= set(scoring.ACCURACY_METRICS)
+  assert not hasattr(scoring, "LEADERBOARD_METRICS") and not hasattr(scoring, "SCORER_METRIC")   # not the runtime's
 
 
-# -- TinyEvalHook.from_suite --------------------------------------------------------------------------------
+# -- TinyEvalHook on a Suite -----------------------------------------------------------------------------------
 
 
 FACTS = [("sky", "blue"), ("grass", "green"), ("snow", "white"), ("coal", "black"), ("sun", "yellow"),
@@ -340,11 +341,11 @@ def small_suite():
 
 
 @pytest.mark.slow
-def test_from_suite_metrics_estimates_and_skipped_generation(small_suite, caplog):
+def test_suite_hook_metrics_estimates_and_skipped_generation(small_suite, caplog):
   suite, items = small_suite
   params, tok = table_params(97), Chars()
-  with caplog.at_level(logging.WARNING, logger="tinyjax.scoring"):
-    hook = scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, every=2, batch_size=4)
+  with caplog.at_level(logging.WARNING, logger="tinyjax.evaluate"):
+    hook = evaluate.TinyEvalHook(suite, items, tok, apply_fn=table_apply, every=2, batch_size=4)
   skips = [r for r in caplog.records if "skipping" in r.getMessage()]
   assert len(skips) == 1 and "gsm8k (no items given)" in skips[0].getMessage()
   assert hook.skipped == ("gsm8k",) and list(hook.items) == ["arc", "truthfulqa", "mmlu"]
@@ -388,11 +389,11 @@ def test_from_suite_metrics_estimates_and_skipped_generation(small_suite, caplog
 
 
 @pytest.mark.slow
-def test_from_suite_metric_override_missing_items_and_errors(small_suite, caplog):
+def test_suite_hook_metric_override_missing_items_and_errors(small_suite, caplog):
   suite, items = small_suite
   tok = Chars()
-  with caplog.at_level(logging.WARNING, logger="tinyjax.scoring"):
-    hook = scoring.TinyEvalHook.from_suite(suite, {"arc": items["arc"]}, tok, apply_fn=table_apply,
+  with caplog.at_level(logging.WARNING, logger="tinyjax.evaluate"):
+    hook = evaluate.TinyEvalHook(suite, {"arc": items["arc"]}, tok, apply_fn=table_apply,
                                            metric={"arc": "acc"}, prefix="tj")
   assert hook.skipped == ("gsm8k", "truthfulqa", "mmlu") and hook.metric == {"arc": "acc"}
   assert "no items given" in caplog.text
@@ -401,58 +402,71 @@ def test_from_suite_metric_override_missing_items_and_errors(small_suite, caplog
   assert {f"tj/{b}/estimate" for b in BENCHES} <= set(metrics)
 
   with pytest.raises(ConfigError, match="does not have: \\['bbh'\\]"):
-    scoring.TinyEvalHook.from_suite(suite, {**items, "bbh": {}}, tok, apply_fn=table_apply)
+    evaluate.TinyEvalHook(suite, {**items, "bbh": {}}, tok, apply_fn=table_apply)
   with pytest.raises(ConfigError, match="metric names benchmarks"):
-    scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, metric={"hellaswag": "acc"})
+    evaluate.TinyEvalHook(suite, items, tok, apply_fn=table_apply, metric={"hellaswag": "acc"})
   with pytest.raises(ConfigError, match="metric for 'arc'"):
-    scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, metric={"arc": "f1"})
-  with pytest.raises(ConfigError, match=r"metric 'mc2' for 'truthfulqa'.*holds MC1"):
-    scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, metric={"truthfulqa": "mc2"})
+    evaluate.TinyEvalHook(suite, items, tok, apply_fn=table_apply, metric={"arc": "f1"})
+  with pytest.raises(ItemError, match=r"metric 'mc2' for 'truthfulqa' needs items with labels"):   # MC1 items
+    evaluate.TinyEvalHook(suite, items, tok, apply_fn=table_apply, metric={"truthfulqa": "mc2"})
   mc2_items = {k.replace("truthfulqa_mc2", "truthfulqa"): v for k, v in synthetic_items("truthfulqa_mc2",
                                                                                          N_ITEMS).items()}
   with pytest.raises(ItemError, match=r"several true answers \(mc2 items\).*holds MC1"):
-    scoring.TinyEvalHook.from_suite(suite, {**items, "truthfulqa": mc2_items}, tok, apply_fn=table_apply)
+    evaluate.TinyEvalHook(suite, {**items, "truthfulqa": mc2_items}, tok, apply_fn=table_apply)
   bad = dict(items["mmlu"])
   gone = suite.anchors["mmlu"][0]
   bad[gone + "x"] = bad.pop(gone)
   with pytest.raises(ItemError, match=repr(gone)):
-    scoring.TinyEvalHook.from_suite(suite, {**items, "mmlu": bad}, tok, apply_fn=table_apply)
-  with pytest.raises(ConfigError, match="no benchmark of the suite can be scored"):
-    scoring.TinyEvalHook.from_suite(suite, {}, tok, apply_fn=table_apply)
+    evaluate.TinyEvalHook(suite, {**items, "mmlu": bad}, tok, apply_fn=table_apply)
+  with pytest.raises(ConfigError, match="no benchmark of the target can be scored"):
+    evaluate.TinyEvalHook(suite, {}, tok, apply_fn=table_apply)
   with pytest.raises(ConfigError, match="items must be"):
-    scoring.TinyEvalHook.from_suite(suite, [1, 2], tok, apply_fn=table_apply)
+    evaluate.TinyEvalHook(suite, [1, 2], tok, apply_fn=table_apply)
   with pytest.raises(ConfigError, match="apply_fn is required"):
-    scoring.TinyEvalHook.from_suite(suite, items, tok)
+    evaluate.TinyEvalHook(suite, items, tok)
   with pytest.raises(ConfigError, match="every must be"):
-    scoring.TinyEvalHook.from_suite(suite, items, tok, apply_fn=table_apply, every=0)
+    evaluate.TinyEvalHook(suite, items, tok, apply_fn=table_apply, every=0)
 
 
-def test_tiny_benchmark_hook_takes_mc2():
-  """The TinyBenchmark hook feeds mc2 > MC2_THRESHOLD when asked explicitly (never the suite hook)."""
-  tq = list(synthetic_items("truthfulqa_mc2", 8).values())
+def test_any_target_takes_mc2_when_asked():
+  """metric="mc2" (explicit) feeds mc2 > MC2_THRESHOLD to any EvalTarget, here a stand-in that is nothing but the
+  protocol (the mean of the answers, +-0.1); the argmax rules refuse items with several true answers."""
+  by_id = synthetic_items("truthfulqa_mc2", 8)
+  tq = list(by_id.values())
 
-  class StandInTiny:   # a TinyBenchmark's hook contract: anchors and estimate(Y) -> score, lo, hi, naive, ...
-    anchors = np.array([6, 1, 3, 0])
+  class StandIn:   # the whole evaluation protocol
+    def evaluation_anchors(self):
+      return {"tq": [f"truthfulqa_mc2.{100 + k}" for k in (6, 1, 3, 0)]}
 
-    def estimate(self, y):
-      mean = y.mean(axis=1)
-      return type("Est", (), dict(score=mean, lo=mean - 0.1, hi=mean + 0.1, naive=mean, pirt=mean, gpirt=mean))
+    def evaluate_answers(self, answers):
+      mean = float(np.mean(answers["tq"]))
+      return evaluate.Evaluation({"tq": evaluate.Interval(mean, mean - 0.1, mean + 0.1)})
 
-  tb = StandInTiny()
+  target = StandIn()
+  assert isinstance(target, evaluate.EvalTarget)
   params, tok = table_params(97), Chars()
-  hook = scoring.TinyEvalHook({"tq": tb}, {"tq": tq}, tok, apply_fn=table_apply, metric="mc2", batch_size=4)
+  hook = evaluate.TinyEvalHook(target, by_id, tok, apply_fn=table_apply, metric="mc2", batch_size=4)
+  assert hook.items["tq"] == [tq[k] for k in (6, 1, 3, 0)]
   metrics = hook(0, params)
   mc2 = scoring.Scorer(table_apply, tok, batch_size=4).score(hook.items["tq"], params).mc2
-  np.testing.assert_array_equal(metrics["tinyjax/tq/correct"], (mc2 > 0.5).astype(np.float32))
+  correct = (mc2 > 0.5).astype(np.float32)
+  assert 0 < correct.sum() < correct.size
+  np.testing.assert_array_equal(metrics["tinyjax/tq/correct"], correct)
   assert metrics["tinyjax/tq/mc2"] == pytest.approx(mc2.mean())
-  no_labels = [scoring.MultipleChoice(it.context, it.choices) for it in tq]
+  assert (metrics["tinyjax/tq/estimate"], metrics["tinyjax/tq/estimate_hi"]) == pytest.approx(
+      (correct.mean(), correct.mean() + 0.1))
+  no_labels = {k: scoring.MultipleChoice(it.context, it.choices) for k, it in by_id.items()}
   with pytest.raises(ItemError, match="needs items with labels"):
-    scoring.TinyEvalHook({"tq": tb}, {"tq": no_labels}, tok, apply_fn=table_apply, metric="mc2")
+    evaluate.TinyEvalHook(target, {"tq": no_labels}, tok, apply_fn=table_apply, metric="mc2")
+  with pytest.raises(ItemError, match=r"several true answers \(mc2 items\), and 'acc' reads one"):
+    evaluate.TinyEvalHook(target, by_id, tok, apply_fn=table_apply)
+  with pytest.raises(ConfigError, match="must be a TinyBenchmark, a Leaderboard, a Suite"):
+    evaluate.TinyEvalHook(object(), by_id, tok, apply_fn=table_apply)
 
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_from_suite_reads_the_item_folder_and_scores_the_real_anchors(shared_data):
+def test_suite_hook_reads_the_item_folder_and_scores_the_real_anchors(shared_data):
   """A real Suite on a slice of the real leaderboard, items from the item folder, a tiny NNX GPT-2, GSM8K skipped."""
   folder = shared_data / "irt" / "openllm_v1"
   names = ["arc", "gsm8k", "truthfulqa", "mmlu", "winogrande"]
@@ -463,7 +477,7 @@ def test_from_suite_reads_the_item_folder_and_scores_the_real_anchors(shared_dat
           for b in names}
   suite = tj.Suite.fit(responses, full, n_anchors=3, seed=0, progress=False)
   model = GPT2(GPT2Config(vocab_size=256, n_positions=256, n_embd=16, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
-  hook = scoring.TinyEvalHook.from_suite(suite, shared_data / "items" / "openllm_v1", Bytes(), apply_fn=model,
+  hook = evaluate.TinyEvalHook(suite, shared_data / "items" / "openllm_v1", Bytes(), apply_fn=model,
                                          every=1, batch_size=4)
   assert hook.skipped == ("gsm8k",)
   assert hook.items["winogrande"][0].continuation is not None

@@ -18,6 +18,7 @@ _LAZY_SUBMODULES = (
     "cli",
     "data",
     "errors",
+    "evaluate",
     "estimators",
     "io",
     "irt",

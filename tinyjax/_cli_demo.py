@@ -86,7 +86,8 @@ _DEMO_NAMES = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "di
 
 
 def _demo(args) -> int:
-  import tinyjax as tj
+  from tinyjax.irt import fit_irt
+  from tinyjax.tiny import TinyBenchmark
   from tinyjax.anchors import STRATEGIES, group_balance_weights
   from tinyjax.tiny import DEFAULT_STRATEGY
   from tinyjax.tiny.estimation import true_scores
@@ -109,14 +110,14 @@ def _demo(args) -> int:
   print(f"train {train.size} models, test {test.size} models, {args.anchors} anchor items "
         f"({100 * args.anchors / n_items:.1f}% of the items)")
   t0 = time.perf_counter()
-  model = tj.fit_irt(Y[train], dim="auto", dims=(1, 2, 3), seed=args.seed, progress=False)
+  model = fit_irt(Y[train], dim="auto", dims=(1, 2, 3), seed=args.seed, progress=False)
   print(f"IRT fit: 2PL, dim {model.dim} chosen on held-out entries ({time.perf_counter() - t0:.1f}s)")
   strategies = [s for s in STRATEGIES if s != "stratified" or groups is not None]
   cache: dict = {}
   rows, fitted = [], {}
   for s in strategies:
-    tb = tj.TinyBenchmark.fit(Y[train], n_anchors=args.anchors, strategy=s, seed=args.seed, groups=groups,
-                              irt_model=model, progress=False, _cache=cache, compare_adaptive=s == DEFAULT_STRATEGY)
+    tb = TinyBenchmark.fit(Y[train], n_anchors=args.anchors, strategy=s, seed=args.seed, groups=groups,
+                           irt_model=model, progress=False, _cache=cache, compare_adaptive=s == DEFAULT_STRATEGY)
     est = tb.estimate(Y[test][:, tb.anchors])
     fitted[s] = (tb, est)
     err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in _DEMO_ESTIMATORS}
@@ -181,8 +182,7 @@ def _plot(args, Y, train, test, truth, groups, model, fitted, cache) -> None:
     import matplotlib.pyplot as plt
   except ImportError as err:
     raise ConfigError("--plot needs matplotlib (pip install matplotlib)") from err
-  import tinyjax as tj
-  from tinyjax.tiny import DEFAULT_STRATEGY
+  from tinyjax.tiny import DEFAULT_STRATEGY, TinyBenchmark
 
   strat = DEFAULT_STRATEGY if DEFAULT_STRATEGY in fitted else next(iter(fitted))
   tb, est = fitted[strat]
@@ -199,10 +199,10 @@ def _plot(args, Y, train, test, truth, groups, model, fitted, cache) -> None:
   ks = sorted({k for k in (10, 25, 50, 100, 200) if k < n_items} | {args.anchors})
   err_rand, err_best = [], []
   for k in ks:
-    r = tj.TinyBenchmark.fit(Y[train], n_anchors=k, strategy="random", seed=args.seed, groups=groups,
-                             irt_model=model, progress=False, _cache=cache, compare_adaptive=False)
-    b = tj.TinyBenchmark.fit(Y[train], n_anchors=k, strategy=strat, seed=args.seed, groups=groups,
-                             irt_model=model, progress=False, _cache=cache, compare_adaptive=False)
+    r = TinyBenchmark.fit(Y[train], n_anchors=k, strategy="random", seed=args.seed, groups=groups,
+                           irt_model=model, progress=False, _cache=cache, compare_adaptive=False)
+    b = TinyBenchmark.fit(Y[train], n_anchors=k, strategy=strat, seed=args.seed, groups=groups,
+                           irt_model=model, progress=False, _cache=cache, compare_adaptive=False)
     err_rand.append(100 * np.mean(np.abs(r.estimate(Y[test][:, r.anchors]).naive - truth)))
     err_best.append(100 * np.mean(np.abs(b.estimate(Y[test][:, b.anchors]).score - truth)))
   ax2.plot(ks, err_rand, "o-", label="random anchors, naive")

@@ -11,7 +11,7 @@ is at most ``se_target``.
 - From a tiny benchmark (:class:`AdaptiveSession`, ``TinyBenchmark.adaptive_test()``): the online test with the
   tiny benchmark's conformal interval on its estimate (:class:`AdaptiveScore`).
 - In rounds of fixed size (:class:`AdaptiveRounds`): ``r`` items at a time, static shapes, one compilation for a
-  whole training run (what ``scoring.TinyEvalHook(..., workflow="adaptive")`` runs).
+  whole training run (what ``evaluate.TinyEvalHook(..., workflow="adaptive")`` runs).
 
 The full-benchmark score is then estimated by p-IRT: asked items count for their answers, all others
 for their predicted probabilities (``tinyjax.kernels.pirt_scores``, the one p-IRT of tinyjax).
@@ -396,7 +396,7 @@ class AdaptiveRounds:
   the most information there (:func:`tinyjax.kernels.adaptive_round`); the answers come from a callback, e.g. a
   language model scored on those items. Every array keeps its shape from round to round and run to run, so the
   selection step compiles once for the object's life (:attr:`compilations`): the form a training loop runs
-  (``scoring.TinyEvalHook(..., workflow="adaptive")``). With ``n_per_round=1`` it asks the items of
+  (``evaluate.TinyEvalHook(..., workflow="adaptive")``). With ``n_per_round=1`` it asks the items of
   :class:`AdaptiveTest`.
 
   Args:

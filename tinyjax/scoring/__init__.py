@@ -1,4 +1,4 @@
-"""LLM scoring in Flax NNX with lm-evaluation-harness semantics, and tiny evaluation inside a training loop.
+"""LLM scoring in Flax NNX with lm-evaluation-harness semantics: the LLM runtime, with no statistics in it.
 
     from tinyjax import scoring
     items = [scoring.MultipleChoice(context="Question: 2+2=?\\nAnswer:", choices=["4", "5"], gold=0)]
@@ -9,11 +9,11 @@
 
 Modules: ``scorer`` (Scorer, score), ``generate`` (Generator, generate: lm-eval's generate_until with a KV
 cache), ``requests`` (lm-eval request rules, MultipleChoice and Generate items), ``batching`` (buckets, packing),
-``tokenizers``, ``items`` (load_items: benchmark items from files or datasets), ``leaderboard``
-(leaderboard_items: Open LLM Leaderboard v1 items with its prompts; LEADERBOARD_METRICS, the metric each
-response matrix holds, and SCORER_METRIC, the scorer's rule for it), ``hook`` (TinyEvalHook, from_suite),
+``tokenizers``, ``items`` (load_items: benchmark items from files or datasets), ``filters`` (answer rules),
 ``ask_llm`` (Ask-LLM quality scores for data selection), ``models`` (GPT-2 and Llama in NNX).
-See docs/scoring.md.
+Importing this package loads none of tinyjax's statistics (IRT, tiny benchmarks, suites, selection): evaluation
+during training (``TinyEvalHook``) and the Open LLM Leaderboard's items (``leaderboard_items``) are
+:mod:`tinyjax.evaluate`, which builds on this package. See docs/scoring.md.
 """
 
 from tinyjax.scoring import models
@@ -22,11 +22,7 @@ from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, po
 from tinyjax.scoring.generate import DEFAULT_CHUNK, GenerateResult, Generator, SampleResult, generate, grade, sample
 from tinyjax.scoring import filters
 from tinyjax.scoring.filters import ANSWER_RULES, AnswerRule, answer_rule, exact_match, regex_filter
-from tinyjax.scoring.hook import HOOK_METRICS, MC2_THRESHOLD, TinyEvalHook
 from tinyjax.scoring.items import ItemText, load_items
-from tinyjax.scoring.leaderboard import (GENERATION_BENCHMARKS, GENERATION_RULES, LEADERBOARD_BENCHMARKS,
-                                         LEADERBOARD_METRICS, LEADERBOARD_SHOTS, SCORER_METRIC, TRUTHFULQA_TARGETS,
-                                         leaderboard_items)
 from tinyjax.scoring.requests import (DEFAULT_MAX_GEN_TOKS, DEFAULT_UNTIL, Generate, MultipleChoice, encode_pair,
                                       fewshot_context, mc2, truncate_left)
 from tinyjax.scoring.scorer import ACCURACY_METRICS, DEFAULT_MAX_LENGTH, Scorer, ScoreResult, score
@@ -40,15 +36,6 @@ __all__ = (
     "DEFAULT_MAX_GEN_TOKS",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_UNTIL",
-    "GENERATION_BENCHMARKS",
-    "GENERATION_RULES",
-    "HOOK_METRICS",
-    "LEADERBOARD_BENCHMARKS",
-    "LEADERBOARD_METRICS",
-    "LEADERBOARD_SHOTS",
-    "MC2_THRESHOLD",
-    "SCORER_METRIC",
-    "TRUTHFULQA_TARGETS",
     "AnswerRule",
     "BatchPlan",
     "EncodedRequest",
@@ -60,7 +47,6 @@ __all__ = (
     "SampleResult",
     "ScoreResult",
     "Scorer",
-    "TinyEvalHook",
     "TokenizerAdapter",
     "add_ask_llm_column",
     "answer_rule",
@@ -73,7 +59,6 @@ __all__ = (
     "filters",
     "generate",
     "grade",
-    "leaderboard_items",
     "load_items",
     "load_tokenizer",
     "mc2",

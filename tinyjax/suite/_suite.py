@@ -651,6 +651,20 @@ class Suite:
     _, arrays, meta = load_artifact(path, expected_kind=cls.kind_name)
     return cls._from_artifact(arrays, meta)
 
+  # The evaluation protocol (tinyjax.evaluate.EvalTarget).
+  def evaluation_anchors(self) -> dict[str, list[str]]:
+    """``{benchmark: kept item ids}``: the items to run (:class:`tinyjax.evaluate.EvalTarget`)."""
+    return {b: list(ids) for b, ids in self.anchors.items()}
+
+  def evaluate_answers(self, answers):
+    """One model's :meth:`estimate` from ``{benchmark: [K_b] answers}`` (kept-item order; a benchmark left out is
+    estimated from the others), as a :class:`tinyjax.evaluate.Evaluation` with the average."""
+    from tinyjax.evaluate.target import Evaluation, Interval
+    est = self.estimate({b: np.asarray(y, np.float64).reshape(1, -1) for b, y in answers.items()})
+    row = {c: Interval(*(float(x[c].iloc[0]) for x in (est.scores, est.lower, est.upper)))
+           for c in [*self.benchmarks, "average"]}
+    return Evaluation({b: row[b] for b in self.benchmarks}, average=row["average"])
+
 
 def hide_answers(Y: np.ndarray, offs, names, fraction: float, rng: np.random.Generator) -> np.ndarray:
   """A copy of ``Y`` [M, K] (kept items of every benchmark side by side, blocks ``offs``) where each model has

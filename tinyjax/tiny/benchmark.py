@@ -457,6 +457,21 @@ class TinyBenchmark(_TinyBase):
                                     se_target=se_target, item_weights=self.item_weights, item_ids=self.item_ids,
                                     interval=self.adaptive_interval, score=self.adaptive_score, level=self.level)
 
+  # The evaluation protocol (tinyjax.evaluate.EvalTarget): its one benchmark is named "benchmark".
+  def evaluation_anchors(self) -> dict[str, list[str]]:
+    """``{"benchmark": anchor ids}``: the items to run (:class:`tinyjax.evaluate.EvalTarget`)."""
+    return {"benchmark": self.anchor_ids}
+
+  def evaluate_answers(self, answers):
+    """One model's :meth:`estimate` from ``{"benchmark": [K] answers}`` in the order of :attr:`anchor_ids`, as a
+    :class:`tinyjax.evaluate.Evaluation` (every estimator in ``others``)."""
+    from tinyjax.evaluate.target import Evaluation, Interval
+    if set(answers) != {"benchmark"}:
+      raise ConfigError(f"a TinyBenchmark's answers are {{'benchmark': [K] answers}}, got {sorted(answers)}")
+    est = self.estimate(np.asarray(answers["benchmark"], np.float64).reshape(1, -1))
+    return Evaluation({"benchmark": Interval(float(est.score[0]), float(est.lo[0]), float(est.hi[0]))},
+                      others={"benchmark": {k: float(getattr(est, k)[0]) for k in est.intervals}})
+
 
 class Leaderboard(_TinyBase):
   """Several benchmarks sharing one ability (e.g. the Open LLM Leaderboard's six).
@@ -552,3 +567,24 @@ class Leaderboard(_TinyBase):
                               intervals={k: d(np.stack([lo, hi], axis=2)) for k, (lo, hi) in iv.items()},
                               level=self.level,
                               theta=theta)
+
+  # The evaluation protocol (tinyjax.evaluate.EvalTarget).
+  def evaluation_anchors(self) -> dict[str, list[str]]:
+    """``{benchmark: anchor ids}``: the items to run (:class:`tinyjax.evaluate.EvalTarget`)."""
+    return {b: [self.item_ids[i] for i in cols] for b, cols in self.anchors.items()}
+
+  def evaluate_answers(self, answers):
+    """One model's :meth:`estimate` from ``{benchmark: [K_b] answers}`` (anchor order; a benchmark left out is
+    unanswered, NaN), as a :class:`tinyjax.evaluate.Evaluation` (every estimator in ``others``)."""
+    from tinyjax.evaluate.target import Evaluation, Interval
+    ids = self.evaluation_anchors()
+    unknown = sorted(set(answers) - set(ids))
+    if unknown:
+      raise ConfigError(f"answers name benchmarks the leaderboard does not have: {unknown}")
+    row = {i: np.nan for b in ids for i in ids[b]}
+    for b, y in answers.items():
+      row.update(zip(ids[b], np.asarray(y, np.float64).reshape(-1).tolist(), strict=True))
+    est = self.estimate(row)
+    lo, hi = est.lo, est.hi
+    return Evaluation({b: Interval(float(est.score[b][0]), float(lo[b][0]), float(hi[b][0])) for b in ids},
+                      others={b: {k: float(getattr(est, k)[b][0]) for k in est.intervals} for b in ids})

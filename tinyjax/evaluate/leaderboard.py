@@ -1,6 +1,6 @@
 """Open LLM Leaderboard v1 items with the prompts the leaderboard used, from metabench's item files.
 
-    items = scoring.leaderboard_items("../shared/data/items/openllm_v1", "arc")   # {"arc.1041": MultipleChoice, ...}
+    items = evaluate.leaderboard_items(folder, "arc")   # {"arc.1041": MultipleChoice, ...}
     res = scoring.score(model, params, tokenizer, list(items.values()))
     res.acc_norm                                   # the scorer's rule for ARC's metric: SCORER_METRIC["arc"]
 
@@ -30,7 +30,7 @@ gsm8k       5      the few-shot prompt, ending ``"Question: {q}\nAnswer:"`` -> a
 TruthfulQA is MC1 here, not the leaderboard's displayed metric: the Open LLM Leaderboard v1 reported TruthfulQA
 by mc2 (the probability mass on the true answers), but metabench's response matrices, and so the suites fitted on
 them, hold the per-item MC1 correctness it scraped (argmax over ``mc1_targets``, gold 0; every truthfulqa full
-score is k/817). :data:`LEADERBOARD_METRICS` (``tinyjax.suite._logs``, the one table) says ``"mc1"`` and
+score is k/817). :data:`LEADERBOARD_METRICS` (:mod:`tinyjax.data.openllm`, the one table) says ``"mc1"`` and
 :data:`SCORER_METRIC` the scorer's rule for it, ``"acc"`` over these MC1 items. ``truthfulqa_targets="mc2"``
 gives the mc2 answers instead (every true and false answer, with ``labels``, for ``ScoreResult.mc2``), for
 comparing with the leaderboard's displayed number; a suite cannot use them.
@@ -73,7 +73,7 @@ import numpy as np
 
 from tinyjax.errors import ConfigError, ItemError, MissingFileError
 from tinyjax.scoring.requests import DEFAULT_MAX_GEN_TOKS, Generate, MultipleChoice, fewshot_context
-from tinyjax.suite._logs import LEADERBOARD_METRICS, id_field, suite_item_id
+from tinyjax.data.openllm import LEADERBOARD_METRICS, id_field, suite_item_id
 
 __all__ = ("GENERATION_BENCHMARKS", "GENERATION_RULES", "LEADERBOARD_BENCHMARKS", "LEADERBOARD_METRICS",
            "LEADERBOARD_SHOTS", "SCORER_METRIC", "TRUTHFULQA_PREAMBLE", "TRUTHFULQA_TARGETS", "leaderboard_items")
@@ -298,8 +298,9 @@ def leaderboard_items(source, benchmark: str, *, variant: str = "leaderboard",
   """Scoring items of one Open LLM Leaderboard v1 benchmark, with the leaderboard's prompts, keyed by item id.
 
   Args:
-    source: metabench's item file for the benchmark (``<benchmark>.parquet``), the folder holding it (e.g.
-      ``../shared/data/items/openllm_v1``), or that file read into a DataFrame.
+    source: metabench's item file for the benchmark (``<benchmark>.parquet`` or ``<benchmark>-secondary.parquet``),
+      the folder holding it (e.g. ``tinyjax.suite.fetch.metabench_dir()``, where ``tinyjax suite fetch`` puts
+      them), or that file read into a DataFrame.
     benchmark: one of ``"arc"``, ``"hellaswag"``, ``"mmlu"``, ``"winogrande"``, ``"truthfulqa"`` (multiple
       choice) or ``"gsm8k"`` (generation).
     variant: ``"leaderboard"`` (default): the requests of the Open LLM Leaderboard v1, whose answers the

@@ -23,7 +23,7 @@ from tinyjax.kernels._loglik import SegmentScores, segment_logprobs, token_logpr
 
 # IRT: log-likelihood, priors, MAP fit loop (kernels/_irt.py).
 from tinyjax.kernels._irt import IRTFitInfo, IRTFitState, IRTParams, IRTPriorConfig
-from tinyjax.kernels._irt import asymptotes, irt_fit_chunk, irt_fit_init, irt_init_params
+from tinyjax.kernels._irt import asymptotes, irt_fit_chunk, irt_fit_init, irt_flatten, irt_init_params, irt_unflatten
 from tinyjax.kernels._irt import irt_log_likelihood, irt_log_prior, irt_logits, irt_objective, irt_prob, slopes
 # Ability estimation for one examinee; vmap over models in the caller (kernels/_ability.py).
 from tinyjax.kernels._ability import AbilityResult, ability_eap_grid, ability_eap_importance, ability_newton
@@ -51,8 +51,8 @@ from tinyjax.kernels._bandit_hardness import split_half_correlation, verificatio
 
 # forecasting (issue 6): scaling-law forms and objectives (_laws.py), local minimisers (_minimize.py), repeated
 # sampling: pass@k, coverage law, OSCA allocation, early stopping (_sampling.py); the one L-BFGS driver (_lbfgs.py)
-from tinyjax.kernels._lbfgs import (LBFGSState, LBFGSStep, lbfgs, lbfgs_init, lbfgs_run, ftol_rule,
-                                    patience_rule)
+from tinyjax.kernels._lbfgs import (LBFGSState, LBFGSStep, LeanLBFGSState, lbfgs, lbfgs_init, lbfgs_run,
+                                    lean_lbfgs_init, lean_lbfgs_run, ftol_rule, patience_rule)
 from tinyjax.kernels._laws import (bootstrap_counts, chinchilla_huber_objective, chinchilla_log_loss, huber,
                                    loss_to_error, overtrained_loss, reducible_power_law)
 from tinyjax.kernels._minimize import MinimizeInfo, fit_curve, lbfgs_minimize, levenberg_marquardt
@@ -84,6 +84,7 @@ __all__ = (
     "KernelRidge",
     "LBFGSState",
     "LBFGSStep",
+    "LeanLBFGSState",
     "LRFAux",
     "LRFState",
     "LRF_BONUSES",
@@ -135,7 +136,9 @@ __all__ = (
     "huber",
     "irt_fit_chunk",
     "irt_fit_init",
+    "irt_flatten",
     "irt_init_params",
+    "irt_unflatten",
     "irt_log_likelihood",
     "irt_log_prior",
     "irt_logits",
@@ -151,6 +154,8 @@ __all__ = (
     "lbfgs_init",
     "lbfgs_minimize",
     "lbfgs_run",
+    "lean_lbfgs_init",
+    "lean_lbfgs_run",
     "levenberg_marquardt",
     "lloyd_step",
     "log_fail",

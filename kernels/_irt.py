@@ -8,8 +8,9 @@ with abilities ``theta`` [N, D], slopes ``a`` [I, D], intercept-form difficultie
 asymptotes ``c`` [I]. For D = 1 the classical a(theta - beta) form has ``beta = b / a``.
 
 Everything here is pure JAX. The fit is an ``(init, chunk)`` pair: :func:`irt_fit_init` builds the
-state, :func:`irt_fit_chunk` runs up to ``n_steps`` iterations of the shared L-BFGS driver (``_lbfgs.py``,
-zoom line search, patience stopping rule) and stops early on convergence. The caller jits
+state on the host, :func:`irt_fit_chunk` runs up to ``n_steps`` iterations of the lean L-BFGS driver
+(``_lbfgs.py``: one objective evaluation per loop iteration, backtracking line search, patience stopping rule)
+and stops early on convergence. The caller jits
 ``irt_fit_chunk`` (``config`` static) and loops over chunks, which is where a progress bar can be updated.
 """
 
@@ -19,9 +20,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
+import numpy as np
 
-from tinyjax.kernels._lbfgs import LBFGSState, lbfgs, lbfgs_init, lbfgs_run, patience_rule
+from tinyjax.kernels._lbfgs import LeanLBFGSState, lean_lbfgs_init, lean_lbfgs_run
 
 
 class IRTPriorConfig(NamedTuple):
@@ -83,13 +84,12 @@ class IRTFitState(NamedTuple):
   """State carried between fit chunks.
 
   Attributes:
-    params: current :class:`IRTParams`.
-    solver: the L-BFGS driver's :class:`~tinyjax.kernels.LBFGSState` over the flattened parameter vector
-      (one leaf compiles faster than five); ``solver.step`` counts iterations, ``solver.done`` is convergence.
+    solver: the lean L-BFGS driver's :class:`~tinyjax.kernels.LeanLBFGSState` over the flattened parameter
+      vector (one leaf compiles faster than five; :func:`irt_unflatten` gives the :class:`IRTParams`);
+      ``solver.step`` counts iterations, ``solver.done`` is convergence.
   """
 
-  params: IRTParams
-  solver: LBFGSState
+  solver: LeanLBFGSState
 
   @property
   def step(self) -> jax.Array:
@@ -245,7 +245,8 @@ def irt_log_prior(params: IRTParams, config: IRTPriorConfig, rows: jax.Array | N
 
 def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
                   config: IRTPriorConfig, rows: jax.Array | None = None,
-                  items: jax.Array | None = None, prior_scale: jax.Array | None = None) -> jax.Array:
+                  items: jax.Array | None = None, prior_scale: jax.Array | None = None,
+                  n_obs: jax.Array | None = None) -> jax.Array:
   """Negative log posterior divided by the number of observed entries (the MAP objective).
 
   Args:
@@ -256,6 +257,7 @@ def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
     rows: [N] bool, the real models of a padded problem (None = all); padded rows must be unobserved in ``mask``.
     items: [I] bool, the real items (None = all); padded items must be unobserved in ``mask``.
     prior_scale: [] traced prior strength replacing ``config.prior_scale`` (None: the config's).
+    n_obs: [] the number of observed entries, ``sum(mask)``, when the caller knows it (None: counted here).
 
   Returns:
     [] objective.
@@ -263,7 +265,9 @@ def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
   a = slopes(params, config)
   c = asymptotes(params, config) if config.c_mode != "none" else None
   ll = irt_log_likelihood(params.theta, a, params.b, c, responses, mask)
-  n_obs = jnp.maximum(jnp.sum(mask), 1).astype(responses.dtype)
+  if n_obs is None:
+    n_obs = jnp.sum(mask)
+  n_obs = jnp.maximum(n_obs, 1).astype(responses.dtype)
   return -(ll + irt_log_prior(params, config, rows, items, prior_scale)) / n_obs
 
 
@@ -339,30 +343,42 @@ def irt_init_params(key: jax.Array, responses: jax.Array, mask: jax.Array, confi
   return IRTParams(theta0, a_raw, b0, c_raw, hyper)
 
 
-def _lbfgs():
-  return lbfgs("zoom", memory_size=10, max_linesearch_steps=16)
+def irt_flatten(params: IRTParams):
+  """``[P]`` the parameters in one vector, in :class:`IRTParams` field order (as ``ravel_pytree`` orders them);
+  numpy in, numpy out (nothing compiled on the host)."""
+  return np.concatenate([np.ravel(np.asarray(leaf)) for leaf in params])
 
 
-def irt_fit_init(params: IRTParams, responses: jax.Array, mask: jax.Array,
-                 config: IRTPriorConfig, rows: jax.Array | None = None,
-                 items: jax.Array | None = None, prior_scale: jax.Array | None = None) -> IRTFitState:
-  """Initial fit state for ``params`` (see :func:`irt_fit_chunk`)."""
-  flat, _ = ravel_pytree(params)
-  value = irt_objective(params, responses, mask, config, rows, items, prior_scale)
-  return IRTFitState(params=params, solver=lbfgs_init(_lbfgs(), flat, value))
+def irt_unflatten(flat, n_models: int, n_items: int, dim: int) -> IRTParams:
+  """:class:`IRTParams` (theta [N, D], a_raw [I, D], b [I], c_raw [I], hyper [4]) from the ``[P]`` vector of
+  :func:`irt_flatten`; works on numpy and JAX arrays alike (slices and reshapes only)."""
+  sizes = (n_models * dim, n_items * dim, n_items, n_items, 4)
+  cut = np.cumsum((0,) + sizes)
+  parts = [flat[cut[k]:cut[k + 1]] for k in range(5)]
+  return IRTParams(parts[0].reshape(n_models, dim), parts[1].reshape(n_items, dim), *parts[2:])
+
+
+def irt_fit_init(params: IRTParams, memory_size: int = 10) -> IRTFitState:
+  """Initial fit state at ``params`` (see :func:`irt_fit_chunk`), nothing evaluated yet.
+
+  Built with numpy: on the host it compiles nothing (the caller puts it on the device, on a mesh too).
+  """
+  return IRTFitState(solver=lean_lbfgs_init(irt_flatten(params), memory_size))
 
 
 def irt_fit_chunk(state: IRTFitState, responses: jax.Array, mask: jax.Array, config: IRTPriorConfig,
                   n_steps: int, ftol: float, gtol: float, patience: int = 3,
                   rows: jax.Array | None = None, items: jax.Array | None = None,
-                  prior_scale: jax.Array | None = None) -> tuple[IRTFitState, IRTFitInfo]:
-  """Runs up to ``n_steps`` L-BFGS iterations (zoom line search), stopping early once converged.
+                  prior_scale: jax.Array | None = None, n_obs: jax.Array | None = None
+                  ) -> tuple[IRTFitState, IRTFitInfo]:
+  """Runs up to ``n_steps`` L-BFGS iterations (the lean driver: one objective evaluation per loop iteration,
+  backtracking line search), stopping early once converged.
 
-  Convergence (:func:`~tinyjax.kernels.patience_rule`): the relative decrease of the objective stays below
+  Convergence (as :func:`~tinyjax.kernels.patience_rule`): the relative decrease of the objective stays below
   ``ftol`` for ``patience`` consecutive iterations, or the max-abs gradient falls below ``gtol``.
 
   Args:
-    state: current :class:`IRTFitState`.
+    state: current :class:`IRTFitState` (from :func:`irt_fit_init` or a previous chunk).
     responses: [N, I] values in [0, 1].
     mask: [N, I] bool.
     config: static :class:`IRTPriorConfig`.
@@ -374,16 +390,15 @@ def irt_fit_chunk(state: IRTFitState, responses: jax.Array, mask: jax.Array, con
       parameters get no gradient, so they never move, and neither the objective, the max-abs gradient nor
       the stopping rule sees them: the fit follows the unpadded one (to float rounding).
     prior_scale: [] traced prior strength replacing ``config.prior_scale`` (None: the config's).
+    n_obs: [] ``sum(mask)`` when the caller knows it (None: counted here).
 
   Returns:
-    ``(state, info)``.
+    ``(state, info)``; ``info`` describes ``state.solver.params`` (no extra evaluation). The value is finite
+    only if every moving parameter is (each has a prior term).
   """
-  _, unravel = ravel_pytree(state.params)
-  fun = lambda x: irt_objective(unravel(x), responses, mask, config, rows, items, prior_scale)
-  solver = lbfgs_run(fun, _lbfgs(), state.solver, n_steps, patience_rule(ftol, gtol, patience))
-  x = solver.params
-  value, grad = jax.value_and_grad(fun)(x)
-  finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(x))
-  solver = solver._replace(value=value)   # the next chunk's first decrease is measured from this value
-  return IRTFitState(unravel(x), solver), IRTFitInfo(value=value, grad_norm=jnp.max(jnp.abs(grad)),
-                                                      is_finite=finite)
+  n, i = responses.shape
+  fun = lambda x: irt_objective(irt_unflatten(x, n, i, config.dim), responses, mask, config, rows, items,
+                                prior_scale, n_obs)
+  solver = lean_lbfgs_run(fun, state.solver, n_steps, ftol, gtol, patience)
+  return IRTFitState(solver), IRTFitInfo(value=solver.value, grad_norm=solver.grad_max,
+                                         is_finite=jnp.isfinite(solver.value))

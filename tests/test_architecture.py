@@ -64,9 +64,14 @@ def test_no_library_call_changes_jax_config():
   for p in _files(API) + _files(KERNELS):
     if _is_cli(p):
       continue
-    lines = _calls(ast.parse(p.read_text()), "jax.config.update")
+    tree = ast.parse(p.read_text())
+    lines = _calls(tree, "jax.config.update")
+    # The one opt-in: tinyjax.enable_compilation_cache changes the config because the user calls it.
+    opt_in = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "enable_compilation_cache"
+              and p.name == "_buckets.py"]
+    lines = [n for n in lines if not any(f.lineno <= n <= f.end_lineno for f in opt_in)]
     found += [f"{p.relative_to(ROOT)}:{n}" for n in lines]
-  assert not found, f"jax.config.update outside the CLI: {found}"
+  assert not found, f"jax.config.update outside the CLI and tinyjax.enable_compilation_cache: {found}"
 
 
 def test_library_code_never_prints():

@@ -37,11 +37,11 @@ def _responses(n, i, seed=0, missing=0.1):
 def test_bucket_sizes():
   assert [_buckets.bucket(n) for n in (1, 128, 129, 256, 257, 2000, 2048)] == [128, 128, 256, 256, 512, 2048, 2048]
   assert [_buckets.bucket(n) for n in (2049, 2560, 2561, 5000, 20000)] == [2560, 2560, 3072, 5120, 20480]
-  assert [_buckets.bucket(n, coarse=True) for n in (1, 129, 512, 513, 2048, 2049, 5000)] == \
-      [512, 512, 512, 2048, 2048, 2560, 5120]
+  assert [_buckets.bucket(n, coarse=True) for n in (1, 129, 512, 513, 1000, 1025, 2048, 2049, 5000)] == \
+      [512, 512, 512, 1024, 1024, 2048, 2048, 2560, 5120]
   for n in range(1, 30000, 37):
     assert n <= _buckets.bucket(n) <= max(_buckets.MIN_BUCKET, 2 * n)
-    assert n <= _buckets.bucket(n, coarse=True) <= max(_buckets.COARSE_MIN, 4 * n)
+    assert n <= _buckets.bucket(n, coarse=True) <= max(_buckets.COARSE_MIN, 2 * n)
     if n > _buckets.FINE_ABOVE:
       assert _buckets.bucket(n) == _buckets.bucket(n, coarse=True) <= 1.25 * n + 1
 

@@ -158,6 +158,58 @@ def test_lbfgs_chunks_equal_one_run(linesearch, rule):
     np.testing.assert_allclose(np.asarray(one.params), 1.0, atol=1e-5)
 
 
+def test_lean_lbfgs_finds_scipy_minimum_and_chunks_equal_one_run():
+  """The lean driver (the IRT fit's: one evaluation per loop iteration) reaches scipy L-BFGS-B's minimum of a
+  Rosenbrock function plus a quadratic, and running it in chunks of 7 iterations is the same as one run."""
+  target = np.asarray([0.3, -0.2, 0.5, 0.1, 0.4])
+  fun = lambda x: jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2) + jnp.sum((x - target) ** 2)
+  with jax.enable_x64(True):
+    ref = optimize.minimize(lambda x: float(fun(jnp.asarray(x))), np.zeros(5), jac=lambda x: np.asarray(
+        jax.grad(fun)(jnp.asarray(x))), method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12})
+    run = jax.jit(lambda s, k: kernels.lean_lbfgs_run(fun, s, k, 1e-14, 1e-10))
+    x0 = np.zeros(5)
+    one = run(kernels.lean_lbfgs_init(x0), 500)
+    state = kernels.lean_lbfgs_init(x0)
+    for _ in range(100):
+      state = run(state, 7)
+    assert bool(one.done) and 1 < int(one.step) < 500 and int(one.n_evals) >= int(one.step)
+    assert int(state.step) == int(one.step)
+    np.testing.assert_array_equal(np.asarray(state.params), np.asarray(one.params))
+    np.testing.assert_allclose(np.asarray(one.params), ref.x, atol=1e-5)
+    np.testing.assert_allclose(float(one.value), ref.fun, rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(one.grad), np.asarray(jax.grad(fun)(one.params)), atol=1e-12)
+
+
+def test_irt_flatten_order_and_unflatten():
+  """The fit's flat vector is ravel_pytree's order, and irt_unflatten inverts it (numpy and JAX alike)."""
+  from jax.flatten_util import ravel_pytree
+  rng = np.random.default_rng(0)
+  p = kernels.IRTParams(*(rng.normal(size=s).astype(np.float32) for s in ((5, 2), (3, 2), (3,), (3,), (4,))))
+  flat = kernels.irt_flatten(p)
+  np.testing.assert_array_equal(flat, np.asarray(ravel_pytree(p)[0]))
+  for back in (kernels.irt_unflatten(flat, 5, 3, 2), kernels.irt_unflatten(jnp.asarray(flat), 5, 3, 2)):
+    for got, want in zip(back, p):
+      np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_enable_compilation_cache_is_opt_in(tmp_path):
+  """Importing tinyjax and fitting leave JAX's cache off; tj.enable_compilation_cache(path) turns it on for the
+  process, and a fit then writes its program there (a fresh process: the setting is process-wide)."""
+  import subprocess
+  import sys
+  code = (
+      "import jax, numpy as np, tinyjax as tj\n"
+      "y = (np.random.default_rng(0).random((30, 20)) < 0.5).astype(float)\n"
+      "tj.fit_irt(y, progress=False)\n"
+      "assert jax.config.jax_compilation_cache_dir is None\n"
+      f"folder = tj.enable_compilation_cache({str(tmp_path / 'xla')!r})\n"
+      "assert jax.config.jax_compilation_cache_dir == folder\n"
+      "tj.fit_irt(y, kind='1pl', progress=False)\n")
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path))
+  assert proc.returncode == 0, proc.stderr
+  assert any((tmp_path / "xla").iterdir())
+
+
 # ------------------------------------------------------------------ ability
 
 

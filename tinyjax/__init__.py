@@ -44,6 +44,7 @@ _LAZY_NAMES = {
     "Leaderboard": "tinyjax.tiny",
     "Suite": "tinyjax.suite",
     "clear_caches": "tinyjax._buckets",
+    "enable_compilation_cache": "tinyjax._buckets",
 }
 
 
@@ -73,6 +74,7 @@ __all__ = (
     "InputError",
     "__version__",
     "clear_caches",
+    "enable_compilation_cache",
     "estimate_ability",
     "fit_irt",
     "load",

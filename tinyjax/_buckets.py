@@ -9,7 +9,7 @@ or an objective, and results are sliced back to the real shape.
 
 Sizes: at least ``minimum`` (128), powers of 2 up to 2,048, then four sizes per octave (2,560, 3,072, 3,584,
 4,096, 5,120, ...), so that large matrices waste at most 25% of their memory on padding. The models axis of an IRT
-fit uses 512 and 2,048 below 2,048 (``coarse=True``).
+fit starts at 512 (``coarse=True``).
 
 :func:`device_array` puts a numpy array on the default device without compiling anything (``jnp.asarray`` of a
 numpy array compiles a small program per shape and dtype).
@@ -29,9 +29,9 @@ ROW_BLOCK = 256   # rows per call of the per-model programs (predictions, abilit
 def bucket(n: int, minimum: int = MIN_BUCKET, *, coarse: bool = False) -> int:
   """The bucket size for ``n`` (>= n): ``minimum``, a power of 2 up to 2,048, else a quarter octave step.
 
-  ``coarse=True`` (the models axis of an IRT fit, whose programs are the largest) uses 512 and 2,048 below 2,048,
-  so that a long job compiles few fit programs (each costs hundreds of memory mappings); the quarter octave
-  steps above 2,048 stay, so that large matrices waste little memory.
+  ``coarse=True`` (the models axis of an IRT fit) starts at 512 (512, 1,024, 2,048, then quarter octaves), so that
+  a long job compiles few fit programs, while a fit never runs on more than twice its rows (512 and 2,048 alone
+  put a 1,000-model fit on 2,048 rows: twice the work of every iteration).
   """
   n = int(n)
   if coarse:
@@ -40,9 +40,6 @@ def bucket(n: int, minimum: int = MIN_BUCKET, *, coarse: bool = False) -> int:
     return int(minimum)
   p = 1 << (n - 1).bit_length()        # next power of two
   if p <= FINE_ABOVE:
-    if coarse:
-      while p < FINE_ABOVE and (p // minimum).bit_length() % 2 == 0:   # p / minimum an odd power of 2
-        p *= 2
     return p
   step = p // 8                         # p/2 + k p/8, k = 1..4
   return -(-n // step) * step
@@ -108,3 +105,39 @@ def clear_caches() -> None:
   the next calls compile again.
   """
   jax.clear_caches()
+
+
+def enable_compilation_cache(path=None, *, min_compile_time_secs: float = 0.0) -> str:
+  """Opt-in: JAX's persistent compilation cache in ``path``, so that a new process skips most compilation.
+
+  On CPU most of a first ``fit_irt`` on a few hundred models is compilation; with the cache, a later process
+  (a script run again, a notebook restarted, the next job of a sweep) loads the compiled programs from disk
+  instead (``benchmarks/RESULTS.md``, "IRT: first fit"). tinyjax never turns it on by itself: this call changes
+  JAX's configuration for the whole process (``jax_compilation_cache_dir`` and the size and time thresholds), so
+  every program the process compiles afterwards, yours included, is written to and read from the cache. Call it
+  once, at the start of the program. The ``tinyjax`` command line uses the same cache by default.
+
+  Args:
+    path: cache folder (created if missing); None: ``~/.cache/tinyjax/xla``, the command line's default.
+    min_compile_time_secs: only programs that took at least this long to compile are written (0: all of them).
+
+  Returns:
+    The cache folder, as an absolute path.
+
+  Raises:
+    ConfigError: the folder cannot be created.
+  """
+  import os
+
+  from tinyjax.errors import ConfigError
+
+  folder = os.path.abspath(os.path.expanduser(os.path.join("~", ".cache", "tinyjax", "xla") if path is None
+                                              else os.fspath(path)))
+  try:
+    os.makedirs(folder, exist_ok=True)
+  except OSError as err:
+    raise ConfigError(f"cannot use {folder} as the compilation cache: {err.strerror or err}") from None
+  jax.config.update("jax_compilation_cache_dir", folder)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_secs))
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  return folder

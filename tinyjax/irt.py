@@ -129,12 +129,8 @@ class Ability:
 # ---------------------------------------------------------------------------------------------
 # jitted kernels, built once.
 
-# The fit runs on bucketed shapes (tinyjax._buckets): rows [N] and items [I] mark the real models and items.
-_fit_init_jit = jax.jit(
-    lambda key, y, m, config, c_init, rows, items, width, scale: kernels.irt_fit_init(
-        kernels.irt_init_params(key, y, m, config, c_init, rows=rows, width=width), y, m, config, rows, items,
-        scale),
-    static_argnames=("config", "width"))
+# The fit runs on bucketed shapes (tinyjax._buckets): rows [N] and items [I] mark the real models and items. Its
+# start is computed in numpy (_start_params) and its state built on the host, so a fit compiles one program.
 _fit_chunk_jit = jax.jit(kernels.irt_fit_chunk, static_argnames=("config", "patience"))
 
 
@@ -495,6 +491,67 @@ def _slopes_asymptotes(p: kernels.IRTParams, config: kernels.IRTPriorConfig) -> 
   return a, c
 
 
+def _start_params(y: np.ndarray, mask: np.ndarray, config: kernels.IRTPriorConfig, c_init: np.ndarray | None,
+                  seed: int, padded: tuple[int, int], jitter: float = 0.01) -> kernels.IRTParams:
+  """The fit's start, in numpy (no program to compile): a spectral start plus a small jitter.
+
+  Abilities start from the leading left singular vectors (randomised subspace iteration, ``O(N I (D + 4))``) of
+  the centred, mean-filled response matrix (unit variance); slopes from the matching right singular vectors;
+  intercepts from the item means. The random draws come from ``numpy.random.default_rng(seed)``.
+
+  Args:
+    y: [N, I] responses of the real models and items (0 where unobserved). mask: [N, I] bool.
+    config: the fit's config. c_init: [I_pad] asymptotes (fixed values, or the start when learned), or None.
+    seed: the fit's seed. padded: (N_pad, I_pad), the bucketed shape; padded parameters are zeros (asymptotes:
+      ``c_init``'s padding), and never move (they get no gradient).
+    jitter: sd of the Gaussian jitter added to theta and a.
+
+  Returns:
+    :class:`kernels.IRTParams` of the padded shape, in ``y``'s dtype.
+  """
+  n, i = y.shape
+  d, dt = config.dim, y.dtype
+  rng = np.random.default_rng(seed)
+  count = mask.sum(0)
+  col_mean = np.clip(np.where(mask, y, 0).sum(0, dtype=np.float64) / np.maximum(count, 1), 0.02, 0.98).astype(dt)
+  centred = np.where(mask, y, col_mean[None, :])
+  centred -= col_mean[None, :]      # unobserved entries centre to 0
+  width = min(d + 4, n, i)
+  q, _ = np.linalg.qr(centred @ rng.standard_normal((i, width)).astype(dt))
+  for _ in range(3):
+    q, _ = np.linalg.qr(centred @ (centred.T @ q))
+  ub, s, vt = np.linalg.svd(q.T @ centred, full_matrices=False)
+  u = q @ ub
+  k = min(d, width)
+  theta0 = u[:, :k] * np.sqrt(n)
+  # Orient each component so that its abilities correlate with the row mean (positive manifold).
+  sign = np.sign(np.sum(theta0 * centred.sum(1)[:, None], 0))
+  sign = np.where(sign == 0, 1.0, sign)
+  theta0 = theta0 * sign
+  load = (vt[:k].T * s[:k] * sign) / np.sqrt(n) * 4.0   # logit slope ~ 4 x prob slope
+  del centred
+  theta = np.zeros((padded[0], d), dt)
+  theta[:n, :k] = np.clip(theta0, -4.0, 4.0)
+  theta[:n] += jitter * rng.standard_normal((n, d))
+  a_raw = np.zeros((padded[1], d), dt)
+  if config.kind != "1pl":
+    lo = np.zeros((i, d))
+    lo[:, :k] = load
+    if config.a_prior == "lognormal":
+      a_raw[:i] = np.log(np.clip(np.abs(lo), 0.25, 4.0)) + jitter * rng.standard_normal((i, d))
+    else:
+      a_raw[:i] = np.clip(lo, -4.0, 4.0) + jitter * rng.standard_normal((i, d))
+      a_raw[:i, 0] = np.where(np.abs(a_raw[:i, 0]) < 0.1, 0.5, a_raw[:i, 0])
+  c_pad = np.zeros(padded[1], dt) if c_init is None else np.asarray(c_init, dt)
+  c0 = c_pad[:i].astype(np.float64)
+  p_adj = np.clip((col_mean - c0) / (1.0 - c0), 0.02, 0.98)
+  b = np.zeros(padded[1], dt)
+  b[:i] = -np.log(p_adj / (1.0 - p_adj))
+  c_raw = np.log(c_pad / (1.0 - c_pad)) if config.c_mode == "learned" else c_pad
+  hyper = np.asarray([config.b_mean, np.log(config.b_sd), config.a_mean, np.log(config.a_sd)], dt)
+  return kernels.IRTParams(theta, a_raw, b, c_raw.astype(dt), hyper)
+
+
 def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: IRTPriors | None = None,
             guess=None, n_choices: int | None = None, likelihood: str = "bernoulli",
             threshold: float = 0.5, dtype=None, mesh: jax.sharding.Mesh | None = None,
@@ -599,6 +656,10 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
   if c_init is not None:
     c_init = _buckets.pad_to(c_init, (i_pad,), c_centre)
   rows, items = _buckets.valid(n, n_pad), _buckets.valid(i, i_pad)
+  n_obs = _buckets.device_array(np.count_nonzero(mask), np.int32)
+  t0 = time.perf_counter()
+  # The start on the real (unpadded) entries, padded parameters at their padding values (they never move).
+  state = kernels.irt_fit_init(_start_params(y[:n, :i], mask[:n, :i], config, c_init, seed, (n_pad, i_pad)))
   if mesh is not None:
     from jax.sharding import NamedSharding, PartitionSpec as P
     sharding = NamedSharding(mesh, P(row_ax, col_ax))
@@ -609,20 +670,17 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
     y_dev, m_dev = jax.device_put(y), jax.device_put(mask)
     rows_dev, items_dev = jax.device_put(rows), jax.device_put(items)
   del y, mask   # the device holds them now (on CPU the host copies would double the memory)
-  c_arr = None if c_init is None else _buckets.device_array(c_init, dt)
   # The prior strength grows with the number of models: traced, not part of the static config.
   static_config = config._replace(prior_scale=1.0)
   scale = _buckets.device_array(config.prior_scale, dt)
-  t0 = time.perf_counter()
-  state = _fit_init_jit(jax.random.key(seed), y_dev, m_dev, static_config, c_arr, rows_dev, items_dev,
-                        min(dim + 4, n, i), scale)
+  state = jax.device_put(state, None if mesh is None else NamedSharding(mesh, P()))
   info = None
   done = 0
   with progress_bar(max_iter, desc=f"fit {kind} dim={dim}", progress=progress, unit="it") as bar:
     while done < max_iter:
       steps = min(chunk, max_iter - done)
       state, info = _fit_chunk_jit(state, y_dev, m_dev, static_config, steps, ftol, gtol,
-                                   rows=rows_dev, items=items_dev, prior_scale=scale)
+                                   rows=rows_dev, items=items_dev, prior_scale=scale, n_obs=n_obs)
       new_done = int(state.step)
       bar.update(new_done - done)
       bar.set_postfix(objective=f"{float(info.value):.5f}")
@@ -633,7 +691,7 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
     raise ConfigError(
         f"the IRT fit produced non-finite values after {done} iterations; try dtype='float64', a stronger "
         "prior (IRTPriors(scale=...)), or check the data")
-  p = jax.device_get(state.params)
+  p = kernels.irt_unflatten(np.asarray(jax.device_get(state.solver.params)), n_pad, i_pad, dim)
   a, c = _slopes_asymptotes(p, config)
   a, c = a[:i], c[:i]
   fit_info = FitInfo(n_iter=done, objective=float(info.value), converged=bool(state.converged),

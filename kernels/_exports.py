@@ -28,7 +28,7 @@ from tinyjax.kernels._irt import irt_log_likelihood, irt_log_prior, irt_logits, 
 # Ability estimation for one examinee; vmap over models in the caller (kernels/_ability.py).
 from tinyjax.kernels._ability import AbilityResult, ability_eap_grid, ability_eap_importance, ability_newton
 from tinyjax.kernels._ability import fisher_information, log_likelihood_one
-from tinyjax.kernels._ability import ability_eap_table, ability_newton_1d, score_curve_1d
+from tinyjax.kernels._ability import ability_eap_table, ability_newton_1d, score_curve_1d, score_curve_start
 
 # training-data selection (issue 7): LSH count-sketch density, exact Gaussian KDE, Gumbel top-k (kernels/_kde.py)
 from tinyjax.kernels._kde import LSHParams, gaussian_kde_log_density, gumbel_top_k, lsh_buckets, lsh_codes
@@ -183,6 +183,7 @@ __all__ = (
     "row_variances",
     "sample_token",
     "score_curve_1d",
+    "score_curve_start",
     "segment_logprobs",
     "sequential_halving",
     "shared_alpha",

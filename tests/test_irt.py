@@ -316,8 +316,9 @@ def test_newton_1d_matches_general_kernel(guessing, method, x64):
                      for v in _ability_problem(24, 30, 7, guessing))
     mean, prec = jnp.zeros(1, dt), jnp.full((1, 1), 0.0 if method == "mle" else 1.0, dt)
     points = jnp.linspace(-7.0, 7.0, 512, dtype=dt)
-    curve = kernels.score_curve_1d(a, b, c, jnp.ones(30, bool), mean, prec, points)
-    start = jnp.interp(jnp.sum(jnp.where(m, y, 0) * a[:, 0], 1), curve, points)
+    curve, slope = kernels.score_curve_1d(a, b, c, jnp.ones(30, bool), mean, prec, points)
+    start = jax.vmap(kernels.score_curve_start, (0, None, None, None))(
+        jnp.sum(jnp.where(m, y, 0) * a[:, 0], 1), curve, slope, points)
     fast = jax.jit(jax.vmap(lambda yy, mm, t: kernels.ability_newton_1d(yy, mm, a, b, c, mean, prec, t,
                                                                           guessing=guessing)))(y, m, start)
     ref = jax.jit(jax.vmap(lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec)))(y, m)
@@ -332,6 +333,18 @@ def test_newton_1d_matches_general_kernel(guessing, method, x64):
   if not guessing:   # the 2PL start sits next to the answer (the 3PL score equation weighs items otherwise)
     assert int(np.max(fast.n_iter[ok])) <= int(np.max(ref.n_iter[ok]))
 
+
+
+def test_score_curve_start_is_the_complete_row_map():
+  """For a complete 2PL row the tabulated score equation, inverted, is already the MAP (Newton confirms it)."""
+  y, m, a, b, c = (jnp.asarray(v, jnp.float32) for v in _ability_problem(32, 40, 5, False, missing=0.0))
+  m = m.astype(bool)
+  y = jnp.round(y)
+  mean, prec, points = jnp.zeros(1), jnp.ones((1, 1)), jnp.linspace(-7.0, 7.0, 512)
+  curve, slope = kernels.score_curve_1d(a, b, c, jnp.ones(40, bool), mean, prec, points)
+  start = jax.vmap(kernels.score_curve_start, (0, None, None, None))(y @ a[:, 0], curve, slope, points)
+  ref = jax.vmap(lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec))(y, m)
+  np.testing.assert_allclose(start, ref.theta[:, 0], atol=2e-5)
 
 def _eap_brute_force(y, m, a, b, c, mean=0.0, sd=1.0):
   grid = np.linspace(mean - 9 * sd, mean + 9 * sd, 20001)

@@ -150,55 +150,71 @@ _EAP_TABLE_POINTS = 128    # its points (spacing 0.11 prior sd; rows with a narr
 
 
 @functools.partial(jax.jit, static_argnames=("method", "max_iter", "block", "guessing", "binarize"))
-def _ability_program(y, item_valid, a, b, c, mean, prec, threshold, extra, *, method, max_iter, block, guessing,
-                     binarize):
-  """Every row's ability: y [R, K] answers (NaN: not answered), R a multiple of ``block``.
+def _ability_program(y, n_rows, item_valid, a, b, c, mean, prec, threshold, extra, *, method, max_iter, block,
+                     guessing, binarize):
+  """Every row's ability: y [R, K] answers (NaN: not answered), R a multiple of ``block``, the first ``n_rows``
+  of them real.
 
   ``extra`` holds the method's points: "newton": start points [Q]; "eap_table": (table nodes [Q], MAP-grid nodes
-  [Q', 1]); "eap_grid": nodes [Q', D]; "eap_is": draws [S, D]. Returns (AbilityResult over the R rows, [R] int32
-  answered items per row, [] bool every observed value in [0, 1]).
+  [Q', 1]); "eap_grid": nodes [Q', D]; "eap_is": draws [S, D]. Returns (AbilityResult over the R rows, [R / block]
+  bool every real row of the block answered something, [R / block] bool every observed value in [0, 1]).
   """
   r, k = y.shape
   d = a.shape[1]
   if method == "newton" and d == 1:
-    curve = kernels.score_curve_1d(a, b, c, item_valid, mean, prec, extra)
-    a_all = jnp.sum(jnp.where(item_valid, a[:, 0], 0.0))
+    curve, slope = kernels.score_curve_1d(a, b, c, item_valid, mean, prec, extra)
+    n_valid = jnp.sum(item_valid.astype(y.dtype))
 
-  def one_block(yb):
+  def clean(yb):   # [B, K] -> answers (0 where not answered), answered
     answered = ~jnp.isnan(yb)
-    in_range = jnp.all(~answered | ((yb >= 0.0) & (yb <= 1.0)))
-    yb = jnp.where(answered, (yb >= threshold).astype(yb.dtype) if binarize else yb, 0.0)
+    return jnp.where(answered, (yb >= threshold).astype(yb.dtype) if binarize else yb, 0.0), answered
+
+  def map_grid(yb, answered):
+    nodes = extra[1] if method == "eap_table" else extra
+    return jax.vmap(lambda yy, mm: kernels.ability_eap_grid(yy, mm, a, b, c, mean, prec, nodes,
+                                                            max_iter=max_iter))(yb, answered)
+
+  def one_block(args):
+    raw, real = args
+    yb, answered = clean(raw)
+    # Float reductions (faster than boolean ones): a real row answers something; |value - 0.5| <= 0.5 (inf fails).
+    count = jnp.sum(answered.astype(raw.dtype), 1)
+    checks = (jnp.min(jnp.where(real, count, 1.0)) > 0,
+              jnp.max(jnp.where(answered, jnp.abs(raw - 0.5), 0.0)) <= 0.5)
     vm = lambda f: jax.vmap(f)(yb, answered)
     if method == "newton" and d == 1:
       # Start next to the answer: the score curve at the row's a-weighted score (unanswered items scaled in).
-      a_row = jnp.sum(jnp.where(answered, a[:, 0], 0.0), 1)
-      score = jnp.sum(yb * a[:, 0], 1) * jnp.where(a_row > 0, a_all / jnp.where(a_row > 0, a_row, 1.0), 1.0)
-      theta0 = jnp.where(a_row > 0, jnp.interp(score, curve, extra), mean[0])   # no answers: the prior mean
+      score = jnp.sum(yb * a[:, 0], 1) * n_valid / jnp.maximum(count, 1.0)
+      theta0 = jnp.where(count > 0, jax.vmap(kernels.score_curve_start, (0, None, None, None))(
+          score, curve, slope, extra), mean[0])   # no answers: the prior mean
       res = jax.vmap(lambda yy, mm, t: kernels.ability_newton_1d(
           yy, mm, a, b, c, mean, prec, t, guessing=guessing, max_iter=max_iter))(yb, answered, theta0)
     elif method == "newton":
       res = vm(lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec, max_iter=max_iter))
     elif method == "eap_table":
-      table_nodes, grid_nodes = extra
-      res = kernels.ability_eap_table(yb, answered, item_valid, a, b, c, mean, prec, table_nodes, guessing=guessing)
-
-      def fall_back():   # rows whose posterior the fixed grid does not resolve: the grid around their MAP
-        alt = vm(lambda yy, mm: kernels.ability_eap_grid(yy, mm, a, b, c, mean, prec, grid_nodes,
-                                                         max_iter=max_iter))
-        keep = res.converged
-        return jax.tree.map(lambda u, v: jnp.where(keep.reshape(keep.shape + (1,) * (u.ndim - 1)), u, v), res, alt)
-
-      res = jax.lax.cond(jnp.all(res.converged), lambda: res, fall_back)
+      res = kernels.ability_eap_table(yb, answered, item_valid, a, b, c, mean, prec, extra[0], guessing=guessing)
     elif method == "eap_grid":
-      res = vm(lambda yy, mm: kernels.ability_eap_grid(yy, mm, a, b, c, mean, prec, extra, max_iter=max_iter))
+      res = map_grid(yb, answered)
     else:
       res = vm(lambda yy, mm: kernels.ability_eap_importance(yy, mm, a, b, c, mean, prec, extra,
                                                              max_iter=max_iter))
-    return res, jnp.sum(answered, 1, dtype=jnp.int32), in_range
+    return res, checks
 
-  res, n_answered, in_range = jax.lax.map(one_block, y.reshape(r // block, block, k))
+  real = (jnp.arange(r) < n_rows).reshape(r // block, block)
+  res, checks = jax.lax.map(one_block, (y.reshape(r // block, block, k), real))
   res = jax.tree.map(lambda v: v.reshape((r,) + v.shape[2:]), res)
-  return res, n_answered.reshape(r), jnp.all(in_range)
+  if method == "eap_table":
+    # Rows whose posterior the fixed grid does not resolve: the grid around their MAP, ``block`` rows at a time
+    # (gathered, so that the loop costs nothing when every row is resolved).
+    def fall_back(carry):
+      res, todo = carry
+      rows = jnp.nonzero(todo, size=block, fill_value=r)[0]              # r: past the end, dropped on write
+      alt = map_grid(*clean(y[jnp.minimum(rows, r - 1)]))
+      res = jax.tree.map(lambda u, v: u.at[rows].set(v, mode="drop"), res, alt)
+      return res, todo.at[rows].set(False, mode="drop")
+
+    res, _ = jax.lax.while_loop(lambda carry: jnp.any(carry[1]), fall_back, (res, ~res.converged))
+  return res, checks[0], checks[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -730,16 +746,16 @@ def _prepare_answers(model: IRTModel, Y_new, items):
   return idx, arr
 
 
-def _check_answers(arr: np.ndarray, n_answered: np.ndarray, in_range: bool) -> None:
-  """Raises the ResponseError of bad answers, found by the ability program ([n] answered items, all in [0, 1])."""
+def _check_answers(arr: np.ndarray, all_answered: bool, in_range: bool) -> None:
+  """Raises the ResponseError of bad answers that the ability program found (a row without answers, a value
+  outside [0, 1]), naming the first; the host looks at the answers only then."""
   from tinyjax.data import check_matrix
 
   if not in_range:
     check_matrix(arr, name="Y_new")   # names the first value outside [0, 1] (or infinite)
     raise ResponseError("Y_new holds values outside [0, 1]")
-  empty = n_answered == 0
-  if empty.any():
-    rows = np.flatnonzero(empty)
+  if not all_answered:
+    rows = np.flatnonzero(np.isnan(arr).all(1) if arr.dtype.kind == "f" else np.zeros(len(arr), bool))
     raise ResponseError(f"{rows.size} row(s) of Y_new have no answered item (first: {rows[:5].tolist()}); "
                         "an ability needs at least one answer")
 
@@ -851,14 +867,13 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
     rows = min(_ABILITY_CHUNK, n - start)
     r_pad = -(-_buckets.bucket(rows, _buckets.ROW_BLOCK) // block) * block   # a bucket is a multiple of block
     y = _answers_buffer(arr, slice(start, start + rows), (r_pad, k_pad), dt)
-    outs.append(_ability_program(y, item_valid, a, b, c, mean_j, prec_j, threshold, extra, method=kind,
-                                 max_iter=max_iter, block=block, guessing=guessing,
+    outs.append(_ability_program(y, np.int32(rows), item_valid, a, b, c, mean_j, prec_j, threshold, extra,
+                                 method=kind, max_iter=max_iter, block=block, guessing=guessing,
                                  binarize=model.likelihood == "binarize"))
   outs = jax.device_get(outs)   # the one transfer back
-  cat = lambda part: np.concatenate([part(o)[:min(_ABILITY_CHUNK, n - j * _ABILITY_CHUNK)]
-                                     for j, o in enumerate(outs)])
-  _check_answers(arr, cat(lambda o: o[1]), all(bool(o[2]) for o in outs))
-  field = lambda f: cat(lambda o: getattr(o[0], f))
+  _check_answers(arr, all(o[1].all() for o in outs), all(o[2].all() for o in outs))
+  field = lambda f: np.concatenate([getattr(o[0], f)[:min(_ABILITY_CHUNK, n - j * _ABILITY_CHUNK)]
+                                    for j, o in enumerate(outs)])
   return Ability(theta=field("theta"), se=field("se"), converged=field("converged"), diverged=field("diverged"),
                  n_iter=field("n_iter"), method=method)
 

@@ -13,6 +13,17 @@ see the same background load and the peer covers every request once. Rates are i
 i.e. the input positions lm-eval would feed (context + continuation - 1 each); the ratio is reported per round
 (median and range) and as total peer time over total tinyjax time.
 
+Part 3 (``--lm-eval``, issue 28). lm-evaluation-harness's own HF backend against tinyjax on real leaderboard items:
+the first ``--items`` items of each of MMLU (5-shot), ARC (25-shot), HellaSwag (10-shot), WinoGrande (5-shot) and
+TruthfulQA (0-shot, mc1), built by ``leaderboard_items(..., variant="lm_eval")`` from the shared data's item files.
+A random GPT-2 (``--shapes``: the pythia-14m shape d=128 x 6 layers, 2,048 positions, and GPT-2 small d=768 x 12,
+1,024 positions) is built with transformers from a config and saved with ``save_pretrained`` together with a
+byte-level BPE trained on the items' text (no pretrained tokenizer is available offline); lm-eval runs
+``HFLM(pretrained=DIR, device="cpu").loglikelihood(requests)`` (its defaults: batch 1, one-token continuations of
+one context computed once), tinyjax ``Scorer(load_gpt2(DIR), DIR).loglikelihood(requests)`` with its defaults.
+Per benchmark: tinyjax's first call (compilation included), then ``--repeats`` rounds of lm-eval and a warm tinyjax
+call (alternating which goes first); the max |loglik difference| and both accuracies.
+
 Part 2 (hook). A TinyBenchmark fitted on a synthetic leaderboard, a small GPT-2 trained with optax, and
 TinyEvalHook called 10 times with changing parameters: compilations, seconds per hook call, and the overhead as a
 fraction of training time when the hook fires every ``--every`` steps.
@@ -284,6 +295,104 @@ def part_hook(args):
         f"{metrics['tinyjax/synthetic/estimate_hi']:.3f}]")
 
 
+BENCHMARKS = ("mmlu", "arc", "hellaswag", "winogrande", "truthfulqa")
+SHAPES = {"pythia-14m": dict(n_embd=128, n_layer=6, n_head=4, n_positions=2048, vocab_size=50304),
+          "gpt2-small": dict(n_embd=768, n_layer=12, n_head=12, n_positions=1024, vocab_size=50257)}
+
+
+def leaderboard_requests(data: pathlib.Path, n_items: int) -> dict[str, list]:
+  """The first ``n_items`` lm-eval-variant items of each benchmark (the item builders, wherever they live)."""
+  try:
+    from tinyjax.evaluate import leaderboard_items
+  except ImportError:
+    from tinyjax.scoring import leaderboard_items
+  folder = data / "items" / "openllm_v1"
+  if not folder.exists():
+    raise SystemExit(f"no leaderboard items under {folder}: pass --data (the shared data folder)")
+  return {b: list(leaderboard_items(folder, b, variant="lm_eval").values())[:n_items] for b in BENCHMARKS}
+
+
+def save_random_gpt2(folder: str, shape: str, texts: list[str], tok_vocab: int):
+  """A random transformers GPT-2 of ``shape`` and a BPE trained on ``texts``, saved with save_pretrained."""
+  import torch
+  import transformers
+  from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+  tok = Tokenizer(models.BPE())
+  tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+  tok.decoder = decoders.ByteLevel()
+  tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=tok_vocab, special_tokens=["<|endoftext|>"],
+                                                     initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+  fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>",
+                                              eos_token="<|endoftext|>")
+  fast.save_pretrained(folder)
+  torch.manual_seed(0)
+  cfg = transformers.GPT2Config(bos_token_id=0, eos_token_id=0, **SHAPES[shape])
+  transformers.GPT2LMHeadModel(cfg).eval().save_pretrained(folder)
+
+
+def part_lm_eval(args):
+  import tempfile
+
+  import torch
+  from lm_eval.api.instance import Instance
+  from lm_eval.models.huggingface import HFLM
+
+  from tinyjax.scoring.models import load_gpt2
+  from tinyjax.scoring.scorer import choice_accuracies, choice_matrix
+  torch.set_num_threads(os.cpu_count() or 1)
+  items = leaderboard_requests(pathlib.Path(args.data), args.items)
+  texts = sorted({t for its in items.values() for it in its for pair in it.requests() for t in pair})
+  benches = args.benchmarks or list(BENCHMARKS)
+  for shape in args.shapes:
+    folder = tempfile.mkdtemp(prefix=f"bench_scoring_{shape}_")
+    save_random_gpt2(folder, shape, texts, args.tok_vocab)
+    hf = HFLM(pretrained=folder, device="cpu")
+    kw = {} if args.tj_batch_size is None else dict(batch_size=args.tj_batch_size)
+    scorer = scoring.Scorer(load_gpt2(folder), folder, **kw)
+    print(f"== {shape}: {SHAPES[shape]}; lm-eval HFLM batch {hf.batch_size}, max_length {hf.max_length}; "
+          f"tinyjax batch {scorer.batch_size}, max_length {scorer.max_length}", flush=True)
+    totals = {"hf": 0.0, "tj": 0.0, "tj_first": 0.0}
+    for bench in benches:
+      its = items[bench]
+      pairs = [pair for it in its for pair in it.requests()]
+      instances = [Instance(request_type="loglikelihood", doc={}, arguments=pair, idx=i)
+                   for i, pair in enumerate(pairs)]
+      encoded = [scorer.encode(c, x) for c, x in pairs]
+      n_tok = sum(r.length for r in encoded)
+      before = scorer.compilations
+      t0 = time.perf_counter()
+      ll_tj, _ = scorer.loglikelihood(pairs)
+      first = time.perf_counter() - t0
+      plan = scorer.last_plan
+      t_hf, t_tj = [], []
+      for rep in range(args.repeats):
+        for side in (("hf", "tj") if rep % 2 == 0 else ("tj", "hf")):
+          t0 = time.perf_counter()
+          if side == "hf":
+            out = hf.loglikelihood(instances, disable_tqdm=True)
+            t_hf.append(time.perf_counter() - t0)
+          else:
+            ll_tj, _ = scorer.loglikelihood(pairs)
+            t_tj.append(time.perf_counter() - t0)
+      ll_hf = np.array([o[0] for o in out])
+      acc_hf = choice_accuracies(its, choice_matrix(its, ll_hf, -np.inf, np.float64))["acc"]
+      acc_tj = choice_accuracies(its, choice_matrix(its, ll_tj, -np.inf, np.float32))["acc"]
+      hf_s, tj_s = float(np.median(t_hf)), float(np.median(t_tj))
+      totals["hf"] += hf_s
+      totals["tj"] += tj_s
+      totals["tj_first"] += first
+      print(f"{shape:10s} {bench:10s} items {len(its):3d} requests {len(pairs):4d} request tokens {n_tok:7d} | "
+            f"lm-eval {hf_s:7.2f}s | tinyjax {tj_s:7.2f}s (first {first:6.1f}s, {scorer.compilations - before} "
+            f"compilations) | {hf_s / tj_s:5.2f}x (first call {hf_s / first:4.2f}x) | max|dll| "
+            f"{np.max(np.abs(ll_hf - ll_tj)):.1e} | acc {acc_hf.mean():.2f} / {acc_tj.mean():.2f}, "
+            f"{int(np.sum(acc_hf == acc_tj))}/{len(its)} equal | fed {plan.n_fed_tokens} slots "
+            f"{plan.n_slot_tokens} shapes {plan.shapes} | load {open('/proc/loadavg').read().split()[0]}",
+            flush=True)
+    print(f"{shape:10s} all        lm-eval {totals['hf']:.1f}s tinyjax {totals['tj']:.1f}s "
+          f"({totals['hf'] / totals['tj']:.2f}x; first calls {totals['tj_first']:.1f}s, "
+          f"{totals['hf'] / totals['tj_first']:.2f}x); compilations {scorer.compilations}", flush=True)
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--quick", action="store_true", help="small 2-layer model instead of GPT-2 small")
@@ -292,15 +401,27 @@ def main():
                  help="rows per batch (2: on a 2-core CPU, 8 rows of 512 ran 1.4x slower per position in batches of 8)")
   p.add_argument("--ablations", action="store_true", help="also time packing without prefix sharing, no packing")
   p.add_argument("--repeats", type=int, default=4,
-                 help="interleaved timed runs; each times tinyjax on all requests and the peer on 1/repeats of them "
+                 help="interleaved timed runs (part 3: rounds per benchmark; use 1-2 there); each times tinyjax on all requests and the peer on 1/repeats of them "
                       "(stratified by task), so the peer covers every request once")
   p.add_argument("--anchors", type=int, default=25, help="anchor items of the hook's TinyBenchmark")
   p.add_argument("--every", type=int, default=100, help="hook period used for the overhead fraction")
   p.add_argument("--train-batch", type=int, default=8, help="training batch rows (128 tokens each)")
   p.add_argument("--skip-hook", action="store_true", help="only part 1")
+  p.add_argument("--lm-eval", action="store_true", help="only part 3: lm-eval's HF backend on leaderboard items")
+  p.add_argument("--data", default=os.environ.get("TINYJAX_SHARED_DATA")
+                 or str(pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"),
+                 help="part 3: the shared data folder (default: %(default)s)")
+  p.add_argument("--items", type=int, default=100, help="part 3: items per benchmark")
+  p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES), help="part 3: model shapes")
+  p.add_argument("--benchmarks", nargs="+", choices=BENCHMARKS, help="part 3: benchmarks (default: all five)")
+  p.add_argument("--tok-vocab", type=int, default=8192, help="part 3: BPE vocabulary trained on the items")
+  p.add_argument("--tj-batch-size", type=int, default=None, help="part 3: tinyjax batch size (default: its own)")
   p.add_argument("--skip-throughput", action="store_true", help="only part 2")
   args = p.parse_args()
-  print(f"jax {jax.__version__}, devices {jax.devices()}, cpus {os.cpu_count()}")
+  print(f"jax {jax.__version__}, devices {jax.devices()}, cpus {os.cpu_count()}, load {open('/proc/loadavg').read()}")
+  if args.lm_eval:
+    part_lm_eval(args)
+    return
   if not args.skip_throughput:
     part_throughput(args)
   if not args.skip_hook:

@@ -11,6 +11,7 @@ A planned batch is a ``[B, L]`` grid. Each row holds one request, or several whe
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,6 +60,7 @@ class BatchPlan:
   n_fed_tokens: int     # non-padding positions sent to the model (fewer than real when prefixes are shared)
   n_slot_tokens: int    # all positions sent to the model (B * L summed over batches)
   shapes: tuple[tuple[int, int], ...]  # the distinct (B, L) shapes, one compilation each
+  cost: float = 0.0     # the body and attention work of the rows (row_cost summed), in body positions
 
   @property
   def padding_fraction(self) -> float:
@@ -122,7 +124,9 @@ class _Unit:
   with ``n`` continuation tokens is fed as the shared ``P[:-1]`` (not scored) and its own branch
   ``ids[c - 1:-1]``, whose last ``n`` targets are scored. When ``P`` is the whole context (the choices of one
   item), the branch is just the continuation. Branches see the prefix and themselves, never each other, so a
-  unit scores exactly what separate rows would.
+  unit scores exactly what separate rows would. Requests whose inputs ``ids[:-1]`` are the same (one-token
+  choices after one context, as lm-eval's one-token-continuation lookup) share one branch and are scored at its
+  positions against their own targets.
   """
 
   __slots__ = ("prefix", "branches")
@@ -133,10 +137,14 @@ class _Unit:
 
   @property
   def length(self) -> int:
-    return len(self.prefix) - 1 + sum(self.branch_length(r) for _, r in self.branches)
+    return _group_cost(len(self.prefix), self.branches)
 
-  def branch_length(self, r: EncodedRequest) -> int:
-    return len(r.ids) - len(self.prefix)
+  def inputs(self) -> dict[tuple[int, ...], list[tuple[int, EncodedRequest]]]:
+    """The branches grouped by their inputs ``ids[:-1]``, in order of first appearance: one fed branch each."""
+    out: dict[tuple[int, ...], list[tuple[int, EncodedRequest]]] = {}
+    for index, r in self.branches:
+      out.setdefault(r.ids[:-1], []).append((index, r))
+    return out
 
   @property
   def scored(self) -> int:
@@ -151,26 +159,40 @@ def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
   return n
 
 
+def _group_cost(prefix_length: int, members: list) -> int:
+  """Positions fed for requests sharing a prefix of ``prefix_length`` tokens: the prefix once, then each branch
+  (one per distinct input ``ids[:-1]``)."""
+  inputs = {r.ids[:-1]: len(r.ids) for _, r in members}
+  return prefix_length - 1 + sum(n - prefix_length for n in inputs.values())
+
+
 def _prefix_groups(requests: Sequence[EncodedRequest]) -> list[tuple[tuple[int, ...], list]]:
   """Groups requests whose contexts start with the same tokens, and the common prefix of each group.
 
+  Requests with the same context (the choices of one item) always form one group, which feeds the context once.
   The contexts are taken in lexicographic order (ties by request index), so contexts with long common prefixes
-  are neighbours. A request joins the current group when that feeds fewer positions: a group of g requests
-  sharing p tokens saves (g - 1) * (p - 1) positions. The choices of one item (same context) always share it;
-  contexts that differ only near their end (Winogrande-style options, or a shared few-shot prompt) share the
-  common start.
+  are neighbours, and a group takes in the next context's requests when that feeds fewer positions than keeping
+  them apart (:func:`_group_cost`): a shared few-shot prompt is fed once when the items' own parts are short
+  (TruthfulQA's six questions, WinoGrande's options), and not when each of the item's choices would then repeat
+  a long question of its own (MMLU 5-shot items of one subject).
   """
   ctx = [r.ids[:len(r.ids) - r.n_cont] for r in requests]
-  groups: list[tuple[tuple[int, ...], list]] = []
+  atoms: list[tuple[tuple[int, ...], list]] = []
   for i in sorted(range(len(requests)), key=lambda i: (ctx[i], i)):
+    if atoms and atoms[-1][0] == ctx[i]:
+      atoms[-1][1].append((i, requests[i]))
+    else:
+      atoms.append((ctx[i], [(i, requests[i])]))
+  groups: list[tuple[tuple[int, ...], list]] = []
+  for context, members in atoms:
     if groups:
-      prefix, members = groups[-1]
-      m = _common_prefix(prefix, ctx[i])
-      g = len(members)
-      if m >= 2 and g * (m - 1) > (g - 1) * (len(prefix) - 1):
-        groups[-1] = (prefix[:m], members + [(i, requests[i])])
+      prefix, current = groups[-1]
+      m = _common_prefix(prefix, context)
+      joined = current + members
+      if m >= 1 and _group_cost(m, joined) < _group_cost(len(prefix), current) + _group_cost(len(context), members):
+        groups[-1] = (prefix[:m], joined)
         continue
-    groups.append((ctx[i], [(i, requests[i])]))
+    groups.append((context, members))
   return groups
 
 
@@ -181,12 +203,15 @@ def _units(requests: Sequence[EncodedRequest], share_prefix: bool, length_cap: i
   units = []
   for prefix, members in _prefix_groups(requests):
     current = _Unit(prefix, [])
-    for i, r in sorted(members):
-      if current.branches and (current.length + current.branch_length(r) > length_cap
-                               or len(current.branches) >= slot_cap or current.scored + r.n_cont > score_cap):
-        units.append(current)
-        current = _Unit(prefix, [])
-      current.branches.append((i, r))
+    for same in _Unit(prefix, sorted(members)).inputs().values():   # requests with one input stay together
+      for first in range(0, len(same), slot_cap):
+        part = same[first:first + slot_cap]
+        grown = _Unit(prefix, current.branches + part)
+        if current.branches and (grown.length > length_cap or len(grown.branches) > slot_cap
+                                 or grown.scored > score_cap):
+          units.append(current)
+          grown = _Unit(prefix, list(part))
+        current = grown
     units.append(current)
   return units
 
@@ -206,24 +231,26 @@ def _fill_row(row: int, units: Sequence[_Unit], arrays: dict, group: int, j: int
       arrays["segment_ids"][row, sl] = g
       arrays["positions"][row, sl] = np.arange(p, dtype=np.int32)
       start += p
-    for index, req in unit.branches:
-      slot += 1
-      ids = np.asarray(req.ids, np.int32)
-      n, m = req.n_cont, len(ids) - c                     # scored targets, branch length
+    for same in unit.inputs().values():                   # one fed branch per distinct input
+      ids = np.asarray(same[0][1].ids, np.int32)
+      m = len(ids) - c                                    # branch length
       sl = slice(start, start + m)
       arrays["tokens"][row, sl] = ids[c - 1:-1]
       arrays["targets"][row, sl] = ids[c:]
       arrays["segment_ids"][row, sl] = g
-      arrays["branch_ids"][row, sl] = slot
+      arrays["branch_ids"][row, sl] = slot + 1
       arrays["positions"][row, sl] = np.arange(p, p + m, dtype=np.int32)
-      arrays["score_mask"][row, start + m - n:start + m] = True
-      arrays["request_index"][row, slot - 1] = index
-      arrays["score_index"][group, k:k + n] = j * length + np.arange(start + m - n, start + m, dtype=np.int32)
-      arrays["score_targets"][group, k:k + n] = ids[len(ids) - n:]
-      arrays["score_slots"][group, k:k + n] = j * num_slots + slot
-      arrays["score_valid"][group, k:k + n] = True
+      for index, req in same:
+        slot += 1
+        n = req.n_cont                                    # scored targets, the last n of the branch
+        arrays["score_mask"][row, start + m - n:start + m] = True
+        arrays["request_index"][row, slot - 1] = index
+        arrays["score_index"][group, k:k + n] = j * length + np.arange(start + m - n, start + m, dtype=np.int32)
+        arrays["score_targets"][group, k:k + n] = req.ids[len(req.ids) - n:]
+        arrays["score_slots"][group, k:k + n] = j * num_slots + slot
+        arrays["score_valid"][group, k:k + n] = True
+        k += n
       start += m
-      k += n
   return k
 
 
@@ -306,10 +333,91 @@ def _pack(requests, length, batch_size, max_segments, share_prefix, score_fracti
   return batches, sum(length - f for f in free)
 
 
+def _rows_per_batch(length: int, batch_size: int, min_rows: int, row_tokens: int) -> int:
+  """B_L: the largest divisor of ``batch_size`` that is a multiple of ``min_rows`` with B_L * L <= ``row_tokens``
+  (``min_rows`` when none is)."""
+  fits = [b for b in range(min_rows, batch_size + 1, min_rows) if batch_size % b == 0 and b * length <= row_tokens]
+  return max(fits, default=min_rows)
+
+
+def row_cost(length: int, attention_weight: float) -> float:
+  """Work of one row of ``length`` positions, in positions through the model body: ``L * (1 + a * L)``.
+
+  The body (projections, MLP) costs the same at every position; dense attention over the row costs ``a`` per
+  query-key pair (``a``: the model's attention work per pair relative to its body work per position).
+  """
+  return length * (1.0 + attention_weight * length)
+
+
+def _pack_lengths(requests, buckets, batch_size, min_rows, row_tokens, attention_weight, max_segments,
+                  share_prefix, score_fraction, pad_id, group_rows):
+  """Packs units into rows of several lengths; returns (batches, fed positions).
+
+  Each unit (longest first) goes into the first open row it fits; when none has room, it opens a row of the
+  shortest bucket that holds it: a row's cost, :func:`row_cost`, does not depend on what it holds, and attention
+  makes two short rows cheaper than one long one. Rows of length L go B_L to a batch
+  (:func:`_rows_per_batch`); the dummy rows that fill the last batch of a length take the rows of the last,
+  partial batch of a shorter length when they all fit, which removes that batch.
+  """
+  per_length = {}
+  for length in buckets:
+    rows = _rows_per_batch(length, batch_size, min_rows, row_tokens)
+    g = math.gcd(group_rows, rows // min_rows)
+    per_length[length] = (rows, g, score_budget(g * length, score_fraction))
+  units = _units(requests, share_prefix, buckets[-1], max_segments, per_length[buckets[-1]][2])
+  units.sort(key=lambda u: (-u.length, u.branches[0][0]))
+  rows: list[list[_Unit]] = []
+  row_length: list[int] = []
+  free: list[int] = []
+  slots: list[int] = []
+  room: list[int] = []
+  for u in units:
+    n, k, m = u.length, len(u.branches), u.scored
+    for r in range(len(rows)):
+      if n <= free[r] and slots[r] + k <= max_segments and m <= room[r]:
+        rows[r].append(u)
+        free[r] -= n
+        slots[r] += k
+        room[r] -= m
+        break
+    else:
+      fits = [b for b in buckets if n <= b and m <= per_length[b][2]]
+      if not fits:
+        raise ItemError(f"a request has {n} input tokens ({m} scored), more than the largest bucket "
+                         f"{buckets[-1]} holds")
+      rows.append([u])
+      row_length.append(fits[0])
+      free.append(fits[0] - n)
+      slots.append(k)
+      room.append(per_length[fits[0]][2] - m)
+  by_length: dict[int, list[int]] = {}
+  for r, length in enumerate(row_length):
+    by_length.setdefault(length, []).append(r)
+  lengths = sorted(by_length, reverse=True)
+  for i, length in enumerate(lengths):        # fill the dummy rows of each length with a shorter partial batch
+    spare = -len(by_length[length]) % per_length[length][0]
+    for shorter in lengths[i + 1:]:
+      members = by_length[shorter]
+      partial = len(members) % per_length[shorter][0]
+      if 0 < partial <= spare and all(sum(u.scored for u in rows[r]) <= per_length[length][2]
+                                      for r in members[-partial:]):
+        by_length[length].extend(members[-partial:])
+        del members[-partial:]
+        spare -= partial
+  batches = []
+  for length in sorted(by_length):
+    if by_length[length]:
+      b, g, budget = per_length[length]
+      batches.extend(_make_batches([rows[r] for r in by_length[length]], length, b, max_segments, g, budget,
+                                   pad_id))
+  return batches, sum(row_length[r] - free[r] for r in range(len(rows)))
+
+
 def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets: Sequence[int],
                  pack: bool = False, pack_length: int | None = None, max_segments: int = 32,
                  share_prefix: bool = False, score_fraction: float = 1.0, pad_id: int = 0,
-                 group_rows: int = 1) -> BatchPlan:
+                 group_rows: int = 1, row_tokens: int | None = None, attention_weight: float = 0.0,
+                 min_rows: int = 1) -> BatchPlan:
   """Groups requests into padded batches of fixed shape.
 
   Without packing, each request gets its own row in the smallest bucket that holds its input length; requests
@@ -318,7 +426,10 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
   ``share_prefix`` requests whose contexts start with the same tokens, which then share one copy of that common
   start; see ``_prefix_groups``) are packed first-fit-decreasing into rows of ``pack_length`` positions (default:
   among the next few buckets that hold the longest request, the one that needs the fewest positions), at most
-  ``max_segments`` requests a row; a unit never spans two rows. Rows are then spread over score groups (see
+  ``max_segments`` requests a row; a unit never spans two rows. With ``row_tokens`` (and no ``pack_length``),
+  rows have several lengths instead: each unit that does not fit an open row opens one of the shortest bucket
+  that holds it, so that attention, which covers a whole row, follows the units' own lengths; rows of length L
+  go ``B_L`` to a batch (one compilation per length). Rows are then spread over score groups (see
   ``group_rows``).
 
   Args:
@@ -334,7 +445,13 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
       ``head``, computed) at those K positions only.
     pad_id: token id written in padding positions (never scored).
     group_rows: R, rows that share one budget of K scored positions (R must divide ``batch_size``). Rows are
-      spread over the groups so that rows with many scored positions sit next to rows with few.
+      spread over the groups so that rows with many scored positions sit next to rows with few. With
+      ``row_tokens``, a length's groups have gcd(R, B_L / min_rows) rows.
+    row_tokens: with ``pack`` and no ``pack_length``: rows of several lengths, B_L rows of length L per batch,
+      the largest divisor of ``batch_size`` that is a multiple of ``min_rows`` with B_L * L <= row_tokens.
+    attention_weight: reported in the plan's ``cost`` (:func:`row_cost`); the attention work of one query-key
+      pair relative to the body's work at one position.
+    min_rows: the fewest rows of a batch (the data-axis size of a sharded batch; divides ``batch_size``).
 
   Returns:
     A BatchPlan.
@@ -348,17 +465,25 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
     raise ConfigError(f"buckets must be positive lengths, got {buckets}")
   if share_prefix and not pack:
     raise ConfigError("share_prefix needs pack=True")
+  if min_rows < 1 or batch_size % min_rows:
+    raise ConfigError(f"min_rows must be a positive divisor of batch_size {batch_size}, got {min_rows}")
+  if row_tokens is not None and row_tokens < 1:
+    raise ConfigError(f"row_tokens must be >= 1, got {row_tokens}")
   if not 0.0 < score_fraction <= 1.0:
     raise ConfigError(f"score_fraction must be in (0, 1], got {score_fraction}")
   if not requests:
-    return BatchPlan([], 0, 0, 0, ())
+    return BatchPlan([], 0, 0, 0, (), 0.0)
   num_real = sum(r.length for r in requests)
   longest = max(r.length for r in requests)
   if pack:
     if max_segments < 1:
       raise ConfigError(f"max_segments must be >= 1, got {max_segments}")
     most_scored = max(r.n_cont for r in requests)
-    if pack_length is None:  # the row length (among the next few buckets) that needs the fewest positions
+    if pack_length is None and row_tokens is not None:
+      batches, num_fed = _pack_lengths(requests, buckets, batch_size, min_rows, int(row_tokens),
+                                       float(attention_weight), max_segments, share_prefix, score_fraction, pad_id,
+                                       group_rows)
+    elif pack_length is None:  # the row length (among the next few buckets) that needs the fewest positions
       fits = [b for b in buckets if b >= longest and most_scored <= score_budget(group_rows * b, score_fraction)]
       if not fits:
         raise ItemError(f"a request has {longest} input tokens ({most_scored} scored), more than the largest "
@@ -389,4 +514,5 @@ def plan_batches(requests: Sequence[EncodedRequest], *, batch_size: int, buckets
     num_fed = num_real
   num_slots = sum(b.tokens.size for b in batches)
   shapes = tuple(sorted({b.tokens.shape for b in batches}))
-  return BatchPlan(batches, num_real, num_fed, num_slots, shapes)
+  cost = sum(b.tokens.shape[0] * row_cost(b.tokens.shape[1], attention_weight) for b in batches)
+  return BatchPlan(batches, num_real, num_fed, num_slots, shapes, cost)

@@ -88,6 +88,28 @@ def _head_weight(model) -> float:
     return 0.0
 
 
+#: Positions per batch of a packed plan with rows of several lengths (``plan_batches(row_tokens=)``), measured
+#: with benchmarks/bench_scoring.py --lm-eval on 2 CPU cores.
+DEFAULT_ROW_TOKENS = 4096
+
+
+def _attention_weight(model) -> float:
+  """Dense attention's work per query-key pair relative to the body's work per position (``row_cost``).
+
+  Per layer a pair costs 4 * d FLOPs (scores and weighted values over all heads) and a position about two FLOPs
+  per body parameter; the masked softmax over the [T, T] scores doubles the pair's cost on a CPU (measured).
+  """
+  try:
+    d = int(model.token_embedding.embedding.shape[1])
+    layers = len(model.layer_stack())
+    total = sum(int(x.size) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    tables = sum(int(m.embedding.size) for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Embed))
+    body = total - tables - (0 if model.lm_head is None else int(model.lm_head.kernel.size))
+    return 2.0 * 4 * d * layers / max(1, 2 * body)
+  except (AttributeError, TypeError):
+    return 0.0
+
+
 def _argmax_acc(values: np.ndarray, gold: np.ndarray) -> np.ndarray:
   return (np.argmax(values, axis=1) == gold).astype(np.float32)
 
@@ -262,6 +284,9 @@ class Scorer:
     self._has_head = callable(getattr(model, "hidden", None)) and callable(getattr(model, "head", None))
     self._query_index = self._has_head and bool(getattr(model, "supports_query_index", False))
     self._head_weight = _head_weight(model) if self._has_head else 0.0
+    self._attention_weight = _attention_weight(model) if self._is_module else 0.0
+    self._n_data = n_data
+    self.row_tokens = DEFAULT_ROW_TOKENS if self.pack and pack_length is None else None
     self.compilations = 0  # traces of the jitted scoring function (one per distinct batch shape)
     self.last_plan: BatchPlan | None = None
     self._jitted = jax.jit(self._forward)
@@ -288,7 +313,9 @@ class Scorer:
     def plan(fraction, rows):
       return plan_batches(reqs, batch_size=self.batch_size, buckets=self.buckets, pack=self.pack,
                           pack_length=self.pack_length, max_segments=self.max_segments,
-                          share_prefix=self.share_prefix, score_fraction=fraction, group_rows=rows)
+                          share_prefix=self.share_prefix, score_fraction=fraction, group_rows=rows,
+                          row_tokens=self.row_tokens, attention_weight=self._attention_weight,
+                          min_rows=self._n_data)
     if self.score_fraction is None and reqs:
       best = None
       for fraction in _FRACTIONS:
@@ -297,7 +324,7 @@ class Scorer:
           candidate = plan(fraction, self.group_rows)
         except ValueError:
           continue
-        cost = candidate.n_slot_tokens + self._head_weight * candidate.n_score_slots
+        cost = candidate.cost + self._head_weight * candidate.n_score_slots
         if best is None or cost < best[0]:
           best = (cost, fraction, candidate)
       if best is None:

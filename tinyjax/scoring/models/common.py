@@ -42,6 +42,20 @@ def packed_mask(tokens: jax.Array, segment_ids: jax.Array | None = None,
   return attention_mask(idx, idx, segment_ids, segment_ids, branch_ids, branch_ids)
 
 
+#: Self-attention over rows longer than this runs in query chunks of this many positions, each against the keys up
+#: to its own end only: the tiles above the diagonal, which causality masks entirely, are never computed (and the
+#: float32 scores of one chunk, not of the whole row, are live at a time).
+ATTENTION_CHUNK = 256
+
+
+def _softmax_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+  """q [B, Tq, H, D], k and v [B, T, H, D], mask [B, 1, Tq, T] -> [B, Tq, H, D]; softmax in float32."""
+  scores = jnp.einsum("bthd,bshd->bhts", q, k, preferred_element_type=jnp.float32) / math.sqrt(q.shape[-1])
+  scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
+  weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+  return jnp.einsum("bhts,bshd->bthd", weights, v)
+
+
 def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array | None = None,
                      branch_ids: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
   """Causal softmax attention, with grouped key/value heads and optional packed segments.
@@ -53,7 +67,9 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.
     branch_ids: optional [B, T] int; position q attends to k only if ``branch_ids[k]`` is 0 (a shared prefix) or
       equals ``branch_ids[q]``, so continuations packed after one shared context do not see each other.
     mask: optional precomputed boolean mask [B, 1, Tq, T] (see :func:`attention_mask`); it replaces the causal,
-      segment and branch masks, and is the only way to pass queries that are a subset of the keys.
+      segment and branch masks, and is the only way to pass queries that are a subset of the keys. With Tq = T it
+      must be causal (no query sees a later key), as every :func:`attention_mask` of one index is: rows longer
+      than :data:`ATTENTION_CHUNK` skip the keys after each query chunk.
 
   Returns:
     [B, Tq, H, D]; softmax in float32, result in q's dtype.
@@ -67,10 +83,13 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.
     v = jnp.repeat(v, h // kv, axis=2)
   if mask is None:
     mask = packed_mask(k[..., 0, 0], segment_ids, branch_ids)
-  scores = jnp.einsum("bthd,bshd->bhts", q, k, preferred_element_type=jnp.float32) / math.sqrt(d)
-  scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
-  weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-  return jnp.einsum("bhts,bshd->bthd", weights, v)
+  if t != k.shape[1] or t <= ATTENTION_CHUNK:
+    return _softmax_attention(q, k, v, mask)
+  out = []
+  for start in range(0, t, ATTENTION_CHUNK):   # causal: a chunk's queries see no key after the chunk's end
+    end = min(start + ATTENTION_CHUNK, t)
+    out.append(_softmax_attention(q[:, start:end], k[:, :end], v[:, :end], mask[:, :, start:end, :end]))
+  return jnp.concatenate(out, axis=1)
 
 
 class QuerySet(NamedTuple):

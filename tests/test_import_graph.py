@@ -198,3 +198,14 @@ def test_scoring_loads_no_statistics():
                 "tinyjax.sampling", "tinyjax.synthetic", "tinyjax.io")
   bad = [m for m in loaded if any(m == s or m.startswith(s + ".") for s in statistics)]
   assert not bad, f"import tinyjax.scoring loaded statistics modules: {bad}"
+
+
+def test_package_imports_load_no_jax():
+  """The packages whose names need JAX load their submodules on first use, and the tables the command line reads
+  (the leaderboard's metrics, the bandit's budget rules) are jax-free."""
+  probe = ("import sys, tinyjax.suite, tinyjax.bandit, tinyjax.evaluate, tinyjax.data.openllm\n"
+           "from tinyjax.bandit import budget_amounts, reveals_enough\n"
+           "print(sorted(m for m in ('jax', 'flax', 'tinyjax.suite._suite', 'tinyjax.evaluate.hook') "
+           "if m in sys.modules))\n")
+  out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+  assert out.stdout.strip() == "[]", out.stdout

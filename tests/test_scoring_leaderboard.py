@@ -1,4 +1,4 @@
-"""Open LLM Leaderboard v1 items (evaluate.leaderboard_items), partial scoring, and TinyEvalHook.from_suite.
+"""Open LLM Leaderboard v1 items (evaluate.leaderboard_items), partial scoring, and TinyEvalHook on a Suite.
 
 The core check: for every document of the real pythia-14m lm-eval ``--log_samples`` files, the items give exactly
 the (context, continuation) pairs lm-eval scored, and lm-eval's logged log-likelihoods give the logged metrics

@@ -341,12 +341,13 @@ def test_score_curve_start_is_the_complete_row_map():
   m = m.astype(bool)
   y = jnp.round(y)
   mean, prec, points = jnp.zeros(1), jnp.ones((1, 1)), jnp.linspace(-7.0, 7.0, 512)
-  curve, slope = kernels.score_curve_1d(a, b, c, jnp.ones(40, bool), mean, prec, points)
-  start = jax.vmap(kernels.score_curve_start, (0, None, None, None))(y @ a[:, 0], curve, slope, points)
-  ref = jax.vmap(lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec))(y, m)
+  curve, slope = jax.jit(kernels.score_curve_1d)(a, b, c, jnp.ones(40, bool), mean, prec, points)
+  start = jax.jit(jax.vmap(kernels.score_curve_start, (0, None, None, None)))(y @ a[:, 0], curve, slope, points)
+  ref = jax.jit(jax.vmap(lambda yy, mm: kernels.ability_newton(yy, mm, a, b, c, mean, prec)))(y, m)
   np.testing.assert_allclose(start, ref.theta[:, 0], atol=2e-5)
 
 def _eap_brute_force(y, m, a, b, c, mean=0.0, sd=1.0):
+  a, b, c = (np.asarray(v, np.float64) for v in (a, b, c))
   grid = np.linspace(mean - 9 * sd, mean + 9 * sd, 20001)
   z = a[:, :1] * grid[None, :] - b[:, None]                                                        # [I, G]
   log_q = np.log1p(-c)[:, None] - np.logaddexp(0.0, z)
@@ -395,7 +396,7 @@ def test_eap_narrow_posterior_falls_back(fitted, sim):
 
 def test_ability_one_transfer_and_chunks(fitted, sim, monkeypatch):
   """One device_get per call, however many program calls (chunks) the rows need; chunks change nothing."""
-  y = np.vstack([sim[0]] * 2)[:600]
+  y = sim[0]                                  # 300 rows: one program of 512 rows, or two of 256
   whole = tj.estimate_ability(fitted, y)
   calls = []
   real_get = jax.device_get

@@ -20,6 +20,7 @@ import os
 import pathlib
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,8 +33,15 @@ V1 = ["openllm_v1/arc", "openllm_v1/gsm8k", "openllm_v1/truthfulqa"]
 STRATEGIES = ("random", "difficulty", "correctness", "irt", "stepwise")
 ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend")
 METHODS = ("map", "mle")
-RULES: tuple = ()   # --rules: extra exterior-rule quantiles to evaluate the blend under (experiment)
-RAW = False         # --raw: store per-model validation and test residuals (re-calibration without refitting)
+
+
+class Settings(NamedTuple):
+  """The experiment switches of one run (command-line options), passed to every function that reads them."""
+
+  raw: bool = False                  # --raw: store per-model validation and test residuals (re-calibration)
+  rules: tuple = ()                  # --rules: extra exterior-rule quantiles to evaluate the blend under
+  tail_fraction: float | None = None   # --tail-fraction: share of train models per side in the tail fold
+  range_q: float | None = None       # --range-q: the train range is the q..1-q quantiles of the train scores
 
 
 def load_matrix(name: str):
@@ -66,16 +74,16 @@ def splits(Y: np.ndarray, seed: int):
   return {"iid": np.sort(iid), "top25": np.sort(top)}
 
 
-def _raw_arrays(tb, est, truth) -> dict:
+def _raw_arrays(tb, est, truth, range_q=None) -> dict:
   """Per-model arrays for re-calibration experiments: the validation residuals of ``tb``'s folds and the test
   models' errors, Bernoulli spreads and distances beyond the train range (rounded, JSON lists)."""
-  from tinyjax import estimators as E
+  from tinyjax.tiny import estimators as E
   from tinyjax.tiny.estimation import range_distance
   diag = tb.diagnostics()
   val = {k: np.round(np.asarray(v, float), 6).tolist() for k, v in diag["residuals"].items()}
   p = tb.irt_model.predict_proba(est.theta, items=diag["items"])
   ts = diag["train_scores"]
-  test = {"spread": E.bernoulli_scale(p, diag["item_weights"]), "dist": range_distance(est.diff, ts),
+  test = {"spread": E.bernoulli_scale(p, diag["item_weights"]), "dist": range_distance(est.diff, ts, range_q),
           "side": np.sign(est.diff - np.median(ts)), "z": (est.diff - np.median(ts)) / np.std(ts), "sd": np.full(truth.shape, np.std(ts)),
           "zq": (np.quantile(ts, np.linspace(0, 1, 21)) - np.median(ts)) / np.std(ts)}
   for e in ESTIMATORS:
@@ -85,10 +93,14 @@ def _raw_arrays(tb, est, truth) -> dict:
 
 
 def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods=("mle",),
-               strategies=STRATEGIES) -> list[dict]:
+               strategies=STRATEGIES, settings: Settings = Settings()) -> list[dict]:
+  import copy
+
   import tinyjax as tj
-  from tinyjax.tiny import estimation
+  from tinyjax.tiny.benchmark import FitSettings, fit_tiny_benchmark
   from tinyjax.tiny.estimation import range_distance, true_scores as _true_scores
+
+  range_q = None if settings.range_q is None else (settings.range_q, 1.0 - settings.range_q)
 
   Y, full = load_matrix(name)
   mass = np.full(Y.shape[1], 1.0 / Y.shape[1])
@@ -106,9 +118,9 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
         for method in methods:
           t1 = time.time()
           default = strategy == "random" and method == "mle"
-          tb = tj.TinyBenchmark.fit(Ytr, n_anchors=n_anchors, strategy=strategy, seed=seed, irt_model=model,
-                                    level=level, method=method, progress=False, _cache=cache,
-                                    compare_adaptive=default)
+          tb = fit_tiny_benchmark(FitSettings(cache, settings.tail_fraction, range_q), Ytr, n_anchors=n_anchors,
+                                  strategy=strategy, seed=seed, irt_model=model, level=level, method=method,
+                                  progress=False, compare_adaptive=default)
           est = tb.estimate(Yte[:, tb.anchors])
           row = {"matrix": name, "split": split_name, "seed": seed, "strategy": strategy, "method": method,
                  "n_train": int(train.size), "n_test": int(test.size), "n_items": int(Y.shape[1]),
@@ -145,16 +157,16 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
               row["mae_ext_greg"] = float(100 * np.mean(np.abs(est.greg - truth)[est.exterior]))
           row["exterior"] = float(np.mean(est.exterior))
           row["regime_w"] = {k: list(w) for k, w in tb.validation["regime_w"].items()}
-          row["dist_mean"] = float(np.mean(np.asarray(range_distance(est.diff, tb.diagnostics()["train_scores"]))))
-          if RAW:
-            row["raw"] = _raw_arrays(tb, est, truth)
-          for q in RULES:
-            # The exterior rule only changes how a new model is classified (no refit): estimate again under it.
-            saved, estimation.RANGE_QUANTILES = estimation.RANGE_QUANTILES, (q, 1.0 - q)
-            try:
-              eq = tb.estimate(Yte[:, tb.anchors])
-            finally:
-              estimation.RANGE_QUANTILES = saved
+          row["dist_mean"] = float(np.mean(np.asarray(range_distance(est.diff, tb.diagnostics()["train_scores"],
+                                                                     range_q))))
+          if settings.raw:
+            row["raw"] = _raw_arrays(tb, est, truth, range_q)
+          for q in settings.rules:
+            # The exterior rule only changes how a new model is classified (no refit): estimate again under it,
+            # with a copy of the tiny benchmark whose train range ends at these quantiles.
+            tb_q = copy.copy(tb)
+            tb_q._range_quantiles = (q, 1.0 - q)
+            eq = tb_q.estimate(Yte[:, tb.anchors])
             lo, hi = eq.lo, eq.hi
             row[f"mae_blend_q{q:g}"] = float(100 * np.mean(np.abs(eq.blend - truth)))
             row[f"cov_blend_q{q:g}"] = float(np.mean((truth >= lo) & (truth <= hi)))
@@ -169,7 +181,7 @@ def run_matrix(name: str, seeds: int, n_anchors: int, level: float, log, methods
             row["full_rmse_all_items"] = float(np.sqrt(np.mean((np.polyval(coef_all, truth[ok_te]) - fte[ok_te]) ** 2)))
             # Direct regression of the FULL score on the answers (as metabench does from IRT features):
             # ridge on the anchor answers, and on all items of the matrix, fitted on the train models.
-            from tinyjax import estimators as E
+            from tinyjax.tiny import estimators as E
             fill = lambda Z, ref: np.where(np.isnan(Z), np.nanmean(ref, axis=0)[None, :], Z)
             for key, cols in (("anchors", tb.anchors), ("all", np.arange(Y.shape[1]))):
               reg = E.fit_score_regression(fill(Ytr[ok_tr][:, cols], Ytr[:, cols]), ftr[ok_tr])
@@ -466,10 +478,11 @@ def main(argv=None) -> int:
   p.add_argument("--out", default="accuracy_results.json", help="where to write (append) the raw rows")
   p.add_argument("--report", default=None, help="only print the tables of these results files (comma-separated)")
   p.add_argument("--tail-fraction", type=float, default=None,
-                 help="experiment knob: override tinyjax.tiny.calibration.TAIL_FRACTION (share of train models per side in the "
-                      "tail fold)")
+                 help="experiment knob: share of train models per side in the tail fold (default "
+                      "tinyjax.tiny.calibration.TAIL_FRACTION)")
   p.add_argument("--range-q", type=float, default=None,
-                 help="experiment knob: override tinyjax.tiny.estimation.RANGE_QUANTILES with (q, 1 - q)")
+                 help="experiment knob: the train range is the (q, 1 - q) quantiles of the train scores (default "
+                      "tinyjax.tiny.estimation.RANGE_QUANTILES)")
   p.add_argument("--rules", default="",
                  help="experiment: comma-separated quantiles q; the blend is also evaluated with the exterior rule "
                       "'outside the q..1-q range of the train scores' (no refit)")
@@ -494,14 +507,8 @@ def main(argv=None) -> int:
   if not DATA.is_dir():
     print(f"no data at {DATA}", file=sys.stderr)
     return 1
-  from tinyjax.tiny import calibration, estimation
-  global RULES, RAW
-  RAW = args.raw
-  RULES = tuple(float(x) for x in args.rules.split(",")) if args.rules else ()
-  if args.tail_fraction is not None:
-    calibration.TAIL_FRACTION = args.tail_fraction
-  if args.range_q is not None:
-    estimation.RANGE_QUANTILES = (args.range_q, 1.0 - args.range_q)
+  settings = Settings(raw=args.raw, rules=tuple(float(x) for x in args.rules.split(",")) if args.rules else (),
+                      tail_fraction=args.tail_fraction, range_q=args.range_q)
   out = pathlib.Path(args.out)
   rows = json.loads(out.read_text()) if out.exists() else []
   log = lambda s: print(s, flush=True)
@@ -515,8 +522,8 @@ def main(argv=None) -> int:
     return 0
   for name in args.matrices.split(","):
     k = 25 if name.startswith("openllm_v1") else 100
-    new = run_matrix(name, args.seeds or (3 if name.startswith("openllm_v1") else 5), k, args.level, log, tuple(args.methods.split(",")),
-                     tuple(args.strategies.split(",")))
+    new = run_matrix(name, args.seeds or (3 if name.startswith("openllm_v1") else 5), k, args.level, log,
+                     tuple(args.methods.split(",")), tuple(args.strategies.split(",")), settings)
     for r in new:
       r["level"] = args.level
     rows = [r for r in rows if r["matrix"] != name] + new

@@ -39,7 +39,7 @@ def cubic(x_tr, y_tr, x_te):
 
 
 def own_ridge(X_tr, y_tr, X_te):
-  from tinyjax import estimators as est
+  from tinyjax.tiny import estimators as est
   reg = est.fit_score_regression(X_tr, y_tr)
   return est.regression_estimate(X_te, reg)
 

@@ -3,7 +3,7 @@ throughput for 10,000 models, each against a peer measured in the same run.
 
 Peers:
 - anchors: scikit-learn ``KMeans`` (k-means++, same number of restarts) on the same IRT item features,
-  against ``tinyjax.anchors.kmeans`` (JAX, restarts vmapped);
+  against ``tinyjax.tiny.anchors.kmeans`` (JAX, restarts vmapped);
 - estimation: a per-model loop in the style of the tinyBenchmarks reference code (scipy L-BFGS MAP ability
   for each model, then the p-IRT / gp-IRT formulas in numpy), timed on a subset and given in models/s.
 
@@ -53,7 +53,8 @@ def main(argv=None) -> int:
   from sklearn.cluster import KMeans
 
   import tinyjax as tj
-  from tinyjax import anchors, synthetic
+  from tinyjax import synthetic
+  from tinyjax.tiny import anchors
 
   n_models, n_items, n_est, k = (1000, 250, 2000, 100) if args.quick else (5000, 250, 10_000, 100)
   dim = 2

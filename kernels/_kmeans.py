@@ -1,7 +1,7 @@
 """Weighted k-means: k-means++ seeding and Lloyd iterations (pure JAX).
 
 One restart is one call of :func:`kmeans`; the caller vmaps it over a batch of keys and keeps the
-restart with the lowest inertia (see ``tinyjax.anchors``). Nothing here is jitted or vmapped.
+restart with the lowest inertia (see ``tinyjax.tiny.anchors``). Nothing here is jitted or vmapped.
 """
 
 from __future__ import annotations

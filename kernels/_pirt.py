@@ -1,7 +1,7 @@
 """p-IRT (Maia Polo et al. 2024): the full score from a model's answered items and IRT predictions.
 
 Answered items count for their own answers and every other item for its predicted probability,
-``sum_{answered} m_i y_i + sum_{other} m_i p_i``. The one definition behind ``tinyjax.estimators``
+``sum_{answered} m_i y_i + sum_{other} m_i p_i``. The one definition behind ``tinyjax.tiny.estimators``
 (answers on anchor items) and ``tinyjax.adaptive`` (answers on the items asked so far).
 """
 

@@ -1,6 +1,6 @@
 """Forward stepwise selection of the items that best predict a score by ridge regression.
 
-The "stepwise" anchor strategy of ``tinyjax.anchors``: starting from nothing, each step adds the item whose
+The "stepwise" anchor strategy of ``tinyjax.tiny.anchors``: starting from nothing, each step adds the item whose
 centred answers correlate most (in absolute value) with the current leave-one-out ridge residual of the
 train models' full scores, then refits the ridge on the chosen items with the penalty of least exact
 leave-one-out error (the closed form of one SVD). It is supervised selection, as in metabench: the anchors are
@@ -27,21 +27,34 @@ class StepwiseInfo(NamedTuple):
   loo_mse: jax.Array     # [K] leave-one-out mean squared error of the fit after each step
 
 
-def _ridge_loo(S: jax.Array, yc: jax.Array, alphas: jax.Array):
+def loo_mse(yc, fitted, leverage):
+  """Exact leave-one-out mean squared error of a linear smoother: ``mean(((yc - fitted) / (1 - leverage))^2)``.
+
+  Written with array methods only, so that it runs in the caller's array library (jax or numpy) and precision.
+
+  Args:
+    yc: [N] centred targets. fitted: [N] fitted values. leverage: [N] the smoother's diagonal (plus 1/N for the
+      intercept); ``1 - leverage`` is floored at 1e-9.
+  """
+  return (((yc - fitted) / (1.0 - leverage).clip(1e-9)) ** 2).mean()
+
+
+def ridge_loo(U, s, uy, yc, alpha):
+  """One ridge fit of ``yc`` [N] from the SVD ``U`` [N, K], ``s`` [K] of centred features (``uy = U^T yc``) at penalty
+  ``alpha``: its fitted values [N] and exact leave-one-out MSE [] (the one ridge leave-one-out of tinyjax:
+  stepwise selection here, ``tinyjax.tiny.estimators.fit_score_regression`` on numpy arrays)."""
+  shrink = s ** 2 / (s ** 2 + alpha)
+  fitted = U @ (shrink * uy)
+  leverage = (U ** 2 * shrink[None, :]).sum(axis=1) + 1.0 / U.shape[0]
+  return fitted, loo_mse(yc, fitted, leverage)
+
+
+def _ridge_path(S: jax.Array, yc: jax.Array, alphas: jax.Array):
   """Ridge fits of ``yc`` [N] on the centred columns ``S`` [N, K] for every penalty: the fitted values of
   the penalty with least leave-one-out MSE, that penalty and the MSE."""
-  n = S.shape[0]
   U, s, _ = jnp.linalg.svd(S, full_matrices=False)
   uy = U.T @ yc
-
-  def one(alpha):
-    shrink = s ** 2 / (s ** 2 + alpha)
-    fitted = U @ (shrink * uy)
-    lev = (U ** 2) @ shrink + 1.0 / n
-    loo = jnp.mean(((yc - fitted) / jnp.maximum(1.0 - lev, 1e-9)) ** 2)
-    return fitted, loo
-
-  fitted, loo = jax.vmap(one)(alphas)                       # [A, N], [A]
+  fitted, loo = jax.vmap(lambda a: ridge_loo(U, s, uy, yc, a))(alphas)   # [A, N], [A]
   best = jnp.argmin(loo)
   return fitted[best], alphas[best], loo[best]
 
@@ -73,7 +86,7 @@ def stepwise_select(X: jax.Array, y: jax.Array, n_select: int, alphas: jax.Array
     chosen = chosen.at[j].set(True)
     idx = idx.at[k].set(j)
     S = jnp.where(jnp.arange(n_select)[None, :] <= k, Xc[:, idx], 0.0)   # [N, K], unused columns zero
-    fitted, alpha, loo = _ridge_loo(S, yc, alphas)
+    fitted, alpha, loo = _ridge_path(S, yc, alphas)
     return chosen, idx, yc - fitted, alpha, losses.at[k].set(loo)
 
   init = (jnp.zeros(n_items, bool), jnp.zeros(n_select, jnp.int32), yc, jnp.asarray(alphas)[0],

@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from tinyjax import anchors as A
+from tinyjax.tiny import anchors as A
 
 
 def test_group_balance_weights():

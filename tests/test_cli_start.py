@@ -32,7 +32,8 @@ def test_help_and_version_import_no_jax(argv):
 
 
 def test_choice_tables_match_the_modules():
-  from tinyjax import anchors, choices, selection, tiny
+  from tinyjax import choices, selection, tiny
+  from tinyjax.tiny import anchors
 
   assert anchors.STRATEGIES == choices.ANCHOR_STRATEGIES
   assert tiny.DEFAULT_STRATEGY == choices.DEFAULT_ANCHOR_STRATEGY

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyjax import estimators as E
+from tinyjax.tiny import estimators as E
 
 NAN = np.nan
 
@@ -66,6 +66,66 @@ def test_conformal_quantile():
   assert E.conformal_quantile(s, 0.5) == 6.0     # ceil(5.5) = 6
   assert E.conformal_quantile(s[:5], 0.9) == np.inf
   np.testing.assert_allclose(E.bernoulli_scale(np.array([[0.5, 0.5]]), np.array([0.5, 0.5])), [0.5])
+
+
+def test_conformal_quantile_edge_cases_are_one_rule():
+  """The one split-conformal rule: NaN scores left out, +inf counted, inf with too few."""
+  nine = np.arange(1.0, 10.0)
+  assert E.min_conformal_scores(0.9) == 9 and E.min_conformal_scores(0.5) == 1 and E.min_conformal_scores(0.95) == 19
+  assert E.conformal_quantile(nine, 0.9) == 9.0                       # ceil(10 * .9) = 9: the largest of 9
+  assert E.conformal_quantile(nine[:8], 0.9) == np.inf                # 8 < 9: no finite half-width has the level
+  assert E.conformal_quantile(np.r_[nine[:4], NAN, nine[4:]], 0.9) == 9.0   # NaN = not measured
+  assert E.conformal_quantile(np.r_[nine, np.inf], 0.9) == np.inf     # the 10th smallest of 10 is the inf
+  assert E.conformal_quantile([], 0.5) == np.inf
+  assert E.conformal_quantile([NAN, NAN], 0.5) == np.inf
+  # float32 by default (the working dtype); float64 where asked (a suite's residuals in percent points).
+  x = np.full(9, 1.0 + 2.0 ** -40)
+  assert E.conformal_quantile(x, 0.9) == 1.0
+  assert E.conformal_quantile(x, 0.9, np.float64) == 1.0 + 2.0 ** -40
+  with pytest.raises(Exception, match="level"):
+    E.conformal_quantile(nine, 1.0)
+
+
+def test_registry_names_each_estimator_once_and_keeps_the_saved_blend_order():
+  from tinyjax import tiny
+  from tinyjax.tiny import results
+
+  names = [e.name for e in E.REGISTRY]
+  assert len(set(names)) == len(names) == len(E.NAMES)
+  assert set(E.CALIBRATED) == set(names) and set(tiny.ESTIMATORS) == set(names)
+  assert all(e.kind in E.KINDS and (e.compute is not None) == (e.kind == "anchors") for e in E.REGISTRY)
+  slots = sorted(e.slot for e in E.REGISTRY if e.slot is not None)
+  assert slots == list(range(len(E.PARTS)))
+  # The order of the weight vectors in saved tiny benchmarks (regime_w): never renumbered.
+  assert E.PARTS == ("pirt", "diff", "ridge", "naive", "greg")
+  assert (E.DESIGN, E.MODEL, E.POSITION) == ("naive", "pirt", "diff") and E.ALONE[0] in E.EXTERIOR
+  for cls in (results.Estimates, results.BenchmarkEstimates):
+    assert all(isinstance(getattr(cls, n), property) for n in names)
+
+
+def test_registry_compute_is_the_estimator_function():
+  rng = np.random.default_rng(0)
+  Y = (rng.random((6, 4)) < 0.5).astype(np.float32)
+  Y[0, 1] = NAN
+  anchors, w = np.array([0, 2, 5, 7]), np.array([0.1, 0.2, 0.3, 0.4])
+  m = np.full(8, 1 / 8, np.float32)
+  p = rng.uniform(0.1, 0.9, (6, 8)).astype(np.float32)
+  a = E.AnchorInputs(Y, anchors, w, m, p)
+  np.testing.assert_array_equal(E.BY_NAME["naive"].compute(a), E.naive_estimate(Y, w))
+  np.testing.assert_array_equal(E.BY_NAME["pirt"].compute(a), E.pirt_estimate(Y, anchors, m, p))
+  np.testing.assert_array_equal(E.BY_NAME["diff"].compute(a), E.difference_estimate(Y, anchors, w, m, p))
+  np.testing.assert_array_equal(E.BY_NAME["greg"].compute(a), E.greg_estimate(Y, anchors, w, m, p))
+  assert E.FROM_ANCHORS == ("naive", "pirt", "diff", "greg") and E.RAW == E.FROM_ANCHORS + ("ridge",)
+
+
+def test_full_score_mean_is_one_function():
+  """``true_scores``: the weighted mean over each row's observed entries, the target of stepwise anchors too."""
+  from tinyjax.tiny import estimation
+
+  Y = np.array([[1.0, NAN, 0.0], [NAN, NAN, NAN], [1.0, 1.0, 0.0]])
+  m = np.array([0.5, 0.25, 0.25])
+  np.testing.assert_allclose(E.true_scores(Y, m, np.float64), [0.5 / 0.75, 0.0, 0.75], atol=1e-15)
+  assert E.true_scores(Y, m).dtype == E.working_dtype() and estimation.true_scores is E.true_scores
 
 
 def test_validation_errors():

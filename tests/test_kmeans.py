@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tinyjax import anchors, kernels
+from tinyjax import kernels
+from tinyjax.tiny import anchors
 
 
 def _np_lloyd(x, w, centers, n_iter):

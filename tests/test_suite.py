@@ -210,7 +210,7 @@ def _features_problem(n=120, d_items=30, n_theta=3, seed=3):
 
 
 def test_ridge_fits_match_the_svd_ridge_per_member():
-  from tinyjax import estimators as est
+  from tinyjax.tiny import estimators as est
   Z, y, own, n_theta = _features_problem()
   scales = [np.ones(Z.shape[1])] + [_reg.feature_scales(Z.shape[1], own, n_theta, m) for m in _reg.MEMBERS]
   for s, got in zip(scales, _reg.ridge_fits(Z, y, scales)):
@@ -222,7 +222,7 @@ def test_ridge_fits_match_the_svd_ridge_per_member():
 
 def test_grid_fit_matches_one_kernel_ridge_per_member_and_width():
   """fit_grid / grid_predictions equal kernels.kernel_ridge_fit/predict run member by member (the old path)."""
-  from tinyjax import estimators as est
+  from tinyjax.tiny import estimators as est
   Z, y, own, n_theta = _features_problem()
   Zv = _features_problem(n=20, seed=4)[0]
   gammas = (1.5, 12.0)

@@ -106,7 +106,7 @@ def test_leaderboard_shares_one_ability(tmp_path):
   ab = tj.estimate_ability(lb.irt_model, ya, items=lb.all_anchors)
   np.testing.assert_allclose(est.theta, ab.theta, rtol=1e-5)
   # Each benchmark's regression estimator from its own anchors and item mass at the joint ability.
-  from tinyjax import estimators as E
+  from tinyjax.tiny import estimators as E
   p2 = lb.irt_model.predict_proba(est.theta, items=np.arange(30, 60))
   ref = E.greg_estimate(ya[:, 8:], lb.anchors["second"] - 30, lb.weights["second"], np.full(30, 1 / 30), p2)
   np.testing.assert_allclose(est.greg["second"], ref, atol=1e-6)
@@ -148,7 +148,7 @@ def test_cli_build_and_estimate(tb, tmp_path, capsys):
 def test_cli_demo_on_data(tmp_path, capsys):
   """``tinyjax demo --data``: one row per strategy; the random row's naive error, recomputed by hand."""
   from tinyjax import cli
-  from tinyjax.anchors import select_anchors
+  from tinyjax.tiny.anchors import select_anchors
 
   import pandas as pd
   pd.DataFrame(Y_ALL, index=[f"m{i}" for i in range(150)], columns=[f"q{i}" for i in range(60)]).to_csv(tmp_path / "y.csv")
@@ -156,7 +156,7 @@ def test_cli_demo_on_data(tmp_path, capsys):
   assert cli.main(["demo", "--data", str(tmp_path / "y.csv"), "--anchors", "15", "--seed", "1"]) == 0
   out = capsys.readouterr().out
   rows = {line.split()[0]: line.split() for line in out.splitlines()
-          if line.split() and line.split()[0] in tj.anchors.STRATEGIES}
+          if line.split() and line.split()[0] in tj.tiny.STRATEGIES}
   assert sorted(rows) == ["correctness", "difficulty", "irt", "random", "stepwise"]   # no groups: no "stratified"
   assert rows["random"][-2:] == ["<-", "default"]
   # The hint that another strategy's blend beat the default's, both branches on made-up rows.
@@ -211,7 +211,7 @@ def test_difference_estimator_formula(tb):
 
 
 def test_recommended_score_is_the_regime_blend(tb):
-  from tinyjax import estimators as E
+  from tinyjax.tiny import estimators as E
   from tinyjax.tiny import RECOMMENDED, estimation
 
   ya = TEST[:, tb.anchors]
@@ -342,7 +342,7 @@ def test_conformal_multipliers_cover_their_validation_models(tb):
 def test_intervals_follow_the_regime_of_each_model(tb):
   """New models from the weakest to the strongest answer pattern: interior, edge-zone and exterior (per side)
   models get the multipliers of their regime, scaled by the Bernoulli spread times (1 + distance)."""
-  from tinyjax import estimators as E
+  from tinyjax.tiny import estimators as E
 
   c = tb.validation
   order = np.argsort(-TRAIN[:, tb.anchors].mean(0))

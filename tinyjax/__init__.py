@@ -1,7 +1,7 @@
 """tinyjax: evaluate large language models at a fraction of the usual cost, in JAX.
 
 The public names live here. Heavy submodules (``scoring`` pulls in flax, ``bandit``, ``scaling``,
-``sampling``, ``selection``, ``anchors``, ``adaptive``) are imported on first use, so that
+``sampling``, ``selection``, ``adaptive``) are imported on first use, so that
 ``import tinyjax`` stays quick.
 """
 
@@ -13,13 +13,11 @@ from tinyjax._version import __version__
 
 _LAZY_SUBMODULES = (
     "adaptive",
-    "anchors",
     "bandit",
     "cli",
     "data",
     "errors",
     "evaluate",
-    "estimators",
     "io",
     "irt",
     "kernels",

@@ -87,8 +87,8 @@ _DEMO_NAMES = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "di
 
 def _demo(args) -> int:
   from tinyjax.irt import fit_irt
-  from tinyjax.tiny import TinyBenchmark
-  from tinyjax.anchors import STRATEGIES, group_balance_weights
+  from tinyjax.tiny.anchors import STRATEGIES, group_balance_weights
+  from tinyjax.tiny.benchmark import FitSettings, fit_tiny_benchmark
   from tinyjax.tiny import DEFAULT_STRATEGY
   from tinyjax.tiny.estimation import true_scores
 
@@ -116,8 +116,9 @@ def _demo(args) -> int:
   cache: dict = {}
   rows, fitted = [], {}
   for s in strategies:
-    tb = TinyBenchmark.fit(Y[train], n_anchors=args.anchors, strategy=s, seed=args.seed, groups=groups,
-                           irt_model=model, progress=False, _cache=cache, compare_adaptive=s == DEFAULT_STRATEGY)
+    tb = fit_tiny_benchmark(FitSettings(fold_models=cache), Y[train], n_anchors=args.anchors, strategy=s,
+                            seed=args.seed, groups=groups, irt_model=model, progress=False,
+                            compare_adaptive=s == DEFAULT_STRATEGY)
     est = tb.estimate(Y[test][:, tb.anchors])
     fitted[s] = (tb, est)
     err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in _DEMO_ESTIMATORS}
@@ -182,7 +183,8 @@ def _plot(args, Y, train, test, truth, groups, model, fitted, cache) -> None:
     import matplotlib.pyplot as plt
   except ImportError as err:
     raise ConfigError("--plot needs matplotlib (pip install matplotlib)") from err
-  from tinyjax.tiny import DEFAULT_STRATEGY, TinyBenchmark
+  from tinyjax.tiny import DEFAULT_STRATEGY
+  from tinyjax.tiny.benchmark import FitSettings, fit_tiny_benchmark
 
   strat = DEFAULT_STRATEGY if DEFAULT_STRATEGY in fitted else next(iter(fitted))
   tb, est = fitted[strat]
@@ -199,10 +201,10 @@ def _plot(args, Y, train, test, truth, groups, model, fitted, cache) -> None:
   ks = sorted({k for k in (10, 25, 50, 100, 200) if k < n_items} | {args.anchors})
   err_rand, err_best = [], []
   for k in ks:
-    r = TinyBenchmark.fit(Y[train], n_anchors=k, strategy="random", seed=args.seed, groups=groups,
-                           irt_model=model, progress=False, _cache=cache, compare_adaptive=False)
-    b = TinyBenchmark.fit(Y[train], n_anchors=k, strategy=strat, seed=args.seed, groups=groups,
-                           irt_model=model, progress=False, _cache=cache, compare_adaptive=False)
+    r = fit_tiny_benchmark(FitSettings(fold_models=cache), Y[train], n_anchors=k, strategy="random",
+                           seed=args.seed, groups=groups, irt_model=model, progress=False, compare_adaptive=False)
+    b = fit_tiny_benchmark(FitSettings(fold_models=cache), Y[train], n_anchors=k, strategy=strat,
+                           seed=args.seed, groups=groups, irt_model=model, progress=False, compare_adaptive=False)
     err_rand.append(100 * np.mean(np.abs(r.estimate(Y[test][:, r.anchors]).naive - truth)))
     err_best.append(100 * np.mean(np.abs(b.estimate(Y[test][:, b.anchors]).score - truth)))
   ax2.plot(ks, err_rand, "o-", label="random anchors, naive")

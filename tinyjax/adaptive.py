@@ -30,7 +30,7 @@ from tinyjax import _buckets
 from tinyjax._checks import check_count
 from tinyjax._progress import progress_bar
 from tinyjax.errors import ConfigError, InputError, ItemError, ResponseError
-from tinyjax.estimators import check_item_weights, working_dtype
+from tinyjax.tiny.estimators import check_item_weights, working_dtype
 
 
 # One D-optimal step for a batch of examinees (vmapped kernel), and p-IRT; compiled once per shape.

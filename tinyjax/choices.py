@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = ("ANCHOR_STRATEGIES", "DEFAULT_ANCHOR_STRATEGY", "RECOMMENDED_ESTIMATOR", "SELECTION_STRATEGIES")
 
-#: Anchor-selection strategies of :func:`tinyjax.anchors.select_anchors` (``TinyBenchmark.fit(strategy=)``).
+#: Anchor-selection strategies of :func:`tinyjax.tiny.anchors.select_anchors` (``TinyBenchmark.fit(strategy=)``).
 ANCHOR_STRATEGIES = ("random", "difficulty", "stratified", "correctness", "irt", "stepwise")
 #: The default strategy of a tiny benchmark: measured best over both splits (docs/accuracy.md).
 DEFAULT_ANCHOR_STRATEGY = "random"

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tinyjax import estimators as _est
+from tinyjax.tiny import estimators as _est
 from tinyjax import kernels
 
 # (weight of the other benchmarks' items, weight of the ability) per kernel member; the benchmark's own items
@@ -75,14 +75,14 @@ def _split(Z: np.ndarray, own: np.ndarray, n_theta: int) -> tuple:
 def ridge_fits(Z: np.ndarray, y: np.ndarray, scales, alphas=_est.DEFAULT_RIDGE_ALPHAS) -> list:
   """Ridge regressions of ``y`` [N] on ``Z * sqrt(s)`` for each weighting ``s`` [D] of ``scales``.
 
-  The same fits as :func:`tinyjax.estimators.fit_score_regression` on each weighted matrix (penalty of least
+  The same fits as :func:`tinyjax.tiny.estimators.fit_score_regression` on each weighted matrix (penalty of least
   exact leave-one-out error among ``alphas``), from one Gram matrix of the centred features: with ``P = Xc
   diag(sqrt s) V`` (V the eigenvectors of the weighted Gram matrix, eigenvalues ``w``), the fitted values are
   ``P diag(1 / (w + a)) P^T y`` and the leverages ``P^2 (1 / (w + a))``, the SVD's closed forms without its
   [N, D] factorisation. float64 throughout.
 
   Returns:
-    [len(scales)] :class:`tinyjax.estimators.ScoreRegression` in the working dtype.
+    [len(scales)] :class:`tinyjax.tiny.estimators.ScoreRegression` in the working dtype.
   """
   dt = _est.working_dtype()
   X = np.asarray(Z, np.float64)

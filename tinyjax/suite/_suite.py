@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from tinyjax import anchors as _anchors
-from tinyjax import estimators as _est
+from tinyjax.tiny import anchors as _anchors
+from tinyjax.tiny import estimators as _est
 from tinyjax._checks import check_fraction, check_seed
 from tinyjax._progress import logger as _logger
 from tinyjax._progress import progress_bar
@@ -140,7 +140,7 @@ def _frame_dict(responses, full_scores):
 
 def _choose_anchors(Yb, target, k, strategy, seed) -> np.ndarray:
   """[k] sorted column indices of ``Yb`` [N, I_b]: every column when k covers them, else
-  :func:`tinyjax.anchors.select_anchors` ("stepwise" regressing on ``target``, the full scores)."""
+  :func:`tinyjax.tiny.anchors.select_anchors` ("stepwise" regressing on ``target``, the full scores)."""
   if k >= Yb.shape[1]:
     return np.arange(Yb.shape[1])
   a = _anchors.select_anchors(Yb, k, strategy, seed=seed, target=target if strategy == "stepwise" else None)

@@ -1,7 +1,7 @@
 """``TinyBenchmark`` (one benchmark) and ``Leaderboard`` (several sharing one ability): fit, estimate, save.
 
 ``fit`` on a train matrix (models x items): fits an IRT model (dimension chosen on held-out entries by
-default), picks anchors with the chosen strategy (``tinyjax.anchors``), calibrates the estimators on
+default), picks anchors with the chosen strategy (``tinyjax.tiny.anchors``), calibrates the estimators on
 validation folds of the train models (:mod:`tinyjax.tiny.calibration`) and fits the ridge regression of the
 full score on the anchors. ``estimate`` turns answers on the anchors into every estimator with its interval
 (:mod:`tinyjax.tiny.estimation`, :mod:`tinyjax.tiny.results`). A ``Leaderboard`` fits one IRT model on all
@@ -11,25 +11,41 @@ items, one anchor set per benchmark, and estimates one joint ability from all an
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+import inspect
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from tinyjax import anchors as _anchors
-from tinyjax import estimators as _est
+from tinyjax.tiny import anchors as _anchors
+from tinyjax.tiny import estimators as _est
 from tinyjax._checks import check_choice, check_fraction, check_seed
 from tinyjax.choices import DEFAULT_ANCHOR_STRATEGY
 from tinyjax.errors import ArtifactError, ConfigError, ItemError, ResponseError
 from tinyjax.tiny import estimation as _estn
 from tinyjax.tiny.calibration import Calibration, calibrate
 from tinyjax.tiny.answers import match_answers
-from tinyjax.tiny.results import AdaptiveEstimates, BenchmarkEstimates, Estimates
+from tinyjax.tiny.results import RECOMMENDED, AdaptiveEstimates, BenchmarkEstimates, Estimates
 
 DEFAULT_STRATEGY = DEFAULT_ANCHOR_STRATEGY   # measured best over both splits (docs/accuracy.md)
 DEFAULT_DIMS = (1, 2, 3)
 DEFAULT_METHOD = "mle"        # ability of new models: MLE (MAP fallback), measured best in docs/accuracy.md
 METHODS = ("mle", "map", "eap")
 MIN_TRAIN_MODELS = 10
+
+
+class FitSettings(NamedTuple):
+  """Settings of a fit that :meth:`TinyBenchmark.fit` does not take (:func:`fit_tiny_benchmark`).
+
+  Attributes:
+    fold_models: a dict the caller keeps to share the validation folds' IRT fits between fits of the same train
+      matrix, kind, dimension and seed (e.g. one per anchor strategy); None: fit them each time.
+    tail_fraction: share of the train models per side in the tail fold (None: ``calibration.TAIL_FRACTION``).
+    range_quantiles: quantiles of the train scores that end the train range (None: ``estimation.RANGE_QUANTILES``).
+  """
+
+  fold_models: dict | None = None
+  tail_fraction: float | None = None
+  range_quantiles: tuple[float, float] | None = None
 
 
 def _responses(Y, model_ids=None, item_ids=None):
@@ -79,10 +95,12 @@ class _TinyBase:
     self.seed = int(seed)
     self.method = method
     self.item_ids = list(item_ids)
+    self._range_quantiles = None    # FitSettings.range_quantiles of an experiment's fit (None: the default)
 
   @classmethod
   def _build(cls, Y, benches: list[_estn.Bench], *, strategy, seed, kind, dim, dims, priors, level, n_folds,
-             n_restarts, method, item_ids, progress, irt_model=None, cache=None, adaptive_budget=None):
+             n_restarts, method, item_ids, progress, irt_model=None, adaptive_budget=None,
+             settings: FitSettings = FitSettings()):
     check_choice(strategy, _anchors.STRATEGIES, "strategy")
     seed = check_seed(seed)
     level = check_fraction(level, "level")
@@ -99,13 +117,15 @@ class _TinyBase:
     anchor_sets = _estn.select_anchor_sets(Y, model, benches, strategy, n_restarts, seed=seed)
     calib = calibrate(Y, benches, strategy=strategy, seed=seed, kind=model.kind, dim=model.dim,
                       priors=getattr(model, "priors", None), n_folds=n_folds, n_restarts=n_restarts, level=level,
-                      method=method, progress=progress, cache=cache, adaptive_budget=adaptive_budget)
+                      method=method, progress=progress, cache=settings.fold_models, adaptive_budget=adaptive_budget,
+                      tail_fraction=settings.tail_fraction, range_quantiles=settings.range_quantiles)
     regs = _estn.fit_regressions(model, Y, benches, _estn.anchor_columns(benches, anchor_sets))
     scores = [_estn.true_scores(Y[:, b.cols], b.item_weights) for b in benches]
     obj = cls.__new__(cls)
     _TinyBase.__init__(obj, irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=[c for c, _ in calib],
                        strategy=strategy, level=level, seed=seed, method=method, item_ids=item_ids,
                        regressions=regs, train_scores=scores, residuals=[r for _, r in calib])
+    obj._range_quantiles = settings.range_quantiles
     return obj
 
   # --- estimation -----------------------------------------------------------------------------
@@ -113,25 +133,24 @@ class _TinyBase:
   def _global_anchors(self) -> np.ndarray:
     return _estn.anchor_columns(self._benches, self._anchor_sets)
 
-  def _estimate_all(self, Y_anchor, batch_size=None, lam_mode=None):
+  def _estimate_all(self, Y_anchor, batch_size=None, lam_mode=None, range_quantiles=None) -> "_AllEstimates":
+    """Every estimate of every benchmark, float64, by benchmark column (``range_quantiles``: experiments)."""
     matched = match_answers(Y_anchor, [self.item_ids[i] for i in self._global_anchors])
     Y = _est.check_answers(matched.values, self._global_anchors.shape[0], model_ids=matched.model_ids)
     raw = _estn.raw_estimates(self.irt_model, self._benches, self._anchor_sets, Y, self.method, batch_size,
                               self._regs)
     # Unanswered anchors: the calibrations measured with that share of the validation models' anchors hidden.
     missing = _estn.missing_fractions(Y, self._anchor_sets)
-    est, intervals = _estn.combine_missing(raw, self._calib, self._train_scores, missing, lam_mode,
-                                           [a.indices.shape[0] for a in self._anchor_sets])
+    c = _estn.combine_missing(raw, self._calib, self._train_scores, missing, lam_mode,
+                              [a.indices.shape[0] for a in self._anchor_sets],
+                              range_quantiles if range_quantiles is not None else self._range_quantiles)
     # Computed in the working dtype (one precision per estimate); handed to the user as float64.
-    f64 = lambda x: x if x.dtype == bool else x.astype(np.float64)
-    regime = np.asarray(_estn.REGIMES)[est.pop("regime")]
-    est = {k: f64(v) for k, v in est.items()}
-    est["regime"] = regime
-    est["missing"] = missing.astype(np.float64)
-    return est, {k: (f64(lo), f64(hi)) for k, (lo, hi) in intervals.items()}, f64(raw["theta"])
+    f64 = lambda x: x.astype(np.float64)  # noqa: E731
+    return _AllEstimates(f64(c.values), f64(c.lo), f64(c.hi), c.exterior, np.asarray(_estn.REGIMES)[c.regime],
+                         f64(missing), f64(raw.theta))
 
   def _diagnostics(self, j: int) -> dict:
-    return {"calibration": dataclasses.asdict(self._calib[j]), "residuals": self._residuals[j],
+    return {"calibration": self._calib[j].to_dict(), "residuals": self._residuals[j],
             "train_scores": np.asarray(self._train_scores[j]).copy(),
             "item_weights": self._benches[j].item_weights.copy(), "items": self._benches[j].cols.copy()}
 
@@ -152,7 +171,7 @@ class _TinyBase:
       arrays[f"b{j}__train_scores"] = np.asarray(self._train_scores[j], np.float64)
       reg = self._regs[j]
       arrays[f"b{j}__reg_mean"], arrays[f"b{j}__reg_coef"] = reg.mean, reg.coef
-      benches.append({"name": b.name, "n_anchors": b.n_anchors, "calib": dataclasses.asdict(c),
+      benches.append({"name": b.name, "n_anchors": b.n_anchors, "calib": c.to_dict(),
                       "regression": {"intercept": reg.intercept, "alpha": reg.alpha}})
     meta = {"irt": irt_meta, "benches": benches, "strategy": self.strategy, "level": self.level,
             "seed": self.seed, "method": self.method}
@@ -201,6 +220,36 @@ class _TinyBase:
     return cls._from_artifact(arrays, meta)
 
 
+class _AllEstimates(NamedTuple):
+  """What :meth:`_TinyBase._estimate_all` returns: every benchmark's estimates, float64."""
+
+  values: np.ndarray     # [len(NAMES), M, B] every estimator of tinyjax.tiny.estimators.NAMES
+  lo: np.ndarray         # [len(NAMES), M, B] lower ends of their intervals
+  hi: np.ndarray         # [len(NAMES), M, B] upper ends
+  exterior: np.ndarray   # [M, B] bool
+  regime: np.ndarray     # [M, B] str, a name of REGIMES
+  missing: np.ndarray    # [M, B] share of each benchmark's anchors unanswered
+  theta: np.ndarray      # [M, d]
+
+
+def fit_tiny_benchmark(settings: FitSettings, Y_train, n_anchors: int = 100, strategy: str = DEFAULT_STRATEGY,
+                       **options) -> "TinyBenchmark":
+  """:meth:`TinyBenchmark.fit` with :class:`FitSettings`: ``options`` are fit's keyword arguments, with its defaults."""
+  bound = inspect.signature(TinyBenchmark.fit).bind(Y_train, n_anchors, strategy, **options)
+  bound.apply_defaults()
+  a = bound.arguments
+  seed = check_seed(a["seed"])   # before any work: a bad seed fails at once, not after the fit
+  Y, _, iids = _responses(Y_train, a["model_ids"], a["item_ids"])
+  n_items = Y.shape[1]
+  k = _check_n_anchors(n_anchors, n_items)
+  weights, g = _weights_and_groups(n_items, a["groups"], a["item_weights"], a["balance_groups"])
+  bench = _estn.Bench("benchmark", np.arange(n_items), weights, g, k)
+  return TinyBenchmark._build(Y, [bench], strategy=strategy, seed=seed, kind=a["kind"], dim=a["dim"], dims=a["dims"],
+                              priors=a["priors"], level=a["level"], n_folds=a["n_folds"], n_restarts=a["n_restarts"],
+                              method=a["method"], item_ids=iids, progress=a["progress"], irt_model=a["irt_model"],
+                              adaptive_budget=k if a["compare_adaptive"] else None, settings=settings)
+
+
 class TinyBenchmark(_TinyBase):
   """A tiny version of one benchmark: anchors, their weights, the IRT model and calibrated estimators.
 
@@ -222,16 +271,16 @@ class TinyBenchmark(_TinyBase):
           groups=None, item_weights=None, balance_groups: bool = True, kind: str = "2pl",
           dim: int | str = "auto", dims: Sequence[int] = DEFAULT_DIMS, priors=None, level: float = 0.9,
           n_folds: int | None = None, n_restarts: int = 8, method: str = DEFAULT_METHOD, irt_model=None,
-          model_ids=None, item_ids=None, compare_adaptive: bool = True, progress: bool | None = None,
-          _cache: dict | None = None) -> "TinyBenchmark":
+          model_ids=None, item_ids=None, compare_adaptive: bool = True,
+          progress: bool | None = None) -> "TinyBenchmark":
     """Builds a tiny benchmark from a train matrix.
 
     Args:
       Y_train: [N, I] responses of the train models (0/1 or scores in [0, 1], NaN = missing): array,
         DataFrame, path, ``datasets.Dataset`` (anything ``tinyjax.data.load_responses`` reads).
       n_anchors: number of anchor items K (1 <= K <= I).
-      strategy: how anchors are chosen, one of ``tinyjax.anchors.STRATEGIES`` (each described in
-        :mod:`tinyjax.anchors`).
+      strategy: how anchors are chosen, one of ``tinyjax.tiny.STRATEGIES`` (each described in
+        :mod:`tinyjax.tiny.anchors`).
       seed: seed of every random choice (fits, folds, anchor draws, k-means restarts).
       groups: [I] item group labels (e.g. MMLU subjects); needed by "stratified".
       item_weights: [I] item weights in the full score; overrides ``balance_groups``.
@@ -254,16 +303,11 @@ class TinyBenchmark(_TinyBase):
     Returns:
       A fitted :class:`TinyBenchmark`.
     """
-    seed = check_seed(seed)   # before any work: a bad seed fails at once, not after the fit
-    Y, _, iids = _responses(Y_train, model_ids, item_ids)
-    n_items = Y.shape[1]
-    k = _check_n_anchors(n_anchors, n_items)
-    weights, g = _weights_and_groups(n_items, groups, item_weights, balance_groups)
-    bench = _estn.Bench("benchmark", np.arange(n_items), weights, g, k)
-    return cls._build(Y, [bench], strategy=strategy, seed=seed, kind=kind, dim=dim, dims=dims, priors=priors,
-                      level=level, n_folds=n_folds, n_restarts=n_restarts, method=method, item_ids=iids,
-                      progress=progress, irt_model=irt_model, cache=_cache,
-                      adaptive_budget=k if compare_adaptive else None)
+    return fit_tiny_benchmark(FitSettings(), Y_train, n_anchors, strategy, seed=seed, groups=groups,
+                              item_weights=item_weights, balance_groups=balance_groups, kind=kind, dim=dim,
+                              dims=dims, priors=priors, level=level, n_folds=n_folds, n_restarts=n_restarts,
+                              method=method, irt_model=irt_model, model_ids=model_ids, item_ids=item_ids,
+                              compare_adaptive=compare_adaptive, progress=progress)
 
   @property
   def anchors(self) -> np.ndarray:
@@ -294,7 +338,7 @@ class TinyBenchmark(_TinyBase):
     """What the validation folds measured: the gp-IRT weight ``lam``, every estimator's conformal multipliers
     and validation MAE, the blend weights, the number of validation models (a
     :class:`tinyjax.tiny.calibration.Calibration` as a dict)."""
-    return dataclasses.asdict(self._calib[0])
+    return self._calib[0].to_dict()
 
   def diagnostics(self) -> dict:
     """The calibration with the data behind it, for diagnostics and re-calibration experiments.
@@ -333,12 +377,11 @@ class TinyBenchmark(_TinyBase):
       blend and intervals calibrated with that share of the validation models' anchors hidden (interpolated
       between the calibrated shares, ``validation["missing"]``), so its interval is wider.
     """
-    est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
-    return Estimates(**{k: est[k][:, 0] for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend",
-                                                 "exterior", "regime", "missing")},
-                     intervals={k: np.stack([lo[:, 0], hi[:, 0]], axis=1) for k, (lo, hi) in iv.items()},
-                     level=self.level,
-                     theta=theta, lam=self.lam)
+    a = self._estimate_all(Y_anchor, batch_size, lam_mode)
+    return Estimates(values={k: a.values[i, :, 0] for i, k in enumerate(_est.NAMES)},
+                     intervals={k: np.stack([a.lo[i, :, 0], a.hi[i, :, 0]], axis=1) for i, k in enumerate(_est.NAMES)},
+                     level=self.level, theta=a.theta, lam=self.lam, exterior=a.exterior[:, 0], regime=a.regime[:, 0],
+                     missing=a.missing[:, 0])
 
   @property
   def recommendation(self) -> dict:
@@ -355,7 +398,7 @@ class TinyBenchmark(_TinyBase):
     ad = self._calib[0].adaptive
     if ad is None:
       nan = float("nan")
-      return {"workflow": "static", "budget": int(self.anchors.shape[0]), "mae_static": self._calib[0].maes["blend"],
+      return {"workflow": "static", "budget": int(self.anchors.shape[0]), "mae_static": self._calib[0].multipliers(RECOMMENDED).mae,
               "mae_adaptive": nan, "mae_static_tail": nan, "mae_adaptive_tail": nan}
     return {k: ad[k] for k in ("workflow", "budget", "mae_static", "mae_adaptive", "mae_static_tail",
                                "mae_adaptive_tail")}
@@ -544,7 +587,7 @@ class Leaderboard(_TinyBase):
   @property
   def validation(self) -> dict:
     """name -> what the validation folds measured for that benchmark (as :attr:`TinyBenchmark.validation`)."""
-    return {b.name: dataclasses.asdict(c) for b, c in zip(self._benches, self._calib)}
+    return {b.name: c.to_dict() for b, c in zip(self._benches, self._calib)}
 
   def diagnostics(self) -> dict:
     """name -> that benchmark's diagnostics (as :meth:`TinyBenchmark.diagnostics`)."""
@@ -560,13 +603,12 @@ class Leaderboard(_TinyBase):
     ``Y_anchor``: input with item ids is matched by id (as for :meth:`TinyBenchmark.estimate`); a bare array is
     [M, sum K_b] in the order of :attr:`all_anchors`. ``lam_mode`` as for :meth:`TinyBenchmark.estimate`.
     """
-    est, iv, theta = self._estimate_all(Y_anchor, batch_size, lam_mode)
-    d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}
-    return BenchmarkEstimates(**{k: d(est[k]) for k in ("naive", "pirt", "gpirt", "diff", "greg", "ridge",
-                                                        "blend", "exterior", "regime", "missing")},
-                              intervals={k: d(np.stack([lo, hi], axis=2)) for k, (lo, hi) in iv.items()},
-                              level=self.level,
-                              theta=theta)
+    a = self._estimate_all(Y_anchor, batch_size, lam_mode)
+    d = lambda x: {b.name: x[:, j] for j, b in enumerate(self._benches)}  # noqa: E731
+    return BenchmarkEstimates(values={k: d(a.values[i]) for i, k in enumerate(_est.NAMES)},
+                              intervals={k: d(np.stack([a.lo[i], a.hi[i]], axis=2)) for i, k in enumerate(_est.NAMES)},
+                              level=self.level, theta=a.theta, exterior=d(a.exterior), regime=d(a.regime),
+                              missing=d(a.missing))
 
   # The evaluation protocol (tinyjax.evaluate.EvalTarget).
   def evaluation_anchors(self) -> dict[str, list[str]]:

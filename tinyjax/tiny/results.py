@@ -10,31 +10,35 @@ interval and ``lo`` / ``hi`` its two ends.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 
 from tinyjax.choices import RECOMMENDED_ESTIMATOR
+from tinyjax.tiny.estimators import REGISTRY
 
 RECOMMENDED = RECOMMENDED_ESTIMATOR   # the estimate behind ``score`` / ``lo`` / ``hi`` (measured best, docs/accuracy.md)
 
 # name -> what it is (docs/accuracy.md measures each); ``intervals`` has one entry per name.
-ESTIMATORS = {
-    "naive": "weighted mean of the anchor answers",
-    "pirt": "p-IRT: anchors for their answers, IRT predictions for every other item",
-    "gpirt": "gp-IRT (tinyBenchmarks): validation-weighted mix of naive and p-IRT",
-    "diff": "IRT difference estimator: naive corrected by the predicted gap between all items and the anchors",
-    "greg": "regression estimator: diff with its slope fitted to the model's own anchors",
-    "ridge": "ridge regression of the full score on the anchor answers, fitted on the train models",
-    "blend": "regime-calibrated convex blend (interior: pirt, diff, ridge, naive; beyond the train range: greg)",
-}
+ESTIMATORS = {e.name: e.description for e in REGISTRY}
 
 
+def _estimator_fields(cls):
+  """Adds one read-only attribute per estimator of the registry: ``est.<name>`` is ``est.values[<name>]``."""
+  for e in REGISTRY:
+    setattr(cls, e.name, property(lambda self, name=e.name: self.values[name], doc=f"{e.description}."))
+  return cls
+
+
+@_estimator_fields
 @dataclasses.dataclass(frozen=True, eq=False)
 class Estimates:
   """Estimated full-benchmark scores of M models (a :class:`tinyjax.TinyBenchmark`), fractions in [0, 1].
 
   Attributes:
-    naive, pirt, gpirt, diff, greg, ridge, blend: [M] each estimator (see :data:`ESTIMATORS`).
+    naive, pirt, gpirt, diff, greg, ridge, blend: [M] each estimator (see :data:`ESTIMATORS`; one attribute per
+      line of ``tinyjax.tiny.estimators.REGISTRY``).
+    values: estimator name -> [M] the same arrays.
     intervals: estimator name -> [M, 2] interval at ``level`` (column 0 lower, column 1 upper end).
     level: nominal coverage of the intervals.
     theta: [M, d] fitted abilities.
@@ -46,13 +50,7 @@ class Estimates:
       calibrations measured with that share of the validation models' anchors hidden.
   """
 
-  naive: np.ndarray
-  pirt: np.ndarray
-  gpirt: np.ndarray
-  diff: np.ndarray
-  greg: np.ndarray
-  ridge: np.ndarray
-  blend: np.ndarray
+  values: Mapping[str, np.ndarray]
   intervals: dict
   level: float
   theta: np.ndarray
@@ -69,7 +67,7 @@ class Estimates:
   @property
   def score(self) -> np.ndarray:
     """[M] the recommended estimate."""
-    return getattr(self, RECOMMENDED)
+    return self.values[RECOMMENDED]
 
   @property
   def interval(self) -> np.ndarray:
@@ -87,21 +85,17 @@ class Estimates:
     return self.intervals[RECOMMENDED][:, 1]
 
 
+@_estimator_fields
 @dataclasses.dataclass(frozen=True, eq=False)
 class BenchmarkEstimates:
   """Estimates for several benchmarks (a :class:`tinyjax.Leaderboard`): each field a dict name -> [M] array.
 
-  Attributes: as for :class:`Estimates` (``intervals``: estimator -> {benchmark: [M, 2]}; ``exterior``, ``regime``
-  and ``missing`` name -> [M]: ``missing`` the share of that benchmark's anchors unanswered), without ``lam``.
+  Attributes: as for :class:`Estimates` (``values``: estimator -> {benchmark: [M]}; ``intervals``: estimator ->
+  {benchmark: [M, 2]}; ``exterior``, ``regime`` and ``missing`` name -> [M]: ``missing`` the share of that
+  benchmark's anchors unanswered), without ``lam``.
   """
 
-  naive: dict
-  pirt: dict
-  gpirt: dict
-  diff: dict
-  greg: dict
-  ridge: dict
-  blend: dict
+  values: Mapping[str, dict]
   intervals: dict
   level: float
   theta: np.ndarray
@@ -117,7 +111,7 @@ class BenchmarkEstimates:
   @property
   def score(self) -> dict:
     """name -> [M] the recommended estimate."""
-    return getattr(self, RECOMMENDED)
+    return self.values[RECOMMENDED]
 
   @property
   def interval(self) -> dict:

@@ -32,6 +32,7 @@ JAX result with float64 numpy arithmetic. Callers may store the final results as
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -94,6 +95,16 @@ def check_answers(Y_anchor, n_anchors: int, *, model_ids=None) -> np.ndarray:
     raise ResponseError(f"{empty.size} model(s) answered no anchor item, nothing to estimate from: {names}; "
                         "remove those rows (command line: --drop-empty)")
   return Y.astype(working_dtype(), copy=False)
+
+
+def true_scores(Y, item_weights, dtype=None) -> np.ndarray:
+  """The full score: [N] the ``item_weights``-weighted mean over each row's observed (non-NaN) entries of ``Y``
+  [N, I], in ``dtype`` (default :func:`working_dtype`); 0 for a row with none."""
+  dt = working_dtype() if dtype is None else np.dtype(dtype)
+  Y = np.asarray(Y, dt)
+  obs = ~np.isnan(Y)
+  w = np.where(obs, np.asarray(item_weights, dt)[None, :], 0.0)
+  return np.sum(np.where(obs, Y, 0.0) * w, axis=1) / np.maximum(w.sum(axis=1), np.finfo(dt).tiny)
 
 
 def naive_estimate(Y_anchor, weights) -> np.ndarray:
@@ -251,14 +262,26 @@ def reference_gpirt_lambda(irt_val_mae: float, item_variance: float, n_anchors: 
   return gpirt_lambda(v, dt.type(irt_val_mae) ** 2)
 
 
-def conformal_quantile(scores, level: float) -> float:
-  """Split-conformal quantile: the ceil((n + 1) level)-th smallest of ``scores`` (inf if n is too small).
+def conformal_quantile(scores, level: float, dtype=None) -> float:
+  """Split-conformal quantile: the ``ceil((n + 1) level)``-th smallest of the ``n`` measured ``scores``.
+
+  The one split-conformal rule of tinyjax (tiny benchmarks, leaderboards and suites). Its edge cases:
+
+  - NaN scores were not measured (e.g. a validation model without that residual) and are left out; +inf counts
+    as a score larger than every other.
+  - With too few scores for the level (``ceil((n + 1) level) > n``, that is ``n <`` :func:`min_conformal_scores`,
+    no score at all included) the quantile is inf: no finite half-width carries the level's guarantee. A caller
+    that wants a finite fallback says which where it calls (and ``Suite.fit`` refuses such a benchmark).
 
   Args:
     scores: [n] non-negative nonconformity scores of validation models.
     level: nominal coverage in (0, 1).
+    dtype: precision of the comparison (default :func:`working_dtype`; a suite's residuals in the full scores'
+      unit use float64).
   """
-  s = np.sort(np.asarray(scores, dtype=working_dtype()))
+  dt = working_dtype() if dtype is None else np.dtype(dtype)
+  s = np.asarray(scores, dtype=dt).reshape(-1)
+  s = np.sort(s[~np.isnan(s)])
   if not 0.0 < level < 1.0:
     raise ConfigError(f"level must be in (0, 1), got {level}")
   n = s.shape[0]
@@ -266,6 +289,16 @@ def conformal_quantile(scores, level: float) -> float:
   if n == 0 or r > n:
     return float("inf")
   return float(s[r - 1])
+
+
+def min_conformal_scores(level: float) -> int:
+  """The fewest scores for which :func:`conformal_quantile` at ``level`` is finite."""
+  if not 0.0 < level < 1.0:
+    raise ConfigError(f"level must be in (0, 1), got {level}")
+  n = 1
+  while int(np.ceil((n + 1) * level)) > n:
+    n += 1
+  return n
 
 
 def bernoulli_scale(p, item_weights) -> np.ndarray:
@@ -290,7 +323,8 @@ class ScoreRegression:
 
 def fit_score_regression(X, y, alphas=DEFAULT_RIDGE_ALPHAS) -> ScoreRegression:
   """Fits ``y ~ intercept + (X - mean) @ coef`` by ridge regression, the penalty chosen by exact
-  leave-one-out error (closed form from one SVD of the centred features).
+  leave-one-out error (closed form from one SVD of the centred features: ``tinyjax.kernels.ridge_loo``, the rule
+  stepwise selection uses).
 
   This is the regression estimator of the full score (as in metabench and "anchor points" follow-ups): it
   learns from the train models which anchors predict the full score, without an IRT model. It has no
@@ -318,10 +352,7 @@ def fit_score_regression(X, y, alphas=DEFAULT_RIDGE_ALPHAS) -> ScoreRegression:
   uy = U.T @ yc
   best = None
   for a in alphas:
-    shrink = s ** 2 / (s ** 2 + a)
-    fitted = U @ (shrink * uy)
-    lev = np.sum(U ** 2 * shrink[None, :], axis=1) + 1.0 / X.shape[0]
-    loo = float(np.mean(((yc - fitted) / np.maximum(1.0 - lev, 1e-9)) ** 2))
+    loo = float(kernels.ridge_loo(U, s, uy, yc, a)[1])   # the kernel's formula, run by numpy in this precision
     if best is None or loo < best[0]:
       best = (loo, float(a), Vt.T @ (s / (s ** 2 + a) * uy))
   return ScoreRegression(mean=mu, coef=best[2], intercept=ym, alpha=best[1])
@@ -335,3 +366,120 @@ def regression_estimate(X, reg: ScoreRegression) -> np.ndarray:
     raise ResponseError(f"X must be [M, {reg.coef.shape[0]}], got {X.shape}")
   mean, coef = np.asarray(reg.mean, dt), np.asarray(reg.coef, dt)
   return dt.type(reg.intercept) + (X - mean[None, :]) @ coef
+
+
+# --- the registry: every estimator of a tiny benchmark, named once ---------------------------------------------
+
+class AnchorInputs(NamedTuple):
+  """What an estimator computed from one benchmark's anchors sees (the rows that answered at least one anchor)."""
+
+  answers: np.ndarray        # [M, K] answers on the anchors, NaN = not answered (working dtype)
+  anchors: np.ndarray        # [K] int64 item indices into the benchmark's I items
+  weights: np.ndarray        # [K] anchor weights (sum to 1; each estimator casts them)
+  item_weights: np.ndarray   # [I] item weights of the full score (sum to 1, working dtype)
+  p: np.ndarray              # [M, I] IRT probability of a correct answer on every item, at each model's ability
+
+
+#: How an estimator is computed and calibrated (:attr:`Estimator.kind`). Every kind gets its own split-conformal
+#: multipliers from the validation folds (interior, exterior by side, edge zone: ``tinyjax.tiny.calibration``).
+KINDS = {
+    "anchors": "computed per benchmark from the anchor answers and the IRT predictions (Estimator.compute)",
+    "regression": "a ridge regression of the full score on every anchor answer, fitted on the train models",
+    "blend": "the regime's convex blend of the parts (weights chosen on the validation folds, per regime)",
+    "gpirt": "lam * (design part) + (1 - lam) * (model part), lam from their validation mean squared errors",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimator:
+  """One line of :data:`REGISTRY`.
+
+  Attributes:
+    name: the key of the estimate everywhere (``Estimates.<name>``, ``intervals[name]``, saved calibrations).
+    display: its name in tables.
+    kind: how it is computed and calibrated, a key of :data:`KINDS`.
+    compute: for kind "anchors", ``AnchorInputs -> [M]`` estimates (clipping is the caller's).
+    slot: its index in the blend's weight vectors (``regime_w`` of saved tiny benchmarks: never renumbered), or
+      None when it is not a part of the blend.
+    roles: its places among the blend's candidates (``tinyjax.tiny.calibration.regime_weights``): "interior" (a
+      part of the convex interior candidate), "alone" (a candidate on its own), "exterior" (on its own, and mixed
+      with the gp-IRT and interior candidates: the estimator for models beyond the train range), "design" / "model"
+      (the two parts of gp-IRT: the anchors' sampling estimate and the IRT model's), "position" (where this
+      estimate lies against the train models' score range says whether a model is beyond it: ``exterior``, the
+      exterior and edge-zone multipliers).
+    description: one line for the docs and ``tinyjax.tiny.ESTIMATORS``.
+  """
+
+  name: str
+  display: str
+  kind: str
+  compute: Callable[[AnchorInputs], np.ndarray] | None = None
+  slot: int | None = None
+  roles: tuple[str, ...] = ()
+  description: str = ""
+
+
+# Adding an estimator: write its function above, then add one line here (docs/notes/adding-an-estimator.md).
+REGISTRY: tuple[Estimator, ...] = (
+    Estimator("naive", "naive", "anchors", lambda a: naive_estimate(a.answers, a.weights), 3,
+              ("interior", "design"), "weighted mean of the anchor answers"),
+    Estimator("pirt", "p-IRT", "anchors", lambda a: pirt_estimate(a.answers, a.anchors, a.item_weights, a.p), 0,
+              ("interior", "model"), "p-IRT: anchors for their answers, IRT predictions for every other item"),
+    Estimator("gpirt", "gp-IRT", "gpirt", None, None, (),
+              "gp-IRT (tinyBenchmarks): validation-weighted mix of naive and p-IRT"),
+    Estimator("diff", "diff", "anchors",
+              lambda a: difference_estimate(a.answers, a.anchors, a.weights, a.item_weights, a.p), 1,
+              ("interior", "alone", "position"),
+              "IRT difference estimator: naive corrected by the predicted gap between all items and the anchors"),
+    Estimator("greg", "greg", "anchors",
+              lambda a: greg_estimate(a.answers, a.anchors, a.weights, a.item_weights, a.p), 4, ("exterior",),
+              "regression estimator: diff with its slope fitted to the model's own anchors"),
+    Estimator("ridge", "ridge", "regression", None, 2, ("interior",),
+              "ridge regression of the full score on the anchor answers, fitted on the train models"),
+    Estimator("blend", "blend", "blend", None, None, (),
+              "regime-calibrated convex blend (interior: pirt, diff, ridge, naive; beyond the train range: greg)"),
+)
+
+NAMES = tuple(e.name for e in REGISTRY)                            # every estimate, in the order tables show them
+BY_NAME = {e.name: e for e in REGISTRY}
+
+
+def _of_kind(kind: str) -> tuple[str, ...]:
+  return tuple(e.name for e in REGISTRY if e.kind == kind)
+
+
+def _with_role(role: str) -> tuple[str, ...]:
+  return tuple(e.name for e in REGISTRY if role in e.roles)
+
+
+FROM_ANCHORS = _of_kind("anchors")                                  # computed per benchmark from the anchors
+FITTED = _of_kind("regression")                                     # fitted on the train models
+RAW = FROM_ANCHORS + FITTED                                         # what raw_estimates computes, in this order
+BLENDED = _of_kind("blend")
+MIXED = _of_kind("gpirt")
+CALIBRATED = RAW + BLENDED + MIXED                                  # every estimator with conformal multipliers
+PARTS = tuple(e.name for e in sorted((e for e in REGISTRY if e.slot is not None), key=lambda e: e.slot))
+INTERIOR = _with_role("interior")
+EXTERIOR = _with_role("exterior")
+ALONE = EXTERIOR + _with_role("alone")                              # the single-part candidates of the blend
+(DESIGN,), (MODEL,) = _with_role("design"), _with_role("model")    # gp-IRT's two parts
+(POSITION,) = _with_role("position")                                # places a model against the train range
+(BLEND,), (GPIRT,) = BLENDED, MIXED                                 # one of each kind
+
+
+class RawEstimates(NamedTuple):
+  """Every estimator of :data:`RAW` for M models and B benchmarks, before calibration (working dtype)."""
+
+  values: np.ndarray   # [len(RAW), M, B] in the order of RAW (unclipped)
+  spread: np.ndarray   # [M, B] Bernoulli spread sqrt(sum_i m_i p_i (1 - p_i)) at each model's ability
+  nvar: np.ndarray     # [M, B] model-wise Bernoulli variance of the naive estimate over the answered anchors
+  theta: np.ndarray    # [M, d] abilities
+
+  def of(self, name: str) -> np.ndarray:
+    """[M, B] the estimates of estimator ``name`` (one of :data:`RAW`)."""
+    return self.values[RAW.index(name)]
+
+
+def blend_matrix(values_by_name: Callable[[str], np.ndarray]) -> np.ndarray:
+  """[..., len(PARTS)] the blend's parts side by side, in slot order, from ``name -> [...]`` arrays."""
+  return np.stack([values_by_name(k) for k in PARTS], axis=-1)

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tinyjax import estimators as _est
+from tinyjax.tiny import estimators as _est
 from tinyjax import kernels
 from tinyjax._checks import check_choice, check_seed
 from tinyjax.choices import ANCHOR_STRATEGIES
@@ -226,9 +226,7 @@ def select_anchors(Y, n_anchors: int, strategy: str = "correctness", *, seed: in
     if Y.shape[0] < 3:
       raise ResponseError(f'strategy="stepwise" needs at least 3 train models, got {Y.shape[0]}')
     _check_observed(Y)
-    obs = ~np.isnan(Y)
-    wobs = np.where(obs, mass[None, :], 0.0)
-    score = np.sum(np.where(obs, Y, 0.0) * wobs, axis=1) / np.maximum(wobs.sum(axis=1), 1e-300)   # [N] full scores
+    score = _est.true_scores(Y, mass, np.float64)   # [N] full scores
     if target is not None:
       score = np.asarray(target, np.float64)
       if score.shape != (Y.shape[0],) or not np.all(np.isfinite(score)):

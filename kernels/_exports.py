@@ -10,7 +10,7 @@ from tinyjax.kernels._krr import (KernelRidge, grouped_sq_distances, kernel_ridg
 from tinyjax.kernels._kmeans import KMeansInfo, KMeansState, kmeans, kmeans_plusplus_init, lloyd_step, squared_distances
 
 # supervised anchor selection (issue 3): forward stepwise ridge regression of the full score
-from tinyjax.kernels._stepwise import StepwiseInfo, stepwise_select
+from tinyjax.kernels._stepwise import StepwiseInfo, loo_mse, ridge_loo, stepwise_select
 # tiny-benchmark estimation: p-IRT (kernels/_pirt.py); D-optimal adaptive testing step (kernels/_adaptive.py)
 from tinyjax.kernels._pirt import pirt_scores
 from tinyjax.kernels._adaptive import AdaptiveRound, AdaptiveStep, adaptive_round, d_optimal_step
@@ -161,6 +161,7 @@ __all__ = (
     "log_fail",
     "log_likelihood_one",
     "log_pass_fail_ratio",
+    "loo_mse",
     "loss_to_error",
     "lrf_bounds",
     "lrf_moments",
@@ -180,6 +181,7 @@ __all__ = (
     "rbf_kernel",
     "reducible_power_law",
     "rejects_target",
+    "ridge_loo",
     "row_variances",
     "sample_token",
     "score_curve_1d",

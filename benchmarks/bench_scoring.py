@@ -330,6 +330,39 @@ def save_random_gpt2(folder: str, shape: str, texts: list[str], tok_vocab: int):
   transformers.GPT2LMHeadModel(cfg).eval().save_pretrained(folder)
 
 
+def part_sweep(args):
+  """tinyjax alone: warm time of every (batch size, row_tokens) in ``--sweep``, interleaved over rounds."""
+  import tempfile
+
+  from tinyjax.scoring.models import load_gpt2
+  items = leaderboard_requests(pathlib.Path(args.data), args.items)
+  texts = sorted({t for its in items.values() for it in its for pair in it.requests() for t in pair})
+  pairs = {b: [pair for it in items[b] for pair in it.requests()] for b in (args.benchmarks or BENCHMARKS)}
+  for shape in args.shapes:
+    folder = tempfile.mkdtemp(prefix=f"bench_scoring_{shape}_")
+    save_random_gpt2(folder, shape, texts, args.tok_vocab)
+    model = load_gpt2(folder)
+    scorers = {}
+    for setting in args.sweep:
+      batch, row_tokens = (int(x) for x in setting.split("x"))
+      scorer = scoring.Scorer(model, folder, batch_size=batch)
+      scorer.row_tokens = row_tokens
+      for b in pairs:
+        scorer.loglikelihood(pairs[b])              # compiles
+      scorers[setting] = (scorer, [])
+    for rnd in range(args.repeats):
+      for setting in (args.sweep if rnd % 2 == 0 else args.sweep[::-1]):
+        t0 = time.perf_counter()
+        for b in pairs:
+          scorers[setting][0].loglikelihood(pairs[b])
+        scorers[setting][1].append(time.perf_counter() - t0)
+      print(f"{shape} round {rnd + 1}: " + ", ".join(f"{k} {v[1][-1]:.2f}s" for k, v in scorers.items())
+            + f" | load {open('/proc/loadavg').read().split()[0]}", flush=True)
+    for setting, (scorer, secs) in scorers.items():
+      print(f"{shape} batch x row_tokens {setting}: median {np.median(secs):.2f}s over {len(secs)} rounds",
+            flush=True)
+
+
 def part_lm_eval(args):
   import tempfile
 
@@ -416,11 +449,13 @@ def main():
   p.add_argument("--benchmarks", nargs="+", choices=BENCHMARKS, help="part 3: benchmarks (default: all five)")
   p.add_argument("--tok-vocab", type=int, default=8192, help="part 3: BPE vocabulary trained on the items")
   p.add_argument("--tj-batch-size", type=int, default=None, help="part 3: tinyjax batch size (default: its own)")
+  p.add_argument("--sweep", nargs="+", metavar="BxT",
+                 help="part 3, tinyjax alone: time each batch size x row_tokens setting (e.g. 8x2048 8x4096)")
   p.add_argument("--skip-throughput", action="store_true", help="only part 2")
   args = p.parse_args()
   print(f"jax {jax.__version__}, devices {jax.devices()}, cpus {os.cpu_count()}, load {open('/proc/loadavg').read()}")
   if args.lm_eval:
-    part_lm_eval(args)
+    part_sweep(args) if args.sweep else part_lm_eval(args)
     return
   if not args.skip_throughput:
     part_throughput(args)

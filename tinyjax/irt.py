@@ -788,7 +788,7 @@ def estimate_ability(model: IRTModel, Y_new, items=None, method: str = "map", *,
   and reads the results back once. The models axis is padded to a :func:`tinyjax._buckets.bucket` size (at
   least 256) and the items axis too, so the number of compiled programs stays bounded whatever the shapes.
   With dim 1, MLE/MAP run Fisher scoring in closed form from a start read off the tabulated score equation
-  (typically two iterations), and EAP weighs one fixed grid over the prior (128 points over +-7 prior sd, by
+  (one iteration for a row that answered every item, a few otherwise), and EAP weighs one fixed grid over the prior (128 points over +-7 prior sd, by
   matrix products); rows whose posterior that grid does not resolve (sd below its spacing, or weight at its
   ends) are recomputed on a grid around their MAP, as for dim 2.
 

@@ -150,7 +150,6 @@ def _private_imports() -> list[str]:
 # Violations that live in files this change does not own (issue 27, part 5), listed so the test can still fail on
 # anything new: every entry is a file's relative path. When they are fixed, remove them (strict=False xfail below).
 _KNOWN_ELSEWHERE = {
-    "tinyjax/tiny/estimation.py",   # import tinyjax as tj (the estimator refactor removes it)
     "tinyjax/suite/_suite.py",      # import tinyjax as tj (the suite refactor removes it)
 }
 
@@ -182,7 +181,7 @@ def test_no_self_import_in_the_library():
   new, known = _split(_self_imports())
   assert not new, f"`import tinyjax` inside the library (import the module that holds the name): {new}"
   if known:
-    pytest.xfail(f"left to the estimator and suite refactors: {known}")
+    pytest.xfail(f"left to the suite refactor: {known}")
 
 
 def test_scoring_loads_no_statistics():

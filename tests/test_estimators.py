@@ -69,7 +69,9 @@ def test_conformal_quantile():
 
 
 def test_conformal_quantile_edge_cases_are_one_rule():
-  """The one split-conformal rule: NaN scores left out, +inf counted, inf with too few."""
+  """The one split-conformal rule (tiny benchmarks and suites): NaN scores left out, +inf counted, inf with too few."""
+  from tinyjax.suite._suite import _conformal
+
   nine = np.arange(1.0, 10.0)
   assert E.min_conformal_scores(0.9) == 9 and E.min_conformal_scores(0.5) == 1 and E.min_conformal_scores(0.95) == 19
   assert E.conformal_quantile(nine, 0.9) == 9.0                       # ceil(10 * .9) = 9: the largest of 9
@@ -82,6 +84,8 @@ def test_conformal_quantile_edge_cases_are_one_rule():
   x = np.full(9, 1.0 + 2.0 ** -40)
   assert E.conformal_quantile(x, 0.9) == 1.0
   assert E.conformal_quantile(x, 0.9, np.float64) == 1.0 + 2.0 ** -40
+  for v in (nine[:8], np.r_[nine[:4], NAN, nine[4:]], x):
+    assert _conformal(v, 0.9) == E.conformal_quantile(v, 0.9, np.float64)
   with pytest.raises(Exception, match="level"):
     E.conformal_quantile(nine, 1.0)
 

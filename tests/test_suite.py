@@ -199,6 +199,11 @@ def test_bad_input_errors_name_what_is_wrong(suite, data):
     tj.Suite.fit({"arc": R["arc"]}, {}, n_anchors=5, progress=False)
   with pytest.raises(ConfigError, match="n_anchors"):
     tj.Suite.fit({"arc": R["arc"]}, {"arc": F["arc"]}, n_anchors=500, progress=False)
+  # Too few validation models with a benchmark's full score for a 90% split-conformal half-width (9): refused,
+  # where the old rule took the largest residual.
+  few = {"arc": R["arc"], "mmlu": R["mmlu"].iloc[:20]}
+  with pytest.raises(ResponseError, match="'mmlu' has [0-8] validation model"):
+    tj.Suite.fit(few, {b: F[b].loc[few[b].index] for b in few}, n_anchors=5, progress=False)
 
 
 # --- build speed (issue 25): the grid of kernel members x widths from one Gram matrix and one set of distances ---

@@ -108,7 +108,7 @@ def ridge_fits(Z: np.ndarray, y: np.ndarray, scales, alphas=_est.DEFAULT_RIDGE_A
       d = 1.0 / (w + a)
       fitted = P @ (d * Py)
       lev = P2 @ d + 1.0 / n
-      loo = float(np.mean(((yc - fitted) / np.maximum(1.0 - lev, 1e-9)) ** 2))
+      loo = float(kernels.loo_mse(yc, fitted, lev))
       if best is None or loo < best[0]:
         best = (loo, float(a), V @ (d * Py))
     coef = np.zeros(X.shape[1])

@@ -133,7 +133,8 @@ def test_nearby_shapes_compile_nothing_new():
 
 
 def test_adaptive_and_pirt_compile_once_per_bucket():
-  from tinyjax import adaptive, estimators
+  from tinyjax import adaptive
+  from tinyjax.tiny import estimators
   model = tj.fit_irt(_responses(80, 50, seed=9), seed=0, progress=False)
   y = _responses(80, 50, seed=9)
   r1, _ = _compilations(lambda: adaptive.simulate(model, y[:20], budget=5))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from flax import nnx
 
 from tinyjax import scoring
+from tinyjax.scoring.adapter import Chunked, OnePass
 from tinyjax.scoring.generate import Generator
 from tinyjax.scoring.models import GPT2, GPT2Config, Llama, LlamaConfig
 
@@ -62,7 +65,7 @@ def test_chunked_prefill_equals_one_pass(model, lengths):
                                                           jnp.int32(0)))
   logits, cache = one(tokens, positions, kv_mask)
   gen = Generator(model, Chars(), batch_size=4)
-  chunked = jax.jit(lambda p, tok, pos, val: gen._chunked_prefill(p, tok, pos, val, t + new, c))
+  chunked = jax.jit(lambda p, tok, pos, val: gen.decoder.chunked_prefill(gen.adapter, p, tok, pos, val, t + new, c))
   logits_c, cache_c = chunked(nnx.state(model), tokens, positions, valid)
   np.testing.assert_allclose(logits_c, logits, rtol=1e-5, atol=1e-5)
   real = np.asarray(kv_mask)[:, None, :, None]     # slots of real tokens (padding slots may differ)
@@ -78,9 +81,10 @@ def test_generation_is_the_same_chunked_or_not(model):
   items = [scoring.Generate(p, until=[], max_gen_toks=8) for p in PROMPTS]
   chunked = Generator(model, Chars(), batch_size=5, eos_token_id=-1)
   plain = Generator(model, Chars(), batch_size=5, eos_token_id=-1)
-  chunked._chunk_from = 0                      # chunk these short prompts too (buckets from 256 by default)
-  plain._windowed = False
-  assert chunked._prefill_chunk(152) > 0 and plain._prefill_chunk(152) == 0
+  assert type(chunked.decoder) is Chunked
+  chunked.decoder = dataclasses.replace(chunked.decoder, chunked_from=0)   # chunk these short prompts too
+  plain.decoder = OnePass()                                                 # the one-pass prefill
+  assert chunked.decoder.chunk_size(152) > 0
   a, b = chunked.generate(items), plain.generate(items)
   assert a.tokens == b.tokens
   assert len({len(set(toks)) for toks in a.tokens}) > 1        # non-trivial generations
@@ -105,6 +109,6 @@ def test_modules_without_the_window_keep_the_one_pass_prefill(model):
 
   items = [scoring.Generate(p, until=[], max_gen_toks=4) for p in PROMPTS]
   old = Generator(OldProtocol(model), Chars(), batch_size=5, eos_token_id=-1)
-  old._chunk_from = 0
-  assert old._prefill_chunk(152) == 0
+  assert type(old.decoder) is OnePass
   assert old.generate(items).tokens == Generator(model, Chars(), batch_size=5, eos_token_id=-1).generate(items).tokens
+

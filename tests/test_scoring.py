@@ -571,3 +571,44 @@ def test_score_reuses_one_scorer_and_never_keeps_the_model_alive(bigram):
   del model, tok, cached
   gc.collect()
   assert model_ref() is None and tok_ref() is None   # the cache held neither the model nor the tokenizer
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The model adapter shared by Scorer and Generator
+
+
+def test_scoring_forwards_agree_and_each_model_gets_its_own(gpt2):
+  """GatherLogits, HeadAt and LastLayerAt give the same logits at the scored positions (a numpy gather of the
+  full forward); the adapter picks the cheapest one the model has."""
+  from tinyjax.scoring.adapter import GatherLogits, HeadAt, LastLayerAt, ModelAdapter, scoring_forward
+
+  adapter = ModelAdapter.of(gpt2)
+  assert type(scoring_forward(adapter)) is LastLayerAt
+  assert type(scoring_forward(ModelAdapter.of(lambda p, t: t))) is GatherLogits
+  rng = np.random.default_rng(0)
+  tokens = jnp.asarray(rng.integers(0, gpt2.vocab_size, (4, 16)), jnp.int32)
+  index = jnp.asarray(np.sort(rng.choice(32, (2, 5), replace=False), axis=1), jnp.int32)   # 2 groups of 2 rows
+  full = np.asarray(gpt2(tokens)).reshape(2, 32, -1)
+  expected = np.take_along_axis(full, np.asarray(index)[..., None], axis=1)
+  params = adapter.params(None)
+  for forward in (GatherLogits(), HeadAt(), LastLayerAt()):
+    got = jax.jit(lambda p, t, i, f=forward: f(adapter, p, t, {}, i))(params, tokens, index)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_scorer_and_generator_set_nothing_on_the_model(gpt2, bpe, bigram):
+  apply_fn, params, _ = bigram
+
+  class Model:   # an apply_fn object: anything set on it would show in vars()
+    def __call__(self, p, tokens):
+      return apply_fn(p, tokens)
+
+  model = Model()
+  module_attrs = dict(vars(gpt2))
+  scoring.Scorer(model, CharTokenizer(), max_length=16).score([scoring.MultipleChoice("ab", ["c", "d"])], params)
+  scoring.Scorer(gpt2, bpe, max_length=32).score(make_items()[:1])
+  gen = scoring.Generator(gpt2, bpe, batch_size=2)
+  gen.generate([scoring.Generate("The cat", until=[], max_gen_toks=2)])
+  assert vars(model) == {}
+  assert dict(vars(gpt2)).keys() == module_attrs.keys()
+  assert gen.adapter.model is gpt2 and gen.cached

@@ -30,7 +30,7 @@ The cache protocol (what a model implements to be generated with a cache; the GP
   whole left-padded prompt at index 0, each decode step with one token. Optionally, a module whose class sets
   ``supports_cache_window = True`` (the GPT-2 and Llama ports) also takes ``kv_start=`` ([] int32: ``kv_mask``
   [B, W] then covers slots ``kv_start .. kv_start + W - 1``, the only ones attention reads); its prompts are then
-  prefilled in chunks of up to ``PREFILL_CHUNK`` slots, from the first chunk that holds a real token of its group
+  prefilled in chunks of up to 128 slots (:class:`~tinyjax.scoring.adapter.Chunked`), from the first chunk that holds a real token of its group
   of rows, each chunk attending to the slots up to its own end (no padding-only chunk, no upper triangle);
 * an ``apply_fn`` with the attributes ``init_cache(batch_size, length)`` and
   ``generate_step(params, tokens, positions, kv_mask, cache, index)``, the same with the parameters first.
@@ -58,17 +58,14 @@ from tinyjax.errors import ConfigError, InputError, ItemError
 from tinyjax.scoring.batching import power_of_two_buckets
 from tinyjax.scoring.items import check_items
 from tinyjax.scoring.requests import Generate
-from tinyjax.scoring.scorer import DEFAULT_MAX_LENGTH, _WeakScorerCache, put_rows, resolve_params, setup_model
-from tinyjax.scoring.tokenizers import TokenizerAdapter
+from tinyjax.scoring.adapter import ModelAdapter, Recompute, decoder_for, rows_per_batch
+from tinyjax.scoring.scorer import DEFAULT_MAX_LENGTH, _WeakScorerCache, put_rows
+from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer
 
 __all__ = ("DEFAULT_CHUNK", "GenerateResult", "Generator", "SampleResult", "generate", "grade", "sample")
 
 #: New tokens per decode call between two host checks of the stop strings.
 DEFAULT_CHUNK = 32
-#: Prompt slots per chunk of the chunked prefill (at most; a divisor of the bucket).
-PREFILL_CHUNK = 128
-#: Shorter buckets are prefilled in one pass: their [rows, T, T] scores are small, and one pass compiles faster.
-PREFILL_CHUNKED_FROM = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,14 +113,31 @@ class _Row(NamedTuple):
   max_new: int
 
 
-def _prefill_rows(b: int, t: int, budget: int = 1 << 22) -> int:
-  """Rows prefilled together: the largest divisor of ``b`` whose attention scores ``rows * t * t`` fit ``budget``."""
-  return max(r for r in range(1, b + 1) if b % r == 0 and (r == 1 or r * t * t <= budget))
-
-
 def _row_keys(key: jax.Array, item: jax.Array, sample: jax.Array) -> jax.Array:
   """[B] keys ``fold_in(fold_in(key, item), sample)``: a row's draws do not depend on its batch."""
   return jax.vmap(lambda i, j: jax.random.fold_in(jax.random.fold_in(key, i), j))(item, sample)
+
+
+def _row_constraint(mesh: jax.sharding.Mesh | None, data_axis: str) -> Callable:
+  """tree -> tree with every leaf sharded by rows along ``data_axis`` (the identity without a mesh)."""
+  if mesh is None:
+    return lambda tree: tree
+
+  def one(x):
+    spec = P(data_axis, *([None] * (x.ndim - 1))) if x.ndim else P()
+    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
+  return lambda tree: jax.tree.map(one, tree)
+
+
+class _Batch(NamedTuple):
+  """What one batch gives back to :meth:`Generator.generate` (its rows in batch order)."""
+
+  tokens: list          # [rows] lists of new token ids, cut after the token that completed a stop string
+  stops: list           # [rows] "until", "eos" or "length"
+  n_fed: int            # real prompt tokens fed
+  n_padded: int         # padding positions fed with them
+  busy: int             # decode row-steps of live rows
+  idle: int             # decode row-steps of stopped or dummy rows
 
 
 class Generator:
@@ -145,6 +159,11 @@ class Generator:
     eos_token_id: the id that ends a generation (default: the tokenizer's end-of-sequence token, if any).
     data_axis: the mesh axis of the rows.
     prefix_token_id: token put in place of an empty context (default: the tokenizer's BOS, else EOS).
+
+  Attributes:
+    adapter: the :class:`~tinyjax.scoring.adapter.ModelAdapter` of the model (pure prefill and step functions).
+    decoder: how the model is run (:class:`~tinyjax.scoring.adapter.Chunked`, ``OnePass`` or ``Recompute``).
+    compilations: traces of the prefill and decode functions (one each per (bucket, budget, mode)).
   """
 
   def __init__(self, model, tokenizer, *, mesh: jax.sharding.Mesh | None = None, batch_size: int = 8,
@@ -153,104 +172,36 @@ class Generator:
                prefix_token_id: int | None = None):
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
       raise ConfigError(f"chunk must be a positive int, got {chunk!r}")
-    setup_model(self, model, tokenizer, mesh, batch_size, data_axis, prefix_token_id)
+    self.batch_size, _ = rows_per_batch(batch_size, mesh, data_axis)
+    self.tokenizer = as_tokenizer(tokenizer, prefix_token_id)
+    self.mesh = mesh
+    self.data_axis = data_axis
+    self.adapter = ModelAdapter.of(model)
+    self._constrain = _row_constraint(mesh, data_axis)
+    self.decoder = decoder_for(self.adapter, cache, self._constrain, sharded=mesh is not None)
     self.chunk = int(chunk)
-    has_cache = callable(getattr(model, "init_cache", None)) and callable(getattr(model, "generate_step", None))
-    if cache and not has_cache:
-      raise ConfigError(f"cache=True but {type(model).__name__} has no init_cache / generate_step (see "
-                        "tinyjax.scoring.generate for the protocol)")
-    self.cached = has_cache if cache is None else bool(cache)
-    # the chunked prefill needs generate_step(..., kv_start=) (CausalLM.generate_step); other models keep one pass
-    self._windowed = self.cached and bool(getattr(model, "supports_cache_window", False))
-    self._chunk_target = PREFILL_CHUNK
-    self._chunk_from = PREFILL_CHUNKED_FROM
-    self._chunk_budget = 1 << 19   # rows * bucket * chunk of a prefill group (the chunked prefill's scores)
-    self._has_head = callable(getattr(model, "hidden", None)) and callable(getattr(model, "head", None))
     if max_length is None:
-      max_length = getattr(model, "max_length", None) or DEFAULT_MAX_LENGTH
+      max_length = self.adapter.max_length or DEFAULT_MAX_LENGTH
     if int(max_length) < 2:
       raise ConfigError(f"max_length must be >= 2, got {max_length}")
     self.max_length = int(max_length)
     self.buckets = (tuple(sorted(int(b) for b in buckets)) if buckets is not None
                     else power_of_two_buckets(self.max_length, per_octave=8))
-    self.vocab_size = getattr(model, "vocab_size", None)
+    self.vocab_size = self.adapter.vocab_size
     eos = self.tokenizer.eos_token_id if eos_token_id is None else int(eos_token_id)
     self.eos_token_id: int | None = eos
-    self.compilations = 0  # traces of the prefill and decode functions (one each per (bucket, budget, mode))
+    self.compilations = 0
     self.last_shapes: set[tuple[int, int]] = set()
     self._prefill_jit = jax.jit(self._prefill, static_argnames=("cache_len", "max_new", "greedy", "nucleus"))
     self._chunk_jit = jax.jit(self._chunk, static_argnames=("max_new", "steps", "greedy", "nucleus"),
                               donate_argnums=(1,))
 
   @property
-  def _model(self):
-    return self._model_ref()
+  def cached(self) -> bool:
+    """Whether the model's KV cache is used (False: every step reruns the whole sequence)."""
+    return not isinstance(self.decoder, Recompute)
 
   # -- device side ------------------------------------------------------------------------------------------
-  def _bound(self, params):
-    """(model object, call-with-params helpers) for tracing."""
-    if self._is_module:
-      return nnx.merge(self._graphdef, params)
-    return self._model
-
-  def _logits_at(self, params, tokens, where):
-    """Logits [B, V] at column ``where`` [B] of a full forward pass over tokens [B, S] (the no-cache path)."""
-    m = self._bound(params)
-    take = lambda x: jnp.take_along_axis(x, where[:, None, None], axis=1)[:, 0]  # noqa: E731
-    if self._is_module and self._has_head:
-      return m.head(take(m.hidden(tokens)))
-    logits = m(tokens) if self._is_module else m(params, tokens)
-    if logits.ndim != 3 or logits.shape[:2] != tokens.shape:
-      raise InputError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
-    return take(logits)
-
-  def _model_step(self, params, carry, tokens, positions, kv_mask, index, **window):
-    """(logits [B, V], carry) after feeding tokens [B, T] at slot ``index`` (``window``: the optional kv_start)."""
-    if self.cached:
-      m = self._bound(params)
-      if self._is_module:
-        logits, carry = m.generate_step(tokens, positions, kv_mask, carry, index, **window)
-      else:
-        logits, carry = m.generate_step(params, tokens, positions, kv_mask, carry, index, **window)
-      return logits, self._constrain(carry)
-    buffer, length = carry                     # one new token: append it at each row's length
-    rows = jnp.arange(buffer.shape[0])
-    buffer = buffer.at[rows, length].set(tokens[:, -1])
-    return self._logits_at(params, buffer, length), (buffer, length + 1)
-
-  def _chunked_prefill(self, params, tokens, positions, valid, cache_len: int, c: int):
-    """(logits [R, V], cache) of one group of left-padded rows [R, T], fed in chunks of ``c`` slots (c divides T).
-
-    The chunks start at the group's first slot that holds a real token, rounded down to a chunk boundary counted
-    from the end; the leading chunks, padding in every row, are skipped. Chunk j attends to the slots from that
-    start through its own last, so neither the padding nor the upper triangle of the scores is computed.
-    """
-    r, t = tokens.shape
-    n = t // c
-    longest = jnp.max(jnp.sum(valid, axis=1, dtype=jnp.int32))
-    used = jnp.clip((longest + c - 1) // c, 1, n)            # chunks that hold a real token of some row
-    start = (t - used * c).astype(jnp.int32)
-    init = self._bound(params).init_cache(r, cache_len)
-
-    def run(j, cache):
-      lo = start + j * c
-      cut = lambda x: jax.lax.dynamic_slice_in_dim(x, lo, c, axis=1)  # noqa: E731
-      kv_mask = jax.lax.dynamic_slice_in_dim(valid, start, (j + 1) * c, axis=1)
-      return self._model_step(params, cache, cut(tokens), cut(positions), kv_mask, lo, kv_start=start)
-
-    logits, cache = run(0, init)
-    for j in range(1, n):
-      logits, cache = jax.lax.cond(j < used, lambda lc, j=j: run(j, lc[1]), lambda lc: lc, (logits, cache))
-    return logits, cache
-
-  def _constrain(self, tree):
-    if self.mesh is None:
-      return tree
-    def one(x):
-      spec = P(self.data_axis, *([None] * (x.ndim - 1))) if x.ndim else P()
-      return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, spec))
-    return jax.tree.map(one, tree)
-
   def _replicated(self, tree):
     if self.mesh is None:
       return tree
@@ -268,60 +219,13 @@ class Generator:
     b, t = tokens.shape
     n_real = jnp.sum(valid, axis=1, dtype=jnp.int32)
     positions = jnp.maximum(jnp.cumsum(valid, axis=1, dtype=jnp.int32) - 1, 0)
-    if self.cached:
-      m = self._bound(params)
-      kv_mask = jnp.concatenate([valid, jnp.ones((b, cache_len - t), bool)], axis=1)
-      c, rows = self._prefill_plan(b, t)
-      if c:
-        def prefill(args):   # one group of rows, chunk by chunk
-          tok, pos, kvm = args
-          return self._chunked_prefill(params, tok, pos, kvm[:, :t], cache_len, c)
-      else:
-        def prefill(args):   # one group of rows: its own cache; groups bound the [rows, H, T, T] attention scores
-          tok, pos, kvm = args
-          return self._model_step(params, m.init_cache(tok.shape[0], cache_len), tok, pos, kvm, jnp.int32(0))
-
-      if rows < b:
-        split = lambda x: x.reshape((b // rows, rows) + x.shape[1:])  # noqa: E731
-        out = jax.lax.map(prefill, (split(tokens), split(positions), split(kv_mask)))
-        logits, carry = jax.tree.map(lambda x: x.reshape((b,) + x.shape[2:]), out)
-      else:
-        logits, carry = prefill((tokens, positions, kv_mask))
-      carry = self._constrain(carry)
-    else:  # right-align each row in a [B, cache_len] buffer: causal attention then needs no mask
-      shift = (jnp.arange(t)[None, :] + (t - n_real)[:, None]) % t
-      right = jnp.where(jnp.arange(t)[None, :] < n_real[:, None], jnp.take_along_axis(tokens, shift, axis=1), 0)
-      buffer = jnp.concatenate([right, jnp.zeros((b, cache_len - t), tokens.dtype)], axis=1)
-      logits = self._logits_at(params, buffer, jnp.maximum(n_real - 1, 0))
-      carry = (self._constrain(buffer), n_real)
+    logits, carry = self.decoder.prefill(self.adapter, params, tokens, positions, valid, cache_len)
     count = jnp.zeros(b, jnp.int32)
     token = self._choose(logits, row_keys, count, temperature, top_p, greedy, nucleus)
     token = jnp.where(live, token, 0)
     done = ~live | (token == self._eos) | (max_new <= 1)
     state = _Decode(carry, token, n_real, jnp.int32(t), count + live, done)
     return state, self._replicated((token, done))
-
-  def _prefill_chunk(self, t: int) -> int:
-    """Slots per chunk of a bucket of ``t`` (its largest divisor below t, up to ``PREFILL_CHUNK``), or 0: one pass."""
-    if not self._windowed or t < self._chunk_from:
-      return 0
-    c = max(d for d in range(1, min(t - 1, self._chunk_target) + 1) if t % d == 0) if t > 1 else 0
-    return c if c >= 16 else 0
-
-  def _prefill_plan(self, b: int, t: int) -> tuple[int, int]:
-    """(slots per chunk or 0, rows per group) of the prefill of ``b`` rows in a bucket of ``t``."""
-    c = self._prefill_chunk(t)
-    if self.mesh is not None:
-      return c, b
-    return c, (_prefill_rows(b, t, budget=self._chunk_budget * t // c) if c else _prefill_rows(b, t))
-
-  def _fed_positions(self, lengths: np.ndarray, t: int) -> int:
-    """Prompt positions the prefill feeds for rows of ``lengths`` [B] in a bucket of ``t`` (as ``_prefill`` does)."""
-    c, rows = self._prefill_plan(len(lengths), t)
-    if not c:
-      return len(lengths) * t
-    longest = lengths.reshape(-1, rows).max(axis=1)
-    return int(sum(rows * c * min(max(-(-int(n) // c), 1), t // c) for n in longest))
 
   @property
   def _eos(self) -> int:
@@ -340,8 +244,7 @@ class Generator:
 
     def body(c):
       i, st, out = c
-      logits, carry = self._model_step(params, st.carry, st.token[:, None], st.position[:, None], kv_mask,
-                                       st.index)
+      logits, carry = self.decoder.step(self.adapter, params, st.carry, st.token, st.position, kv_mask, st.index)
       token = self._choose(logits, row_keys, st.count, temperature, top_p, greedy, nucleus)
       token = jnp.where(st.done, 0, token)
       out = out.at[:, i].set(token)
@@ -396,7 +299,7 @@ class Generator:
     items = check_items(items, Generate)
     temperature, top_p, n = _check_sampling(temperature, top_p, key, n)
     greedy = temperature == 0.0
-    params = resolve_params(params, self._model if self._is_module else None)
+    params = self.adapter.params(params)
     prompts = [tuple(self.encode(it)) for it in items]
     # rows: one per (item, sample); identical greedy requests once
     rows: list[_Row] = []
@@ -425,15 +328,14 @@ class Generator:
         batch = group[start:start + self.batch_size]
         bucket = self._bucket(len(rows[batch[0]].prompt))
         self.last_shapes.add((bucket, max_new))
-        b_fed, b_busy, b_idle = self._run_batch([rows[r] for r in batch], [items[rows[r].item] for r in batch],
-                                                bucket, max_new, params, base_key, temperature, top_p, greedy,
-                                                generated, stops, batch)
-        fed += b_fed
-        lengths = np.zeros(self.batch_size, np.int64)
-        lengths[:len(batch)] = [len(rows[r].prompt) for r in batch]
-        padded += self._fed_positions(lengths, bucket) - b_fed
-        busy += b_busy
-        idle += b_idle
+        out = self._run_batch([rows[r] for r in batch], [items[rows[r].item] for r in batch], bucket, max_new,
+                              params, base_key, temperature, top_p, greedy)
+        for k, r in enumerate(batch):
+          generated[r], stops[r] = out.tokens[k], out.stops[k]
+        fed += out.n_fed
+        padded += out.n_padded
+        busy += out.busy
+        idle += out.idle
     texts = [_text(items[r.item], self.tokenizer, generated[k], self._eos) for k, r in enumerate(rows)]
     pick = (lambda xs, i: [xs[where[i, j]] for j in range(n)]) if n > 1 else (lambda xs, i: xs[where[i, 0]])
     return GenerateResult(
@@ -447,8 +349,8 @@ class Generator:
         n_rows=len(rows))
 
   def _run_batch(self, batch: list[_Row], batch_items: list[Generate], bucket: int, max_new: int, params,
-                 base_key, temperature, top_p, greedy, generated, stops, index) -> tuple[int, int, int]:
-    """Generates one batch in place (``generated``/``stops`` at ``index``); returns (prompt tokens, busy, idle)."""
+                 base_key, temperature, top_p, greedy) -> _Batch:
+    """Generates one batch of rows (at most ``batch_size``, padded with dummy rows) in a bucket of ``bucket``."""
     bsz = self.batch_size
     tokens = np.zeros((bsz, bucket), np.int32)
     valid = np.zeros((bsz, bucket), bool)
@@ -462,6 +364,7 @@ class Generator:
       live[k] = True
       item_ids[k], sample_ids[k] = row.item, row.sample
     cache_len = bucket + max_new
+    lengths = valid.sum(axis=1)
     put = lambda x: put_rows(x, self.mesh, self.data_axis)  # noqa: E731
     row_keys = _row_keys(base_key, put(item_ids), put(sample_ids))
     temp = jnp.float32(max(temperature, 1e-6))
@@ -470,19 +373,21 @@ class Generator:
         params, put(tokens), put(valid), put(live), row_keys, temp, jnp.float32(top_p), cache_len=cache_len,
         max_new=max_new, greedy=greedy, nucleus=nucleus)
     kv_mask = put(np.concatenate([valid, np.ones((bsz, max_new), bool)], axis=1))
-    out: list[list[int]] = [[] for _ in batch]
+    out: list[list[int]] = [[t] for t in np.asarray(tok0)[:len(batch)].tolist()]
+    reason = ["eos" if toks[-1] == self._eos else "length" for toks in out]
     done = np.array(done0)
     counts = live.astype(np.int64)
-    reason = ["length"] * len(batch)
-    for k, t in enumerate(np.asarray(tok0)[:len(batch)].tolist()):
-      out[k].append(t)
-      if t == self._eos:
-        reason[k] = "eos"
     checked = [0] * len(batch)
-    self._check_stops(batch_items, out, done, reason, checked)
     busy, idle = len(batch), bsz - len(batch)
     steps = min(self.chunk, max(1, max_new - 1))
-    while not done.all():
+    while True:
+      for k, it in enumerate(batch_items):   # stop strings, on the host
+        end = self._stop_end(it, out[k], checked[k])
+        if end is not None:
+          out[k], done[k], reason[k] = out[k][:end], True, "until"
+        checked[k] = len(out[k])
+      if done.all():
+        break
       state = state._replace(done=put(done))
       state, (chunk, dev_done, dev_count, taken) = self._chunk_jit(
           params, state, kv_mask, row_keys, temp, jnp.float32(top_p), max_new=max_new, steps=steps,
@@ -492,32 +397,29 @@ class Generator:
         new = chunk[k, :int(dev_count[k] - counts[k])].tolist()
         if new and new[-1] == self._eos:
           reason[k] = "eos"
-        out[k].extend(new)
+        out[k] = out[k] + new
         busy += len(new)
       idle += taken * bsz - int((dev_count - counts).sum())
       counts = dev_count.astype(np.int64)
       done = done | np.asarray(dev_done)
-      self._check_stops(batch_items, out, done, reason, checked)
-    for k, r in enumerate(index):
-      generated[r] = out[k]
-      stops[r] = reason[k]
-    return int(valid.sum()), busy, idle
+    n_fed = int(valid.sum())
+    return _Batch(out, reason, n_fed, self.decoder.fed_positions(lengths, bucket) - n_fed, busy, idle)
 
-  def _check_stops(self, batch_items, out, done, reason, checked):
-    """Marks rows whose new text holds a stop string done, and drops their tokens after the completing token."""
-    for k, it in enumerate(batch_items):
-      terms = [u for u in it.until if u]
-      if not terms or checked[k] >= len(out[k]):
-        continue
-      ids = out[k][:-1] if out[k][-1] == self._eos else out[k]
-      if any(u in self.tokenizer.decode(ids) for u in terms):
-        for end in range(checked[k] + 1, len(ids) + 1):   # the first token that completes a stop string
-          if any(u in self.tokenizer.decode(ids[:end]) for u in terms):
-            del out[k][end:]
-            break
-        done[k] = True
-        reason[k] = "until"
-      checked[k] = len(out[k])
+  def _stop_end(self, item: Generate, ids: list[int], checked: int) -> int | None:
+    """Tokens to keep when the new text ``ids`` holds a stop string (through the token completing the first one).
+
+    Returns None when no stop string appears, or when nothing was added since ``checked`` tokens.
+    """
+    terms = [u for u in item.until if u]
+    if not terms or checked >= len(ids):
+      return None
+    text_ids = ids[:-1] if ids[-1] == self._eos else ids
+    if not any(u in self.tokenizer.decode(text_ids) for u in terms):
+      return None
+    for end in range(checked + 1, len(text_ids) + 1):   # the first token that completes a stop string
+      if any(u in self.tokenizer.decode(text_ids[:end]) for u in terms):
+        return end
+    return len(ids)
 
 
 def _text(item: Generate, tokenizer: TokenizerAdapter, ids: list[int], eos: int) -> str:

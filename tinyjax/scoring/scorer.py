@@ -28,6 +28,7 @@ from tinyjax.scoring.batching import BatchPlan, EncodedRequest, plan_batches, po
 from tinyjax.scoring.items import check_items
 from tinyjax.scoring.requests import MultipleChoice, encode_pair, mc2, truncate_left
 from tinyjax.scoring.tokenizers import TokenizerAdapter, as_tokenizer
+from tinyjax.scoring.adapter import ModelAdapter, resolve_params, rows_per_batch, scoring_forward  # noqa: F401
 
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's default window when the model does not say
 
@@ -163,48 +164,6 @@ def put_rows(x: np.ndarray, mesh: jax.sharding.Mesh | None, data_axis: str = "da
   return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
 
-def resolve_params(params, module: nnx.Module | None):
-  """The parameters to trace: ``params`` for an apply_fn (required); for an NNX ``module``, its state by default.
-
-  Args:
-    params: an apply_fn's parameters; for a module, None (its current state), an ``nnx.State`` or a module.
-    module: the NNX module scored, or None when the model is an apply_fn.
-  """
-  if module is None:
-    if params is None:
-      raise ConfigError("params is None but the model is an apply_fn: pass its parameters")
-    return params
-  if params is None:
-    return nnx.state(module)
-  if isinstance(params, nnx.Module):
-    return nnx.state(params)
-  return params
-
-
-def setup_model(obj, model, tokenizer, mesh, batch_size, data_axis: str, prefix_token_id) -> int:
-  """The setup a :class:`Scorer` and a ``Generator`` share: checks and sets ``tokenizer``, ``mesh``,
-  ``data_axis``, ``batch_size`` (rounded up to a multiple of the data-axis size), ``_is_module``, ``_graphdef``
-  and ``_model_ref`` on ``obj``. Returns the data-axis size."""
-  if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-    raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
-  obj.tokenizer = as_tokenizer(tokenizer, prefix_token_id)
-  obj.mesh = mesh
-  obj.data_axis = data_axis
-  n_data = 1
-  if mesh is not None:
-    if data_axis not in mesh.axis_names:
-      raise ConfigError(f"mesh has axes {mesh.axis_names}, no data axis {data_axis!r}")
-    n_data = int(mesh.shape[data_axis])
-  obj.batch_size = -(-int(batch_size) // n_data) * n_data
-  obj._is_module = isinstance(model, nnx.Module)
-  if obj._is_module:
-    obj._graphdef, _ = nnx.split(model)
-  elif not callable(model):
-    raise ConfigError(f"model must be an apply_fn(params, tokens) or an nnx.Module, got {type(model).__name__}")
-  obj._model_ref = lambda: model   # weakref.ref(model) in an object built by the weak cache of score()/generate()
-  return n_data
-
-
 class Scorer:
   """Scores log-likelihood requests with a causal LM, one compilation per batch shape for its whole life.
 
@@ -248,12 +207,16 @@ class Scorer:
                pack_length: int | None = None, buckets: Sequence[int] | None = None, max_segments: int = 32,
                share_prefix: bool | None = None, score_fraction: float | None = None, group_rows: int | None = None,
                data_axis: str = "data", prefix_token_id: int | None = None, dtype=None):
-    n_data = setup_model(self, model, tokenizer, mesh, batch_size, data_axis, prefix_token_id)
+    self.batch_size, n_data = rows_per_batch(batch_size, mesh, data_axis)
+    self.tokenizer = as_tokenizer(tokenizer, prefix_token_id)
+    self.mesh = mesh
+    self.data_axis = data_axis
+    self.adapter = ModelAdapter.of(model)
+    self._logits_at = scoring_forward(self.adapter)   # GatherLogits, HeadAt or LastLayerAt
     self.dtype = resolve_dtype(dtype)
-    supports = bool(getattr(model, "supports_packing", False))
-    self.pack = supports if pack is None else bool(pack)
+    self.pack = self.adapter.supports_packing if pack is None else bool(pack)
     if max_length is None:
-      max_length = getattr(model, "max_length", None) or DEFAULT_MAX_LENGTH
+      max_length = self.adapter.max_length or DEFAULT_MAX_LENGTH
     if int(max_length) < 1:
       raise ConfigError(f"max_length must be >= 1, got {max_length}")
     self.max_length = int(max_length)
@@ -267,7 +230,7 @@ class Scorer:
     self.share_prefix = self.pack and (True if share_prefix is None else bool(share_prefix))
     if share_prefix and not self.pack:
       raise ConfigError("share_prefix needs packing (a model with supports_packing, or pack=True)")
-    self.vocab_size = getattr(model, "vocab_size", None)
+    self.vocab_size = self.adapter.vocab_size
     if score_fraction is not None and not 0.0 < float(score_fraction) <= 1.0:
       raise ConfigError(f"score_fraction must be in (0, 1], got {score_fraction}")
     self._per_device = self.batch_size // n_data
@@ -281,10 +244,8 @@ class Scorer:
     if score_fraction is not None:
       self._fix_fraction(float(score_fraction))
     self._traced_vocab = None
-    self._has_head = callable(getattr(model, "hidden", None)) and callable(getattr(model, "head", None))
-    self._query_index = self._has_head and bool(getattr(model, "supports_query_index", False))
-    self._head_weight = _head_weight(model) if self._has_head else 0.0
-    self._attention_weight = _attention_weight(model) if self._is_module else 0.0
+    self._head_weight = _head_weight(model) if self.adapter.has_head else 0.0
+    self._attention_weight = _attention_weight(model) if self.adapter.is_module else 0.0
     self._n_data = n_data
     self.row_tokens = DEFAULT_ROW_TOKENS if self.pack and pack_length is None else None
     self.compilations = 0  # traces of the jitted scoring function (one per distinct batch shape)
@@ -294,11 +255,7 @@ class Scorer:
   @property
   def apply_fn(self) -> Callable | None:
     """The ``apply_fn`` scored (None when the model is an NNX module)."""
-    return None if self._is_module else self._model_ref()
-
-  @property
-  def _module(self) -> nnx.Module | None:
-    return self._model_ref() if self._is_module else None
+    return None if self.adapter.is_module else self.adapter.model
 
   def _fix_fraction(self, fraction: float):
     self.score_fraction = fraction
@@ -335,26 +292,12 @@ class Scorer:
     return plan(self.score_fraction or 1.0, self.group_rows or 1)
 
   # -- device side ------------------------------------------------------------------------------------------
-  def _scored_logits(self, params, tokens, segment_ids, branch_ids, positions, score_index):
-    """Logits [G, K, V] at the scored positions (``score_index`` [G, K] indexes each row group's flat view)."""
-    f = nnx.merge(self._graphdef, params) if self._is_module else functools.partial(self.apply_fn, params)
-    packing = dict(segment_ids=segment_ids, positions=positions, branch_ids=branch_ids) if self.pack else {}
-    g = score_index.shape[0]
-    take = lambda x: jnp.take_along_axis(x.reshape(g, -1, x.shape[-1]), score_index[..., None], axis=1)  # noqa
-    if self._is_module and self._has_head:  # the output projection only where it is needed
-      if self._query_index:                          # and the last layer too
-        return f.head(f.hidden(tokens, **packing, query_index=score_index))
-      return f.head(take(f.hidden(tokens, **packing)))
-    logits = f(tokens, **packing)
-    if logits.ndim != 3 or logits.shape[:2] != tokens.shape:
-      raise InputError(f"the model must return logits [B, L, V] for tokens {tokens.shape}, got {logits.shape}")
-    self._traced_vocab = int(logits.shape[-1])  # trace-time record, to check token ids on the host
-    return take(logits)
-
   def _forward(self, params, tokens, segment_ids, branch_ids, positions, score_index, score_targets, score_slots,
                score_valid):
     self.compilations += 1  # runs once per trace, i.e. per compilation
-    logits = self._scored_logits(params, tokens, segment_ids, branch_ids, positions, score_index)
+    packing = dict(segment_ids=segment_ids, positions=positions, branch_ids=branch_ids) if self.pack else {}
+    logits = self._logits_at(self.adapter, params, tokens, packing, score_index)   # [G, K, V]
+    self._traced_vocab = int(logits.shape[-1])  # trace-time record, to check token ids on the host
     rows = tokens.shape[0] // score_index.shape[0]   # rows per score group
     out = kernels.segment_logprobs(logits, score_targets, score_slots, score_valid, rows * self.max_segments,
                                    dtype=self.dtype)
@@ -367,7 +310,7 @@ class Scorer:
     return put_rows(x, self.mesh, self.data_axis)
 
   def _params(self, params):
-    return resolve_params(params, self._module if self._is_module else None)
+    return self.adapter.params(params)
 
   def _check_vocab(self, top: int):
     vocab = self.vocab_size if self.vocab_size is not None else self._traced_vocab
@@ -480,22 +423,22 @@ class _WeakScorerCache:
     tok_key = os.fspath(tokenizer) if isinstance(tokenizer, (str, os.PathLike)) else id(tokenizer)
     key = (id(model), tok_key, id(settings.get("mesh")),
            tuple(sorted((k, repr(v)) for k, v in settings.items() if k != "mesh")))
-    scorer = self._entries.get(key)
-    if scorer is not None and scorer._model_ref() is model and (
-        isinstance(tok_key, str) or scorer._tokenizer_ref() is tokenizer):
-      return scorer
+    entry = self._entries.get(key)
+    if entry is not None and entry[0].adapter.model is model and (isinstance(tok_key, str) or entry[1]() is tokenizer):
+      return entry[0]
     drop = lambda _ref, key=key: self._entries.pop(key, None)  # noqa: E731
     scorer = (self.factory or Scorer)(model, tokenizer, **settings)
-    scorer._model_ref = weakref.ref(model, drop)
+    scorer.adapter = scorer.adapter.with_ref(weakref.ref(model, drop))
+    tok_ref = None
     if not isinstance(tok_key, str):   # a path: the Scorer loaded its own tokenizer
       try:
-        scorer._tokenizer_ref = weakref.ref(tokenizer, drop)
+        tok_ref = weakref.ref(tokenizer, drop)
         adapter = copy.copy(scorer.tokenizer)
         adapter.tokenizer = weakref.proxy(adapter.tokenizer)
         scorer.tokenizer = adapter
       except TypeError:  # not weakly referenceable: held by the entry, which still goes with the model
-        scorer._tokenizer_ref = lambda: tokenizer
-    self._entries[key] = scorer
+        tok_ref = lambda: tokenizer  # noqa: E731
+    self._entries[key] = (scorer, tok_ref)
     while len(self._entries) > self.size:
       self._entries.popitem(last=False)
     return scorer

@@ -80,9 +80,6 @@ def _demo_data(args):
                                         f"{len(lb.benchmarks)} benchmarks, seed {args.seed})")
 
 
-_DEMO_ESTIMATORS = ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend")
-_DEMO_NAMES = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "diff", "greg": "greg", "ridge": "ridge",
-               "blend": "blend"}
 
 
 def _demo(args) -> int:
@@ -91,6 +88,8 @@ def _demo(args) -> int:
   from tinyjax.tiny.benchmark import FitSettings, fit_tiny_benchmark
   from tinyjax.tiny import DEFAULT_STRATEGY
   from tinyjax.tiny.estimation import true_scores
+  from tinyjax.tiny.estimators import DESIGN, REGISTRY
+  from tinyjax.tiny.results import RECOMMENDED
 
   if args.plot:
     _check_plot_deps()
@@ -121,18 +120,18 @@ def _demo(args) -> int:
                             compare_adaptive=s == DEFAULT_STRATEGY)
     est = tb.estimate(Y[test][:, tb.anchors])
     fitted[s] = (tb, est)
-    err = {e: 100 * np.mean(np.abs(getattr(est, e) - truth)) for e in _DEMO_ESTIMATORS}
+    err = {e.name: 100 * np.mean(np.abs(getattr(est, e.name) - truth)) for e in REGISTRY}
     lo, hi = est.lo, est.hi
     rows.append((s, err, np.mean((truth >= lo) & (truth <= hi))))
-  base = next(err["naive"] for s, err, _ in rows if s == "random")
+  base = next(err[DESIGN] for s, err, _ in rows if s == "random")   # random anchors, naive mean
   print(f"\nmean absolute error on the {test.size} held-out models, in points (full score = "
         f"{'mean over benchmarks' if groups is not None else 'mean over items'}):")
-  print(f"{'strategy':12s} " + " ".join(f"{_DEMO_NAMES[e]:>7s}" for e in _DEMO_ESTIMATORS)
+  print(f"{'strategy':12s} " + " ".join(f"{e.display:>7s}" for e in REGISTRY)
         + f" {'blend vs random naive':>22s} {'coverage':>9s}")
   for s, err, cov in rows:
     mark = "  <- default" if s == DEFAULT_STRATEGY else ""
-    print(f"{s:12s} " + " ".join(f"{err[e]:7.2f}" for e in _DEMO_ESTIMATORS)
-          + f" {err['blend'] / base:21.2f}x {100 * cov:8.0f}%{mark}")
+    print(f"{s:12s} " + " ".join(f"{err[e.name]:7.2f}" for e in REGISTRY)
+          + f" {err[RECOMMENDED] / base:21.2f}x {100 * cov:8.0f}%{mark}")
   from tinyjax._cli_tiny import recommendation_lines
   # The default tiny benchmark's recommendation (adaptive testing against its anchors, on its validation folds);
   # `tinyjax build` prints the same line and how to run the workflow.
@@ -154,9 +153,10 @@ def _strategy_hint(rows, default: str, data: str | None = None) -> str | None:
   The command it shows runs as printed: ``stratified`` comes with ``--groups FILE`` and what that file holds;
   ``data`` is the demo's ``--data`` path (None: the synthetic leaderboard, which has no file to name).
   """
-  best_s, best_errs, _ = min(rows, key=lambda r: r[1]["blend"])
-  default_err = next(err["blend"] for s, err, _ in rows if s == default)
-  if best_s == default or best_errs["blend"] >= default_err:
+  from tinyjax.choices import RECOMMENDED_ESTIMATOR as rec
+  best_s, best_errs, _ = min(rows, key=lambda r: r[1][rec])
+  default_err = next(err[rec] for s, err, _ in rows if s == default)
+  if best_s == default or best_errs[rec] >= default_err:
     return None
   source = data if data else "RESPONSES.csv"
   cmd = f"tinyjax build {source} --strategy {best_s} --out tiny.tjx"
@@ -164,7 +164,7 @@ def _strategy_hint(rows, default: str, data: str | None = None) -> str | None:
   if best_s == "stratified":
     cmd += " --groups GROUPS.txt"
     py = f"TinyBenchmark.fit(..., strategy={best_s!r}, groups=...)"
-  text = (f"On this data {best_s} anchors measured better than the default ({best_errs['blend']:.2f} against "
+  text = (f"On this data {best_s} anchors measured better than the default ({best_errs[rec]:.2f} against "
           f"{default_err:.2f} points for the blend);\nthe default ({default}) is the one that measured best on "
           f"the real matrices of docs/accuracy.md. To use them: {py} or\n  {cmd}")
   if data is None:

@@ -16,11 +16,14 @@ from tinyjax.errors import ItemError
 #: ``--se-target``: a positive number.
 _se_type = number_type(float, 0.0, "a standard error target is a positive number", strict=True)
 
-# The estimators in the order every table shows them, with their display names; the recommended one is
-# tinyjax.tiny.RECOMMENDED (the blend).
-ESTIMATOR_COLUMNS = ("naive", "pirt", "gpirt", "diff", "greg", "ridge", "blend")
-DISPLAY = {"naive": "naive", "pirt": "p-IRT", "gpirt": "gp-IRT", "diff": "diff", "greg": "greg", "ridge": "ridge",
-           "blend": "blend"}
+
+
+def estimator_columns() -> dict[str, str]:
+  """{estimator: display name} in the order every table shows them (``tinyjax.tiny.estimators.REGISTRY``, read when
+  a table is printed, after the estimates: building the parser stays jax-free); the recommended one is
+  tinyjax.tiny.RECOMMENDED (the blend)."""
+  from tinyjax.tiny.estimators import REGISTRY
+  return {e.name: e.display for e in REGISTRY}
 
 
 def register(subparsers) -> None:
@@ -150,15 +153,17 @@ def _build(args) -> int:
 def validation_mae(tb) -> dict[str, float]:
   """Every estimator's mean absolute error on the validation models, in points (gp-IRT's included)."""
   v = tb.validation
+  from tinyjax.tiny.estimators import GPIRT
   maes = dict(v["maes"])
-  maes["gpirt"] = v["gpirt_mae"]
-  return {e: 100 * float(maes[e]) for e in ESTIMATOR_COLUMNS if e in maes}
+  maes[GPIRT] = v["gpirt_mae"]
+  return {e: 100 * float(maes[e]) for e in estimator_columns() if e in maes}
 
 
 def validation_line(tb) -> str:
   """One line: the same metric (validation MAE, points) for every estimator, the recommended one marked."""
   from tinyjax.tiny import RECOMMENDED as rec
-  parts = [f"{DISPLAY[e]} {m:.2f}" + (" (recommended)" if e == rec else "") for e, m in validation_mae(tb).items()]
+  display = estimator_columns()
+  parts = [f"{display[e]} {m:.2f}" + (" (recommended)" if e == rec else "") for e, m in validation_mae(tb).items()]
   return (f"validation on {tb.validation['n_val']} held-out train models, mean absolute error in points: "
           + ", ".join(parts))
 
@@ -262,13 +267,14 @@ def estimates_table(est, model_ids) -> dict[str, list]:
   """Columns of the estimate outputs (screen, CSV, JSON), scores in percent points, units in the names."""
   pct = lambda x: [round(100 * float(v), 4) for v in np.asarray(x)]  # noqa: E731
   cols: dict[str, list] = {"model": list(model_ids)}
-  for e in ESTIMATOR_COLUMNS:
+  from tinyjax.tiny.estimators import GPIRT
+  for e in estimator_columns():
     cols[f"{e}_pct"] = pct(getattr(est, e))
   cols["score_pct"] = pct(est.score)
   cols["score_lo_pct"] = pct(est.lo)
   cols["score_hi_pct"] = pct(est.hi)
-  cols["gpirt_lo_pct"] = pct(est.intervals["gpirt"][:, 0])
-  cols["gpirt_hi_pct"] = pct(est.intervals["gpirt"][:, 1])
+  cols[f"{GPIRT}_lo_pct"] = pct(est.intervals[GPIRT][:, 0])
+  cols[f"{GPIRT}_hi_pct"] = pct(est.intervals[GPIRT][:, 1])
   cols["beyond_train_range"] = [bool(x) for x in np.asarray(est.exterior)]
   return cols
 
@@ -288,13 +294,14 @@ def _estimate(args) -> int:
   if args.json:
     write_json({"unit": "percent", "recommended": est.recommended, "level": est.level,
                 "models": [{k: v[i] for k, v in cols.items()} for i in range(len(model_ids))]}, args.json)
-  print(f"estimated full-benchmark scores, percent points; score = {DISPLAY[est.recommended]} (recommended), "
+  display = estimator_columns()
+  print(f"estimated full-benchmark scores, percent points; score = {display[est.recommended]} (recommended), "
         f"with its {pct}% interval")
-  print(f"{'model':32s} " + " ".join(f"{DISPLAY[e]:>7s}" for e in ESTIMATOR_COLUMNS)
+  print(f"{'model':32s} " + " ".join(f"{name:>7s}" for name in display.values())
         + f"   {'score':>7s} {pct}% interval")
   for k, mid in enumerate(model_ids):
     flag = "  (beyond the train range)" if cols["beyond_train_range"][k] else ""
-    print(f"{mid[:32]:32s} " + " ".join(f"{cols[f'{e}_pct'][k]:7.2f}" for e in ESTIMATOR_COLUMNS)
+    print(f"{mid[:32]:32s} " + " ".join(f"{cols[f'{e}_pct'][k]:7.2f}" for e in display)
           + f"   {cols['score_pct'][k]:7.2f} [{cols['score_lo_pct'][k]:.2f}, {cols['score_hi_pct'][k]:.2f}]{flag}")
   if args.out:
     print(f"written to {args.out} (percent points)")

@@ -21,7 +21,7 @@ Importing this package does not import jax: the names that need it load on first
 
 from __future__ import annotations
 
-import importlib
+from tinyjax import _lazy
 
 from tinyjax.bandit._config import (ALGORITHMS, DEFAULT_ALGORITHM, BanditConfig, HalvingConfig, LRFConfig,
                                     SuccessiveRejectsConfig, UCBEConfig, UniformConfig, budget_amounts, make_config,
@@ -40,19 +40,9 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-  if name in _LAZY:
-    value = getattr(importlib.import_module(f"tinyjax.bandit.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
-  raise AttributeError(f"module 'tinyjax.bandit' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-  return sorted(set(globals()) | set(__all__))
-
 
 __all__ = ("ALGORITHMS", "DEFAULT_ALGORITHM", "BanditConfig", "BanditEvaluator", "BanditResult", "HalvingConfig",
            "Hardness", "LRFConfig", "SimulationResult", "SuccessiveRejectsConfig", "UCBEConfig", "UniformConfig",
            "budget_amounts", "evaluate", "hardness", "make_config", "metrics", "parameters", "reveals_enough", "run",
            "simulate")
+__getattr__, __dir__ = _lazy.attach(__name__, _LAZY, __all__)

@@ -16,7 +16,7 @@ Importing this package loads only ``target`` (numpy); the hook and the item buil
 
 from __future__ import annotations
 
-import importlib
+from tinyjax import _lazy
 
 from tinyjax.evaluate.target import AdaptiveTarget, EvalTarget, Evaluation, Interval, TargetGroup
 
@@ -36,17 +36,6 @@ _LAZY = {
     "leaderboard_items": "leaderboard",
 }
 
-
-def __getattr__(name: str):
-  if name in _LAZY:
-    value = getattr(importlib.import_module(f"tinyjax.evaluate.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
-  raise AttributeError(f"module 'tinyjax.evaluate' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-  return sorted(set(globals()) | set(__all__))
 
 
 __all__ = (
@@ -69,3 +58,4 @@ __all__ = (
     "TinyEvalHook",
     "leaderboard_items",
 )
+__getattr__, __dir__ = _lazy.attach(__name__, _LAZY, __all__)

@@ -17,7 +17,7 @@ Importing this package imports neither JAX nor the submodules: each name loads i
 
 from __future__ import annotations
 
-import importlib
+from tinyjax import _lazy
 import os
 import pathlib
 
@@ -37,20 +37,10 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-  if name in _LAZY:
-    value = getattr(importlib.import_module(f"tinyjax.suite.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
-  raise AttributeError(f"module 'tinyjax.suite' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-  return sorted(set(globals()) | set(__all__))
-
 
 __all__ = ("OPENLLM_V1", "SCORE_COLUMN", "STRATEGIES", "LogAnswers", "Suite", "SuiteEstimates", "fetch_openllm_v1",
            "load_openllm_v1", "openllm_v1_folder", "openllm_v1_suite", "read_suite_logs")
+__getattr__, __dir__ = _lazy.attach(__name__, _LAZY, __all__)
 
 
 def openllm_v1_folder(data_dir: str | os.PathLike) -> pathlib.Path:

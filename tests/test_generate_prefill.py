@@ -112,3 +112,19 @@ def test_modules_without_the_window_keep_the_one_pass_prefill(model):
   assert type(old.decoder) is OnePass
   assert old.generate(items).tokens == Generator(model, Chars(), batch_size=5, eos_token_id=-1).generate(items).tokens
 
+
+def test_decode_groups_generate_the_same_tokens(model):
+  """Rows in decode groups of their own cache width (GroupedCache) generate what one shared cache generates."""
+  items = [scoring.Generate(p, until=[], max_gen_toks=8) for p in PROMPTS]
+  grouped = Generator(model, Chars(), batch_size=6, eos_token_id=-1)
+  shared = Generator(model, Chars(), batch_size=6, eos_token_id=-1)
+  grouped.decoder = dataclasses.replace(grouped.decoder, decode_rows=2)
+  shared.decoder = dataclasses.replace(shared.decoder, decode_rows=0)
+  # prompts of 150, 88, 69, 5 and 1 tokens and a dummy row in a bucket of 160: widths 160, 72 and 16
+  assert grouped.decoder.layout(np.array([150, 88, 69, 5, 1, 0]), 160, grouped.buckets) == ((2, 0), (2, 88),
+                                                                                               (2, 144))
+  assert shared.decoder.layout(np.array([150, 88, 69, 5, 1, 0]), 160, shared.buckets) is None
+  a, b = grouped.generate(items), shared.generate(items)
+  assert a.tokens == b.tokens
+  assert a.padding_fraction == b.padding_fraction                # the same prefill, its cache then cut
+  assert grouped.compilations == 2                              # one prefill, one decode chunk for the layout

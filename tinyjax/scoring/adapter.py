@@ -31,6 +31,7 @@ import numpy as np
 from flax import nnx
 
 from tinyjax.errors import ConfigError, InputError
+from tinyjax.scoring.models.common import GroupedCache
 
 __all__ = ("Chunked", "GatherLogits", "HeadAt", "LastLayerAt", "ModelAdapter", "OnePass", "Recompute",
            "decoder_for", "resolve_params", "rows_per_batch", "scoring_forward")
@@ -83,6 +84,7 @@ class ModelAdapter:
     query_index: ``hidden(..., query_index=)`` runs the last layer at chosen positions only.
     has_cache: the cache protocol (``init_cache`` and ``generate_step``; see :mod:`tinyjax.scoring.generate`).
     cache_window: ``generate_step(..., kv_start=)``: attention reads a window of the cache only.
+    cache_groups: ``generate_step`` takes a cache of ``GroupedCache`` layers (rows in groups of their own width).
     max_length: the model's window, or None.
     vocab_size: the model's vocabulary, or None.
   """
@@ -94,6 +96,7 @@ class ModelAdapter:
   query_index: bool
   has_cache: bool
   cache_window: bool
+  cache_groups: bool
   max_length: int | None
   vocab_size: int | None
 
@@ -113,6 +116,7 @@ class ModelAdapter:
                supports_packing=bool(getattr(model, "supports_packing", False)), has_head=has_head,
                query_index=has_head and bool(getattr(model, "supports_query_index", False)), has_cache=has_cache,
                cache_window=has_cache and bool(getattr(model, "supports_cache_window", False)),
+               cache_groups=has_cache and graphdef is not None and bool(getattr(model, "supports_cache_groups", False)),
                max_length=getattr(model, "max_length", None), vocab_size=getattr(model, "vocab_size", None))
 
   def with_ref(self, ref: Callable[[], Any]) -> "ModelAdapter":
@@ -217,7 +221,10 @@ class Recompute:
 
   constrain: Callable = _identity
 
-  def prefill(self, adapter: ModelAdapter, params, tokens, positions, valid, cache_len: int):
+  def layout(self, lengths: np.ndarray, t: int, widths) -> None:
+    return None
+
+  def prefill(self, adapter: ModelAdapter, params, tokens, positions, valid, cache_len: int, layout=None):
     """(logits [B, V] after the prompt, carry) for left-padded prompts [B, T] (``valid`` marks real tokens)."""
     b, t = tokens.shape
     n_real = jnp.sum(valid, axis=1, dtype=jnp.int32)
@@ -226,7 +233,7 @@ class Recompute:
     buffer = jnp.concatenate([right, jnp.zeros((b, cache_len - t), tokens.dtype)], axis=1)
     return self._logits_at(adapter, params, buffer, jnp.maximum(n_real - 1, 0)), (self.constrain(buffer), n_real)
 
-  def step(self, adapter: ModelAdapter, params, carry, token, position, kv_mask, index):
+  def step(self, adapter: ModelAdapter, params, carry, token, position, kv_mask, index, layout=None):
     """(logits [B, V], carry) after appending token [B] at each row's length."""
     buffer, length = carry
     buffer = buffer.at[jnp.arange(buffer.shape[0]), length].set(token)
@@ -261,7 +268,11 @@ class OnePass:
   def _rows(self, b: int, t: int) -> int:
     return _prefill_rows(b, t) if self.group_prefill else b
 
-  def prefill(self, adapter: ModelAdapter, params, tokens, positions, valid, cache_len: int):
+  def layout(self, lengths: np.ndarray, t: int, widths) -> None:
+    """The decode groups of a batch (None: one cache for all rows; see :meth:`Chunked.layout`)."""
+    return None
+
+  def prefill(self, adapter: ModelAdapter, params, tokens, positions, valid, cache_len: int, layout=None):
     """(logits [B, V] after the prompt, cache) for left-padded prompts [B, T] (``valid`` marks real tokens)."""
     b, t = tokens.shape
     kv_mask = jnp.concatenate([valid, jnp.ones((b, cache_len - t), bool)], axis=1)
@@ -284,7 +295,7 @@ class OnePass:
     logits, cache = adapter.step(params, cache, tokens, positions, kv_mask, jnp.int32(0))
     return logits, self.constrain(cache)
 
-  def step(self, adapter: ModelAdapter, params, carry, token, position, kv_mask, index):
+  def step(self, adapter: ModelAdapter, params, carry, token, position, kv_mask, index, layout=None):
     """(logits [B, V], cache) after writing token [B] at slot ``index`` ([] int32)."""
     logits, cache = adapter.step(params, carry, token[:, None], position[:, None], kv_mask, index)
     return logits, self.constrain(cache)
@@ -302,15 +313,74 @@ class Chunked(OnePass):
   tokens, and chunk j attends to the slots from there through its own end, so padding-only chunks and the upper
   triangle of the scores are never computed. Buckets below ``chunked_from`` are prefilled in one pass.
 
+  With ``decode_rows`` and a model with ``supports_cache_groups``, a batch (its rows sorted longest first) is
+  also split into decode groups of ``decode_rows`` rows, each with a cache as wide as its own longest prompt's
+  bucket plus the new tokens: every row runs the linear layers together, and a decode step's attention reads
+  each group's slots only (the cache is a ``GroupedCache`` per layer). The groups of a batch are its *layout*,
+  a static argument: a batch compiles one prefill and one decode chunk per distinct layout.
+
   Attributes:
     chunk: slots per prefill chunk, at most.
     chunked_from: the shortest bucket prefilled in chunks.
     budget: rows x bucket x chunk of one prefill group.
+    decode_rows: rows per decode group (0: one cache for the whole batch); a batch of fewer than twice as many
+      rows keeps one cache.
+    cache_groups: the model takes grouped caches (``ModelAdapter.cache_groups``).
   """
 
   chunk: int = 128
   chunked_from: int = 256
   budget: int = 1 << 19
+  decode_rows: int = 8
+  cache_groups: bool = False
+
+  def layout(self, lengths: np.ndarray, t: int, widths) -> tuple[tuple[int, int], ...] | None:
+    """The decode groups ``((rows, offset), ...)`` of a batch, or None (one cache).
+
+    Args:
+      lengths: [B] prompt lengths in batch order (0 for dummy rows); groups are consecutive rows.
+      t: the batch's bucket.
+      widths: the allowed prompt widths (the Generator's buckets); group g's width is the smallest one that holds
+        its longest prompt, and its cache starts ``offset = t - width`` slots into the batch's (the columns that
+        are padding in all its rows). Neighbouring groups of one width are merged.
+    """
+    b = len(lengths)
+    if not (self.cache_groups and self.group_prefill and self.decode_rows) or b < 2 * self.decode_rows:
+      return None
+    groups: list[list[int]] = []
+    for r0 in range(0, b, self.decode_rows):
+      rows = min(self.decode_rows, b - r0)
+      longest = max(int(np.max(lengths[r0:r0 + rows])), 1)
+      offset = t - min([w for w in widths if longest <= w <= t] or [t])
+      if groups and groups[-1][1] == offset:
+        groups[-1][0] += rows
+      else:
+        groups.append([rows, offset])
+    return tuple((rows, offset) for rows, offset in groups) if len(groups) > 1 else None
+
+  def prefill(self, adapter: ModelAdapter, params, tokens, positions, valid, cache_len: int, layout=None):
+    """(logits [B, V], cache): the batch's prefill, its cache then cut into the decode groups of ``layout``."""
+    logits, cache = super().prefill(adapter, params, tokens, positions, valid, cache_len)
+    if layout is None:
+      return logits, cache
+
+    def cut(layer):   # rows r0 .. r0 + rows from slot ``offset`` on: the columns that hold their real tokens
+      bounds = np.cumsum([0] + [rows for rows, _ in layout])
+      return GroupedCache(tuple(type(layer)(*(x[r0:r1, :, offset:] for x in layer))
+                                for (r0, r1), (_, offset) in zip(zip(bounds[:-1], bounds[1:]), layout)))
+    return logits, tuple(cut(layer) for layer in cache)
+
+  def step(self, adapter: ModelAdapter, params, carry, token, position, kv_mask, index, layout=None):
+    """(logits [B, V], cache) after writing token [B] at slot ``index`` of the batch (each group's own slot)."""
+    if layout is None:
+      return super().step(adapter, params, carry, token, position, kv_mask, index)
+    masks, indexes, r0 = [], [], 0
+    for rows, offset in layout:
+      masks.append(kv_mask[r0:r0 + rows, offset:])
+      indexes.append(index - offset)
+      r0 += rows
+    logits, cache = adapter.step(params, carry, token[:, None], position[:, None], tuple(masks), tuple(indexes))
+    return logits, self.constrain(cache)
 
   def chunk_size(self, t: int) -> int:
     """Slots per chunk of a bucket of ``t`` (its largest divisor below t, up to ``chunk``), or 0: one pass."""
@@ -384,5 +454,5 @@ def decoder_for(adapter: ModelAdapter, cache: bool | None, constrain: Callable =
   if not (adapter.has_cache if cache is None else cache):
     return Recompute(constrain)
   if adapter.cache_window:
-    return Chunked(constrain, group_prefill=not sharded)
+    return Chunked(constrain, group_prefill=not sharded, cache_groups=adapter.cache_groups)
   return OnePass(constrain, group_prefill=not sharded)

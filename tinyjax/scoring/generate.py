@@ -30,8 +30,12 @@ The cache protocol (what a model implements to be generated with a cache; the GP
   whole left-padded prompt at index 0, each decode step with one token. Optionally, a module whose class sets
   ``supports_cache_window = True`` (the GPT-2 and Llama ports) also takes ``kv_start=`` ([] int32: ``kv_mask``
   [B, W] then covers slots ``kv_start .. kv_start + W - 1``, the only ones attention reads); its prompts are then
-  prefilled in chunks of up to 128 slots (:class:`~tinyjax.scoring.adapter.Chunked`), from the first chunk that holds a real token of its group
-  of rows, each chunk attending to the slots up to its own end (no padding-only chunk, no upper triangle);
+  prefilled in chunks of up to 128 slots (:class:`~tinyjax.scoring.adapter.Chunked`), from the first chunk that
+  holds a real token of its group of rows, each chunk attending to the slots up to its own end (no padding-only
+  chunk, no upper triangle);
+  a module whose class also sets ``supports_cache_groups = True`` (the ports) takes a cache whose layers are
+  ``GroupedCache`` tuples, with ``kv_mask`` and ``index`` one per group, so that a batch's decode groups each read
+  their own width of cache (:class:`~tinyjax.scoring.adapter.Chunked`);
 * an ``apply_fn`` with the attributes ``init_cache(batch_size, length)`` and
   ``generate_step(params, tokens, positions, kv_mask, cache, index)``, the same with the parameters first.
 
@@ -192,8 +196,9 @@ class Generator:
     self.eos_token_id: int | None = eos
     self.compilations = 0
     self.last_shapes: set[tuple[int, int]] = set()
-    self._prefill_jit = jax.jit(self._prefill, static_argnames=("cache_len", "max_new", "greedy", "nucleus"))
-    self._chunk_jit = jax.jit(self._chunk, static_argnames=("max_new", "steps", "greedy", "nucleus"),
+    self._prefill_jit = jax.jit(self._prefill,
+                                static_argnames=("cache_len", "max_new", "greedy", "nucleus", "layout"))
+    self._chunk_jit = jax.jit(self._chunk, static_argnames=("max_new", "steps", "greedy", "nucleus", "layout"),
                               donate_argnums=(1,))
 
   @property
@@ -213,13 +218,13 @@ class Generator:
     return jax.vmap(pick)(keys, logits)
 
   def _prefill(self, params, tokens, valid, live, row_keys, temperature, top_p, *, cache_len, max_new, greedy,
-               nucleus):
+               nucleus, layout):
     """Feeds left-padded prompts [B, T] (``valid`` [B, T] marks real tokens) and chooses the first new token."""
     self.compilations += 1   # runs once per trace
     b, t = tokens.shape
     n_real = jnp.sum(valid, axis=1, dtype=jnp.int32)
     positions = jnp.maximum(jnp.cumsum(valid, axis=1, dtype=jnp.int32) - 1, 0)
-    logits, carry = self.decoder.prefill(self.adapter, params, tokens, positions, valid, cache_len)
+    logits, carry = self.decoder.prefill(self.adapter, params, tokens, positions, valid, cache_len, layout)
     count = jnp.zeros(b, jnp.int32)
     token = self._choose(logits, row_keys, count, temperature, top_p, greedy, nucleus)
     token = jnp.where(live, token, 0)
@@ -232,7 +237,7 @@ class Generator:
     return -1 if self.eos_token_id is None else int(self.eos_token_id)
 
   def _chunk(self, params, state: _Decode, kv_mask, row_keys, temperature, top_p, *, max_new, steps, greedy,
-             nucleus):
+             nucleus, layout):
     """Up to ``steps`` decode steps (fewer once every row is done): (state, tokens [B, steps], steps taken)."""
     self.compilations += 1
     b = state.token.shape[0]
@@ -244,7 +249,8 @@ class Generator:
 
     def body(c):
       i, st, out = c
-      logits, carry = self.decoder.step(self.adapter, params, st.carry, st.token, st.position, kv_mask, st.index)
+      logits, carry = self.decoder.step(self.adapter, params, st.carry, st.token, st.position, kv_mask, st.index,
+                                        layout)
       token = self._choose(logits, row_keys, st.count, temperature, top_p, greedy, nucleus)
       token = jnp.where(st.done, 0, token)
       out = out.at[:, i].set(token)
@@ -365,13 +371,14 @@ class Generator:
       item_ids[k], sample_ids[k] = row.item, row.sample
     cache_len = bucket + max_new
     lengths = valid.sum(axis=1)
+    layout = self.decoder.layout(lengths, bucket, self.buckets)
     put = lambda x: put_rows(x, self.mesh, self.data_axis)  # noqa: E731
     row_keys = _row_keys(base_key, put(item_ids), put(sample_ids))
     temp = jnp.float32(max(temperature, 1e-6))
     nucleus = (not greedy) and top_p < 1.0
     state, (tok0, done0) = self._prefill_jit(
         params, put(tokens), put(valid), put(live), row_keys, temp, jnp.float32(top_p), cache_len=cache_len,
-        max_new=max_new, greedy=greedy, nucleus=nucleus)
+        max_new=max_new, greedy=greedy, nucleus=nucleus, layout=layout)
     kv_mask = put(np.concatenate([valid, np.ones((bsz, max_new), bool)], axis=1))
     out: list[list[int]] = [[t] for t in np.asarray(tok0)[:len(batch)].tolist()]
     reason = ["eos" if toks[-1] == self._eos else "length" for toks in out]
@@ -391,7 +398,7 @@ class Generator:
       state = state._replace(done=put(done))
       state, (chunk, dev_done, dev_count, taken) = self._chunk_jit(
           params, state, kv_mask, row_keys, temp, jnp.float32(top_p), max_new=max_new, steps=steps,
-          greedy=greedy, nucleus=nucleus)
+          greedy=greedy, nucleus=nucleus, layout=layout)
       chunk, dev_count, taken = np.asarray(chunk), np.asarray(dev_count), int(taken)
       for k in range(len(batch)):
         new = chunk[k, :int(dev_count[k] - counts[k])].tolist()

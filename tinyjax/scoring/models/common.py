@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from tinyjax.errors import ConfigError
@@ -191,12 +192,31 @@ class LayerCache(NamedTuple):
   values: jax.Array   # [B, K, S, D]
 
 
+class GroupedCache(tuple):
+  """One layer's cache split into groups of consecutive rows, each with its own slots: a tuple of LayerCache.
+
+  Group g holds rows ``R_0 + ... + R_{g-1}`` onwards ([R_g, K, S_g, D]), so a decode step reads each group's
+  S_g slots only. With a GroupedCache, ``generate_step`` takes ``kv_mask`` and ``index`` as tuples with one entry
+  per group ([R_g, S_g] and [] int32).
+  """
+
+  def rows(self) -> tuple[slice, ...]:
+    """The static row slice of each group."""
+    ends = np.cumsum([c.keys.shape[0] for c in self])
+    return tuple(slice(int(e - c.keys.shape[0]), int(e)) for e, c in zip(ends, self))
+
+
+jax.tree_util.register_pytree_node(GroupedCache, lambda c: (tuple(c), None), lambda _, xs: GroupedCache(xs))
+
+
 def cache_mask(kv_mask: jax.Array, index: jax.Array, t: int, kv_start: jax.Array | None = None) -> jax.Array:
   """Attention mask [B, 1, T, W] of T new tokens written at slots ``index .. index + T - 1`` of a cache.
 
   ``kv_mask`` [B, W] covers the W cache slots ``kv_start .. kv_start + W - 1`` (``kv_start`` default 0). Query j
   (slot ``index + j``) sees slot s when ``s <= index + j`` and ``kv_mask`` is True there (False on left padding).
   """
+  if isinstance(kv_mask, tuple):   # a GroupedCache: one mask and one index per group of rows
+    return tuple(cache_mask(m, i, t) for m, i in zip(kv_mask, index))
   s = kv_mask.shape[1]
   slots = index + jnp.arange(t, dtype=jnp.int32)
   keys = jnp.arange(s, dtype=jnp.int32)
@@ -208,6 +228,8 @@ def cache_mask(kv_mask: jax.Array, index: jax.Array, t: int, kv_start: jax.Array
 
 def write_cache(cache: LayerCache, k: jax.Array, v: jax.Array, index: jax.Array) -> LayerCache:
   """Writes keys and values [B, T, K, D] at slots ``index .. index + T - 1`` ([] int32, the same for every row)."""
+  if isinstance(cache, GroupedCache):
+    return GroupedCache(tuple(write_cache(c, k[r], v[r], i) for c, r, i in zip(cache, cache.rows(), index)))
   def put(c, x):
     return jax.lax.dynamic_update_slice_in_dim(c, jnp.swapaxes(x, 1, 2).astype(c.dtype), index, axis=2)
   return LayerCache(put(cache.keys, k), put(cache.values, v))
@@ -222,6 +244,8 @@ def cached_attention(q: jax.Array, cache: LayerCache, mask: jax.Array,
   Grouped-query heads read their shared key/value head directly (no repeat). Softmax in float32; result
   [B, T, H, D] in the values' dtype.
   """
+  if isinstance(cache, GroupedCache):
+    return jnp.concatenate([cached_attention(q[r], c, m) for c, r, m in zip(cache, cache.rows(), mask)], axis=0)
   b, t, h, d = q.shape
   width = mask.shape[-1]
   if kv_start is not None:
@@ -257,6 +281,7 @@ class CausalLM(nnx.Module):
   """
 
   supports_query_index = True  # ``hidden(..., query_index=)`` runs the last layer at those positions only
+  supports_cache_groups = True  # generate_step takes a cache of GroupedCache layers (per-group widths)
 
   def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None = None,
                positions: jax.Array | None = None, branch_ids: jax.Array | None = None) -> jax.Array:

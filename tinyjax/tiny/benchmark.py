@@ -82,7 +82,8 @@ class _TinyBase:
 
   def __init__(self, *, irt_model, benches: list[_estn.Bench], anchor_sets: list[_anchors.Anchors],
                calib: list[Calibration], strategy: str, level: float, seed: int, method: str,
-               item_ids: list[str], regressions: list, train_scores: list, residuals: list | None = None):
+               item_ids: list[str], regressions: list, train_scores: list, residuals: list | None = None,
+               range_quantiles=None):
     self.irt_model = irt_model
     self._regs = regressions
     self._train_scores = train_scores
@@ -95,7 +96,7 @@ class _TinyBase:
     self.seed = int(seed)
     self.method = method
     self.item_ids = list(item_ids)
-    self._range_quantiles = None    # FitSettings.range_quantiles of an experiment's fit (None: the default)
+    self._range_quantiles = range_quantiles    # FitSettings.range_quantiles of an experiment's fit (None: default)
 
   @classmethod
   def _build(cls, Y, benches: list[_estn.Bench], *, strategy, seed, kind, dim, dims, priors, level, n_folds,
@@ -121,12 +122,9 @@ class _TinyBase:
                       tail_fraction=settings.tail_fraction, range_quantiles=settings.range_quantiles)
     regs = _estn.fit_regressions(model, Y, benches, _estn.anchor_columns(benches, anchor_sets))
     scores = [_estn.true_scores(Y[:, b.cols], b.item_weights) for b in benches]
-    obj = cls.__new__(cls)
-    _TinyBase.__init__(obj, irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=[c for c, _ in calib],
-                       strategy=strategy, level=level, seed=seed, method=method, item_ids=item_ids,
-                       regressions=regs, train_scores=scores, residuals=[r for _, r in calib])
-    obj._range_quantiles = settings.range_quantiles
-    return obj
+    return cls(irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=[c for c, _ in calib],
+               strategy=strategy, level=level, seed=seed, method=method, item_ids=item_ids, regressions=regs,
+               train_scores=scores, residuals=[r for _, r in calib], range_quantiles=settings.range_quantiles)
 
   # --- estimation -----------------------------------------------------------------------------
   @property
@@ -192,10 +190,9 @@ class _TinyBase:
         regs.append(_est.ScoreRegression(arrays[f"b{j}__reg_mean"], arrays[f"b{j}__reg_coef"],
                                          float(bm["regression"]["intercept"]), float(bm["regression"]["alpha"])))
         scores.append(arrays[f"b{j}__train_scores"])
-      obj = cls.__new__(cls)
-      _TinyBase.__init__(obj, irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=calib,
-                         strategy=meta["strategy"], level=meta["level"], seed=meta["seed"], method=meta["method"],
-                         item_ids=[str(s) for s in arrays["item_ids"]], regressions=regs, train_scores=scores)
+      obj = cls(irt_model=model, benches=benches, anchor_sets=anchor_sets, calib=calib, strategy=meta["strategy"],
+                level=meta["level"], seed=meta["seed"], method=meta["method"],
+                item_ids=[str(s) for s in arrays["item_ids"]], regressions=regs, train_scores=scores)
     except (KeyError, TypeError) as err:
       raise ArtifactError(f"tiny benchmark file is missing or has a malformed field: {err}") from err
     for b, a in zip(benches, anchor_sets):

@@ -147,18 +147,6 @@ def _private_imports() -> list[str]:
   return found
 
 
-# Violations that live in files this change does not own (issue 27, part 5), listed so the test can still fail on
-# anything new: every entry is a file's relative path. When they are fixed, remove them (strict=False xfail below).
-_KNOWN_ELSEWHERE = {
-    "tinyjax/suite/_suite.py",      # import tinyjax as tj (the suite refactor removes it)
-}
-
-
-def _split(found: list[str]) -> tuple[list[str], list[str]]:
-  known = [f for f in found if f.split(":")[0] in _KNOWN_ELSEWHERE]
-  return [f for f in found if f not in known], known
-
-
 def test_the_graph_sees_the_modules():
   """The walk finds the packages and resolves ``from package import module`` to the module."""
   assert {"tinyjax", "tinyjax.kernels", "tinyjax.scoring.scorer", "tinyjax.evaluate.hook"} <= set(MODULES)
@@ -178,22 +166,19 @@ def test_no_private_module_imported_from_another_package():
 
 
 def test_no_self_import_in_the_library():
-  new, known = _split(_self_imports())
-  assert not new, f"`import tinyjax` inside the library (import the module that holds the name): {new}"
-  if known:
-    pytest.xfail(f"left to the suite refactor: {known}")
+  found = _self_imports()
+  assert not found, f"`import tinyjax` inside the library (import the module that holds the name): {found}"
 
 
 def test_scoring_loads_no_statistics():
   """``import tinyjax.scoring`` (the LLM runtime) loads none of the statistics: no IRT, tiny benchmarks, suites,
-  anchors, estimators, selection, bandit or evaluation hook."""
+  anchors or estimators (tinyjax.tiny), selection, bandit or evaluation hook."""
   probe = ("import sys, tinyjax.scoring\n"
            "print(' '.join(sorted(m for m in sys.modules if m.startswith('tinyjax'))))\n")
   out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
   loaded = out.stdout.split()
   assert "tinyjax.scoring.scorer" in loaded   # the probe sees the runtime itself
-  statistics = ("tinyjax.irt", "tinyjax.tiny", "tinyjax.suite", "tinyjax.anchors", "tinyjax.estimators",
-                "tinyjax.selection", "tinyjax.adaptive", "tinyjax.bandit", "tinyjax.evaluate", "tinyjax.scaling",
+  statistics = ("tinyjax.irt", "tinyjax.tiny", "tinyjax.suite", "tinyjax.selection", "tinyjax.adaptive", "tinyjax.bandit", "tinyjax.evaluate", "tinyjax.scaling",
                 "tinyjax.sampling", "tinyjax.synthetic", "tinyjax.io")
   bad = [m for m in loaded if any(m == s or m.startswith(s + ".") for s in statistics)]
   assert not bad, f"import tinyjax.scoring loaded statistics modules: {bad}"

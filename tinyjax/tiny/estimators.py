@@ -419,7 +419,7 @@ class Estimator:
   description: str = ""
 
 
-# Adding an estimator: write its function above, then add one line here (docs/notes/adding-an-estimator.md).
+# Adding an estimator: write its function above, then add one line here (docs/architecture.md, "Adding an estimator").
 REGISTRY: tuple[Estimator, ...] = (
     Estimator("naive", "naive", "anchors", lambda a: naive_estimate(a.answers, a.weights), 3,
               ("interior", "design"), "weighted mean of the anchor answers"),

@@ -265,8 +265,18 @@ class Scorer:
       per = self._per_device
       self.group_rows = max(r for r in range(1, per + 1) if per % r == 0 and (r == 1 or r * fraction <= 1.0))
 
-  def _plan(self, reqs: Sequence[EncodedRequest]) -> BatchPlan:
-    """The batch plan; the first call fixes ``score_fraction`` (when not given) for the Scorer's life."""
+  def plan(self, reqs: Sequence[EncodedRequest]) -> BatchPlan:
+    """The batch plan of ``reqs``: how they are packed into the compiled shapes (no model call).
+
+    The first call fixes ``score_fraction`` (when it was not given) for the Scorer's life, so a caller that plans
+    ahead (the evaluation hook) gets the shapes its later calls will use.
+
+    Args:
+      reqs: encoded requests ([T_i] token ids each).
+
+    Returns:
+      :class:`tinyjax.scoring.batching.BatchPlan`: the batches, their shapes and the positions fed.
+    """
     def plan(fraction, rows):
       return plan_batches(reqs, batch_size=self.batch_size, buckets=self.buckets, pack=self.pack,
                           pack_length=self.pack_length, max_segments=self.max_segments,
@@ -348,7 +358,7 @@ class Scorer:
     if reqs and min(min(r.ids) for r in reqs) < 0:
       raise ItemError("negative token id: the tokenizer returned an id below 0")
     self._check_vocab(top)
-    plan = self._plan(reqs)
+    plan = self.plan(reqs)
     self.last_plan = plan
     logprob = np.zeros(len(reqs), np.dtype(self.dtype))
     greedy = np.zeros(len(reqs), bool)

@@ -306,16 +306,16 @@ def _make_batches(rows: list[list[_Unit]], length: int, batch_size: int, num_slo
   return batches
 
 
-def _pack(requests, length, batch_size, max_segments, share_prefix, score_fraction, pad_id, group_rows):
-  """First-fit-decreasing packing of units into rows of ``length``; returns (batches, fed positions)."""
-  budget = score_budget(group_rows * length, score_fraction)
-  units = _units(requests, share_prefix, length, max_segments, budget)
-  units.sort(key=lambda u: (-u.length, u.branches[0][0]))
+def _first_fit(units: list[_Unit], max_segments: int, open_row) -> tuple[list[list[_Unit]], list[int], list[int]]:
+  """First-fit-decreasing: each unit (longest first, ties by index) joins the first open row with room for its
+  positions, its segments (at most ``max_segments`` a row) and its scored tokens; otherwise it opens a row of the
+  ``(length, score budget)`` that ``open_row(unit)`` gives. Returns (rows, each row's length, free positions)."""
   rows: list[list[_Unit]] = []
+  row_length: list[int] = []
   free: list[int] = []
   slots: list[int] = []
   room: list[int] = []
-  for u in units:
+  for u in sorted(units, key=lambda u: (-u.length, u.branches[0][0])):
     n, k, m = u.length, len(u.branches), u.scored
     for r in range(len(rows)):
       if n <= free[r] and slots[r] + k <= max_segments and m <= room[r]:
@@ -325,10 +325,20 @@ def _pack(requests, length, batch_size, max_segments, share_prefix, score_fracti
         room[r] -= m
         break
     else:
+      length, budget = open_row(u)
       rows.append([u])
+      row_length.append(length)
       free.append(length - n)
       slots.append(k)
       room.append(budget - m)
+  return rows, row_length, free
+
+
+def _pack(requests, length, batch_size, max_segments, share_prefix, score_fraction, pad_id, group_rows):
+  """First-fit-decreasing packing of units into rows of ``length``; returns (batches, fed positions)."""
+  budget = score_budget(group_rows * length, score_fraction)
+  units = _units(requests, share_prefix, length, max_segments, budget)
+  rows, _, free = _first_fit(units, max_segments, lambda u: (length, budget))
   batches = _make_batches(rows, length, batch_size, max_segments, group_rows, budget, pad_id)
   return batches, sum(length - f for f in free)
 
@@ -365,31 +375,15 @@ def _pack_lengths(requests, buckets, batch_size, min_rows, row_tokens, attention
     g = math.gcd(group_rows, rows // min_rows)
     per_length[length] = (rows, g, score_budget(g * length, score_fraction))
   units = _units(requests, share_prefix, buckets[-1], max_segments, per_length[buckets[-1]][2])
-  units.sort(key=lambda u: (-u.length, u.branches[0][0]))
-  rows: list[list[_Unit]] = []
-  row_length: list[int] = []
-  free: list[int] = []
-  slots: list[int] = []
-  room: list[int] = []
-  for u in units:
-    n, k, m = u.length, len(u.branches), u.scored
-    for r in range(len(rows)):
-      if n <= free[r] and slots[r] + k <= max_segments and m <= room[r]:
-        rows[r].append(u)
-        free[r] -= n
-        slots[r] += k
-        room[r] -= m
-        break
-    else:
-      fits = [b for b in buckets if n <= b and m <= per_length[b][2]]
-      if not fits:
-        raise ItemError(f"a request has {n} input tokens ({m} scored), more than the largest bucket "
-                         f"{buckets[-1]} holds")
-      rows.append([u])
-      row_length.append(fits[0])
-      free.append(fits[0] - n)
-      slots.append(k)
-      room.append(per_length[fits[0]][2] - m)
+
+  def shortest_row(u: _Unit) -> tuple[int, int]:
+    fits = [b for b in buckets if u.length <= b and u.scored <= per_length[b][2]]
+    if not fits:
+      raise ItemError(f"a request has {u.length} input tokens ({u.scored} scored), more than the largest bucket "
+                      f"{buckets[-1]} holds")
+    return fits[0], per_length[fits[0]][2]
+
+  rows, row_length, free = _first_fit(units, max_segments, shortest_row)
   by_length: dict[int, list[int]] = {}
   for r, length in enumerate(row_length):
     by_length.setdefault(length, []).append(r)

@@ -64,10 +64,14 @@ def test_transformers_models_import_from_the_root():
 
 def test_tinyjax_kernels_from_a_built_wheel(tmp_path):
   """A wheel (not the editable install) carries kernels/ as tinyjax.kernels and no top-level kernels."""
+  import shutil
   import zipfile
 
+  # Built from a copy, so that setuptools' build/ and egg-info land in tmp_path, not in the working tree.
+  src = tmp_path / "src"
+  shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__"))
   build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                          str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, timeout=600)
+                          str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=600)
   assert build.returncode == 0, build.stderr
   (wheel,) = (tmp_path / "dist").glob("tinyjax-*.whl")
   names = zipfile.ZipFile(wheel).namelist()

@@ -13,6 +13,7 @@ Parameterisations. tinyjax uses the slope-intercept form P = sigmoid(a . theta -
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import sys
@@ -20,6 +21,8 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+
+import _proc  # benchmarks/, beside this file
 
 # --------------------------------------------------------------------------------------------------------
 # Synthetic data
@@ -135,14 +138,8 @@ def maxrss_mb() -> float:
   Reads VmHWM from /proc/self/status: unlike `getrusage(...).ru_maxrss`, which Linux carries over from
   the parent across fork + exec, VmHWM belongs to this process image only. Falls back to ru_maxrss.
   """
-  try:
-    with open("/proc/self/status") as f:
-      for line in f:
-        if line.startswith("VmHWM:"):
-          return int(line.split()[1]) / 1024.0
-  except OSError:
-    pass
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+  peak = _proc.status_mib("VmHWM")
+  return peak if not math.isnan(peak) else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def cpu_s() -> float:

@@ -48,6 +48,8 @@ import time
 
 import numpy as np
 
+import _proc  # benchmarks/, the script's own folder
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = pathlib.Path(os.environ.get("TINYJAX_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BUDGETS = (0.05, 0.1, 0.2)
@@ -211,11 +213,7 @@ def quality(args) -> dict:
 
 
 def _rss_mib() -> float:
-  with open("/proc/self/status") as f:
-    for line in f:
-      if line.startswith("VmRSS"):
-        return int(line.split()[1]) / 1024
-  return float("nan")
+  return _proc.status_mib("VmRSS")
 
 
 def worker(args) -> None:

@@ -24,6 +24,8 @@ import numpy as np
 
 import tinyjax as tj
 
+import _proc  # noqa: E402  (benchmarks/, the script's own folder)
+
 _COMPILES = [0]
 
 
@@ -38,11 +40,7 @@ def maps() -> int:
 
 
 def rss_mb() -> float:
-  with open("/proc/self/status") as f:
-    for line in f:
-      if line.startswith("VmRSS:"):
-        return int(line.split()[1]) / 1024
-  return float("nan")
+  return _proc.status_mib("VmRSS")
 
 
 def synthetic(rng, n: int, i: int) -> np.ndarray:

@@ -36,15 +36,13 @@ import time
 
 import numpy as np
 
+import _proc  # benchmarks/, the script's own folder
+
 DIM = 768
 
 
 def _vmhwm_mb() -> float:
-  with open("/proc/self/status") as f:
-    for line in f:
-      if line.startswith("VmHWM:"):
-        return int(line.split()[1]) / 1024
-  return float("nan")
+  return _proc.status_mib("VmHWM")
 
 
 def make_file(path: pathlib.Path, n: int, seed: int = 0, chunk: int = 65536) -> None:

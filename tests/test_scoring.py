@@ -454,12 +454,14 @@ def test_llama_hidden_at_query_index_equals_gathered():
 
 
 def test_score_fraction_choice_is_kept(gpt2, bpe):
-  # The default score_fraction is chosen on the first call and kept: later calls reuse the compilation.
+  # The default score_fraction is chosen per call; the same requests get the same plan, so later calls reuse
+  # the compilation.
   scorer = scoring.Scorer(gpt2, bpe, batch_size=4, buckets=(16, 32, 64))
   items = make_items()
   first = scorer.score(items)
   fraction, rows = scorer.score_fraction, scorer.group_rows
-  assert fraction in (0.25, 0.375, 0.5, 1.0) and rows * fraction <= 1.0 and 4 % rows == 0
+  assert fraction in (1 / 64, 1 / 32, 1 / 16, 0.125, 0.25, 0.375, 0.5, 1.0) and rows * fraction <= 1.0
+  assert 4 % rows == 0
   again = scorer.score(items)
   np.testing.assert_array_equal(first.loglik, again.loglik)
   assert (scorer.score_fraction, scorer.group_rows) == (fraction, rows)
@@ -470,6 +472,42 @@ def test_score_fraction_choice_is_kept(gpt2, bpe):
     scoring.Scorer(gpt2, bpe, batch_size=4, group_rows=3)
   with pytest.raises(ValueError, match="score_fraction"):
     scoring.Scorer(gpt2, bpe, batch_size=4, score_fraction=0.0)
+
+
+def test_score_fraction_follows_the_requests(gpt2, bpe):
+  # One-token continuations get a small share of scored positions, long ones a larger share; a share used before is
+  # kept unless another is SWITCH_GAIN times cheaper (checked against every candidate's plan cost).
+  from tinyjax.scoring import scorer as scorer_mod
+  rng = np.random.default_rng(0)
+  short = [scoring.EncodedRequest(tuple(rng.integers(1, 50, 40).tolist()), 1) for _ in range(24)]
+  long = [scoring.EncodedRequest(tuple(rng.integers(1, 50, 30).tolist()), 24) for _ in range(24)]
+  sc = scoring.Scorer(gpt2, bpe, batch_size=4, buckets=(16, 32, 64))
+
+  def costs(reqs):
+    out = {}
+    for f in scorer_mod._FRACTIONS:
+      try:
+        plan = scoring.plan_batches(reqs, batch_size=4, buckets=(16, 32, 64), pack=True, max_segments=32,
+                                    share_prefix=True, score_fraction=f, group_rows=sc._rows_for(f),
+                                    row_tokens=sc.row_tokens, attention_weight=sc._attention_weight)
+      except ValueError:
+        continue
+      out[f] = plan.cost + sc._head_weight * plan.n_score_slots
+    return out
+
+  c_short, c_long = costs(short), costs(long)
+  sc.plan(short)
+  f_short = sc.score_fraction
+  assert c_short[f_short] == min(c_short.values()) and f_short <= 1 / 16
+  sc.plan(long)
+  f_long = sc.score_fraction
+  assert f_long > f_short and c_long[f_long] == min(c_long.values())
+  assert c_long[f_long] * scorer_mod.SWITCH_GAIN <= c_long.get(f_short, np.inf)
+  sc.plan(short)
+  assert sc.score_fraction == f_short   # both used: the cheaper of the two
+  sc.fix_score_fraction(0.5)
+  sc.plan(short)
+  assert (sc.score_fraction, sc.group_rows) == (0.5, 2)
 
 
 def test_one_compilation_per_bucket(gpt2, bpe):

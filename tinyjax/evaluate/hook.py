@@ -395,8 +395,9 @@ class TinyEvalHook:
       return
     every = list(dict.fromkeys([*self._encoded, *(r for reqs in self._item_requests.values()
                                                   for item in reqs for r in item)]))
-    plan = self.scorer.plan(every)   # also fixes score_fraction when it was not given
+    plan = self.scorer.plan(every)
     self.scorer.pack_length = plan.shapes[0][1]
+    self.scorer.fix_score_fraction(self.scorer.score_fraction)
 
   @property
   def compilations(self) -> int:

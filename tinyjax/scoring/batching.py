@@ -166,15 +166,16 @@ def _group_cost(prefix_length: int, members: list) -> int:
   return prefix_length - 1 + sum(n - prefix_length for n in inputs.values())
 
 
-def _prefix_groups(requests: Sequence[EncodedRequest]) -> list[tuple[tuple[int, ...], list]]:
+def _prefix_groups(requests: Sequence[EncodedRequest], window: int = 512) -> list[tuple[tuple[int, ...], list]]:
   """Groups requests whose contexts start with the same tokens, and the common prefix of each group.
 
   Requests with the same context (the choices of one item) always form one group, which feeds the context once.
-  The contexts are taken in lexicographic order (ties by request index), so contexts with long common prefixes
-  are neighbours, and a group takes in the next context's requests when that feeds fewer positions than keeping
-  them apart (:func:`_group_cost`): a shared few-shot prompt is fed once when the items' own parts are short
-  (TruthfulQA's six questions, WinoGrande's options), and not when each of the item's choices would then repeat
-  a long question of its own (MMLU 5-shot items of one subject).
+  The distinct contexts are taken in lexicographic order (ties by request index), so contexts with long common
+  prefixes are neighbours, and the order is cut into the runs that feed the fewest positions in all
+  (:func:`_group_cost`, minimised exactly by dynamic programming over runs of at most ``window`` contexts). A
+  run's prefix is the common prefix of its contexts: MMLU 5-shot items of one subject share their five examples,
+  TruthfulQA's items its six questions, a WinoGrande item's two contexts the sentence before the option; two
+  subjects are not joined on their common first line when that would feed each subject's examples again.
   """
   ctx = [r.ids[:len(r.ids) - r.n_cont] for r in requests]
   atoms: list[tuple[tuple[int, ...], list]] = []
@@ -183,17 +184,40 @@ def _prefix_groups(requests: Sequence[EncodedRequest]) -> list[tuple[tuple[int, 
       atoms[-1][1].append((i, requests[i]))
     else:
       atoms.append((ctx[i], [(i, requests[i])]))
+  n = len(atoms)
+  if n == 0:
+    return []
+  # Per atom: distinct inputs k and the sum of their lengths s (len(ids) of one request per input). A run a..b
+  # with common prefix m feeds m - 1 + sum(s) - m * sum(k) positions (_group_cost).
+  k = np.zeros(n + 1, np.int64)
+  s = np.zeros(n + 1, np.int64)
+  for j, (_, members) in enumerate(atoms):
+    inputs = {r.ids[:-1]: len(r.ids) for _, r in members}
+    k[j + 1], s[j + 1] = len(inputs), sum(inputs.values())
+  k, s = np.cumsum(k), np.cumsum(s)
+  lcp = np.array([_common_prefix(atoms[j][0], atoms[j + 1][0]) for j in range(n - 1)], np.int64)
+  best = np.zeros(n + 1, np.float64)
+  start = np.zeros(n, np.int64)
+  for b in range(n):
+    lo = max(0, b - window + 1)
+    # m for runs a..b, a = b, b - 1, ..., lo: the context's own length, then the running minimum of the LCPs.
+    m = np.empty(b - lo + 1, np.int64)
+    m[0] = len(atoms[b][0])
+    if b > lo:
+      m[1:] = np.minimum.accumulate(lcp[lo:b][::-1])
+    a = np.arange(b, lo - 1, -1)
+    cost = best[a] + m - 1 + (s[b + 1] - s[a]) - m * (k[b + 1] - k[a])
+    cost[1:][m[1:] < 1] = np.inf          # a run of several contexts needs a common first token
+    j = int(np.argmin(cost))
+    best[b + 1], start[b] = cost[j], a[j]
   groups: list[tuple[tuple[int, ...], list]] = []
-  for context, members in atoms:
-    if groups:
-      prefix, current = groups[-1]
-      m = _common_prefix(prefix, context)
-      joined = current + members
-      if m >= 1 and _group_cost(m, joined) < _group_cost(len(prefix), current) + _group_cost(len(context), members):
-        groups[-1] = (prefix[:m], joined)
-        continue
-    groups.append((context, members))
-  return groups
+  b = n - 1
+  while b >= 0:
+    a = int(start[b])
+    m = len(atoms[b][0]) if a == b else int(lcp[a:b].min())
+    groups.append((atoms[b][0][:m], [x for atom in atoms[a:b + 1] for x in atom[1]]))
+    b = a - 1
+  return groups[::-1]
 
 
 def _units(requests: Sequence[EncodedRequest], share_prefix: bool, length_cap: int, slot_cap: int,

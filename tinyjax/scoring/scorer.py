@@ -68,7 +68,11 @@ class ScoreResult:
   n_requests: int
 
 
-_FRACTIONS = (0.25, 0.375, 0.5, 1.0)  # candidate score fractions, tried in this order (ties keep the first)
+#: Candidate score fractions, tried in this order (ties keep the first). The small ones suit one-token or short
+#: continuations (MMLU, ARC, WinoGrande); the output projection is then computed at a few positions per row.
+_FRACTIONS = (1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 1.0)
+#: A fraction not used before by a Scorer replaces the used ones only when its plan costs this many times less.
+SWITCH_GAIN = 1.25
 
 
 def _head_weight(model) -> float:
@@ -192,10 +196,9 @@ class Scorer:
     score_fraction: at most this share of the positions of a batch are scored (continuation tokens): K =
       ceil(group_rows * L * score_fraction) per group of ``group_rows`` rows. The logits are computed only there
       when the module has ``hidden``/``head`` methods (the NNX ports do; they also run their last layer only
-      there), else gathered. Requests whose continuation is longer go to a longer bucket. Default (None): on the
-      first call, the cheapest of 1/4, 3/8, 1/2 and 1 for that call's requests (positions fed plus the output
-      projection's share of the work at the scored positions); it is then kept for the Scorer's life, so later
-      calls reuse the compilations.
+      there), else gathered. Requests whose continuation is longer go to a longer bucket. Default (None): for
+      each call, the cheapest of 1/64, 1/32, ..., 1/2 and 1 for that call's requests (see :meth:`plan`); a
+      fraction used before is kept unless another is 1.25x cheaper, so later calls reuse the compilations.
     group_rows: rows that share one budget of scored positions (default: the largest divisor of the per-device
       rows with ``group_rows * score_fraction <= 1``, so the last layer's attention costs no more than another
       layer's). Rows with long continuations then sit next to rows with short ones.
@@ -239,8 +242,10 @@ class Scorer:
       raise ConfigError(f"group_rows must be a positive divisor of the rows per device ({self._per_device}), "
                        f"got {group_rows!r}")
     self._group_rows_arg = group_rows
-    self.score_fraction: float | None = None   # fixed by the first plan when not given
+    self._fraction_arg = None if score_fraction is None else float(score_fraction)
+    self.score_fraction: float | None = None   # the fraction of the last plan (the given one, if any)
     self.group_rows: int | None = None
+    self._used_fractions: set[float] = set()
     if score_fraction is not None:
       self._fix_fraction(float(score_fraction))
     self._traced_vocab = None
@@ -259,17 +264,30 @@ class Scorer:
 
   def _fix_fraction(self, fraction: float):
     self.score_fraction = fraction
+    self.group_rows = self._rows_for(fraction)
+
+  def _rows_for(self, fraction: float) -> int:
     if self._group_rows_arg is not None:
-      self.group_rows = int(self._group_rows_arg)
-    else:
-      per = self._per_device
-      self.group_rows = max(r for r in range(1, per + 1) if per % r == 0 and (r == 1 or r * fraction <= 1.0))
+      return int(self._group_rows_arg)
+    per = self._per_device
+    return max(r for r in range(1, per + 1) if per % r == 0 and (r == 1 or r * fraction <= 1.0))
+
+  def fix_score_fraction(self, fraction: float):
+    """Keeps ``fraction`` for every later plan, as if it had been given to the constructor."""
+    if not 0.0 < float(fraction) <= 1.0:
+      raise ConfigError(f"score_fraction must be in (0, 1], got {fraction}")
+    self._fraction_arg = float(fraction)
+    self._fix_fraction(float(fraction))
 
   def plan(self, reqs: Sequence[EncodedRequest]) -> BatchPlan:
     """The batch plan of ``reqs``: how they are packed into the compiled shapes (no model call).
 
-    The first call fixes ``score_fraction`` (when it was not given) for the Scorer's life, so a caller that plans
-    ahead (the evaluation hook) gets the shapes its later calls will use.
+    When ``score_fraction`` was not given, each call plans ``reqs`` with every candidate fraction and takes the
+    cheapest (positions fed plus the output projection's share of the work at the scored positions). A fraction
+    used before is preferred unless a new one costs at most ``1 / SWITCH_GAIN`` of it, so calls on similar
+    requests reuse the compiled shapes, and at most one program is compiled per (fraction, row shape). The
+    choice is deterministic: the same requests always give the same plan, so a caller that plans ahead (the
+    evaluation hook) gets the shapes its later calls will use.
 
     Args:
       reqs: encoded requests ([T_i] token ids each).
@@ -283,23 +301,27 @@ class Scorer:
                           share_prefix=self.share_prefix, score_fraction=fraction, group_rows=rows,
                           row_tokens=self.row_tokens, attention_weight=self._attention_weight,
                           min_rows=self._n_data)
-    if self.score_fraction is None and reqs:
-      best = None
-      for fraction in _FRACTIONS:
-        self._fix_fraction(fraction)
-        try:
-          candidate = plan(fraction, self.group_rows)
-        except ValueError:
-          continue
-        cost = candidate.cost + self._head_weight * candidate.n_score_slots
-        if best is None or cost < best[0]:
-          best = (cost, fraction, candidate)
-      if best is None:
-        self.score_fraction = None
-        return plan(1.0, 1)   # raises the planner's error
-      self._fix_fraction(best[1])
-      return best[2]
-    return plan(self.score_fraction or 1.0, self.group_rows or 1)
+    if self._fraction_arg is not None or not reqs:
+      fraction = self._fraction_arg or self.score_fraction or 1.0
+      return plan(fraction, self._rows_for(fraction))
+    costs = {}
+    for fraction in _FRACTIONS:
+      try:
+        candidate = plan(fraction, self._rows_for(fraction))
+      except ValueError:
+        continue
+      costs[fraction] = (candidate.cost + self._head_weight * candidate.n_score_slots, candidate)
+    if not costs:
+      return plan(1.0, 1)   # raises the planner's error
+    used = [f for f in costs if f in self._used_fractions]
+    best = min(costs, key=lambda f: costs[f][0])
+    if used:
+      known = min(used, key=lambda f: costs[f][0])
+      if costs[best][0] * SWITCH_GAIN > costs[known][0]:
+        best = known
+    self._used_fractions.add(best)
+    self._fix_fraction(best)
+    return costs[best][1]
 
   # -- device side ------------------------------------------------------------------------------------------
   def _forward(self, params, tokens, segment_ids, branch_ids, positions, score_index, score_targets, score_slots,

@@ -16,7 +16,7 @@ from tinyjax.kernels._pirt import pirt_scores
 from tinyjax.kernels._adaptive import AdaptiveRound, AdaptiveStep, adaptive_round, d_optimal_step
 
 # generation (issue 17): greedy / temperature / top-p choice of the next token (kernels/_decode.py)
-from tinyjax.kernels._decode import sample_token, top_p_logits
+from tinyjax.kernels._decode import argmax_first, sample_token, top_p_logits
 
 # scoring (issue 5): token log-probabilities and per-segment sums
 from tinyjax.kernels._loglik import SegmentScores, segment_logprobs, token_logprobs
@@ -182,6 +182,7 @@ __all__ = (
     "rejects_target",
     "ridge_loo",
     "row_variances",
+    "argmax_first",
     "sample_token",
     "score_curve_1d",
     "score_curve_start",

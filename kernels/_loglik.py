@@ -14,6 +14,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from tinyjax.kernels._decode import argmax_first
+
 
 class SegmentScores(NamedTuple):
   """Per-segment results of :func:`segment_logprobs`."""
@@ -41,7 +43,7 @@ def token_logprobs(logits: jax.Array, targets: jax.Array, dtype=None) -> tuple[j
   x = logits.astype(dtype)
   logz = jax.nn.logsumexp(x, axis=-1)                                               # [B, T]
   picked = jnp.take_along_axis(x, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]  # [B, T]
-  greedy = jnp.argmax(x, axis=-1) == targets                                        # [B, T]
+  greedy = argmax_first(x) == targets                                               # [B, T]
   return picked - logz, greedy
 
 

@@ -290,6 +290,20 @@ def test_top_p_logits_numpy_reference(top_p):
   assert int(kernels.sample_token(jax.random.key(0), jnp.asarray(logits), 1.0, 1.0, greedy=True)) == logits.argmax()
 
 
+@pytest.mark.parametrize("shape", [(3, 7), (2, 3, 1000), (5, 1537), (50257,), (2, 768)])
+def test_argmax_first_is_numpy_argmax(shape):
+  # Blocks of 384 (a partial last block at 1000, 1537 and 50,257; none at 768), ties to the lowest index, and a
+  # maximum in the partial block that the last full block overlaps when it is read.
+  rng = np.random.default_rng(0)
+  many_ties = rng.integers(0, 4, shape).astype(np.float32)
+  for x in (many_ties, rng.normal(size=shape).astype(np.float32)):
+    np.testing.assert_array_equal(np.asarray(jax.jit(kernels.argmax_first)(jnp.asarray(x))), x.argmax(-1))
+  tail = np.zeros((2, 1000), np.float32)
+  tail[0, 999] = tail[1, 700] = tail[1, 999] = 1.0     # 700 lies in the overlap of the last block and the tail
+  np.testing.assert_array_equal(np.asarray(kernels.argmax_first(jnp.asarray(tail))), [999, 700])
+  assert int(kernels.argmax_first(jnp.full(900, np.nan))) == 0
+
+
 # -- errors -----------------------------------------------------------------------------------------------------
 
 def test_bad_input_names_what_is_wrong(script):

@@ -170,6 +170,33 @@ def _log_probs(logits: jax.Array, c: jax.Array | None) -> tuple[jax.Array, jax.A
   return log_p, log_1mc + jax.nn.log_sigmoid(-logits)
 
 
+@jax.custom_jvp
+def _bernoulli_loglik(logits: jax.Array, responses: jax.Array, mask: jax.Array) -> jax.Array:
+  """sum over observed entries of y z - softplus(z) (= y log s(z) + (1 - y) log s(-z)), for logits z [N, I].
+
+  The derivative is written out, ``sum(where(mask, y - sigmoid(z), 0) * dz)`` (and transposed by JAX for the
+  gradient): autodiff's own form splits off ``where(mask, y, 0)`` and ``where(mask, 1, 0)`` times the constant
+  cotangent, which XLA hoists out of the fit's ``while_loop`` as two more [N, I] float matrices (80 MB of a
+  1,000 x 10,000 fit's 160 MB of temporaries). A JVP rule, so forward mode and Hessians still work.
+  """
+  return jnp.sum(jnp.where(mask, responses * logits - jax.nn.softplus(logits), 0.0))
+
+
+def _bernoulli_jvp(primals, tangents):
+  logits, responses, mask = primals
+  d_logits, d_responses, _ = tangents
+  out = _bernoulli_loglik(logits, responses, mask)
+  tangent = jnp.zeros((), out.dtype)
+  if not isinstance(d_logits, jax.custom_derivatives.SymbolicZero):
+    tangent = tangent + jnp.sum(jnp.where(mask, responses - jax.nn.sigmoid(logits), 0.0) * d_logits)
+  if not isinstance(d_responses, jax.custom_derivatives.SymbolicZero):
+    tangent = tangent + jnp.sum(jnp.where(mask, logits, 0.0) * d_responses)
+  return out, tangent
+
+
+_bernoulli_loglik.defjvp(_bernoulli_jvp, symbolic_zeros=True)
+
+
 def irt_log_likelihood(theta: jax.Array, a: jax.Array, b: jax.Array, c: jax.Array | None,
                        responses: jax.Array, mask: jax.Array) -> jax.Array:
   """Masked (fractional) Bernoulli log-likelihood, summed over observed entries.
@@ -190,8 +217,7 @@ def irt_log_likelihood(theta: jax.Array, a: jax.Array, b: jax.Array, c: jax.Arra
   """
   logits = irt_logits(theta, a, b)
   if c is None:
-    # y log s(z) + (1 - y) log s(-z) = y z - softplus(z): one transcendental per entry.
-    ll = responses * logits - jax.nn.softplus(logits)
+    return _bernoulli_loglik(logits, responses, mask)
   else:
     log_p, log_q = _log_probs(logits, c)
     ll = responses * log_p + (1.0 - responses) * log_q

@@ -523,3 +523,29 @@ def test_hierarchical_prior_and_progress_bar(capsys):
   err = capsys.readouterr().err
   n = hier.fit_info.n_iter
   assert "fit 2pl dim=1" in err and f"100%" in err and f"{n}/{n} [" in err
+
+
+def test_log_likelihood_derivatives_match_the_plain_formula():
+  # The 2PL likelihood has a written-out derivative (a JVP rule, for the fit's memory); gradients, forward mode and
+  # the Hessian must equal those of sum(mask * (y z - softplus(z))) differentiated by JAX itself.
+  rng = np.random.default_rng(0)
+  theta = jnp.asarray(rng.normal(size=(6, 2)), jnp.float32)
+  a = jnp.asarray(rng.normal(size=(9, 2)), jnp.float32)
+  b = jnp.asarray(rng.normal(size=9), jnp.float32)
+  y = jnp.asarray(rng.random((6, 9)), jnp.float32)
+  mask = jnp.asarray(rng.random((6, 9)) < 0.7)
+
+  def plain(theta, a, b, y):
+    z = theta @ a.T - b
+    return jnp.sum(jnp.where(mask, y * z - jax.nn.softplus(z), 0.0))
+
+  def ours(theta, a, b, y):
+    return kernels.irt_log_likelihood(theta, a, b, None, y, mask)
+
+  np.testing.assert_allclose(ours(theta, a, b, y), plain(theta, a, b, y), rtol=1e-6)
+  for got, want in zip(jax.grad(ours, (0, 1, 2, 3))(theta, a, b, y), jax.grad(plain, (0, 1, 2, 3))(theta, a, b, y)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(jax.jacfwd(ours)(theta, a, b, y), jax.jacfwd(plain)(theta, a, b, y), rtol=1e-5,
+                             atol=1e-6)
+  np.testing.assert_allclose(jax.hessian(ours, 1)(theta, a, b, y), jax.hessian(plain, 1)(theta, a, b, y),
+                             rtol=1e-4, atol=1e-5)

@@ -549,3 +549,24 @@ def test_log_likelihood_derivatives_match_the_plain_formula():
                              atol=1e-6)
   np.testing.assert_allclose(jax.hessian(ours, 1)(theta, a, b, y), jax.hessian(plain, 1)(theta, a, b, y),
                              rtol=1e-4, atol=1e-5)
+
+
+def test_bool_answers_give_the_float_objective():
+  # fit_irt sends 0/1 answers to the device as bool (a quarter of the memory): the objective and its gradient must
+  # be those of the same answers as floats, for the 2PL (c = None) and the 3PL path.
+  rng = np.random.default_rng(3)
+  n, i = 12, 9
+  y = rng.random((n, i)) < 0.6
+  mask = jnp.asarray(rng.random((n, i)) < 0.8)
+  for kind, c_mode in (("2pl", "none"), ("3pl", "learned")):
+    config = tj.IRTPriors().resolve(kind, 1, n, c_mode, 0.25)
+    params = kernels.IRTParams(jnp.asarray(rng.normal(size=(n, 1)), jnp.float32),
+                               jnp.asarray(rng.normal(size=(i, 1)), jnp.float32),
+                               jnp.asarray(rng.normal(size=i), jnp.float32),
+                               jnp.asarray(rng.normal(size=i) - 1.0, jnp.float32), jnp.zeros(4, jnp.float32))
+    vg = jax.value_and_grad(lambda p, yy: kernels.irt_objective(p, yy, mask, config))
+    v_bool, g_bool = vg(params, jnp.asarray(y))
+    v_float, g_float = vg(params, jnp.asarray(y, jnp.float32))
+    np.testing.assert_allclose(v_bool, v_float, rtol=1e-6)
+    for got, want in zip(g_bool, g_float):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

@@ -662,7 +662,8 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
   n_pad += -n_pad % (mesh.shape[row_ax] if row_ax else 1)
   i_pad += -i_pad % (mesh.shape[col_ax] if col_ax else 1)
   check_fit_memory(n_pad, i_pad, dim, dt, mesh=mesh)
-  # One float buffer and one bool mask, built in place: no float64 or unpadded copies kept alive.
+  # One float buffer and one bool mask, built in place: no float64 or unpadded copies kept alive (0/1 answers go
+  # to the device as bool).
   mask = np.zeros((n_pad, i_pad), bool)
   np.logical_not(np.isnan(values), out=mask[:n, :i])
   y = np.zeros((n_pad, i_pad), dt)
@@ -676,6 +677,8 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
   t0 = time.perf_counter()
   # The start on the real (unpadded) entries, padded parameters at their padding values (they never move).
   state = kernels.irt_fit_init(_start_params(y[:n, :i], mask[:n, :i], config, c_init, seed, (n_pad, i_pad)))
+  if np.all((y == 0) | (y == 1)):
+    y = y.astype(bool)   # 0/1 answers: a quarter of the float32 buffer on the device, the same numbers
   if mesh is not None:
     from jax.sharding import NamedSharding, PartitionSpec as P
     sharding = NamedSharding(mesh, P(row_ax, col_ax))

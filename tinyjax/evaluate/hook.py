@@ -395,6 +395,8 @@ class TinyEvalHook:
       return
     every = list(dict.fromkeys([*self._encoded, *(r for reqs in self._item_requests.values()
                                                   for item in reqs for r in item)]))
+    if not every:   # generation benchmarks only: nothing to score
+      return
     plan = self.scorer.plan(every)
     self.scorer.pack_length = plan.shapes[0][1]
     self.scorer.fix_score_fraction(self.scorer.score_fraction)

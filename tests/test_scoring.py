@@ -462,7 +462,11 @@ def test_score_fraction_choice_is_kept(gpt2, bpe):
   fraction, rows = scorer.score_fraction, scorer.group_rows
   assert fraction in (1 / 64, 1 / 32, 1 / 16, 0.125, 0.25, 0.375, 0.5, 1.0) and rows * fraction <= 1.0
   assert 4 % rows == 0
+  first_plan = scorer.last_plan
   again = scorer.score(items)
+  assert scorer.last_plan is first_plan          # the same requests: the plan is reused, not made again
+  scorer.score(items[:-1])
+  assert scorer.last_plan is not first_plan
   np.testing.assert_array_equal(first.loglik, again.loglik)
   assert (scorer.score_fraction, scorer.group_rows) == (fraction, rows)
   assert scorer.compilations == len(scorer.last_plan.shapes) == 1

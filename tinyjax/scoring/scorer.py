@@ -246,6 +246,7 @@ class Scorer:
     self.score_fraction: float | None = None   # the fraction of the last plan (the given one, if any)
     self.group_rows: int | None = None
     self._used_fractions: set[float] = set()
+    self._last_plan = None   # (key, fraction, plan) of the last call: the same requests reuse it
     if score_fraction is not None:
       self._fix_fraction(float(score_fraction))
     self._traced_vocab = None
@@ -287,7 +288,8 @@ class Scorer:
     used before is preferred unless a new one costs at most ``1 / SWITCH_GAIN`` of it, so calls on similar
     requests reuse the compiled shapes, and at most one program is compiled per (fraction, row shape). The
     choice is deterministic: the same requests always give the same plan, so a caller that plans ahead (the
-    evaluation hook) gets the shapes its later calls will use.
+    evaluation hook) gets the shapes its later calls will use. A call with the same requests as the last one
+    (and the same settings) returns the last plan without planning again (0.7 s for 100 MMLU items).
 
     Args:
       reqs: encoded requests ([T_i] token ids each).
@@ -301,9 +303,15 @@ class Scorer:
                           share_prefix=self.share_prefix, score_fraction=fraction, group_rows=rows,
                           row_tokens=self.row_tokens, attention_weight=self._attention_weight,
                           min_rows=self._n_data)
+    key = (tuple(reqs), self._fraction_arg, self.pack_length, self.row_tokens, self.buckets, self.max_segments)
+    if self._last_plan is not None and self._last_plan[0] == key:   # the same requests again (a training hook)
+      self._fix_fraction(self._last_plan[1])
+      return self._last_plan[2]
     if self._fraction_arg is not None or not reqs:
       fraction = self._fraction_arg or self.score_fraction or 1.0
-      return plan(fraction, self._rows_for(fraction))
+      out = plan(fraction, self._rows_for(fraction))
+      self._last_plan = (key, fraction, out)
+      return out
     costs = {}
     for fraction in _FRACTIONS:
       try:
@@ -321,6 +329,7 @@ class Scorer:
         best = known
     self._used_fractions.add(best)
     self._fix_fraction(best)
+    self._last_plan = (key, best, costs[best][1])
     return costs[best][1]
 
   # -- device side ------------------------------------------------------------------------------------------

@@ -246,7 +246,7 @@ class Scorer:
     self.score_fraction: float | None = None   # the fraction of the last plan (the given one, if any)
     self.group_rows: int | None = None
     self._used_fractions: set[float] = set()
-    self._last_plan = None   # (key, fraction, plan) of the last call: the same requests reuse it
+    self._last_plan = None   # (key, plan) of the last call: the same requests reuse it
     if score_fraction is not None:
       self._fix_fraction(float(score_fraction))
     self._traced_vocab = None
@@ -305,12 +305,11 @@ class Scorer:
                           min_rows=self._n_data)
     key = (tuple(reqs), self._fraction_arg, self.pack_length, self.row_tokens, self.buckets, self.max_segments)
     if self._last_plan is not None and self._last_plan[0] == key:   # the same requests again (a training hook)
-      self._fix_fraction(self._last_plan[1])
-      return self._last_plan[2]
+      return self._last_plan[1]
     if self._fraction_arg is not None or not reqs:
       fraction = self._fraction_arg or self.score_fraction or 1.0
       out = plan(fraction, self._rows_for(fraction))
-      self._last_plan = (key, fraction, out)
+      self._last_plan = (key, out)
       return out
     costs = {}
     for fraction in _FRACTIONS:
@@ -329,7 +328,7 @@ class Scorer:
         best = known
     self._used_fractions.add(best)
     self._fix_fraction(best)
-    self._last_plan = (key, best, costs[best][1])
+    self._last_plan = (key, costs[best][1])
     return costs[best][1]
 
   # -- device side ------------------------------------------------------------------------------------------

@@ -74,6 +74,28 @@ def test_chunked_prefill_equals_one_pass(model, lengths):
     np.testing.assert_allclose(np.where(real, a, 0), np.where(real, b, 0), rtol=1e-5, atol=1e-5)
 
 
+def test_prefill_logits_and_cache_equal_the_full_forward(model):
+  """The prefill runs its last layer at the last position only: its logits are the full forward's last ones, and
+  every layer's cache holds the keys and values the full forward computes (read back by a later decode step)."""
+  lengths, t, new = (64, 9, 40, 1), 64, 2
+  tokens, positions, valid = _left_padded(lengths, t, seed=3)
+  kv_mask = jnp.concatenate([valid, jnp.ones((len(lengths), new), bool)], axis=1)
+  logits, cache = jax.jit(lambda tok, pos, kvm: model.generate_step(
+      tok, pos, kvm, model.init_cache(len(lengths), t + new), jnp.int32(0)))(tokens, positions, kv_mask)
+  seg = jnp.asarray(valid, jnp.int32)             # padding is segment 0, the prompt segment 1
+  full = jax.jit(lambda tok, s, pos: model(tok, segment_ids=s, positions=pos))(tokens, seg, positions)
+  np.testing.assert_allclose(logits, full[:, -1], rtol=1e-5, atol=1e-5)
+  # one decode step reads the last layer's cache: it equals the full forward of the prompt plus that token
+  nxt = jnp.asarray(np.arange(1, len(lengths) + 1, dtype=np.int32))[:, None]
+  step, _ = jax.jit(lambda tok, pos, kvm, c: model.generate_step(tok, pos, kvm, c, jnp.int32(t)))(
+      nxt, jnp.asarray(np.array(lengths, np.int32))[:, None], kv_mask, cache)
+  tok2 = jnp.concatenate([tokens, nxt], axis=1)
+  seg2 = jnp.concatenate([seg, jnp.ones_like(nxt)], axis=1)
+  pos2 = jnp.concatenate([positions, jnp.asarray(np.array(lengths, np.int32))[:, None]], axis=1)
+  full2 = jax.jit(lambda tok, s, pos: model(tok, segment_ids=s, positions=pos))(tok2, seg2, pos2)
+  np.testing.assert_allclose(step, full2[:, -1], rtol=1e-5, atol=1e-5)
+
+
 PROMPTS = ["x" * 150, "A cat", "On the mat, a cat sat. " * 3, "Q", "The quick brown fox jumps over the lazy dog " * 2]
 
 

@@ -271,7 +271,8 @@ class CausalLM(nnx.Module):
   """The forward pass shared by the NNX ports, and their generation protocol (a KV cache).
 
   Subclasses define ``embed(tokens, positions) -> (x [B, T, D], extra)``, ``layer_stack()`` (the blocks),
-  ``run_layer(layer, x, extra, mask, query)``, ``run_layer_cached(layer, x, extra, mask, cache, index)``,
+  ``run_layer(layer, x, extra, mask, query)``, ``run_layer_cached(layer, x, extra, mask, cache, index, kv_start=None,
+  last_only=False)`` (``last_only``: write every position's keys, run the rest at the last position only),
   ``final_norm(x)``, ``cache_shape`` (K, D), an ``lm_head`` (None when the input embedding is tied) and the
   ``token_embedding`` property. ``extra`` is whatever the blocks need once per forward (positions, RoPE
   frequencies).
@@ -358,8 +359,11 @@ class CausalLM(nnx.Module):
       window = {"kv_start": kv_start}
     x, extra = self.embed(tokens, positions)
     new = []
-    for layer, layer_cache in zip(self.layer_stack(), cache):
-      x, layer_cache = self.run_layer_cached(layer, x, extra, mask, layer_cache, index, **window)
+    layers = self.layer_stack()
+    for i, (layer, layer_cache) in enumerate(zip(layers, cache)):
+      # only the last position's logits are returned: the last layer runs its queries and MLP there alone
+      last = {"last_only": True} if i == len(layers) - 1 and t > 1 else {}
+      x, layer_cache = self.run_layer_cached(layer, x, extra, mask, layer_cache, index, **window, **last)
       new.append(layer_cache)
     return self.head(self.final_norm(x[:, -1])), tuple(new)
 

@@ -91,11 +91,21 @@ class GPT2Block(nnx.Module):
     x = x + self.c_proj(a.reshape(x.shape))
     return x + self.mlp_proj(_ACTIVATIONS[self.act](self.c_fc(self.ln_2(x))))
 
-  def cached(self, x, mask, cache: LayerCache, index, kv_start=None):
-    """x [B, T, D] at cache slots ``index ..``, mask [B, 1, T, S] -> (x [B, T, D], the cache with their keys)."""
+  def cached(self, x, mask, cache: LayerCache, index, kv_start=None, last_only=False):
+    """x [B, T, D] at cache slots ``index ..``, mask [B, 1, T, S] -> (x [B, T, D], the cache with their keys).
+
+    With ``last_only``, keys and values are still written at all T slots, but the queries and all that follows run
+    at the last position only: x comes back [B, 1, D].
+    """
     b, t, d = x.shape
     shape = (b, t, self.n_head, d // self.n_head)
-    q, k, v = (y.reshape(shape) for y in jnp.split(self.c_attn(self.ln_1(x)), 3, axis=-1))
+    h = self.ln_1(x)
+    if last_only and t > 1:
+      k, v = (y.reshape(shape) for y in jnp.split(linear_columns(self.c_attn, h, d, 3 * d), 2, axis=-1))
+      q = linear_columns(self.c_attn, h[:, -1:], 0, d).reshape((b, 1) + shape[2:])
+      x, mask = x[:, -1:], mask[:, :, -1:]
+    else:
+      q, k, v = (y.reshape(shape) for y in jnp.split(self.c_attn(h), 3, axis=-1))
     cache = write_cache(cache, k, v, index)
     return self._finish(x, cached_attention(q, cache, mask, kv_start)), cache
 
@@ -141,8 +151,8 @@ class GPT2(CausalLM):
   def run_layer(self, layer, x, extra, mask, query):
     return layer(x, mask, query)
 
-  def run_layer_cached(self, layer, x, extra, mask, cache, index, kv_start=None):
-    return layer.cached(x, mask, cache, index, kv_start)
+  def run_layer_cached(self, layer, x, extra, mask, cache, index, kv_start=None, last_only=False):
+    return layer.cached(x, mask, cache, index, kv_start, last_only)
 
   @property
   def cache_shape(self) -> tuple[int, int]:

@@ -114,13 +114,19 @@ class LlamaBlock(nnx.Module):
     h = self.post_attention_layernorm(x)
     return x + self.down_proj(jax.nn.silu(self.gate_proj(h)) * self.up_proj(h))
 
-  def cached(self, x, positions, inv_freq, mask, cache: LayerCache, index, kv_start=None):
-    """x [B, T, D] at cache slots ``index ..``, mask [B, 1, T, S] -> (x [B, T, D], the cache with their keys)."""
+  def cached(self, x, positions, inv_freq, mask, cache: LayerCache, index, kv_start=None, last_only=False):
+    """x [B, T, D] at cache slots ``index ..``, mask [B, 1, T, S] -> (x [B, T, D], the cache with their keys).
+
+    With ``last_only``, keys and values are still written at all T slots, but the queries and all that follows run
+    at the last position only: x comes back [B, 1, D].
+    """
     b, t, _ = x.shape
     h = self.input_layernorm(x)
     k = apply_rope(self.k_proj(h).reshape(b, t, self.n_kv, self.head_dim), positions, inv_freq)
     v = self.v_proj(h).reshape(b, t, self.n_kv, self.head_dim)
-    q = apply_rope(self.q_proj(h).reshape(b, t, self.n_heads, self.head_dim), positions, inv_freq)
+    if last_only and t > 1:
+      x, h, positions, mask = x[:, -1:], h[:, -1:], positions[:, -1:], mask[:, :, -1:]
+    q = apply_rope(self.q_proj(h).reshape(x.shape[:2] + (self.n_heads, self.head_dim)), positions, inv_freq)
     cache = write_cache(cache, k, v, index)
     return self._finish(x, cached_attention(q, cache, mask, kv_start)), cache
 
@@ -167,9 +173,9 @@ class Llama(CausalLM):
     positions, inv_freq = extra
     return layer(x, positions, inv_freq, mask, query)
 
-  def run_layer_cached(self, layer, x, extra, mask, cache, index, kv_start=None):
+  def run_layer_cached(self, layer, x, extra, mask, cache, index, kv_start=None, last_only=False):
     positions, inv_freq = extra
-    return layer.cached(x, positions, inv_freq, mask, cache, index, kv_start)
+    return layer.cached(x, positions, inv_freq, mask, cache, index, kv_start, last_only)
 
   @property
   def cache_shape(self) -> tuple[int, int]:

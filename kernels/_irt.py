@@ -178,8 +178,33 @@ def _bernoulli_loglik(logits: jax.Array, responses: jax.Array, mask: jax.Array) 
   gradient): autodiff's own form splits off ``where(mask, y, 0)`` and ``where(mask, 1, 0)`` times the constant
   cotangent, which XLA hoists out of the fit's ``while_loop`` as two more [N, I] float matrices (80 MB of a
   1,000 x 10,000 fit's 160 MB of temporaries). A JVP rule, so forward mode and Hessians still work.
+
+  int8 ``responses`` are signed answers (+1 right, -1 wrong, 0 unobserved; ``mask`` is not read): the sum is
+  then ``-sum |r| softplus(-r z)`` and its derivative ``r sigmoid(-r z)``, one byte an entry and no select.
+  XLA:CPU's fused reductions read bool operands and selects slowly: at 1,024 x 10,240 the objective's value and
+  gradient took 51 ms with bool answers and mask and 38 ms with signed int8 answers (``/tmp`` microbenchmark).
   """
+  if responses.dtype == jnp.int8:
+    r = _signed(responses, logits)
+    return -jnp.sum(jnp.abs(r) * _softplus(-r * logits))
   return jnp.sum(jnp.where(mask, _times(responses, logits) - jax.nn.softplus(logits), 0.0))
+
+
+def _signed(responses: jax.Array, logits: jax.Array) -> jax.Array:
+  """int8 signed answers [N, I] as floats in the logits' dtype, converted where they are used.
+
+  The answers are a constant of the fit's ``while_loop``, so XLA would hoist a plain conversion out of it and keep
+  [N, I] float copies for the whole fit (three of them, 120 MB at 1,024 x 10,240). Adding a zero that depends
+  on the logits (``z != z`` is False unless z is NaN) ties the conversion to each evaluation, where it fuses.
+  """
+  z = logits[(0,) * logits.ndim]
+  return (responses + (z != z).astype(responses.dtype)).astype(logits.dtype)
+
+
+def _softplus(x: jax.Array) -> jax.Array:
+  """``log(1 + exp(x))`` as ``max(x, 0) + log1p(exp(-|x|))`` (finite x; jax.nn.softplus handles infinities too,
+  at a few times the cost in a fused reduction)."""
+  return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
 
 
 def _times(responses: jax.Array, x: jax.Array) -> jax.Array:
@@ -192,8 +217,13 @@ def _times(responses: jax.Array, x: jax.Array) -> jax.Array:
 def _bernoulli_jvp(primals, tangents):
   logits, responses, mask = primals
   d_logits, d_responses, _ = tangents
-  out = _bernoulli_loglik(logits, responses, mask)
+  out = _bernoulli_loglik.fun(logits, responses, mask)
   tangent = jnp.zeros((), out.dtype)
+  if responses.dtype == jnp.int8:   # signed answers: d/dz of -|r| softplus(-r z) is r sigmoid(-r z)
+    if not isinstance(d_logits, jax.custom_derivatives.SymbolicZero):
+      r = _signed(responses, logits)
+      tangent = tangent + jnp.sum(r * jax.nn.sigmoid(-r * logits) * d_logits)
+    return out, tangent
   if not isinstance(d_logits, jax.custom_derivatives.SymbolicZero):
     p = jax.nn.sigmoid(logits)
     residual = jnp.where(responses, 1.0 - p, -p) if responses.dtype == jnp.bool_ else responses - p
@@ -218,8 +248,9 @@ def irt_log_likelihood(theta: jax.Array, a: jax.Array, b: jax.Array, c: jax.Arra
     a: [I, D] slopes.
     b: [I] intercepts.
     c: [I] lower asymptotes, or None for c = 0 (numerically exact log-sigmoid path).
-    responses: [N, I] values in [0, 1]; ignored where ``mask`` is False (may hold anything finite).
-    mask: [N, I] bool, True where observed.
+    responses: [N, I] values in [0, 1]; ignored where ``mask`` is False (may hold anything finite). Or int8
+      signed answers (+1 right, -1 wrong, 0 unobserved), which carry the mask themselves.
+    mask: [N, I] bool, True where observed (not read for int8 signed answers; may be None then).
 
   Returns:
     [] total log-likelihood.
@@ -229,6 +260,8 @@ def irt_log_likelihood(theta: jax.Array, a: jax.Array, b: jax.Array, c: jax.Arra
     return _bernoulli_loglik(logits, responses, mask)
   else:
     log_p, log_q = _log_probs(logits, c)
+    if responses.dtype == jnp.int8:
+      responses, mask = responses > 0, responses != 0
     y = responses.astype(logits.dtype)
     ll = y * log_p + (1.0 - y) * log_q
   return jnp.sum(jnp.where(mask, ll, 0.0))
@@ -288,8 +321,9 @@ def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
   Args:
     params: :class:`IRTParams` with theta [N, D], a_raw [I, D], b [I], c_raw [I], hyper [4].
     responses: [N, I] values in [0, 1] (anything finite where unobserved); or bool for 0/1 answers (a quarter of
-      float32's memory), computed in the parameters' dtype.
-    mask: [N, I] bool.
+      float32's memory), computed in the parameters' dtype; or int8 signed answers (+1 right, -1 wrong, 0
+      unobserved: one byte an entry for answers and mask together, and the fastest form on CPU).
+    mask: [N, I] bool (not read for int8 signed answers; may be None then).
     config: static :class:`IRTPriorConfig`.
     rows: [N] bool, the real models of a padded problem (None = all); padded rows must be unobserved in ``mask``.
     items: [I] bool, the real items (None = all); padded items must be unobserved in ``mask``.
@@ -303,7 +337,7 @@ def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
   c = asymptotes(params, config) if config.c_mode != "none" else None
   ll = irt_log_likelihood(params.theta, a, params.b, c, responses, mask)
   if n_obs is None:
-    n_obs = jnp.sum(mask)
+    n_obs = jnp.sum(responses != 0) if responses.dtype == jnp.int8 else jnp.sum(mask)
   n_obs = jnp.maximum(n_obs, 1).astype(params.b.dtype)
   return -(ll + irt_log_prior(params, config, rows, items, prior_scale)) / n_obs
 

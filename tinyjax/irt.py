@@ -678,11 +678,17 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
   # The start on the real (unpadded) entries, padded parameters at their padding values (they never move).
   state = kernels.irt_fit_init(_start_params(y[:n, :i], mask[:n, :i], config, c_init, seed, (n_pad, i_pad)))
   if np.all((y == 0) | (y == 1)):
-    y = y.astype(bool)   # 0/1 answers: a quarter of the float32 buffer on the device, the same numbers
+    # 0/1 answers go to the device as int8 signed answers (+1 right, -1 wrong, 0 unobserved), which hold the
+    # mask too: one byte an entry, and a fused reduction without bool operands or selects (see kernels._irt)
+    code = y.astype(np.int8)
+    code *= 2
+    code -= 1
+    code *= mask
+    y, mask = code, None
   if mesh is not None:
     from jax.sharding import NamedSharding, PartitionSpec as P
     sharding = NamedSharding(mesh, P(row_ax, col_ax))
-    y_dev, m_dev = jax.device_put(y, sharding), jax.device_put(mask, sharding)
+    y_dev, m_dev = jax.device_put(y, sharding), None if mask is None else jax.device_put(mask, sharding)
     rows_dev = jax.device_put(rows, NamedSharding(mesh, P(row_ax)))
     items_dev = jax.device_put(items, NamedSharding(mesh, P(col_ax)))
   else:

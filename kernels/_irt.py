@@ -187,7 +187,7 @@ def _bernoulli_loglik(logits: jax.Array, responses: jax.Array, mask: jax.Array) 
   if responses.dtype == jnp.int8:
     r = _signed(responses, logits)
     return -jnp.sum(jnp.abs(r) * _softplus(-r * logits))
-  return jnp.sum(jnp.where(mask, _times(responses, logits) - jax.nn.softplus(logits), 0.0))
+  return jnp.sum(jnp.where(mask, _times(responses, logits) - _softplus(logits), 0.0))
 
 
 def _signed(responses: jax.Array, logits: jax.Array) -> jax.Array:

@@ -551,32 +551,11 @@ def test_log_likelihood_derivatives_match_the_plain_formula():
                              rtol=1e-4, atol=1e-5)
 
 
-def test_bool_answers_give_the_float_objective():
-  # fit_irt sends 0/1 answers to the device as bool (a quarter of the memory): the objective and its gradient must
-  # be those of the same answers as floats, for the 2PL (c = None) and the 3PL path.
+def test_bool_and_signed_answers_give_the_float_objective():
+  # 0/1 answers can reach the kernel as bool (with a mask) or as int8 signed answers (+1 right, -1 wrong, 0
+  # unobserved, no mask: what fit_irt sends). Value and gradient must be those of the float answers and mask, for
+  # the 2PL (c = None) and the 3PL path; with n_obs left to the kernel, the signed answers' count is the mask's.
   rng = np.random.default_rng(3)
-  n, i = 12, 9
-  y = rng.random((n, i)) < 0.6
-  mask = jnp.asarray(rng.random((n, i)) < 0.8)
-  for kind, c_mode in (("2pl", "none"), ("3pl", "learned")):
-    config = tj.IRTPriors().resolve(kind, 1, n, c_mode, 0.25)
-    params = kernels.IRTParams(jnp.asarray(rng.normal(size=(n, 1)), jnp.float32),
-                               jnp.asarray(rng.normal(size=(i, 1)), jnp.float32),
-                               jnp.asarray(rng.normal(size=i), jnp.float32),
-                               jnp.asarray(rng.normal(size=i) - 1.0, jnp.float32), jnp.zeros(4, jnp.float32))
-    vg = jax.value_and_grad(lambda p, yy: kernels.irt_objective(p, yy, mask, config))
-    v_bool, g_bool = vg(params, jnp.asarray(y))
-    v_float, g_float = vg(params, jnp.asarray(y, jnp.float32))
-    np.testing.assert_allclose(v_bool, v_float, rtol=1e-6)
-    for got, want in zip(g_bool, g_float):
-      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
-
-
-def test_signed_int8_answers_give_the_float_objective_derivatives_and_count():
-  # fit_irt sends 0/1 answers as int8 signed answers (+1 right, -1 wrong, 0 unobserved; no mask): value, gradient,
-  # forward mode and Hessian must be those of the float answers and mask, for the 2PL and the 3PL path, and the
-  # observed count (n_obs left to the kernel) must be the mask's.
-  rng = np.random.default_rng(5)
   n, i = 12, 9
   y = rng.random((n, i)) < 0.6
   mask = rng.random((n, i)) < 0.8
@@ -587,11 +566,14 @@ def test_signed_int8_answers_give_the_float_objective_derivatives_and_count():
                                jnp.asarray(rng.normal(size=(i, 1)), jnp.float32),
                                jnp.asarray(rng.normal(size=i), jnp.float32),
                                jnp.asarray(rng.normal(size=i) - 1.0, jnp.float32), jnp.zeros(4, jnp.float32))
-    floats = lambda p: kernels.irt_objective(p, jnp.asarray(y, jnp.float32), jnp.asarray(mask), config)  # noqa
-    ints = lambda p: kernels.irt_objective(p, signed, None, config)  # noqa: E731
-    np.testing.assert_allclose(ints(params), floats(params), rtol=1e-6)
-    for got, want in zip(jax.grad(ints)(params), jax.grad(floats)(params)):
-      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    vg = jax.value_and_grad(lambda p, yy, m: kernels.irt_objective(p, yy, m, config))
+    v_float, g_float = vg(params, jnp.asarray(y, jnp.float32), jnp.asarray(mask))
+    for answers, m in ((jnp.asarray(y), jnp.asarray(mask)), (signed, None)):
+      v, g = vg(params, answers, m)
+      np.testing.assert_allclose(v, v_float, rtol=1e-6)
+      for got, want in zip(g, g_float):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+  # forward mode and the Hessian of the signed answers' written-out derivative
   theta, a, b = params.theta, params.a_raw, params.b
   plain = lambda th: jnp.sum(jnp.where(mask, y * (th @ a.T - b) - jax.nn.softplus(th @ a.T - b), 0.0))  # noqa
   ours = lambda th: kernels.irt_log_likelihood(th, a, b, None, signed, None)  # noqa: E731

@@ -663,7 +663,7 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
   i_pad += -i_pad % (mesh.shape[col_ax] if col_ax else 1)
   check_fit_memory(n_pad, i_pad, dim, dt, mesh=mesh)
   # One float buffer and one bool mask, built in place: no float64 or unpadded copies kept alive (0/1 answers go
-  # to the device as bool).
+  # to the device as one int8 array of signed answers instead, below).
   mask = np.zeros((n_pad, i_pad), bool)
   np.logical_not(np.isnan(values), out=mask[:n, :i])
   y = np.zeros((n_pad, i_pad), dt)

@@ -159,11 +159,15 @@ def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
   return n
 
 
+def _inputs(members: list) -> dict[tuple[int, ...], int]:
+  """The distinct inputs ``ids[:-1]`` of ``(index, request)`` pairs, each with its request's length."""
+  return {r.ids[:-1]: len(r.ids) for _, r in members}
+
+
 def _group_cost(prefix_length: int, members: list) -> int:
   """Positions fed for requests sharing a prefix of ``prefix_length`` tokens: the prefix once, then each branch
   (one per distinct input ``ids[:-1]``)."""
-  inputs = {r.ids[:-1]: len(r.ids) for _, r in members}
-  return prefix_length - 1 + sum(n - prefix_length for n in inputs.values())
+  return prefix_length - 1 + sum(n - prefix_length for n in _inputs(members).values())
 
 
 def _prefix_groups(requests: Sequence[EncodedRequest], window: int = 512) -> list[tuple[tuple[int, ...], list]]:
@@ -192,7 +196,7 @@ def _prefix_groups(requests: Sequence[EncodedRequest], window: int = 512) -> lis
   k = np.zeros(n + 1, np.int64)
   s = np.zeros(n + 1, np.int64)
   for j, (_, members) in enumerate(atoms):
-    inputs = {r.ids[:-1]: len(r.ids) for _, r in members}
+    inputs = _inputs(members)
     k[j + 1], s[j + 1] = len(inputs), sum(inputs.values())
   k, s = np.cumsum(k), np.cumsum(s)
   lcp = np.array([_common_prefix(atoms[j][0], atoms[j + 1][0]) for j in range(n - 1)], np.int64)

@@ -21,7 +21,6 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg
 import numpy as np
 import optax
 
@@ -213,6 +212,24 @@ def lean_lbfgs_init(params, memory_size: int = 10) -> LeanLBFGSState:
                         done=np.zeros((), bool))
 
 
+def _solve_triangular(r: jax.Array, b: jax.Array, transpose: bool = False) -> jax.Array:
+  """``x [M]`` with ``r x = b`` (``r^T x = b`` when ``transpose``), ``r [M, M]`` upper triangular with a nonzero
+  diagonal and exact zeros below it: M substitution steps in one ``fori_loop``.
+
+  ``jax.scipy.linalg.solve_triangular`` lowers to a LAPACK call on CPU, and lowering the first program that holds
+  one imports scipy.linalg (0.17 s of a cold fit's 0.3 s of tracing and lowering); M is the L-BFGS memory (10).
+  """
+  m = r.shape[0]
+  a = r.T if transpose else r   # transposed: lower triangular, solved from the first row down
+
+  def step(k, x):
+    i = k if transpose else m - 1 - k
+    row = jax.lax.dynamic_index_in_dim(a, i, keepdims=False)
+    return x.at[i].set((b[i] - row @ x) / row[i])   # x is still zero at i and beyond the solved entries
+
+  return jax.lax.fori_loop(0, m, step, jnp.zeros_like(b))
+
+
 def _lbfgs_direction(grad, gg, memory, gamma):
   """``(-H grad [P], grad . (-H grad) [], memory empty [])`` for the L-BFGS inverse Hessian ``H`` in compact form
   (Byrd, Nocedal and Schnabel 1994, eq. 3.1).
@@ -230,9 +247,8 @@ def _lbfgs_direction(grad, gg, memory, gamma):
   diag = jnp.diagonal(sy)
   r = jnp.triu(sy) + jnp.diag((diag == 0).astype(sy.dtype))
   sg, yg = wg[:m], wg[m:]
-  rinv_sg = jax.scipy.linalg.solve_triangular(r, sg, lower=False)
-  top = jax.scipy.linalg.solve_triangular(r, diag * rinv_sg + gamma * (yy @ rinv_sg) - gamma * yg, trans=1,
-                                          lower=False)
+  rinv_sg = _solve_triangular(r, sg)
+  top = _solve_triangular(r, diag * rinv_sg + gamma * (yy @ rinv_sg) - gamma * yg, transpose=True)
   coef = jnp.concatenate([top, -gamma * rinv_sg])        # H g = gamma g + coef @ memory (gg = grad . grad)
   direction = -(gamma * grad + coef @ memory)
   slope = -(gamma * gg + jnp.vdot(coef, wg))             # grad . direction, without another pass over P

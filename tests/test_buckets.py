@@ -172,6 +172,29 @@ def test_clear_caches_drops_programs():
   assert after > 0
 
 
+def test_fit_compiles_its_program_ahead(monkeypatch):
+  """fit_irt compiles its program beside the host's preparation (irt._compile_fit_ahead), for exactly the call it
+  then makes: the fit's own call compiles nothing more, for 0/1 answers (int8) and fractional scores alike."""
+  from tinyjax import irt
+  at_join = []
+  real = irt._compile_fit_ahead
+
+  def ahead(*args, **kwargs):
+    thread = real(*args, **kwargs)
+    thread.join()
+    at_join.append(_count[0])
+    return thread
+
+  monkeypatch.setattr(irt, "_compile_fit_ahead", ahead)
+  y = _responses(40, 20, seed=12)
+  fractional = np.where(np.isnan(y), np.nan, 0.1 + 0.8 * y)
+  for data in (y, fractional):
+    tj.clear_caches()
+    before = _count[0]
+    tj.fit_irt(data, seed=0, progress=False)
+    assert (at_join[-1] - before, _count[0] - at_join[-1]) == (1, 0)
+
+
 def test_fit_says_how_much_memory_it_needs(monkeypatch):
   from tinyjax import irt
   monkeypatch.setattr(irt, "available_memory_bytes", lambda device=None: 10 * 2 ** 20)

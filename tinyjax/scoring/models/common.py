@@ -50,16 +50,22 @@ ATTENTION_CHUNK = 256
 
 
 def _softmax_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
-  """q [B, Tq, H, D], k and v [B, T, H, D], mask [B, 1, Tq, T] -> [B, Tq, H, D]; softmax in float32."""
-  scores = jnp.einsum("bthd,bshd->bhts", q, k, preferred_element_type=jnp.float32) / math.sqrt(q.shape[-1])
+  """q [B, H, Tq, D], k and v [B, H, T, D] (heads before positions), mask [B, 1, Tq, T] -> [B, H, Tq, D]; softmax
+  in float32."""
+  scores = jnp.einsum("bhtd,bhsd->bhts", q, k, preferred_element_type=jnp.float32) / math.sqrt(q.shape[-1])
   scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
   weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-  return jnp.einsum("bhts,bshd->bthd", weights, v)
+  return jnp.einsum("bhts,bhsd->bhtd", weights, v)
 
 
 def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array | None = None,
                      branch_ids: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
   """Causal softmax attention, with grouped key/value heads and optional packed segments.
+
+  Queries, keys and values are put heads first ([B, H, T, D]) once, so that each query chunk's two batched
+  matrix products read and write their operands in place: at GPT-2 small's shape ([4, 1,024], 12 heads) a layer's
+  attention took 142 ms instead of 161 ms on 2 CPU cores (the same values to the bit; XLA:CPU otherwise
+  transposes every chunk's operands).
 
   Args:
     q: [B, Tq, H, D] queries.
@@ -84,13 +90,14 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.
     v = jnp.repeat(v, h // kv, axis=2)
   if mask is None:
     mask = packed_mask(k[..., 0, 0], segment_ids, branch_ids)
-  if t != k.shape[1] or t <= ATTENTION_CHUNK:
-    return _softmax_attention(q, k, v, mask)
+  q, k, v = (jnp.swapaxes(x, 1, 2) for x in (q, k, v))   # [B, H, T, D]
+  if t != k.shape[2] or t <= ATTENTION_CHUNK:
+    return jnp.swapaxes(_softmax_attention(q, k, v, mask), 1, 2)
   out = []
   for start in range(0, t, ATTENTION_CHUNK):   # causal: a chunk's queries see no key after the chunk's end
     end = min(start + ATTENTION_CHUNK, t)
-    out.append(_softmax_attention(q[:, start:end], k[:, :end], v[:, :end], mask[:, :, start:end, :end]))
-  return jnp.concatenate(out, axis=1)
+    out.append(_softmax_attention(q[:, :, start:end], k[:, :, :end], v[:, :, :end], mask[:, :, start:end, :end]))
+  return jnp.swapaxes(jnp.concatenate(out, axis=2), 1, 2)
 
 
 class QuerySet(NamedTuple):

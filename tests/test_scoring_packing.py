@@ -73,6 +73,19 @@ def test_rows_of_several_lengths_hold_every_request_once():
   assert plan.cost == pytest.approx(sum(b.tokens.shape[0] * row_cost(b.tokens.shape[1], 0.02) for b in plan.batches))
 
 
+def test_partial_batch_spreads_over_longer_batches_dummy_rows():
+  # Rows of 128 and 96 go 2 to a batch (row_tokens 256), rows of 64 go 4: one request each of 128 and 96 input
+  # tokens and two of 64 leave one dummy row in the 128 and 96 batches, and a (4, 64) batch half empty. The two
+  # rows of 64 take those dummy rows, one each, and the (4, 64) batch is not run: 448 slots instead of 512.
+  rng = np.random.default_rng(4)
+  reqs = [scoring.EncodedRequest(tuple([k + 1] + rng.integers(1, VOCAB, n).tolist()), 1)
+          for k, n in enumerate((128, 96, 64, 64))]
+  plan = plan_batches(reqs, batch_size=8, buckets=BUCKETS, pack=True, share_prefix=True, row_tokens=256)
+  _check_plan(plan, reqs, 256, 8)
+  assert plan.shapes == ((2, 96), (2, 128)) and plan.n_slot_tokens == 448
+  assert plan.n_fed_tokens == 128 + 96 + 64 + 64
+
+
 def test_one_token_choices_share_one_branch():
   # Four one-token choices after a context of exactly the window: the context is fed once, in one row of the
   # window (lm-eval's one-token lookup), where one branch per choice would not fit.

@@ -394,8 +394,10 @@ def _pack_lengths(requests, buckets, batch_size, min_rows, row_tokens, attention
   Each unit (longest first) goes into the first open row it fits; when none has room, it opens a row of the
   shortest bucket that holds it: a row's cost, :func:`row_cost`, does not depend on what it holds, and attention
   makes two short rows cheaper than one long one. Rows of length L go B_L to a batch
-  (:func:`_rows_per_batch`); the dummy rows that fill the last batch of a length take the rows of the last,
-  partial batch of a shorter length when they all fit, which removes that batch.
+  (:func:`_rows_per_batch`). The last, partial batch of a length (shortest first) then moves into the dummy rows
+  that fill the last batches of longer lengths, spread over several of them if need be, when all its rows find
+  one: that batch is no longer run, and a dummy row costs as much as a real one (25 MMLU items at GPT-2 small's
+  shape: 14,336 -> 10,240 slots).
   """
   per_length = {}
   for length in buckets:
@@ -415,17 +417,22 @@ def _pack_lengths(requests, buckets, batch_size, min_rows, row_tokens, attention
   by_length: dict[int, list[int]] = {}
   for r, length in enumerate(row_length):
     by_length.setdefault(length, []).append(r)
-  lengths = sorted(by_length, reverse=True)
-  for i, length in enumerate(lengths):        # fill the dummy rows of each length with a shorter partial batch
-    spare = -len(by_length[length]) % per_length[length][0]
-    for shorter in lengths[i + 1:]:
-      members = by_length[shorter]
-      partial = len(members) % per_length[shorter][0]
-      if 0 < partial <= spare and all(sum(u.scored for u in rows[r]) <= per_length[length][2]
-                                      for r in members[-partial:]):
-        by_length[length].extend(members[-partial:])
-        del members[-partial:]
-        spare -= partial
+  lengths = sorted(by_length)
+  for i, shorter in enumerate(lengths):       # a partial batch goes into the dummy rows of longer lengths' batches
+    members = by_length[shorter]
+    partial = len(members) % per_length[shorter][0]
+    pool, moves = members[len(members) - partial:], []
+    for longer in lengths[i + 1:]:            # the nearest longer length first; a row's scored tokens must fit
+      if not pool:
+        break
+      spare = -len(by_length[longer]) % per_length[longer][0]
+      fit = [r for r in pool if sum(u.scored for u in rows[r]) <= per_length[longer][2]][:spare]
+      moves.append((longer, fit))
+      pool = [r for r in pool if r not in fit]
+    if partial and not pool:                  # only when the whole partial batch moves (it is then not run)
+      for longer, fit in moves:
+        by_length[longer].extend(fit)
+      del members[len(members) - partial:]
   batches = []
   for length in sorted(by_length):
     if by_length[length]:

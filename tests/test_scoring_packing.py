@@ -86,6 +86,20 @@ def test_partial_batch_spreads_over_longer_batches_dummy_rows():
   assert plan.n_fed_tokens == 128 + 96 + 64 + 64
 
 
+def test_moving_a_partial_batch_never_costs_more():
+  # Score groups of 2 rows with 1/16 of their positions scored: a row of 128 takes 16, a row of 96 12. Two units of
+  # 10 scored tokens (128 and 64 input tokens) open a row of 128 and one of 96, each alone in its batch. Moving the
+  # 96 row into the 128 batch's dummy row would put 20 scored tokens in one group, which opens a second batch of
+  # 128: the planner keeps the two batches as they were.
+  rng = np.random.default_rng(5)
+  reqs = [scoring.EncodedRequest(tuple([k + 1] + rng.integers(1, VOCAB, n).tolist()), 10)
+          for k, n in enumerate((128, 64))]
+  plan = plan_batches(reqs, batch_size=8, buckets=BUCKETS, pack=True, share_prefix=True, row_tokens=256,
+                      score_fraction=1 / 16, group_rows=2, attention_weight=0.01)
+  _check_plan(plan, reqs, 256, 8)
+  assert plan.shapes == ((2, 96), (2, 128)) and plan.n_slot_tokens == 448
+
+
 def test_one_token_choices_share_one_branch():
   # Four one-token choices after a context of exactly the window: the context is fed once, in one row of the
   # window (lm-eval's one-token lookup), where one branch per choice would not fit.

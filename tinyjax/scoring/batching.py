@@ -417,6 +417,7 @@ def _pack_lengths(requests, buckets, batch_size, min_rows, row_tokens, attention
   by_length: dict[int, list[int]] = {}
   for r, length in enumerate(row_length):
     by_length.setdefault(length, []).append(r)
+  unmoved = {length: list(members) for length, members in by_length.items()}
   lengths = sorted(by_length)
   for i, shorter in enumerate(lengths):       # a partial batch goes into the dummy rows of longer lengths' batches
     members = by_length[shorter]
@@ -433,12 +434,24 @@ def _pack_lengths(requests, buckets, batch_size, min_rows, row_tokens, attention
       for longer, fit in moves:
         by_length[longer].extend(fit)
       del members[len(members) - partial:]
-  batches = []
-  for length in sorted(by_length):
-    if by_length[length]:
-      b, g, budget = per_length[length]
-      batches.extend(_make_batches([rows[r] for r in by_length[length]], length, b, max_segments, g, budget,
-                                   pad_id))
+
+  def build(assignment):
+    batches = []
+    for length in sorted(assignment):
+      if assignment[length]:
+        b, g, budget = per_length[length]
+        batches.extend(_make_batches([rows[r] for r in assignment[length]], length, b, max_segments, g, budget,
+                                     pad_id))
+    return batches
+
+  def cost(batches):
+    return sum(x.tokens.shape[0] * row_cost(x.tokens.shape[1], attention_weight) for x in batches)
+
+  batches = build(by_length)
+  if by_length != unmoved:   # moved rows can overflow a score group's budget, which opens a batch: keep the cheaper
+    plain = build(unmoved)
+    if cost(plain) < cost(batches):
+      batches = plain
   return batches, sum(row_length[r] - free[r] for r in range(len(rows)))
 
 

@@ -136,8 +136,9 @@ _fit_chunk_jit = jax.jit(kernels.irt_fit_chunk, static_argnames=("config", "pati
 
 
 def _compile_fit_ahead(n_pad: int, i_pad: int, dim: int, dt, signed: bool, config, steps: int, ftol, gtol
-                       ) -> threading.Thread:
-  """Lowers the fit's program for these shapes, compiles it in a background thread, and returns the thread.
+                       ) -> threading.Thread | None:
+  """Lowers the fit's program for these shapes, compiles it in a background thread, and returns the thread (None
+  when lowering failed).
 
   A first fit spends most of its time tracing and compiling (0.2 and 0.6 s at 1,000 x 10,000 on 2 CPU cores) and
   about 0.15 s on the host preparing the start (``_start_params``, the answer encoding). XLA's compilation needs
@@ -149,7 +150,6 @@ def _compile_fit_ahead(n_pad: int, i_pad: int, dim: int, dt, signed: bool, confi
   def spec(shape, dtype):
     return jax.ShapeDtypeStruct(shape, np.dtype(dtype))
 
-  lowered = None
   try:
     zeros = kernels.IRTParams(np.zeros((n_pad, dim), dt), np.zeros((i_pad, dim), dt), np.zeros(i_pad, dt),
                               np.zeros(i_pad, dt), np.zeros(4, dt))
@@ -159,12 +159,11 @@ def _compile_fit_ahead(n_pad: int, i_pad: int, dim: int, dt, signed: bool, confi
     lowered = _fit_chunk_jit.lower(state, y, mask, config, steps, ftol, gtol, rows=spec((n_pad,), bool),
                                    items=spec((i_pad,), bool), prior_scale=spec((), dt), n_obs=spec((), np.int32))
   except Exception:  # noqa: BLE001 - the fit's own call raises whatever this would
-    pass
+    return None
 
   def work():
     try:
-      if lowered is not None:
-        lowered.compile()
+      lowered.compile()
     except Exception:  # noqa: BLE001
       pass
 

@@ -422,7 +422,9 @@ def _pack_lengths(requests, buckets, batch_size, min_rows, row_tokens, attention
   for i, shorter in enumerate(lengths):       # a partial batch goes into the dummy rows of longer lengths' batches
     members = by_length[shorter]
     partial = len(members) % per_length[shorter][0]
-    pool, moves = members[len(members) - partial:], []
+    if not partial:
+      continue
+    pool, moves = members[-partial:], []
     for longer in lengths[i + 1:]:            # the nearest longer length first; a row's scored tokens must fit
       if not pool:
         break
@@ -430,10 +432,10 @@ def _pack_lengths(requests, buckets, batch_size, min_rows, row_tokens, attention
       fit = [r for r in pool if sum(u.scored for u in rows[r]) <= per_length[longer][2]][:spare]
       moves.append((longer, fit))
       pool = [r for r in pool if r not in fit]
-    if partial and not pool:                  # only when the whole partial batch moves (it is then not run)
+    if not pool:                              # only when the whole partial batch moves (it is then not run)
       for longer, fit in moves:
         by_length[longer].extend(fit)
-      del members[len(members) - partial:]
+      del members[-partial:]
 
   def build(assignment):
     batches = []

@@ -595,3 +595,62 @@ def test_bool_and_signed_answers_give_the_float_objective():
   ours = lambda th: kernels.irt_log_likelihood(th, a, b, None, signed, None)  # noqa: E731
   np.testing.assert_allclose(jax.jacfwd(ours)(theta), jax.jacfwd(plain)(theta), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(jax.hessian(ours)(theta), jax.hessian(plain)(theta), rtol=1e-4, atol=1e-5)
+
+
+def _signed_case(n, i, d, seed):
+  rng = np.random.default_rng(seed)
+  theta, a, b = rng.normal(size=(n, d)), rng.uniform(0.3, 2.0, (i, d)), rng.normal(size=i)
+  signed = rng.choice(np.array([-1, 0, 1], np.int8), size=(n, i), p=[0.4, 0.2, 0.4])
+  return theta, a, b, signed
+
+
+@pytest.mark.parametrize("n,i,d,rows", [(12, 7, 1, 4), (12, 7, 2, 1), (8, 5, 3, 8)])
+def test_blocked_signed_likelihood_matches_numpy(n, i, d, rows):
+  # The fit's CPU form of the 0/1 likelihood (row blocks, value and gradient in one pass) against the closed form
+  # in float64 numpy: sum of -|r| softplus(-r z), and d/dz = r sigmoid(-r z) pulled back to theta, a and b.
+  theta, a, b, signed = _signed_case(n, i, d, n * 10 + rows)
+  z = theta @ a.T - b
+  r = signed.astype(np.float64)
+  want = -np.sum(np.abs(r) * np.logaddexp(0.0, -r * z))
+  resid = r * special.expit(-r * z)
+  args = [jnp.asarray(x, jnp.float32) for x in (theta, a, b)] + [jnp.asarray(signed)]
+  blocked = lambda t, aa, bb, y: kernels.irt_signed_loglik_blocked(t, aa, bb, y, rows)  # noqa: E731
+  np.testing.assert_allclose(blocked(*args), want, rtol=1e-5)
+  value, grads = jax.value_and_grad(blocked, (0, 1, 2))(*args)
+  np.testing.assert_allclose(value, want, rtol=1e-5)
+  for got, expect in zip(grads, (resid @ a, resid.T @ theta, -resid.sum(0))):
+    np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-5)
+  # and the same value and gradient as the one-shot form (what the fit uses on a mesh or an accelerator)
+  one_shot = lambda t, aa, bb, y: kernels.irt_log_likelihood(t, aa, bb, None, y, None)  # noqa: E731
+  for got, expect in zip(jax.grad(blocked, (0, 1, 2))(*args), jax.grad(one_shot, (0, 1, 2))(*args)):
+    np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_block_rows_rule(monkeypatch):
+  # Blocks only for 0/1 answers without asymptotes, on one CPU device, from _BLOCK_MIN_ENTRIES entries; the block
+  # is the largest power of two of rows that divides the padded rows and holds at most _BLOCK_ENTRIES entries.
+  rule = tj.irt._fit_block_rows
+  assert rule(1024, 10240, True, "none", None) == 32
+  assert rule(2560, 2048, True, "none", None) == 128
+  assert rule(4096, 1024, True, "none", None) == 256
+  assert rule(512, 2 * tj.irt._BLOCK_ENTRIES, True, "none", None) == 1
+  assert rule(1024, 1024, True, "none", None) is None            # under _BLOCK_MIN_ENTRIES: one-shot is faster
+  assert rule(1024, 10240, False, "none", None) is None          # fractional answers
+  assert rule(1024, 10240, True, "learned", None) is None        # 3PL
+  assert rule(1024, 10240, True, "none", object()) is None       # a mesh
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  assert rule(1024, 10240, True, "none", None) is None
+
+
+def test_fit_with_blocks_equals_the_one_shot_fit(sim, fitted, monkeypatch):
+  # With the threshold lowered, the 300 x 200 fit runs on blocks; it must land on the one-shot fit (same start,
+  # same stopping rule; the sums differ only in float rounding).
+  monkeypatch.setattr(tj.irt, "_BLOCK_MIN_ENTRIES", 0)
+  monkeypatch.setattr(tj.irt, "_BLOCK_ENTRIES", 64 * 256)
+  assert tj.irt._fit_block_rows(512, 256, True, "none", None) == 64
+  blocked = tj.fit_irt(sim[0], kind="2pl", dim=1, seed=0, progress=False)
+  assert blocked.fit_info.converged
+  np.testing.assert_allclose(blocked.fit_info.objective, fitted.fit_info.objective, rtol=1e-5)
+  np.testing.assert_allclose(blocked.b, fitted.b, atol=2e-3)
+  np.testing.assert_allclose(blocked.a, fitted.a, atol=2e-3)
+  np.testing.assert_allclose(blocked.theta, fitted.theta, atol=2e-3)

@@ -173,3 +173,31 @@ def test_length_packed_scores_equal_numpy_reference(monkeypatch, chunk):
   np.testing.assert_allclose(ll, ref, rtol=2e-4, atol=2e-4)
   scorer.score_encoded(reqs)                             # the same shapes: nothing new to compile
   assert scorer.compilations == len(plan.shapes)
+
+
+def test_attention_one_head_at_a_time_on_cpu_equals_all_heads():
+  # On CPU, self-attention runs one head at a time (a lax.map, so that a head's scores stay in the cache); on other
+  # platforms all heads go together. Both must give the same values to the bit, and match a numpy softmax.
+  import jax
+  import jax.numpy as jnp
+
+  rng = np.random.default_rng(0)
+  b, t, h, kv, d = 2, 300, 4, 2, 8                          # 300 > ATTENTION_CHUNK: two query chunks; GQA
+  q = jnp.asarray(rng.normal(size=(b, t, h, d)), jnp.float32)
+  k, v = (jnp.asarray(rng.normal(size=(b, t, kv, d)), jnp.float32) for _ in range(2))
+  seg = jnp.asarray(np.repeat([[1, 2, 3]], 100, axis=1).reshape(1, t).repeat(b, 0))
+  got = np.asarray(jax.jit(lambda q, k, v: common.causal_attention(q, k, v, seg))(q, k, v))
+  mask = common.packed_mask(seg, seg)
+  kr, vr = (jnp.swapaxes(jnp.repeat(x, h // kv, axis=2), 1, 2) for x in (k, v))
+  all_heads = jax.jit(lambda q: jnp.swapaxes(common._chunked_attention(jnp.swapaxes(q, 1, 2), kr, vr, mask), 1, 2))
+  np.testing.assert_array_equal(got, np.asarray(all_heads(q)))
+  qn = np.swapaxes(np.asarray(q, np.float64), 1, 2)
+  kn, vn = np.asarray(kr, np.float64), np.asarray(vr, np.float64)   # [B, H, T, D]
+  s = np.where(np.asarray(mask), qn @ np.swapaxes(kn, 2, 3) / np.sqrt(d), -np.inf)
+  w = np.exp(s - s.max(-1, keepdims=True))
+  np.testing.assert_allclose(got, np.swapaxes((w / w.sum(-1, keepdims=True)) @ vn, 1, 2), rtol=1e-4, atol=1e-5)
+  # the CPU lowering holds the per-head loop; a GPU or TPU lowering does not
+  traced = jax.jit(lambda q, k, v: common.causal_attention(q, k, v, seg)).trace(q, k, v)
+  assert "stablehlo.while" in traced.lower(lowering_platforms=("cpu",)).as_text()
+  for platform in ("cuda", "tpu"):
+    assert "stablehlo.while" not in traced.lower(lowering_platforms=(platform,)).as_text()

@@ -249,6 +249,8 @@ def _signed_blocks(theta: jax.Array, a: jax.Array, b: jax.Array, responses: jax.
     ``value`` [], or ``(value, (d theta [N, D], d a [I, D], d b [I]))``.
   """
   n, i = responses.shape
+  if n % block_rows:
+    raise ValueError(f"block_rows ({block_rows}) must divide the {n} rows")
   d = theta.shape[1]
   dtype = theta.dtype
   blocks = (responses.reshape(n // block_rows, block_rows, i), theta.reshape(n // block_rows, block_rows, d))
@@ -284,7 +286,7 @@ def irt_signed_loglik_blocked(theta: jax.Array, a: jax.Array, b: jax.Array, resp
   Args:
     theta: [N, D] abilities. a: [I, D] slopes. b: [I] intercepts.
     responses: [N, I] int8 signed answers (+1 right, -1 wrong, 0 unobserved).
-    block_rows: static, rows per block; divides N (about 2^18 / I rows keeps a block's floats in the cache).
+    block_rows: static, rows per block; divides N (blocks of a few hundred thousand entries stay in the cache).
 
   Returns:
     [] total log-likelihood.
@@ -293,8 +295,7 @@ def irt_signed_loglik_blocked(theta: jax.Array, a: jax.Array, b: jax.Array, resp
 
 
 def _signed_blocked_fwd(theta, a, b, responses, block_rows):
-  value, grads = _signed_blocks(theta, a, b, responses, block_rows, with_grad=True)
-  return value, grads
+  return _signed_blocks(theta, a, b, responses, block_rows, with_grad=True)   # (value, residuals = the gradient)
 
 
 def _signed_blocked_bwd(block_rows, grads, cotangent):

@@ -624,6 +624,8 @@ def test_blocked_signed_likelihood_matches_numpy(n, i, d, rows):
   one_shot = lambda t, aa, bb, y: kernels.irt_log_likelihood(t, aa, bb, None, y, None)  # noqa: E731
   for got, expect in zip(jax.grad(blocked, (0, 1, 2))(*args), jax.grad(one_shot, (0, 1, 2))(*args)):
     np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match=f"block_rows \\({n + 1}\\) must divide the {n} rows"):
+    kernels.irt_signed_loglik_blocked(*args, n + 1)
 
 
 def test_fit_block_rows_rule(monkeypatch):

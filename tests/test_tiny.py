@@ -322,6 +322,32 @@ def test_regime_rule_uses_a_part_only_where_it_beats_gpirt():
   assert all(info2[r]["choice"] == "gpirt" and w2[r] == pytest.approx(gp_w) for r in estimation.REGIMES)
 
 
+def test_regime_weights_leave_out_an_unmeasured_part():
+  """A part not measured for some validation models (NaN) does not spoil the candidates that give it no weight, and a
+  candidate that uses it is never chosen (its MAE is NaN)."""
+  from tinyjax.tiny import calibration, estimation
+
+  rng = np.random.default_rng(1)
+  P = estimation.BLEND_PARTS
+  col = {k: i for i, k in enumerate(P)}
+  n = 40
+  regime = np.full(n, estimation.REGIMES.index("above"))
+  parts = rng.normal(0, 0.05, (n, len(P)))
+  parts[:, col["greg"]] = rng.normal(0, 0.001, n)               # greg is the best single part beyond the range
+  parts[:, col["pirt"]] += 0.1
+  parts[:, col["naive"]] += 0.1
+  parts[:3, col["diff"]] = np.nan                                # diff was not measured for three models
+  lam = 0.3
+  gpirt = lam * parts[:, col["naive"]] + (1 - lam) * parts[:, col["pirt"]]
+  w, info = calibration.regime_weights(parts, gpirt, regime, lam, np.ones(n, bool))
+  maes = info["above"]["mae"]
+  assert np.isnan(maes["diff"])
+  assert maes["greg"] == pytest.approx(np.mean(np.abs(parts[:, col["greg"]])))
+  finite = {k: m for k, m in maes.items() if np.isfinite(m)}
+  assert info["above"]["choice"] == min(finite, key=finite.get) == "greg"
+  np.testing.assert_allclose(w["above"], np.eye(len(P))[col["greg"]])
+
+
 def test_conformal_multipliers_cover_their_validation_models(tb):
   """Each multiplier covers at least ``level`` of the validation models it was calibrated on, and the edge-zone
   and per-side multipliers never go below the ones they widen."""

@@ -329,7 +329,9 @@ def regime_weights(parts: np.ndarray, gpirt: np.ndarray, regime: np.ndarray, lam
   validation models classified there (an exterior side with fewer than :data:`MIN_POOL` models pools both sides,
   and both sides with fewer pool with the edge zone: the models nearest to them); in a pool of at least
   :data:`MIN_POOL` models the candidate with the least mean absolute error is used, so a part enters a regime only
-  where it beats gp-IRT there. A smaller pool keeps gp-IRT.
+  where it beats gp-IRT there. A smaller pool keeps gp-IRT. A candidate's error leaves out the parts it gives no
+  weight; a candidate whose mean absolute error is not finite (a part it uses was not measured for a model of the
+  pool) is never chosen (it stays in ``info`` with its value).
 
   Args:
     parts: [n_val, P] validation errors of the parts. gpirt: [n_val] validation errors of gp-IRT.
@@ -366,9 +368,11 @@ def regime_weights(parts: np.ndarray, gpirt: np.ndarray, regime: np.ndarray, lam
       for c, w in candidates.items():
         if j in sides and "interior" in c:
           continue
-        err = gpirt[pool] if c == _est.GPIRT else parts[pool] @ w.astype(parts.dtype)
+        # a part a candidate does not use never enters its error (an unmeasured part's NaN times 0 is NaN)
+        err = gpirt[pool] if c == _est.GPIRT else np.where(w != 0, parts[pool], 0.0) @ w.astype(parts.dtype)
         maes[c] = float(np.mean(np.abs(err)))
-    choice = min(maes, key=maes.get) if maes else _est.GPIRT
+    usable = {c: m for c, m in maes.items() if np.isfinite(m)}   # a non-finite error is never the least
+    choice = min(usable, key=usable.get) if usable else _est.GPIRT
     weights[name] = tuple(float(x) for x in candidates[choice])
     info[name] = {"n": n, "pool": [names[i] for i in pool_ids], "choice": choice, "mae": maes}
   return weights, info
@@ -442,7 +446,7 @@ def _calibrate_one(r: FoldResiduals, level: float, adaptive: AdaptiveResiduals |
   regime_w, regime_info = regime_weights(parts, g, regime, lam, iid)
   rw = np.array([regime_w[k] for k in _estn.REGIMES], dt)                                     # [R, P]
   errors = dict(zip(_est.RAW, r.errors))
-  errors[_est.BLEND] = np.sum(parts * rw[regime], axis=1)
+  errors[_est.BLEND] = np.sum(np.where(rw[regime] != 0, parts, 0.0) * rw[regime], axis=1)   # unweighted NaN parts out
   errors[_est.GPIRT] = g
   scale = r.spread * (1.0 + r.dist)
   # Edge zone: tail-fold models whose estimate fell inside their fold's range (beyond it in truth).

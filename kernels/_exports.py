@@ -24,8 +24,7 @@ from tinyjax.kernels._loglik import SegmentScores, segment_logprobs, token_logpr
 # IRT: log-likelihood, priors, MAP fit loop (kernels/_irt.py).
 from tinyjax.kernels._irt import IRTFitInfo, IRTFitState, IRTParams, IRTPriorConfig
 from tinyjax.kernels._irt import asymptotes, irt_fit_chunk, irt_fit_init, irt_flatten, irt_unflatten
-from tinyjax.kernels._irt import (irt_log_likelihood, irt_log_prior, irt_logits, irt_objective, irt_prob,
-                                  irt_signed_loglik_blocked, slopes)
+from tinyjax.kernels._irt import irt_log_likelihood, irt_log_prior, irt_logits, irt_objective, irt_prob, slopes
 # Ability estimation for one examinee; vmap over models in the caller (kernels/_ability.py).
 from tinyjax.kernels._ability import AbilityResult, ability_eap_grid, ability_eap_importance, ability_newton
 from tinyjax.kernels._ability import fisher_information, log_likelihood_one
@@ -140,7 +139,6 @@ __all__ = (
     "irt_flatten",
     "irt_unflatten",
     "irt_log_likelihood",
-    "irt_signed_loglik_blocked",
     "irt_log_prior",
     "irt_logits",
     "irt_objective",

@@ -16,7 +16,6 @@ and stops early on convergence. The caller jits
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -237,74 +236,6 @@ def _bernoulli_jvp(primals, tangents):
 _bernoulli_loglik.defjvp(_bernoulli_jvp, symbolic_zeros=True)
 
 
-def _signed_blocks(theta: jax.Array, a: jax.Array, b: jax.Array, responses: jax.Array, block_rows: int,
-                   with_grad: bool):
-  """The signed answers' log-likelihood (and, ``with_grad``, its gradient), ``block_rows`` rows at a time.
-
-  One ``lax.scan`` over row blocks: each block's logits, value terms and residuals ``r sigmoid(-r z)`` share one
-  ``exp(-|z|)`` and stay in the cache, where the one-shot form writes [N, I] float temporaries to memory and reads
-  them back for the value, the two matrix-vector products and the column sum.
-
-  Returns:
-    ``value`` [], or ``(value, (d theta [N, D], d a [I, D], d b [I]))``.
-  """
-  n, i = responses.shape
-  if n % block_rows:
-    raise ValueError(f"block_rows ({block_rows}) must divide the {n} rows")
-  d = theta.shape[1]
-  dtype = theta.dtype
-  blocks = (responses.reshape(n // block_rows, block_rows, i), theta.reshape(n // block_rows, block_rows, d))
-
-  def step(carry, block):
-    y_k, theta_k = block
-    r = y_k.astype(dtype)
-    t = -r * irt_logits(theta_k, a, b)                     # [R, I]; the term is -|r| softplus(t)
-    e = jnp.exp(-jnp.abs(t))
-    value = carry[0] - jnp.sum(jnp.abs(r) * (jnp.maximum(t, 0.0) + jnp.log1p(e)))
-    if not with_grad:
-      return (value,), None
-    resid = r * (jnp.where(t >= 0, 1.0, e) / (1.0 + e))   # r sigmoid(t) = d/dz of the term
-    return (value, carry[1] + resid.T @ theta_k, carry[2] - jnp.sum(resid, 0)), resid @ a
-
-  zero = jnp.zeros((), dtype)
-  if not with_grad:
-    return jax.lax.scan(step, (zero,), blocks)[0][0]
-  (value, d_a, d_b), d_theta = jax.lax.scan(step, (zero, jnp.zeros((i, d), dtype), jnp.zeros(i, dtype)), blocks)
-  return value, (d_theta.reshape(n, d), d_a, d_b)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def irt_signed_loglik_blocked(theta: jax.Array, a: jax.Array, b: jax.Array, responses: jax.Array,
-                              block_rows: int) -> jax.Array:
-  """:func:`irt_log_likelihood` of int8 signed answers with ``c = None``, computed ``block_rows`` rows at a time.
-
-  The fit's form on CPU for large matrices: a reverse-mode derivative computes value and gradient in one pass
-  over the answers (the forward pass of ``jax.grad`` does it all), about 2.5x faster than
-  :func:`irt_log_likelihood` at 1,024 x 10,240 on 2 CPU cores. Reverse mode only (no forward mode or Hessians:
-  use :func:`irt_log_likelihood` for those); on accelerators the one-shot form fuses better.
-
-  Args:
-    theta: [N, D] abilities. a: [I, D] slopes. b: [I] intercepts.
-    responses: [N, I] int8 signed answers (+1 right, -1 wrong, 0 unobserved).
-    block_rows: static, rows per block; divides N (blocks of a few hundred thousand entries stay in the cache).
-
-  Returns:
-    [] total log-likelihood.
-  """
-  return _signed_blocks(theta, a, b, responses, block_rows, with_grad=False)
-
-
-def _signed_blocked_fwd(theta, a, b, responses, block_rows):
-  return _signed_blocks(theta, a, b, responses, block_rows, with_grad=True)   # (value, residuals = the gradient)
-
-
-def _signed_blocked_bwd(block_rows, grads, cotangent):
-  return tuple(cotangent * g for g in grads) + (None,)
-
-
-irt_signed_loglik_blocked.defvjp(_signed_blocked_fwd, _signed_blocked_bwd)
-
-
 def irt_log_likelihood(theta: jax.Array, a: jax.Array, b: jax.Array, c: jax.Array | None,
                        responses: jax.Array, mask: jax.Array) -> jax.Array:
   """Masked (fractional) Bernoulli log-likelihood, summed over observed entries.
@@ -384,7 +315,7 @@ def irt_log_prior(params: IRTParams, config: IRTPriorConfig, rows: jax.Array | N
 def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
                   config: IRTPriorConfig, rows: jax.Array | None = None,
                   items: jax.Array | None = None, prior_scale: jax.Array | None = None,
-                  n_obs: jax.Array | None = None, block_rows: int | None = None) -> jax.Array:
+                  n_obs: jax.Array | None = None) -> jax.Array:
   """Negative log posterior divided by the number of observed entries (the MAP objective).
 
   Args:
@@ -398,19 +329,13 @@ def irt_objective(params: IRTParams, responses: jax.Array, mask: jax.Array,
     items: [I] bool, the real items (None = all); padded items must be unobserved in ``mask``.
     prior_scale: [] traced prior strength replacing ``config.prior_scale`` (None: the config's).
     n_obs: [] the number of observed entries, ``sum(mask)``, when the caller knows it (None: counted here).
-    block_rows: static; with int8 signed answers and no asymptotes, the likelihood is
-      :func:`irt_signed_loglik_blocked` over blocks of this many rows (reverse mode only; it must divide N).
-      None (default), or any other answers: :func:`irt_log_likelihood`.
 
   Returns:
     [] objective.
   """
   a = slopes(params, config)
   c = asymptotes(params, config) if config.c_mode != "none" else None
-  if block_rows is not None and c is None and responses.dtype == jnp.int8:
-    ll = irt_signed_loglik_blocked(params.theta, a, params.b, responses, block_rows)
-  else:
-    ll = irt_log_likelihood(params.theta, a, params.b, c, responses, mask)
+  ll = irt_log_likelihood(params.theta, a, params.b, c, responses, mask)
   if n_obs is None:
     n_obs = jnp.sum(responses != 0) if responses.dtype == jnp.int8 else jnp.sum(mask)
   n_obs = jnp.maximum(n_obs, 1).astype(params.b.dtype)
@@ -443,8 +368,8 @@ def irt_fit_init(params: IRTParams, memory_size: int = 10) -> IRTFitState:
 def irt_fit_chunk(state: IRTFitState, responses: jax.Array, mask: jax.Array, config: IRTPriorConfig,
                   n_steps: int, ftol: float, gtol: float, patience: int = 3,
                   rows: jax.Array | None = None, items: jax.Array | None = None,
-                  prior_scale: jax.Array | None = None, n_obs: jax.Array | None = None,
-                  block_rows: int | None = None) -> tuple[IRTFitState, IRTFitInfo]:
+                  prior_scale: jax.Array | None = None, n_obs: jax.Array | None = None
+                  ) -> tuple[IRTFitState, IRTFitInfo]:
   """Runs up to ``n_steps`` L-BFGS iterations (the lean driver: one objective evaluation per loop iteration,
   backtracking line search), stopping early once converged.
 
@@ -465,7 +390,6 @@ def irt_fit_chunk(state: IRTFitState, responses: jax.Array, mask: jax.Array, con
       the stopping rule sees them: the fit follows the unpadded one (to float rounding).
     prior_scale: [] traced prior strength replacing ``config.prior_scale`` (None: the config's).
     n_obs: [] ``sum(mask)`` when the caller knows it (None: counted here).
-    block_rows: static, the likelihood's row blocks for int8 signed answers (see :func:`irt_objective`).
 
   Returns:
     ``(state, info)``; ``info`` describes ``state.solver.params`` (no extra evaluation). The value is finite
@@ -473,7 +397,7 @@ def irt_fit_chunk(state: IRTFitState, responses: jax.Array, mask: jax.Array, con
   """
   n, i = responses.shape
   fun = lambda x: irt_objective(irt_unflatten(x, n, i, config.dim), responses, mask, config, rows, items,
-                                prior_scale, n_obs, block_rows)
+                                prior_scale, n_obs)
   solver = lean_lbfgs_run(fun, state.solver, n_steps, ftol, gtol, patience)
   return IRTFitState(solver), IRTFitInfo(value=solver.value, grad_norm=solver.grad_max,
                                          is_finite=jnp.isfinite(solver.value))

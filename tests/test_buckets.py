@@ -174,8 +174,7 @@ def test_clear_caches_drops_programs():
 
 def test_fit_compiles_its_program_ahead(monkeypatch):
   """fit_irt compiles its program beside the host's preparation (irt._compile_fit_ahead), for exactly the call it
-  then makes: the fit's own call compiles nothing more, for 0/1 answers (int8) and fractional scores alike, and
-  with the likelihood in row blocks (a static argument of the program)."""
+  then makes: the fit's own call compiles nothing more, for 0/1 answers (int8) and fractional scores alike."""
   from tinyjax import irt
   at_join = []
   real = irt._compile_fit_ahead
@@ -191,8 +190,7 @@ def test_fit_compiles_its_program_ahead(monkeypatch):
   monkeypatch.setattr(_buckets, "bucket", lambda n, minimum=128, coarse=False: int(n) + 3)
   y = _responses(40, 20, seed=12)
   fractional = np.where(np.isnan(y), np.nan, 0.1 + 0.8 * y)
-  for data, min_entries in ((y, irt._BLOCK_MIN_ENTRIES), (fractional, irt._BLOCK_MIN_ENTRIES), (y, 0)):
-    monkeypatch.setattr(irt, "_BLOCK_MIN_ENTRIES", min_entries)
+  for data in (y, fractional):
     before = _count[0]
     tj.fit_irt(data, seed=0, progress=False)
     assert (at_join[-1] - before, _count[0] - at_join[-1]) == (1, 0)

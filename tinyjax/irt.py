@@ -132,34 +132,11 @@ class Ability:
 
 # The fit runs on bucketed shapes (tinyjax._buckets): rows [N] and items [I] mark the real models and items. Its
 # start is computed in numpy (_start_params) and its state built on the host, so a fit compiles one program.
-_fit_chunk_jit = jax.jit(kernels.irt_fit_chunk, static_argnames=("config", "patience", "block_rows"))
+_fit_chunk_jit = jax.jit(kernels.irt_fit_chunk, static_argnames=("config", "patience"))
 
 
-#: On CPU the likelihood of int8 signed answers runs in row blocks of about this many entries (they stay in the
-#: cache) once the padded matrix has at least _BLOCK_MIN_ENTRIES entries; below that, the one-shot form's
-#: temporaries fit the cache and it is faster. Measured on the 2-core VM (value and gradient, blocked against
-#: one-shot): 1,024 x 10,240 15 against 40 ms, 2,048 x 2,048 13.5 against 19 ms, 4,096 x 2,048 25 against 44 ms,
-#: 512 x 40,960 167 against 236 ms; 1,024 x 2,048 6.9 against 5.9 ms and 1,024 x 1,024 3.3 against 2.1 ms.
-_BLOCK_ENTRIES = 320 * 1024
-_BLOCK_MIN_ENTRIES = 1 << 22
-
-
-def _fit_block_rows(n_pad: int, i_pad: int, signed: bool, c_mode: str, mesh) -> int | None:
-  """Rows per likelihood block of a fit (``kernels.irt_objective``'s ``block_rows``), or None for the one-shot
-  form: blocks only for 0/1 answers without asymptotes, on a single CPU device, at ``_BLOCK_MIN_ENTRIES`` or more.
-  The block is the largest power of two of rows (dividing ``n_pad``) with at most ``_BLOCK_ENTRIES`` entries."""
-  if mesh is not None or not signed or c_mode != "none" or n_pad * i_pad < _BLOCK_MIN_ENTRIES:
-    return None
-  if jax.default_backend() != "cpu":
-    return None
-  rows = 1
-  while rows * 2 * i_pad <= _BLOCK_ENTRIES and n_pad % (rows * 2) == 0:
-    rows *= 2
-  return rows
-
-
-def _compile_fit_ahead(n_pad: int, i_pad: int, dim: int, dt, signed: bool, config, steps: int, ftol, gtol,
-                       block_rows: int | None = None) -> threading.Thread | None:
+def _compile_fit_ahead(n_pad: int, i_pad: int, dim: int, dt, signed: bool, config, steps: int, ftol, gtol
+                       ) -> threading.Thread | None:
   """Lowers the fit's program for these shapes, compiles it in a background thread, and returns the thread (None
   when lowering failed).
 
@@ -180,8 +157,7 @@ def _compile_fit_ahead(n_pad: int, i_pad: int, dim: int, dt, signed: bool, confi
     y = spec((n_pad, i_pad), np.int8 if signed else dt)
     mask = None if signed else spec((n_pad, i_pad), bool)
     lowered = _fit_chunk_jit.lower(state, y, mask, config, steps, ftol, gtol, rows=spec((n_pad,), bool),
-                                   items=spec((i_pad,), bool), prior_scale=spec((), dt), n_obs=spec((), np.int32),
-                                   block_rows=block_rows)
+                                   items=spec((i_pad,), bool), prior_scale=spec((), dt), n_obs=spec((), np.int32))
   except Exception:  # noqa: BLE001 - the fit's own call raises whatever this would
     return None
 
@@ -729,9 +705,8 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
   # The prior strength grows with the number of models: traced, not part of the static config.
   static_config = config._replace(prior_scale=1.0)
   steps0 = min(chunk, max_iter)
-  block_rows = _fit_block_rows(n_pad, i_pad, signed, config.c_mode, mesh)
   ahead = None if mesh is not None else _compile_fit_ahead(n_pad, i_pad, dim, dt, signed, static_config, steps0,
-                                                           ftol, gtol, block_rows)
+                                                           ftol, gtol)
   # One float buffer and one bool mask, built in place: no float64 or unpadded copies kept alive (0/1 answers go
   # to the device as one int8 array of signed answers instead, below).
   mask = np.zeros((n_pad, i_pad), bool)
@@ -774,8 +749,7 @@ def fit_irt(Y, kind: str = "2pl", dim: int | str = 1, *, seed: int = 0, priors: 
     while done < max_iter:
       steps = min(chunk, max_iter - done)
       state, info = _fit_chunk_jit(state, y_dev, m_dev, static_config, steps, ftol, gtol,
-                                   rows=rows_dev, items=items_dev, prior_scale=scale, n_obs=n_obs,
-                                   block_rows=block_rows)
+                                   rows=rows_dev, items=items_dev, prior_scale=scale, n_obs=n_obs)
       new_done = int(state.step)
       bar.update(new_done - done)
       bar.set_postfix(objective=f"{float(info.value):.5f}")

@@ -77,8 +77,8 @@ def _attention_by_head(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array
 
   On CPU a head's float32 scores (a [B, 256, T] chunk) stay in the cache, where all heads' at once (at GPT-2 small's
   [4, 1,024], 12 heads: 50 MB a chunk) go to memory between the products, the mask and the softmax. The values are
-  the same to the bit; one layer's attention on the 2-core VM: [4, 1,024] x 12 heads 135 -> 95 ms, [2, 2,048] x
-  4 heads 61 -> 26 ms, [8, 512] x 12 heads 103 -> 63 ms.
+  the same to the bit; one layer's attention on the 2-core VM: [4, 1,024] x 12 heads 135-160 -> 90-104 ms,
+  [2, 2,048] x 4 heads 59-68 -> 30-33 ms, [8, 512] x 12 heads 96-100 -> 66-72 ms (benchmarks/RESULTS.md).
   """
   return jax.lax.map(lambda head: _chunked_attention(*head, mask[:, 0]), (q, k, v))
 
